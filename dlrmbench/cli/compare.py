@@ -1,0 +1,53 @@
+"""``dlrmbench compare``: result sets side by side, against references and a baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from dlrmbench.errors import UserError
+
+
+@click.command("compare")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--baseline", type=click.Path(path_type=Path), default=None,
+              help="A result set (run directory) to compute ratios against.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table",
+              show_default=True, help="Output format.")
+def compare_command(paths: tuple[Path, ...], baseline: Path | None, fmt: str) -> None:
+    """Compare every result set found under PATHS (directories or run.json files).
+
+    One row per case and one column group per result set: the median over repeats with its spread,
+    the ratio to the suite's reference value, and the ratio to --baseline. Malformed result files
+    are reported and skipped.
+    """
+    from dlrmbench.report import export
+    from dlrmbench.results.compare import compare
+    from dlrmbench.results.load import load_results
+
+    loaded = load_results(list(paths))
+    base_set = None
+    if baseline is not None:
+        base_loaded = load_results([baseline])
+        if len(base_loaded.sets) != 1:
+            raise UserError(f"--baseline {baseline}: holds {len(base_loaded.sets)} result sets; "
+                            "give one run directory (results/<suite>/<run-id>)")
+        base_set = base_loaded.sets[0]
+        loaded.problems.extend(base_loaded.problems)
+        loaded.sets = [s for s in loaded.sets if s.path.resolve() != base_set.path.resolve()]
+        loaded.sets.insert(0, base_set)
+    for problem in loaded.problems:
+        click.echo(f"Warning: {problem}", err=True)
+    comparison = compare(loaded.sets, base_set)
+    if fmt == "table":
+        from dlrmbench.report.terminal import comparison_table
+
+        Console().print(comparison_table(comparison))
+    elif fmt == "csv":
+        click.echo(export.to_csv(comparison), nl=False)
+    elif fmt == "json":
+        click.echo(export.to_json(comparison), nl=False)
+    else:
+        click.echo(export.to_markdown(comparison), nl=False)

@@ -1,0 +1,86 @@
+"""``dlrmbench run``: plan a suite, run its cases in isolated workers, write and show results."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from dlrmbench.config.loader import load_suite
+from dlrmbench.errors import UserError
+from dlrmbench.host import current_host
+from dlrmbench.plugins import get_manager, get_registry
+from dlrmbench.runner.plan import PlannedCase, plan, select
+
+
+def plan_table(planned: list[PlannedCase]) -> Table:
+    table = Table(title="planned cases", title_justify="left")
+    for column in ("case", "mode", "device", "precision", "backend", "embedding", "dataset", "batch", "plan"):
+        table.add_column(column, overflow="fold")
+    for item in planned:
+        c = item.case
+        device = f"{c.gpus}x cuda" if c.device == "cuda" else (f"cpu x{c.processes}" if c.processes > 1 else "cpu")
+        verdict = "[green]run[/]" if item.runnable else f"[yellow]skip:[/] {item.skip_reason}"
+        table.add_row(c.name, c.mode, device, c.precision, c.backend.name, c.embedding.name, c.dataset.name,
+                      str(c.batch_size), verdict)
+    return table
+
+
+@click.command("run")
+@click.argument("suite", type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print the planned cases (runnable or skipped, with the reason); run nothing.")
+@click.option("--only", "only", multiple=True, metavar="PATTERN",
+              help="Run only cases whose name matches PATTERN (glob or substring); repeatable.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Directory under which results/<suite>/<run-id>/ is written.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Run every case N times (compare reports the median and spread).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Override every case's timeout_s (seconds).")
+@click.option("--quiet", is_flag=True, help="No live progress bars.")
+def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path, repeat: int,
+                timeout_s: float | None, quiet: bool) -> None:
+    """Run the benchmark SUITE (a YAML file) and write results.
+
+    Each case runs in its own worker process with a timeout. A case that cannot run here is
+    skipped with the reason; a case that crashes, times out or is interrupted is recorded with what
+    it measured. Ctrl-C keeps every finished result and exits 130.
+    """
+    console = Console()
+    loaded = load_suite(suite)
+    cases = select(loaded.cases, only)
+    if not cases:
+        names = ", ".join(c.name for c in loaded.cases)
+        raise UserError(f"--only {' '.join(only)}: no case of {suite} matches; cases are: {names}")
+    host = current_host()
+    planned = plan(cases, host, get_registry())
+    if dry_run:
+        console.print(plan_table(planned))
+        runnable = sum(p.runnable for p in planned)
+        console.print(f"{runnable} of {len(planned)} case(s) would run; nothing was run (--dry-run).")
+        return
+    from dlrmbench.report.progress import SuiteProgress
+    from dlrmbench.report.terminal import print_run
+    from dlrmbench.runner.execute import RunInterrupted, execute
+    from dlrmbench.telemetry.environment import fingerprint
+
+    extra: dict = {}
+    for info in get_manager().hook.environment_info():
+        extra.update(info or {})
+    environment = fingerprint(host, extra)
+    console.print(f"[bold]{loaded.suite.name}[/]: {len(planned)} case(s), "
+                  f"{sum(p.runnable for p in planned)} runnable here")
+    try:
+        with SuiteProgress(console, enabled=not quiet) as progress:
+            report = execute(loaded, planned, output, environment, progress, repeat=repeat, timeout_s=timeout_s)
+    except RunInterrupted as exc:
+        console.print(f"[magenta]Interrupted.[/] Finished results are in {exc.run_dir}")
+        sys.exit(130)
+    print_run(console, f"{loaded.suite.name} — {report.manifest.run_id}", report.results)
+    console.print(f"Results: {report.run_dir}")
+    bad = [r for r in report.results if r.status in ("failed", "timed_out")]
+    if bad:
+        raise click.exceptions.Exit(1)

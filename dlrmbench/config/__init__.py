@@ -1,0 +1,1 @@
+"""Suite configuration: pydantic models and the YAML loader."""

@@ -1,0 +1,307 @@
+"""Load a suite from YAML: safe parsing, defaults, matrix expansion, located validation errors.
+
+Errors name the file, the line and the path of the field (``cases[2].batch_size``), say what
+is wrong, and list the valid choices. Loading never runs anything and never imports torch.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from dlrmbench.config.schema import SAFE_NAME, Case, Suite
+from dlrmbench.errors import UserError, did_you_mean
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class LoadedSuite:
+    """A validated suite and its expanded cases (in file order)."""
+
+    suite: Suite
+    cases: list[Case]
+    path: Path
+    origins: list[int] = field(default_factory=list)  # index of the template each case came from
+
+
+class SuiteError(UserError):
+    """One or more problems in a suite file, each a located line."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{path}: invalid suite ({len(problems)} problem{'s' * (len(problems) != 1)}):\n{lines}")
+        self.problems = problems
+
+
+def _line_map(node: yaml.Node, path: Path_ = ()) -> dict[Path_, int]:
+    """Map every key path in a composed YAML document to its 1-based line."""
+    lines = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = path + (str(key.value),)
+            lines.update(_line_map(value, child))
+            lines[child] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines.update(_line_map(item, path + (i,)))
+    return lines
+
+
+def format_path(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def read_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
+    """Parse ``path`` with the safe loader (no object construction) and map paths to lines."""
+    if not path.exists():
+        raise UserError(f"{path}: no such suite file (check the path; suites live in suites/)")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; give a suite file such as suites/quickstart.yaml")
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise UserError(f"{path}{where}: not valid YAML: {problem}") from None
+    return data, (_line_map(node) if node is not None else {})
+
+
+class _Locator:
+    """Turns a path inside a case into the best YAML location for an error message."""
+
+    def __init__(self, path: Path, lines: dict[Path_, int]) -> None:
+        self.path, self.lines = path, lines
+
+    def line_of(self, yaml_path: Path_) -> int | None:
+        for end in range(len(yaml_path), 0, -1):
+            if yaml_path[:end] in self.lines:
+                return self.lines[yaml_path[:end]]
+        return None
+
+    def message(self, yaml_path: Path_, text: str) -> str:
+        line = self.line_of(yaml_path)
+        where = f"line {line}: " if line else ""
+        return f"{where}{format_path(yaml_path)}: {text}"
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("options",):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = target.get(part)
+        if isinstance(child, str) and part in ("backend", "embedding", "dataset"):
+            child = {"name": child}
+        if not isinstance(child, dict):
+            child = {}
+        target[part] = child
+        target = child
+    target[parts[-1]] = value
+
+
+def _valid_matrix_key(dotted: str) -> str | None:
+    """Return None if ``dotted`` names a case field, else a message with the choices."""
+    model: type[BaseModel] | None = Case
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        if model is None:
+            return None  # inside a free-form dict (plugin options): accepted, checked later
+        fields = model.model_fields
+        if part not in fields:
+            return f"unknown field {part!r}{did_you_mean(part, list(fields))}; choose one of: {', '.join(fields)}"
+        annotation = fields[part].annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        if model is not None and model.__name__ == "PluginRef" and i + 1 < len(parts) and parts[i + 1] == "options":
+            return None
+    return None
+
+
+def _matrix_label(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("name", "x"))
+    if isinstance(value, list):
+        return "-".join(str(v) for v in value)
+    return str(value)
+
+
+def _expand(index: int, template: dict[str, Any], defaults: dict[str, Any], loc: _Locator) -> tuple[list[dict], list[str]]:
+    problems: list[str] = []
+    base_path: Path_ = ("cases", index)
+    if not isinstance(template, dict):
+        return [], [loc.message(base_path, "each case must be a mapping with at least a name")]
+    template = dict(template)
+    matrix = template.pop("matrix", None) or {}
+    if not isinstance(matrix, dict):
+        return [], [loc.message(base_path + ("matrix",), "must map field names to lists of values")]
+    axes: list[tuple[str, list[Any]]] = []
+    for key, values in matrix.items():
+        key_path = base_path + ("matrix", key)
+        bad_key = _valid_matrix_key(str(key))
+        if bad_key:
+            problems.append(loc.message(key_path, bad_key))
+            continue
+        if not isinstance(values, list):
+            problems.append(loc.message(key_path, f"must be a list of values, got {values!r}"))
+            continue
+        if not values:
+            problems.append(loc.message(key_path, "empty list: give at least one value (or drop the key)"))
+            continue
+        axes.append((str(key), values))
+    if problems:
+        return [], problems
+    merged = _deep_merge(defaults, template)
+    if "name" not in merged:
+        return [], [loc.message(base_path, "missing 'name': every case needs a name")]
+    expanded = []
+    for combo in itertools.product(*(values for _, values in axes)) if axes else [()]:
+        case = copy.deepcopy(merged)
+        for (key, _), value in zip(axes, combo):
+            _set_dotted(case, key, value)
+        if combo:
+            case["name"] = f"{merged['name']}-" + "-".join(_matrix_label(v) for v in combo)
+        expanded.append(case)
+    return expanded, problems
+
+
+def _case_problem(loc: _Locator, index: int, template: dict[str, Any], error: dict[str, Any]) -> str:
+    field_path = tuple(error["loc"])
+    case_keys = set(template) | set((template.get("matrix") or {}))
+    first = field_path[0] if field_path else None
+    if first in case_keys or first is None:
+        yaml_path: Path_ = ("cases", index) + field_path
+        if first in (template.get("matrix") or {}) and first not in template:
+            yaml_path = ("cases", index, "matrix", first)
+    else:
+        yaml_path = ("defaults",) + field_path
+    text = error["msg"]
+    if error["type"] == "extra_forbidden":
+        parent = _model_at(field_path[:-1])
+        choices = list(parent.model_fields) if parent else []
+        name = str(field_path[-1])
+        text = f"unknown key{did_you_mean(name, choices)}" + (f"; valid keys: {', '.join(choices)}" if choices else "")
+    elif error["type"] == "literal_error":
+        text = f"{error['msg']}, got {error.get('input')!r}" + did_you_mean(
+            str(error.get("input")), [c.strip(" '") for c in error["msg"].split("Input should be")[-1].replace(" or ", ",").split(",")]
+        )
+    elif "input" in error and error["type"] not in ("missing",) and not isinstance(error["input"], (dict, list)):
+        text = f"{error['msg']} (got {error['input']!r})"
+    text = text.replace("Value error, ", "")
+    return loc.message(yaml_path, text)
+
+
+def _model_at(path: Path_) -> type[BaseModel] | None:
+    model: type[BaseModel] = Case
+    for part in path:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(str(part))
+        if info is None or not (isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)):
+            return None
+        model = info.annotation
+    return model
+
+
+def load_suite(path: str | Path, check_plugins: bool = True) -> LoadedSuite:
+    """Read, expand and validate a suite file; raise :class:`SuiteError` listing every problem.
+
+    Args:
+        path: the YAML file.
+        check_plugins: also check plugin names and validate each plugin's options against its
+            own options model (needs the plugin registry, still without torch).
+    """
+    path = Path(path)
+    data, lines = read_yaml(path)
+    loc = _Locator(path, lines)
+    if not isinstance(data, dict):
+        raise SuiteError(path, ["the file must be a mapping with at least 'name' and 'cases'"])
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            text = err["msg"].replace("Value error, ", "")
+            if err["type"] == "extra_forbidden":
+                text = f"unknown key{did_you_mean(str(err['loc'][-1]), list(Suite.model_fields))}; valid keys: {', '.join(Suite.model_fields)}"
+            problems.append(loc.message(tuple(err["loc"]), text))
+        raise SuiteError(path, problems) from None
+
+    problems: list[str] = []
+    cases: list[Case] = []
+    origins: list[int] = []
+    for index, template in enumerate(suite.cases):
+        expanded, found = _expand(index, template, suite.defaults, loc)
+        problems.extend(found)
+        for raw in expanded:
+            try:
+                case = Case.model_validate(raw)
+            except ValidationError as exc:
+                problems.extend(_case_problem(loc, index, template, e) for e in exc.errors())
+                continue
+            cases.append(case)
+            origins.append(index)
+    seen: dict[str, int] = {}
+    for case, origin in zip(cases, origins):
+        if case.name in seen:
+            problems.append(loc.message(("cases", origin, "name"), f"duplicate case name {case.name!r}; names must be unique"))
+        seen[case.name] = origin
+    if check_plugins and not problems:
+        problems.extend(_plugin_problems(cases, origins, suite.cases, loc))
+    if problems:
+        raise SuiteError(path, list(dict.fromkeys(problems)))
+    return LoadedSuite(suite=suite, cases=cases, path=path, origins=origins)
+
+
+def _plugin_problems(cases: list[Case], origins: list[int], templates: list[dict], loc: _Locator) -> list[str]:
+    from dlrmbench.plugins import get_registry
+
+    registry = get_registry()
+    problems = []
+    for case, origin in zip(cases, origins):
+        template = templates[origin]
+        for kind in ("backend", "embedding", "dataset"):
+            ref = getattr(case, kind)
+            where: Path_ = ("cases", origin, kind) if kind in template else ("defaults", kind)
+            try:
+                spec = registry.get(kind, ref.name)  # type: ignore[arg-type]
+            except UserError as exc:
+                problems.append(loc.message(where, exc.message))
+                continue
+            try:
+                spec.options.model_validate(ref.options)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    opt_path = where + ("options",) + tuple(err["loc"])
+                    text = err["msg"].replace("Value error, ", "")
+                    if err["type"] == "extra_forbidden":
+                        fields = list(spec.options.model_fields)
+                        text = (
+                            f"unknown option for {kind} {ref.name!r}{did_you_mean(str(err['loc'][-1]), fields)}; "
+                            f"valid options: {', '.join(fields) or '(none)'}"
+                        )
+                    problems.append(loc.message(opt_path, text))
+    return problems
+
+
+def is_safe_name(name: str) -> bool:
+    return bool(SAFE_NAME.match(name))

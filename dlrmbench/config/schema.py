@@ -1,0 +1,178 @@
+"""Pydantic models of a suite and of one fully resolved case.
+
+Every model forbids unknown keys. Defaults follow NVIDIA's single-GPU DLRM (main.py, 2020;
+see reference/nvidia-dlrm-facts.md sections 1 and 2); every deviation is a named option.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
+
+Mode = Literal["train", "test", "inference"]
+Precision = Literal["fp32", "tf32", "amp", "bf16"]
+Device = Literal["cpu", "cuda"]
+Interaction = Literal["dot", "cat"]
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are re-validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PluginRef(Strict):
+    """A chosen plugin and its options; ``backend: eager`` is short for ``{name: eager}``."""
+
+    name: str = Field(min_length=1, description="registered plugin name")
+    options: dict[str, Any] = Field(default_factory=dict, description="validated by the plugin's Options model")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class ModelConfig(Strict):
+    """The DLRM architecture (defaults: NVIDIA's 13-512-256-128 / 1024-1024-512-256-1, dim 128)."""
+
+    num_numerical: PositiveInt = 13
+    bottom_mlp: list[PositiveInt] = Field(default=[512, 256, 128], min_length=1)
+    top_mlp: list[PositiveInt] = Field(default=[1024, 1024, 512, 256, 1], min_length=1)
+    embedding_dim: PositiveInt = 128
+    interaction: Interaction = "dot"
+    table_sizes: list[PositiveInt] | None = Field(
+        default=None, description="rows per categorical table; None takes them from the dataset"
+    )
+    hash_indices: bool = Field(default=False, description="ids modulo the table size before lookup")
+    max_table_size: PositiveInt | None = Field(default=None, description="clip table sizes (needs hash_indices)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelConfig":
+        if self.embedding_dim != self.bottom_mlp[-1]:
+            raise ValueError(
+                f"embedding_dim ({self.embedding_dim}) must equal the last bottom_mlp width "
+                f"({self.bottom_mlp[-1]}): the interaction stacks them as vectors of one size"
+            )
+        if self.top_mlp[-1] != 1:
+            raise ValueError(f"top_mlp must end with 1 output (the click logit), not {self.top_mlp[-1]}")
+        if self.max_table_size is not None and not self.hash_indices:
+            raise ValueError("max_table_size needs hash_indices: true (ids above the clipped size must be folded)")
+        return self
+
+
+class OptimizerConfig(Strict):
+    """SGD with NVIDIA's warm-up and polynomial decay (facts sheet 2.2)."""
+
+    lr: PositiveFloat = 28.0
+    warmup_steps: int = Field(default=6400, ge=0)
+    warmup_factor: int = Field(default=0, ge=0)
+    decay_start_step: int | None = Field(default=64000, ge=0)
+    decay_steps: int = Field(default=80000, ge=0)
+    decay_power: float = Field(default=2.0, gt=0)
+    decay_end_lr: float = Field(default=0.0, ge=0)
+    lr_policy: Literal["multi_gpu", "single_gpu_2020"] = Field(
+        default="multi_gpu", description="multi_gpu: LearningRateScheduler; single_gpu_2020: lr_step quirks"
+    )
+    loss_scale: PositiveFloat = Field(default=1024.0, description="static loss scale for amp (reference: 1024)")
+    amp_scaler: Literal["static", "dynamic"] = Field(default="static", description="dynamic = torch GradScaler")
+
+    @model_validator(mode="after")
+    def _schedule(self) -> "OptimizerConfig":
+        start = self.warmup_steps if self.decay_start_step is None else self.decay_start_step
+        if start < self.warmup_steps:
+            raise ValueError(
+                f"decay_start_step ({start}) must not be before the end of warm-up ({self.warmup_steps})"
+            )
+        return self
+
+
+class InferenceConfig(Strict):
+    """The inference benchmark: one measurement per batch size (reference: 1, 64, 4096 x 200 steps)."""
+
+    batch_sizes: list[PositiveInt] = Field(default=[1, 64, 4096], min_length=1)
+    steps: PositiveInt = 200
+    warmup_steps: int = Field(default=10, ge=0)
+    cuda_graphs: bool = False
+
+
+class Reference(Strict):
+    """Published numbers a case is compared against, with their source."""
+
+    throughput: PositiveFloat | None = Field(default=None, description="training samples/s")
+    auc: float | None = Field(default=None, ge=0, le=1)
+    time_to_train_min: PositiveFloat | None = None
+    source: str = Field(min_length=1, description="where the numbers come from (README commit, table)")
+    system: str | None = None
+
+
+class Case(Strict):
+    """One fully resolved benchmark case: everything a worker needs, nothing it must guess."""
+
+    name: str = Field(min_length=1)
+    mode: Mode = "train"
+    device: Device = "cuda"
+    gpus: PositiveInt = Field(default=1, description="GPUs (device: cuda)")
+    processes: PositiveInt = Field(default=1, description="worker processes (device: cpu, gloo)")
+    precision: Precision = "fp32"
+    backend: PluginRef = Field(default_factory=lambda: PluginRef(name="eager"))
+    embedding: PluginRef = Field(default_factory=lambda: PluginRef(name="joint"))
+    dataset: PluginRef = Field(default_factory=lambda: PluginRef(name="synthetic"))
+    batch_size: PositiveInt = 32768
+    test_batch_size: PositiveInt | None = None
+    epochs: PositiveFloat = 1.0
+    max_steps: PositiveInt | None = Field(default=None, description="stop training after this many steps")
+    benchmark_warmup_steps: int = Field(default=0, ge=0, description="steps excluded from throughput")
+    test_freq: PositiveInt | None = Field(default=None, description="evaluate every N steps (and at the end)")
+    test_batches: PositiveInt | None = Field(default=None, description="evaluate on the first N test batches")
+    auc_threshold: float | None = Field(default=None, gt=0, le=1)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    seed: int = 12345
+    timeout_s: PositiveFloat = Field(default=3600, description="the case is killed after this many seconds")
+    progress_every: PositiveInt = Field(default=20, description="steps between progress updates")
+    reference: Reference | None = None
+    comparable: bool = Field(default=True, description="false when scaled down: never compare with the reference")
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not SAFE_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a safe name: use letters, digits and . _ + = - (it becomes a file name)"
+            )
+        return value
+
+    @property
+    def world_size(self) -> int:
+        return self.gpus if self.device == "cuda" else self.processes
+
+    @property
+    def eval_batch_size(self) -> int:
+        return self.test_batch_size or self.batch_size
+
+
+class Suite(Strict):
+    """A YAML suite as written: cases are templates, expanded by the loader."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    source: str | None = Field(default=None, description="where the suite's reference numbers come from")
+    defaults: dict[str, Any] = Field(default_factory=dict, description="case fields applied to every case")
+    cases: list[dict[str, Any]] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not SAFE_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a safe suite name: use letters, digits and . _ - "
+                "(it names the results folder, so '/' and '..' are refused)"
+            )
+        return value

@@ -1,0 +1,1 @@
+"""Quality metrics computed on the device: ROC AUC and log loss."""

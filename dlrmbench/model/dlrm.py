@@ -1,0 +1,106 @@
+"""DLRM assembled from parts a backend and an embedding strategy provide (facts sheet 1.1).
+
+``forward(numerical (B, 13) float, categorical (B, F) int64) -> logits (B,)``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from dlrmbench.model.embeddings import EmbeddingStrategy
+
+
+class Backend(Protocol):
+    """What a backend plugin's factory returns."""
+
+    def mlp(self, in_features: int, sizes: list[int]) -> nn.Module: ...
+
+    def interaction(self, kind: str, num_vectors: int, dim: int) -> nn.Module: ...
+
+    def finalize(self, model: "Dlrm") -> nn.Module: ...
+
+
+class Dlrm(nn.Module):
+    """Bottom MLP + embeddings -> interaction -> top MLP -> ``out`` (no activation: logits).
+
+    Args:
+        bottom_mlp: ``(B, num_numerical) -> (B, D)``, ReLU after every layer.
+        embeddings: ``(B, F) -> (B, F, D)``.
+        interaction: ``(B, D), (B, F, D) -> (B, W)`` with attribute ``out_features``.
+        top_mlp: ``(B, W) -> (B, top[-2])``, ReLU after every layer; ``None`` when top is just ``[1]``.
+        out: ``nn.Linear(top[-2] or W, 1)`` with PyTorch's default init, as in the reference.
+    """
+
+    def __init__(
+        self,
+        bottom_mlp: nn.Module,
+        embeddings: EmbeddingStrategy,
+        interaction: nn.Module,
+        top_mlp: nn.Module | None,
+        out: nn.Linear,
+    ) -> None:
+        super().__init__()
+        self.bottom_mlp = bottom_mlp
+        self.embeddings = embeddings
+        self.interaction = interaction
+        self.top_mlp = top_mlp if top_mlp is not None else nn.Identity()
+        self.out = out
+
+    def dense_parameters(self) -> list[nn.Parameter]:
+        return [p for name, p in self.named_parameters() if not name.startswith("embeddings.")]
+
+    def forward(self, numerical: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        bottom = self.bottom_mlp(numerical)
+        embedded = self.embeddings(categorical)
+        features = self.interaction(bottom, embedded)
+        return self.out(self.top_mlp(features)).squeeze(1)
+
+
+def first_top_linear(model: Dlrm) -> nn.Linear:
+    """The layer whose last input column multiplies the dot interaction's zero padding."""
+    for module in model.top_mlp.modules():
+        if isinstance(module, nn.Linear):
+            return module
+    return model.out
+
+
+def build_dlrm(
+    backend: Backend,
+    embeddings: EmbeddingStrategy,
+    *,
+    num_numerical: int,
+    bottom_sizes: list[int],
+    top_sizes: list[int],
+    interaction: str,
+    seed: int,
+) -> nn.Module:
+    """Assemble and initialise a DLRM reproducibly from ``seed`` (facts sheet 1.3).
+
+    Parameters are drawn in a fixed order (bottom MLP, embeddings, top MLP, out) from one
+    generator, so every backend and strategy starts from the same weights for the same seed.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    dim = embeddings.dim
+    bottom = backend.mlp(num_numerical, bottom_sizes)
+    inter = backend.interaction(interaction, 1 + embeddings.num_features, dim)
+    width = inter.out_features
+    top = backend.mlp(width, top_sizes[:-1]) if len(top_sizes) > 1 else None
+    out = nn.Linear(top_sizes[-2] if len(top_sizes) > 1 else width, 1)
+    model = Dlrm(bottom, embeddings, inter, top, out)
+    _initialise(model, generator)
+    return backend.finalize(model)
+
+
+def _initialise(model: Dlrm, generator: torch.Generator) -> None:
+    model.bottom_mlp.reset_parameters(generator=generator)
+    model.embeddings.reset_parameters(generator=generator)
+    if not isinstance(model.top_mlp, nn.Identity):
+        model.top_mlp.reset_parameters(generator=generator)
+    bound = 1.0 / model.out.in_features**0.5  # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    with torch.no_grad():
+        model.out.weight.uniform_(-bound, bound, generator=generator)
+        model.out.bias.uniform_(-bound, bound, generator=generator)
+        first_top_linear(model).weight[:, -1] = 0.0

@@ -1,0 +1,61 @@
+"""Feature interactions in the reference's output layout (facts sheet 1.5).
+
+``dot``: pairwise dot products of the ``n = 1 + F`` vectors (bottom-MLP output first), the strict
+lower triangle in row-major order ``(1,0), (2,0), (2,1), (3,0), ...``, appended after the bottom-MLP
+output, then one zero of padding: width ``d + n(n-1)/2 + 1`` (480 for 26 features of dim 128).
+``cat``: the ``n`` vectors flattened: width ``n * d`` (3456).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+DOT_PADDING = 1  # the reference's kPaddingSize: 479 -> 480, "a multiple of 8" for tensor cores
+
+
+def interaction_width(kind: str, num_vectors: int, dim: int) -> int:
+    """Width of the top MLP's input for ``num_vectors`` vectors (bottom MLP + features) of ``dim``."""
+    if kind == "dot":
+        return dim + num_vectors * (num_vectors - 1) // 2 + DOT_PADDING
+    if kind == "cat":
+        return num_vectors * dim
+    raise ValueError(f"unknown interaction {kind!r}; choose dot or cat")
+
+
+class DotInteraction(nn.Module):
+    """Batched-matmul dot interaction. ``(B, d)``, ``(B, F, d)`` in; ``(B, width)`` out."""
+
+    def __init__(self, num_vectors: int, dim: int) -> None:
+        super().__init__()
+        self.num_vectors, self.dim = num_vectors, dim
+        rows, cols = torch.tril_indices(num_vectors, num_vectors, offset=-1)
+        self.register_buffer("flat_index", rows * num_vectors + cols, persistent=False)
+        self.out_features = interaction_width("dot", num_vectors, dim)
+
+    def forward(self, bottom: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
+        vectors = torch.cat([bottom.unsqueeze(1), embedded.to(bottom.dtype)], dim=1)
+        gram = torch.bmm(vectors, vectors.transpose(1, 2))
+        pairs = gram.flatten(1).index_select(1, self.flat_index)
+        pad = bottom.new_zeros(bottom.shape[0], DOT_PADDING)
+        return torch.cat([bottom, pairs, pad], dim=1)
+
+
+class CatInteraction(nn.Module):
+    """Concatenation interaction. ``(B, d)``, ``(B, F, d)`` in; ``(B, (1+F)*d)`` out."""
+
+    def __init__(self, num_vectors: int, dim: int) -> None:
+        super().__init__()
+        self.out_features = interaction_width("cat", num_vectors, dim)
+
+    def forward(self, bottom: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
+        return torch.cat([bottom.unsqueeze(1), embedded.to(bottom.dtype)], dim=1).flatten(1)
+
+
+def make_interaction(kind: str, num_vectors: int, dim: int) -> nn.Module:
+    """The plain PyTorch interaction module for ``kind``."""
+    if kind == "dot":
+        return DotInteraction(num_vectors, dim)
+    if kind == "cat":
+        return CatInteraction(num_vectors, dim)
+    raise ValueError(f"unknown interaction {kind!r}; choose dot or cat")

@@ -1,0 +1,1 @@
+"""Views of results: terminal tables, progress, and files for sharing."""

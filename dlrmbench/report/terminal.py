@@ -1,0 +1,84 @@
+"""Rich terminal views built from results only: the run summary and the comparison table."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from dlrmbench.report.formatting import fmt_pct, fmt_ratio, fmt_value
+from dlrmbench.results.compare import Comparison, reference_value
+from dlrmbench.results.schema import CaseResult
+
+STATUS_STYLE = {"ok": "green", "skipped": "yellow", "failed": "red", "timed_out": "red", "interrupted": "magenta"}
+
+
+def run_table(title: str, results: list[CaseResult]) -> Table:
+    """One row per case of a run: status, headline numbers, and the reason for anything not ok."""
+    table = Table(title=title, title_justify="left", expand=False)
+    for column, justify in (("case", "left"), ("status", "left"), ("train samples/s", "right"),
+                            ("vs ref", "right"), ("step p50/p99 ms", "right"), ("AUC", "right"),
+                            ("inference samples/s (bs)", "right"), ("note", "left")):
+        table.add_column(column, justify=justify, overflow="fold")
+    for r in results:
+        thr = r.value("train_throughput")
+        ref, _ = reference_value(r, "train_throughput")
+        p50, p99 = r.value("step_time_p50"), r.value("step_time_p99")
+        steps = f"{fmt_value(p50, 'ms')} / {fmt_value(p99, 'ms')}" if p50 is not None else "—"
+        inference = ", ".join(
+            f"{rec['end_to_end']['throughput']:,.0f} ({rec['batch_size']})" for rec in r.inference
+        ) or "—"
+        note = r.reason or ("" if r.config.get("comparable", True) else "scaled down: not comparable")
+        if r.status == "ok" and r.metrics.get("train_throughput") and "partial" in r.metrics["train_throughput"].description:
+            note = "partial"
+        table.add_row(
+            r.case + (f" #{r.repeat + 1}" if r.repeat else ""),
+            f"[{STATUS_STYLE.get(r.status, 'white')}]{r.status}[/]",
+            fmt_value(thr, "samples/s"),
+            fmt_ratio(thr / ref if thr and ref else None),
+            steps,
+            fmt_value(r.value("auc")),
+            inference,
+            note,
+        )
+    return table
+
+
+def comparison_table(comparison: Comparison) -> Table:
+    """Cases as rows; per result set the headline value, its spread, and ratios."""
+    table = Table(title="dlrmbench compare", title_justify="left")
+    table.add_column("case", overflow="fold")
+    table.add_column("metric", overflow="fold")
+    table.add_column("reference", justify="right")
+    for label in comparison.sets:
+        short = label + (" (baseline)" if label == comparison.baseline else "")
+        table.add_column(short, justify="right", overflow="fold")
+    for row in comparison.rows:
+        cells = []
+        for label in comparison.sets:
+            cell = row.cells.get(label)
+            if cell is None:
+                cells.append("[dim]not run[/]")
+                continue
+            if cell.status != "ok":
+                cells.append(f"[{STATUS_STYLE.get(cell.status, 'white')}]{cell.status}[/]")
+                continue
+            text = fmt_value(cell.value, row.unit)
+            if cell.rel_spread is not None:
+                text += f" {fmt_pct(cell.rel_spread)}"
+            if cell.vs_reference is not None:
+                text += f"\nvs ref {fmt_ratio(cell.vs_reference)}"
+            elif not cell.comparable:
+                text += "\n[dim]not comparable[/]"
+            if cell.vs_baseline is not None:
+                style = {"regression": "red", "improvement": "green"}.get(cell.flag or "", "white")
+                text += f"\n[{style}]vs base {fmt_ratio(cell.vs_baseline)}{' ' + cell.flag if cell.flag else ''}[/]"
+            if row.metric != "auc" and cell.auc is not None:
+                text += f"\nAUC {cell.auc:.4f}"
+            cells.append(text)
+        metric = f"{row.metric or '—'}" + (f" [{row.unit}]" if row.unit else "")
+        table.add_row(f"{row.suite}/{row.case}", metric, fmt_value(row.reference, row.unit), *cells)
+    return table
+
+
+def print_run(console: Console, title: str, results: list[CaseResult]) -> None:
+    console.print(run_table(title, results))

@@ -1,0 +1,1 @@
+"""Result schema, atomic storage, loading into pandas, and statistics."""

@@ -1,0 +1,81 @@
+"""Turning a worker's events into a :class:`CaseResult`, including for cases that did not finish.
+
+A crashed, killed, timed-out or interrupted case keeps what it measured: the step times it
+reported before it stopped give a partial throughput, labelled as partial.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dlrmbench.config.schema import Case
+from dlrmbench.results.schema import CaseResult, Metric, Status, metric
+from dlrmbench.results.stats import latency_summary
+from dlrmbench.runner.isolate import WorkerOutcome
+
+
+def _partial_metrics(case: Case, step_times: list[float]) -> dict[str, Metric]:
+    measured = step_times[case.benchmark_warmup_steps:]
+    if not measured:
+        return {}
+    summary = latency_summary(measured)
+    return {
+        "train_throughput": metric(case.batch_size / summary["mean_s"], "samples/s", True,
+                                   "partial: batch size / mean step time of the steps completed before the case stopped"),
+        "step_time_mean": metric(summary["mean_s"] * 1e3, "ms", False, "partial"),
+        "measured_steps": metric(float(len(measured)), "steps"),
+    }
+
+
+def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseResult:
+    """Build the result of ``case`` from its worker ``outcome``; ``base`` holds identity fields."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for event in outcome.events:
+        by_kind.setdefault(event.get("event", ""), []).append(event)
+    step_times: list[float] = [t for e in by_kind.get("progress", []) for t in e.get("step_times", [])]
+    evaluations = [{k: v for k, v in e.items() if k not in ("event", "rank")} for e in by_kind.get("evaluation", [])]
+    built = by_kind.get("built", [{}])[-1]
+    final = by_kind.get("result", [None])[-1]
+    error = by_kind.get("error", [None])[-1]
+    status: Status
+    reason: str | None = None
+    metrics: dict[str, Metric] = {}
+    inference: list[dict[str, Any]] = []
+    if final is not None and outcome.returncode == 0:
+        status = "ok"
+        metrics = {k: Metric.model_validate(v) for k, v in final.get("metrics", {}).items()}
+        step_times = final.get("step_times", step_times)
+        evaluations = final.get("evaluations", evaluations)
+        inference = final.get("inference", [])
+    else:
+        if outcome.timed_out:
+            status, reason = "timed_out", f"exceeded its timeout of {case.timeout_s:g} s"
+        elif outcome.interrupted or by_kind.get("interrupted"):
+            status, reason = "interrupted", "interrupted by the user (Ctrl-C)"
+        elif error is not None:
+            status = "failed"
+            reason = f"{error.get('kind', 'error')}: {error.get('message', '')}"
+        else:
+            status = "failed"
+            code = outcome.returncode
+            how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+            reason = f"the worker {how} without reporting a result"
+            tail = outcome.log_tail.strip().splitlines()[-1:] if outcome.log_tail.strip() else []
+            if tail:
+                reason += f"; last log line: {tail[0][:300]}"
+        metrics = _partial_metrics(case, step_times) if case.mode == "train" else {}
+    environment = {k: built[k] for k in ("torch_version", "cuda_version", "threads") if k in built}
+    log_tail = None if status == "ok" else ((error or {}).get("traceback") or outcome.log_tail or None)
+    return CaseResult(
+        **base,
+        status=status,
+        reason=reason,
+        config=case.model_dump(mode="json"),
+        metrics=metrics,
+        step_times_s=step_times,
+        evaluations=evaluations,
+        inference=inference,
+        environment=environment,
+        duration_s=outcome.duration_s,
+        log_tail=log_tail,
+    )

@@ -1,0 +1,143 @@
+"""Running one case in its own worker process, with a timeout and clean interruption.
+
+The worker runs in a new session (process group), so a terminal's Ctrl-C reaches only the
+parent, which forwards it and records the case as interrupted. A case that exceeds its timeout is
+terminated (SIGTERM, then SIGKILL) and recorded as timed out. Events are read on a thread so the
+parent can enforce the deadline while the worker is silent.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dlrmbench.config.schema import Case
+from dlrmbench.workload.reporter import parse_event
+
+EventHandler = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class WorkerOutcome:
+    """What the parent saw of a worker: its events, exit code, and how it ended."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    returncode: int | None = None
+    timed_out: bool = False
+    interrupted: bool = False
+    log_tail: str = ""
+    duration_s: float = 0.0
+
+
+LaunchCommand = Callable[[Case, Path], list[str]]
+
+
+def default_command(case: Case, case_file: Path) -> list[str]:
+    """A single worker process running the case."""
+    return [sys.executable, "-m", "dlrmbench.runner.worker", str(case_file)]
+
+
+_launchers: list[LaunchCommand] = []
+
+
+def set_multiprocess_launcher(launcher: LaunchCommand) -> None:
+    """Install the command builder for cases with more than one process (torchrun)."""
+    _launchers[:] = [launcher]
+
+
+def worker_command(case: Case, case_file: Path) -> list[str]:
+    if case.world_size > 1 and _launchers:
+        return _launchers[0](case, case_file)
+    return default_command(case, case_file)
+
+
+def _stop(proc: subprocess.Popen, first: int, grace_s: float) -> None:
+    """Send ``first`` to the worker's process group; SIGKILL it if it is still alive after ``grace_s``."""
+    try:
+        os.killpg(proc.pid, first)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def run_isolated(case: Case, on_event: EventHandler, timeout_s: float | None = None,
+                 grace_s: float = 10.0, env: dict[str, str] | None = None) -> WorkerOutcome:
+    """Run ``case`` in a worker process; call ``on_event`` for each event as it arrives.
+
+    Raises KeyboardInterrupt after recording (in the returned outcome passed to ``on_event`` as an
+    ``interrupted`` event) when the user interrupts; the caller decides what to do next.
+    """
+    outcome = WorkerOutcome()
+    deadline_s = timeout_s if timeout_s is not None else case.timeout_s
+    with tempfile.TemporaryDirectory(prefix="dlrmbench-case-") as tmp:
+        case_file = Path(tmp) / "case.json"
+        case_file.write_text(case.model_dump_json())
+        log_path = Path(tmp) / "worker.log"
+        worker_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        start = time.monotonic()
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                worker_command(case, case_file), stdout=subprocess.PIPE, stderr=log, text=True,
+                start_new_session=True, env=worker_env,
+            )
+            events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+            def pump() -> None:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    event = parse_event(line)
+                    if event is not None:
+                        events.put(event)
+                events.put(None)
+
+            reader = threading.Thread(target=pump, daemon=True)
+            reader.start()
+            try:
+                finished = False
+                while not finished:
+                    try:
+                        event = events.get(timeout=0.1)
+                    except queue.Empty:
+                        event = {}
+                    if event is None:
+                        finished = True
+                    elif event:
+                        outcome.events.append(event)
+                        on_event(event)
+                    if not finished and time.monotonic() - start > deadline_s:
+                        outcome.timed_out = True
+                        _stop(proc, signal.SIGTERM, grace_s)
+                        break
+                proc.wait()
+            except KeyboardInterrupt:
+                outcome.interrupted = True
+                _stop(proc, signal.SIGINT, grace_s)
+            reader.join(timeout=5)
+            while True:  # events that arrived while stopping
+                try:
+                    event = events.get_nowait()
+                except queue.Empty:
+                    break
+                if event:
+                    outcome.events.append(event)
+                    on_event(event)
+        outcome.returncode = proc.returncode
+        outcome.duration_s = time.monotonic() - start
+        outcome.log_tail = log_path.read_text(errors="replace")[-4000:]
+    return outcome

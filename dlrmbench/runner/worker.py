@@ -1,0 +1,129 @@
+"""The worker process: runs one resolved case and reports events on stdout.
+
+Usage (by the runner, not by hand): ``python -m dlrmbench.runner.worker CASE.json``. The case
+file holds the fully resolved case. Exit status: 0 ok, 1 failed, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from dlrmbench.config.schema import Case
+from dlrmbench.workload.reporter import Reporter
+
+
+def _train_metrics(outcome: Any, case: Case) -> dict[str, dict[str, Any]]:
+    from dlrmbench.results.schema import metric
+    from dlrmbench.results.stats import latency_summary
+
+    measured = outcome.step_times[case.benchmark_warmup_steps:]
+    summary = latency_summary(measured)
+    throughput = outcome.measured_samples / outcome.measured_seconds if outcome.measured_seconds > 0 else None
+    last = outcome.evaluations[-1] if outcome.evaluations else {}
+    best = max((e["auc"] for e in outcome.evaluations), default=None)
+    values = {
+        "train_throughput": metric(throughput, "samples/s", True, "measured samples / measured wall time"),
+        "step_time_mean": metric(summary["mean_s"] * 1e3, "ms", False, "mean of per-step times"),
+        "step_time_p50": metric(summary["p50_s"] * 1e3, "ms", False),
+        "step_time_p90": metric(summary["p90_s"] * 1e3, "ms", False),
+        "step_time_p99": metric(summary["p99_s"] * 1e3, "ms", False),
+        "auc": metric(last.get("auc"), "", True, "ROC AUC at the last evaluation"),
+        "best_auc": metric(best, "", True),
+        "log_loss": metric(last.get("log_loss"), "", False, "test log loss at the last evaluation"),
+        "final_train_loss": metric(outcome.final_loss, "", False),
+        "train_steps": metric(float(outcome.steps), "steps", None),
+        "measured_steps": metric(float(outcome.measured_steps), "steps", None),
+        "train_wall_time": metric(outcome.wall_seconds, "s", False, "training loop wall time, evaluations included"),
+        "time_to_train": metric(
+            outcome.time_to_train_s / 60 if outcome.time_to_train_s is not None else None, "min", False,
+            "start of training to the evaluation reaching auc_threshold (MLPerf definition)",
+        ),
+    }
+    return {k: v.model_dump() for k, v in values.items()}
+
+
+def _inference_metrics(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    from dlrmbench.results.schema import metric
+
+    out = {}
+    for record in records:
+        bs = record["batch_size"]
+        for variant in ("end_to_end", "device_only"):
+            stats = record[variant]
+            suffix = "" if variant == "end_to_end" else "_device_only"
+            out[f"inference_throughput_bs{bs}{suffix}"] = metric(stats["throughput"], "samples/s", True)
+            for q in ("mean", "p50", "p90", "p95", "p99"):
+                out[f"inference_latency_{q}_bs{bs}{suffix}"] = metric(stats[f"{q}_s"] * 1e3, "ms", False)
+    return {k: v.model_dump() for k, v in out.items()}
+
+
+def run_case(case: Case, reporter: Reporter) -> None:
+    """Build the case's workload and run its mode, reporting the final ``result`` event."""
+    import torch
+
+    from dlrmbench.workload.build import build_workload
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    work = build_workload(case)
+    reporter.emit("built", table_sizes=work.table_sizes,
+                  parameters=sum(p.numel() for p in work.model.parameters()),
+                  embedding_bytes=work.model.embeddings.parameter_bytes(),
+                  torch_version=torch.__version__, cuda_version=torch.version.cuda,
+                  threads=torch.get_num_threads())
+    if case.mode == "train":
+        from dlrmbench.workload.train import train
+
+        outcome = train(work, reporter)
+        reporter.emit("result", metrics=_train_metrics(outcome, case), evaluations=outcome.evaluations,
+                      step_times=outcome.step_times)
+    elif case.mode == "test":
+        from dlrmbench.results.schema import metric
+        from dlrmbench.workload.evaluate import evaluate
+        from dlrmbench.workload.precision import apply_precision
+
+        policy = apply_precision(case, work.device)
+        reporter.emit("start", mode="test", total_steps=1)
+        result = evaluate(work.model, work.dataset.batches("test", case.eval_batch_size, work.device),
+                          work.device, policy, case.test_batches)
+        reporter.emit("result", metrics={
+            "auc": metric(result.auc, "", True).model_dump(),
+            "log_loss": metric(result.log_loss, "", False).model_dump(),
+            "test_samples": metric(float(result.samples), "samples").model_dump(),
+        }, evaluations=[{"step": 0, "auc": result.auc, "log_loss": result.log_loss, "samples": result.samples}])
+    else:
+        from dlrmbench.workload.inference import run_inference
+
+        records = run_inference(work, reporter)
+        reporter.emit("result", metrics=_inference_metrics(records), inference=records)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    reporter = Reporter(sys.stdout)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        case = Case.model_validate(json.loads(Path(args[0]).read_text()))
+        run_case(case, reporter)
+        return 0
+    except KeyboardInterrupt:
+        reporter.emit("interrupted")
+        return 130
+    except Exception as exc:  # the parent records the case as failed with this message
+        from dlrmbench.workload.train import Diverged
+
+        kind = "diverged" if isinstance(exc, Diverged) else type(exc).__name__
+        reporter.emit("error", kind=kind, message=str(exc), traceback=traceback.format_exc()[-4000:])
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

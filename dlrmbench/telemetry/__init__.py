@@ -1,0 +1,1 @@
+"""Telemetry: the environment fingerprint and (GPU and host) samplers."""

@@ -1,0 +1,1 @@
+"""The DLRM workload run inside a worker: data, precision, training, evaluation, inference."""

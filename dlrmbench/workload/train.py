@@ -1,0 +1,155 @@
+"""The training loop: SGD with sparse embedding gradients, NVIDIA's schedule, honest timing.
+
+Throughput is the number of samples of the measured steps (after ``benchmark_warmup_steps``)
+divided by the wall time of those steps, synchronised at both ends, with evaluations paused out.
+Time to train follows MLPerf: from the start of training to the end of the evaluation that
+reaches ``auc_threshold``, evaluations included.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from dlrmbench.model.schedule import learning_rate
+from dlrmbench.workload.build import Workload
+from dlrmbench.workload.evaluate import evaluate
+from dlrmbench.workload.precision import apply_precision
+from dlrmbench.workload.reporter import Reporter
+from dlrmbench.workload.timing import StepTimer, WallClock
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainOutcome:
+    steps: int = 0
+    measured_steps: int = 0
+    measured_samples: int = 0
+    measured_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    time_to_train_s: float | None = None
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    final_loss: float | None = None
+    step_times: list[float] = field(default_factory=list)
+
+
+def make_optimizer(model: torch.nn.Module) -> torch.optim.SGD:
+    """Plain SGD (no momentum, no weight decay) over all parameters; tables get sparse grads."""
+    return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
+
+
+def train(work: Workload, reporter: Reporter) -> TrainOutcome:
+    """Train ``work.model`` for the case's epochs or max_steps; evaluate as configured."""
+    case, device, model = work.case, work.device, work.model
+    policy = apply_precision(case, device)
+    train_batches = work.dataset.batches("train", case.batch_size, device)
+    steps_per_epoch = len(train_batches)
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch_size {case.batch_size} is larger than the training split")
+    total = math.ceil(case.epochs * steps_per_epoch)
+    total = min(total, case.max_steps) if case.max_steps else total
+    if case.benchmark_warmup_steps >= total:
+        raise ValueError(
+            f"benchmark_warmup_steps ({case.benchmark_warmup_steps}) leaves no measured step out of {total}; "
+            "lower it or train longer"
+        )
+    test_batches = work.dataset.batches("test", case.eval_batch_size, device)
+    optimizer = make_optimizer(model)
+    scaler = policy.make_scaler()
+    base_lr = case.optimizer.lr / policy.static_loss_scale  # reference: lr / 1024 with loss x 1024
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    losses = torch.zeros(total, device=device)
+    timer, clock = StepTimer(device), WallClock(device)
+    outcome = TrainOutcome()
+    reporter.emit("start", mode="train", total_steps=total, steps_per_epoch=steps_per_epoch,
+                  batch_size=case.batch_size, warmup_steps=case.benchmark_warmup_steps)
+    model.train()
+    run_start = time.perf_counter()
+    checked = 0
+    reported = 0
+    step = 0
+
+    def check_losses() -> None:
+        nonlocal checked
+        window = losses[checked:step]
+        bad = ~torch.isfinite(window)
+        if bool(bad.any()):
+            first = checked + int(bad.nonzero()[0]) + 1
+            raise Diverged(f"loss became {float(losses[first - 1])} at step {first} (lr {current_lr:.6g}); "
+                           "the reference notes some seeds diverge: try another seed or a lower lr")
+        checked = step
+
+    def run_evaluation() -> bool:
+        clock.pause()
+        result = evaluate(model, test_batches, device, policy, case.test_batches)
+        elapsed = time.perf_counter() - run_start
+        record = {"step": step, "auc": result.auc, "log_loss": result.log_loss,
+                  "samples": result.samples, "elapsed_s": elapsed}
+        outcome.evaluations.append(record)
+        reporter.emit("evaluation", **record)
+        hit = case.auc_threshold is not None and result.auc >= case.auc_threshold
+        if hit and outcome.time_to_train_s is None:
+            outcome.time_to_train_s = elapsed
+        return hit
+
+    current_lr = base_lr
+    stop = False
+    while not stop:
+        for batch in train_batches:
+            if step == case.benchmark_warmup_steps:
+                clock.resume()
+            current_lr = learning_rate(step + 1, base_lr, case.optimizer)
+            for group in optimizer.param_groups:
+                group["lr"] = current_lr
+            timer.start()
+            batch = batch.to(device, non_blocking=True)
+            with policy.autocast():
+                logits = model(batch.numerical, batch.categorical)
+            loss = loss_fn(logits.float(), batch.label)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                (loss * policy.static_loss_scale if policy.static_loss_scale != 1 else loss).backward()
+                optimizer.step()
+            timer.stop()
+            losses[step] = loss.detach()
+            step += 1
+            measuring = step > case.benchmark_warmup_steps
+            if step % case.progress_every == 0 or step == total:
+                check_losses()
+                timer.flush()
+                reporter.emit("progress", step=step, loss=float(losses[step - 1]),
+                              lr=current_lr * policy.static_loss_scale, step_times=timer.times[reported:])
+                reported = len(timer.times)
+            if measuring:
+                outcome.measured_steps += 1
+                outcome.measured_samples += batch.size
+            if case.test_freq and step % case.test_freq == 0 and step < total:
+                if run_evaluation():
+                    stop = True
+                    break
+                if step >= case.benchmark_warmup_steps:
+                    clock.resume()
+            if step >= total:
+                stop = True
+                break
+    clock.pause()
+    check_losses()
+    outcome.steps = step
+    outcome.measured_seconds = clock.elapsed
+    if not outcome.evaluations or outcome.evaluations[-1]["step"] != step:
+        run_evaluation()
+    outcome.wall_seconds = time.perf_counter() - run_start
+    outcome.final_loss = float(losses[step - 1])
+    outcome.step_times = timer.times
+    return outcome

@@ -1,0 +1,4 @@
+"""dlrmbench's built-in plugins (import name ``dlrmbench_plugins``).
+
+Each module registers through the same hooks and entry-point group a third-party package uses.
+"""
