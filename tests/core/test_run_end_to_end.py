@@ -72,6 +72,8 @@ cases:
     dataset: {name: flaky, options: {crash_at_batch: 3}}
   - name: hard-exit
     dataset: {name: flaky, options: {exit_at_batch: 2}}
+  - name: killed
+    dataset: {name: flaky, options: {kill_at_batch: 1}}
   - name: fine
 """)
     out = tmp_path / "results"
@@ -85,6 +87,8 @@ cases:
     assert "Traceback" in crash.log_tail
     exit_case = results["hard-exit"]
     assert exit_case.status == "failed" and "exited with code 3" in exit_case.reason
+    killed = results["killed"]
+    assert killed.status == "failed" and "was killed by signal 9" in killed.reason
     assert results["fine"].status == "ok"
     assert "Traceback" not in result.stdout
 
