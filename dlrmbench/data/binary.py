@@ -127,7 +127,7 @@ class BinaryFile:
         return np.memmap(self.path, dtype=WORD, mode="c", shape=(self.samples, RECORD_WORDS))
 
     def close(self) -> None:
-        if self._fd >= 0:
+        if getattr(self, "_fd", -1) >= 0:
             os.close(self._fd)
             self._fd = -1
 

@@ -20,7 +20,7 @@ def render(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(f"[bold]{report['path']}[/]: {report['format']} dataset")
+    console.print(f"[bold]{report['path']}[/]: {report['format']} dataset", soft_wrap=True)
     for name, info in report["splits"].items():
         if "samples" not in info:
             console.print(f"  {name}: [red]unreadable[/]")
