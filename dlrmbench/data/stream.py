@@ -56,20 +56,20 @@ class BatchOrder:
         return start, min(self.batch_size, self.samples - start)
 
 
-ROW_BLOCK = 4096  # rows per pass when interleaving feature columns: the block stays in cache
-
-
 def categorical_matrix(columns: list[np.ndarray] | np.ndarray) -> np.ndarray:
-    """``(B, F)`` int64 from per-feature columns (any integer dtype), filled in cache-sized row blocks."""
+    """``(B, F)`` int64 from per-feature id columns (int8/int16/int32) or a ``(B, F)`` array.
+
+    Columns are first gathered feature-major into a narrow int32 ``(F, B)`` buffer (contiguous
+    casts), then transposed and widened to int64 in one pass: about twice as fast as writing each
+    column into the sample-major int64 matrix (strided writes over 8-byte elements).
+    """
     if isinstance(columns, np.ndarray):
         return columns.astype(np.int64, order="C")
     rows = len(columns[0]) if columns else 0
-    out = np.empty((rows, len(columns)), dtype=np.int64)
-    for start in range(0, rows, ROW_BLOCK):
-        block = out[start:start + ROW_BLOCK]
-        for f, column in enumerate(columns):
-            block[:, f] = column[start:start + ROW_BLOCK]
-    return out
+    narrow = np.empty((len(columns), rows), dtype=np.int32)
+    for f, column in enumerate(columns):
+        narrow[f] = column
+    return narrow.T.astype(np.int64, order="C")
 
 
 def to_batch(raw: RawBatch) -> Batch:

@@ -88,3 +88,12 @@ def test_device_only_options_are_refused_on_disk() -> None:
         SyntheticOptions(on="disk", distinct_batches=2)
     with pytest.raises(ValidationError, match="dir applies to on: disk only"):
         SyntheticOptions(dir="/tmp/x")
+
+
+def test_on_disk_is_written_plainly_in_a_suite() -> None:
+    """YAML 1.1 would read the key ``on`` as the boolean true; the suite loader keeps it a string."""
+    from dlrmbench.config.loader import load_suite
+
+    loaded = load_suite(Path(__file__).parents[2] / "suites" / "quickstart-disk.yaml")
+    options = SyntheticOptions.model_validate(loaded.cases[0].dataset.options)
+    assert options.on == "disk" and loaded.cases[0].dataset.options["on"] == "disk"
