@@ -14,7 +14,7 @@ from types import TracebackType
 import numpy as np
 
 from dlrmbench.data.errors import DatasetError
-from dlrmbench.data.raw import RawBatch, pread_array
+from dlrmbench.data.raw import RawBatch, ScratchBuffers, pread_array
 
 NUM_NUMERICAL = 13
 NUM_CATEGORICAL = 26
@@ -117,10 +117,12 @@ class BinaryFile:
         self.path = Path(path)
         self.samples = record_count(self.path)
         self._fd = os.open(self.path, os.O_RDONLY)
+        self._scratch = ScratchBuffers()
 
-    def read(self, start: int, count: int) -> RawBatch:
-        records = pread_array(self._fd, self.path, start * RECORD_BYTES, WORD, (count, RECORD_WORDS))
-        return split_records(records)
+    def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
+        shape = (count, RECORD_WORDS)
+        out = self._scratch.get(0, WORD, shape) if transient else None
+        return split_records(pread_array(self._fd, self.path, start * RECORD_BYTES, WORD, shape, out))
 
     def memmap(self) -> np.ndarray:
         """The whole file as a zero-copy ``(samples, 40)`` int32 array (copy-on-write, never written)."""

@@ -22,7 +22,7 @@ class MemmapSplitFiles(SplitFiles):
         self._label, self._numerical, self._cats = self.memmaps()
         self.close()  # the maps keep the files open
 
-    def read(self, start: int, count: int) -> RawBatch:
+    def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
         end = start + count
         return RawBatch(self._label[start:end], self._numerical[start:end], [c[start:end] for c in self._cats])
 
@@ -35,5 +35,5 @@ class MemmapBinaryFile(BinaryFile):
         self._records = self.memmap()
         self.close()
 
-    def read(self, start: int, count: int) -> RawBatch:
+    def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
         return split_records(self._records[start:start + count])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence, Union
@@ -43,12 +44,30 @@ class SampleSource(Protocol):
     samples: int
     num_categorical: int
 
-    def read(self, start: int, count: int) -> RawBatch: ...
+    def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
+        """Samples ``[start, start + count)``. ``transient``: the arrays may be reused by this
+        thread's next read (for callers that copy them out at once, as the batch conversion does)."""
+        ...
 
 
-def pread_array(fd: int, path: Path, offset: int, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    """Read an array of ``shape`` at byte ``offset`` of an open file, straight into a fresh buffer."""
-    out = np.empty(shape, dtype=dtype)
+class ScratchBuffers(threading.local):
+    """Per-thread read buffers, reused from batch to batch (fresh memory costs page faults)."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[int, np.ndarray] = {}
+
+    def get(self, slot: int, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        buffer = self.buffers.get(slot)
+        if buffer is None or buffer.nbytes < nbytes:
+            buffer = self.buffers[slot] = np.empty(nbytes, dtype=np.uint8)
+        return buffer[:nbytes].view(dtype).reshape(shape)
+
+
+def pread_array(fd: int, path: Path, offset: int, dtype: np.dtype, shape: tuple[int, ...],
+                out: np.ndarray | None = None) -> np.ndarray:
+    """Read an array of ``shape`` at byte ``offset`` of an open file, into ``out`` or a fresh buffer."""
+    out = np.empty(shape, dtype=dtype) if out is None else out
     want = out.nbytes
     view = memoryview(out).cast("B")
     got = 0

@@ -25,7 +25,7 @@ import numpy as np
 
 from dlrmbench.data import model_size
 from dlrmbench.data.errors import DatasetError
-from dlrmbench.data.raw import RawBatch, pread_array
+from dlrmbench.data.raw import RawBatch, ScratchBuffers, pread_array
 
 SPLITS = ("train", "test", "validation")
 LABEL = np.dtype("bool")
@@ -241,14 +241,16 @@ class SplitFiles:
         self.samples = check_counts_agree(self.directory, counts, self.table_sizes)
         self.paths = [self.directory / name for name in file_names(self.num_categorical)]
         self._fds = [os.open(p, os.O_RDONLY) for p in self.paths]
+        self._scratch = ScratchBuffers()
 
-    def read(self, start: int, count: int) -> RawBatch:
-        fds, paths = self._fds, self.paths
-        label = pread_array(fds[0], paths[0], start, LABEL, (count,))
-        numerical = pread_array(fds[1], paths[1], start * NUMERICAL.itemsize * self.num_numerical, NUMERICAL,
-                                (count, self.num_numerical))
-        categorical = [pread_array(fd, path, start * dtype.itemsize, dtype, (count,))
-                       for fd, path, dtype in zip(fds[2:], paths[2:], self.dtypes)]
+    def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
+        def pread(i: int, dtype: np.dtype, shape: tuple[int, ...], offset: int) -> np.ndarray:
+            out = self._scratch.get(i, dtype, shape) if transient else None
+            return pread_array(self._fds[i], self.paths[i], offset, dtype, shape, out)
+
+        label = pread(0, LABEL, (count,), start)
+        numerical = pread(1, NUMERICAL, (count, self.num_numerical), start * NUMERICAL.itemsize * self.num_numerical)
+        categorical = [pread(2 + f, dtype, (count,), start * dtype.itemsize) for f, dtype in enumerate(self.dtypes)]
         return RawBatch(label, numerical, categorical)
 
     def memmaps(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:

@@ -108,7 +108,7 @@ class FileBatchStream:
     def load(self, index: int) -> Batch:
         """Batch ``index`` of the split (file order), as host tensors."""
         start, count = self.order.span(int(index))
-        return to_batch(self.source.read(start, count))
+        return to_batch(self.source.read(start, count, transient=True))  # to_batch copies everything out
 
     def __iter__(self) -> Iterator[Batch]:
         indices = self.order.indices(self._epoch)

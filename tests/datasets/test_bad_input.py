@@ -172,3 +172,12 @@ def test_a_good_dataset_plans_and_opens(split_dataset: tuple[Path, dict]) -> Non
     assert dataset.table_sizes() == SIZES
     assert dataset.scans["train"].samples == 1000
     assert json.loads((root / "model_size.json").read_text())["_c19"] == 99_999
+
+
+def test_binary_without_any_table_sizes_is_refused_at_planning(binary_dataset: tuple[Path, dict]) -> None:
+    root, _ = binary_dataset
+    (root / "model_size.json").unlink()
+    assert "no model_size.json, and the case sets no model.table_sizes" in planning_error(root, "binary")
+    case = Case(name="ok", device="cpu", model={"table_sizes": SIZES},
+                dataset={"name": "binary", "options": {"path": str(root)}})
+    assert plan([case], current_host(), get_registry())[0].runnable
