@@ -124,9 +124,11 @@ class SplitDatasetWriter:
         for writer in self._writers.values():
             writer.close()
         model_size.write_table_sizes(self._tmp / model_size.FILE_NAME, self.table_sizes)
-        if self.directory.exists():
-            shutil.rmtree(self.directory)
+        old = self.directory.with_name(f"{self.directory.name}.old-{os.getpid()}")
+        if self.directory.exists():  # moved aside, not deleted in place: a reader keeps its open files
+            os.replace(self.directory, old)
         os.replace(self._tmp, self.directory)
+        shutil.rmtree(old, ignore_errors=True)
 
     def abort(self) -> None:
         for writer in self._writers.values():

@@ -66,7 +66,10 @@ def planning_check(fmt: str) -> Callable[["Host", "Case | None", Any], "str | No
             if fmt != "auto" and detected != fmt:
                 raise DatasetError(f"{options.path}: holds a {detected} dataset, not a {fmt} one; "
                                    f"use dataset: {detected}")
-            check_structure(Path(options.path), detected, splits_needed(case), case.model.num_numerical)  # type: ignore[arg-type]
+            sizes = check_structure(Path(options.path), detected, splits_needed(case), case.model.num_numerical)
+            if sizes is None and not case.model.table_sizes:
+                raise DatasetError(f"{options.path}: no model_size.json, and the case sets no model.table_sizes; "
+                                   f"give one of them (the embedding tables need their sizes)")
         except DatasetError as exc:
             raise DatasetError(f"case {case.name}: dataset {case.dataset.name}: {exc.message}") from None
         return None
