@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dataset_factories import SIZES, make_arrays
+from tests.datasets.dataset_factories import SIZES, make_arrays
 
 from dlrmbench.data.binary import write_binary
 from dlrmbench.data.model_size import write_table_sizes

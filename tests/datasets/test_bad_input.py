@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset_factories import SIZES
+from tests.datasets.dataset_factories import SIZES
 
 from dlrmbench.config.schema import Case
 from dlrmbench.data.errors import DatasetError

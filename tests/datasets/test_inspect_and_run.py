@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
-from dataset_factories import SIZES
+from tests.datasets.dataset_factories import SIZES
 
 from dlrmbench.cli import make_cli
 

@@ -16,7 +16,7 @@ from dlrmbench.data.model_size import read_table_sizes
 from dlrmbench.data.split import SplitFiles, categorical_dtype, write_split_dataset
 from dlrmbench.data.stream import BatchOrder, FileBatchStream
 
-from dataset_factories import SIZES, make_arrays
+from tests.datasets.dataset_factories import SIZES, make_arrays
 
 
 @pytest.mark.parametrize("size, dtype", [(1, "int8"), (126, "int8"), (127, "int16"), (32766, "int16"),
