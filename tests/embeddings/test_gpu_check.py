@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def load_gpu_check():
     spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "bench" / "gpu_check.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("gpu_check", module)  # dataclasses look their module up while being built
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
 
