@@ -62,6 +62,19 @@ def _inference_metrics(records: list[dict[str, Any]]) -> dict[str, dict[str, Any
     return {k: v.model_dump() for k, v in out.items()}
 
 
+def _memory_metrics(embeddings: Any) -> dict[str, dict[str, Any]]:
+    """What the embedding strategy holds: its parameters, and its optimizer state (plain SGD: none)."""
+    from dlrmbench.results.schema import metric
+
+    values = {
+        "embedding_parameter_bytes": metric(float(embeddings.parameter_bytes()), "B", None,
+                                            "bytes of the embedding tables"),
+        "embedding_optimizer_state_bytes": metric(float(embeddings.optimizer_state_bytes("sgd")), "B", None,
+                                                  "bytes of optimizer state for the tables (SGD: 0)"),
+    }
+    return {k: v.model_dump() for k, v in values.items()}
+
+
 def run_case(case: Case, reporter: Reporter) -> None:
     """Build the case's workload and run its mode, reporting the final ``result`` event."""
     import torch
@@ -70,16 +83,18 @@ def run_case(case: Case, reporter: Reporter) -> None:
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     work = build_workload(case)
+    memory = _memory_metrics(work.model.embeddings)
     reporter.emit("built", table_sizes=work.table_sizes,
                   parameters=sum(p.numel() for p in work.model.parameters()),
                   embedding_bytes=work.model.embeddings.parameter_bytes(),
+                  embedding_optimizer_state_bytes=work.model.embeddings.optimizer_state_bytes("sgd"),
                   torch_version=torch.__version__, cuda_version=torch.version.cuda,
                   threads=torch.get_num_threads())
     if case.mode == "train":
         from dlrmbench.workload.train import train
 
         outcome = train(work, reporter)
-        reporter.emit("result", metrics=_train_metrics(outcome, case), evaluations=outcome.evaluations,
+        reporter.emit("result", metrics={**_train_metrics(outcome, case), **memory}, evaluations=outcome.evaluations,
                       step_times=outcome.step_times)
     elif case.mode == "test":
         from dlrmbench.results.schema import metric
@@ -94,12 +109,13 @@ def run_case(case: Case, reporter: Reporter) -> None:
             "auc": metric(result.auc, "", True).model_dump(),
             "log_loss": metric(result.log_loss, "", False).model_dump(),
             "test_samples": metric(float(result.samples), "samples").model_dump(),
+            **memory,
         }, evaluations=[{"step": 0, "auc": result.auc, "log_loss": result.log_loss, "samples": result.samples}])
     else:
         from dlrmbench.workload.inference import run_inference
 
         records = run_inference(work, reporter)
-        reporter.emit("result", metrics=_inference_metrics(records), inference=records)
+        reporter.emit("result", metrics={**_inference_metrics(records), **memory}, inference=records)
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -1,1 +1,1 @@
-"""Built-in CLI commands."""
+"""Built-in CLI commands, added through the ``register_commands`` hook."""

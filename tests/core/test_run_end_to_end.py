@@ -112,25 +112,24 @@ cases:
 
 
 def test_ctrl_c_records_interrupted_keeps_finished_and_exits_130(write_suite, tmp_path, plugin_site):
-    suite = write_suite("name: stop\n" + TINY_DEFAULTS + """
+    marker = tmp_path / "second-is-running"
+    suite = write_suite("name: stop\n" + TINY_DEFAULTS + f"""
 cases:
   - name: first
   - name: second
     progress_every: 1
-    dataset: {name: flaky, options: {delay_s: 1.0}}
+    dataset: {{name: flaky, options: {{delay_s: 1.0, marker_file: "{marker}"}}}}
   - name: third
 """)
     out = tmp_path / "results"
     proc = subprocess.Popen([sys.executable, "-m", "dlrmbench", "run", str(suite), "-o", str(out), "--quiet"],
                             cwd=REPO, env=cli_env(plugin_site), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        manifests = list(out.rglob("run.json"))
-        if manifests and '"first"' in manifests[0].read_text():
-            break
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not marker.exists():
         time.sleep(0.2)
-    time.sleep(8)  # the second case is now running and has reported steps
+    assert marker.exists(), "the second case never started"
+    time.sleep(1.5)  # two steps done and reported (progress_every: 1)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stdout + stderr
