@@ -84,22 +84,26 @@ def _activation_bytes(model: Any, batch: int, local: int, vectors: int, tables: 
 
     ``batch`` is the global batch, ``local`` the rank's slice, ``vectors`` what the rank sends
     (its tables + the bottom-MLP vector), ``n`` the vectors of the interaction (1 + features).
-    Forward, kept for backward: ids of the local tables over the global batch (int64), their
-    lookups, the bottom MLP's outputs, the send buffer; then on the slice the receive buffer and
-    its re-ordered copy, the interaction's stacked vectors, Gram matrix, pairs and output, the top
-    MLP's outputs. Backward adds the gradient of the exchanged vectors on both sides of the exchange.
+    Kept from the forward for the backward: the ids of the local tables over the global batch (int64)
+    and their lookups, the bottom MLP's outputs, the send buffer (when the bottom MLP and tables are
+    concatenated), the exchanged vectors in feature order, the interaction's stacked vectors, Gram
+    matrix, pairs and output, the top MLP's outputs. On top of that, the larger backward transient:
+    the exchange's gradients on both sides, or a top-MLP layer's output gradient and input gradient.
     """
     d = model.embedding_dim
     total = batch * tables * (INDEX + d * FLOAT)
     if bottom:
         total += batch * sum(model.bottom_mlp) * FLOAT
-    total += batch * vectors * d * FLOAT  # send buffer
-    total += 2 * local * n * d * FLOAT  # receive buffer + feature-ordered copy
+    if bottom and tables:
+        total += batch * vectors * d * FLOAT  # torch.cat of the bottom vector and the lookups
+    total += local * n * d * FLOAT
     width = interaction_width(model.interaction, n, d)
     if model.interaction == "dot":
         total += local * (n * d + n * n + n * (n - 1) // 2) * FLOAT
-    total += local * (width + sum(model.top_mlp[:-1]) + 1) * FLOAT
-    total += (local * n * d + batch * vectors * d) * FLOAT  # gradients through the exchange
+    top = list(model.top_mlp[:-1])
+    total += local * (width + sum(top) + 1) * FLOAT
+    widest = max([width, *top])
+    total += max(local * n * d + batch * vectors * d, 2 * local * widest) * FLOAT
     return total
 
 
