@@ -37,15 +37,35 @@ def multinode_command(case_file: str, nnodes: int, nproc_per_node: int, endpoint
 _ROOT_CAUSE = re.compile(r"Root Cause \(first observed failure\):(.*?)(?:={5,}|\Z)", re.S)
 
 
-def torchrun_root_cause(log: str) -> str | None:
-    """torchrun's "first observed failure" (rank and exit code) from its log, as one line."""
+def torchrun_root_cause(log: str) -> tuple[int, int] | None:
+    """``(rank, exit code)`` of torchrun's "first observed failure" in its log, or None."""
     match = _ROOT_CAUSE.search(log)
     if not match:
         return None
-    fields = dict(re.findall(r"^\s*(rank|exitcode|error_file)\s*:\s*(.+?)\s*$", match.group(1), re.M))
-    if not fields:
+    rank = re.search(r"^\s*rank\s*:\s*(-?\d+)", match.group(1), re.M)
+    code = re.search(r"^\s*exitcode\s*:\s*(-?\d+)", match.group(1), re.M)
+    if not rank or not code:
         return None
-    return "torchrun: first failure on rank " + fields.get("rank", "?") + ", exit code " + fields.get("exitcode", "?")
+    return int(rank.group(1)), int(code.group(1))
+
+
+def failure_reason(log: str, reason: str, first_error: dict[str, Any] | None) -> str:
+    """``reason`` with torchrun's root cause put first when a rank died without reporting an error."""
+    cause = torchrun_root_cause(log)
+    if cause is None:
+        return reason
+    rank, code = cause
+    if first_error is not None and first_error.get("failed_rank") == rank:
+        return reason  # the rank that failed first reported its own error
+    how = f"exit code {code}"
+    if code < 0:
+        import signal
+
+        try:
+            how = f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"killed by signal {-code}"
+    return f"rank {rank} died ({how}) without reporting an error (torchrun's first observed failure); then {reason}"
 
 
 def install() -> None:

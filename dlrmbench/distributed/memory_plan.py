@@ -169,27 +169,35 @@ def _problems(plan: MemoryPlan, table_sizes: list[int], dim: int, capacities: li
     return out
 
 
-def _gib(value: int) -> str:
-    return f"{value / GIB:.3f}"
+def human_bytes(value: int) -> str:
+    """``1.50 GiB``, ``12.0 MiB``, ``512 B``: binary units, three significant digits."""
+    for unit, size in (("GiB", GIB), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= size:
+            return f"{value / size:.3g} {unit}" if value < 1000 * size else f"{value / size:.0f} {unit}"
+    return f"{value} B"
 
 
 def plan_rows(plan: MemoryPlan) -> list[dict[str, str]]:
-    """One row per rank, as strings (GiB), for the plan table and the skip reason."""
+    """One row per rank, as strings, for the plan table and the skip reason."""
     rows = []
     for r in plan.ranks:
+        if r.capacity_bytes is not None:
+            capacity = human_bytes(r.capacity_bytes)
+        else:
+            capacity = "shared" if plan.shared_capacity_bytes is not None else "unknown"
         rows.append({
             "rank": str(r.rank),
             "device": r.device,
             "tables": ",".join(str(t) for t in r.tables) or "-",
             "bottom mlp": "yes" if r.rank == plan.placement.bottom_mlp_rank else "",
             "batch": str(plan.batch_sizes[r.rank]),
-            "tables GiB": _gib(r.table_bytes),
-            "optimizer GiB": _gib(r.optimizer_bytes),
-            "grads GiB": _gib(r.gradient_bytes),
-            "dense GiB": _gib(r.dense_bytes),
-            "activations GiB": _gib(r.activation_bytes),
-            "total GiB": _gib(r.total_bytes),
-            "device GiB": _gib(r.capacity_bytes) if r.capacity_bytes is not None else "shared",
+            "tables bytes": human_bytes(r.table_bytes),
+            "optimizer": human_bytes(r.optimizer_bytes),
+            "gradients": human_bytes(r.gradient_bytes),
+            "dense": human_bytes(r.dense_bytes),
+            "activations": human_bytes(r.activation_bytes),
+            "total": human_bytes(r.total_bytes),
+            "usable": capacity,
         })
     return rows
 
@@ -202,7 +210,7 @@ def format_plan(plan: MemoryPlan) -> str:
     lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
     lines += ["  ".join(r[c].ljust(widths[c]) for c in columns) for r in rows]
     if plan.shared_capacity_bytes is not None:
-        lines.append(f"host memory shared by all ranks: {_gib(plan.shared_capacity_bytes)} GiB usable")
+        lines.append(f"host memory shared by all ranks: {human_bytes(plan.shared_capacity_bytes)} usable")
     return "\n".join(lines)
 
 
