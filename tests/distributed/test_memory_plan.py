@@ -151,6 +151,7 @@ def measure_rank(rank: int, world: int, case: Case) -> dict:
     return {"peak": _status("VmHWM") - baseline}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc peak-RSS reset")
 def test_estimate_is_within_20_percent_of_measured_peak(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")

@@ -80,6 +80,7 @@ CONFIGS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("world", [2, 3])
 def test_distributed_training_equals_single_process(world: int) -> None:
     cases = [make_case(world, tables, batch, embedding) for tables, batch, embedding in CONFIGS[world]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import sys
 import time
 from pathlib import Path
@@ -38,6 +40,7 @@ def test_the_runner_launches_torchrun_standalone() -> None:
     assert "--rdzv_endpoint" in multi and "node0:29500" in multi and "--standalone" not in multi
 
 
+@pytest.mark.slow
 def test_two_processes_give_one_result_with_every_rank() -> None:
     case = small_case()
     outcome = run_isolated(case, lambda event: None)
@@ -63,6 +66,7 @@ def _failing_run(mode: str) -> tuple[object, float]:
     return collect(case, outcome, BASE), time.monotonic() - start
 
 
+@pytest.mark.slow
 def test_a_rank_that_raises_fails_the_case_with_its_error_and_nothing_hangs() -> None:
     result, elapsed = _failing_run("raise")
     assert result.status == "failed"
@@ -70,6 +74,7 @@ def test_a_rank_that_raises_fails_the_case_with_its_error_and_nothing_hangs() ->
     assert elapsed < 60  # every rank exited: far below the case timeout (120 s)
 
 
+@pytest.mark.slow
 def test_a_rank_that_dies_fails_the_case_naming_it_and_nothing_hangs() -> None:
     result, elapsed = _failing_run("die")
     assert result.status == "failed"
