@@ -67,3 +67,17 @@ def test_planning_imports_no_torch() -> None:
     code = ("import sys; from dlrmbench.distributed import launch, memory_plan, placement, render; "
             "launch.install(); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_plan_writes_case_files_and_the_multinode_command(tmp_path: Path) -> None:
+    out = tmp_path / "cases"
+    result = CliRunner().invoke(make_cli(), ["plan", str(write_suite(tmp_path)), "--only", "cpu2",
+                                             "--case-files", str(out), "--nodes", "2"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    case = Case.model_validate_json((out / "cpu2.json").read_text())
+    assert case.name == "cpu2" and case.processes == 2
+    assert (f"python -m torch.distributed.run --nnodes 2 --nproc_per_node 1 --rdzv_backend c10d --rdzv_endpoint "
+            f"HOST0:29500 --rdzv_id cpu2 --max_restarts 0 -m dlrmbench.runner.worker {out / 'cpu2.json'}") in result.output
+    bad = CliRunner().invoke(make_cli(), ["plan", str(write_suite(tmp_path)), "--only", "cpu2",
+                                          "--case-files", str(out), "--nodes", "3"])
+    assert bad.exit_code == 2 and "has 2 ranks, not a multiple of 3" in bad.output
