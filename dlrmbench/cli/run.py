@@ -56,8 +56,14 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
         names = ", ".join(c.name for c in loaded.cases)
         raise UserError(f"--only {' '.join(only)}: no case of {suite} matches; cases are: {names}")
     host = current_host()
+    from dlrmbench.distributed.launch import install
+
+    install()  # torchrun launcher and memory-planner check for multi-process cases
     planned = plan(cases, host, get_registry())
     if dry_run:
+        from dlrmbench.distributed.render import print_memory_plans
+
+        print_memory_plans(console, planned, host)
         console.print(plan_table(planned))
         runnable = sum(p.runnable for p in planned)
         console.print(f"{runnable} of {len(planned)} case(s) would run; nothing was run (--dry-run).")

@@ -110,6 +110,28 @@ class InferenceConfig(Strict):
     cuda_graphs: bool = False
 
 
+class DistributedConfig(Strict):
+    """Hybrid-parallel runs (``gpus`` or ``processes`` above 1; facts sheet section 5)."""
+
+    init: Literal["auto", "replicate", "sharded"] = Field(
+        default="auto",
+        description="replicate: every rank builds the full single-process model and keeps its part (weights "
+        "identical to a 1-process run of the same seed); sharded: each rank initialises only its own tables "
+        "(needed when all tables do not fit in one host's memory); auto: replicate up to 2 GiB of tables",
+    )
+    timeout_s: PositiveFloat = Field(
+        default=120.0, description="process-group timeout: a collective waiting longer than this fails the case"
+    )
+    memory_fraction: float = Field(
+        default=0.9, gt=0, le=1,
+        description="share of each device's memory the memory planner may fill (the rest: CUDA context, "
+        "allocator fragmentation, the dataset)",
+    )
+    oversubscribe: bool = Field(
+        default=False, description="allow more CPU processes than CPU cores (device: cpu); otherwise a skip"
+    )
+
+
 class Reference(Strict):
     """Published numbers a case is compared against, with their source."""
 
@@ -146,6 +168,7 @@ class Case(Strict):
     seed: int = 12345
     timeout_s: PositiveFloat = Field(default=3600, description="the case is killed after this many seconds")
     progress_every: PositiveInt = Field(default=20, description="steps between progress updates")
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     reference: Reference | None = None
     comparable: bool = Field(default=True, description="false when scaled down: never compare with the reference")
     tags: dict[str, str] = Field(default_factory=dict)

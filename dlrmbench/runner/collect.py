@@ -36,17 +36,20 @@ def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseRes
     evaluations = [{k: v for k, v in e.items() if k not in ("event", "rank")} for e in by_kind.get("evaluation", [])]
     built = by_kind.get("built", [{}])[-1]
     final = by_kind.get("result", [None])[-1]
-    error = by_kind.get("error", [None])[-1]
+    errors = by_kind.get("error", [])  # several ranks may fail: the first error (by time) is the cause
+    error = min(errors, key=lambda e: e.get("time", 0.0)) if errors else None
     status: Status
     reason: str | None = None
     metrics: dict[str, Metric] = {}
     inference: list[dict[str, Any]] = []
+    telemetry: dict[str, Any] = {}
     if final is not None and outcome.returncode == 0:
         status = "ok"
         metrics = {k: Metric.model_validate(v) for k, v in final.get("metrics", {}).items()}
         step_times = final.get("step_times", step_times)
         evaluations = final.get("evaluations", evaluations)
         inference = final.get("inference", [])
+        telemetry = final.get("telemetry", {})
     else:
         if outcome.timed_out:
             status, reason = "timed_out", f"exceeded its timeout of {case.timeout_s:g} s"
@@ -55,6 +58,8 @@ def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseRes
         elif error is not None:
             status = "failed"
             reason = f"{error.get('kind', 'error')}: {error.get('message', '')}"
+            if len(errors) > 1:
+                reason += f" ({len(errors)} ranks reported errors; this one came first)"
         else:
             status = "failed"
             code = outcome.returncode
@@ -63,6 +68,10 @@ def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseRes
             tail = outcome.log_tail.strip().splitlines()[-1:] if outcome.log_tail.strip() else []
             if tail:
                 reason += f"; last log line: {tail[0][:300]}"
+        if case.world_size > 1 and status == "failed":
+            from dlrmbench.distributed.launch import failure_reason
+
+            reason = failure_reason(outcome.log_tail, reason or "", error)
         metrics = _partial_metrics(case, step_times) if case.mode == "train" else {}
     environment = {k: built[k] for k in ("torch_version", "cuda_version", "threads") if k in built}
     log_tail = None if status == "ok" else ((error or {}).get("traceback") or outcome.log_tail or None)
@@ -75,6 +84,7 @@ def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseRes
         step_times_s=step_times,
         evaluations=evaluations,
         inference=inference,
+        telemetry=telemetry,
         environment=environment,
         duration_s=outcome.duration_s,
         log_tail=log_tail,

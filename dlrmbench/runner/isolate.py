@@ -55,7 +55,11 @@ def set_multiprocess_launcher(launcher: LaunchCommand) -> None:
 
 
 def worker_command(case: Case, case_file: Path) -> list[str]:
-    if case.world_size > 1 and _launchers:
+    if case.world_size > 1:
+        if not _launchers:  # the hybrid-parallel launcher registers itself when first needed
+            from dlrmbench.distributed.launch import install
+
+            install()
         return _launchers[0](case, case_file)
     return default_command(case, case_file)
 

@@ -7,6 +7,7 @@ file holds the fully resolved case. Exit status: 0 ok, 1 failed, 130 interrupted
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import traceback
@@ -124,6 +125,10 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a torchrun rank of a hybrid-parallel case
+        from dlrmbench.distributed.worker import main as rank_main
+
+        return rank_main(args)
     reporter = Reporter(sys.stdout)
     signal.signal(signal.SIGTERM, _terminate)
     try:

@@ -1,0 +1,171 @@
+"""The worker of one rank, started by torchrun: process group, this rank's model, the case, one report.
+
+``dlrmbench.runner.worker`` hands over here when torchrun's ``WORLD_SIZE`` is above 1. Rank 0 reports
+progress and the result (with every rank's step times and peak memory, gathered at the end). Any rank
+that fails reports its own error event (with its rank and the time), so the parent records the first
+error; torchrun then stops the other ranks, and a rank blocked in a collective fails when its peer's
+connection closes, or at the latest after ``distributed.timeout_s``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from dlrmbench.config.schema import Case
+from dlrmbench.workload.reporter import Reporter
+
+
+def rank_environment() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` from torchrun's environment variables."""
+    rank = int(os.environ["RANK"])
+    world = int(os.environ["WORLD_SIZE"])
+    return rank, world, int(os.environ.get("LOCAL_RANK", rank))
+
+
+def init_process_group(case: Case, rank: int, world: int, local_rank: int) -> Any:
+    """NCCL on GPUs, gloo on the CPU, with the case's collective timeout."""
+    import torch
+    import torch.distributed as dist
+
+    backend = "nccl" if case.device == "cuda" else "gloo"
+    if case.device == "cuda":
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend, rank=rank, world_size=world,
+                                timeout=timedelta(seconds=case.distributed.timeout_s))
+    return dist.group.WORLD
+
+
+def build_distributed_workload(case: Case, rank: int, world: int, local_rank: int, group: Any = None) -> Any:
+    """Dataset, placement, this rank's modules (DDP around the top model) on its device."""
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    from dlrmbench.distributed.memory_plan import plan_for_host
+    from dlrmbench.distributed.model import DistributedDlrm, build_parts
+    from dlrmbench.distributed.placement import device_mapping, split_batch
+    from dlrmbench.distributed.train import DistributedWorkload
+    from dlrmbench.host import current_host
+    from dlrmbench.workload.build import _instantiate, case_device, resolve_table_sizes
+
+    device = case_device(case, local_rank)
+    torch.manual_seed(case.seed)
+    dataset_factory, dataset_options = _instantiate("dataset", case)
+    dataset = dataset_factory(dataset_options, case)
+    table_sizes = resolve_table_sizes(case, dataset)
+    plan = plan_for_host(case, current_host(), table_sizes)
+    if plan is not None and not plan.fits:  # table sizes known only now (from the dataset)
+        raise ValueError("the case does not fit: " + "; ".join(plan.problems))
+    placement = device_mapping(table_sizes, world)
+    batch_sizes = split_batch(case.batch_size, world)
+    parts = build_parts(case, table_sizes, placement, rank)
+    top = parts.top.to(device)
+    if world > 1:
+        top = DistributedDataParallel(top, device_ids=[local_rank] if device.type == "cuda" else None,
+                                      process_group=group)
+    model = DistributedDlrm(parts.bottom_mlp, parts.embeddings, top, placement, batch_sizes, rank,
+                            case.model.embedding_dim, group).to(device)
+    return DistributedWorkload(case, device, dataset, model, table_sizes, rank, world)
+
+
+def _rank_summary(outcome: Any, case: Case, rank: int, device: Any) -> dict[str, Any]:
+    from dlrmbench.distributed.train import peak_memory_bytes
+    from dlrmbench.results.stats import latency_summary
+
+    measured = outcome.step_times[case.benchmark_warmup_steps:]
+    summary = latency_summary(measured) if measured else {}
+    return {"rank": rank, "step_time_mean_s": summary.get("mean_s"), "step_times_s": outcome.step_times,
+            "peak_memory_bytes": peak_memory_bytes(device),
+            "peak_memory_kind": "cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS (VmHWM)"}
+
+
+def run_distributed(case: Case, reporter: Reporter, rank: int, world: int, local_rank: int) -> None:
+    """Run ``case`` as rank ``rank`` of ``world``; rank 0 emits the ``result`` event."""
+    import torch
+    import torch.distributed as dist
+
+    from dlrmbench.distributed.train import evaluate_distributed, peak_memory_bytes, train_distributed
+    from dlrmbench.results.schema import metric
+    from dlrmbench.runner.worker import _train_metrics
+    from dlrmbench.workload.precision import apply_precision
+
+    if case.mode == "inference":
+        raise ValueError("the inference benchmark runs on one device; set gpus: 1 (processes: 1)")
+    group = init_process_group(case, rank, world, local_rank)
+    work = build_distributed_workload(case, rank, world, local_rank, group)
+    if os.environ.get("DLRMBENCH_TEST_FAIL_RANK") == str(rank):  # failure-handling tests only
+        _injected_failure(rank)
+    reporter.emit("built", table_sizes=work.table_sizes, world_size=world,
+                  placement=[list(t) for t in work.model.placement.tables], batch_sizes=work.model.batch_sizes,
+                  parameters=sum(p.numel() for p in work.model.parameters()),
+                  torch_version=torch.__version__, cuda_version=torch.version.cuda,
+                  threads=torch.get_num_threads())
+    if case.mode == "train":
+        outcome = train_distributed(work, reporter)
+        summary = _rank_summary(outcome, case, rank, work.device)
+        everyone: list[Any] = [None] * world
+        dist.all_gather_object(everyone, summary, group=group)
+        metrics = _train_metrics(outcome, case)
+        for r in everyone:
+            metrics[f"step_time_mean_rank{r['rank']}"] = metric(
+                (r["step_time_mean_s"] or 0) * 1e3, "ms", False, "mean measured step time of this rank").model_dump()
+            metrics[f"peak_memory_rank{r['rank']}"] = metric(
+                r["peak_memory_bytes"] / 2**30, "GiB", False, r["peak_memory_kind"]).model_dump()
+        reporter.emit("result", metrics=metrics, evaluations=outcome.evaluations, step_times=outcome.step_times,
+                      telemetry={"world_size": world, "ranks": everyone,
+                                 "placement": [list(t) for t in work.model.placement.tables],
+                                 "batch_sizes": work.model.batch_sizes})
+    else:
+        reporter.emit("start", mode="test", total_steps=1)
+        result = evaluate_distributed(work, apply_precision(case, work.device), case.test_batches)
+        memory = [None] * world
+        dist.all_gather_object(memory, peak_memory_bytes(work.device), group=group)
+        reporter.emit("result", metrics={
+            "auc": metric(result.auc, "", True).model_dump(),
+            "log_loss": metric(result.log_loss, "", False).model_dump(),
+            "test_samples": metric(float(result.samples), "samples").model_dump(),
+        }, evaluations=[{"step": 0, "auc": result.auc, "log_loss": result.log_loss, "samples": result.samples}],
+            telemetry={"world_size": world, "ranks": [{"rank": r, "peak_memory_bytes": m} for r, m in enumerate(memory)]})
+    dist.barrier(group=group)
+
+
+def main(args: list[str]) -> int:
+    """Entry of one torchrun rank (called by ``dlrmbench.runner.worker.main``)."""
+    rank, world, local_rank = rank_environment()
+    reporter = Reporter(sys.stdout, rank=rank)
+    # SIGTERM keeps its default action: torchrun stops surviving ranks with it, and a rank blocked
+    # inside a collective (C++) would never run a Python handler.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        case = Case.model_validate(json.loads(Path(args[0]).read_text()))
+        run_distributed(case, reporter, rank, world, local_rank)
+        return 0
+    except KeyboardInterrupt:
+        reporter.emit("interrupted")
+        return 130
+    except Exception as exc:
+        from dlrmbench.workload.train import Diverged
+
+        kind = "diverged" if isinstance(exc, Diverged) else type(exc).__name__
+        any_rank = Reporter(sys.stdout, rank=0)  # every rank may report its own error
+        any_rank.emit("error", kind=kind, message=f"rank {rank}: {exc}", failed_rank=rank, time=time.time(),
+                      traceback=traceback.format_exc()[-3000:])
+        return 1
+
+
+def _injected_failure(rank: int) -> None:
+    """``DLRMBENCH_TEST_FAIL_MODE``: ``raise`` an error or ``die`` (SIGKILL itself) once the process
+    group is up, while the other ranks wait in the first exchange."""
+    mode = os.environ.get("DLRMBENCH_TEST_FAIL_MODE", "raise")
+    time.sleep(float(os.environ.get("DLRMBENCH_TEST_FAIL_AFTER_S", "1")))
+    if mode == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    raise RuntimeError(f"injected failure on rank {rank}")

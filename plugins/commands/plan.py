@@ -1,0 +1,77 @@
+"""``dlrmbench plan SUITE``: the memory plan of every case, per device, and whether it can run here.
+
+Also installs the hybrid-parallel launcher and the memory planner's check (no torch import).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dlrmbench import hookimpl
+
+
+@click.command("plan")
+@click.argument("suite", type=click.Path(path_type=Path))
+@click.option("--only", "only", multiple=True, metavar="PATTERN", help="Only cases matching PATTERN; repeatable.")
+@click.option("--case-files", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Write each multi-process case as DIR/<case>.json and print the torchrun command that runs it "
+                   "over several nodes (run that command on every node).")
+@click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Nodes for the printed multi-node command (the case's gpus/processes is the world size).")
+def plan_command(suite: Path, only: tuple[str, ...], case_files: Path | None, nodes: int) -> None:
+    """Show, per case and per device, the tables placed there and the bytes of tables, optimizer state,
+    gradients and activations for the batch size, against the device's memory; and the plan verdict
+    (run, or skip with the reason). Runs nothing.
+    """
+    from rich.console import Console
+
+    from dlrmbench.cli.run import plan_table
+    from dlrmbench.config.loader import load_suite
+    from dlrmbench.distributed.launch import install
+    from dlrmbench.distributed.render import print_memory_plans
+    from dlrmbench.errors import UserError
+    from dlrmbench.host import current_host
+    from dlrmbench.plugins import get_registry
+    from dlrmbench.runner.plan import plan, select
+
+    install()
+    console = Console()
+    loaded = load_suite(suite)
+    cases = select(loaded.cases, only)
+    if not cases:
+        raise UserError(f"--only {' '.join(only)}: no case of {suite} matches")
+    host = current_host()
+    planned = plan(cases, host, get_registry())
+    print_memory_plans(console, planned, host, every_case=True)
+    console.print(plan_table(planned))
+    if case_files is not None:
+        _write_case_files(console, [p.case for p in planned], case_files, nodes)
+
+
+def _write_case_files(console: object, cases: list, directory: Path, nodes: int) -> None:
+    import shlex
+
+    from dlrmbench.distributed.launch import multinode_command
+    from dlrmbench.errors import UserError
+    from dlrmbench.results.store import atomic_write_text
+
+    for case in cases:
+        if case.world_size <= 1:
+            continue
+        if case.world_size % nodes:
+            raise UserError(f"--nodes {nodes}: case {case.name} has {case.world_size} ranks, not a multiple of {nodes}")
+        path = directory / f"{case.name}.json"
+        atomic_write_text(path, case.model_dump_json(indent=2))
+        command = multinode_command(str(path), nodes, case.world_size // nodes, "HOST0:29500", case.name)
+        console.print(f"{case.name}: on each of the {nodes} node(s), with HOST0 the first node's address:\n  "  # type: ignore[attr-defined]
+                      + shlex.join(command), soft_wrap=True)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from dlrmbench.distributed.launch import install
+
+    install()
+    cli.add_command(plan_command)

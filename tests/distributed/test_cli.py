@@ -1,0 +1,83 @@
+"""``dlrmbench plan`` and ``run --dry-run`` show the memory plan; planning stays light (no torch)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from dlrmbench.cli import make_cli
+from dlrmbench.config.schema import Case
+from dlrmbench.distributed.launch import install
+from dlrmbench.host import Gpu, Host
+from dlrmbench.plugins import get_registry
+from dlrmbench.runner.plan import plan
+
+SUITE = """\
+name: dist
+defaults:
+  device: cpu
+  dataset: {name: synthetic, options: {train_samples: 8192, test_samples: 2048}}
+  batch_size: 512
+  model: {bottom_mlp: [16, 8], top_mlp: [16, 1], embedding_dim: 8, table_sizes: [1000, 500, 200, 100]}
+cases:
+  - name: cpu2
+    processes: 2
+  - name: huge
+    processes: 2
+    model: {bottom_mlp: [16, 8], top_mlp: [16, 1], embedding_dim: 8, table_sizes: [100000000000, 10]}
+"""
+
+
+def write_suite(tmp_path: Path) -> Path:
+    path = tmp_path / "suite.yaml"
+    path.write_text(SUITE)
+    return path
+
+
+def test_plan_command_shows_tables_per_rank_and_refusals(tmp_path: Path) -> None:
+    result = CliRunner().invoke(make_cli(), ["plan", str(write_suite(tmp_path))], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "cpu2 (2 x cpu, global batch 512): fits" in out
+    assert "cpu rank 0" in out and "cpu rank 1" in out and "activations" in out and "optimizer" in out
+    assert "huge (2 x cpu, global batch 512): does not fit" in out
+    assert "table 0 (cat_0, 100,000,000,000 rows x 8 x 4 B = 2980.23 GiB) is larger than any device" in out
+
+
+def test_dry_run_shows_the_memory_plan_and_skips_what_cannot_fit(tmp_path: Path) -> None:
+    result = CliRunner().invoke(make_cli(), ["run", "--dry-run", str(write_suite(tmp_path))],
+                                env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "cpu2 (2 x cpu, global batch 512): fits" in result.output
+    assert "1 of 2 case(s) would run" in result.output
+
+
+def test_more_gpus_than_present_is_a_skip() -> None:
+    install()
+    host = Host(gpus=tuple(Gpu(i, "g", 80 * 2**30, (9, 0)) for i in range(2)), cpu_count=2, memory_bytes=2**35)
+    case = Case.model_validate({"name": "g4", "gpus": 4, "batch_size": 4096, "model": {"table_sizes": [10, 10]}})
+    [planned] = plan([case], host, get_registry())
+    assert planned.skip_reason == "needs 4 GPUs; this machine has 2"
+
+
+def test_planning_imports_no_torch() -> None:
+    code = ("import sys; from dlrmbench.distributed import launch, memory_plan, placement, render; "
+            "launch.install(); assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_plan_writes_case_files_and_the_multinode_command(tmp_path: Path) -> None:
+    out = tmp_path / "cases"
+    result = CliRunner().invoke(make_cli(), ["plan", str(write_suite(tmp_path)), "--only", "cpu2",
+                                             "--case-files", str(out), "--nodes", "2"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    case = Case.model_validate_json((out / "cpu2.json").read_text())
+    assert case.name == "cpu2" and case.processes == 2
+    assert (f"python -m torch.distributed.run --nnodes 2 --nproc_per_node 1 --rdzv_backend c10d --rdzv_endpoint "
+            f"HOST0:29500 --rdzv_id cpu2 --max_restarts 0 -m dlrmbench.runner.worker {out / 'cpu2.json'}") in result.output
+    bad = CliRunner().invoke(make_cli(), ["plan", str(write_suite(tmp_path)), "--only", "cpu2",
+                                          "--case-files", str(out), "--nodes", "3"])
+    assert bad.exit_code == 2 and "has 2 ranks, not a multiple of 3" in bad.output
