@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -20,7 +20,10 @@ from dlrmbench.workload.build import Workload
 from dlrmbench.workload.evaluate import evaluate
 from dlrmbench.workload.precision import apply_precision
 from dlrmbench.workload.reporter import Reporter
-from dlrmbench.workload.timing import StepTimer, WallClock
+from dlrmbench.workload.timing import StepTimer, WallClock, synchronize
+
+if TYPE_CHECKING:
+    from dlrmbench.workload.mlperf_log import MlperfLog
 
 
 class Diverged(RuntimeError):
@@ -45,14 +48,20 @@ def make_optimizer(model: torch.nn.Module) -> torch.optim.SGD:
     return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
 
 
-def train(work: Workload, reporter: Reporter) -> TrainOutcome:
-    """Train ``work.model`` for the case's epochs or max_steps; evaluate as configured."""
+def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None) -> TrainOutcome:
+    """Train ``work.model`` for the case's epochs or max_steps; evaluate as configured.
+
+    ``mlperf`` (optional) receives the MLPerf run markers: ``run_start`` at the same instant the
+    time to train starts, one eval block per evaluation, ``run_stop`` after the last one.
+    Raises :class:`Diverged` naming the first step whose loss was NaN or infinite.
+    """
     case, device, model = work.case, work.device, work.model
     policy = apply_precision(case, device)
     train_batches = work.dataset.batches("train", case.batch_size, device)
     steps_per_epoch = len(train_batches)
     if steps_per_epoch == 0:
-        raise ValueError(f"batch_size {case.batch_size} is larger than the training split")
+        raise ValueError(f"batch_size {case.batch_size} is larger than the training split (no complete batch); "
+                         "lower batch_size or use a larger dataset")
     total = math.ceil(case.epochs * steps_per_epoch)
     total = min(total, case.max_steps) if case.max_steps else total
     if case.benchmark_warmup_steps >= total:
@@ -71,7 +80,10 @@ def train(work: Workload, reporter: Reporter) -> TrainOutcome:
     reporter.emit("start", mode="train", total_steps=total, steps_per_epoch=steps_per_epoch,
                   batch_size=case.batch_size, warmup_steps=case.benchmark_warmup_steps)
     model.train()
+    synchronize(device)
     run_start = time.perf_counter()
+    if mlperf is not None:
+        mlperf.init_stop_run_start(train_samples=total * case.batch_size * case.world_size)
     checked = 0
     reported = 0
     step = 0
@@ -82,14 +94,21 @@ def train(work: Workload, reporter: Reporter) -> TrainOutcome:
         bad = ~torch.isfinite(window)
         if bool(bad.any()):
             first = checked + int(bad.nonzero()[0]) + 1
-            raise Diverged(f"loss became {float(losses[first - 1])} at step {first} (lr {current_lr:.6g}); "
+            lr_then = learning_rate(first, base_lr, case.optimizer) * policy.static_loss_scale
+            raise Diverged(f"loss became {float(losses[first - 1])} at step {first} (lr {lr_then:.6g}); "
                            "the reference notes some seeds diverge: try another seed or a lower lr")
         checked = step
 
     def run_evaluation() -> bool:
         clock.pause()
+        check_losses()  # never evaluate (or report an AUC for) a model that has already diverged
+        epochs_done = step / steps_per_epoch
+        if mlperf is not None:
+            mlperf.eval_start(epochs_done)
         result = evaluate(model, test_batches, device, policy, case.test_batches)
-        elapsed = time.perf_counter() - run_start
+        elapsed = time.perf_counter() - run_start  # evaluate() returned host floats: the device is idle
+        if mlperf is not None:
+            mlperf.eval_result(epochs_done, result.auc, result.samples)
         record = {"step": step, "auc": result.auc, "log_loss": result.log_loss,
                   "samples": result.samples, "elapsed_s": elapsed}
         outcome.evaluations.append(record)
@@ -144,12 +163,17 @@ def train(work: Workload, reporter: Reporter) -> TrainOutcome:
                 stop = True
                 break
     clock.pause()
+    timer.flush()  # a stop at auc_threshold leaves GPU step events unread
     check_losses()
     outcome.steps = step
     outcome.measured_seconds = clock.elapsed
     if not outcome.evaluations or outcome.evaluations[-1]["step"] != step:
         run_evaluation()
     outcome.wall_seconds = time.perf_counter() - run_start
+    if mlperf is not None:
+        target = mlperf.target()
+        mlperf.run_stop(success=any(e["auc"] >= target for e in outcome.evaluations),
+                        epochs_done=step / steps_per_epoch)
     outcome.final_loss = float(losses[step - 1])
     outcome.step_times = timer.times
     return outcome
