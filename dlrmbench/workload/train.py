@@ -43,6 +43,17 @@ class TrainOutcome:
     step_times: list[float] = field(default_factory=list)
 
 
+def check_batch_shape(batch: Any, case: Any, num_tables: int) -> None:
+    """Refuse data whose feature counts do not match the model, naming the fields to fix."""
+    numerical, categorical = tuple(batch.numerical.shape), tuple(batch.categorical.shape)
+    if len(numerical) != 2 or numerical[1] != case.model.num_numerical:
+        raise ValueError(f"the dataset gives numerical features of shape {numerical} but model.num_numerical is "
+                         f"{case.model.num_numerical}; make them agree")
+    if len(categorical) != 2 or categorical[1] != num_tables:
+        raise ValueError(f"the dataset gives {categorical[-1] if categorical else 0} categorical features per sample "
+                         f"but the model has {num_tables} tables (model.table_sizes); make them agree")
+
+
 def make_optimizer(model: torch.nn.Module) -> torch.optim.SGD:
     """Plain SGD (no momentum, no weight decay) over all parameters; tables get sparse grads."""
     return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
@@ -127,6 +138,8 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None)
             current_lr = learning_rate(step + 1, base_lr, case.optimizer)
             for group in optimizer.param_groups:
                 group["lr"] = current_lr
+            if step == 0:
+                check_batch_shape(batch, case, len(work.table_sizes))
             timer.start()
             batch = batch.to(device, non_blocking=True)
             with policy.autocast():
