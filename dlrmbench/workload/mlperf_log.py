@@ -27,7 +27,7 @@ class MlperfLog:
 
     def __init__(self, case: Case) -> None:
         try:
-            from mlperf_logging import mllog
+            from mlperf_logging.mllog import mllog
             from mlperf_logging.mllog import constants
         except ImportError:
             raise UserError(
