@@ -114,3 +114,19 @@ def test_static_loss_scale_is_folded_into_the_lr(monkeypatch: pytest.MonkeyPatch
     train(scaled, Reporter(stream=None))
     for (name, a), b in zip(ref.model.state_dict().items(), scaled.model.state_dict().values()):
         assert torch.allclose(a, b, rtol=1e-6, atol=1e-7), name
+
+
+def test_dynamic_grad_scaler_step_equals_fp32_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """amp_scaler: dynamic uses torch's GradScaler (unscales sparse embedding grads too); forced on the CPU."""
+    from dlrmbench.workload import precision
+
+    def fake_policy(case: Case, device: torch.device) -> precision.PrecisionPolicy:
+        return precision.PrecisionPolicy("amp", "cpu", None, dynamic_scaler=True)
+
+    ref = workload(tiny_case(max_steps=2), _data(2))
+    train(ref, Reporter(stream=None))
+    monkeypatch.setattr(train_module, "apply_precision", fake_policy)
+    scaled = workload(tiny_case(max_steps=2, optimizer={"amp_scaler": "dynamic"}), _data(2))
+    train(scaled, Reporter(stream=None))
+    for (name, a), b in zip(ref.model.state_dict().items(), scaled.model.state_dict().values()):
+        assert torch.allclose(a, b, rtol=1e-6, atol=1e-7), name
