@@ -112,11 +112,15 @@ def load_split(train_rows: int = 17_000, test_rows: int = 3_000, frequency_thres
     return InMemoryDataset(*preprocess(train, test, frequency_threshold))
 
 
-SMALL_CASE = {
+# The small configuration (chosen by a sweep over interaction, widths, batch size, lr and warm-up
+# on split seeds 0 and 3; the sweep is described in the workload report): cat interaction straight
+# into the output layer, dim 16, batch 8, lr 0.7 with 200 warm-up steps, then NVIDIA's polynomial
+# decay (power 2) to 0 at the end of the one epoch.
+SMALL_CASE: dict[str, Any] = {
     "name": "real-criteo", "device": "cpu", "precision": "fp32", "mode": "train",
-    "batch_size": 128, "test_batch_size": 1024, "epochs": 1, "seed": 12345, "progress_every": 1000,
-    "model": {"bottom_mlp": [32, 16], "embedding_dim": 16, "top_mlp": [64, 32, 1], "interaction": "dot"},
-    "optimizer": {"lr": 0.5, "warmup_steps": 20, "decay_start_step": 20, "decay_steps": 113, "decay_power": 2.0},
+    "batch_size": 8, "test_batch_size": 1024, "epochs": 1, "seed": 12345, "progress_every": 1000,
+    "model": {"bottom_mlp": [32, 16], "embedding_dim": 16, "top_mlp": [1], "interaction": "cat"},
+    "optimizer": {"lr": 0.7, "warmup_steps": 200, "decay_start_step": 200, "decay_power": 2.0},
 }
 
 
@@ -130,7 +134,10 @@ def train_small(dataset: InMemoryDataset, overrides: dict[str, Any] | None = Non
     from dlrmbench.workload.train import train
 
     raw = {**SMALL_CASE, **(overrides or {})}
-    case = Case.model_validate(raw)
+    steps = math.ceil(len(dataset.splits["train"].label) / raw["batch_size"])
+    optimizer = dict(raw["optimizer"])
+    optimizer.setdefault("decay_steps", max(1, steps - optimizer["decay_start_step"]))  # decay ends with the epoch
+    case = Case.model_validate({**raw, "optimizer": optimizer})
     sizes = dataset.table_sizes()
     model = build_model(case, sizes)
     work = Workload(case=case, device=torch.device("cpu"), dataset=dataset, model=model, table_sizes=sizes)
@@ -144,17 +151,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=SMALL_CASE["optimizer"]["lr"])
     parser.add_argument("--batch-size", type=int, default=SMALL_CASE["batch_size"])
     parser.add_argument("--seed", type=int, default=0, help="row shuffle seed")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy machine)")
     args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     dataset = load_split(frequency_threshold=args.frequency_threshold, seed=args.seed)
     prep = time.perf_counter() - start
-    steps = math.ceil(17_000 / args.batch_size)
-    optimizer = {**SMALL_CASE["optimizer"], "lr": args.lr, "decay_steps": max(1, steps - 20)}
+    optimizer = {**SMALL_CASE["optimizer"], "lr": args.lr}
     auc, outcome = train_small(dataset, {"batch_size": args.batch_size, "optimizer": optimizer})
     total = time.perf_counter() - start
     print(f"tables: {len(dataset.table_sizes())} features, {sum(dataset.table_sizes()):,} rows "
           f"(frequency threshold {args.frequency_threshold})")
-    print(f"trained {outcome.steps} steps of {args.batch_size} on 17,000 rows; held-out 3,000 rows")
+    print(f"trained {outcome.steps} steps of {args.batch_size} on 17,000 rows (split seed {args.seed}); "
+          "held-out 3,000 rows")
     print(f"held-out AUC {auc:.4f}  log loss {outcome.evaluations[-1]['log_loss']:.4f}  "
           f"(preprocessing {prep:.1f} s, total {total:.1f} s)")
     return 0 if auc >= 0.74 else 1

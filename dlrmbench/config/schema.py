@@ -90,7 +90,10 @@ class OptimizerConfig(Strict):
     warmup_steps: int = Field(default=6400, ge=0)
     warmup_factor: int = Field(default=0, ge=0)
     decay_start_step: int | None = Field(default=64000, ge=0)
-    decay_steps: int = Field(default=80000, ge=0)
+    decay_steps: int = Field(
+        default=80000, ge=0,
+        description="0 disables the decay (deviation: NVIDIA's multi-GPU scheduler would drop to decay_end_lr)",
+    )
     decay_power: float = Field(default=2.0, gt=0)
     decay_end_lr: float = Field(default=0.0, ge=0)
     lr_policy: Literal["multi_gpu", "single_gpu_2020"] = Field(

@@ -17,7 +17,7 @@ from dlrmbench.runner.execute import execute
 from dlrmbench.runner.plan import plan
 from dlrmbench.workload.build import build_model
 from dlrmbench.workload.checkpoint import load_checkpoint, save_checkpoint
-from tests.workload.helpers import TABLES, tiny_case
+from .helpers import TABLES, tiny_case
 
 SUITE = """
 name: ckpt

@@ -9,7 +9,7 @@ from dlrmbench.runner.worker import _inference_metrics
 from dlrmbench.workload.build import build_workload
 from dlrmbench.workload.inference import graphed_forward, run_inference
 from dlrmbench.workload.reporter import Reporter
-from tests.workload.helpers import tiny_case
+from .helpers import tiny_case
 
 
 def test_records_per_batch_size_with_and_without_copy() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from dlrmbench.runner.worker import run_case
 from dlrmbench.workload.reporter import Reporter
-from tests.workload.helpers import tiny_case
+from .helpers import tiny_case
 
 pytest.importorskip("mlperf_logging", reason="the mlperf-logging package (dlrmbench[mlperf]) is not installed")
 

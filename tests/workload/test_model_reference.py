@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from dlrmbench.workload.train import train
-from tests.workload.helpers import TABLES, ListDataset, random_batch, rel_err, tiny_case, workload
+from .helpers import TABLES, ListDataset, random_batch, rel_err, tiny_case, workload
 
 
 def _relu(x: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from dlrmbench.model.interactions import CatInteraction, DotInteraction, interac
 from dlrmbench.workload.build import build_model, resolve_table_sizes
 from dlrmbench.workload.train import train
 from dlrmbench.workload.reporter import Reporter
-from tests.workload.helpers import TABLES, ListDataset, random_batch, tiny_case, workload
+from .helpers import TABLES, ListDataset, random_batch, tiny_case, workload
 
 
 def test_dot_interaction_hand_computed() -> None:

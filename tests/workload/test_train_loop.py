@@ -17,7 +17,7 @@ from dlrmbench.runner.plan import plan
 from dlrmbench.workload.evaluate import Evaluation
 from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.train import Diverged, train
-from tests.workload.helpers import TABLES, ListDataset, random_batch, tiny_case, workload
+from .helpers import TABLES, ListDataset, random_batch, tiny_case, workload
 
 
 def _data(steps: int, nan_at: int | None = None) -> ListDataset:

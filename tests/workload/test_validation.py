@@ -9,7 +9,7 @@ import pytest
 from dlrmbench.config.loader import SuiteError, load_suite
 from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.train import train
-from tests.workload.helpers import ListDataset, random_batch, tiny_case, workload
+from .helpers import ListDataset, random_batch, tiny_case, workload
 
 
 def _problems(tmp_path: Path, case_yaml: str) -> str:
