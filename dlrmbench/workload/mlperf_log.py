@@ -49,6 +49,7 @@ class MlperfLog:
         self._ml = mllog.MLLogger(logger=self._logger, default_stack_offset=2)
         self._eval_samples_logged = False
         self._stopped = False
+        self._epoch_started = False
         self.run_started = False
 
     def _event(self, key: str, value: Any = None, **metadata: Any) -> None:
@@ -88,13 +89,17 @@ class MlperfLog:
         for i, _ in enumerate(top, 1):
             self._event(c.WEIGHTS_INITIALIZATION, tensor=f"top_mlp_dense{i}")
 
-    def init_stop_run_start(self, train_samples: int) -> None:
-        c = self.c
-        self._ml.end(c.INIT_STOP)
-        self._ml.start(c.RUN_START)
+    def init_stop_run_start(self) -> None:
+        """End initialisation and start the timed run (before the data is opened)."""
+        self._ml.end(self.c.INIT_STOP)
+        self._ml.start(self.c.RUN_START)
         self.run_started = True
-        self._event(c.TRAIN_SAMPLES, int(train_samples))
-        self._ml.start(c.EPOCH_START, metadata={c.EPOCH_NUM: 1})
+
+    def train_samples(self, samples: int) -> None:
+        """The planned number of training samples, then the start of the (single) epoch."""
+        self._event(self.c.TRAIN_SAMPLES, int(samples))
+        self._ml.start(self.c.EPOCH_START, metadata={self.c.EPOCH_NUM: 1})
+        self._epoch_started = True
 
     def eval_start(self, epochs_done: float) -> None:
         self._ml.start(self.c.EVAL_START, metadata={self.c.EPOCH_NUM: 1 + float(epochs_done)})
@@ -113,7 +118,8 @@ class MlperfLog:
             return
         self._stopped = True
         c = self.c
-        self._ml.end(c.EPOCH_STOP, metadata={c.EPOCH_NUM: 1})
+        if self._epoch_started:
+            self._ml.end(c.EPOCH_STOP, metadata={c.EPOCH_NUM: 1})
         status = c.SUCCESS if success else c.ABORTED
         self._ml.end(c.RUN_STOP, metadata={c.STATUS: status, c.EPOCH_NUM: 1 + float(epochs_done)})
 

@@ -1,8 +1,10 @@
 """One epoch on 17,000 real Criteo rows (frequency threshold 3, ln(x+3)) reaches a held-out AUC >= 0.74.
 
 Uses bench/real_criteo.py (its preprocessing and small configuration) on the shared 20,000-row
-sample; skipped where that sample is not present (it is not vendored: Criteo's licence asks to
-keep copies small).
+sample, split with shuffle seed 0 (AUC 0.7469). The figure depends on the split: seeds 0-5 give
+0.7469, 0.7338, 0.7235, 0.7355, 0.7258, 0.7440 (mean 0.735), so this is a regression guard on one
+deterministic split, not a claim that every split of 20,000 rows reaches 0.74. The sample is
+not vendored (Criteo's licence asks to keep copies small): skipped where it is absent.
 """
 
 from __future__ import annotations
