@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator, model_validator,
+)
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
 
@@ -61,18 +63,34 @@ class ModelConfig(Strict):
     hash_indices: bool = Field(default=False, description="ids modulo the table size before lookup")
     max_table_size: PositiveInt | None = Field(default=None, description="clip table sizes (needs hash_indices)")
 
-    @model_validator(mode="after")
-    def _consistent(self) -> "ModelConfig":
-        if self.embedding_dim != self.bottom_mlp[-1]:
+    # Field validators (not one model validator) so that an error is located at the field itself,
+    # e.g. ``cases[0].model.embedding_dim``; pydantic validates fields in declaration order.
+    @field_validator("top_mlp")
+    @classmethod
+    def _ends_in_logit(cls, value: list[int]) -> list[int]:
+        if value and value[-1] != 1:
+            raise ValueError(f"top_mlp must end with 1 output (the click logit), not {value[-1]}")
+        return value
+
+    @field_validator("embedding_dim")
+    @classmethod
+    def _dim_matches_bottom(cls, value: int, info: ValidationInfo) -> int:
+        bottom = info.data.get("bottom_mlp")
+        if bottom and value != bottom[-1]:
             raise ValueError(
-                f"embedding_dim ({self.embedding_dim}) must equal the last bottom_mlp width "
-                f"({self.bottom_mlp[-1]}): the interaction stacks them as vectors of one size"
+                f"embedding_dim ({value}) must equal the last bottom_mlp width ({bottom[-1]}): "
+                "the interaction stacks them as vectors of one size"
             )
-        if self.top_mlp[-1] != 1:
-            raise ValueError(f"top_mlp must end with 1 output (the click logit), not {self.top_mlp[-1]}")
-        if self.max_table_size is not None and not self.hash_indices:
-            raise ValueError("max_table_size needs hash_indices: true (ids above the clipped size must be folded)")
-        return self
+        return value
+
+    @field_validator("max_table_size")
+    @classmethod
+    def _clip_needs_hashing(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and not info.data.get("hash_indices", False):
+            raise ValueError(
+                "max_table_size needs hash_indices: true (ids above the clipped size must be folded into range)"
+            )
+        return value
 
 
 class OptimizerConfig(Strict):
@@ -82,7 +100,10 @@ class OptimizerConfig(Strict):
     warmup_steps: int = Field(default=6400, ge=0)
     warmup_factor: int = Field(default=0, ge=0)
     decay_start_step: int | None = Field(default=64000, ge=0)
-    decay_steps: int = Field(default=80000, ge=0)
+    decay_steps: int = Field(
+        default=80000, ge=0,
+        description="0 disables the decay (deviation: NVIDIA's multi-GPU scheduler would drop to decay_end_lr)",
+    )
     decay_power: float = Field(default=2.0, gt=0)
     decay_end_lr: float = Field(default=0.0, ge=0)
     lr_policy: Literal["multi_gpu", "single_gpu_2020"] = Field(
@@ -132,6 +153,40 @@ class DistributedConfig(Strict):
     )
 
 
+class CheckpointConfig(Strict):
+    """Where a case saves its trained weights and/or loads weights from (safe tensor-only files).
+
+    ``{case}`` in a path is replaced by the case name, so matrix cases do not overwrite each other.
+    Relative paths are relative to the directory dlrmbench is run from.
+    """
+
+    save: str | None = Field(default=None, min_length=1, description="write the model here after training")
+    load: str | None = Field(default=None, min_length=1, description="start from (test: evaluate) this checkpoint")
+
+    @model_validator(mode="after")
+    def _something(self) -> "CheckpointConfig":
+        if self.save is None and self.load is None:
+            raise ValueError("give checkpoint.save, checkpoint.load or both (or drop the checkpoint key)")
+        return self
+
+
+class MlperfLogConfig(Strict):
+    """``:::MLLOG`` lines for the MLPerf Training ``dlrm`` benchmark (rulesets 0.7.0 to 2.1.0).
+
+    ``closed`` needs the reference layer counts (3 bottom, 5 top layers: the checker wants exactly
+    those ``weights_initialization`` tensors) and an AUC >= 0.8025 to pass; ``open`` only checks
+    that every ``eval_accuracy`` is below 1.0.
+    """
+
+    path: str = Field(min_length=1, description="log file ({case} = case name); overwritten")
+    division: Literal["open", "closed"] = "open"
+    org: str = Field(default="dlrmbench", min_length=1, description="submission_org")
+    platform: str = Field(default="unspecified", min_length=1, description="submission_platform (system name)")
+    status: Literal["cloud", "onprem", "preview", "research"] = Field(
+        default="research", description="submission_status"
+    )
+
+
 class Reference(Strict):
     """Published numbers a case is compared against, with their source."""
 
@@ -169,6 +224,8 @@ class Case(Strict):
     timeout_s: PositiveFloat = Field(default=3600, description="the case is killed after this many seconds")
     progress_every: PositiveInt = Field(default=20, description="steps between progress updates")
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+    checkpoint: CheckpointConfig | None = Field(default=None, description="save/load model weights")
+    mlperf_log: MlperfLogConfig | None = Field(default=None, description="write an MLPerf dlrm log (train mode)")
     reference: Reference | None = None
     comparable: bool = Field(default=True, description="false when scaled down: never compare with the reference")
     tags: dict[str, str] = Field(default_factory=dict)
@@ -177,6 +234,24 @@ class Case(Strict):
     @classmethod
     def _safe_name(cls, value: str) -> str:
         return check_safe_name(value, "case name")
+
+    @model_validator(mode="after")
+    def _mode_options(self) -> "Case":
+        if self.checkpoint is not None and self.checkpoint.save is not None and self.mode != "train":
+            raise ValueError(f"checkpoint.save only applies to mode train (this case is mode {self.mode})")
+        if self.mlperf_log is not None:
+            if self.mode != "train":
+                raise ValueError(f"mlperf_log only applies to mode train (this case is mode {self.mode})")
+            if self.mlperf_log.division == "closed" and (
+                len(self.model.bottom_mlp) != 3 or len(self.model.top_mlp) != 5
+            ):
+                raise ValueError(
+                    "mlperf_log.division closed needs the reference layer counts (model.bottom_mlp of 3 layers, "
+                    "model.top_mlp of 5); use division: open for other shapes"
+                )
+        if self.inference.cuda_graphs and self.device != "cuda":
+            raise ValueError("inference.cuda_graphs needs device: cuda (CUDA graphs do not exist on the CPU)")
+        return self
 
     @property
     def world_size(self) -> int:

@@ -1,6 +1,11 @@
 """NVIDIA's learning-rate schedules: linear warm-up, then polynomial decay (facts sheet 2.2).
 
-Steps ``t`` are 1-based optimisation steps. ``decay_steps: 0`` disables the decay.
+Steps ``t`` are 1-based optimisation steps: the reference's 0-based ``global_step`` 200 is
+``t = 201`` (its README line "step 200 ... lr 0.8794" = 28 * 201 / 6400).
+
+``decay_steps: 0`` disables the decay in both policies. That is the 2020 single-GPU behaviour;
+for the multi-GPU policy it is a named deviation (NVIDIA's ``LearningRateScheduler`` with
+``decay_steps = 0`` would set the rate to ``decay_end_lr`` after ``decay_start_step``).
 """
 
 from __future__ import annotations

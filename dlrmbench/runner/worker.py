@@ -83,40 +83,70 @@ def run_case(case: Case, reporter: Reporter) -> None:
     from dlrmbench.workload.build import build_workload
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    work = build_workload(case)
-    memory = _memory_metrics(work.model.embeddings)
-    reporter.emit("built", table_sizes=work.table_sizes,
-                  parameters=sum(p.numel() for p in work.model.parameters()),
-                  embedding_bytes=work.model.embeddings.parameter_bytes(),
-                  embedding_optimizer_state_bytes=work.model.embeddings.optimizer_state_bytes("sgd"),
-                  torch_version=torch.__version__, cuda_version=torch.version.cuda,
-                  threads=torch.get_num_threads())
-    if case.mode == "train":
-        from dlrmbench.workload.train import train
+    mlperf = None
+    if case.mlperf_log is not None and case.mode == "train":
+        from dlrmbench.workload.mlperf_log import MlperfLog
 
-        outcome = train(work, reporter)
-        reporter.emit("result", metrics={**_train_metrics(outcome, case), **memory}, evaluations=outcome.evaluations,
-                      step_times=outcome.step_times)
-    elif case.mode == "test":
-        from dlrmbench.results.schema import metric
-        from dlrmbench.workload.evaluate import evaluate
-        from dlrmbench.workload.precision import apply_precision
+        mlperf = MlperfLog(case)
+        mlperf.init_start()
+    try:
+        work = build_workload(case)
+        if mlperf is not None:
+            mlperf.weights_initialized(work.model)
+        memory = _memory_metrics(work.model.embeddings)
+        reporter.emit("built", table_sizes=work.table_sizes,
+                      parameters=sum(p.numel() for p in work.model.parameters()),
+                      embedding_bytes=work.model.embeddings.parameter_bytes(),
+                      embedding_optimizer_state_bytes=work.model.embeddings.optimizer_state_bytes("sgd"),
+                      torch_version=torch.__version__, cuda_version=torch.version.cuda,
+                      threads=torch.get_num_threads())
+        if case.mode == "train":
+            _run_train(case, work, reporter, mlperf, memory)
+        elif case.mode == "test":
+            _run_test(case, work, reporter, memory)
+        else:
+            from dlrmbench.workload.inference import run_inference
 
-        policy = apply_precision(case, work.device)
-        reporter.emit("start", mode="test", total_steps=1)
-        result = evaluate(work.model, work.dataset.batches("test", case.eval_batch_size, work.device),
-                          work.device, policy, case.test_batches)
-        reporter.emit("result", metrics={
-            "auc": metric(result.auc, "", True).model_dump(),
-            "log_loss": metric(result.log_loss, "", False).model_dump(),
-            "test_samples": metric(float(result.samples), "samples").model_dump(),
-            **memory,
-        }, evaluations=[{"step": 0, "auc": result.auc, "log_loss": result.log_loss, "samples": result.samples}])
-    else:
-        from dlrmbench.workload.inference import run_inference
+            records = run_inference(work, reporter)
+            reporter.emit("result", metrics={**_inference_metrics(records), **memory}, inference=records)
+    finally:
+        if mlperf is not None:
+            mlperf.run_stop(success=False, epochs_done=0.0)  # no-op unless the run stopped early
+            mlperf.close()
 
-        records = run_inference(work, reporter)
-        reporter.emit("result", metrics={**_inference_metrics(records), **memory}, inference=records)
+
+def _run_train(case: Case, work: Any, reporter: Reporter, mlperf: Any, memory: dict[str, Any]) -> None:
+    from dlrmbench.workload.train import train
+
+    outcome = train(work, reporter, mlperf)
+    if case.checkpoint is not None and case.checkpoint.save is not None:
+        from dlrmbench.workload.checkpoint import resolve_path, save_checkpoint
+
+        path = resolve_path(case.checkpoint.save, case)
+        last = outcome.evaluations[-1] if outcome.evaluations else {}
+        save_checkpoint(work.model, path, case, work.table_sizes,
+                        extra={"steps": outcome.steps, "auc": last.get("auc")})
+        reporter.emit("checkpoint", path=str(path), steps=outcome.steps)
+    reporter.emit("result", metrics={**_train_metrics(outcome, case), **memory}, evaluations=outcome.evaluations,
+                  step_times=outcome.step_times)
+
+
+def _run_test(case: Case, work: Any, reporter: Reporter, memory: dict[str, Any]) -> None:
+    """Evaluate the (loaded) model once on the test split: the AUC of the run that saved it."""
+    from dlrmbench.results.schema import metric
+    from dlrmbench.workload.evaluate import evaluate
+    from dlrmbench.workload.precision import apply_precision
+
+    policy = apply_precision(case, work.device)
+    reporter.emit("start", mode="test", total_steps=1)
+    result = evaluate(work.model, work.dataset.batches("test", case.eval_batch_size, work.device),
+                      work.device, policy, case.test_batches)
+    reporter.emit("result", metrics={
+        "auc": metric(result.auc, "", True).model_dump(),
+        "log_loss": metric(result.log_loss, "", False).model_dump(),
+        "test_samples": metric(float(result.samples), "samples").model_dump(),
+        **memory,
+    }, evaluations=[{"step": 0, "auc": result.auc, "log_loss": result.log_loss, "samples": result.samples}])
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -141,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the parent records the case as failed with this message
         from dlrmbench.workload.train import Diverged
 
+        from dlrmbench.errors import UserError
+
         kind = "diverged" if isinstance(exc, Diverged) else type(exc).__name__
+        if isinstance(exc, UserError):  # a bad input found late (checkpoint shape, missing file)
+            kind = "bad input"
         reporter.emit("error", kind=kind, message=str(exc), traceback=traceback.format_exc()[-4000:])
         return 1
 

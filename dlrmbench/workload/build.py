@@ -50,13 +50,18 @@ def case_device(case: Case, local_rank: int = 0) -> torch.device:
 
 
 def build_workload(case: Case, local_rank: int = 0) -> Workload:
-    """Open the dataset and build the model of ``case`` on its device, seeded."""
+    """Open the dataset and build the model of ``case`` on its device, seeded (or from its checkpoint)."""
     device = case_device(case, local_rank)
     torch.manual_seed(case.seed)
     dataset_factory, dataset_options = _instantiate("dataset", case)
     dataset = dataset_factory(dataset_options, case)
     table_sizes = resolve_table_sizes(case, dataset)
-    model = build_model(case, table_sizes).to(device)
+    model = build_model(case, table_sizes)
+    if case.checkpoint is not None and case.checkpoint.load is not None:
+        from dlrmbench.workload.checkpoint import load_checkpoint, resolve_path
+
+        load_checkpoint(model, resolve_path(case.checkpoint.load, case), case, table_sizes)
+    model = model.to(device)
     return Workload(case=case, device=device, dataset=dataset, model=model, table_sizes=table_sizes)
 
 

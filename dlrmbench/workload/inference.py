@@ -4,13 +4,17 @@ For each batch size: ``warmup_steps`` untimed steps, then ``steps`` timed forwar
 ``no_grad``, each synchronised with the device. Two numbers per batch size: end-to-end (the batch
 starts in host memory and the host-to-device copy is timed) and device-only (the batch is already
 on the device). On the CPU the copy is a no-op and the two agree.
+
+``inference.cuda_graphs`` (GPU only) replays one captured graph per batch size instead of eager
+calls. Deviation: with ``amp`` the forward runs under float16 autocast (tables stay float32);
+NVIDIA's 2020 inference converted the whole model with ``.half()``.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -24,7 +28,7 @@ from dlrmbench.workload.timing import synchronize
 
 def _host_batches(work: Workload, batch_size: int, needed: int) -> list[Batch]:
     stream = work.dataset.batches("test", batch_size, torch.device("cpu"))
-    batches = list(itertools.islice(stream, needed))
+    batches = [b for b in itertools.islice(stream, needed) if b.size == batch_size]  # graphs need one shape
     if not batches:
         raise ValueError(f"the test split has no complete batch of {batch_size}; lower the inference batch size")
     if work.device.type == "cuda":
@@ -32,17 +36,69 @@ def _host_batches(work: Workload, batch_size: int, needed: int) -> list[Batch]:
     return batches
 
 
-def _time_steps(model: torch.nn.Module, batches: list[Batch], device: torch.device, policy: Any,
-                steps: int, warmup: int, copy: bool) -> list[float]:
+Forward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def eager_forward(model: torch.nn.Module, policy: Any) -> Forward:
+    """The model called directly, under ``no_grad`` and the precision's autocast."""
+
+    def forward(numerical: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad(), policy.autocast():
+            return model(numerical, categorical)
+
+    return forward
+
+
+def graphed_forward(model: torch.nn.Module, policy: Any, example: Batch, device: torch.device,
+                    warmup: int = 10) -> Forward:
+    """A CUDA-graph replay of the forward pass at ``example``'s batch size (GPU only).
+
+    As in NVIDIA's 21.10 ``--cuda_graphs``: ``warmup`` eager iterations on a side stream, one
+    capture with static input tensors, then per call: copy the inputs into the static tensors
+    and replay. The copy from a pinned host batch is the host-to-device transfer. Untested on
+    the CPU-only development machine; refused on any device that is not CUDA.
+    """
+    if device.type != "cuda":
+        raise ValueError(f"inference.cuda_graphs needs a CUDA device, not {device.type}")
+    static_num = example.numerical.to(device).clone()
+    static_cat = example.categorical.to(device).clone()
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side), torch.no_grad(), policy.autocast():
+        for _ in range(max(1, warmup)):  # also runs any first-batch checks that synchronise
+            model(static_num, static_cat)
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph), torch.no_grad(), policy.autocast():
+            static_out = model(static_num, static_cat)
+    except RuntimeError as exc:
+        raise RuntimeError(
+            f"CUDA graph capture failed ({str(exc).splitlines()[0][:200]}); the backend or embedding "
+            "strategy synchronises with the host inside forward(): set inference.cuda_graphs: false"
+        ) from exc
+
+    def forward(numerical: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        static_num.copy_(numerical, non_blocking=True)
+        static_cat.copy_(categorical, non_blocking=True)
+        graph.replay()
+        return static_out
+
+    return forward
+
+
+def _time_steps(forward: Forward, batches: list[Batch], device: torch.device,
+                steps: int, warmup: int, copy: bool, graphed: bool) -> list[float]:
+    """Per-step latency: from the batch in host memory (``copy``) or on the device, to the output
+    ready on the device. A graph replay copies host batches straight into its static inputs."""
     on_device = batches if copy else [b.to(device) for b in batches]
     times = []
     for i, batch in zip(range(warmup + steps), itertools.cycle(on_device)):
         synchronize(device)
         start = time.perf_counter()
-        if copy:
+        if copy and not graphed:
             batch = batch.to(device, non_blocking=True)
-        with torch.no_grad(), policy.autocast():
-            model(batch.numerical, batch.categorical)
+        forward(batch.numerical, batch.categorical)
         synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - start)
@@ -62,8 +118,12 @@ def run_inference(work: Workload, reporter: Reporter) -> list[dict[str, Any]]:
     for batch_size in cfg.batch_sizes:
         batches = _host_batches(work, batch_size, min(cfg.steps + cfg.warmup_steps, 64))
         record: dict[str, Any] = {"batch_size": batch_size, "steps": cfg.steps}
+        graphed = cfg.cuda_graphs and work.device.type == "cuda"
+        record["cuda_graphs"] = graphed
+        forward = (graphed_forward(model, policy, batches[0], work.device) if graphed
+                   else eager_forward(model, policy))
         for label, copy in (("end_to_end", True), ("device_only", False)):
-            times = _time_steps(model, batches, work.device, policy, cfg.steps, cfg.warmup_steps, copy)
+            times = _time_steps(forward, batches, work.device, cfg.steps, cfg.warmup_steps, copy, graphed)
             summary = latency_summary(times)
             record[label] = {**summary, "throughput": batch_size / summary["mean_s"], "step_times_s": times}
             done += cfg.steps + cfg.warmup_steps

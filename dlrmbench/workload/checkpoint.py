@@ -1,0 +1,94 @@
+"""Model checkpoints: tensors and plain metadata only, loaded with ``torch.load(weights_only=True)``.
+
+A checkpoint records the model shape it was saved from; loading into a different shape is refused
+with both shapes in the message instead of failing deep inside ``load_state_dict``. Files are
+written atomically (temporary file, then rename), so an interrupted save never leaves a torn file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dlrmbench.config.schema import Case
+from dlrmbench.errors import UserError
+
+FORMAT = "dlrmbench-checkpoint-1"
+
+
+def resolve_path(template: str, case: Case) -> Path:
+    """The checkpoint (or log) path of ``case``: ``{case}`` becomes the case name."""
+    return Path(template.replace("{case}", case.name))
+
+
+def model_shape(case: Case, table_sizes: list[int]) -> dict[str, Any]:
+    """What must match for weights to fit: the architecture and the embedding strategy."""
+    m = case.model
+    return {
+        "num_numerical": m.num_numerical,
+        "bottom_mlp": list(m.bottom_mlp),
+        "top_mlp": list(m.top_mlp),
+        "embedding_dim": m.embedding_dim,
+        "interaction": m.interaction,
+        "table_sizes": [int(s) for s in table_sizes],
+        "embedding": case.embedding.name,
+    }
+
+
+def _describe(shape: dict[str, Any]) -> str:
+    sizes = shape.get("table_sizes", [])
+    tables = f"{len(sizes)} tables, {sum(sizes):,} rows" if len(sizes) > 6 else f"tables {sizes}"
+    return (
+        f"bottom {shape.get('bottom_mlp')} top {shape.get('top_mlp')} dim {shape.get('embedding_dim')} "
+        f"{shape.get('interaction')} {tables} embedding {shape.get('embedding')} "
+        f"numerical {shape.get('num_numerical')}"
+    )
+
+
+def save_checkpoint(model: torch.nn.Module, path: Path, case: Case, table_sizes: list[int],
+                    extra: dict[str, Any] | None = None) -> None:
+    """Write ``model``'s weights (on the CPU) and its shape to ``path`` atomically."""
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    payload = {"format": FORMAT, "shape": model_shape(case, table_sizes), "state": state,
+               "meta": {"case": case.name, "seed": case.seed, **(extra or {})}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(model: torch.nn.Module, path: Path, case: Case, table_sizes: list[int]) -> dict[str, Any]:
+    """Load ``path`` into ``model`` after checking it is a dlrmbench checkpoint of the same shape.
+
+    Uses ``weights_only=True``: a file holding arbitrary pickled objects is refused, never executed.
+    Returns the checkpoint's metadata.
+    """
+    if not path.is_file():
+        raise UserError(f"case {case.name}: checkpoint.load {path}: no such file (train a case with "
+                        "checkpoint.save first, or fix the path)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling refused or a corrupt file
+        raise UserError(f"case {case.name}: checkpoint.load {path}: not a loadable weights-only checkpoint "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UserError(f"case {case.name}: checkpoint.load {path}: not a dlrmbench checkpoint "
+                        f"(expected format {FORMAT})")
+    saved, wanted = payload.get("shape", {}), model_shape(case, table_sizes)
+    if saved != wanted:
+        differs = ", ".join(k for k in wanted if saved.get(k) != wanted[k])
+        raise UserError(
+            f"case {case.name}: checkpoint {path} was saved from a different model shape ({differs} differ):\n"
+            f"  checkpoint: {_describe(saved)}\n  this case:  {_describe(wanted)}"
+        )
+    model.load_state_dict(payload["state"], strict=True)
+    return dict(payload.get("meta", {}))
