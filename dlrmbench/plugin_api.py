@@ -44,6 +44,8 @@ class PluginSpec:
             reason why not ("needs a CUDA GPU"). ``case`` is ``None`` when only the machine is asked
             (``list-plugins``). It must not import torch.
         requires: module names that must be importable (checked with ``find_spec``, no import).
+        table_sizes: for datasets, ``table_sizes(options, case)`` gives the table sizes before the
+            worker runs (the memory planner needs them), or None when only the data knows. Light.
     """
 
     kind: PluginKind
@@ -53,6 +55,7 @@ class PluginSpec:
     options: type[PluginOptions] = PluginOptions
     check: CapabilityCheck | None = None
     requires: tuple[str, ...] = ()
+    table_sizes: Callable[[Any, "Case"], "list[int] | None"] | None = None
     source: str = field(default="", compare=False)
 
     def availability(self, host: "Host", case: "Case | None" = None, options: Any = None) -> str | None:

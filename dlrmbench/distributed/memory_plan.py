@@ -215,14 +215,14 @@ def format_plan(plan: MemoryPlan) -> str:
 
 
 def case_table_sizes(case: Any) -> list[int] | None:
-    """Table sizes known before the worker runs: the model's, else the synthetic dataset's options."""
+    """Table sizes known before the worker runs: the model's, else what the dataset plugin can tell."""
     sizes = case.model.table_sizes
-    if sizes is None and case.dataset.name == "synthetic":
-        try:
-            from dlrmbench_plugins.datasets.synthetic import SyntheticOptions, resolve_table_sizes
-        except ImportError:
-            return None
-        sizes = resolve_table_sizes(SyntheticOptions.model_validate(case.dataset.options), case)
+    if sizes is None:
+        from dlrmbench.plugins import get_registry
+
+        spec = get_registry().get("dataset", case.dataset.name)
+        if spec.table_sizes is not None:
+            sizes = spec.table_sizes(spec.options.model_validate(case.dataset.options), case)
     if sizes is None:
         return None
     if case.model.max_table_size is not None:

@@ -125,8 +125,8 @@ cases:
     model: {max_table_size: 10}
 """)
     message = _problems(path)
-    assert "cases[0].model: embedding_dim (4) must equal the last bottom_mlp width (8)" in message
-    assert "cases[1].model: max_table_size needs hash_indices: true" in message
+    assert "cases[0].model.embedding_dim: embedding_dim (4) must equal the last bottom_mlp width (8)" in message
+    assert "cases[1].model.max_table_size: max_table_size needs hash_indices: true" in message
 
 
 def test_unsafe_suite_name_is_refused(write_suite):

@@ -98,7 +98,7 @@ def test_suite_run_trains_on_files_and_reports_a_bad_file_without_traceback(tmp_
     results = {p.stem.split(".")[0]: json.loads(p.read_text()) for p in (tmp_path / "out").rglob("cases/*.json")}
     assert results["good"]["status"] == "ok", results["good"]["reason"]
     assert results["bad-ids"]["status"] == "failed"
-    assert "DatasetError:" in results["bad-ids"]["reason"] and "feature 2 (_c16) sample 5" in results["bad-ids"]["reason"]
+    assert results["bad-ids"]["reason"].startswith("bad input: ") and "feature 2 (_c16) sample 5" in results["bad-ids"]["reason"]
     assert "id 200 is at or above its table size 127" in results["bad-ids"]["reason"]
 
 
