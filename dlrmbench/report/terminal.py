@@ -83,6 +83,8 @@ def comparison_table(comparison: Comparison) -> Table:
                     text += " [dim](synthetic: not comparable)[/]"
             if cell.energy_per_sample is not None:
                 text += f"\n{fmt_energy(cell.energy_per_sample)} board"
+            if cell.note and cell.comparable:
+                text += f"\n[dim]{cell.note}[/]"
             cells.append(text)
         metric = f"{row.metric or '—'}" + (f" [{row.unit}]" if row.unit else "")
         table.add_row(f"{row.suite}/{row.case}", metric, fmt_value(row.reference, row.unit), *cells)

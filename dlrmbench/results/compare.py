@@ -264,7 +264,8 @@ def compare(sets: list[ResultSet], baseline: ResultSet | None = None) -> Compari
             cell.vs_baseline = _ratio(cell.value, base_cell.value)
             cell.flag = flag_change(cell.vs_baseline, measured_noise(cell, base_cell), row.higher_is_better)
             if cell.vs_baseline is not None and measured_noise(cell, base_cell) is None:
-                cell.note = "noise unknown (fewer than 2 repeats): not flagged"
+                n = min(cell.repeats, base_cell.repeats)
+                cell.note = f"noise unknown ({n} repeat{'s' * (n != 1)}): not flagged"
         rows.append(row)
     return Comparison(sets=labels, baseline=baseline.label if baseline else None, rows=rows,
                       env_differences=environment_differences(all_sets))
