@@ -29,7 +29,7 @@ th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 .note { color: #555; font-size: 0.9em; }
 .regression { color: #b00020; font-weight: bold; } .improvement { color: #1b7f2a; font-weight: bold; }
 .nc { color: #777; font-style: italic; }
-figure { margin: 1em 0; } svg { max-width: 100%; height: auto; }
+figure { margin: 1em 0; } svg { max-width: 100%; height: auto; } .wide { overflow-x: auto; }
 """
 
 
@@ -91,7 +91,11 @@ def _summary_table(comparison: Comparison) -> str:
                 f"<td>{_e(fmt_pct(cell.rel_spread))} ({cell.repeats})</td><td>{_e(fmt_value(row.reference, row.unit))}</td>"
                 f"<td>{vs_ref}</td><td>{_e(fmt_ratio(cell.vs_baseline))}{flag}</td><td>{auc}</td>"
                 f"<td>{_e(fmt_energy(cell.energy_per_sample))}</td><td class='l'>{_e(note)}</td></tr>")
-    return f"<table>{head}{''.join(rows)}</table>"
+    return f"<div class='wide'><table>{head}{''.join(rows)}</table></div>"
+
+
+def _with_unit(value: float | None, unit: str) -> str:
+    return "—" if value is None else f"{fmt_value(value, unit)} {unit}"
 
 
 def _telemetry_table(sets: list[ResultSet]) -> str:
@@ -112,13 +116,14 @@ def _telemetry_table(sets: list[ResultSet]) -> str:
                 f"host only: {(t.get('gpu') or {}).get('reason') or t.get('error') or 'no GPU'}"
             rows.append(
                 f"<tr><td class='l'>{_e(r.suite)}/{_e(r.case)}{f' #{r.repeat + 1}' if r.repeat else ''}</td>"
-                f"<td class='l'>{_e(s.label)}</td><td>{_e(fmt_value(f.get('mean_power_w'), 'W'))} W</td>"
-                f"<td>{_e(fmt_value(f.get('peak_power_w'), 'W'))} W</td>"
-                f"<td>{_e(fmt_value((f.get('peak_memory_bytes') or 0) / gib or None, 'GiB'))} GiB</td>"
-                f"<td class='l'>{_e(throttled)}</td><td>{_e(fmt_value(f.get('host_mean_cpu_pct'), '%'))} %</td>"
-                f"<td>{_e(fmt_value((f.get('worker_peak_rss_bytes') or 0) / gib or None, 'GiB'))} GiB</td>"
+                f"<td class='l'>{_e(s.label)}</td><td>{_e(_with_unit(f.get('mean_power_w'), 'W'))}</td>"
+                f"<td>{_e(_with_unit(f.get('peak_power_w'), 'W'))}</td>"
+                f"<td>{_e(_with_unit((f.get('peak_memory_bytes') or 0) / gib or None, 'GiB'))}</td>"
+                f"<td class='l'>{_e(throttled)}</td><td>{_e(_with_unit(f.get('host_mean_cpu_pct'), '%'))}</td>"
+                f"<td>{_e(_with_unit((f.get('worker_peak_rss_bytes') or 0) / gib or None, 'GiB'))}</td>"
                 f"<td class='l'>{_e(source)}</td></tr>")
-    return f"<table>{head}{''.join(rows)}</table>" if rows else "<p class='note'>No telemetry recorded.</p>"
+    return f"<div class='wide'><table>{head}{''.join(rows)}</table></div>" if rows else \
+        "<p class='note'>No telemetry recorded.</p>"
 
 
 def _figure_html(fig: Any, name: str, caption: str, png_dir: Path | None, pngs: list[Path]) -> str:

@@ -99,6 +99,7 @@ def execute(
                     record(result)
                     continue
                 label = item.case.name + (f" (repeat {r + 1}/{repeat})" if repeat > 1 else "")
+                label += "" if item.case.comparable else " (scaled down: not comparable)"
                 progress.start_case(label, item.case.batch_size)
                 started = utc_now()
                 with CaseTelemetry(item.case) as telemetry:
