@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,20 @@ def format_path(path: Path_) -> str:
     return out
 
 
+class SuiteLoader(yaml.SafeLoader):
+    """The safe loader with YAML 1.2 booleans: only true/false are booleans, so keys and values
+    such as ``on: disk`` (a dataset option) or ``country: no`` stay strings, as written."""
+
+
+SuiteLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+SuiteLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 def read_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
     """Parse ``path`` with the safe loader (no object construction) and map paths to lines."""
     if not path.exists():
@@ -69,8 +84,8 @@ def read_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
         raise UserError(f"{path}: is a directory; give a suite file such as suites/quickstart.yaml")
     text = path.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=SuiteLoader)
+        data = yaml.load(text, Loader=SuiteLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

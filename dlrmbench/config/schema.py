@@ -19,6 +19,16 @@ Device = Literal["cpu", "cuda"]
 Interaction = Literal["dot", "cat"]
 
 
+def check_safe_name(value: str, what: str = "name") -> str:
+    """Refuse names that cannot safely become a file or folder name ('/', '..', spaces)."""
+    if not SAFE_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a safe {what}: use letters, digits and . _ + = - "
+            "(it names a results file or folder, so '/' and '..' are refused)"
+        )
+    return value
+
+
 class Strict(BaseModel):
     """Base: unknown keys are errors, values are re-validated on assignment."""
 
@@ -168,11 +178,7 @@ class Case(Strict):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
-        if not SAFE_NAME.match(value):
-            raise ValueError(
-                f"{value!r} is not a safe name: use letters, digits and . _ + = - (it becomes a file name)"
-            )
-        return value
+        return check_safe_name(value, "case name")
 
     @property
     def world_size(self) -> int:
@@ -204,9 +210,4 @@ class Suite(Strict):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
-        if not SAFE_NAME.match(value):
-            raise ValueError(
-                f"{value!r} is not a safe suite name: use letters, digits and . _ - "
-                "(it names the results folder, so '/' and '..' are refused)"
-            )
-        return value
+        return check_safe_name(value, "suite name")

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import tempfile
+from pathlib import Path
 from typing import Any, Iterator
 
 import torch
 
 from dlrmbench.workload.data import Batch
 from dlrmbench_plugins.datasets.synthetic import SyntheticOptions, resolve_table_sizes
+
+DISK_CHUNK = 65536  # samples generated and written at a time (independent of the batch size)
+STAMP = "synthetic.json"  # what generated the files: they are reused while it matches
 
 
 class _Teacher:
@@ -41,17 +48,90 @@ class SyntheticSplit:
         return iter(self._batches)
 
 
+def _split_seed(seed: int, split: str) -> int:
+    return seed * 1_000_003 + (1 if split == "train" else 2)
+
+
+def disk_recipe(options: SyntheticOptions, sizes: list[int]) -> dict[str, Any]:
+    """Everything that decides the bytes of the on-disk dataset."""
+    return {"format": "split", "version": 1, "table_sizes": sizes, "train_samples": options.train_samples,
+            "test_samples": options.test_samples, "num_numerical": options.num_numerical,
+            "labels": options.labels, "signal": options.signal, "seed": options.seed, "chunk": DISK_CHUNK}
+
+
+def disk_directory(options: SyntheticOptions, recipe: dict[str, Any]) -> Path:
+    if options.dir:
+        return Path(options.dir)
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "dlrmbench-synthetic" / key
+
+
+def write_synthetic_split_dataset(directory: Path, options: SyntheticOptions, sizes: list[int]) -> None:
+    """Generate both splits in chunks and write them with the split writer (atomically, with a stamp)."""
+    from dlrmbench.data.split import SplitDatasetWriter
+
+    recipe = disk_recipe(options, sizes)
+    teacher = _Teacher(sizes, options.num_numerical, options.signal, torch.Generator().manual_seed(options.seed))
+    table_rows = torch.tensor(sizes, dtype=torch.int64)
+    with SplitDatasetWriter(directory, sizes, options.num_numerical) as writer:
+        for split, samples in (("train", options.train_samples), ("test", options.test_samples)):
+            generator = torch.Generator().manual_seed(_split_seed(options.seed, split))
+            out = writer.split(split)
+            for start in range(0, samples, DISK_CHUNK):
+                n = min(DISK_CHUNK, samples - start)
+                numerical = torch.rand(n, options.num_numerical, generator=generator).half().float()  # as stored
+                categorical = torch.minimum((torch.rand(n, len(sizes), generator=generator) * table_rows).long(),
+                                            table_rows - 1)
+                if options.labels == "teacher":
+                    p = torch.sigmoid(teacher.logits(numerical, categorical))
+                else:
+                    p = torch.full((n,), 0.5)
+                label = torch.rand(n, generator=generator) < p
+                out.write(label.numpy(), numerical.numpy(), categorical.numpy())
+        writer.write_text(STAMP, json.dumps(recipe, indent=1) + "\n")
+
+
+def ensure_on_disk(options: SyntheticOptions, sizes: list[int]) -> Path:
+    """The directory of the on-disk dataset, written now unless a matching one is already there."""
+    from dlrmbench.data.errors import DatasetError
+
+    recipe = disk_recipe(options, sizes)
+    directory = disk_directory(options, recipe)
+    stamp = directory / STAMP
+    if stamp.is_file():
+        try:
+            if json.loads(stamp.read_text()) == recipe:
+                return directory
+        except (OSError, json.JSONDecodeError):
+            pass
+    elif directory.exists() and any(directory.iterdir()):
+        raise DatasetError(f"{directory}: exists and was not written by the synthetic generator (no {STAMP}); "
+                           f"set dataset.options.dir to an empty or new folder")
+    write_synthetic_split_dataset(directory, options, sizes)
+    return directory
+
+
 class SyntheticDataset:
     """Deterministic synthetic data: the same seed gives the same samples on every machine."""
 
     def __init__(self, options: SyntheticOptions, case: Any = None) -> None:
         self.options = options
         self._sizes = resolve_table_sizes(options, case)
+        self._files = None
+        if options.on == "disk":
+            from dlrmbench_plugins.datasets._files_impl import FileDataset
+            from dlrmbench_plugins.datasets.files import ReaderOptions
+
+            directory = ensure_on_disk(options, self._sizes)
+            self.path = directory
+            self._files = FileDataset(ReaderOptions(path=str(directory)), case, fmt="split")
 
     def table_sizes(self) -> list[int]:
         return list(self._sizes)
 
-    def batches(self, split: str, batch_size: int, device: torch.device) -> SyntheticSplit:
+    def batches(self, split: str, batch_size: int, device: torch.device) -> Any:
+        if self._files is not None:
+            return self._files.batches(split, batch_size, device)
         opts = self.options
         samples = opts.train_samples if split == "train" else opts.test_samples
         if batch_size > samples:
@@ -60,7 +140,7 @@ class SyntheticDataset:
                 f"raise dataset.options.{split}_samples or lower the batch size"
             )
         teacher = _Teacher(self._sizes, opts.num_numerical, opts.signal, torch.Generator().manual_seed(opts.seed))
-        generator = torch.Generator().manual_seed(opts.seed * 1_000_003 + (1 if split == "train" else 2))
+        generator = torch.Generator().manual_seed(_split_seed(opts.seed, split))
         count = samples // batch_size
         if opts.distinct_batches is not None:
             count = min(count, opts.distinct_batches)

@@ -3,13 +3,18 @@
 Labels come from a fixed random "teacher" (a linear model over the numerical features and one
 random weight per categorical id), so a trained DLRM reaches an AUC clearly above 0.5 and the
 number means something. ``labels: random`` gives the reference's signal-free labels instead.
+
+``on: device`` generates the batches where the model runs (the reference's synthetic_gpu);
+``on: disk`` writes the samples once in the split format (the reference's synthetic_disk /
+prepare_synthetic_dataset.py) and reads them back through the real ``split`` reader, so the data
+path is part of what is measured. The files are reused while the generating options match.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
 from dlrmbench import hookimpl
 from dlrmbench.plugin_api import PluginOptions, PluginSpec
@@ -30,6 +35,24 @@ class SyntheticOptions(PluginOptions):
         default=None, description="generate this many batches and cycle them (None: all samples distinct)"
     )
     seed: int = 0
+    on: Literal["device", "disk"] = Field(
+        default="device", description="device: generated where the model runs; disk: written once, read back"
+    )
+    dir: str | None = Field(
+        default=None, description="on: disk: where the split files go; default: a folder under the temp dir "
+                                  "named by a hash of the generating options"
+    )
+    model_size: str | None = Field(default=None, description="take the table sizes from this model_size.json")
+
+    @model_validator(mode="after")
+    def _disk_only(self) -> "SyntheticOptions":
+        if self.on == "disk" and self.distinct_batches is not None:
+            raise ValueError("distinct_batches applies to on: device only (on: disk writes every sample)")
+        if self.on == "device" and self.dir is not None:
+            raise ValueError("dir applies to on: disk only")
+        if self.model_size is not None and self.table_sizes is not None:
+            raise ValueError("give table_sizes or model_size, not both")
+        return self
 
 
 DEFAULT_TABLE_SIZES = [100_000] * 26  # --synthetic_dataset_table_sizes default (facts sheet 3.4)
@@ -44,13 +67,35 @@ def register_datasets(register: Callable[[PluginSpec], None]) -> None:
             summary="random batches generated on the device, labels from a fixed random teacher",
             factory="dlrmbench_plugins.datasets._synthetic_impl:SyntheticDataset",
             options=SyntheticOptions,
+            check=_check_model_size,
         )
     )
 
 
+def _check_model_size(host: Any, case: Any, options: SyntheticOptions) -> str | None:
+    """Refuse a missing or malformed model_size.json at planning time (raises DatasetError)."""
+    if case is not None and options.model_size is not None:
+        from pathlib import Path
+
+        from dlrmbench.data.errors import DatasetError
+        from dlrmbench.data.model_size import read_table_sizes
+
+        try:
+            read_table_sizes(Path(options.model_size))
+        except DatasetError as exc:
+            raise DatasetError(f"case {case.name}: dataset synthetic (options.model_size): {exc.message}") from None
+    return None
+
+
 def resolve_table_sizes(options: SyntheticOptions, case: Any) -> list[int]:
-    """Table sizes from the options, else the case's model, else the reference default."""
+    """Table sizes from the options (a list or a model_size.json), else the case's model, else the default."""
     if options.table_sizes:
         return list(options.table_sizes)
+    if options.model_size:
+        from pathlib import Path
+
+        from dlrmbench.data.model_size import read_table_sizes
+
+        return read_table_sizes(Path(options.model_size))
     model_sizes = getattr(getattr(case, "model", None), "table_sizes", None)
     return list(model_sizes) if model_sizes else list(DEFAULT_TABLE_SIZES)

@@ -1,0 +1,39 @@
+# dlrmbench: the two commands a new user needs.
+#   make run    create .venv and run the CPU quickstart suite
+#   make test   create .venv and run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_VERSION ?= 2.13.0
+EXTRAS ?= test,preproc,mlperf,triton,report
+STAMP := $(VENV)/.installed-$(EXTRAS)
+
+.PHONY: run test venv bench clean help
+
+help:
+	@echo "make run    - create $(VENV) and run suites/quickstart.yaml on the CPU"
+	@echo "make test   - create $(VENV) and run the tests"
+	@echo "make bench  - run the performance benchmarks in bench/"
+
+venv: $(STAMP)
+
+# torch is pinned and installed first when none is importable, so that pip never resolves
+# another (multi-GB CUDA) build while installing the rest.
+$(STAMP): pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip "setuptools>=70"
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==$(TORCH_VERSION)
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+run: $(STAMP)
+	$(VENV)/bin/dlrmbench run suites/quickstart.yaml
+
+test: $(STAMP)
+	SPARK_LOCAL_IP=$${SPARK_LOCAL_IP:-127.0.0.1} $(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/harness_overhead.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,146 @@
+"""The reference's ``binary`` format: packed 160-byte records (facts sheet 3.1).
+
+One record = 40 little-endian 4-byte words: word 0 the label (int32 0/1), words 1-13 the
+numerical features (float32), words 14-39 the categorical ids (int32). No header. Files
+``train_data.bin``, ``test_data.bin`` and ``validation_data.bin`` in the dataset directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from dlrmbench.data.errors import DatasetError
+from dlrmbench.data.raw import RawBatch, ScratchBuffers, pread_array
+
+NUM_NUMERICAL = 13
+NUM_CATEGORICAL = 26
+RECORD_WORDS = 1 + NUM_NUMERICAL + NUM_CATEGORICAL
+RECORD_BYTES = 4 * RECORD_WORDS  # 160
+WORD = np.dtype("<i4")
+SPLIT_FILES = {"train": "train_data.bin", "test": "test_data.bin", "validation": "validation_data.bin"}
+
+
+def pack_records(label: np.ndarray, numerical: np.ndarray, categorical: np.ndarray) -> np.ndarray:
+    """``(n, 40)`` int32 records from ``label (n,)``, ``numerical (n, 13)`` and ``categorical (n, 26)``."""
+    n = len(label)
+    numerical = np.asarray(numerical, dtype="<f4")
+    categorical = np.asarray(categorical)
+    if numerical.shape != (n, NUM_NUMERICAL) or categorical.shape != (n, NUM_CATEGORICAL):
+        raise ValueError(
+            f"binary records need numerical ({n}, {NUM_NUMERICAL}) and categorical ({n}, {NUM_CATEGORICAL}), "
+            f"got {numerical.shape} and {categorical.shape}"
+        )
+    if categorical.size and (categorical.min() < 0 or categorical.max() > np.iinfo(np.int32).max):
+        raise ValueError("categorical ids must fit in int32 and be >= 0")
+    records = np.empty((n, RECORD_WORDS), dtype=WORD)
+    records[:, 0] = np.asarray(label).astype(WORD)
+    records[:, 1:1 + NUM_NUMERICAL] = numerical.view(WORD)
+    records[:, 1 + NUM_NUMERICAL:] = categorical
+    return records
+
+
+class BinaryWriter:
+    """Appends records to one binary file; written to ``PATH.tmp`` and renamed on success."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self._tmp, "wb")
+        self.samples = 0
+
+    def write(self, label: np.ndarray, numerical: np.ndarray, categorical: np.ndarray) -> None:
+        records = pack_records(label, numerical, categorical)
+        self._file.write(records.tobytes())
+        self.samples += len(records)
+
+    def close(self) -> None:
+        self._file.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "BinaryWriter":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.abort() if kind is not None else self.close()
+
+
+def write_binary(path: Path, label: np.ndarray, numerical: np.ndarray, categorical: np.ndarray) -> None:
+    """Write one whole binary file."""
+    with BinaryWriter(path) as writer:
+        writer.write(label, numerical, categorical)
+
+
+def binary_file(directory: Path, split: str) -> Path:
+    """The file of ``split`` in a binary dataset directory."""
+    if split not in SPLIT_FILES:
+        raise DatasetError(f"unknown split {split!r}; expected one of {', '.join(SPLIT_FILES)}")
+    return Path(directory) / SPLIT_FILES[split]
+
+
+def record_count(path: Path) -> int:
+    """Records in ``path``; refuses a missing, empty or truncated file (size not a multiple of 160)."""
+    if not path.exists():
+        hint = ""
+        if path.parent.is_dir():
+            present = sorted(p.name for p in path.parent.iterdir())
+            hint = f"; the directory holds: {', '.join(present[:12]) or '(nothing)'}"
+        raise DatasetError(f"{path}: no such file (a binary dataset has {', '.join(SPLIT_FILES.values())}){hint}")
+    if not path.is_file():
+        raise DatasetError(f"{path}: not a regular file")
+    size = path.stat().st_size
+    if size == 0:
+        raise DatasetError(f"{path}: empty file; expected {RECORD_BYTES}-byte records")
+    whole, rest = divmod(size, RECORD_BYTES)
+    if rest:
+        raise DatasetError(
+            f"{path}: size {size} bytes is not a whole number of {RECORD_BYTES}-byte records: {whole} records "
+            f"and {rest} bytes left over at offset {whole * RECORD_BYTES} (a truncated or foreign file)"
+        )
+    return whole
+
+
+class BinaryFile:
+    """One split of a binary dataset, read with ``pread`` (one read per batch, no seek)."""
+
+    num_categorical = NUM_CATEGORICAL
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.samples = record_count(self.path)
+        self._fd = os.open(self.path, os.O_RDONLY)
+        self._scratch = ScratchBuffers()
+
+    def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
+        shape = (count, RECORD_WORDS)
+        out = self._scratch.get(0, WORD, shape) if transient else None
+        return split_records(pread_array(self._fd, self.path, start * RECORD_BYTES, WORD, shape, out))
+
+    def memmap(self) -> np.ndarray:
+        """The whole file as a zero-copy ``(samples, 40)`` int32 array (copy-on-write, never written)."""
+        return np.memmap(self.path, dtype=WORD, mode="c", shape=(self.samples, RECORD_WORDS))
+
+    def close(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def split_records(records: np.ndarray) -> RawBatch:
+    """Views of label, numerical (float32) and categorical columns of ``(n, 40)`` int32 records."""
+    return RawBatch(
+        label=records[:, 0],
+        numerical=records[:, 1:1 + NUM_NUMERICAL].view("<f4"),
+        categorical=records[:, 1 + NUM_NUMERICAL:],
+    )

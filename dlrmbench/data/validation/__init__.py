@@ -1,0 +1,1 @@
+"""Checks of dataset contents (value ranges, labels) and the ``dataset inspect`` report."""

@@ -1,0 +1,103 @@
+"""`dlrmbench compare`: ratios to references and baselines, noise-aware flags, bad result files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from dlrmbench.results.compare import compare, flag_change
+from dlrmbench.results.load import load_results
+from dlrmbench.results.schema import CaseEntry, CaseResult, RunManifest, metric
+from dlrmbench.results.store import atomic_write_json
+from tests.conftest import run_cli
+
+
+def make_run(root: Path, run_id: str, throughputs: dict[str, list[float]], reference: float | None = None,
+             suite: str = "s") -> Path:
+    """Write a result set with one case per key and one repeat per value."""
+    run_dir = root / suite / run_id
+    manifest = RunManifest(suite=suite, suite_file="s.yaml", suite_sha256="0" * 64, run_id=run_id,
+                           dlrmbench_version="0", command=[], started_at="2026-01-01T00:00:00+00:00",
+                           status="complete")
+    for case, values in throughputs.items():
+        for repeat, value in enumerate(values):
+            config = {"mode": "train", "batch_size": 1024, "comparable": True,
+                      "reference": {"throughput": reference, "auc": 0.8, "source": "test"} if reference else None}
+            result = CaseResult(suite=suite, run_id=run_id, case=case, repeat=repeat, status="ok", config=config,
+                                metrics={"train_throughput": metric(value, "samples/s", True),
+                                         "auc": metric(0.79, "", True)})
+            name = f"{case}.r{repeat}.json"
+            atomic_write_json(run_dir / "cases" / name, result)
+            manifest.cases.append(CaseEntry(case=case, repeat=repeat, status="ok", file=f"cases/{name}"))
+    atomic_write_json(run_dir / "run.json", manifest)
+    return run_dir
+
+
+def test_median_spread_and_ratios(tmp_path):
+    base = make_run(tmp_path, "base", {"a": [100, 102, 98], "b": [50, 50, 50]}, reference=200)
+    new = make_run(tmp_path, "new", {"a": [101, 99, 100], "b": [40, 41, 40]}, reference=200)
+    loaded = load_results([base, new])
+    base_set = next(s for s in loaded.sets if s.path == base)
+    comparison = compare([s for s in loaded.sets if s.path != base], baseline=base_set)
+    rows = {r.case: r for r in comparison.rows}
+    a_new = rows["a"].cells["s/new"]
+    assert a_new.value == 100 and a_new.rel_spread == pytest.approx(0.02)
+    assert a_new.vs_reference == pytest.approx(0.5)
+    assert a_new.vs_baseline == pytest.approx(100 / 100)
+    assert a_new.flag is None  # within the noise
+    b_new = rows["b"].cells["s/new"]
+    assert b_new.vs_baseline == pytest.approx(40 / 50) and b_new.flag == "regression"
+    assert rows["b"].cells["s/base"].rel_spread == 0.0
+
+
+def test_flag_rule_uses_the_larger_of_noise_and_floor():
+    assert flag_change(1.03, noise=0.05, higher_is_better=True) is None
+    assert flag_change(1.06, noise=0.05, higher_is_better=True) == "improvement"
+    assert flag_change(0.97, noise=0.0, higher_is_better=True) == "regression"
+    assert flag_change(0.99, noise=0.0, higher_is_better=True) is None  # under the 2% floor
+    assert flag_change(0.90, noise=0.0, higher_is_better=False) == "improvement"
+
+
+def test_cli_formats_and_malformed_files(tmp_path):
+    make_run(tmp_path, "r1", {"a": [100.0]}, reference=400)
+    run2 = make_run(tmp_path, "r2", {"a": [120.0]}, reference=400)
+    (run2 / "cases" / "junk.json").write_text("{not json")
+    result = run_cli("compare", str(tmp_path), "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["result_set"], float(r["value"]), float(r["vs_reference"])) for r in rows] == [
+        ("s/r1", 100.0, 0.25), ("s/r2", 120.0, 0.3)]
+    assert "junk.json: not valid JSON" in result.stderr and "skipped" in result.stderr
+    as_json = json.loads(run_cli("compare", str(tmp_path), "--format", "json").stdout)
+    assert as_json["result_sets"] == ["s/r1", "s/r2"]
+    md = run_cli("compare", str(tmp_path), "--format", "markdown", "--baseline", str(tmp_path / "s" / "r1")).stdout
+    assert "| s/a | train_throughput [samples/s] | 400 | 100 (0.250x ref) | 120 (0.300x ref) (1.200x base, improvement) |" in md
+    table = run_cli("compare", str(tmp_path), env=None)
+    assert table.returncode == 0 and "s/a" in table.stdout
+
+
+def test_no_results_and_bad_paths(tmp_path):
+    empty = run_cli("compare", str(tmp_path))
+    assert empty.returncode == 2 and "no dlrmbench results found" in empty.stderr
+    missing = run_cli("compare", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "no such file or directory" in missing.stderr
+    bad_run = tmp_path / "s" / "x"
+    bad_run.mkdir(parents=True)
+    (bad_run / "run.json").write_text('{"suite": 1}')
+    make_run(tmp_path, "good", {"a": [1.0]})
+    result = run_cli("compare", str(tmp_path), "--format", "csv")
+    assert result.returncode == 0 and "run.json: not a dlrmbench result" in result.stderr
+
+
+def test_to_frame_is_tidy(tmp_path):
+    make_run(tmp_path, "r1", {"a": [100.0, 110.0]})
+    from dlrmbench.results.load import to_frame
+
+    frame = to_frame(load_results([tmp_path]).sets)
+    thr = frame[frame.metric == "train_throughput"]
+    assert list(thr.value) == [100.0, 110.0] and set(thr.unit) == {"samples/s"}
+    assert {"case", "repeat", "backend", "precision", "batch_size"} <= set(frame.columns)

@@ -1,0 +1,156 @@
+"""`dlrmbench run` end to end: results on disk, failures recorded, timeouts, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dlrmbench.results.schema import CaseResult, RunManifest
+from tests.conftest import REPO, TINY_DEFAULTS, cli_env, run_cli
+
+
+def _run_dir(out: Path) -> Path:
+    runs = [p.parent for p in out.rglob("run.json")]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def _results(run_dir: Path) -> dict[str, CaseResult]:
+    return {r.case: r for r in (CaseResult.model_validate_json(p.read_text()) for p in (run_dir / "cases").glob("*.json"))}
+
+
+def test_suite_runs_and_writes_complete_results(write_suite, tmp_path):
+    suite = write_suite("name: tiny\n" + TINY_DEFAULTS + """
+cases:
+  - name: train
+  - name: infer
+    mode: inference
+    inference: {batch_sizes: [1, 64], steps: 5, warmup_steps: 1}
+  - name: gpu-only
+    device: cuda
+""")
+    out = tmp_path / "results"
+    result = run_cli("run", str(suite), "-o", str(out), "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_dir = _run_dir(out)
+    assert run_dir.parent == out / "tiny"
+    manifest = RunManifest.model_validate_json((run_dir / "run.json").read_text())
+    assert manifest.status == "complete" and manifest.finished_at
+    assert [(c.case, c.status) for c in manifest.cases] == [("train", "ok"), ("infer", "ok"), ("gpu-only", "skipped")]
+    assert manifest.environment["packages"]["torch"] and manifest.environment["cpu_count"] >= 1
+    assert len(manifest.environment["hostname_sha256"]) == 16
+    results = _results(run_dir)
+    train = results["train"]
+    assert train.config["batch_size"] == 256 and train.config["model"]["embedding_dim"] == 8
+    thr = train.metrics["train_throughput"]
+    assert thr.unit == "samples/s" and thr.higher_is_better is True and thr.value > 0
+    assert len(train.step_times_s) == 16  # 4096 samples / 256
+    assert train.metrics["train_steps"].value == 16
+    assert train.evaluations and 0.0 <= train.evaluations[-1]["auc"] <= 1.0
+    assert train.environment["torch_version"]
+    infer = results["infer"]
+    assert [r["batch_size"] for r in infer.inference] == [1, 64]
+    assert len(infer.inference[0]["end_to_end"]["step_times_s"]) == 5
+    assert infer.metrics["inference_latency_p99_bs64"].unit == "ms"
+    assert "needs a CUDA GPU" in results["gpu-only"].reason
+    assert not list(run_dir.rglob("*.tmp"))
+    assert "train" in result.stdout and "Results:" in result.stdout
+
+
+def test_crashing_and_exiting_cases_are_recorded_and_the_suite_goes_on(write_suite, tmp_path, plugin_site):
+    suite = write_suite("name: flaky\n" + TINY_DEFAULTS + """
+cases:
+  - name: crash
+    progress_every: 1
+    dataset: {name: flaky, options: {crash_at_batch: 3}}
+  - name: hard-exit
+    dataset: {name: flaky, options: {exit_at_batch: 2}}
+  - name: killed
+    dataset: {name: flaky, options: {kill_at_batch: 1}}
+  - name: fine
+""")
+    out = tmp_path / "results"
+    result = run_cli("run", str(suite), "-o", str(out), "--quiet", env=cli_env(plugin_site))
+    assert result.returncode == 1  # a failed case makes the run exit non-zero
+    results = _results(_run_dir(out))
+    crash = results["crash"]
+    assert crash.status == "failed"
+    assert crash.reason == "RuntimeError: testkit: deliberate crash at batch 3"
+    assert len(crash.step_times_s) == 3 and "partial" in crash.metrics["train_throughput"].description
+    assert "Traceback" in crash.log_tail
+    exit_case = results["hard-exit"]
+    assert exit_case.status == "failed" and "exited with code 3" in exit_case.reason
+    killed = results["killed"]
+    assert killed.status == "failed" and "was killed by signal 9" in killed.reason
+    assert results["fine"].status == "ok"
+    assert "Traceback" not in result.stdout
+
+
+def test_timeout_kills_the_case_and_keeps_what_it_measured(write_suite, tmp_path, plugin_site):
+    suite = write_suite("name: slow\n" + TINY_DEFAULTS + """
+cases:
+  - name: slow
+    timeout_s: 15
+    progress_every: 1
+    dataset: {name: flaky, options: {delay_s: 1.5}}
+""")
+    out = tmp_path / "results"
+    start = time.monotonic()
+    result = run_cli("run", str(suite), "-o", str(out), "--quiet", env=cli_env(plugin_site))
+    assert time.monotonic() - start < 60
+    assert result.returncode == 1
+    slow = _results(_run_dir(out))["slow"]
+    assert slow.status == "timed_out" and slow.reason == "exceeded its timeout of 15 s"
+    assert slow.step_times_s and slow.metrics["train_throughput"].value > 0
+
+
+def test_ctrl_c_records_interrupted_keeps_finished_and_exits_130(write_suite, tmp_path, plugin_site):
+    suite = write_suite("name: stop\n" + TINY_DEFAULTS + """
+cases:
+  - name: first
+  - name: second
+    progress_every: 1
+    dataset: {name: flaky, options: {delay_s: 1.0}}
+  - name: third
+""")
+    out = tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "dlrmbench", "run", str(suite), "-o", str(out), "--quiet"],
+                            cwd=REPO, env=cli_env(plugin_site), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        manifests = list(out.rglob("run.json"))
+        if manifests and '"first"' in manifests[0].read_text():
+            break
+        time.sleep(0.2)
+    time.sleep(8)  # the second case is now running and has reported steps
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    run_dir = _run_dir(out)
+    manifest = RunManifest.model_validate_json((run_dir / "run.json").read_text())
+    assert manifest.status == "interrupted"
+    results = _results(run_dir)
+    assert results["first"].status == "ok"
+    assert results["second"].status == "interrupted" and results["second"].step_times_s
+    assert "third" not in results
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.slow
+def test_quickstart_runs_and_learns(tmp_path):
+    """`make run`'s suite: every case ok and the synthetic signal learnt (its run time is in bench/)."""
+    out = tmp_path / "results"
+    result = run_cli("run", "suites/quickstart.yaml", "-o", str(out), "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = _results(_run_dir(out))
+    assert {r.status for r in results.values()} == {"ok"}
+    for name in ("train-joint", "train-multi_table"):
+        assert results[name].metrics["auc"].value > 0.7
