@@ -45,11 +45,12 @@ def plan_table(planned: list[PlannedCase]) -> Table:
 @click.option("--scale-down", "scale", is_flag=True,
               help="Run a reduced version of every case (tables capped at 20,000 rows, batch <= 512, 24 steps, "
                    "the CPU when there is no GPU); results are labelled not comparable with the reference.")
-@click.option("--dataset-path", type=click.Path(path_type=Path), default=None,
-              help="Run every case on the preprocessed Criteo data in this directory (the 'split' dataset) "
-                   "instead of synthetic batches; AUC is comparable with the reference only then.")
+@click.option("--dataset-path", "dataset_paths", type=click.Path(path_type=Path), multiple=True,
+              help="Run on the preprocessed Criteo data in this directory (split or binary format) instead of "
+                   "synthetic batches: each case takes the dataset whose model_size.json matches its table sizes "
+                   "(repeat the option for the small and the large model). AUC is comparable only then.")
 def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path, repeat: int,
-                timeout_s: float | None, quiet: bool, scale: bool, dataset_path: Path | None) -> None:
+                timeout_s: float | None, quiet: bool, scale: bool, dataset_paths: tuple[Path, ...]) -> None:
     """Run the benchmark SUITE (a YAML file) and write results.
 
     Each case runs in its own worker process with a timeout. A case that cannot run here is
@@ -63,10 +64,12 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
         names = ", ".join(c.name for c in loaded.cases)
         raise UserError(f"--only {' '.join(only)}: no case of {suite} matches; cases are: {names}")
     host = current_host()
-    if scale or dataset_path is not None:
+    if scale or dataset_paths:
         from dlrmbench.config.variants import apply_variants
 
-        cases = apply_variants(cases, host, scale=scale, dataset_path=dataset_path)
+        cases, notes = apply_variants(cases, host, scale=scale, dataset_paths=dataset_paths)
+        for note in notes:
+            console.print(f"[yellow]Note:[/] {note}")
     planned = plan(cases, host, get_registry())
     if dry_run:
         console.print(plan_table(planned))

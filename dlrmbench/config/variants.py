@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from dlrmbench.config.schema import Case
 from dlrmbench.errors import UserError
 from dlrmbench.host import Host
@@ -71,25 +69,47 @@ def with_dataset_path(case: Case, path: Path, plugin: str = "split") -> Case:
     return Case.model_validate(data)
 
 
-def apply_variants(cases: list[Case], host: Host, scale: bool = False, dataset_path: Path | None = None,
-                   dataset_plugin: str = "split") -> list[Case]:
-    """Apply the command line's variants to every case, refusing a dataset plugin that cannot take the path."""
-    if dataset_path is not None:
-        if not dataset_path.exists():
-            raise UserError(f"--dataset-path {dataset_path}: no such directory (give the preprocessed Criteo "
-                            "dataset, e.g. the output of 'dlrmbench preproc')")
-        from dlrmbench.plugins import get_registry
+def _dataset_of(path: Path) -> tuple[str, list[int] | None]:
+    """The dataset plugin for ``path`` (split or binary, detected) and its table sizes (model_size.json)."""
+    from dlrmbench.data.open import detect_format, table_sizes
 
-        try:
-            spec = get_registry().get("dataset", dataset_plugin)
-        except UserError as exc:
-            raise UserError(f"--dataset-path needs the {dataset_plugin!r} dataset plugin: {exc.message}") from None
-        try:
-            spec.options.model_validate({"path": str(dataset_path)})
-        except ValidationError as exc:
-            raise UserError(f"--dataset-path: the {dataset_plugin!r} dataset refused path {dataset_path}: "
-                            f"{exc.errors()[0]['msg']}") from None
-        cases = [with_dataset_path(c, dataset_path, dataset_plugin) for c in cases]
+    if not path.is_dir():
+        raise UserError(f"--dataset-path {path}: no such directory (give a preprocessed Criteo dataset, e.g. the "
+                        "output of 'dlrmbench preproc')")
+    fmt = detect_format(path)
+    return fmt, table_sizes(path, fmt)
+
+
+def assign_datasets(cases: list[Case], paths: list[Path]) -> tuple[list[Case], list[str]]:
+    """Point every case at the given dataset whose table sizes equal the case's ``model.table_sizes``.
+
+    The DGX suites mix the small (FL15) and the large (FL3) model, so one suite may need two datasets:
+    ``--dataset-path`` is repeatable and each case takes the matching one. A single dataset without
+    ``model_size.json`` (binary format) is used by every case. Cases left without data keep synthetic
+    batches; the returned notes say which.
+    """
+    found = [(path, *_dataset_of(path)) for path in paths]
+    notes: list[str] = []
+    out = []
+    for case in cases:
+        matches = [(path, fmt) for path, fmt, sizes in found
+                   if sizes is None and len(found) == 1 or (sizes is not None and sizes == case.model.table_sizes)]
+        if matches:
+            path, fmt = matches[0]
+            out.append(with_dataset_path(case, path, fmt))
+        else:
+            out.append(case)
+            notes.append(f"{case.name}: no --dataset-path has its {len(case.model.table_sizes or [])} table sizes "
+                         f"({sum(case.model.table_sizes or []):,} rows); it runs on synthetic data")
+    return out, notes
+
+
+def apply_variants(cases: list[Case], host: Host, scale: bool = False,
+                   dataset_paths: list[Path] | tuple[Path, ...] = ()) -> tuple[list[Case], list[str]]:
+    """Apply the command line's variants to every case; returns the cases and notes for the user."""
+    notes: list[str] = []
+    if dataset_paths:
+        cases, notes = assign_datasets(cases, list(dataset_paths))
     if scale:
         cases = [scale_down(c, host) for c in cases]
-    return cases
+    return cases, notes

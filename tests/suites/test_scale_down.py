@@ -79,14 +79,44 @@ def test_dry_run_lists_skips_and_scaled_down_labels(monkeypatch) -> None:
         current_host.cache_clear()
 
 
-def test_dataset_path_must_exist_and_needs_a_dataset_plugin(tmp_path: Path) -> None:
+def small_criteo_like(root: Path) -> Path:
+    """A 600-sample split dataset declaring the FL15 table sizes (ids drawn below 1000)."""
+    import numpy as np
+
+    from dlrmbench.config.presets import TABLE_SIZE_PRESETS
+    from dlrmbench.data.split import write_split_dataset
+
+    sizes = list(TABLE_SIZE_PRESETS["criteo_fl15"])
+    rng = np.random.default_rng(0)
+
+    def arrays(n: int):
+        return (rng.integers(0, 2, n).astype(bool), rng.random((n, 13)).astype(np.float32),
+                np.stack([rng.integers(0, min(s, 1000), n) for s in sizes], axis=1))
+
+    write_split_dataset(root, sizes, {"train": arrays(400), "test": arrays(200)})
+    return root
+
+
+def test_dataset_path_goes_to_the_cases_with_matching_table_sizes(tmp_path: Path) -> None:
+    from dlrmbench.config.variants import apply_variants
+
+    data = small_criteo_like(tmp_path / "fl15")
+    cases, notes = apply_variants(load_suite(REPO / "suites/dgx1.yaml").cases, NO_GPU, dataset_paths=[data])
+    by_name = {c.name: c for c in cases}
+    for name in ("train-1gpu-small-fp32", "train-1gpu-small-amp"):
+        assert by_name[name].dataset.name == "split" and by_name[name].dataset.options == {"path": str(data)}
+    for name in ("train-8gpu-large-fp32", "train-8gpu-large-amp"):
+        assert by_name[name].dataset.name == "synthetic"
+    assert len(notes) == 2 and all("runs on synthetic data" in n and "177,944,291 rows" in n for n in notes)
+    scaled, _ = apply_variants([by_name["train-1gpu-small-amp"]], NO_GPU, scale=True)
+    assert scaled[0].model.hash_indices and scaled[0].model.max_table_size == SCALED_ROWS
+    assert all(p.runnable for p in plan(scaled, NO_GPU, get_registry()))
+
+
+def test_dataset_path_must_be_a_dataset(tmp_path: Path) -> None:
     runner = CliRunner()
     out = runner.invoke(make_cli(), ["run", str(REPO / "suites/dgx1.yaml"), "--dry-run",
                                      "--dataset-path", str(tmp_path / "nope")])
     assert out.exit_code == 2 and "no such directory" in out.output
-    registry = get_registry()
-    if "split" not in registry.names("dataset"):
-        out = runner.invoke(make_cli(), ["run", str(REPO / "suites/dgx1.yaml"), "--dry-run",
-                                         "--dataset-path", str(tmp_path)])
-        assert out.exit_code == 2
-        assert "--dataset-path needs the 'split' dataset plugin: unknown dataset 'split'" in out.output
+    out = runner.invoke(make_cli(), ["run", str(REPO / "suites/dgx1.yaml"), "--dry-run", "--dataset-path", str(tmp_path)])
+    assert out.exit_code == 2 and "empty directory; expected model_size.json" in out.output
