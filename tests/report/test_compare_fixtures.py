@@ -103,3 +103,19 @@ def test_compare_command_shows_flags_warnings_and_the_rule() -> None:
     assert "max(relative spread of either set, 2%)" in out.output
     help_text = CliRunner().invoke(make_cli(), ["compare", "--help"]).output
     assert "at least 2 ok repeats" in help_text and "measured noise" in help_text
+
+
+def test_run_ends_with_the_comparison_of_the_cases_just_run() -> None:
+    import io
+
+    from rich.console import Console
+
+    from dlrmbench.report.terminal import print_run_comparison
+
+    result_set = load("candidate")
+    buffer = io.StringIO()
+    print_run_comparison(Console(file=buffer, width=250), result_set.path, result_set.manifest, result_set.results)
+    text = buffer.getvalue()
+    assert "dgx2/train-16gpu-large-fp32" in text and "4,567,478" in text
+    assert f"vs ref {5.0e6 / REF_16_FP32:.3f}x" in text and "(n=3)" in text
+    assert "vs base" not in text  # no baseline at the end of a run
