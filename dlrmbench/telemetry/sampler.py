@@ -136,7 +136,14 @@ class CaseTelemetry:
         return on_event
 
     def attach(self, result: CaseResult) -> None:
-        """Put the timeline, its summary and the energy/power metrics on ``result``."""
+        """Put the timeline, its summary and the energy/power metrics on ``result``; a failure here is
+        recorded in ``result.telemetry["error"]`` and never fails the case."""
+        try:
+            self._attach(result)
+        except Exception as exc:
+            result.telemetry = {"enabled": True, "error": f"telemetry summary failed: {type(exc).__name__}: {exc}"}
+
+    def _attach(self, result: CaseResult) -> None:
         if not self.case.telemetry.enabled:
             result.telemetry = {"enabled": False}
             return

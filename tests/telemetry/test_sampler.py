@@ -176,3 +176,15 @@ def test_a_failing_reader_stops_sampling_without_failing(monkeypatch) -> None:
     time.sleep(0.1)
     sampler.stop()
     assert sampler.error and "proc vanished" in sampler.error
+
+
+def test_a_failing_summary_is_recorded_not_raised(monkeypatch) -> None:
+    case = Case(name="c", device="cpu", telemetry={"interval_ms": 20})
+    telemetry = CaseTelemetry(case, Host())
+    with telemetry:
+        time.sleep(0.05)
+    monkeypatch.setattr(S, "host_summary", lambda timeline: 1 / 0)
+    result = result_for(case)
+    telemetry.attach(result)
+    assert result.status == "ok"
+    assert result.telemetry["error"] == "telemetry summary failed: ZeroDivisionError: division by zero"
