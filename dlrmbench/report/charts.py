@@ -130,10 +130,13 @@ def scaling_chart(series: list[ScalingSeries]) -> Any | None:
     fig = _figure(10, 4.5, left=0.09)
     ax = fig.add_subplot()
     labels = list(dict.fromkeys(s.label for s in series))
-    for k, s in enumerate(series):
-        color = COLORS[labels.index(s.label) % len(COLORS)]
+    sets = list(dict.fromkeys(s.result_set for s in series))
+    markers = "os^vP*X"
+    for s in series:
+        color = COLORS[labels.index(s.label) % len(COLORS)]  # colour: the configuration; marker: the result set
         pts = [(g, v) for g, v in zip(s.gpus, s.measured) if v is not None]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=color, label=f"{s.label} ({_short(s.result_set)})")
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=markers[sets.index(s.result_set) % len(markers)],
+                ls="-", color=color, label=f"{s.label} ({_short(s.result_set)})")
         refs = [(g, v) for g, v in zip(s.gpus, s.reference) if v]
         if refs and s.result_set == series[0].result_set:
             ax.plot([p[0] for p in refs], [p[1] for p in refs], "D--", color=color, alpha=0.6,
