@@ -22,6 +22,15 @@ def compare_command(paths: tuple[Path, ...], baseline: Path | None, fmt: str) ->
     One row per case and one column group per result set: the median over repeats with its spread,
     the ratio to the suite's reference value, and the ratio to --baseline. Malformed result files
     are reported and skipped.
+
+    \b
+    A case is flagged as a regression or improvement only when both result
+    sets have at least 2 ok repeats (--repeat) and the medians differ by more
+    than the measured noise: max(relative spread of either set, 2%), where
+    spread = (max - min) / median over repeats. Scaled-down cases get no
+    reference ratio; AUC on synthetic data is not compared with the reference.
+    Environments that differ (GPU model, driver, package versions) are listed
+    with a warning.
     """
     from dlrmbench.report import export
     from dlrmbench.results.compare import compare
@@ -41,10 +50,14 @@ def compare_command(paths: tuple[Path, ...], baseline: Path | None, fmt: str) ->
     for problem in loaded.problems:
         click.echo(f"Warning: {problem}", err=True)
     comparison = compare(loaded.sets, base_set)
+    if fmt != "table":
+        for diff in comparison.env_differences:
+            click.echo(f"Warning: environments differ in {diff.key}: "
+                       + "; ".join(f"{k}: {v}" for k, v in diff.values.items()), err=True)
     if fmt == "table":
-        from dlrmbench.report.terminal import comparison_table
+        from dlrmbench.report.terminal import print_comparison
 
-        Console().print(comparison_table(comparison))
+        print_comparison(Console(), comparison)
     elif fmt == "csv":
         click.echo(export.to_csv(comparison), nl=False)
     elif fmt == "json":

@@ -24,6 +24,7 @@ def plan_table(planned: list[PlannedCase]) -> Table:
         c = item.case
         device = f"{c.gpus}x cuda" if c.device == "cuda" else (f"cpu x{c.processes}" if c.processes > 1 else "cpu")
         verdict = "[green]run[/]" if item.runnable else f"[yellow]skip:[/] {item.skip_reason}"
+        verdict += "" if c.comparable else " [dim](scaled down: not comparable)[/]"
         table.add_row(c.name, c.mode, device, c.precision, c.backend.name, c.embedding.name, c.dataset.name,
                       str(c.batch_size), verdict)
     return table
@@ -41,8 +42,15 @@ def plan_table(planned: list[PlannedCase]) -> Table:
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Override every case's timeout_s (seconds).")
 @click.option("--quiet", is_flag=True, help="No live progress bars.")
+@click.option("--scale-down", "scale", is_flag=True,
+              help="Run a reduced version of every case (tables capped at 20,000 rows, batch <= 512, 24 steps, "
+                   "the CPU when there is no GPU); results are labelled not comparable with the reference.")
+@click.option("--dataset-path", "dataset_paths", type=click.Path(path_type=Path), multiple=True,
+              help="Run on the preprocessed Criteo data in this directory (split or binary format) instead of "
+                   "synthetic batches: each case takes the dataset whose model_size.json matches its table sizes "
+                   "(repeat the option for the small and the large model). AUC is comparable only then.")
 def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path, repeat: int,
-                timeout_s: float | None, quiet: bool) -> None:
+                timeout_s: float | None, quiet: bool, scale: bool, dataset_paths: tuple[Path, ...]) -> None:
     """Run the benchmark SUITE (a YAML file) and write results.
 
     Each case runs in its own worker process with a timeout. A case that cannot run here is
@@ -59,6 +67,12 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     from dlrmbench.distributed.launch import install
 
     install()  # torchrun launcher and memory-planner check for multi-process cases
+    if scale or dataset_paths:
+        from dlrmbench.config.variants import apply_variants
+
+        cases, notes = apply_variants(cases, host, scale=scale, dataset_paths=dataset_paths)
+        for note in notes:
+            console.print(f"[yellow]Note:[/] {note}")
     planned = plan(cases, host, get_registry())
     if dry_run:
         from dlrmbench.distributed.render import print_memory_plans
@@ -86,6 +100,9 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
         console.print(f"[magenta]Interrupted.[/] Finished results are in {exc.run_dir}")
         sys.exit(130)
     print_run(console, f"{loaded.suite.name} — {report.manifest.run_id}", report.results)
+    from dlrmbench.report.terminal import print_run_comparison
+
+    print_run_comparison(console, report.run_dir, report.manifest, report.results)
     console.print(f"Results: {report.run_dir}")
     bad = [r for r in report.results if r.status in ("failed", "timed_out")]
     if bad:

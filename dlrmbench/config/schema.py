@@ -58,10 +58,21 @@ class ModelConfig(Strict):
     embedding_dim: PositiveInt = 128
     interaction: Interaction = "dot"
     table_sizes: list[PositiveInt] | None = Field(
-        default=None, description="rows per categorical table; None takes them from the dataset"
+        default=None,
+        description="rows per categorical table, or a preset name (criteo_fl15, criteo_fl3: "
+        "dlrmbench/config/presets.py); None takes them from the dataset",
     )
     hash_indices: bool = Field(default=False, description="ids modulo the table size before lookup")
     max_table_size: PositiveInt | None = Field(default=None, description="clip table sizes (needs hash_indices)")
+
+    @field_validator("table_sizes", mode="before")
+    @classmethod
+    def _preset(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            from dlrmbench.config.presets import table_size_preset
+
+            return table_size_preset(value)
+        return value
 
     # Field validators (not one model validator) so that an error is located at the field itself,
     # e.g. ``cases[0].model.embedding_dim``; pydantic validates fields in declaration order.
@@ -187,12 +198,25 @@ class MlperfLogConfig(Strict):
     )
 
 
+class TelemetryConfig(Strict):
+    """The sampler that runs in the parent around each case (NVML per GPU, host CPU and memory)."""
+
+    enabled: bool = True
+    interval_ms: PositiveInt = Field(default=100, ge=10, description="sampling period in milliseconds")
+    max_points: PositiveInt = Field(
+        default=2000, ge=10, description="timeline points kept in the result (longer runs are averaged down)"
+    )
+
+
 class Reference(Strict):
     """Published numbers a case is compared against, with their source."""
 
     throughput: PositiveFloat | None = Field(default=None, description="training samples/s")
     auc: float | None = Field(default=None, ge=0, le=1)
     time_to_train_min: PositiveFloat | None = None
+    inference_throughput: dict[PositiveInt, PositiveFloat] | None = Field(
+        default=None, description="inference samples/s per batch size (inference benchmark tables)"
+    )
     source: str = Field(min_length=1, description="where the numbers come from (README commit, table)")
     system: str | None = None
 
@@ -226,6 +250,7 @@ class Case(Strict):
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     checkpoint: CheckpointConfig | None = Field(default=None, description="save/load model weights")
     mlperf_log: MlperfLogConfig | None = Field(default=None, description="write an MLPerf dlrm log (train mode)")
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     reference: Reference | None = None
     comparable: bool = Field(default=True, description="false when scaled down: never compare with the reference")
     tags: dict[str, str] = Field(default_factory=dict)
@@ -270,6 +295,15 @@ class Suite(Strict):
     source: str | None = Field(default=None, description="where the suite's reference numbers come from")
     defaults: dict[str, Any] = Field(default_factory=dict, description="case fields applied to every case")
     cases: list[dict[str, Any]] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_extensions(cls, value: Any) -> Any:
+        """Top-level keys starting with ``x-`` only hold YAML anchors (``x-single-gpu: &single_gpu``) that
+        cases merge with ``<<: *single_gpu``; they are not suite fields."""
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if not (isinstance(k, str) and k.startswith("x-"))}
+        return value
 
     @field_validator("name")
     @classmethod

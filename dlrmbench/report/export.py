@@ -44,6 +44,8 @@ def to_markdown(comparison: Comparison) -> str:
                     parts.append(fmt_pct(cell.rel_spread))
                 if cell.vs_reference is not None:
                     parts.append(f"({fmt_ratio(cell.vs_reference)} ref)")
+                elif not cell.comparable:
+                    parts.append("(scaled down: not comparable)")
                 if cell.vs_baseline is not None:
                     parts.append(f"({fmt_ratio(cell.vs_baseline)} base{', ' + cell.flag if cell.flag else ''})")
                 cells.append(" ".join(parts))

@@ -23,3 +23,14 @@ def fmt_ratio(value: float | None) -> str:
 
 def fmt_pct(value: float | None) -> str:
     return "—" if value is None else f"±{value * 100:.1f}%"
+
+
+def fmt_energy(joules_per_sample: float | None) -> str:
+    """Energy per sample in a readable unit (mJ or µJ per sample)."""
+    if joules_per_sample is None or math.isnan(joules_per_sample):
+        return "—"
+    if joules_per_sample >= 1:
+        return f"{joules_per_sample:.3g} J/sample"
+    if joules_per_sample >= 1e-3:
+        return f"{joules_per_sample * 1e3:.3g} mJ/sample"
+    return f"{joules_per_sample * 1e6:.3g} µJ/sample"

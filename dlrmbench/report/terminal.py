@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.table import Table
 
-from dlrmbench.report.formatting import fmt_pct, fmt_ratio, fmt_value
+from dlrmbench.report.formatting import fmt_energy, fmt_pct, fmt_ratio, fmt_value
 from dlrmbench.results.compare import Comparison, reference_value
-from dlrmbench.results.schema import CaseResult
+from dlrmbench.results.schema import CaseResult, RunManifest
 
 STATUS_STYLE = {"ok": "green", "skipped": "yellow", "failed": "red", "timed_out": "red", "interrupted": "magenta"}
 
@@ -65,15 +67,24 @@ def comparison_table(comparison: Comparison) -> Table:
             text = fmt_value(cell.value, row.unit)
             if cell.rel_spread is not None:
                 text += f" {fmt_pct(cell.rel_spread)}"
+            text += f" (n={cell.repeats})" if cell.repeats > 1 else ""
             if cell.vs_reference is not None:
                 text += f"\nvs ref {fmt_ratio(cell.vs_reference)}"
             elif not cell.comparable:
-                text += "\n[dim]not comparable[/]"
+                text += "\n[dim]scaled down: not comparable[/]"
             if cell.vs_baseline is not None:
                 style = {"regression": "red", "improvement": "green"}.get(cell.flag or "", "white")
                 text += f"\n[{style}]vs base {fmt_ratio(cell.vs_baseline)}{' ' + cell.flag if cell.flag else ''}[/]"
             if row.metric != "auc" and cell.auc is not None:
                 text += f"\nAUC {cell.auc:.4f}"
+                if cell.auc_vs_reference is not None:
+                    text += f" ({fmt_ratio(cell.auc_vs_reference)} ref)"
+                elif row.auc_note:
+                    text += " [dim](synthetic: not comparable)[/]"
+            if cell.energy_per_sample is not None:
+                text += f"\n{fmt_energy(cell.energy_per_sample)} board"
+            if cell.note and cell.comparable:
+                text += f"\n[dim]{cell.note}[/]"
             cells.append(text)
         metric = f"{row.metric or '—'}" + (f" [{row.unit}]" if row.unit else "")
         table.add_row(f"{row.suite}/{row.case}", metric, fmt_value(row.reference, row.unit), *cells)
@@ -82,3 +93,31 @@ def comparison_table(comparison: Comparison) -> Table:
 
 def print_run(console: Console, title: str, results: list[CaseResult]) -> None:
     console.print(run_table(title, results))
+
+
+def print_comparison(console: Console, comparison: Comparison) -> None:
+    """The comparison table, then a warning for every environment difference and the flag rule."""
+    console.print(comparison_table(comparison))
+    if comparison.env_differences:
+        console.print("[yellow]Warning:[/] the result sets were measured in different environments; "
+                      "differences may come from these, not from the code:")
+        for diff in comparison.env_differences:
+            values = "; ".join(f"{label}: {value}" for label, value in diff.values.items())
+            console.print(f"  [yellow]{diff.key}[/]: {values}")
+    if comparison.baseline is not None:
+        console.print(f"[dim]Regression/improvement {comparison.rule}.[/]")
+    if any(r.auc_note for r in comparison.rows):
+        console.print("[dim]AUC on synthetic data is not comparable with the reference (run with --dataset-path "
+                      "for Criteo).[/]")
+    if any(not c.comparable for r in comparison.rows for c in r.cells.values()):
+        console.print("[dim]Scaled-down cases (--scale-down) are not comparable with the reference.[/]")
+
+
+def print_run_comparison(console: Console, run_dir: Path, manifest: RunManifest, results: list[CaseResult]) -> None:
+    """The end of ``dlrmbench run``: the cases just run against their references."""
+    from dlrmbench.results.compare import compare
+    from dlrmbench.results.load import ResultSet
+
+    if not any(r.status == "ok" for r in results):
+        return
+    print_comparison(console, compare([ResultSet(path=run_dir, manifest=manifest, results=results)]))

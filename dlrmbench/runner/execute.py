@@ -21,6 +21,7 @@ from dlrmbench.results.store import (
 from dlrmbench.runner.collect import collect
 from dlrmbench.runner.isolate import run_isolated
 from dlrmbench.runner.plan import PlannedCase
+from dlrmbench.telemetry.sampler import CaseTelemetry
 
 
 class RunInterrupted(Exception):
@@ -98,10 +99,13 @@ def execute(
                     record(result)
                     continue
                 label = item.case.name + (f" (repeat {r + 1}/{repeat})" if repeat > 1 else "")
+                label += "" if item.case.comparable else " (scaled down: not comparable)"
                 progress.start_case(label, item.case.batch_size)
                 started = utc_now()
-                outcome = run_isolated(item.case, progress.on_event, timeout_s=timeout_s)
+                with CaseTelemetry(item.case) as telemetry:
+                    outcome = run_isolated(item.case, telemetry.observe(progress.on_event), timeout_s=timeout_s)
                 result = collect(item.case, outcome, base)
+                telemetry.attach(result)
                 result.started_at, result.finished_at = started, utc_now()
                 progress.end_case(result.status, _summary(result))
                 record(result)

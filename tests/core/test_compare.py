@@ -75,7 +75,8 @@ def test_cli_formats_and_malformed_files(tmp_path):
     as_json = json.loads(run_cli("compare", str(tmp_path), "--format", "json").stdout)
     assert as_json["result_sets"] == ["s/r1", "s/r2"]
     md = run_cli("compare", str(tmp_path), "--format", "markdown", "--baseline", str(tmp_path / "s" / "r1")).stdout
-    assert "| s/a | train_throughput [samples/s] | 400 | 100 (0.250x ref) | 120 (0.300x ref) (1.200x base, improvement) |" in md
+    # one repeat each: the noise is unknown, so the +20% is shown but not flagged (rule in results/compare.py)
+    assert "| s/a | train_throughput [samples/s] | 400 | 100 (0.250x ref) | 120 (0.300x ref) (1.200x base) |" in md
     table = run_cli("compare", str(tmp_path), env=None)
     assert table.returncode == 0 and "s/a" in table.stdout
 

@@ -1,0 +1,115 @@
+"""Variants of a loaded suite's cases chosen on the command line: ``--scale-down`` and ``--dataset-path``.
+
+``scale_down`` keeps a case's shape (model, precision family, mode) but shrinks it until it runs in
+seconds on whatever this machine has: tables capped at :data:`SCALED_ROWS` rows, a small batch, a few
+steps, and the CPU when there is no GPU. A scaled-down case is marked ``comparable: false`` and
+tagged ``scaled_down``, so no view ever sets its numbers against the published reference.
+
+``with_dataset_path`` points a case at preprocessed Criteo data instead of synthetic batches.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlrmbench.config.schema import Case
+from dlrmbench.errors import UserError
+from dlrmbench.host import Host
+
+SCALED_ROWS = 20_000
+SCALED_BATCH = 512
+SCALED_STEPS = 24
+SCALED_WARMUP = 4
+SCALED_MAX_INFERENCE_BATCH = 4096
+SCALED_TIMEOUT_S = 900.0
+CPU_PRECISION = {"amp": "bf16", "tf32": "fp32", "fp32": "fp32", "bf16": "bf16"}
+
+
+def scale_down(case: Case, host: Host) -> Case:
+    """A CPU-sized, not-comparable version of ``case`` (fewer rows, a smaller batch, fewer steps)."""
+    data = case.model_dump()
+    tags = dict(case.tags)
+    tags["scaled_down"] = f"from {case.world_size} x {case.device}, {case.precision}, batch {case.batch_size}"
+    batch = min(case.batch_size, SCALED_BATCH)
+    data.update(batch_size=batch, test_batch_size=batch, max_steps=SCALED_STEPS,
+                benchmark_warmup_steps=SCALED_WARMUP, test_batches=4, test_freq=None,
+                timeout_s=min(case.timeout_s, SCALED_TIMEOUT_S), comparable=False, auc_threshold=None)
+    model = data["model"]
+    if case.dataset.name == "synthetic":
+        if model["table_sizes"]:
+            model["table_sizes"] = [min(rows, SCALED_ROWS) for rows in model["table_sizes"]]
+        options = dict(case.dataset.options)
+        if options.get("table_sizes"):
+            options["table_sizes"] = [min(rows, SCALED_ROWS) for rows in options["table_sizes"]]
+        options.update(train_samples=batch * SCALED_STEPS, test_samples=batch * 4,
+                       distinct_batches=min(options.get("distinct_batches") or 8, 8))
+        data["dataset"] = {"name": case.dataset.name, "options": options}
+    else:  # real data: ids above the cap are folded into the smaller tables
+        model["hash_indices"] = True
+        model["max_table_size"] = SCALED_ROWS
+    if case.mode == "inference":
+        sizes = [bs for bs in case.inference.batch_sizes if bs <= SCALED_MAX_INFERENCE_BATCH]
+        data["inference"] = {**data["inference"], "batch_sizes": sizes or [min(case.inference.batch_sizes)],
+                             "steps": 20, "warmup_steps": 5}
+    if case.device == "cuda" and host.cuda_devices >= 1:
+        data["gpus"] = min(case.gpus, host.cuda_devices)
+    elif case.device == "cuda":
+        data.update(device="cpu", gpus=1, processes=1, precision=CPU_PRECISION[case.precision])
+        data["inference"]["cuda_graphs"] = False
+        tags["scaled_down"] += "; on the CPU (no CUDA GPU here)"
+    data["tags"] = tags
+    return Case.model_validate(data)
+
+
+def with_dataset_path(case: Case, path: Path, plugin: str = "split") -> Case:
+    """``case`` reading preprocessed Criteo data at ``path`` through the ``plugin`` dataset."""
+    data = case.model_dump()
+    data["dataset"] = {"name": plugin, "options": {"path": str(path)}}
+    data["tags"] = {**case.tags, "data": f"criteo ({plugin}: {path})"}
+    return Case.model_validate(data)
+
+
+def _dataset_of(path: Path) -> tuple[str, list[int] | None]:
+    """The dataset plugin for ``path`` (split or binary, detected) and its table sizes (model_size.json)."""
+    from dlrmbench.data.open import detect_format, table_sizes
+
+    if not path.is_dir():
+        raise UserError(f"--dataset-path {path}: no such directory (give a preprocessed Criteo dataset, e.g. the "
+                        "output of 'dlrmbench preproc')")
+    fmt = detect_format(path)
+    return fmt, table_sizes(path, fmt)
+
+
+def assign_datasets(cases: list[Case], paths: list[Path]) -> tuple[list[Case], list[str]]:
+    """Point every case at the given dataset whose table sizes equal the case's ``model.table_sizes``.
+
+    The DGX suites mix the small (FL15) and the large (FL3) model, so one suite may need two datasets:
+    ``--dataset-path`` is repeatable and each case takes the matching one. A single dataset without
+    ``model_size.json`` (binary format) is used by every case. Cases left without data keep synthetic
+    batches; the returned notes say which.
+    """
+    found = [(path, *_dataset_of(path)) for path in paths]
+    notes: list[str] = []
+    out = []
+    for case in cases:
+        matches = [(path, fmt) for path, fmt, sizes in found
+                   if sizes is None and len(found) == 1 or (sizes is not None and sizes == case.model.table_sizes)]
+        if matches:
+            path, fmt = matches[0]
+            out.append(with_dataset_path(case, path, fmt))
+        else:
+            out.append(case)
+            notes.append(f"{case.name}: no --dataset-path has its {len(case.model.table_sizes or [])} table sizes "
+                         f"({sum(case.model.table_sizes or []):,} rows); it runs on synthetic data")
+    return out, notes
+
+
+def apply_variants(cases: list[Case], host: Host, scale: bool = False,
+                   dataset_paths: list[Path] | tuple[Path, ...] = ()) -> tuple[list[Case], list[str]]:
+    """Apply the command line's variants to every case; returns the cases and notes for the user."""
+    notes: list[str] = []
+    if dataset_paths:
+        cases, notes = assign_datasets(cases, list(dataset_paths))
+    if scale:
+        cases = [scale_down(c, host) for c in cases]
+    return cases, notes

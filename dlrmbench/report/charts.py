@@ -1,0 +1,226 @@
+"""The report's charts as matplotlib figures (no pyplot, no global state), rendered to SVG or PNG.
+
+matplotlib is an optional dependency (``pip install dlrmbench[report]``); it is imported only
+here, when a report is made.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from dlrmbench.errors import UserError
+from dlrmbench.report.analysis import ScalingSeries, Speedup
+from dlrmbench.results.compare import Comparison
+from dlrmbench.results.schema import CaseResult
+
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+REFERENCE_COLOR = "#222222"
+
+
+def _figure(width: float, height: float, left: float = 0.08) -> Any:
+    """A figure with fixed margins (``left`` in inches); a layout engine would draw every figure twice."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise UserError("the HTML report needs matplotlib: pip install 'dlrmbench[report]'") from None
+    fig = Figure(figsize=(width, height), dpi=100)
+    fig.subplots_adjust(left=left / width if left > 1 else left, right=0.97, top=1 - 0.45 / height,
+                        bottom=0.65 / height, hspace=0.25)
+    return fig
+
+
+def to_svg(fig: Any) -> str:
+    """The figure as an inline ``<svg>`` element (text kept as text, no date, stable ids)."""
+    import matplotlib
+
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "dlrmbench"}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def to_png(fig: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=100, metadata={"Software": None})
+
+
+def _label_inches(rows: list[Any]) -> float:
+    """Room for the longest y-axis label (about 0.075 inch per character at 10 pt)."""
+    longest = max(len(f"{r.suite}/{r.case}") + (12 if r.metric != "train_throughput" else 0) for r in rows)
+    return min(5.0, 0.3 + 0.075 * longest)
+
+
+def _short(label: str) -> str:
+    return label.split("/", 1)[-1] if "/" in label else label
+
+
+def throughput_chart(comparison: Comparison) -> Any | None:
+    """Horizontal bars: each case's median throughput per result set (whiskers: min-max over repeats),
+    with the published reference as a black mark."""
+    rows = [r for r in comparison.rows if r.unit == "samples/s" and any(c.value for c in r.cells.values())]
+    if not rows:
+        return None
+    sets = comparison.sets
+    fig = _figure(10, 1.3 + 0.45 * len(rows) * max(1, len(sets)) ** 0.6, left=_label_inches(rows))
+    ax = fig.add_subplot()
+    height = 0.8 / len(sets)
+    for j, label in enumerate(sets):
+        ys, xs, lo, hi = [], [], [], []
+        for i, row in enumerate(rows):
+            cell = row.cells.get(label)
+            if cell is None or cell.value is None:
+                continue
+            ys.append(i + (j - (len(sets) - 1) / 2) * height)
+            xs.append(cell.value)
+            lo.append(cell.value - min(cell.values or [cell.value]))
+            hi.append(max(cell.values or [cell.value]) - cell.value)
+        scaled = any(not r.cells[label].comparable for r in rows if label in r.cells)
+        ax.barh(ys, xs, height=height * 0.9, color=COLORS[j % len(COLORS)],
+                label=_short(label) + (" (scaled down: not comparable)" if scaled else ""), xerr=[lo, hi], capsize=2)
+    refs = [(i, r.reference) for i, r in enumerate(rows) if r.reference]
+    if refs:
+        ax.scatter([v for _, v in refs], [i for i, _ in refs], marker="D", color=REFERENCE_COLOR, zorder=3,
+                   label="published reference")
+    ax.set_yticks(range(len(rows)), [f"{r.suite}/{r.case}" + ("" if r.metric == "train_throughput" else
+                                                              f" ({r.metric.removeprefix('inference_throughput_')})")
+                                     for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("samples/s (median over repeats; whiskers: min-max)")
+    ax.set_title("Throughput against the published reference")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def speedup_chart(speedups: list[Speedup]) -> Any | None:
+    """Mixed-precision speed-up over full precision: measured bars next to the reference's."""
+    if not speedups:
+        return None
+    labels = list(dict.fromkeys(s.label for s in speedups))
+    sets = list(dict.fromkeys(s.result_set for s in speedups))
+    fig = _figure(10, 1.4 + 0.5 * len(labels) * max(1, len(sets)) ** 0.6, left=min(5.5, 0.4 + 0.068 * max(map(len, labels))))
+    ax = fig.add_subplot()
+    height = 0.8 / (len(sets) + 1)
+    for j, set_label in enumerate(sets):
+        points = [(labels.index(s.label), s.measured) for s in speedups if s.result_set == set_label]
+        scaled = any(not s.comparable for s in speedups if s.result_set == set_label)
+        ax.barh([i + j * height for i, _ in points], [v for _, v in points], height=height * 0.9,
+                color=COLORS[j % len(COLORS)], label=_short(set_label) + (" (scaled down: not comparable)" if scaled else ""))
+    refs = {s.label: s.reference for s in speedups if s.reference}
+    if refs:
+        ax.barh([labels.index(k) + len(sets) * height for k in refs], list(refs.values()), height=height * 0.9,
+                color="#bbbbbb", edgecolor=REFERENCE_COLOR, label="published reference")
+    ax.axvline(1.0, color="#888888", lw=1)
+    ax.set_yticks([i + (len(sets) * height) / 2 for i in range(len(labels))], labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("speed-up (throughput of mixed / full precision)")
+    ax.set_title("Mixed precision over full precision")
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def scaling_chart(series: list[ScalingSeries]) -> Any | None:
+    """Throughput against GPU count, measured (solid) and published (dashed)."""
+    if not series:
+        return None
+    fig = _figure(10, 4.5, left=0.09)
+    ax = fig.add_subplot()
+    labels = list(dict.fromkeys(s.label for s in series))
+    sets = list(dict.fromkeys(s.result_set for s in series))
+    markers = "os^vP*X"
+    for s in series:
+        color = COLORS[labels.index(s.label) % len(COLORS)]  # colour: the configuration; marker: the result set
+        pts = [(g, v) for g, v in zip(s.gpus, s.measured) if v is not None]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=markers[sets.index(s.result_set) % len(markers)],
+                ls="-", color=color, label=f"{s.label} ({_short(s.result_set)})")
+        refs = [(g, v) for g, v in zip(s.gpus, s.reference) if v]
+        if refs and s.result_set == series[0].result_set:
+            ax.plot([p[0] for p in refs], [p[1] for p in refs], "D--", color=color, alpha=0.6,
+                    label=f"{s.label} (published)")
+    gpus = sorted({g for s in series for g in s.gpus})
+    ax.set_xticks(gpus)
+    ax.set_xlabel("GPUs")
+    ax.set_ylabel("samples/s")
+    ax.set_title("Scaling with GPU count")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def energy_chart(comparison: Comparison) -> Any | None:
+    """Board energy per sample (NVML energy counter) per case and result set."""
+    rows = [r for r in comparison.rows if any(c.energy_per_sample for c in r.cells.values())]
+    if not rows:
+        return None
+    sets = comparison.sets
+    fig = _figure(10, 1.3 + 0.45 * len(rows) * max(1, len(sets)) ** 0.6, left=_label_inches(rows))
+    ax = fig.add_subplot()
+    height = 0.8 / len(sets)
+    for j, label in enumerate(sets):
+        pts = [(i, r.cells[label].energy_per_sample * 1e6) for i, r in enumerate(rows)
+               if label in r.cells and r.cells[label].energy_per_sample]
+        ax.barh([i + (j - (len(sets) - 1) / 2) * height for i, _ in pts], [v for _, v in pts],
+                height=height * 0.9, color=COLORS[j % len(COLORS)], label=_short(label))
+    ax.set_yticks(range(len(rows)), [f"{r.suite}/{r.case}" for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("board energy per sample [µJ] (NVML energy counter; not wall-socket energy)")
+    ax.set_title("Energy per sample")
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def timeline_chart(result: CaseResult) -> Any | None:
+    """Power and utilisation per GPU, host and worker CPU, and memory over the case; the steady
+    window used for energy per sample is shaded."""
+    telemetry = result.telemetry or {}
+    timeline = telemetry.get("timeline")
+    if not timeline or len(timeline.get("t_s", [])) < 2:
+        return None
+    t = timeline["t_s"]
+    gpus = timeline.get("gpus") or []
+    host = timeline.get("host") or {}
+    panels = (2 if gpus else 0) + (2 if host else 0)
+    if panels == 0:
+        return None
+    fig = _figure(10, 1.1 + 1.6 * panels, left=0.08)
+    axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
+    k = 0
+    if gpus:
+        for i, g in enumerate(gpus):
+            axes[k].plot(t, _series(g["power_w"]), color=COLORS[i % len(COLORS)], lw=1, label=f"GPU {g['index']}")
+            axes[k + 1].plot(t, _series(g["gpu_util_pct"]), color=COLORS[i % len(COLORS)], lw=1)
+        axes[k].set_ylabel("power [W]")
+        axes[k + 1].set_ylabel("GPU util [%]")
+        if len(gpus) <= 8:
+            axes[k].legend(fontsize=7, ncol=4)
+        k += 2
+    if host:
+        axes[k].plot(t, _series(host.get("cpu_pct", [])), color=COLORS[0], lw=1, label="machine (% of all cores)")
+        axes[k].plot(t, _series(host.get("worker_cpu_pct", [])), color=COLORS[1], lw=1, label="worker (% of one core)")
+        axes[k].set_ylabel("CPU [%]")
+        axes[k].legend(fontsize=7)
+        gib = 2**30
+        axes[k + 1].plot(t, [v / gib if v is not None else math.nan for v in host.get("worker_rss_bytes", [])],
+                         color=COLORS[2], lw=1, label="worker RSS")
+        for i, g in enumerate(gpus):
+            axes[k + 1].plot(t, [v / gib if v is not None else math.nan for v in g["memory_used_bytes"]],
+                             color=COLORS[(i + 3) % len(COLORS)], lw=1, ls="--", label=f"GPU {g['index']} memory")
+        axes[k + 1].set_ylabel("memory [GiB]")
+        axes[k + 1].legend(fontsize=7)
+    progress = [m["t_s"] for m in telemetry.get("marks", []) if m.get("event") == "progress"]
+    for ax in axes:
+        if len(progress) >= 2:
+            ax.axvspan(progress[0], progress[-1], color="#dddddd", alpha=0.5, lw=0)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("seconds since the case started (shaded: measured window)")
+    fig.suptitle(f"{result.suite}/{result.case}" + (f" (repeat {result.repeat + 1})" if result.repeat else ""),
+                 fontsize=10)
+    return fig
+
+
+def _series(values: list[Any]) -> list[float]:
+    return [math.nan if v is None else float(v) for v in values]

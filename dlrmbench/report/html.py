@@ -1,0 +1,208 @@
+"""The HTML report: one self-contained file (inline CSS and SVG charts, no scripts, no network fetches).
+
+Sections: the result sets and their environments (with a warning where they differ), a summary table
+per case, throughput against the reference, mixed-precision speed-up, scaling with GPU count, energy
+per sample, and each case's telemetry timeline. The same charts can be written as PNG files.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dlrmbench.report import charts
+from dlrmbench.report.analysis import gpu_scaling, precision_speedups
+from dlrmbench.report.formatting import fmt_energy, fmt_pct, fmt_ratio, fmt_value
+from dlrmbench.results.compare import Comparison, compare, environment_of
+from dlrmbench.results.load import ResultSet
+from dlrmbench.results.store import atomic_write_text
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1300px; padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; vertical-align: top; }
+th { background: #f3f3f3; } td.l, th.l { text-align: left; }
+.warn { background: #fff4d6; border-left: 4px solid #e0a800; padding: 0.5em 1em; }
+.note { color: #555; font-size: 0.9em; }
+.regression { color: #b00020; font-weight: bold; } .improvement { color: #1b7f2a; font-weight: bold; }
+.nc { color: #777; font-style: italic; }
+figure { margin: 1em 0; } svg { max-width: 100%; height: auto; } .wide { overflow-x: auto; }
+"""
+
+
+@dataclass
+class Report:
+    """The written files."""
+
+    html: Path
+    pngs: list[Path] = field(default_factory=list)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _environment_table(sets: list[ResultSet]) -> str:
+    keys = ["gpus", "nvidia_driver", "torch", "cuda", "python", "cpu"]
+    envs = {s.label: environment_of(s) for s in sets}
+    head = "".join(f"<th class='l'>{_e(s.label)}</th>" for s in sets)
+    body = []
+    for key in keys + ["dlrmbench", "git"]:
+        cells = []
+        for s in sets:
+            env = s.manifest.environment or {}
+            if key == "dlrmbench":
+                value = s.manifest.dlrmbench_version
+            elif key == "git":
+                git = env.get("git") or {}
+                value = f"{(git.get('commit') or '?')[:10]}{' (dirty)' if git.get('dirty') else ''}"
+            else:
+                value = envs[s.label].get(key)
+            cells.append(f"<td class='l'>{_e(value)}</td>")
+        body.append(f"<tr><th class='l'>{_e(key)}</th>{''.join(cells)}</tr>")
+    return f"<table><tr><th class='l'>property</th>{head}</tr>{''.join(body)}</table>"
+
+
+def _summary_table(comparison: Comparison) -> str:
+    head = ("<tr><th class='l'>case</th><th class='l'>result set</th><th class='l'>status</th><th>metric</th>"
+            "<th>median</th><th>spread (n)</th><th>reference</th><th>vs ref</th><th>vs baseline</th>"
+            "<th>AUC</th><th>energy / sample</th><th class='l'>note</th></tr>")
+    rows = []
+    for row in comparison.rows:
+        for label, cell in row.cells.items():
+            flag = f" <span class='{cell.flag}'>{cell.flag}</span>" if cell.flag else ""
+            if cell.auc is None:
+                auc = "—"
+            elif cell.auc_vs_reference is not None:
+                auc = f"{cell.auc:.4f} ({fmt_ratio(cell.auc_vs_reference)} of {row.reference_auc})"
+            elif row.auc_note:
+                auc = f"{cell.auc:.4f} <span class='nc'>(synthetic data: not comparable)</span>"
+            else:
+                auc = f"{cell.auc:.4f}"
+            vs_ref = fmt_ratio(cell.vs_reference) if cell.comparable else "<span class='nc'>not comparable</span>"
+            note = "; ".join(n for n in (cell.note, cell.reason) if n)
+            rows.append(
+                f"<tr><td class='l'>{_e(row.suite)}/{_e(row.case)}</td><td class='l'>{_e(label)}"
+                f"{' (baseline)' if label == comparison.baseline else ''}</td><td class='l'>{_e(cell.status)}</td>"
+                f"<td>{_e(row.metric or '—')}</td><td>{_e(fmt_value(cell.value, row.unit))} {_e(row.unit)}</td>"
+                f"<td>{_e(fmt_pct(cell.rel_spread))} ({cell.repeats})</td><td>{_e(fmt_value(row.reference, row.unit))}</td>"
+                f"<td>{vs_ref}</td><td>{_e(fmt_ratio(cell.vs_baseline))}{flag}</td><td>{auc}</td>"
+                f"<td>{_e(fmt_energy(cell.energy_per_sample))}</td><td class='l'>{_e(note)}</td></tr>")
+    return f"<div class='wide'><table>{head}{''.join(rows)}</table></div>"
+
+
+def _with_unit(value: float | None, unit: str) -> str:
+    return "—" if value is None else f"{fmt_value(value, unit)} {unit}"
+
+
+def _telemetry_table(sets: list[ResultSet]) -> str:
+    head = ("<tr><th class='l'>case</th><th class='l'>result set</th><th>mean power</th><th>peak power</th>"
+            "<th>peak GPU memory</th><th class='l'>throttled</th><th>host CPU</th><th>worker RSS</th>"
+            "<th class='l'>telemetry</th></tr>")
+    rows = []
+    for s in sets:
+        for r in s.results:
+            t = r.telemetry or {}
+            if not t.get("enabled"):
+                continue
+            f = t.get("summary") or {}
+            reasons = ", ".join(f"{k} {v:.0%}" for k, v in (f.get("throttle_reasons") or {}).items())
+            throttled = ("yes: " + reasons) if f.get("throttled") else ("no" if "throttled" in f else "—")
+            gib = 2**30
+            source = "GPU + host" if (t.get("gpu") or {}).get("recorded") else \
+                f"host only: {(t.get('gpu') or {}).get('reason') or t.get('error') or 'no GPU'}"
+            rows.append(
+                f"<tr><td class='l'>{_e(r.suite)}/{_e(r.case)}{f' #{r.repeat + 1}' if r.repeat else ''}</td>"
+                f"<td class='l'>{_e(s.label)}</td><td>{_e(_with_unit(f.get('mean_power_w'), 'W'))}</td>"
+                f"<td>{_e(_with_unit(f.get('peak_power_w'), 'W'))}</td>"
+                f"<td>{_e(_with_unit((f.get('peak_memory_bytes') or 0) / gib or None, 'GiB'))}</td>"
+                f"<td class='l'>{_e(throttled)}</td><td>{_e(_with_unit(f.get('host_mean_cpu_pct'), '%'))}</td>"
+                f"<td>{_e(_with_unit((f.get('worker_peak_rss_bytes') or 0) / gib or None, 'GiB'))}</td>"
+                f"<td class='l'>{_e(source)}</td></tr>")
+    return f"<div class='wide'><table>{head}{''.join(rows)}</table></div>" if rows else \
+        "<p class='note'>No telemetry recorded.</p>"
+
+
+def _figure_html(fig: Any, name: str, caption: str, png_dir: Path | None, pngs: list[Path]) -> str:
+    svg = charts.to_svg(fig)
+    if png_dir is not None:
+        path = png_dir / f"{name}.png"
+        charts.to_png(fig, path)
+        pngs.append(path)
+    return f"<figure>{svg}<figcaption class='note'>{_e(caption)}</figcaption></figure>"
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def render(sets: list[ResultSet], baseline: ResultSet | None = None, png_dir: Path | None = None) -> tuple[str, list[Path]]:
+    """The report's HTML text, and the PNG files written to ``png_dir`` (if given)."""
+    comparison = compare(sets, baseline)
+    pngs: list[Path] = []
+    parts = [f"<h1>dlrmbench report</h1><p>{len(sets)} result set(s): "
+             + ", ".join(_e(s.label) + (" (baseline)" if s is baseline else "") for s in sets) + "</p>"]
+    parts.append("<h2>Environment</h2>" + _environment_table(sets))
+    if comparison.env_differences:
+        items = "".join(f"<li><b>{_e(d.key)}</b>: " + "; ".join(f"{_e(k)}: {_e(v)}" for k, v in d.values.items())
+                        + "</li>" for d in comparison.env_differences)
+        parts.append(f"<div class='warn'><b>Warning:</b> the result sets were measured in different environments; "
+                     f"differences may come from these, not from the code.<ul>{items}</ul></div>")
+    notes = []
+    if any(not c.comparable for r in comparison.rows for c in r.cells.values()):
+        notes.append("Scaled-down cases (--scale-down) are not comparable with the published reference: "
+                     "they are shown without reference ratios.")
+    if any(r.auc_note for r in comparison.rows):
+        notes.append("Cases on synthetic data: throughput is comparable with the reference, AUC is not.")
+    if comparison.baseline:
+        notes.append(f"Regression/improvement {comparison.rule}.")
+    notes.append("Energy is board energy from NVML's energy counter (GPU boards only, not wall-socket energy).")
+    parts.append("<ul class='note'>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
+    parts.append("<h2>Summary</h2>" + _summary_table(comparison))
+
+    def section(title: str, fig: Any, name: str, caption: str, empty: str) -> None:
+        body = _figure_html(fig, name, caption, png_dir, pngs) if fig is not None else f"<p class='note'>{_e(empty)}</p>"
+        parts.append(f"<h2>{_e(title)}</h2>{body}")
+
+    section("Throughput against the reference", charts.throughput_chart(comparison), "throughput",
+            "Median throughput over repeats; whiskers: min-max; diamonds: published reference.",
+            "No throughput measured.")
+    speedups = precision_speedups(comparison)
+    section("Mixed precision speed-up", charts.speedup_chart(speedups), "precision_speedup",
+            "Throughput of the mixed-precision case over the full-precision case with the same configuration.",
+            "No pair of cases differs only in precision.")
+    section("Scaling with GPU count", charts.scaling_chart(gpu_scaling(comparison)), "gpu_scaling",
+            "Throughput of cases that differ only in GPU count; dashed: published reference.",
+            "No cases differ only in GPU count.")
+    section("Energy per sample", charts.energy_chart(comparison), "energy_per_sample",
+            "Board energy per sample from NVML energy-counter deltas over the measured window.",
+            "No energy measured (no NVML-visible GPU in these runs; see the telemetry table).")
+    parts.append("<h2>Telemetry</h2>" + _telemetry_table(sets))
+    for s in sets:
+        seen = set()
+        for r in s.results:
+            if r.case in seen:
+                continue
+            fig = charts.timeline_chart(r)
+            if fig is None:
+                continue
+            seen.add(r.case)
+            parts.append(f"<h3>{_e(r.suite)}/{_e(r.case)} — {_e(s.label)}</h3>")
+            parts.append(_figure_html(fig, f"timeline_{_safe(s.manifest.run_id)}_{_safe(r.case)}",
+                                      "Telemetry timeline (first repeat).", png_dir, pngs))
+    document = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+                "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+                "<link rel='icon' href='data:,'><title>dlrmbench report</title>"
+                f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>\n")
+    return document, pngs
+
+
+def write_report(sets: list[ResultSet], out: Path, baseline: ResultSet | None = None,
+                 png_dir: Path | None = None) -> Report:
+    """Render and write the report atomically; PNG files go to ``png_dir`` when given."""
+    document, pngs = render(sets, baseline, png_dir)
+    atomic_write_text(out, document)
+    return Report(html=out, pngs=pngs)

@@ -1,0 +1,192 @@
+"""The telemetry sampler: a thread in the parent process that reads NVML and /proc while a case runs.
+
+Per case, :class:`CaseTelemetry` starts a :class:`Sampler` (default every 100 ms, ``case.telemetry``),
+notes when the worker's progress events arrive (to find the steady window for energy per sample),
+and after the case attaches the timeline and its summary to the result. Telemetry never fails a
+case: without NVML it records the host only and says why; an error while sampling ends sampling
+and is recorded as the reason.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from dlrmbench.config.schema import Case
+from dlrmbench.host import Host, current_host
+from dlrmbench.results.schema import CaseResult, metric
+from dlrmbench.telemetry import summary as S
+from dlrmbench.telemetry.hostproc import HostReader, host_unavailable_reason
+from dlrmbench.telemetry.nvml import NvmlReader
+
+GPU_FIELDS = ("power_w", "energy_j", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "mem_util_pct",
+              "memory_used_bytes", "temperature_c", "throttle_mask")
+HOST_FIELDS = ("cpu_pct", "memory_used_bytes", "worker_cpu_pct", "worker_rss_bytes", "worker_processes")
+
+
+class Sampler:
+    """Reads every ``interval_s`` on its own thread into a columnar timeline (seconds since start)."""
+
+    def __init__(self, interval_s: float, gpu_indices: list[int], root_pid: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self.clock = clock
+        self.gpu, self.gpu_reason = NvmlReader.open(gpu_indices)
+        self.host_reason = host_unavailable_reason()
+        self.host = HostReader(root_pid) if self.host_reason is None else None
+        gpus = self.gpu.indices if self.gpu else []
+        names = self.gpu.names if self.gpu else []
+        self.timeline: dict[str, Any] = {
+            "t_s": [],
+            "gpus": [{"index": i, "name": n, **{f: [] for f in GPU_FIELDS}} for i, n in zip(gpus, names)],
+            "host": {f: [] for f in HOST_FIELDS} if self.host else {},
+        }
+        self.error: str | None = None
+        self.t0 = clock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="dlrmbench-telemetry", daemon=True)
+
+    def start(self) -> "Sampler":
+        self.t0 = self.clock()
+        self.sample()
+        self._thread.start()
+        return self
+
+    def sample(self) -> None:
+        """Take one reading of every source."""
+        now = self.clock()
+        gpu = self.gpu.read() if self.gpu else []
+        host = self.host.read(now) if self.host else None
+        self.timeline["t_s"].append(now - self.t0)
+        for series, reading in zip(self.timeline["gpus"], gpu):
+            for f in GPU_FIELDS:
+                series[f].append(reading.get(f))
+        if host is not None:
+            for f in HOST_FIELDS:
+                self.timeline["host"][f].append(host.get(f))
+
+    def _loop(self) -> None:
+        next_at = self.t0 + self.interval_s
+        while not self._stop.wait(max(0.0, next_at - self.clock())):
+            try:
+                self.sample()
+            except Exception as exc:  # never let telemetry take the case down
+                self.error = f"sampling stopped: {type(exc).__name__}: {exc}"
+                return
+            next_at += self.interval_s
+            if next_at < self.clock():  # fell behind (suspended, overloaded): skip, don't burst
+                next_at = self.clock() + self.interval_s
+
+    def stop(self) -> dict[str, Any]:
+        """Stop the thread, take a final reading, release NVML, and return the timeline."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        if self.error is None:
+            try:
+                self.sample()
+            except Exception as exc:
+                self.error = f"final reading failed: {type(exc).__name__}: {exc}"
+        if self.gpu:
+            self.gpu.close()
+        return self.timeline
+
+
+def case_gpu_indices(case: Case, host: Host) -> list[int]:
+    """The NVML indices of the GPUs a case runs on (the first ``case.gpus`` visible ones)."""
+    if case.device != "cuda":
+        return []
+    return [g.index for g in host.gpus[: case.gpus]]
+
+
+class CaseTelemetry:
+    """Telemetry around one case: ``with CaseTelemetry(case) as tm: run(..., tm.observe(handler))``."""
+
+    def __init__(self, case: Case, host: Host | None = None) -> None:
+        self.case = case
+        self.host = host or current_host()
+        self.sampler: Sampler | None = None
+        self.marks: list[dict[str, Any]] = []
+        self.timeline: dict[str, Any] | None = None
+        self.setup_error: str | None = None
+
+    def __enter__(self) -> "CaseTelemetry":
+        if self.case.telemetry.enabled:
+            try:
+                self.sampler = Sampler(self.case.telemetry.interval_ms / 1000.0,
+                                       case_gpu_indices(self.case, self.host)).start()
+            except Exception as exc:
+                self.setup_error = f"telemetry could not start: {type(exc).__name__}: {exc}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.sampler is not None:
+            self.timeline = self.sampler.stop()
+
+    def observe(self, handler: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+        """``handler`` wrapped to note when each start/progress/result event arrives."""
+
+        def on_event(event: dict[str, Any]) -> None:
+            if self.sampler is not None and event.get("event") in ("start", "progress", "evaluation", "result"):
+                self.marks.append({"t_s": self.sampler.clock() - self.sampler.t0, "event": event.get("event"),
+                                   "step": event.get("step"), "batch_size": event.get("batch_size")})
+            handler(event)
+
+        return on_event
+
+    def attach(self, result: CaseResult) -> None:
+        """Put the timeline, its summary and the energy/power metrics on ``result``; a failure here is
+        recorded in ``result.telemetry["error"]`` and never fails the case."""
+        try:
+            self._attach(result)
+        except Exception as exc:
+            result.telemetry = {"enabled": True, "error": f"telemetry summary failed: {type(exc).__name__}: {exc}"}
+
+    def _attach(self, result: CaseResult) -> None:
+        if not self.case.telemetry.enabled:
+            result.telemetry = {"enabled": False}
+            return
+        if self.sampler is None or self.timeline is None:
+            result.telemetry = {"enabled": True, "error": self.setup_error or "telemetry did not run"}
+            return
+        sampler, timeline = self.sampler, self.timeline
+        figures: dict[str, Any] = {}
+        if timeline["gpus"]:
+            figures.update(S.gpu_summary(timeline))
+            figures.update(S.energy_summary(timeline, self.marks, self.case.batch_size,
+                                            _samples_processed(result), sampler.interval_s))
+        figures.update(S.host_summary(timeline))
+        result.telemetry = {
+            "enabled": True,
+            "interval_ms": self.case.telemetry.interval_ms,
+            "samples": len(timeline["t_s"]),
+            "gpu": {"recorded": bool(timeline["gpus"]), "reason": sampler.gpu_reason,
+                    "devices": [{"index": g["index"], "name": g["name"]} for g in timeline["gpus"]]},
+            "host": {"recorded": bool(timeline["host"]), "reason": sampler.host_reason},
+            "error": sampler.error,
+            "summary": figures,
+            "marks": self.marks,
+            "timeline": S.downsample(timeline, self.case.telemetry.max_points),
+        }
+        note = figures.get("energy_note", "")
+        if figures.get("energy_per_sample_j") is not None:
+            result.metrics["energy_per_sample"] = metric(figures["energy_per_sample_j"], "J/sample", False, note)
+        if figures.get("mean_power_w") is not None:
+            result.metrics["mean_power"] = metric(figures["mean_power_w"], "W", None, "board power, sum over GPUs")
+            result.metrics["peak_power"] = metric(figures["peak_power_w"], "W", None, "board power, sum over GPUs")
+        if figures.get("peak_memory_bytes") is not None:
+            result.metrics["peak_gpu_memory"] = metric(figures["peak_memory_bytes"] / 2**30, "GiB", None,
+                                                       "NVML memory used, largest GPU")
+
+
+def _samples_processed(result: CaseResult) -> int | None:
+    """Samples the case processed in total (for the whole-case energy fallback)."""
+    steps = result.value("train_steps")
+    if steps:
+        return int(steps * int(result.config.get("batch_size", 0)))
+    total = 0
+    for record in result.inference:
+        cfg = result.config.get("inference") or {}
+        total += int(record.get("batch_size", 0)) * int(cfg.get("steps", 0) + cfg.get("warmup_steps", 0)) * 2
+    return total or None

@@ -1,0 +1,50 @@
+"""The ``dlrmbench report`` command: an offline HTML report (and PNG charts) from result sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dlrmbench import hookimpl
+from dlrmbench.errors import UserError
+
+
+@click.command("report")
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--html", "html_out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Write the self-contained HTML report here (inline charts; opens offline).")
+@click.option("--png", "png_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Also write every chart as a PNG file into this directory.")
+@click.option("--baseline", type=click.Path(path_type=Path), default=None,
+              help="A result set (run directory) to compute ratios and regression flags against.")
+def report_command(results: tuple[Path, ...], html_out: Path, png_dir: Path | None, baseline: Path | None) -> None:
+    """Make a report of the result sets found under RESULTS.
+
+    Throughput against the published reference per case, mixed-precision speed-up, scaling with
+    GPU count, board energy per sample, and each case's telemetry timeline. Scaled-down cases and
+    AUC on synthetic data are labelled not comparable.
+    """
+    from dlrmbench.report.html import write_report
+    from dlrmbench.results.load import load_results
+
+    loaded = load_results(list(results))
+    base_set = None
+    if baseline is not None:
+        base_loaded = load_results([baseline])
+        if len(base_loaded.sets) != 1:
+            raise UserError(f"--baseline {baseline}: holds {len(base_loaded.sets)} result sets; "
+                            "give one run directory (results/<suite>/<run-id>)")
+        base_set = base_loaded.sets[0]
+        loaded.sets = [base_set] + [s for s in loaded.sets if s.path.resolve() != base_set.path.resolve()]
+    for problem in loaded.problems:
+        click.echo(f"Warning: {problem}", err=True)
+    if html_out.parent and not html_out.parent.exists():
+        raise UserError(f"--html {html_out}: the directory {html_out.parent} does not exist")
+    written = write_report(loaded.sets, html_out, base_set, png_dir)
+    click.echo(f"Report: {written.html}" + (f" and {len(written.pngs)} PNG file(s) in {png_dir}" if png_dir else ""))
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(report_command)

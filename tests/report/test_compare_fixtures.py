@@ -1,0 +1,121 @@
+"""``compare`` on the committed fixture result sets (tests/fixtures/results, made by make_results.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dlrmbench.cli import make_cli
+from dlrmbench.report import export
+from dlrmbench.results.compare import compare
+from dlrmbench.results.load import load_results
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "results"
+REF_16_FP32, REF_16_AMP = 4567478, 11208483  # facts sheet 9.3, DGX-2
+
+
+def load(name: str):
+    return load_results([FIXTURES / name]).sets[0]
+
+
+@pytest.fixture(scope="module")
+def against_baseline():
+    return compare([load("candidate"), load("single"), load("scaled")], load("baseline"))
+
+
+def cell(comparison, case: str, set_name: str):
+    row = next(r for r in comparison.rows if r.case == case)
+    label = next(label for label in comparison.sets if label.endswith(set_name))
+    return row.cells[label]
+
+
+def test_medians_spreads_and_reference_ratios(against_baseline) -> None:
+    c = cell(against_baseline, "train-16gpu-large-fp32", "bbbbbb")
+    assert c.value == 5.0e6 and c.repeats == 3
+    assert c.rel_spread == pytest.approx(0.1e6 / 5.0e6)
+    assert c.vs_reference == pytest.approx(5.0e6 / REF_16_FP32)
+    base = cell(against_baseline, "train-16gpu-large-amp", "aaaaaa")
+    assert base.vs_reference == pytest.approx(11.1e6 / REF_16_AMP)
+
+
+def test_flags_only_beyond_the_measured_noise(against_baseline) -> None:
+    improved = cell(against_baseline, "train-16gpu-large-fp32", "bbbbbb")
+    assert improved.vs_baseline == pytest.approx(5.0 / 4.5) and improved.flag == "improvement"
+    regressed = cell(against_baseline, "train-16gpu-large-amp", "bbbbbb")
+    assert regressed.vs_baseline == pytest.approx(10.1 / 11.1) and regressed.flag == "regression"
+    within_noise = cell(against_baseline, "train-8gpu-large-fp32", "bbbbbb")  # +3.2% < 6.45% spread of the baseline
+    assert within_noise.vs_baseline == pytest.approx(3.2 / 3.1) and within_noise.flag is None
+    small = cell(against_baseline, "train-8gpu-large-amp", "bbbbbb")
+    assert small.vs_baseline == pytest.approx(8.1 / 8.2) and small.flag is None
+
+
+def test_a_single_repeat_is_never_flagged(against_baseline) -> None:
+    c = cell(against_baseline, "train-16gpu-large-fp32", "cccccc")
+    assert c.vs_baseline == pytest.approx(5.5 / 4.5) and c.flag is None
+    assert c.note == "noise unknown (1 repeat): not flagged"
+
+
+def test_scaled_down_results_get_no_reference_or_baseline_ratio(against_baseline) -> None:
+    c = cell(against_baseline, "train-16gpu-large-fp32", "dddddd")
+    assert c.comparable is False and c.vs_reference is None and c.vs_baseline is None and c.flag is None
+    assert "scaled down" in c.note
+
+
+def test_environment_differences_are_listed(against_baseline) -> None:
+    keys = {d.key: d.values for d in against_baseline.env_differences}
+    assert keys["nvidia_driver"]["dgx2/20260102T000000Z-bbbbbb"] == "550.54.15"
+    assert keys["nvidia_driver"]["dgx2/20260101T000000Z-aaaaaa"] == "535.104.05"
+    assert set(keys["package torch"].values()) == {"2.3.0", "2.4.0"}
+    assert "gpus" in keys  # the scaled-down set ran without GPUs
+    same = compare([load("single")], load("baseline"))
+    assert same.env_differences == []
+
+
+def test_auc_is_compared_with_the_reference_only_on_real_data() -> None:
+    comparison = compare([load("criteo")])
+    rows = {r.case: r for r in comparison.rows}
+    synthetic = next(iter(rows["train-1gpu-small-tf32"].cells.values()))
+    real = next(iter(rows["train-1gpu-small-tf32-criteo"].cells.values()))
+    assert synthetic.auc == 0.8030 and synthetic.auc_vs_reference is None
+    assert rows["train-1gpu-small-tf32"].auc_note == "synthetic data: AUC not comparable with the reference"
+    assert real.auc_vs_reference == pytest.approx(0.8030 / 0.8036) and rows["train-1gpu-small-tf32-criteo"].auc_note is None
+    assert synthetic.vs_reference == pytest.approx(2.65e6 / 2498002)  # throughput stays comparable
+
+
+def test_json_export_carries_flags_and_energy(against_baseline) -> None:
+    records = json.loads(export.to_json(against_baseline))["rows"]
+    flagged = {(r["case"], r["flag"]) for r in records if r["flag"]}
+    assert flagged == {("train-16gpu-large-fp32", "improvement"), ("train-16gpu-large-amp", "regression")}
+    energy = [r["energy_per_sample_j"] for r in records if r["result_set"].endswith("bbbbbb")]
+    assert all(e == pytest.approx(2 * 300.0 * 4.0 / (200 * 65536)) for e in energy)
+
+
+def test_compare_command_shows_flags_warnings_and_the_rule() -> None:
+    out = CliRunner().invoke(make_cli(), ["compare", str(FIXTURES / "candidate"), "--baseline",
+                                          str(FIXTURES / "baseline")], env={"COLUMNS": "250"})
+    assert out.exit_code == 0, out.output
+    assert "improvement" in out.output and "regression" in out.output
+    assert "Warning: the result sets were measured in different environments" in out.output
+    assert "nvidia_driver" in out.output and "550.54.15" in out.output
+    assert "max(relative spread of either set, 2%)" in out.output
+    help_text = CliRunner().invoke(make_cli(), ["compare", "--help"]).output
+    assert "at least 2 ok repeats" in help_text and "measured noise" in help_text
+
+
+def test_run_ends_with_the_comparison_of_the_cases_just_run() -> None:
+    import io
+
+    from rich.console import Console
+
+    from dlrmbench.report.terminal import print_run_comparison
+
+    result_set = load("candidate")
+    buffer = io.StringIO()
+    print_run_comparison(Console(file=buffer, width=250), result_set.path, result_set.manifest, result_set.results)
+    text = buffer.getvalue()
+    assert "dgx2/train-16gpu-large-fp32" in text and "4,567,478" in text
+    assert f"vs ref {5.0e6 / REF_16_FP32:.3f}x" in text and "(n=3)" in text
+    assert "vs base" not in text  # no baseline at the end of a run
