@@ -1,0 +1,51 @@
+"""Stage 2: per-column dictionaries from the summed value counts of all input files.
+
+A value seen at least `threshold` times (over all files, like the reference's days 0-23) gets an id;
+ids are 1..N by descending count, ties broken by value ascending (for 8 lowercase hex digits that is
+numeric order). Id 0 is reserved for missing, rare and unknown values. Saved as parquet under
+OUTPUT/dictionaries/column=_cK/ with columns value (string), id (int), count (long).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from preproc import atomic
+from preproc.schema import CAT_KEYS
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def build_dictionaries(
+    spark: "SparkSession", count_dirs: Sequence[Path], threshold: int, out_dir: Path, tmp_dir: Path
+) -> dict[str, int]:
+    """Write the dictionaries to `out_dir` (via `tmp_dir` + rename); return model_size (key -> N)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    counts = spark.read.parquet(*[str(d) for d in count_dirs])
+    key_of = F.element_at(F.array(*[F.lit(k) for k in CAT_KEYS]), F.col("col") + 1)
+    kept = (
+        counts.groupBy("col", "value")
+        .agg(F.sum("count").alias("count"))
+        .filter(F.col("count") >= threshold)
+        .withColumn("column", key_of)
+    )
+    order = Window.partitionBy("col").orderBy(F.col("count").desc(), F.col("value").asc())
+    ranked = kept.withColumn("id", F.row_number().over(order).cast("int")).select("column", "value", "id", "count")
+    atomic.remove(tmp_dir)
+    ranked.write.partitionBy("column").parquet(str(tmp_dir))
+    written = spark.read.parquet(str(tmp_dir))
+    sizes = {r["column"]: r["n"] for r in written.groupBy("column").agg(F.max("id").alias("n")).collect()}
+    atomic.remove(out_dir)
+    tmp_dir.rename(out_dir)
+    return {k: int(sizes.get(k, 0)) for k in CAT_KEYS}
+
+
+def load_dictionary(spark: "SparkSession", dict_dir: Path, key: str) -> "DataFrame":
+    """The (value, id) pairs of one column."""
+    from pyspark.sql import functions as F
+
+    return spark.read.parquet(str(dict_dir)).filter(F.col("column") == key).select("value", "id")

@@ -1,0 +1,195 @@
+"""The whole run: checks, pre-flight, then the stages scan -> dictionaries -> splits -> manifest.
+
+Each stage (and each input file of the scan) records completion, so a rerun skips finished work.
+`run` raises PreprocError for everything a user can fix; the CLI turns that into a clean message.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from preproc import atomic, preflight
+from preproc.dictionaries import build_dictionaries
+from preproc.errors import PreprocError
+from preproc.inputs import InputFile, discover
+from preproc.options import PreprocOptions
+from preproc.scan import bad_line_message, scan_file
+from preproc.schema import CAT_KEYS, SPLITS, cat_dtype
+from preproc.session import get_session, master_url
+from preproc.state import MANIFEST, WorkState, prepare_output
+from preproc.transform import split_files, split_frame
+from preproc.writer import assemble, write_chunks
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+Echo = Callable[[str], None]
+
+
+def check_split(opts: PreprocOptions, files: list[InputFile]) -> None:
+    """Refuse a split rule that cannot apply to these files."""
+    rule = opts.split
+    names = {f.name for f in files}
+    if rule.kind == "reference" and len(files) < 2:
+        raise PreprocError(
+            f"--split reference needs at least 2 input files (train days + the last day for test/validation), "
+            f"{opts.input_dir} has {len(files)}; use --split fraction:0.05,0.05 for a single file"
+        )
+    if rule.kind == "files":
+        for n in rule.test_files + rule.validation_files:
+            if n not in names:
+                raise PreprocError(f"--split {rule.describe()}: no input file named {n!r} in {opts.input_dir}")
+        if not [f for f in files if f.name not in set(rule.test_files) | set(rule.validation_files)]:
+            raise PreprocError(f"--split {rule.describe()}: no file is left for training")
+
+
+def run(
+    opts: PreprocOptions,
+    master: str | None = None,
+    spark_conf: Mapping[str, str] | None = None,
+    echo: Echo = print,
+    skip_preflight: bool = False,
+) -> dict[str, Any]:
+    """Run (or resume) the pipeline; returns the manifest written to OUTPUT/preprocess.json."""
+    conf = dict(spark_conf or {})
+    files = discover(opts.input_dir)
+    out = opts.output_dir.absolute()
+    if out == opts.input_dir.absolute() or opts.input_dir.absolute() in out.parents:
+        raise PreprocError(f"output {out} is inside the input directory {opts.input_dir}; put it elsewhere")
+    check_split(opts, files)
+    fingerprint = {"inputs": [f.record() for f in files], **opts.fingerprint()}
+
+    def before_create() -> None:
+        if skip_preflight:
+            return
+        est = preflight.check(files, out, conf, master_url(master))
+        echo(f"pre-flight: {est.describe()}: fits")
+
+    status = prepare_output(out, fingerprint, before_create)
+    if status == "complete":
+        echo(f"{out} already holds this run, complete; nothing to do")
+        return atomic.read_json(out / MANIFEST)
+    if status == "resume":
+        echo(f"resuming the unfinished run in {out}")
+    spark, created = get_session(master, conf)
+    try:
+        return _stages(spark, opts, files, WorkState(out), fingerprint, echo)
+    finally:
+        if created:
+            spark.stop()
+
+
+def _timed(echo: Echo, label: str, fn: Callable[[], Any]) -> Any:
+    start = time.perf_counter()
+    echo(f"{label} ...")
+    try:
+        result = fn()
+    except PreprocError:
+        raise
+    except Exception as exc:  # a Spark or I/O failure: no traceback, say how to continue
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:400]
+        raise PreprocError(f"{label} failed: {first}\nFinished stages are kept; rerun the same command to resume.") from exc
+    echo(f"{label}: done in {time.perf_counter() - start:.1f} s")
+    return result
+
+
+def _stages(
+    spark: "SparkSession",
+    opts: PreprocOptions,
+    files: list[InputFile],
+    state: WorkState,
+    fingerprint: dict[str, Any],
+    echo: Echo,
+) -> dict[str, Any]:
+    stats: list[dict[str, Any]] = []
+    n = len(files)
+    for i, f in enumerate(files):
+        label = f"[1/4 scan {i + 1}/{n}] {f.name}"
+        done = state.scan_dir(i) / "stats.json"
+        if done.exists():
+            echo(f"{label}: already done, skipped")
+            st = atomic.read_json(done)
+        else:
+            st = _timed(echo, label, lambda: scan_file(spark, f, state.scan_dir(i), opts.bad_lines))
+            echo(f"{label}: {st['lines']:,} lines, {st['bad_lines']:,} bad")
+        if st["bad_lines"]:
+            echo(bad_line_message(f, st) + "\n  (skipped under --bad-lines skip)")
+        stats.append(st)
+
+    dict_dir = state.output / "dictionaries"
+    marker = state.done("dictionaries")
+    if marker is None:
+        sizes = _timed(
+            echo,
+            "[2/4 dictionaries]",
+            lambda: build_dictionaries(
+                spark, [state.scan_dir(i) / "counts" for i in range(n)], opts.frequency_threshold,
+                dict_dir, state.work / "dictionaries.tmp",
+            ),
+        )
+        atomic.write_json(state.output / "model_size.json", sizes)
+        state.mark("dictionaries", {"model_size": sizes})
+    else:
+        echo("[2/4 dictionaries]: already done, skipped")
+        sizes = marker["model_size"]
+    dtypes = [cat_dtype(sizes[k]) for k in CAT_KEYS]
+
+    rows: dict[str, int] = {}
+    for split in SPLITS:
+        label = f"[3/4 {split}]"
+        assembled = state.done(f"assembled_{split}")
+        if assembled is not None:
+            echo(f"{label}: already done, skipped")
+            rows[split] = assembled["rows"]
+            continue
+        chunk_dir = state.work / "chunks" / split
+        chunks = state.done(f"chunks_{split}")
+        if chunks is None:
+            atomic.remove(chunk_dir)
+            members = split_files(files, opts.split, split)
+            parts = (
+                _timed(
+                    echo,
+                    f"{label} transform + write chunks ({len(members)} files)",
+                    lambda: write_chunks(
+                        split_frame(spark, members, opts.split, split, opts.seed, stats[-1]["lines"], dict_dir),
+                        chunk_dir,
+                        dtypes,
+                    ),
+                )
+                if members
+                else []
+            )
+            state.mark(f"chunks_{split}", {"parts": parts})
+        else:
+            parts = chunks["parts"]
+        count = _timed(echo, f"{label} assemble", lambda: assemble(chunk_dir, parts, state.output / split, dtypes))
+        state.mark(f"assembled_{split}", {"rows": count})
+        atomic.remove(chunk_dir)
+        rows[split] = count
+        echo(f"{label}: {count:,} rows")
+
+    manifest = {
+        "format": "dlrm-split-v1",
+        "input_dir": str(opts.input_dir.absolute()),
+        "inputs": [
+            {**f.record(), "lines": st["lines"], "bad_lines": st["bad_lines"], "bad": st["bad"]}
+            for f, st in zip(files, stats)
+        ],
+        "frequency_threshold": opts.frequency_threshold,
+        "split_rule": opts.split.describe(),
+        "seed": opts.seed,
+        "bad_line_policy": opts.bad_lines,
+        "rows": rows,
+        "model_size": sizes,
+        "cat_dtypes": dtypes,
+        "fingerprint": fingerprint,
+    }
+    atomic.write_json(state.output / MANIFEST, manifest)
+    if not opts.keep_work:
+        atomic.remove(state.work)
+    echo(f"[4/4 manifest] {state.output / MANIFEST}: train {rows['train']:,}, test {rows['test']:,}, "
+         f"validation {rows['validation']:,} rows")
+    return manifest
