@@ -15,7 +15,7 @@ from preproc import atomic
 from preproc.schema import CAT_KEYS
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
 
 def build_dictionaries(
@@ -44,8 +44,28 @@ def build_dictionaries(
     return {k: int(sizes.get(k, 0)) for k in CAT_KEYS}
 
 
-def load_dictionary(spark: "SparkSession", dict_dir: Path, key: str) -> "DataFrame":
-    """The (value, id) pairs of one column."""
+def export_lookup(spark: "SparkSession", dict_dir: Path, lookup_dir: Path) -> None:
+    """Write per column two .npy arrays: the kept values as int64 (sorted) and their ids (int32).
+
+    The writer maps values to ids with a binary search on these (memory-mapped) arrays, which
+    replaces 26 Spark joins; one column is collected to the driver at a time.
+    """
+    import numpy as np
     from pyspark.sql import functions as F
 
-    return spark.read.parquet(str(dict_dir)).filter(F.col("column") == key).select("value", "id")
+    lookup_dir.mkdir(parents=True, exist_ok=True)
+    dicts = spark.read.parquet(str(dict_dir))
+    for key in CAT_KEYS:
+        table = (
+            dicts.filter(F.col("column") == key)
+            .select(F.conv("value", 16, 10).cast("long").alias("v"), F.col("id").cast("int").alias("id"))
+            .toArrow()
+        )
+        values = table.column("v").to_numpy().astype(np.int64)
+        ids = table.column("id").to_numpy().astype(np.int32)
+        order = np.argsort(values, kind="stable")
+        for name, arr in (("values", values[order]), ("ids", ids[order])):
+            tmp = lookup_dir / f"{key}.{name}.tmp.npy"
+            np.save(tmp, arr)
+            tmp.rename(lookup_dir / f"{key}.{name}.npy")
+

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from preproc import atomic, preflight
-from preproc.dictionaries import build_dictionaries
+from preproc.dictionaries import build_dictionaries, export_lookup
 from preproc.errors import PreprocError
 from preproc.inputs import InputFile, discover
 from preproc.options import PreprocOptions
@@ -19,7 +19,7 @@ from preproc.scan import bad_line_message, scan_file
 from preproc.schema import CAT_KEYS, SPLITS, cat_dtype
 from preproc.session import get_session, master_url
 from preproc.state import MANIFEST, WorkState, prepare_output
-from preproc.transform import split_files, split_frame
+from preproc.transform import dataset_frame
 from preproc.writer import assemble, write_chunks
 
 if TYPE_CHECKING:
@@ -129,6 +129,7 @@ def _stages(
                 dict_dir, state.work / "dictionaries.tmp",
             ),
         )
+        _timed(echo, "[2/4 dictionaries] lookup arrays", lambda: export_lookup(spark, dict_dir, state.work / "lookup"))
         atomic.write_json(state.output / "model_size.json", sizes)
         state.mark("dictionaries", {"model_size": sizes})
     else:
@@ -136,40 +137,36 @@ def _stages(
         sizes = marker["model_size"]
     dtypes = [cat_dtype(sizes[k]) for k in CAT_KEYS]
 
+    chunk_dir = state.work / "chunks"
+    chunks = state.done("chunks")
+    if chunks is None:
+        atomic.remove(chunk_dir)
+        parts = _timed(
+            echo,
+            "[3/4 transform] join dictionaries, shuffle train, write chunks",
+            lambda: write_chunks(
+                dataset_frame(spark, files, opts.split, opts.seed, stats[-1]["lines"]),
+                chunk_dir,
+                state.work / "lookup",
+                dtypes,
+            ),
+        )
+        state.mark("chunks", {"parts": parts})
+    else:
+        echo("[3/4 transform]: already done, skipped")
+        parts = chunks["parts"]
+
     rows: dict[str, int] = {}
     for split in SPLITS:
-        label = f"[3/4 {split}]"
+        label = f"[4/4 write {split}]"
         assembled = state.done(f"assembled_{split}")
         if assembled is not None:
             echo(f"{label}: already done, skipped")
             rows[split] = assembled["rows"]
             continue
-        chunk_dir = state.work / "chunks" / split
-        chunks = state.done(f"chunks_{split}")
-        if chunks is None:
-            atomic.remove(chunk_dir)
-            members = split_files(files, opts.split, split)
-            parts = (
-                _timed(
-                    echo,
-                    f"{label} transform + write chunks ({len(members)} files)",
-                    lambda: write_chunks(
-                        split_frame(spark, members, opts.split, split, opts.seed, stats[-1]["lines"], dict_dir),
-                        chunk_dir,
-                        dtypes,
-                    ),
-                )
-                if members
-                else []
-            )
-            state.mark(f"chunks_{split}", {"parts": parts})
-        else:
-            parts = chunks["parts"]
-        count = _timed(echo, f"{label} assemble", lambda: assemble(chunk_dir, parts, state.output / split, dtypes))
-        state.mark(f"assembled_{split}", {"rows": count})
-        atomic.remove(chunk_dir)
-        rows[split] = count
-        echo(f"{label}: {count:,} rows")
+        rows[split] = _timed(echo, label, lambda: assemble(chunk_dir, parts, split, state.output / split, dtypes))
+        state.mark(f"assembled_{split}", {"rows": rows[split]})
+        echo(f"{label}: {rows[split]:,} rows")
 
     manifest = {
         "format": "dlrm-split-v1",
@@ -190,6 +187,6 @@ def _stages(
     atomic.write_json(state.output / MANIFEST, manifest)
     if not opts.keep_work:
         atomic.remove(state.work)
-    echo(f"[4/4 manifest] {state.output / MANIFEST}: train {rows['train']:,}, test {rows['test']:,}, "
+    echo(f"done: {state.output / MANIFEST}: train {rows['train']:,}, test {rows['test']:,}, "
          f"validation {rows['validation']:,} rows")
     return manifest

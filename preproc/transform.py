@@ -2,8 +2,8 @@
 
 Numerical: ln(x + 3) in float64 (Spark `log`, which is null for x + 3 <= 0), missing -> 0, then
 float32; the writer casts to float16. So x <= -3 is treated like a missing value (0), which is what
-the reference Spark code does (its fillna runs after the log). Categorical: the dictionary id, or 0.
-Order: train rows by md5("{seed}:{file name}:{line}") (a seeded random permutation any
+the reference Spark code does (its fillna runs after the log). Categorical: the dictionary id, or 0 (looked up by the writer).
+Order: split (train, test, validation), then train rows by md5("{seed}:{file name}:{line}") (a seeded random permutation any
 implementation can recompute), test/validation rows in input order (file, line).
 """
 
@@ -12,27 +12,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from preproc.dictionaries import load_dictionary
 from preproc.inputs import InputFile
 from preproc.options import SplitRule
 from preproc.parsing import block_bases, category, read_raw, typed_columns, with_line_numbers
-from preproc.schema import CAT_KEYS, NUM_CAT, NUM_INT
+from preproc.schema import NUM_CAT, NUM_INT
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 
-def split_files(files: Sequence[InputFile], rule: SplitRule, split: str) -> list[InputFile]:
-    """The input files that can hold rows of `split` under `rule`."""
+def split_of_file(files: Sequence[InputFile], rule: SplitRule) -> list[int | None]:
+    """Per file: the split index it feeds entirely (0 train, 1 test, 2 validation), or None if decided per row."""
     if rule.kind == "reference":
-        return list(files[:-1]) if split == "train" else [files[-1]]
+        return [0] * (len(files) - 1) + [None]
     if rule.kind == "files":
-        named = {"test": rule.test_files, "validation": rule.validation_files}
-        if split == "train":
-            taken = set(rule.test_files) | set(rule.validation_files)
-            return [f for f in files if f.name not in taken]
-        return [f for f in files if f.name in named[split]]
-    return list(files)
+        return [1 if f.name in rule.test_files else 2 if f.name in rule.validation_files else 0 for f in files]
+    return [None] * len(files)
 
 
 def _hash_unit(text: "Column") -> "Column":
@@ -42,16 +37,19 @@ def _hash_unit(text: "Column") -> "Column":
     return F.conv(F.substring(F.md5(text), 1, 8), 16, 10).cast("long") / F.lit(4294967296.0)
 
 
-def split_frame(
+def dataset_frame(
     spark: "SparkSession",
     files: Sequence[InputFile],
     rule: SplitRule,
-    split: str,
     seed: int,
     last_file_lines: int,
-    dict_dir: Path,
 ) -> "DataFrame":
-    """The ordered output rows of one split: label, n0..n12 (float), k0..k25 (int)."""
+    """All output rows, ordered by (split, order within split).
+
+    Columns: split (0/1/2), label, n0..n12 (float32), v0..v25 (the categorical value as an integer,
+    int(hex, 16); -1 if missing). One Spark job covers all three splits. The dictionary lookup happens
+    in the writer (see writer.py): a sorted-array search per column instead of 26 Spark joins.
+    """
     from pyspark.sql import functions as F
 
     raw = read_raw(spark, [str(f.path) for f in files])
@@ -59,27 +57,26 @@ def split_frame(
     df = df.filter(category(F.col("value")).isNull())
     name = F.element_at(F.array(*[F.lit(f.name) for f in files]), F.col("file") + 1)
     line = F.col("line").cast("string")
-    if rule.kind == "reference" and split != "train":
-        half = last_file_lines // 2
-        df = df.filter(F.col("line") <= half) if split == "test" else df.filter(F.col("line") > half)
-    elif rule.kind == "fraction":
+    fixed = split_of_file(files, rule)
+    if rule.kind == "reference":
+        last = len(files) - 1
+        split = F.when(F.col("file") < last, 0).when(F.col("line") <= last_file_lines // 2, 1).otherwise(2)
+    elif rule.kind == "files":
+        split = F.element_at(F.array(*[F.lit(v) for v in fixed]), F.col("file") + 1)
+    else:
         u = _hash_unit(F.concat(F.lit(f"split:{seed}:"), name, F.lit(":"), line))
         t, v = rule.test_fraction, rule.validation_fraction
-        cond = {"test": u < t, "validation": (u >= t) & (u < t + v), "train": u >= t + v}[split]
-        df = df.filter(cond)
+        split = F.when(u < t, 1).when(u < t + v, 2).otherwise(0)
+    key = F.md5(F.concat(F.lit(f"{seed}:"), name, F.lit(":"), line))
     df = df.select(
-        "file", "line", F.md5(F.concat(F.lit(f"{seed}:"), name, F.lit(":"), line)).alias("key"),
-        *typed_columns(F.col("value")),
-    )
-    for j in range(NUM_CAT):
-        d = load_dictionary(spark, dict_dir, CAT_KEYS[j])
-        df = df.join(d.withColumnRenamed("value", f"c{j}").withColumnRenamed("id", f"k{j}"), f"c{j}", "left")
-    order = ["key", "file", "line"] if split == "train" else ["file", "line"]
-    out = [F.col("label")]
+        "file", "line", split.cast("int").alias("split"), *typed_columns(F.col("value"))
+    ).withColumn("key", F.when(F.col("split") == 0, key).otherwise(F.lit("")))
+    out = [F.col("split"), F.col("label")]
     out += [
         F.coalesce(F.log(F.col(f"i{i}").cast("double") + F.lit(3.0)), F.lit(0.0)).cast("float").alias(f"n{i}")
         for i in range(NUM_INT)
     ]
-    out += [F.coalesce(F.col(f"k{j}"), F.lit(0)).cast("int").alias(f"k{j}") for j in range(NUM_CAT)]
-    names = ["label"] + [f"n{i}" for i in range(NUM_INT)] + [f"k{j}" for j in range(NUM_CAT)]
-    return df.select(*order, *out).orderBy(*order).select(*names)
+    out += [F.coalesce(F.conv(F.col(f"c{j}"), 16, 10).cast("long"), F.lit(-1)).alias(f"v{j}") for j in range(NUM_CAT)]
+    names = ["split", "label"] + [f"n{i}" for i in range(NUM_INT)] + [f"v{j}" for j in range(NUM_CAT)]
+    order = ["split", "key", "file", "line"]
+    return df.select("key", "file", "line", *out).orderBy(*order).select(*names)
