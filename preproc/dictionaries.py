@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Sequence
 from preproc import atomic
 from preproc.schema import CAT_KEYS
 
+LOOKUP_GROUP_ENTRIES = 5_000_000
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -44,28 +46,40 @@ def build_dictionaries(
     return {k: int(sizes.get(k, 0)) for k in CAT_KEYS}
 
 
-def export_lookup(spark: "SparkSession", dict_dir: Path, lookup_dir: Path) -> None:
+def export_lookup(spark: "SparkSession", dict_dir: Path, lookup_dir: Path, model_size: dict[str, int]) -> None:
     """Write per column two .npy arrays: the kept values as int64 (sorted) and their ids (int32).
 
     The writer maps values to ids with a binary search on these (memory-mapped) arrays, which
-    replaces 26 Spark joins; one column is collected to the driver at a time.
+    replaces 26 Spark joins. Columns are collected to the driver in groups of at most
+    LOOKUP_GROUP_ENTRIES entries (a huge column alone), so the driver never holds everything at once.
     """
     import numpy as np
     from pyspark.sql import functions as F
 
     lookup_dir.mkdir(parents=True, exist_ok=True)
     dicts = spark.read.parquet(str(dict_dir))
+    groups: list[list[str]] = [[]]
+    total = 0
     for key in CAT_KEYS:
+        if groups[-1] and total + model_size[key] > LOOKUP_GROUP_ENTRIES:
+            groups.append([])
+            total = 0
+        groups[-1].append(key)
+        total += model_size[key]
+    for keys in groups:
         table = (
-            dicts.filter(F.col("column") == key)
-            .select(F.conv("value", 16, 10).cast("long").alias("v"), F.col("id").cast("int").alias("id"))
+            dicts.filter(F.col("column").isin(keys))
+            .select("column", F.conv("value", 16, 10).cast("long").alias("v"), F.col("id").cast("int").alias("id"))
             .toArrow()
         )
-        values = table.column("v").to_numpy().astype(np.int64)
-        ids = table.column("id").to_numpy().astype(np.int32)
-        order = np.argsort(values, kind="stable")
-        for name, arr in (("values", values[order]), ("ids", ids[order])):
-            tmp = lookup_dir / f"{key}.{name}.tmp.npy"
-            np.save(tmp, arr)
-            tmp.rename(lookup_dir / f"{key}.{name}.npy")
-
+        column = np.asarray(table.column("column").to_pylist(), dtype=object)
+        all_values = table.column("v").to_numpy().astype(np.int64)
+        all_ids = table.column("id").to_numpy().astype(np.int32)
+        for key in keys:
+            mask = column == key
+            values, ids = all_values[mask], all_ids[mask]
+            order = np.argsort(values, kind="stable")
+            for name, arr in (("values", values[order]), ("ids", ids[order])):
+                tmp = lookup_dir / f"{key}.{name}.tmp.npy"
+                np.save(tmp, arr)
+                tmp.rename(lookup_dir / f"{key}.{name}.npy")

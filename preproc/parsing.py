@@ -51,28 +51,26 @@ def describe_bad_line(text: str) -> str:
 
 
 def read_raw(spark: "SparkSession", paths: Sequence[str]) -> "DataFrame":
-    """Raw lines of several files, with file index, block start and a per-block contiguous row id.
+    """Raw lines of several files (one scan), with file index, block start and a per-block row id.
 
     `lineSep` is set to LF so a CR stays in the line and CRLF files are detected, not hidden.
-    The result must be consumed by the same plan that computes `block_bases` (the ids depend on it).
+    The file index is the position in `paths` (looked up by file name; names are unique in one
+    input directory). The result must be consumed by the same plan that computes `block_bases`.
     """
     from pyspark.sql import functions as F
 
-    frames = []
-    for index, path in enumerate(paths):
-        frames.append(
-            spark.read.option("lineSep", "\n")
-            .text(path)
-            .select(
-                F.lit(index).alias("file"),
-                F.col("_metadata.file_block_start").alias("blk"),
-                F.col("value"),
-            )
+    names = [p.rsplit("/", 1)[-1] for p in paths]
+    index = F.create_map(*[x for i, n in enumerate(names) for x in (F.lit(n), F.lit(i))])
+    return (
+        spark.read.option("lineSep", "\n")
+        .text(list(paths))
+        .select(
+            index[F.col("_metadata.file_name")].alias("file"),
+            F.col("_metadata.file_block_start").alias("blk"),
+            F.col("value"),
         )
-    df = frames[0]
-    for frame in frames[1:]:
-        df = df.unionByName(frame)
-    return df.withColumn("mid", F.monotonically_increasing_id())
+        .withColumn("mid", F.monotonically_increasing_id())
+    )
 
 
 def category(value: "Column") -> "Column":

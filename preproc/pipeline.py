@@ -6,6 +6,7 @@ Each stage (and each input file of the scan) records completion, so a rerun skip
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -15,7 +16,7 @@ from preproc.dictionaries import build_dictionaries, export_lookup
 from preproc.errors import PreprocError
 from preproc.inputs import InputFile, discover
 from preproc.options import PreprocOptions
-from preproc.scan import bad_line_message, scan_file
+from preproc.scan import bad_line_message, batches, scan_files
 from preproc.schema import CAT_KEYS, SPLITS, cat_dtype
 from preproc.session import get_session, master_url
 from preproc.state import MANIFEST, WorkState, prepare_output
@@ -59,7 +60,8 @@ def run(
     if out == opts.input_dir.absolute() or opts.input_dir.absolute() in out.parents:
         raise PreprocError(f"output {out} is inside the input directory {opts.input_dir}; put it elsewhere")
     check_split(opts, files)
-    fingerprint = {"inputs": [f.record() for f in files], **opts.fingerprint()}
+    # JSON round trip, so it compares equal to the stored copy (tuples become lists)
+    fingerprint = json.loads(json.dumps({"inputs": [f.record() for f in files], **opts.fingerprint()}))
 
     def before_create() -> None:
         if skip_preflight:
@@ -103,20 +105,26 @@ def _stages(
     fingerprint: dict[str, Any],
     echo: Echo,
 ) -> dict[str, Any]:
-    stats: list[dict[str, Any]] = []
     n = len(files)
-    for i, f in enumerate(files):
-        label = f"[1/4 scan {i + 1}/{n}] {f.name}"
-        done = state.scan_dir(i) / "stats.json"
-        if done.exists():
-            echo(f"{label}: already done, skipped")
-            st = atomic.read_json(done)
-        else:
-            st = _timed(echo, label, lambda: scan_file(spark, f, state.scan_dir(i), opts.bad_lines))
-            echo(f"{label}: {st['lines']:,} lines, {st['bad_lines']:,} bad")
+    pending = [i for i in range(n) if not (state.scan_dir(i) / "stats.json").exists()]
+    if len(pending) < n:
+        echo(f"[1/4 scan] {n - len(pending)} of {n} files already scanned, skipped")
+    groups = batches([files[i] for i in pending])
+    for g, group in enumerate(groups):
+        idx = [pending[k] for k in group]
+        names = files[idx[0]].name + (f" .. {files[idx[-1]].name} ({len(idx)} files)" if len(idx) > 1 else "")
+        label = f"[1/4 scan {g + 1}/{len(groups)}] {names}"
+        batch_stats = _timed(
+            echo, label,
+            lambda: scan_files(spark, [files[i] for i in idx], [state.scan_dir(i) for i in idx], opts.bad_lines,
+                               state.work / "scan.tmp"),
+        )
+        echo(f"{label}: {sum(st['lines'] for st in batch_stats):,} lines, "
+             f"{sum(st['bad_lines'] for st in batch_stats):,} bad")
+    stats = [atomic.read_json(state.scan_dir(i) / "stats.json") for i in range(n)]
+    for f, st in zip(files, stats):
         if st["bad_lines"]:
             echo(bad_line_message(f, st) + "\n  (skipped under --bad-lines skip)")
-        stats.append(st)
 
     dict_dir = state.output / "dictionaries"
     marker = state.done("dictionaries")
@@ -129,7 +137,7 @@ def _stages(
                 dict_dir, state.work / "dictionaries.tmp",
             ),
         )
-        _timed(echo, "[2/4 dictionaries] lookup arrays", lambda: export_lookup(spark, dict_dir, state.work / "lookup"))
+        _timed(echo, "[2/4 dictionaries] lookup arrays", lambda: export_lookup(spark, dict_dir, state.work / "lookup", sizes))
         atomic.write_json(state.output / "model_size.json", sizes)
         state.mark("dictionaries", {"model_size": sizes})
     else:

@@ -1,4 +1,4 @@
-"""Stage 1, per input file: validate every line, count bad lines, count categorical values.
+"""Stage 1, per input file (small files in batches): validate every line, count bad lines, count categorical values.
 
 Outputs per file (under the work directory): `counts/` (parquet: column index, value, count over the
 file's valid rows) and `stats.json` (line count, bad-line counts with the first example). The stats file
@@ -8,74 +8,103 @@ is written last and marks the file as done.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from preproc import atomic
 from preproc.errors import PreprocError
 from preproc.inputs import InputFile
 from preproc.parsing import BAD_CATEGORIES, bases_from_blocks, category, describe_bad_line, read_raw, typed_columns
-from preproc.schema import NUM_CAT
+from preproc.schema import NUM_CAT, NUM_INT
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+#: Small files are scanned together (fewer Spark jobs); a batch holds at most this much raw data.
+BATCH_BYTES = 1 << 30
 
-def scan_file(spark: "SparkSession", f: InputFile, work: Path, policy: str) -> dict[str, Any]:
-    """Scan one file; returns its stats. Raises PreprocError under the 'fail' policy if it has bad lines."""
+
+def batches(files: Sequence[InputFile], max_bytes: int = BATCH_BYTES) -> list[list[int]]:
+    """Group file indices (in order) so each group holds at most `max_bytes` of raw data (or one file)."""
+    groups: list[list[int]] = []
+    size = 0
+    for i, f in enumerate(files):
+        if groups and size + f.estimated_raw_bytes <= max_bytes:
+            groups[-1].append(i)
+            size += f.estimated_raw_bytes
+        else:
+            groups.append([i])
+            size = f.estimated_raw_bytes
+    return groups
+
+
+def scan_files(
+    spark: "SparkSession", files: Sequence[InputFile], work_dirs: Sequence[Path], policy: str, tmp: Path
+) -> list[dict[str, Any]]:
+    """Scan a batch of files in two Spark jobs; per file write counts/ then stats.json (its done marker).
+
+    Raises PreprocError under the 'fail' policy if any file of the batch has bad lines (nothing written).
+    """
     from pyspark.sql import functions as F
 
-    df = read_raw(spark, [str(f.path)]).withColumn("bad", category(F.col("value")))
+    df = read_raw(spark, [str(f.path) for f in files]).withColumn("bad", category(F.col("value")))
     try:
         rows = (
-            df.groupBy("blk", "bad")
-            .agg(
-                F.count(F.lit(1)).alias("n"),
-                F.min("mid").alias("m"),
-                F.min_by("value", "mid").alias("example"),
-            )
+            df.groupBy("file", "blk", "bad")
+            .agg(F.count(F.lit(1)).alias("n"), F.min("mid").alias("m"), F.min_by("value", "mid").alias("example"))
             .collect()
         )
     except Exception as exc:  # corrupt gzip, unreadable file, ...
-        raise PreprocError(f"input file {f.path}: cannot be read ({_first_line(exc)}); check or re-download it") from None
-    blocks: dict[int, list[int]] = {}
+        names = ", ".join(str(f.path) for f in files)
+        raise PreprocError(f"cannot read input ({names}): {_first_line(exc)}; check or re-download the file") from None
+    blocks: dict[tuple[int, int], list[int]] = {}
     for r in rows:
-        b = blocks.setdefault(r["blk"], [0, r["m"]])
+        b = blocks.setdefault((r["file"], r["blk"]), [0, r["m"]])
         b[0] += r["n"]
         b[1] = min(b[1], r["m"])
-    bases = bases_from_blocks([(0, blk, n, m) for blk, (n, m) in blocks.items()])
-    lines = sum(n for n, _ in blocks.values())
-    bad: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        if r["bad"] is None:
-            continue
-        line = r["m"] + bases[(0, r["blk"])]
-        entry = bad.setdefault(r["bad"], {"count": 0, "first_line": line, "first_problem": ""})
-        entry["count"] += r["n"]
-        if line <= entry["first_line"]:
-            entry["first_line"] = line
-            entry["first_problem"] = describe_bad_line(r["example"])
-    bad = {k: bad[k] for k in sorted(bad, key=list(BAD_CATEGORIES).index)}
-    stats = {"file": f.record(), "lines": lines, "bad_lines": sum(v["count"] for v in bad.values()), "bad": bad}
-    if bad and policy == "fail":
-        raise PreprocError(bad_line_message(f, stats) + "\nPass --bad-lines skip to skip (and report) such lines instead.")
+    bases = bases_from_blocks([(fi, blk, n, m) for (fi, blk), (n, m) in blocks.items()])
+    all_stats = []
+    for k, f in enumerate(files):
+        bad: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            if r["file"] != k or r["bad"] is None:
+                continue
+            line = r["m"] + bases[(k, r["blk"])]
+            entry = bad.setdefault(r["bad"], {"count": 0, "first_line": line, "first_problem": ""})
+            entry["count"] += r["n"]
+            if line <= entry["first_line"]:
+                entry["first_line"] = line
+                entry["first_problem"] = describe_bad_line(r["example"])
+        bad = {c: bad[c] for c in sorted(bad, key=list(BAD_CATEGORIES).index)}
+        lines = sum(n for (fi, _), (n, _) in blocks.items() if fi == k)
+        all_stats.append({"file": f.record(), "lines": lines, "bad_lines": sum(v["count"] for v in bad.values()), "bad": bad})
+    if policy == "fail":
+        reports = [bad_line_message(f, st) for f, st in zip(files, all_stats) if st["bad"]]
+        if reports:
+            raise PreprocError("\n".join(reports) + "\nPass --bad-lines skip to skip (and report) such lines instead.")
 
-    counts_dir = work / "counts"
-    tmp = work / "counts.tmp"
     atomic.remove(tmp)
-    valid = df.filter(F.col("bad").isNull()).select(typed_columns(F.col("value"))[1 + 13:])
+    valid = df.filter(F.col("bad").isNull()).select("file", *typed_columns(F.col("value"))[1 + NUM_INT:])
     pairs = F.explode(F.array(*[F.struct(F.lit(j).alias("col"), F.col(f"c{j}").alias("value")) for j in range(NUM_CAT)]))
     (
-        valid.select(pairs.alias("p"))
-        .select("p.col", "p.value")
+        valid.select("file", pairs.alias("p"))
+        .select("file", "p.col", "p.value")
         .filter(F.col("value").isNotNull())
-        .groupBy("col", "value")
+        .groupBy("file", "col", "value")
         .agg(F.count(F.lit(1)).alias("count"))
-        .write.parquet(str(tmp))
+        .write.partitionBy("file")
+        .parquet(str(tmp))
     )
-    atomic.remove(counts_dir)
-    tmp.rename(counts_dir)
-    atomic.write_json(work / "stats.json", stats)
-    return stats
+    for k, (work, st) in enumerate(zip(work_dirs, all_stats)):
+        work.mkdir(parents=True, exist_ok=True)
+        src = tmp / f"file={k}"
+        atomic.remove(work / "counts")
+        if src.exists():
+            src.rename(work / "counts")
+        else:  # no valid row with a categorical value: an empty counts table
+            spark.createDataFrame([], "col int, value string, count long").write.parquet(str(work / "counts"))
+        atomic.write_json(work / "stats.json", st)
+    atomic.remove(tmp)
+    return all_stats
 
 
 def bad_line_message(f: InputFile, stats: dict[str, Any]) -> str:
