@@ -40,7 +40,7 @@ def preprocess(
     """Turn raw Criteo click logs in INPUT into the split binary dataset in OUTPUT."""
     from preproc.options import PreprocOptions, parse_split
     from preproc.pipeline import run
-    from preproc.session import effective_conf, parse_conf
+    from preproc.session import parse_conf
 
     try:
         opts = PreprocOptions(
@@ -52,7 +52,7 @@ def preprocess(
             bad_lines=bad_lines,
             keep_work=keep_work,
         )
-        conf = effective_conf(parse_conf(spark_conf))
+        conf = parse_conf(spark_conf)
         run(opts, master=master, spark_conf=conf, echo=lambda m: click.echo(m, err=True),
             skip_preflight=skip_preflight)
     except PreprocError as exc:

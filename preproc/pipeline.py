@@ -18,7 +18,7 @@ from preproc.inputs import InputFile, discover
 from preproc.options import PreprocOptions
 from preproc.scan import bad_line_message, batches, scan_files
 from preproc.schema import CAT_KEYS, SPLITS, cat_dtype
-from preproc.session import get_session, master_url
+from preproc.session import effective_conf, get_session, master_url
 from preproc.state import MANIFEST, WorkState, prepare_output
 from preproc.transform import dataset_frame
 from preproc.writer import assemble, write_chunks
@@ -54,7 +54,8 @@ def run(
     skip_preflight: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) the pipeline; returns the manifest written to OUTPUT/preprocess.json."""
-    conf = dict(spark_conf or {})
+    conf = dict(spark_conf or {})  # the user's settings
+    effective = effective_conf(conf)
     files = discover(opts.input_dir)
     out = opts.output_dir.absolute()
     if out == opts.input_dir.absolute() or opts.input_dir.absolute() in out.parents:
@@ -66,7 +67,7 @@ def run(
     def before_create() -> None:
         if skip_preflight:
             return
-        est = preflight.check(files, out, conf, master_url(master))
+        est = preflight.check(files, out, effective, master_url(master))
         echo(f"pre-flight: {est.describe()}: fits")
 
     status = prepare_output(out, fingerprint, before_create)
@@ -151,7 +152,7 @@ def _stages(
         atomic.remove(chunk_dir)
         parts = _timed(
             echo,
-            "[3/4 transform] join dictionaries, shuffle train, write chunks",
+            "[3/4 transform] parse, order rows, map ids, write chunks",
             lambda: write_chunks(
                 dataset_frame(spark, files, opts.split, opts.seed, stats[-1]["lines"]),
                 chunk_dir,

@@ -40,7 +40,10 @@ def master_url(master: str | None) -> str:
 
 
 def get_session(master: str | None, conf: Mapping[str, str]) -> tuple["SparkSession", bool]:
-    """Return (session, created). An active session in this process (tests, spark-submit) is reused."""
+    """Return (session, created). `conf` holds the user's settings (defaults are added here).
+
+    An active session in this process (tests, a notebook) is reused as it is.
+    """
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
@@ -54,7 +57,9 @@ def get_session(master: str | None, conf: Mapping[str, str]) -> tuple["SparkSess
         builder = builder.master(master)
     elif not launched_by_submit():
         builder = builder.master("local[*]")
-    for key, value in conf.items():
+    # under spark-submit its own settings win over our defaults; the user's --spark-conf wins over both
+    settings = dict(conf) if launched_by_submit() else effective_conf(conf)
+    for key, value in settings.items():
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
