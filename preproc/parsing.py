@@ -26,8 +26,8 @@ BAD_CATEGORIES: dict[str, str] = {
     "categorical": "a categorical field (C1..C26) is not 8 lowercase hex digits",
 }
 
-_INT_RE = re.compile(rf"^{INT_PATTERN}$")
-_CAT_RE = re.compile(rf"^{CAT_PATTERN}$")
+_INT_RE = re.compile(rf"^{INT_PATTERN}\Z")
+_CAT_RE = re.compile(rf"^{CAT_PATTERN}\Z")
 
 
 def describe_bad_line(text: str) -> str:
@@ -78,8 +78,8 @@ def category(value: "Column") -> "Column":
     from pyspark.sql import functions as F
 
     arr = F.split(value, "\t", -1)
-    int_bad = [~((arr[i] == "") | arr[i].rlike(f"^{INT_PATTERN}$")) for i in range(1, 1 + NUM_INT)]
-    cat_bad = [~((arr[i] == "") | arr[i].rlike(f"^{CAT_PATTERN}$")) for i in range(1 + NUM_INT, NUM_FIELDS)]
+    int_bad = [~((arr[i] == "") | arr[i].rlike(f"^{INT_PATTERN}\\z")) for i in range(1, 1 + NUM_INT)]
+    cat_bad = [~((arr[i] == "") | arr[i].rlike(f"^{CAT_PATTERN}\\z")) for i in range(1 + NUM_INT, NUM_FIELDS)]
     any_int_bad = int_bad[0]
     for c in int_bad[1:]:
         any_int_bad = any_int_bad | c

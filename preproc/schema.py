@@ -14,11 +14,12 @@ CAT_KEYS = [f"_c{14 + j}" for j in range(NUM_CAT)]
 SPLITS = ("train", "test", "validation")
 BIN_FILES = ["label.bin", "numerical.bin"] + [f"cat_{j}.bin" for j in range(NUM_CAT)]
 
+#: Patterns end with \z (absolute end): Java's `$` would also match before a trailing CR.
 #: Integer fields: optional minus, 1..18 digits (always fits in int64). Categorical: 8 lowercase hex digits.
 INT_PATTERN = r"-?[0-9]{1,18}"
 CAT_PATTERN = r"[0-9a-f]{8}"
 LINE_PATTERN = (
-    r"^[01]" + rf"(\t({INT_PATTERN})?){{{NUM_INT}}}" + rf"(\t({CAT_PATTERN})?){{{NUM_CAT}}}$"
+    r"^[01]" + rf"(\t({INT_PATTERN})?){{{NUM_INT}}}" + rf"(\t({CAT_PATTERN})?){{{NUM_CAT}}}\z"
 )
 
 
