@@ -85,10 +85,14 @@ class PreprocOptions:
             raise PreprocError(f"--bad-lines {self.bad_lines!r}: choose one of {', '.join(BAD_LINE_POLICIES)}")
 
     def fingerprint(self) -> dict[str, Any]:
-        """The options that decide the output bytes (resume refuses when they change)."""
+        """The options that decide the output bytes (resume refuses when they change).
+
+        The bad-line policy is not part of it: it never changes the bytes written (under `fail`
+        no output is written when a file has bad lines), so a run stopped by `fail` can be
+        resumed with `skip`.
+        """
         return {
             "frequency_threshold": self.frequency_threshold,
             "split": asdict(self.split) | {"rule": self.split.describe()},
             "seed": self.seed,
-            "bad_lines": self.bad_lines,
         }

@@ -70,14 +70,14 @@ def read_raw(spark: "SparkSession", paths: Sequence[str]) -> "DataFrame":
             F.col("value"),
         )
         .withColumn("mid", F.monotonically_increasing_id())
+        .withColumn("fields", F.split(F.col("value"), "\t", -1))
     )
 
 
-def category(value: "Column") -> "Column":
-    """Spark column: null for a valid line, else the name of the first failed check."""
+def category(value: "Column", arr: "Column") -> "Column":
+    """Spark column: null for a valid line, else the name of the first failed check (`arr` = the fields)."""
     from pyspark.sql import functions as F
 
-    arr = F.split(value, "\t", -1)
     int_bad = [~((arr[i] == "") | arr[i].rlike(f"^{INT_PATTERN}\\z")) for i in range(1, 1 + NUM_INT)]
     cat_bad = [~((arr[i] == "") | arr[i].rlike(f"^{CAT_PATTERN}\\z")) for i in range(1 + NUM_INT, NUM_FIELDS)]
     any_int_bad = int_bad[0]
@@ -98,11 +98,14 @@ def category(value: "Column") -> "Column":
     return F.when(value.rlike(LINE_PATTERN), F.lit(None).cast("string")).otherwise(detail)
 
 
-def typed_columns(value: "Column") -> list["Column"]:
-    """Spark columns `label` (tinyint), `i0..i12` (bigint, null = missing), `c0..c25` (string, null = missing)."""
+def typed_columns(arr: "Column") -> list["Column"]:
+    """Spark columns `label` (tinyint), `i0..i12` (bigint, null = missing), `c0..c25` (string, null = missing).
+
+    `arr` is the `fields` column of `read_raw`: splitting once there (a separate projection that Spark
+    does not inline, split being expensive) avoids re-splitting the line for each of the 40 fields.
+    """
     from pyspark.sql import functions as F
 
-    arr = F.split(value, "\t", -1)
     cols = [arr[0].try_cast("tinyint").alias("label")]
     cols += [F.when(arr[1 + i] == "", None).otherwise(arr[1 + i].try_cast("long")).alias(f"i{i}") for i in range(NUM_INT)]
     cols += [

@@ -123,6 +123,9 @@ def _stages(
         echo(f"{label}: {sum(st['lines'] for st in batch_stats):,} lines, "
              f"{sum(st['bad_lines'] for st in batch_stats):,} bad")
     stats = [atomic.read_json(state.scan_dir(i) / "stats.json") for i in range(n)]
+    if opts.bad_lines == "fail" and any(st["bad_lines"] for st in stats):  # scanned earlier under `skip`
+        reports = [bad_line_message(f, st) for f, st in zip(files, stats) if st["bad_lines"]]
+        raise PreprocError("\n".join(reports) + "\nPass --bad-lines skip to skip (and report) such lines instead.")
     for f, st in zip(files, stats):
         if st["bad_lines"]:
             echo(bad_line_message(f, st) + "\n  (skipped under --bad-lines skip)")

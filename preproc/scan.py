@@ -46,7 +46,7 @@ def scan_files(
     """
     from pyspark.sql import functions as F
 
-    df = read_raw(spark, [str(f.path) for f in files]).withColumn("bad", category(F.col("value")))
+    df = read_raw(spark, [str(f.path) for f in files]).withColumn("bad", category(F.col("value"), F.col("fields")))
     try:
         rows = (
             df.groupBy("file", "blk", "bad")
@@ -83,7 +83,7 @@ def scan_files(
             raise PreprocError("\n".join(reports) + "\nPass --bad-lines skip to skip (and report) such lines instead.")
 
     atomic.remove(tmp)
-    valid = df.filter(F.col("bad").isNull()).select("file", *typed_columns(F.col("value"))[1 + NUM_INT:])
+    valid = df.filter(F.col("bad").isNull()).select("file", *typed_columns(F.col("fields"))[1 + NUM_INT:])
     pairs = F.explode(F.array(*[F.struct(F.lit(j).alias("col"), F.col(f"c{j}").alias("value")) for j in range(NUM_CAT)]))
     (
         valid.select("file", pairs.alias("p"))

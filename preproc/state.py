@@ -75,6 +75,8 @@ def prepare_output(output_dir: Path, fingerprint: dict[str, Any], before_create:
             f"output directory {output_dir} holds an unfinished run without its state ({', '.join(entries)}); "
             "delete it or pass a new directory"
         )
+    if previous is not None and not manifest.exists() and not any((output_dir / WORK).glob("scan/*/stats.json")):
+        previous = None  # nothing finished yet (e.g. stopped by bad lines): start over with the new options
     if previous is not None:
         if previous != fingerprint:
             diff = [k for k in fingerprint if previous.get(k) != fingerprint.get(k)]

@@ -54,7 +54,7 @@ def dataset_frame(
 
     raw = read_raw(spark, [str(f.path) for f in files])
     df = with_line_numbers(spark, raw, block_bases(raw))
-    df = df.filter(category(F.col("value")).isNull())
+    df = df.filter(category(F.col("value"), F.col("fields")).isNull())
     name = F.element_at(F.array(*[F.lit(f.name) for f in files]), F.col("file") + 1)
     line = F.col("line").cast("string")
     fixed = split_of_file(files, rule)
@@ -69,7 +69,7 @@ def dataset_frame(
         split = F.when(u < t, 1).when(u < t + v, 2).otherwise(0)
     key = F.md5(F.concat(F.lit(f"{seed}:"), name, F.lit(":"), line))
     df = df.select(
-        "file", "line", split.cast("int").alias("split"), *typed_columns(F.col("value"))
+        "file", "line", split.cast("int").alias("split"), *typed_columns(F.col("fields"))
     ).withColumn("key", F.when(F.col("split") == 0, key).otherwise(F.lit("")))
     out = [F.col("split"), F.col("label")]
     out += [

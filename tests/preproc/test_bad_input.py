@@ -70,3 +70,6 @@ def test_fail_policy_reports_file_line_and_fix_and_writes_nothing(spark, bad_inp
     assert "d_handmade" in text and "--bad-lines skip" in text and "a_good" not in text
     assert sorted(p.name for p in (root / "fail").iterdir()) == ["_work"]
     assert not (root / "fail" / "_work" / "scan").exists()
+    # the natural next step, the same command with --bad-lines skip, starts over in the same directory
+    manifest = run_pipeline(inp, root / "fail", threshold=2, split="fraction:0.2,0.2", bad_lines="skip")
+    assert manifest["bad_line_policy"] == "skip" and sum(manifest["rows"].values()) == 566
