@@ -6,11 +6,13 @@ import random
 import shutil
 
 import pytest
-from helpers import assert_same_dataset, run_pipeline
+from pp_helpers import assert_same_dataset, run_pipeline
 from reference_impl import preprocess as reference
-from synthetic import row
+from pp_synthetic import row
 
 from preproc.errors import PreprocError
+
+pytestmark = pytest.mark.spark  # starts (shares) a local Spark session
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from synthetic import make_days
+from pp_synthetic import make_days
 
 from preproc.cli import preprocess
 

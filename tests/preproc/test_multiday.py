@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import assert_same_dataset, run_pipeline
+from pp_helpers import assert_same_dataset, run_pipeline
 from reference_impl import preprocess as reference
-from synthetic import THRESHOLD, make_days
+from pp_synthetic import THRESHOLD, make_days
+
+pytestmark = pytest.mark.spark  # starts (shares) a local Spark session
 
 
 @pytest.fixture(scope="module")

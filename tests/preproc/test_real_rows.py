@@ -7,8 +7,11 @@ import json
 import shutil
 
 import numpy as np
-from helpers import assert_same_dataset, run_pipeline
+import pytest
+from pp_helpers import assert_same_dataset, run_pipeline
 from reference_impl import preprocess as reference
+
+pytestmark = pytest.mark.spark  # starts (shares) a local Spark session
 
 FILES = [
     "autoint_train_examples_head10k.txt",
