@@ -1,0 +1,204 @@
+"""The whole run: checks, pre-flight, then the stages scan -> dictionaries -> splits -> manifest.
+
+Each stage (and each input file of the scan) records completion, so a rerun skips finished work.
+`run` raises PreprocError for everything a user can fix; the CLI turns that into a clean message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from preproc import atomic, preflight
+from preproc.dictionaries import build_dictionaries, export_lookup
+from preproc.errors import PreprocError
+from preproc.inputs import InputFile, discover
+from preproc.options import PreprocOptions
+from preproc.scan import bad_line_message, batches, scan_files
+from preproc.schema import CAT_KEYS, SPLITS, cat_dtype
+from preproc.session import effective_conf, get_session, master_url
+from preproc.state import MANIFEST, WorkState, prepare_output
+from preproc.transform import dataset_frame
+from preproc.writer import assemble, write_chunks
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+Echo = Callable[[str], None]
+
+
+def check_split(opts: PreprocOptions, files: list[InputFile]) -> None:
+    """Refuse a split rule that cannot apply to these files."""
+    rule = opts.split
+    names = {f.name for f in files}
+    if rule.kind == "reference" and len(files) < 2:
+        raise PreprocError(
+            f"--split reference needs at least 2 input files (train days + the last day for test/validation), "
+            f"{opts.input_dir} has {len(files)}; use --split fraction:0.05,0.05 for a single file"
+        )
+    if rule.kind == "files":
+        for n in rule.test_files + rule.validation_files:
+            if n not in names:
+                raise PreprocError(f"--split {rule.describe()}: no input file named {n!r} in {opts.input_dir}")
+        if not [f for f in files if f.name not in set(rule.test_files) | set(rule.validation_files)]:
+            raise PreprocError(f"--split {rule.describe()}: no file is left for training")
+
+
+def run(
+    opts: PreprocOptions,
+    master: str | None = None,
+    spark_conf: Mapping[str, str] | None = None,
+    echo: Echo = print,
+    skip_preflight: bool = False,
+) -> dict[str, Any]:
+    """Run (or resume) the pipeline; returns the manifest written to OUTPUT/preprocess.json."""
+    conf = dict(spark_conf or {})  # the user's settings
+    effective = effective_conf(conf)
+    files = discover(opts.input_dir)
+    out = opts.output_dir.absolute()
+    if out == opts.input_dir.absolute() or opts.input_dir.absolute() in out.parents:
+        raise PreprocError(f"output {out} is inside the input directory {opts.input_dir}; put it elsewhere")
+    check_split(opts, files)
+    # JSON round trip, so it compares equal to the stored copy (tuples become lists)
+    fingerprint = json.loads(json.dumps({"inputs": [f.record() for f in files], **opts.fingerprint()}))
+
+    def before_create() -> None:
+        if skip_preflight:
+            return
+        est = preflight.check(files, out, effective, master_url(master))
+        echo(f"pre-flight: {est.describe()}: fits")
+
+    status = prepare_output(out, fingerprint, before_create)
+    if status == "complete":
+        echo(f"{out} already holds this run, complete; nothing to do")
+        return atomic.read_json(out / MANIFEST)
+    if status == "resume":
+        echo(f"resuming the unfinished run in {out}")
+    spark, created = get_session(master, conf)
+    try:
+        return _stages(spark, opts, files, WorkState(out), fingerprint, echo)
+    finally:
+        if created:
+            spark.stop()
+
+
+def _timed(echo: Echo, label: str, fn: Callable[[], Any]) -> Any:
+    start = time.perf_counter()
+    echo(f"{label} ...")
+    try:
+        result = fn()
+    except PreprocError:
+        raise
+    except Exception as exc:  # a Spark or I/O failure: no traceback, say how to continue
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:400]
+        raise PreprocError(f"{label} failed: {first}\nFinished stages are kept; rerun the same command to resume.") from exc
+    echo(f"{label}: done in {time.perf_counter() - start:.1f} s")
+    return result
+
+
+def _stages(
+    spark: "SparkSession",
+    opts: PreprocOptions,
+    files: list[InputFile],
+    state: WorkState,
+    fingerprint: dict[str, Any],
+    echo: Echo,
+) -> dict[str, Any]:
+    n = len(files)
+    pending = [i for i in range(n) if not (state.scan_dir(i) / "stats.json").exists()]
+    if len(pending) < n:
+        echo(f"[1/4 scan] {n - len(pending)} of {n} files already scanned, skipped")
+    groups = batches([files[i] for i in pending])
+    for g, group in enumerate(groups):
+        idx = [pending[k] for k in group]
+        names = files[idx[0]].name + (f" .. {files[idx[-1]].name} ({len(idx)} files)" if len(idx) > 1 else "")
+        label = f"[1/4 scan {g + 1}/{len(groups)}] {names}"
+        batch_stats = _timed(
+            echo, label,
+            lambda: scan_files(spark, [files[i] for i in idx], [state.scan_dir(i) for i in idx], opts.bad_lines,
+                               state.work / "scan.tmp"),
+        )
+        echo(f"{label}: {sum(st['lines'] for st in batch_stats):,} lines, "
+             f"{sum(st['bad_lines'] for st in batch_stats):,} bad")
+    stats = [atomic.read_json(state.scan_dir(i) / "stats.json") for i in range(n)]
+    if opts.bad_lines == "fail" and any(st["bad_lines"] for st in stats):  # scanned earlier under `skip`
+        reports = [bad_line_message(f, st) for f, st in zip(files, stats) if st["bad_lines"]]
+        raise PreprocError("\n".join(reports) + "\nPass --bad-lines skip to skip (and report) such lines instead.")
+    for f, st in zip(files, stats):
+        if st["bad_lines"]:
+            echo(bad_line_message(f, st) + "\n  (skipped under --bad-lines skip)")
+
+    dict_dir = state.output / "dictionaries"
+    marker = state.done("dictionaries")
+    if marker is None:
+        sizes = _timed(
+            echo,
+            "[2/4 dictionaries]",
+            lambda: build_dictionaries(
+                spark, [state.scan_dir(i) / "counts" for i in range(n)], opts.frequency_threshold,
+                dict_dir, state.work / "dictionaries.tmp",
+            ),
+        )
+        _timed(echo, "[2/4 dictionaries] lookup arrays", lambda: export_lookup(spark, dict_dir, state.work / "lookup", sizes))
+        atomic.write_json(state.output / "model_size.json", sizes)
+        state.mark("dictionaries", {"model_size": sizes})
+    else:
+        echo("[2/4 dictionaries]: already done, skipped")
+        sizes = marker["model_size"]
+    dtypes = [cat_dtype(sizes[k]) for k in CAT_KEYS]
+
+    chunk_dir = state.work / "chunks"
+    chunks = state.done("chunks")
+    if chunks is None:
+        atomic.remove(chunk_dir)
+        parts = _timed(
+            echo,
+            "[3/4 transform] parse, order rows, map ids, write chunks",
+            lambda: write_chunks(
+                dataset_frame(spark, files, opts.split, opts.seed, stats[-1]["lines"]),
+                chunk_dir,
+                state.work / "lookup",
+                dtypes,
+            ),
+        )
+        state.mark("chunks", {"parts": parts})
+    else:
+        echo("[3/4 transform]: already done, skipped")
+        parts = chunks["parts"]
+
+    rows: dict[str, int] = {}
+    for split in SPLITS:
+        label = f"[4/4 write {split}]"
+        assembled = state.done(f"assembled_{split}")
+        if assembled is not None:
+            echo(f"{label}: already done, skipped")
+            rows[split] = assembled["rows"]
+            continue
+        rows[split] = _timed(echo, label, lambda: assemble(chunk_dir, parts, split, state.output / split, dtypes))
+        state.mark(f"assembled_{split}", {"rows": rows[split]})
+        echo(f"{label}: {rows[split]:,} rows")
+
+    manifest = {
+        "format": "dlrm-split-v1",
+        "input_dir": str(opts.input_dir.absolute()),
+        "inputs": [
+            {**f.record(), "lines": st["lines"], "bad_lines": st["bad_lines"], "bad": st["bad"]}
+            for f, st in zip(files, stats)
+        ],
+        "frequency_threshold": opts.frequency_threshold,
+        "split_rule": opts.split.describe(),
+        "seed": opts.seed,
+        "bad_line_policy": opts.bad_lines,
+        "rows": rows,
+        "model_size": sizes,
+        "cat_dtypes": dtypes,
+        "fingerprint": fingerprint,
+    }
+    atomic.write_json(state.output / MANIFEST, manifest)
+    if not opts.keep_work:
+        atomic.remove(state.work)
+    echo(f"done: {state.output / MANIFEST}: train {rows['train']:,}, test {rows['test']:,}, "
+         f"validation {rows['validation']:,} rows")
+    return manifest

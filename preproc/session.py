@@ -1,0 +1,77 @@
+"""Starting (or reusing) the Spark session: local by default, a cluster when given its master URL."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Mapping
+
+from preproc.errors import PreprocError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DEFAULT_CONF = {
+    "spark.driver.memory": "2g",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "64",
+}
+
+
+def parse_conf(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``key=value`` strings -> dict; refuses malformed pairs."""
+    conf = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not key.strip().startswith("spark."):
+            raise PreprocError(f"--spark-conf {pair!r}: expected spark.KEY=VALUE, e.g. spark.driver.memory=4g")
+        conf[key.strip()] = value.strip()
+    return conf
+
+
+def effective_conf(user_conf: Mapping[str, str]) -> dict[str, str]:
+    """Defaults overridden by the user's settings."""
+    return {**DEFAULT_CONF, **user_conf}
+
+
+def master_url(master: str | None) -> str:
+    """The master to report: the option, else spark-submit's (unknown before start), else local[*]."""
+    return master or ("(spark-submit)" if launched_by_submit() else "local[*]")
+
+
+def get_session(master: str | None, conf: Mapping[str, str]) -> tuple["SparkSession", bool]:
+    """Return (session, created). `conf` holds the user's settings (defaults are added here).
+
+    An active session in this process (tests, a notebook) is reused as it is.
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
+    if (master or "local").startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName("dlrmbench-preprocess")
+    if master:
+        builder = builder.master(master)
+    elif not launched_by_submit():
+        builder = builder.master("local[*]")
+    # under spark-submit its own settings win over our defaults; the user's --spark-conf wins over both
+    settings = dict(conf) if launched_by_submit() else effective_conf(conf)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:
+        raise PreprocError(
+            f"cannot start Spark (master {master or 'local[*]'}): {str(exc).strip().splitlines()[0][:300]}; "
+            "check --master and Java (JAVA_HOME)"
+        ) from None
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark, True
+
+
+def launched_by_submit() -> bool:
+    """True when this Python process was started by spark-submit (it passes the gateway to us)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ

@@ -1,0 +1,91 @@
+"""The output directory and resume state: what is done is recorded, nothing half-written is trusted.
+
+Layout of the work area OUTPUT/_work/: run.json (the fingerprint of inputs and options),
+scan/NNNN/{counts/, stats.json}, dictionaries.json, chunks/<split>/part-NNNNNN/, chunks/<split>.json,
+assembled/<split>.json. A marker (a JSON file, written atomically) is written only after the outputs
+it vouches for are complete; a stage without its marker is redone from scratch.
+OUTPUT/preprocess.json is written last and marks the whole run complete.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from preproc import atomic
+from preproc.errors import PreprocError
+
+WORK = "_work"
+MANIFEST = "preprocess.json"
+#: Entries a (partial) run of ours may leave in OUTPUT.
+OWN_ENTRIES = {WORK, MANIFEST, "model_size.json", "dictionaries", "train", "test", "validation"}
+
+
+class WorkState:
+    """Paths and markers of one run's work area."""
+
+    def __init__(self, output_dir: Path) -> None:
+        self.output = output_dir
+        self.work = output_dir / WORK
+
+    def scan_dir(self, index: int) -> Path:
+        """Work directory of the scan of input file number `index`."""
+        return self.work / "scan" / f"{index:04d}"
+
+    def marker(self, name: str) -> Path:
+        """Path of a stage marker."""
+        return self.work / f"{name}.json"
+
+    def done(self, name: str) -> dict[str, Any] | None:
+        """The marker's content if the stage is done, else None."""
+        path = self.marker(name)
+        return atomic.read_json(path) if path.exists() else None
+
+    def mark(self, name: str, content: dict[str, Any]) -> None:
+        """Record a stage as done."""
+        path = self.marker(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(path, content)
+
+
+def prepare_output(output_dir: Path, fingerprint: dict[str, Any], before_create: Callable[[], None]) -> str:
+    """Check OUTPUT and set up the work area. Returns 'new', 'resume' or 'complete'.
+
+    `before_create` (the pre-flight) runs only when a new run is about to start.
+    Refuses a directory that holds anything else, or a run made with other inputs or options.
+    """
+    if output_dir.exists() and not output_dir.is_dir():
+        raise PreprocError(f"output {output_dir} is a file; pass a new or empty directory")
+    entries = sorted(p.name for p in output_dir.iterdir()) if output_dir.exists() else []
+    foreign = [e for e in entries if e not in OWN_ENTRIES]
+    if foreign:
+        raise PreprocError(
+            f"output directory {output_dir} already holds other files ({', '.join(foreign[:5])}); "
+            "pass a new or empty directory (the pipeline never overwrites foreign data)"
+        )
+    run_file = output_dir / WORK / "run.json"
+    manifest = output_dir / MANIFEST
+    previous = None
+    if manifest.exists():
+        previous = atomic.read_json(manifest).get("fingerprint")
+    elif run_file.exists():
+        previous = atomic.read_json(run_file)
+    elif entries:
+        raise PreprocError(
+            f"output directory {output_dir} holds an unfinished run without its state ({', '.join(entries)}); "
+            "delete it or pass a new directory"
+        )
+    if previous is not None and not manifest.exists() and not any((output_dir / WORK).glob("scan/*/stats.json")):
+        previous = None  # nothing finished yet (e.g. stopped by bad lines): start over with the new options
+    if previous is not None:
+        if previous != fingerprint:
+            diff = [k for k in fingerprint if previous.get(k) != fingerprint.get(k)]
+            raise PreprocError(
+                f"output directory {output_dir} holds a run with different {', '.join(diff)}; "
+                "rerun with the same inputs and options to resume, or pass a new output directory"
+            )
+        return "complete" if manifest.exists() else "resume"
+    before_create()
+    (output_dir / WORK).mkdir(parents=True, exist_ok=True)
+    atomic.write_json(run_file, fingerprint)
+    return "new"
