@@ -21,7 +21,7 @@ venv: $(STAMP)
 # another (multi-GB CUDA) build while installing the rest.
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip "setuptools>=70"
+	$(PY) -m pip install -q --upgrade pip "setuptools>=70" wheel
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==$(TORCH_VERSION)
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $@

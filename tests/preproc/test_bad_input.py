@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 from pp_helpers import assert_same_dataset, run_pipeline
-from reference_impl import preprocess as reference
+from tests.preproc.reference_impl import preprocess as reference
 from pp_synthetic import row
 
 from preproc.errors import PreprocError

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pp_helpers import assert_same_dataset, run_pipeline
-from reference_impl import preprocess as reference
+from tests.preproc.reference_impl import preprocess as reference
 from pp_synthetic import THRESHOLD, make_days
 
 pytestmark = pytest.mark.spark  # starts (shares) a local Spark session

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 from pp_helpers import assert_same_dataset, run_pipeline
-from reference_impl import preprocess as reference
+from tests.preproc.reference_impl import preprocess as reference
 
 pytestmark = pytest.mark.spark  # starts (shares) a local Spark session
 
