@@ -31,7 +31,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from dlrmbench.model.dlrm import build_dlrm  # noqa: E402
-from dlrmbench.model.embeddings import EmbeddingStrategy, uniform_table_init_  # noqa: E402
+from dlrmbench.model.embeddings import EmbeddingStrategy  # noqa: E402
+from dlrmbench_plugins.embeddings._tables import MultiTableEmbedding  # noqa: E402
 from dlrmbench.plugins import get_registry  # noqa: E402
 
 INTERPRETED = {"joint_fused", "cuda_fused"}
@@ -53,22 +54,6 @@ SHAPES = {
     "tiny": Shape("tiny", (100, 50, 20, 10), 16, (32, 16), (32, 16, 1), 256, 3, 30),
     "large": Shape("large", (100_000,) * 26, 128, (512, 256, 128), (1024, 1024, 512, 256, 1), 2048, 2, 4),
 }
-
-
-class DenseTableEmbedding(EmbeddingStrategy):
-    """Baseline: one nn.Embedding per feature with dense gradients (every row updated every step)."""
-
-    def __init__(self, table_sizes: list[int], dim: int, hash_indices: bool = False, options: object = None) -> None:
-        super().__init__(table_sizes, dim, hash_indices)
-        self.tables = nn.ModuleList(nn.Embedding(rows, dim, sparse=False) for rows in self.table_sizes)
-
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        for table, rows in zip(self.tables, self.table_sizes):
-            uniform_table_init_(table.weight.data, rows, generator)
-
-    def forward(self, categorical: torch.Tensor) -> torch.Tensor:
-        ids = self.prepare_indices(categorical)
-        return torch.stack([table(ids[:, f]) for f, table in enumerate(self.tables)], dim=1)
 
 
 @dataclass
@@ -98,7 +83,7 @@ def build(backend: str, embedding: str, shape: Shape) -> nn.Module:
     bspec = registry.get("backend", backend)
     bopts = bspec.options.model_validate({"interpret": True} if "interpret" in bspec.options.model_fields else {})
     if embedding == "dense_table":
-        emb: EmbeddingStrategy = DenseTableEmbedding(list(shape.table_sizes), shape.dim)
+        emb: EmbeddingStrategy = MultiTableEmbedding(list(shape.table_sizes), shape.dim, sparse=False)
     else:
         espec = registry.get("embedding", embedding)
         eopts = espec.options.model_validate({"interpret": True} if "interpret" in espec.options.model_fields else {})

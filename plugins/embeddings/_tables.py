@@ -25,11 +25,16 @@ class JointEmbedding(EmbeddingStrategy):
 
 
 class MultiTableEmbedding(EmbeddingStrategy):
-    """One table per feature; F lookups stacked into (B, F, D)."""
+    """One table per feature; F lookups stacked into (B, F, D).
 
-    def __init__(self, table_sizes: list[int], dim: int, hash_indices: bool = False, options: object = None) -> None:
+    ``sparse=False`` gives dense gradients (every row updated every step): only the benchmarks use it,
+    as the baseline the sparse strategies are measured against.
+    """
+
+    def __init__(self, table_sizes: list[int], dim: int, hash_indices: bool = False, options: object = None,
+                 sparse: bool = True) -> None:
         super().__init__(table_sizes, dim, hash_indices)
-        self.tables = nn.ModuleList(nn.Embedding(rows, dim, sparse=True) for rows in self.table_sizes)
+        self.tables = nn.ModuleList(nn.Embedding(rows, dim, sparse=sparse) for rows in self.table_sizes)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         for table, rows in zip(self.tables, self.table_sizes):
