@@ -15,40 +15,46 @@ STATUS_STYLE = {"ok": "green", "skipped": "yellow", "failed": "red", "timed_out"
 
 
 def run_table(title: str, results: list[CaseResult]) -> Table:
-    """One row per case of a run: status, headline numbers, and the reason for anything not ok."""
-    table = Table(title=title, title_justify="left", expand=False)
-    for column, justify in (("case", "left"), ("status", "left"), ("train samples/s", "right"),
-                            ("vs ref", "right"), ("step p50/p99 ms", "right"), ("AUC", "right"),
-                            ("inference samples/s (bs)", "right"), ("note", "left")):
-        table.add_column(column, justify=justify, overflow="fold")
+    """One row per case of a run: status, headline numbers, and the reason for anything not ok.
+
+    Numbers never wrap (a folded number misreads); the note column takes what width is left. The
+    reference and note columns appear only when some case has one.
+    """
+    rows = []
     for r in results:
         thr = r.value("train_throughput")
         ref, _ = reference_value(r, "train_throughput")
         p50, p99 = r.value("step_time_p50"), r.value("step_time_p99")
-        steps = f"{fmt_value(p50, 'ms')} / {fmt_value(p99, 'ms')}" if p50 is not None else "—"
-        inference = ", ".join(
-            f"{rec['end_to_end']['throughput']:,.0f} ({rec['batch_size']})" for rec in r.inference
-        ) or "—"
         note = r.reason or ("" if r.config.get("comparable", True) else "scaled down: not comparable")
         if r.status == "ok" and r.metrics.get("train_throughput") and "partial" in r.metrics["train_throughput"].description:
             note = "partial"
-        table.add_row(
-            r.case + (f" #{r.repeat + 1}" if r.repeat else ""),
-            f"[{STATUS_STYLE.get(r.status, 'white')}]{r.status}[/]",
-            fmt_value(thr, "samples/s"),
-            fmt_ratio(thr / ref if thr and ref else None),
-            steps,
-            fmt_value(r.value("auc")),
-            inference,
-            note,
-        )
+        rows.append({
+            "case": r.case + (f" #{r.repeat + 1}" if r.repeat else ""),
+            "status": f"[{STATUS_STYLE.get(r.status, 'white')}]{r.status}[/]",
+            "train samples/s": fmt_value(thr, "samples/s"),
+            "vs ref": fmt_ratio(thr / ref if thr and ref else None) if ref else None,
+            "step p50 / p99 ms": f"{fmt_value(p50, 'ms')} / {fmt_value(p99, 'ms')}" if p50 is not None else "—",
+            "AUC": fmt_value(r.value("auc")),
+            "inference samples/s": "\n".join(
+                f"{rec['end_to_end']['throughput']:,.0f} @bs {rec['batch_size']}" for rec in r.inference) or "—",
+            "note": note,
+        })
+    columns = [c for c in ("case", "status", "train samples/s", "vs ref", "step p50 / p99 ms", "AUC",
+                           "inference samples/s", "note")
+               if c not in ("vs ref", "note") or any(row[c] for row in rows)]
+    table = Table(title=title, title_justify="left", expand=False)
+    for column in columns:
+        justify = "left" if column in ("case", "status", "note") else "right"
+        table.add_column(column, justify=justify, no_wrap=column != "note", overflow="fold")
+    for row in rows:
+        table.add_row(*(row[c] if row[c] is not None else "—" for c in columns))
     return table
 
 
 def comparison_table(comparison: Comparison) -> Table:
     """Cases as rows; per result set the headline value, its spread, and ratios."""
     table = Table(title="dlrmbench compare", title_justify="left")
-    table.add_column("case", overflow="fold")
+    table.add_column("case", overflow="fold", no_wrap=True)
     table.add_column("metric", overflow="fold")
     table.add_column("reference", justify="right")
     for label in comparison.sets:
