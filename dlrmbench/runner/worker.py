@@ -161,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         return rank_main(args)
     reporter = Reporter(sys.stdout)
     signal.signal(signal.SIGTERM, _terminate)
+    # The parent forwards Ctrl-C as SIGINT; honour it even when this process was started with SIGINT
+    # ignored (a parent launched in the background by a non-interactive shell passes that on).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         case = Case.model_validate(json.loads(Path(args[0]).read_text()))
         run_case(case, reporter)

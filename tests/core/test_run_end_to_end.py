@@ -124,7 +124,10 @@ cases:
     out = tmp_path / "results"
     proc = subprocess.Popen([sys.executable, "-m", "dlrmbench", "run", str(suite), "-o", str(out), "--quiet"],
                             cwd=REPO, env=cli_env(plugin_site), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            # a terminal's Ctrl-C: SIGINT at its default even if this test runner was
+                            # started in the background with SIGINT ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and not marker.exists():
         time.sleep(0.2)
