@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from dlrmbench.errors import UserError
 
 
 @click.command("compare")
@@ -34,19 +33,9 @@ def compare_command(paths: tuple[Path, ...], baseline: Path | None, fmt: str) ->
     """
     from dlrmbench.report import export
     from dlrmbench.results.compare import compare
-    from dlrmbench.results.load import load_results
+    from dlrmbench.results.load import load_with_baseline
 
-    loaded = load_results(list(paths))
-    base_set = None
-    if baseline is not None:
-        base_loaded = load_results([baseline])
-        if len(base_loaded.sets) != 1:
-            raise UserError(f"--baseline {baseline}: holds {len(base_loaded.sets)} result sets; "
-                            "give one run directory (results/<suite>/<run-id>)")
-        base_set = base_loaded.sets[0]
-        loaded.problems.extend(base_loaded.problems)
-        loaded.sets = [s for s in loaded.sets if s.path.resolve() != base_set.path.resolve()]
-        loaded.sets.insert(0, base_set)
+    loaded, base_set = load_with_baseline(list(paths), baseline)
     for problem in loaded.problems:
         click.echo(f"Warning: {problem}", err=True)
     comparison = compare(loaded.sets, base_set)

@@ -95,6 +95,25 @@ def load_results(paths: list[Path]) -> Loaded:
     return Loaded(sets=sets, problems=problems)
 
 
+def load_with_baseline(paths: list[Path], baseline: Path | None) -> tuple[Loaded, ResultSet | None]:
+    """Result sets under ``paths`` plus the one run directory ``baseline``, which is put first.
+
+    Raises UserError when ``baseline`` holds no result set or several.
+    """
+    loaded = load_results(paths)
+    if baseline is None:
+        return loaded, None
+    base_loaded = load_results([baseline])
+    if len(base_loaded.sets) != 1:
+        raise UserError(f"--baseline {baseline}: holds {len(base_loaded.sets)} result sets; "
+                        "give one run directory (results/<suite>/<run-id>)")
+    base_set = base_loaded.sets[0]
+    loaded.problems.extend(p for p in base_loaded.problems if p not in loaded.problems)
+    others = [s for s in loaded.sets if s.path.resolve() != base_set.path.resolve()]
+    loaded.sets = [base_set, *others]
+    return loaded, base_set
+
+
 def to_frame(sets: list[ResultSet]) -> "pd.DataFrame":
     """A tidy frame: one row per (result set, case, repeat, metric), identity as separate columns."""
     import pandas as pd

@@ -26,17 +26,9 @@ def report_command(results: tuple[Path, ...], html_out: Path, png_dir: Path | No
     AUC on synthetic data are labelled not comparable.
     """
     from dlrmbench.report.html import write_report
-    from dlrmbench.results.load import load_results
+    from dlrmbench.results.load import load_with_baseline
 
-    loaded = load_results(list(results))
-    base_set = None
-    if baseline is not None:
-        base_loaded = load_results([baseline])
-        if len(base_loaded.sets) != 1:
-            raise UserError(f"--baseline {baseline}: holds {len(base_loaded.sets)} result sets; "
-                            "give one run directory (results/<suite>/<run-id>)")
-        base_set = base_loaded.sets[0]
-        loaded.sets = [base_set] + [s for s in loaded.sets if s.path.resolve() != base_set.path.resolve()]
+    loaded, base_set = load_with_baseline(list(results), baseline)
     for problem in loaded.problems:
         click.echo(f"Warning: {problem}", err=True)
     if html_out.parent and not html_out.parent.exists():
