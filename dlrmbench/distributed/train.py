@@ -34,7 +34,7 @@ from dlrmbench.workload.evaluate import Evaluation, predict
 from dlrmbench.workload.precision import apply_precision
 from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.timing import StepTimer, WallClock
-from dlrmbench.workload.train import Diverged, TrainOutcome
+from dlrmbench.workload.train import Diverged, TrainOutcome, total_steps
 
 
 @dataclass
@@ -141,13 +141,7 @@ def train_distributed(work: DistributedWorkload, reporter: Reporter) -> Distribu
                          "on overflow alone); use the reference's static loss scale")
     train_batches = work.dataset.batches("train", case.batch_size, device)
     steps_per_epoch = len(train_batches)
-    if steps_per_epoch == 0:
-        raise ValueError(f"batch_size {case.batch_size} is larger than the training split")
-    total = math.ceil(case.epochs * steps_per_epoch)
-    total = min(total, case.max_steps) if case.max_steps else total
-    if case.benchmark_warmup_steps >= total:
-        raise ValueError(f"benchmark_warmup_steps ({case.benchmark_warmup_steps}) leaves no measured step out of "
-                         f"{total}; lower it or train longer")
+    total = total_steps(case, steps_per_epoch)
     optimizer = make_optimizer(model, world)
     base_lr = case.optimizer.lr / policy.static_loss_scale
     loss_fn = torch.nn.BCEWithLogitsLoss()

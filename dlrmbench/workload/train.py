@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from dlrmbench.config.schema import Case
 from dlrmbench.model.schedule import learning_rate
 from dlrmbench.workload.build import Workload
 from dlrmbench.workload.evaluate import evaluate
@@ -60,6 +61,24 @@ def make_optimizer(model: torch.nn.Module) -> torch.optim.SGD:
     return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
 
 
+def total_steps(case: Case, steps_per_epoch: int) -> int:
+    """Optimisation steps of the case: its epochs of ``steps_per_epoch``, capped by max_steps.
+
+    Raises ValueError when the split has no complete batch or warm-up would leave nothing to measure.
+    """
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch_size {case.batch_size} is larger than the training split (no complete batch); "
+                         "lower batch_size or use a larger dataset")
+    total = math.ceil(case.epochs * steps_per_epoch)
+    total = min(total, case.max_steps) if case.max_steps else total
+    if case.benchmark_warmup_steps >= total:
+        raise ValueError(
+            f"benchmark_warmup_steps ({case.benchmark_warmup_steps}) leaves no measured step out of {total}; "
+            "lower it or train longer"
+        )
+    return total
+
+
 def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None) -> TrainOutcome:
     """Train ``work.model`` for the case's epochs or max_steps; evaluate as configured.
 
@@ -76,16 +95,7 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None)
         mlperf.init_stop_run_start()
     train_batches = work.dataset.batches("train", case.batch_size, device)
     steps_per_epoch = len(train_batches)
-    if steps_per_epoch == 0:
-        raise ValueError(f"batch_size {case.batch_size} is larger than the training split (no complete batch); "
-                         "lower batch_size or use a larger dataset")
-    total = math.ceil(case.epochs * steps_per_epoch)
-    total = min(total, case.max_steps) if case.max_steps else total
-    if case.benchmark_warmup_steps >= total:
-        raise ValueError(
-            f"benchmark_warmup_steps ({case.benchmark_warmup_steps}) leaves no measured step out of {total}; "
-            "lower it or train longer"
-        )
+    total = total_steps(case, steps_per_epoch)
     test_batches = work.dataset.batches("test", case.eval_batch_size, device)
     optimizer = make_optimizer(model)
     scaler = policy.make_scaler()
