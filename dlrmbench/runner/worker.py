@@ -158,7 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a torchrun rank of a hybrid-parallel case
         from dlrmbench.distributed.worker import main as rank_main
 
-        return rank_main(args)
+        code = rank_main(args)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Skip interpreter and C++ teardown: destroying the process group's threads at exit can abort
+        # a rank that has already reported its result, which torchrun would then count as a failure.
+        os._exit(code)
     reporter = Reporter(sys.stdout)
     signal.signal(signal.SIGTERM, _terminate)
     # The parent forwards Ctrl-C as SIGINT; honour it even when this process was started with SIGINT
