@@ -159,11 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         from dlrmbench.distributed.worker import main as rank_main
 
         code = rank_main(args)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # Skip interpreter and C++ teardown: destroying the process group's threads at exit can abort
-        # a rank that has already reported its result, which torchrun would then count as a failure.
-        os._exit(code)
+        if code == 0:
+            # A finished rank skips interpreter and C++ teardown: destroying the process group's
+            # threads at exit can abort a rank that already reported its result, which torchrun would
+            # count as a failure. Failing ranks exit normally so torchrun sees their error first.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        return code
     reporter = Reporter(sys.stdout)
     signal.signal(signal.SIGTERM, _terminate)
     # The parent forwards Ctrl-C as SIGINT; honour it even when this process was started with SIGINT
