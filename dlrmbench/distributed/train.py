@@ -34,6 +34,7 @@ from dlrmbench.workload.evaluate import Evaluation, predict
 from dlrmbench.workload.precision import apply_precision
 from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.timing import StepTimer, WallClock
+from dlrmbench.workload.loop import ProgressReporter, evaluation_due, record_evaluation
 from dlrmbench.workload.train import Diverged, TrainOutcome, total_steps
 
 
@@ -157,7 +158,7 @@ def train_distributed(work: DistributedWorkload, reporter: Reporter) -> Distribu
     model.train()
     run_start = time.perf_counter()
     step = 0
-    reported = 0
+    progress = ProgressReporter(reporter, timer, case, total)
     current_lr = base_lr
 
     def reduce_losses() -> None:
@@ -175,15 +176,7 @@ def train_distributed(work: DistributedWorkload, reporter: Reporter) -> Distribu
     def run_evaluation() -> bool:
         clock.pause()
         result = evaluate_distributed(work, policy, case.test_batches)
-        elapsed = time.perf_counter() - run_start
-        record = {"step": step, "auc": result.auc, "log_loss": result.log_loss,
-                  "samples": result.samples, "elapsed_s": elapsed}
-        outcome.evaluations.append(record)
-        reporter.emit("evaluation", **record)
-        hit = case.auc_threshold is not None and result.auc >= case.auc_threshold
-        if hit and outcome.time_to_train_s is None:
-            outcome.time_to_train_s = elapsed
-        return hit
+        return record_evaluation(outcome, reporter, case, step, result, time.perf_counter() - run_start)
 
     stop = False
     while not stop:
@@ -204,16 +197,13 @@ def train_distributed(work: DistributedWorkload, reporter: Reporter) -> Distribu
             timer.stop()
             local_losses[step] = loss.detach()
             step += 1
-            if step % case.progress_every == 0 or step == total:
+            if progress.due(step):
                 reduce_losses()
-                timer.flush()
-                reporter.emit("progress", step=step, loss=global_losses[-1],
-                              lr=current_lr * policy.static_loss_scale, step_times=timer.times[reported:])
-                reported = len(timer.times)
+                progress.emit(step, global_losses[-1], current_lr * policy.static_loss_scale)
             if step > case.benchmark_warmup_steps:
                 outcome.measured_steps += 1
                 outcome.measured_samples += case.batch_size
-            if case.test_freq and step % case.test_freq == 0 and step < total:
+            if evaluation_due(case, step, total):
                 if run_evaluation():
                     stop = True
                     break

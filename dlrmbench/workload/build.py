@@ -62,6 +62,8 @@ def build_workload(case: Case, local_rank: int = 0) -> Workload:
 
         load_checkpoint(model, resolve_path(case.checkpoint.load, case), case, table_sizes)
     model = model.to(device)
+    if getattr(dataset, "ids_validated", False):  # checked once in the data layer, not again every step
+        model.embeddings.check_every_batch = False
     return Workload(case=case, device=device, dataset=dataset, model=model, table_sizes=table_sizes)
 
 

@@ -40,6 +40,9 @@ class Dataset(Protocol):
     def table_sizes(self) -> list[int] | None:
         """Rows of each categorical table, or None when the suite must give them."""
 
+    # Optional attribute ``ids_validated``: True when every categorical id the dataset will yield was
+    # already checked against the table sizes the model uses (the model then skips its per-batch check).
+
     def batches(self, split: str, batch_size: int, device: torch.device) -> BatchStream:
         """Batches of ``split`` (``train`` or ``test``). ``device`` is where the model runs:
         a dataset may place batches there already (synthetic on the device) or leave them on the

@@ -20,6 +20,7 @@ from dlrmbench.config.schema import Case
 from dlrmbench.model.schedule import learning_rate
 from dlrmbench.workload.build import Workload
 from dlrmbench.workload.evaluate import evaluate
+from dlrmbench.workload.loop import ProgressReporter, evaluation_due, record_evaluation
 from dlrmbench.workload.precision import apply_precision
 from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.timing import StepTimer, WallClock, synchronize
@@ -109,8 +110,8 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None)
     model.train()
     if mlperf is not None:
         mlperf.train_samples(total * case.batch_size * case.world_size)
+    progress = ProgressReporter(reporter, timer, case, total)
     checked = 0
-    reported = 0
     step = 0
 
     def check_losses() -> None:
@@ -134,14 +135,7 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None)
         elapsed = time.perf_counter() - run_start  # evaluate() returned host floats: the device is idle
         if mlperf is not None:
             mlperf.eval_result(epochs_done, result.auc, result.samples)
-        record = {"step": step, "auc": result.auc, "log_loss": result.log_loss,
-                  "samples": result.samples, "elapsed_s": elapsed}
-        outcome.evaluations.append(record)
-        reporter.emit("evaluation", **record)
-        hit = case.auc_threshold is not None and result.auc >= case.auc_threshold
-        if hit and outcome.time_to_train_s is None:
-            outcome.time_to_train_s = elapsed
-        return hit
+        return record_evaluation(outcome, reporter, case, step, result, elapsed)
 
     current_lr = base_lr
     stop = False
@@ -171,16 +165,13 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None)
             losses[step] = loss.detach()
             step += 1
             measuring = step > case.benchmark_warmup_steps
-            if step % case.progress_every == 0 or step == total:
+            if progress.due(step):
                 check_losses()
-                timer.flush()
-                reporter.emit("progress", step=step, loss=float(losses[step - 1]),
-                              lr=current_lr * policy.static_loss_scale, step_times=timer.times[reported:])
-                reported = len(timer.times)
+                progress.emit(step, float(losses[step - 1]), current_lr * policy.static_loss_scale)
             if measuring:
                 outcome.measured_steps += 1
                 outcome.measured_samples += batch.size
-            if case.test_freq and step % case.test_freq == 0 and step < total:
+            if evaluation_due(case, step, total):
                 if run_evaluation():
                     stop = True
                     break

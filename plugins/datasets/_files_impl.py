@@ -55,6 +55,7 @@ class FileDataset:
         self._sizes = table_sizes(self.path, self.format)
         self._sources: dict[str, SampleSource] = {}
         self.scans: dict[str, Any] = {}
+        self.ids_validated = options.check_values  # every file is scanned when opened (see _open)
         for name in splits_needed(case):
             self._open(name)
 

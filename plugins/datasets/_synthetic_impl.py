@@ -117,6 +117,9 @@ class SyntheticDataset:
     def __init__(self, options: SyntheticOptions, case: Any = None) -> None:
         self.options = options
         self._sizes = resolve_table_sizes(options, case)
+        model_sizes = getattr(getattr(case, "model", None), "table_sizes", None)
+        # ids are drawn inside these sizes: valid for the model unless it was given other sizes
+        self.ids_validated = not model_sizes or list(model_sizes) == self._sizes
         self._files = None
         if options.on == "disk":
             from dlrmbench_plugins.datasets._files_impl import FileDataset
