@@ -44,7 +44,13 @@ def get_session(master: str | None, conf: Mapping[str, str]) -> tuple["SparkSess
 
     An active session in this process (tests, a notebook) is reused as it is.
     """
-    from pyspark.sql import SparkSession
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise PreprocError(
+            "preprocessing needs PySpark (and Java 17+): pip install 'dlrmbench[preproc]' "
+            "(or, in a checkout, make test installs it)"
+        ) from None
 
     active = SparkSession.getActiveSession()
     if active is not None:
