@@ -165,7 +165,7 @@ def with_line_numbers(
     from pyspark.sql import functions as F
 
     rows = [(f, b, base, n, k) for k, (f, b, base, n) in enumerate(block_bases(blocks))]
-    table = spark.createDataFrame(rows or [(0, 0, 0, 0, 0)][:0], "file int, blk long, base long, n long, block int")
+    table = spark.createDataFrame(rows, "file int, blk long, base long, n long, block int")
     joined = df.join(F.broadcast(table), ["file", "blk"], "left")
     check = F.when(F.col("n").isNull() | (F.col("row") >= F.col("n")),
                    F.raise_error(F.lit("input block layout differs from the scan's; the input changed? "

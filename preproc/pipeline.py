@@ -19,9 +19,9 @@ from preproc.options import PreprocOptions
 from preproc import parsing
 from preproc.scan import bad_line_message, batches, scan_files
 from preproc.schema import CAT_KEYS, SPLITS, cat_dtype
-from preproc.session import effective_conf, get_session, master_url
+from preproc.session import effective_conf, get_session, master_url, require_pyspark
 from preproc.state import MANIFEST, WorkState, prepare_output
-from preproc.transform import dataset_frame
+from preproc.transform import dataset_frame, train_buckets
 from preproc.writer import assemble, done_chunks, write_chunks
 
 if TYPE_CHECKING:
@@ -108,6 +108,7 @@ def run(
     skip_preflight: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) the pipeline; returns the manifest written to OUTPUT/preprocess.json."""
+    require_pyspark()
     conf = dict(spark_conf or {})  # the user's settings
     effective = effective_conf(conf)
     files = discover(opts.input_dir)
@@ -192,6 +193,7 @@ def _stages(
     dict_dir = state.output / "dictionaries"
     marker = state.done("dictionaries")
     if marker is None:
+        atomic.remove(state.work / "chunks")  # chunks map ids of the dictionaries they were written with
         sizes = _timed(
             echo,
             "[2/4 dictionaries]",
@@ -211,6 +213,13 @@ def _stages(
     chunk_dir = state.work / "chunks"
     chunks = state.done("chunks")
     if chunks is None:
+        # Finished chunks of an interrupted transform are kept only if they were cut the same way.
+        layout = {"train_buckets": train_buckets(spark), "blocks": sum(len(st["blocks"]) for st in stats),
+                  "model_size": sizes}
+        if not chunk_dir.exists() or atomic.read_json_or_none(chunk_dir / "layout.json") != layout:
+            atomic.remove(chunk_dir)
+            chunk_dir.mkdir(parents=True)
+            atomic.write_json(chunk_dir / "layout.json", layout)
         kept = done_chunks(chunk_dir)
         if kept:
             echo(f"[3/4 transform] {len(kept)} chunk(s) ({sum(c['rows'] for c in kept):,} rows) kept from the "
@@ -219,7 +228,8 @@ def _stages(
             echo,
             "[3/4 transform] parse, order rows, map ids, write chunks",
             lambda: write_chunks(
-                dataset_frame(spark, files, opts.split, opts.seed, stats, [c["bucket"] for c in kept]),
+                dataset_frame(spark, files, opts.split, opts.seed, stats, layout["train_buckets"],
+                              [c["bucket"] for c in kept]),
                 chunk_dir,
                 state.work / "lookup",
                 dtypes,

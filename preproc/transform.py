@@ -52,11 +52,12 @@ def dataset_frame(
     rule: SplitRule,
     seed: int,
     stats: Sequence[dict],
+    n_train: int,
     done_buckets: Sequence[int] = (),
 ) -> "DataFrame":
     """All output rows, in one read of the input: partitioned by bucket, sorted within partitions.
 
-    Columns: bucket, split (0/1/2), label, n0..n12 (float32), v0..v25 (the categorical value as an
+    `n_train` buckets of training rows (`train_buckets`). Columns: bucket, split (0/1/2), label, n0..n12 (float32), v0..v25 (the categorical value as an
     integer, int(hex, 16); -1 if missing). Buckets are ordered: every row of bucket b comes before
     every row of bucket b + 1 in the output order (split, then the md5 key for train rows or (file,
     line) for the others), so chunks written per bucket concatenate in bucket order. Hash partitioning
@@ -85,7 +86,7 @@ def dataset_frame(
         t, v = rule.test_fraction, rule.validation_fraction
         split = F.when(u < t, 1).when(u < t + v, 2).otherwise(0)
     key = F.md5(F.concat(F.lit(f"{seed}:"), name, F.lit(":"), line))
-    n_train, n_blocks = train_buckets(spark), len(blocks)
+    n_blocks = len(blocks)
     lead = F.conv(F.substring(F.col("key"), 1, 8), 16, 10).cast("long")
     bucket = (
         F.when(F.col("split") == 0, F.shiftright(lead * F.lit(n_train), 32))

@@ -28,17 +28,15 @@ def done_chunks(chunk_dir: Path) -> list[dict[str, int]]:
     A chunk directory gets its final name only after all its files and its `chunk.json` are written,
     so every `bucket-*` directory is complete; temp directories (`.bucket-*`) are discarded.
     """
-    import json
-
     if not chunk_dir.exists():
         return []
     for tmp in chunk_dir.glob(".bucket-*"):
         atomic.remove(tmp)
     found = []
     for d in chunk_dir.glob("bucket-*"):
-        meta = d / "chunk.json"
-        if meta.exists():
-            found.append(json.loads(meta.read_text()))
+        meta = atomic.read_json_or_none(d / "chunk.json")
+        if meta is not None:
+            found.append(meta)
         else:
             atomic.remove(d)
     return sorted(found, key=lambda c: c["bucket"])
