@@ -91,7 +91,8 @@ def check_rows(opts: PreprocOptions, rows: dict[str, int]) -> None:
     elif rule.kind == "files":
         wanted += ["test"] + (["validation"] if rule.validation_files else [])
     else:
-        wanted += (["test"] if rule.test_fraction > 0 else []) + (["validation"] if rule.validation_fraction > 0 else [])
+        wanted += ["test"] if rule.test_fraction > 0 else []
+        wanted += ["validation"] if rule.validation_fraction > 0 else []
     empty = [s for s in wanted if rows.get(s, 0) == 0]
     if empty:
         raise PreprocError(

@@ -57,9 +57,9 @@ def dataset_frame(
 ) -> "DataFrame":
     """All output rows, in one read of the input: partitioned by bucket, sorted within partitions.
 
-    `n_train` buckets of training rows (`train_buckets`). Columns: bucket, split (0/1/2), label, n0..n12 (float32), v0..v25 (the categorical value as an
-    integer, int(hex, 16); -1 if missing). Buckets are ordered: every row of bucket b comes before
-    every row of bucket b + 1 in the output order (split, then the md5 key for train rows or (file,
+    Columns: bucket, split (0/1/2), label, n0..n12 (float32), v0..v25 (the categorical value as an
+    integer, int(hex, 16); -1 if missing). Training rows fall into `n_train` buckets (`train_buckets`).
+    Buckets are ordered: every row of bucket b comes before every row of bucket b + 1 in the output order (split, then the md5 key for train rows or (file,
     line) for the others), so chunks written per bucket concatenate in bucket order. Hash partitioning
     on the bucket replaces a global sort (which would first sample, i.e. re-read, the whole input).
     Rows of `done_buckets` (chunks kept from an interrupted run) are dropped before the shuffle.

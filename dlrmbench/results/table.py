@@ -147,8 +147,8 @@ def _duckdb() -> Any:
 
 def _write_duckdb(table: "pa.Table", path: Path, labels: list[str]) -> None:
     duckdb = _duckdb()
-    columns = ", ".join(f'"{name}" {"VARCHAR" if kind == "string" else {"int64": "BIGINT", "float64": "DOUBLE", "bool_": "BOOLEAN"}[kind]}'
-                        for name, kind in COLUMNS)
+    sql_type = {"string": "VARCHAR", "int64": "BIGINT", "float64": "DOUBLE", "bool_": "BOOLEAN"}
+    columns = ", ".join(f'"{name}" {sql_type[kind]}' for name, kind in COLUMNS)
     try:
         con = duckdb.connect(str(path))
     except duckdb.Error as exc:
@@ -187,7 +187,8 @@ def _records(path: Path) -> list[tuple[str, str, str, int | None]]:
     except duckdb.Error as exc:
         raise UserError(f"{path}: not a DuckDB database ({str(exc).splitlines()[0]})") from None
     try:
-        return con.execute(f"SELECT kind, result_set, text, idx FROM {TABLE} WHERE kind IN ('run_json', 'case_json')").fetchall()
+        query = f"SELECT kind, result_set, text, idx FROM {TABLE} WHERE kind IN ('run_json', 'case_json')"
+        return con.execute(query).fetchall()
     except duckdb.Error as exc:
         raise UserError(f"{path}: no dlrmbench results table ({str(exc).splitlines()[0]})") from None
     finally:
