@@ -53,8 +53,8 @@ def scan_files(
     Must run inside `parsing.fixed_blocks(spark, block_bytes)` (the block layout is recorded).
 
     One Spark aggregation yields both the value counts of the valid rows and, per (block, bad-line
-    category), the line count, the first line and its text: every row adds one "meta" entry
-    (col = -1) next to its 26 categorical values. Raises PreprocError under the 'fail' policy if any
+    category), the line count and the first line: every row adds one "meta" entry (col = -1) next to
+    its 26 categorical values. The text of each first bad line is fetched afterwards (only if any). Raises PreprocError under the 'fail' policy if any
     file of the batch has bad lines (nothing kept).
     """
     from pyspark.sql import functions as F
@@ -64,10 +64,9 @@ def scan_files(
     valid = F.col("bad").isNull()
     cats = typed_columns(F.col("fields"))[1 + NUM_INT:]
     meta = F.struct(F.lit(-1).alias("col"), F.concat_ws(":", F.col("blk").cast("string"), F.col("bad")).alias("value"),
-                    F.col("row").alias("row"), F.when(~valid, F.col("value")).alias("line"))
+                    F.col("row").alias("row"))
     entries = [meta] + [
-        F.struct(F.lit(j).alias("col"), F.when(valid, c).alias("value"), F.lit(None).cast("long").alias("row"),
-                 F.lit(None).cast("string").alias("line"))
+        F.struct(F.lit(j).alias("col"), F.when(valid, c).alias("value"), F.lit(None).cast("long").alias("row"))
         for j, c in enumerate(cats)
     ]
     try:
@@ -76,7 +75,9 @@ def scan_files(
         atomic.remove(tmp)
         raise unreadable_input(files, exc) from None
     metas = spark.read.parquet(str(tmp)).filter(F.col("col") == -1).collect()
-    all_stats = [_file_stats(f, [r for r in metas if r["file"] == k], block_bytes) for k, f in enumerate(files)]
+    examples = _first_bad_lines(spark, files, metas)
+    all_stats = [_file_stats(f, [r for r in metas if r["file"] == k], block_bytes, examples)
+                 for k, f in enumerate(files)]
     if policy == "fail":
         reports = [bad_line_message(f, st) for f, st in zip(files, all_stats) if st["bad"]]
         if reports:
@@ -96,7 +97,11 @@ def scan_files(
 
 
 def _write_counts(df: Any, entries: list[Any], tmp: Path) -> None:
-    """The scan's one Spark job: explode (meta + 26 values) per row, count per (file, col, value), write parquet."""
+    """The scan's one Spark job: explode (meta + 26 values) per row, count per (file, col, value), write parquet.
+
+    Only fixed-width aggregation buffers (count, min): a string buffer (e.g. min_by of the line)
+    would turn Spark's hash aggregation into a sort of every exploded row.
+    """
     from pyspark.sql import functions as F
 
     (
@@ -104,17 +109,38 @@ def _write_counts(df: Any, entries: list[Any], tmp: Path) -> None:
         .select("file", "p.*")
         .filter(F.col("value").isNotNull())
         .groupBy("file", "col", "value")
-        .agg(F.count(F.lit(1)).alias("count"), F.min("row").alias("first"), F.min_by("line", "row").alias("example"))
+        .agg(F.count(F.lit(1)).alias("count"), F.min("row").alias("first"))
         .write.partitionBy("file")
         .parquet(str(tmp))
     )
 
 
+def _first_bad_lines(spark: "SparkSession", files: Sequence[InputFile], metas: Sequence[Any]) -> dict:
+    """Text of the first line of each (file, block, bad-line category): {(file, blk, row): line}.
+
+    Bad lines are rare: this reads again only the files that have some, and only when they do.
+    """
+    from pyspark.sql import functions as F
+
+    wanted = set()
+    for r in metas:
+        blk, _, bad = r["value"].partition(":")
+        if bad:
+            wanted.add((r["file"], int(blk), r["first"]))
+    if not wanted:
+        return {}
+    keys = sorted({f for f, _, _ in wanted})
+    df = read_raw(spark, [str(files[k].path) for k in keys])
+    positions = spark.createDataFrame([(keys.index(f), b, row) for f, b, row in wanted], "file int, blk long, row long")
+    found = df.join(F.broadcast(positions), ["file", "blk", "row"]).select("file", "blk", "row", "value").collect()
+    return {(keys[r["file"]], r["blk"], r["row"]): r["value"] for r in found}
+
+
 #: Columns of a file's counts/ table; rows with col = -1 are the scan's per-block line statistics.
-COUNTS_SCHEMA = "col int, value string, count long, first long, example string"
+COUNTS_SCHEMA = "col int, value string, count long, first long"
 
 
-def _file_stats(f: InputFile, metas: Sequence[Any], block_bytes: int) -> dict[str, Any]:
+def _file_stats(f: InputFile, metas: Sequence[Any], block_bytes: int, examples: dict) -> dict[str, Any]:
     """stats.json of one file from its meta rows (value = "blk:" or "blk:category")."""
     blocks: dict[int, int] = {}
     per_block_bad: list[tuple[int, str, int, int, str]] = []
@@ -123,7 +149,7 @@ def _file_stats(f: InputFile, metas: Sequence[Any], block_bytes: int) -> dict[st
         blk = int(blk_text)
         blocks[blk] = blocks.get(blk, 0) + r["count"]
         if bad:
-            per_block_bad.append((blk, bad, r["count"], r["first"], r["example"]))
+            per_block_bad.append((blk, bad, r["count"], r["first"], examples.get((r["file"], blk, r["first"]), "")))
     bases = {b: base for _, b, base, _ in block_bases([(0, b, n) for b, n in blocks.items()])}
     bad: dict[str, dict[str, Any]] = {}
     for blk, cat, n, first, example in sorted(per_block_bad):
