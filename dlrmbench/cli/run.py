@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -41,7 +42,11 @@ def plan_table(planned: list[PlannedCase]) -> Table:
               help="Run every case N times (compare reports the median and spread).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Override every case's timeout_s (seconds).")
-@click.option("--quiet", is_flag=True, help="No live progress bars.")
+@click.option("--quiet", is_flag=True, help="No live progress (bars on a terminal, timestamped lines in a log).")
+@click.option("--progress-every", "progress_every", type=click.FloatRange(min=1), default=30.0, show_default=True,
+              help="When stdout is not a terminal: seconds between progress lines of a running case.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the run summary as JSON (schema dlrmbench.run-summary, see the README) instead of tables.")
 @click.option("--scale-down", "scale", is_flag=True,
               help="Run a reduced version of every case (tables capped at 20,000 rows, batch <= 512, 24 steps, "
                    "the CPU when there is no GPU); results are labelled not comparable with the reference.")
@@ -50,7 +55,8 @@ def plan_table(planned: list[PlannedCase]) -> Table:
                    "synthetic batches: each case takes the dataset whose model_size.json matches its table sizes "
                    "(repeat the option for the small and the large model). AUC is comparable only then.")
 def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path, repeat: int,
-                timeout_s: float | None, quiet: bool, scale: bool, dataset_paths: tuple[Path, ...]) -> None:
+                timeout_s: float | None, quiet: bool, progress_every: float, as_json: bool, scale: bool,
+                dataset_paths: tuple[Path, ...]) -> None:
     """Run the benchmark SUITE (a YAML file) and write results.
 
     Each case runs in its own worker process with a timeout. A case that cannot run here is
@@ -82,7 +88,7 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
         runnable = sum(p.runnable for p in planned)
         console.print(f"{runnable} of {len(planned)} case(s) would run; nothing was run (--dry-run).")
         return
-    from dlrmbench.report.progress import SuiteProgress
+    from dlrmbench.report.progress import LogProgress, SuiteProgress
     from dlrmbench.report.terminal import print_run
     from dlrmbench.runner.execute import RunInterrupted, execute
     from dlrmbench.telemetry.environment import fingerprint
@@ -93,8 +99,16 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     environment = fingerprint(host, extra)
     console.print(f"[bold]{loaded.suite.name}[/]: {len(planned)} case(s), "
                   f"{sum(p.runnable for p in planned)} runnable here")
+    progress_view: Any
+    if console.is_terminal and not as_json:
+        progress_view = SuiteProgress(console, enabled=not quiet)
+    else:  # a log: timestamped lines (on stderr with --json, so stdout stays one JSON document)
+        progress_view = LogProgress((lambda line: click.echo(line, err=True)) if as_json else
+                                    (lambda line: click.echo(line)), every_s=progress_every)
+        if quiet:
+            progress_view.write = lambda line: None
     try:
-        with SuiteProgress(console, enabled=not quiet) as progress:
+        with progress_view as progress:
             report = execute(loaded, planned, output, environment, progress, repeat=repeat, timeout_s=timeout_s)
     except RunInterrupted as exc:
         console.print(f"[magenta]Interrupted.[/] Finished results are in {exc.run_dir}")

@@ -1,12 +1,18 @@
-"""The result files: one JSON per case and a run manifest. Metrics carry their unit and direction."""
+"""The result files: one JSON per case and a run manifest. Metrics carry their unit and direction.
+
+Schema version 2 (this version): every metric carries its vocabulary ``name`` and, when it is measured
+per inference batch size, ``batch_size`` (see :mod:`dlrmbench.results.metrics`); the ``metrics`` mapping
+is keyed by :func:`~dlrmbench.results.metrics.metric_key`. Version-1 files (metric names with a
+``_bs64`` suffix) still load: they are upgraded on reading.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 Status = Literal["ok", "failed", "skipped", "interrupted", "timed_out"]
 
 
@@ -15,10 +21,12 @@ class Metric(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    name: str = ""
     value: float | None
     unit: str
     higher_is_better: bool | None = None
     description: str = ""
+    batch_size: int | None = None
 
 
 class CaseResult(BaseModel):
@@ -45,8 +53,35 @@ class CaseResult(BaseModel):
     duration_s: float | None = None
     log_tail: str | None = None
 
-    def value(self, name: str) -> float | None:
-        metric = self.metrics.get(name)
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """Version 1 keyed per-batch-size metrics by a name suffix; give every metric its name field."""
+        if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+            return data
+        from dlrmbench.results.metrics import metric_key, upgrade_v1_key
+
+        metrics = {}
+        for key, m in data["metrics"].items():
+            if isinstance(m, Metric):
+                m = m.model_dump()
+            if not isinstance(m, dict) or m.get("name"):
+                metrics[key] = m
+                continue
+            name, batch = upgrade_v1_key(str(key))
+            if m.get("batch_size") is not None:  # built without a name but with its batch size
+                name, batch = str(key).split("@")[0], m["batch_size"]
+            metrics[metric_key(name, batch)] = {**m, "name": name, "batch_size": batch}
+        return {**data, "metrics": metrics, "schema_version": max(SCHEMA_VERSION, int(data.get("schema_version", 1)))}
+
+    def metric(self, name: str, batch_size: int | None = None) -> Metric | None:
+        """The metric ``name`` (at ``batch_size`` for a per-batch-size metric), or None."""
+        from dlrmbench.results.metrics import metric_key
+
+        return self.metrics.get(metric_key(name, batch_size))
+
+    def value(self, name: str, batch_size: int | None = None) -> float | None:
+        metric = self.metric(name, batch_size)
         return metric.value if metric else None
 
 
@@ -80,6 +115,8 @@ class RunManifest(BaseModel):
     reference: dict[str, Any] = Field(default_factory=dict)
 
 
-def metric(value: float | None, unit: str, higher_is_better: bool | None = None, description: str = "") -> Metric:
-    """Shorthand for a :class:`Metric`."""
-    return Metric(value=value, unit=unit, higher_is_better=higher_is_better, description=description)
+def metric(value: float | None, unit: str, higher_is_better: bool | None = None, description: str = "",
+           name: str = "", batch_size: int | None = None) -> Metric:
+    """Shorthand for a :class:`Metric` outside the vocabulary (vocabulary metrics: ``metrics.make``)."""
+    return Metric(name=name, value=value, unit=unit, higher_is_better=higher_is_better, description=description,
+                  batch_size=batch_size)
