@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dlrmbench.config.loader import load_suite
 from dlrmbench.errors import UserError
@@ -20,15 +21,47 @@ from dlrmbench.runner.plan import PlannedCase, plan, select
 def plan_table(planned: list[PlannedCase]) -> Table:
     table = Table(title="planned cases", title_justify="left")
     for column in ("case", "mode", "device", "precision", "backend", "embedding", "dataset", "batch", "plan"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column != "plan", min_width=12 if column == "plan" else None)
     for item in planned:
         c = item.case
         device = f"{c.gpus}x cuda" if c.device == "cuda" else (f"cpu x{c.processes}" if c.processes > 1 else "cpu")
-        verdict = "[green]run[/]" if item.runnable else f"[yellow]skip:[/] {item.skip_reason}"
-        verdict += "" if c.comparable else " [dim](scaled down: not comparable)[/]"
-        table.add_row(c.name, c.mode, device, c.precision, c.backend.name, c.embedding.name, c.dataset.name,
-                      str(c.batch_size), verdict)
+        verdict = Text("run", style="green") if item.runnable else Text("skip: ", style="yellow") + Text(
+            str(item.skip_reason))
+        verdict += Text("" if c.comparable else " (scaled down: not comparable)", style="dim")
+        table.add_row(Text(c.name), c.mode, device, c.precision, Text(c.backend.name), Text(c.embedding.name),
+                      Text(c.dataset.name), str(c.batch_size), verdict)
     return table
+
+
+def plan_lines(planned: list[PlannedCase]) -> list[str]:
+    """The plan as a plain stacked list (narrow terminals, logs)."""
+    lines = ["planned cases"]
+    for item in planned:
+        c = item.case
+        verdict = "run" if item.runnable else f"skip: {item.skip_reason}"
+        lines.append(f"- {c.name}: {verdict}{'' if c.comparable else ' (scaled down: not comparable)'}")
+        lines.append(f"    {c.mode}, {c.device} x{c.gpus if c.device == 'cuda' else c.processes}, {c.precision}, "
+                     f"backend {c.backend.name}, embedding {c.embedding.name}, dataset {c.dataset.name}, "
+                     f"batch {c.batch_size}")
+    return lines
+
+
+def print_plan(console: Console, planned: list[PlannedCase]) -> None:
+    """The plan table when every name and field fits whole at the console's width (only the verdict
+    column may wrap, and it keeps at least 12 characters), else the stacked list."""
+    from rich.cells import cell_len
+
+    from dlrmbench.report.terminal import print_plain
+
+    cells = [[c.name, c.mode, "cpu x00", c.precision, c.backend.name, c.embedding.name, c.dataset.name,
+              str(c.batch_size)] for c in (p.case for p in planned)]
+    headers = ["case", "mode", "device", "precision", "backend", "embedding", "dataset", "batch"]
+    widths = [max([cell_len(h)] + [cell_len(row[i]) for row in cells]) for i, h in enumerate(headers)]
+    needed = sum(widths) + 12 + 3 * 9 + 1  # the verdict column's 12, padding and borders of 9 columns
+    if needed <= console.width:
+        console.print(plan_table(planned))
+    else:
+        print_plain(console, plan_lines(planned))
 
 
 @click.command("run")
@@ -63,7 +96,7 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     skipped with the reason; a case that crashes, times out or is interrupted is recorded with what
     it measured. Ctrl-C keeps every finished result and exits 130.
     """
-    console = Console()
+    console = Console(stderr=as_json)  # with --json, stdout holds only the JSON document
     loaded = load_suite(suite)
     cases = select(loaded.cases, only)
     if not cases:
@@ -80,11 +113,16 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
         for note in notes:
             console.print(f"[yellow]Note:[/] {note}")
     planned = plan(cases, host, get_registry())
+    if dry_run and as_json:
+        from dlrmbench.report.jsonout import plan_document
+
+        click.echo(plan_document(loaded.suite.name, suite, planned), nl=False)
+        return
     if dry_run:
         from dlrmbench.distributed.render import print_memory_plans
 
         print_memory_plans(console, planned, host)
-        console.print(plan_table(planned))
+        print_plan(console, planned)
         runnable = sum(p.runnable for p in planned)
         console.print(f"{runnable} of {len(planned)} case(s) would run; nothing was run (--dry-run).")
         return
@@ -97,10 +135,10 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     for info in get_manager().hook.environment_info():
         extra.update(info or {})
     environment = fingerprint(host, extra)
-    console.print(f"[bold]{loaded.suite.name}[/]: {len(planned)} case(s), "
-                  f"{sum(p.runnable for p in planned)} runnable here")
+    console.print(Text(loaded.suite.name, style="bold") + Text(f": {len(planned)} case(s), "
+                                                               f"{sum(p.runnable for p in planned)} runnable here"))
     progress_view: Any
-    if console.is_terminal and not as_json:
+    if sys.stdout.isatty() and not as_json:
         progress_view = SuiteProgress(console, enabled=not quiet)
     else:  # a log: timestamped lines (on stderr with --json, so stdout stays one JSON document)
         progress_view = LogProgress((lambda line: click.echo(line, err=True)) if as_json else
@@ -113,11 +151,17 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     except RunInterrupted as exc:
         console.print(f"[magenta]Interrupted.[/] Finished results are in {exc.run_dir}")
         sys.exit(130)
-    print_run(console, f"{loaded.suite.name} — {report.manifest.run_id}", report.results)
-    from dlrmbench.report.terminal import print_run_comparison
+    if as_json:
+        from dlrmbench.report.jsonout import run_summary
 
-    print_run_comparison(console, report.run_dir, report.manifest, report.results)
-    console.print(f"Results: {report.run_dir}")
+        click.echo(run_summary(loaded.suite.name, report.manifest.run_id, report.run_dir, report.manifest.status,
+                               report.results), nl=False)
+    else:
+        print_run(console, f"{loaded.suite.name} — {report.manifest.run_id}", report.results)
+        from dlrmbench.report.terminal import print_run_comparison
+
+        print_run_comparison(console, report.run_dir, report.manifest, report.results)
+        console.print(Text(f"Results: {report.run_dir}"), soft_wrap=True)
     bad = [r for r in report.results if r.status in ("failed", "timed_out")]
     if bad:
         raise click.exceptions.Exit(1)
