@@ -52,7 +52,7 @@ def test_median_spread_and_ratios(tmp_path):
     b_new = rows["b"].cells["s/new"]
     # -20%, but three repeats per side cannot reach p < 0.002 (no step times in these files): shown, not flagged
     assert b_new.vs_baseline == pytest.approx(40 / 50) and b_new.flag is None
-    assert b_new.note.startswith("too few repeats for a significance test (n=3 vs 3")
+    assert b_new.note.startswith("too few repeats to test (n=3 vs 3")
     assert rows["b"].cells["s/base"].rel_spread == 0.0
 
 
@@ -71,7 +71,7 @@ def test_cli_formats_and_malformed_files(tmp_path):
     md = run_cli("compare", str(tmp_path), "--format", "markdown", "--baseline", str(tmp_path / "s" / "r1")).stdout
     # one repeat each: no test is possible, so the +20% is shown but not flagged (rule in results/compare.py)
     assert ("| s/a | train\\_throughput \\[samples/s\\] | 400 | 100 (0.250x ref) | 120 (0.300x ref) (1.200x base, "
-            "too few repeats for a significance test (n=1 vs 1") in md
+            "too few repeats to test (n=1 vs 1") in md
     table = run_cli("compare", str(tmp_path), env=None)
     assert table.returncode == 0 and "s/a" in table.stdout
 

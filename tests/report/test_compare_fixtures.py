@@ -46,7 +46,7 @@ def test_three_repeats_without_step_times_are_shown_but_never_flagged(against_ba
     Mann-Whitney test cannot reach p < 0.002 with 3 vs 3 values, so nothing is flagged and the row says why."""
     improved = cell(against_baseline, "train-16gpu-large-fp32", "bbbbbb")
     assert improved.vs_baseline == pytest.approx(5.0 / 4.5) and improved.flag is None
-    assert improved.note.startswith("too few repeats for a significance test (n=3 vs 3")
+    assert improved.note.startswith("too few repeats to test (n=3 vs 3")
     assert improved.ratio_ci is not None and improved.ratio_ci[0] <= 5.0 / 4.5 <= improved.ratio_ci[1]
     regressed = cell(against_baseline, "train-16gpu-large-amp", "bbbbbb")
     assert regressed.vs_baseline == pytest.approx(10.1 / 11.1) and regressed.flag is None
@@ -55,7 +55,7 @@ def test_three_repeats_without_step_times_are_shown_but_never_flagged(against_ba
 def test_a_single_repeat_is_never_flagged(against_baseline) -> None:
     c = cell(against_baseline, "train-16gpu-large-fp32", "cccccc")
     assert c.vs_baseline == pytest.approx(5.5 / 4.5) and c.flag is None and c.ratio_ci is None
-    assert c.note.startswith("too few repeats for a significance test (n=1 vs 3")
+    assert c.note.startswith("too few repeats to test (n=1 vs 3")
 
 
 def test_scaled_down_results_get_no_reference_or_baseline_ratio(against_baseline) -> None:
@@ -101,7 +101,7 @@ def test_compare_command_shows_verdicts_warnings_and_the_rule() -> None:
     out = CliRunner().invoke(make_cli(), ["compare", str(FIXTURES / "candidate"), "--baseline",
                                           str(FIXTURES / "baseline")], env={"COLUMNS": "250"})
     assert out.exit_code == 0, out.output
-    assert "too few repeats for a significance test" in out.output and "vs base 1.111x" in out.output
+    assert "too few repeats to test (n=3 vs 3): not flagged" in out.output and "vs base 1.111x" in out.output
     assert "Warning: the result sets were measured in different environments" in out.output
     assert "nvidia_driver" in out.output and "550.54.15" in out.output
     assert "Mann-Whitney U test gives p < 0.002, the 95% bootstrap CI of the ratio excludes 1, and the change is at least 5%" in " ".join(out.output.split())
