@@ -134,7 +134,7 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     extra: dict = {}
     for info in get_manager().hook.environment_info():
         extra.update(info or {})
-    environment = fingerprint(host, extra)
+    environment = fingerprint(host, extra, plugins=get_registry().plugin_sources)
     console.print(Text(loaded.suite.name, style="bold") + Text(f": {len(planned)} case(s), "
                                                                f"{sum(p.runnable for p in planned)} runnable here"))
     progress_view: Any

@@ -348,6 +348,16 @@ def environment_of(result_set: ResultSet) -> dict[str, str]:
     out["cuda"] = str(case_env.get("cuda_version"))
     for name, version in sorted((env.get("packages") or {}).items()):
         out[f"package {name}"] = str(version)
+    for name, source in sorted((env.get("plugins") or {}).items()):
+        out[f"plugin {name}"] = str(source)
+    for name, version in sorted((env.get("libraries") or {}).items()):
+        out[name] = str(version)
+    for key in ("cpu_governor", "cpu_turbo"):
+        if key in env:
+            out[key.replace("_", " ")] = str(env.get(key))
+    for gpu in env.get("gpu_settings") or []:
+        for key in ("application_sm_clock_mhz", "max_sm_clock_mhz", "power_limit_w", "ecc", "mig", "persistence"):
+            out[f"GPU {gpu.get('index')} {key}"] = str(gpu.get(key))
     return out
 
 
