@@ -5,6 +5,8 @@ The checking lives in :mod:`dlrmbench.verify`; this module parses options and re
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from dlrmbench import hookimpl
@@ -19,7 +21,7 @@ def reasons_of(report: object) -> list[str]:
     return list(dict.fromkeys(c.reason for c in report.checks if c.reason and c.status != "pass"))  # type: ignore[attr-defined]
 
 
-def render(report: object) -> None:
+def render(report: object, console: Any = None) -> None:
     """Print the verdicts as a table (stacked when it does not fit); each distinct reason once, numbered,
     under the table, and the rows refer to it by number."""
     from rich.console import Console
@@ -49,7 +51,7 @@ def render(report: object) -> None:
         rows.append((c.backend, c.embedding, c.interaction, _fmt(check.outputs), _fmt(check.losses),
                      _fmt(check.parameters), result, check.status))
         table.add_row(*(Text(v) for v in rows[-1][:6]), Text(result, style=style[check.status]))
-    console = Console()
+    console = console or Console()
     if fits(console, table):
         console.print(table)
     else:
