@@ -126,7 +126,7 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
         runnable = sum(p.runnable for p in planned)
         console.print(f"{runnable} of {len(planned)} case(s) would run; nothing was run (--dry-run).")
         return
-    from dlrmbench.report.progress import LogProgress, SuiteProgress
+    from dlrmbench.report.progress import LIVE_RATE_NOTE, LogProgress, SuiteProgress
     from dlrmbench.report.terminal import print_run
     from dlrmbench.runner.execute import RunInterrupted, execute
     from dlrmbench.telemetry.environment import fingerprint
@@ -140,6 +140,8 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     progress_view: Any
     if sys.stdout.isatty() and not as_json:
         progress_view = SuiteProgress(console, enabled=not quiet)
+        if not quiet:
+            console.print(Text(f"Progress: {LIVE_RATE_NOTE}.", style="dim"))
     else:  # a log: timestamped lines (on stderr with --json, so stdout stays one JSON document)
         progress_view = LogProgress((lambda line: click.echo(line, err=True)) if as_json else
                                     (lambda line: click.echo(line)), every_s=progress_every)

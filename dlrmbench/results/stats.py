@@ -89,7 +89,7 @@ def bootstrap_ci(samples: list[float], kind: str = "median", confidence: float =
     resamples = max(200, min(resamples, MAX_BOOTSTRAP_DRAWS // data.size))
     rng = np.random.default_rng(seed)
     stat = _statistic(kind)
-    values = np.concatenate([stat(data[rng.integers(0, data.size, size=(n, data.size))])
+    values = np.concatenate([stat(data[rng.integers(0, data.size, size=(n, data.size), dtype=np.int32)])
                              for n in _chunks(resamples, data.size)])
     alpha = (1 - confidence) / 2
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
@@ -109,8 +109,8 @@ def bootstrap_ratio_ci(a: list[float], b: list[float], kind: str = "median", con
     stat = _statistic(kind)
     ratios = []
     for n in _chunks(resamples, max(x.size, y.size)):
-        sx = stat(x[rng.integers(0, x.size, size=(n, x.size))])
-        sy = stat(y[rng.integers(0, y.size, size=(n, y.size))])
+        sx = stat(x[rng.integers(0, x.size, size=(n, x.size), dtype=np.int32)])
+        sy = stat(y[rng.integers(0, y.size, size=(n, y.size), dtype=np.int32)])
         with np.errstate(divide="ignore", invalid="ignore"):
             ratios.append(sx / sy)
     values = np.concatenate(ratios)
