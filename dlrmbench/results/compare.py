@@ -294,15 +294,14 @@ def min_samples_note(a: Samples, b: Samples, alpha: float) -> str | None:
     return f"too few {what} to test (n={n1} vs {n2}): not flagged"
 
 
-def test_change(cell: Cell, base: Cell, row: Row, min_change: float, alpha: float) -> None:
+def judge_change(cell: Cell, base: Cell, row: Row, min_change: float, alpha: float) -> None:
     """Fill the cell's baseline ratio CI, p-value and flag (see :data:`FLAG_RULE`)."""
     cell.vs_baseline = _ratio(cell.value, base.value)
     if cell.vs_baseline is None or cell.samples is None or base.samples is None:
         return
     a, b = cell.samples, base.samples
     if a.kind != b.kind:  # one side without step times (older files): both on repeats
-        cell_values = cell.values
-        a, b = Samples(cell_values, "repeats", "median"), Samples(base.values, "repeats", "median")
+        a, b = Samples(cell.values, "repeats", "median"), Samples(base.values, "repeats", "median")
     ratio_ci = bootstrap_ratio_ci(a.values, b.values, a.statistic)
     if ratio_ci is not None:
         cell.ratio_ci = (1 / ratio_ci[1], 1 / ratio_ci[0]) if a.inverse and ratio_ci[0] > 0 else ratio_ci
@@ -466,5 +465,5 @@ def _row(key: tuple[str, str], per_set: dict[str, list[CaseResult]], sample: Cas
         if cell.comparable != base_cell.comparable:
             cell.note = "scaled down vs full size: no baseline ratio"
             continue
-        test_change(cell, base_cell, row, min_change, alpha)
+        judge_change(cell, base_cell, row, min_change, alpha)
     return row
