@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the synthetic result sets of tests/core/test_statistics.py
 
 from dlrmbench.results.compare import Cell, Row, Samples, judge_change
 
