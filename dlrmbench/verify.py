@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 VerifyPrecision = Literal["fp32", "amp", "bf16"]
 TOLERANCES: dict[str, float] = {n: r.verify_tolerance for n, r in PRECISIONS.items() if r.verify_tolerance is not None}
 REFERENCE = ("eager", "multi_table")
-INTERACTIONS = ("dot", "cat")
+INTERACTIONS = ("dot", "cat")  # the built-in ones, first; every registered interaction is verified
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,11 @@ def compare(trace: Trace, reference: Trace, combo: Combination, tolerance: float
 
 
 def combinations(registry: "Registry") -> list[Combination]:
-    return [Combination(b, e, i) for i in INTERACTIONS
+    """Every backend x embedding x interaction registered (each compared with eager + multi_table of the
+    same interaction)."""
+    names = registry.names("interaction")
+    interactions = [i for i in INTERACTIONS if i in names] + [i for i in names if i not in INTERACTIONS]
+    return [Combination(b, e, i) for i in interactions
             for b in registry.names("backend") for e in registry.names("embedding")]
 
 
