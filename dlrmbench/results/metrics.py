@@ -14,7 +14,10 @@ Metrics without it rest on one value per repeat.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from dlrmbench.results.schema import Metric, metric_key, upgrade_v1_key
+
+__all__ = ["VOCABULARY", "MetricDef", "definition", "make", "metric_key", "upgrade_v1_key"]
 
 
 @dataclass(frozen=True)
@@ -75,30 +78,10 @@ def definition(name: str) -> MetricDef | None:
     return VOCABULARY.get(name)
 
 
-def metric_key(name: str, batch_size: int | None = None) -> str:
-    """The key a metric is stored under in a result's ``metrics`` mapping: the name, and for a metric
-    measured per batch size the name and ``@`` batch size (``inference_throughput@64``). The key only
-    makes entries unique; readers use the ``name`` and ``batch_size`` fields."""
-    return name if batch_size is None else f"{name}@{batch_size}"
-
-
-def make(name: str, value: float | None, batch_size: int | None = None, description: str | None = None) -> Any:
+def make(name: str, value: float | None, batch_size: int | None = None, description: str | None = None) -> Metric:
     """A :class:`~dlrmbench.results.schema.Metric` for vocabulary entry ``name``."""
-    from dlrmbench.results.schema import Metric
-
     row = VOCABULARY[name]
     if row.per_batch_size and batch_size is None:
         raise ValueError(f"metric {name} is measured per batch size: give batch_size")
     return Metric(name=name, value=value, unit=row.unit, higher_is_better=row.higher_is_better,
                   description=row.description if description is None else description, batch_size=batch_size)
-
-
-def upgrade_v1_key(key: str) -> tuple[str, int | None]:
-    """(name, batch size) of a version-1 metric key: ``inference_latency_p99_bs64_device_only`` ->
-    (``inference_latency_p99_device_only``, 64); other keys are their own name."""
-    import re
-
-    match = re.fullmatch(r"(inference_(?:throughput|latency_[a-z0-9]+))_bs(\d+)(_device_only)?", key)
-    if match is None:
-        return key, None
-    return match.group(1) + (match.group(3) or ""), int(match.group(2))

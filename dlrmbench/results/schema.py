@@ -29,6 +29,24 @@ class Metric(BaseModel):
     batch_size: int | None = None
 
 
+def metric_key(name: str, batch_size: int | None = None) -> str:
+    """The key a metric is stored under in a result's ``metrics`` mapping: the name, and for a metric
+    measured per batch size the name and ``@`` batch size (``inference_throughput@64``). The key only
+    makes entries unique; readers use the ``name`` and ``batch_size`` fields."""
+    return name if batch_size is None else f"{name}@{batch_size}"
+
+
+def upgrade_v1_key(key: str) -> tuple[str, int | None]:
+    """(name, batch size) of a version-1 metric key: ``inference_latency_p99_bs64_device_only`` ->
+    (``inference_latency_p99_device_only``, 64); other keys are their own name."""
+    import re
+
+    match = re.fullmatch(r"(inference_(?:throughput|latency_[a-z0-9]+))_bs(\d+)(_device_only)?", key)
+    if match is None:
+        return key, None
+    return match.group(1) + (match.group(3) or ""), int(match.group(2))
+
+
 class CaseResult(BaseModel):
     """Everything measured for one case (one repeat)."""
 
@@ -59,8 +77,6 @@ class CaseResult(BaseModel):
         """Version 1 keyed per-batch-size metrics by a name suffix; give every metric its name field."""
         if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
             return data
-        from dlrmbench.results.metrics import metric_key, upgrade_v1_key
-
         metrics = {}
         for key, m in data["metrics"].items():
             if isinstance(m, Metric):
@@ -76,8 +92,6 @@ class CaseResult(BaseModel):
 
     def metric(self, name: str, batch_size: int | None = None) -> Metric | None:
         """The metric ``name`` (at ``batch_size`` for a per-batch-size metric), or None."""
-        from dlrmbench.results.metrics import metric_key
-
         return self.metrics.get(metric_key(name, batch_size))
 
     def value(self, name: str, batch_size: int | None = None) -> float | None:

@@ -16,66 +16,7 @@ from typing import Any
 
 from dlrmbench.config.schema import Case
 from dlrmbench.workload.reporter import Reporter
-
-
-def _train_metrics(outcome: Any, case: Case) -> dict[str, dict[str, Any]]:
-    from dlrmbench.results.metrics import make, metric_key
-    from dlrmbench.results.stats import latency_summary
-
-    measured = outcome.step_times[case.benchmark_warmup_steps:]
-    summary = latency_summary(measured)
-    throughput = outcome.measured_samples / outcome.measured_seconds if outcome.measured_seconds > 0 else None
-    p50_throughput = case.batch_size / summary["p50_s"] if measured and summary["p50_s"] > 0 else None
-    last = outcome.evaluations[-1] if outcome.evaluations else {}
-    best = max((e["auc"] for e in outcome.evaluations), default=None)
-    values = [
-        make("train_throughput", throughput),
-        make("train_throughput_p50", p50_throughput),
-        make("step_time_mean", summary["mean_s"] * 1e3),
-        make("step_time_p50", summary["p50_s"] * 1e3),
-        make("step_time_p90", summary["p90_s"] * 1e3),
-        make("step_time_p99", summary["p99_s"] * 1e3),
-        make("auc", last.get("auc")),
-        make("best_auc", best),
-        make("log_loss", last.get("log_loss")),
-        make("final_train_loss", outcome.final_loss),
-        make("train_steps", float(outcome.steps)),
-        make("measured_steps", float(outcome.measured_steps)),
-        make("train_wall_time", outcome.wall_seconds),
-        make("time_to_train", outcome.time_to_train_s / 60 if outcome.time_to_train_s is not None else None),
-    ]
-    return {metric_key(m.name, m.batch_size): m.model_dump() for m in values}
-
-
-def _inference_metrics(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per batch size and variant (end to end, device only): throughput (mean- and p50-based) and latency
-    percentiles; the batch size is a field of each metric."""
-    from dlrmbench.results.metrics import make, metric_key
-
-    out = []
-    for record in records:
-        bs = record["batch_size"]
-        for variant in ("end_to_end", "device_only"):
-            stats = record[variant]
-            suffix = "" if variant == "end_to_end" else "_device_only"
-            out.append(make(f"inference_throughput{suffix}", stats["throughput"], bs))
-            p50 = stats["p50_s"]
-            out.append(make(f"inference_throughput_p50{suffix}", bs / p50 if p50 and p50 > 0 else None, bs))
-            for q in ("mean", "p50", "p90", "p95", "p99"):
-                out.append(make(f"inference_latency_{q}{suffix}", stats[f"{q}_s"] * 1e3, bs))
-    return {metric_key(m.name, m.batch_size): m.model_dump() for m in out}
-
-
-def _memory_metrics(embeddings: Any) -> dict[str, dict[str, Any]]:
-    """What the embedding strategy holds: its parameters, and its optimizer state (plain SGD: none)."""
-    from dlrmbench.results.metrics import make
-
-    values = [
-        make("embedding_parameter_bytes", float(embeddings.parameter_bytes())),
-        make("embedding_optimizer_state_bytes", float(embeddings.optimizer_state_bytes("sgd")),
-             description="bytes of optimizer state for the tables (SGD: 0)"),
-    ]
-    return {m.name: m.model_dump() for m in values}
+from dlrmbench.workload.result_metrics import inference_metrics, memory_metrics, test_metrics, train_metrics
 
 
 def run_case(case: Case, reporter: Reporter) -> None:
@@ -95,11 +36,11 @@ def run_case(case: Case, reporter: Reporter) -> None:
         work = build_workload(case)
         if mlperf is not None:
             mlperf.weights_initialized(work.model)
-        memory = _memory_metrics(work.model.embeddings)
+        memory = memory_metrics(work.model.embeddings, case)
         reporter.emit("built", table_sizes=work.table_sizes,
                       parameters=sum(p.numel() for p in work.model.parameters()),
-                      embedding_bytes=work.model.embeddings.parameter_bytes(),
-                      embedding_optimizer_state_bytes=work.model.embeddings.optimizer_state_bytes("sgd"),
+                      embedding_bytes=memory["embedding_parameter_bytes"]["value"],
+                      embedding_optimizer_state_bytes=memory["embedding_optimizer_state_bytes"]["value"],
                       torch_version=torch.__version__, cuda_version=torch.version.cuda,
                       threads=torch.get_num_threads())
         if case.mode == "train":
@@ -110,7 +51,7 @@ def run_case(case: Case, reporter: Reporter) -> None:
             from dlrmbench.workload.inference import run_inference
 
             records = run_inference(work, reporter)
-            reporter.emit("result", metrics={**_inference_metrics(records), **memory}, inference=records)
+            reporter.emit("result", metrics={**inference_metrics(records), **memory}, inference=records)
     finally:
         if mlperf is not None:
             mlperf.run_stop(success=False, epochs_done=0.0)  # no-op unless the run stopped early
@@ -129,13 +70,12 @@ def _run_train(case: Case, work: Any, reporter: Reporter, mlperf: Any, memory: d
         save_checkpoint(work.model, path, case, work.table_sizes,
                         extra={"steps": outcome.steps, "auc": last.get("auc")})
         reporter.emit("checkpoint", path=str(path), steps=outcome.steps)
-    reporter.emit("result", metrics={**_train_metrics(outcome, case), **memory}, evaluations=outcome.evaluations,
+    reporter.emit("result", metrics={**train_metrics(outcome, case), **memory}, evaluations=outcome.evaluations,
                   step_times=outcome.step_times)
 
 
 def _run_test(case: Case, work: Any, reporter: Reporter, memory: dict[str, Any]) -> None:
     """Evaluate the (loaded) model once on the test split: the AUC of the run that saved it."""
-    from dlrmbench.results.metrics import make
     from dlrmbench.workload.evaluate import evaluate
     from dlrmbench.workload.precision import apply_precision
 
@@ -143,12 +83,8 @@ def _run_test(case: Case, work: Any, reporter: Reporter, memory: dict[str, Any])
     reporter.emit("start", mode="test", total_steps=1)
     result = evaluate(work.model, work.dataset.batches("test", case.eval_batch_size, work.device),
                       work.device, policy, case.test_batches)
-    reporter.emit("result", metrics={
-        "auc": make("auc", result.auc, description="ROC AUC on the test split").model_dump(),
-        "log_loss": make("log_loss", result.log_loss, description="test log loss").model_dump(),
-        "test_samples": make("test_samples", float(result.samples)).model_dump(),
-        **memory,
-    }, evaluations=[{"step": 0, "auc": result.auc, "log_loss": result.log_loss, "samples": result.samples}])
+    reporter.emit("result", metrics={**test_metrics(result), **memory},
+                  evaluations=[{"step": 0, "auc": result.auc, "log_loss": result.log_loss, "samples": result.samples}])
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -157,10 +93,11 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a torchrun rank of a hybrid-parallel case
-        from dlrmbench.distributed.worker import main as rank_main
+    case = Case.model_validate(json.loads(Path(args[0]).read_text()))
+    if case.world_size > 1:  # one torchrun rank of a hybrid-parallel case: a one-way call into distributed
+        from dlrmbench import distributed
 
-        code = rank_main(args)
+        code = distributed.run_rank(case)
         if code == 0:
             # A finished rank skips interpreter and C++ teardown: destroying the process group's
             # threads at exit can abort a rank that already reported its result, which torchrun would
@@ -175,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     # ignored (a parent launched in the background by a non-interactive shell passes that on).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        case = Case.model_validate(json.loads(Path(args[0]).read_text()))
         run_case(case, reporter)
         return 0
     except KeyboardInterrupt:
