@@ -116,6 +116,9 @@ def export_command(output: Path, checkpoint: Path | None, suite: Path | None, ca
     except ExportMismatch as exc:
         click.echo(f"Error: {exc}; nothing was written", err=True)
         raise SystemExit(1) from None
+    except OSError as exc:  # disk full, quota, a folder removed underneath: nothing was published
+        click.echo(f"Error: writing the export failed ({exc}); nothing was written to {output}", err=True)
+        raise SystemExit(1) from None
     _print_export(manifest, output)
 
 
