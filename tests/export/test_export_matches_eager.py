@@ -64,3 +64,20 @@ def test_onnx_graph_has_a_dynamic_batch_and_named_tensors(whole_export):
     shapes = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
               for v in list(graph.input) + list(graph.output)}
     assert shapes == {"numerical": ["batch", 13], "categorical": ["batch", 5], "logit": ["batch", 1]}
+
+
+def test_split_auto_follows_the_table_bytes(whole_export):
+    from pathlib import Path
+
+    from dlrmbench.export.exporter import ExportSettings, decide_split
+    from dlrmbench.export.serving_model import serving_parts
+
+    model, _, manifest = whole_export
+    parts = serving_parts(model)
+    assert parts.table_bytes == sum(manifest["model"]["table_sizes"]) * 8 * 4 == manifest["model"]["table_bytes"]
+    assert manifest["split_reason"] == "--split never"
+    split, reason = decide_split(parts, ExportSettings(output=Path("x")))  # auto, 2 GiB
+    assert not split and "within --split-above 2,147,483,648" in reason
+    split, reason = decide_split(parts, ExportSettings(output=Path("x"), split_above_bytes=parts.table_bytes - 1))
+    assert split and f"{parts.table_bytes:,} bytes, above" in reason
+    assert not decide_split(parts, ExportSettings(output=Path("x"), split_above_bytes=parts.table_bytes))[0]
