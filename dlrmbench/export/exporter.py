@@ -132,7 +132,8 @@ def _write_format(parts: ServingParts, fmt: str, split: bool, settings: ExportSe
             batching=settings.batching, instance_kind="KIND_CPU" if part == "sparse" else kind,
         )
         (folder / "config.pbtxt").write_text(config.render())
-        entry["parts"][part] = {"file": target.relative_to(stage).as_posix(), "inputs": in_names, "outputs": out_names}
+        entry["parts"][part] = {"file": target.relative_to(stage).as_posix(), "inputs": in_names, "outputs": out_names,
+                                "side_files": sorted(p.name for p in target.parent.iterdir() if p != target)}
     if split:
         s_in, s_out = entry["parts"]["sparse"]["inputs"], entry["parts"]["sparse"]["outputs"]
         d_in, d_out = entry["parts"]["dense"]["inputs"], entry["parts"]["dense"]["outputs"]

@@ -171,3 +171,18 @@ def test_bad_triton_options_are_refused(suite_file, tmp_path):
                   "--max-batch-size", "64", "--preferred-batch-size", "128")
     assert result.exit_code == 2 and "above --max-batch-size 64" in result.output
     assert _leftovers(tmp_path) == ["suite.yaml"]
+
+
+def test_large_weights_go_to_an_external_data_file_that_still_checks(suite_file, tmp_path, monkeypatch):
+    """Above ONNX_EXTERNAL_DATA_BYTES (1 GiB) the weights leave the protobuf; lowered here to 0."""
+    from dlrmbench.export import formats
+
+    monkeypatch.setattr(formats, "ONNX_EXTERNAL_DATA_BYTES", 0)
+    out = tmp_path / "out"
+    result = _cli("export", "-o", str(out), "--suite", str(suite_file), "--case", "small", "--format", "onnx",
+                  "--check")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "export.json").read_text())
+    part = manifest["models"]["onnx"]["parts"]["model"]
+    assert part["side_files"] == ["model.onnx.data"] and manifest["check"]["onnx"]["passed"]
+    assert (out / "triton" / "dlrm" / "1" / "model.onnx.data").stat().st_size >= 3218 * 8 * 4

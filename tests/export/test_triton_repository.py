@@ -57,6 +57,7 @@ def _torchscript_io(file: Path, config_inputs):
     return args, [n for n, _, _ in config_inputs]
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("which", ["whole_export", "split_export"])
 def test_each_model_config_names_exactly_the_exported_graph_tensors(request, which):
     _, out, manifest = request.getfixturevalue(which)
