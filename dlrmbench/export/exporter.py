@@ -217,4 +217,29 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise UserError(f"{file}: not valid JSON ({exc.msg} at line {exc.lineno}); re-run dlrmbench export") from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise UserError(f"{file}: not a dlrmbench export manifest (expected format {MANIFEST_FORMAT})")
+    problem = _manifest_problem(manifest, file.parent)
+    if problem:
+        raise UserError(f"{file}: {problem}; re-run dlrmbench export")
     return manifest
+
+
+def _manifest_problem(manifest: dict[str, Any], root: Path) -> str | None:
+    """What is wrong with a manifest read from disk (edited or damaged), or None."""
+    model, models = manifest.get("model"), manifest.get("models")
+    if not isinstance(model, dict) or not isinstance(models, dict) or not models:
+        return "'model' or 'models' is missing"
+    sizes = model.get("table_sizes")
+    if not (isinstance(sizes, list) and sizes and all(isinstance(s, int) and 0 < s < 1 << 40 for s in sizes)):
+        return "model.table_sizes must be a list of positive whole numbers"
+    if not (isinstance(model.get("num_numerical"), int) and 0 < model["num_numerical"] < 1 << 16):
+        return "model.num_numerical must be a positive whole number"
+    base = root.resolve()
+    for fmt, entry in models.items():
+        parts = entry.get("parts") if isinstance(entry, dict) else None
+        if fmt not in ("onnx", "torchscript") or not isinstance(parts, dict) or not parts:
+            return f"models.{fmt} is not an onnx or torchscript entry with parts"
+        for part, info in parts.items():
+            file = info.get("file") if isinstance(info, dict) else None
+            if not isinstance(file, str) or base not in (base / file).resolve().parents:
+                return f"models.{fmt}.parts.{part}.file must be a path inside the export folder"
+    return None

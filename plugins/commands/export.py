@@ -20,14 +20,14 @@ def _need(module: str, extra: str = "export") -> None:
         raise UserError(f"{module} is not installed: pip install 'dlrmbench[{extra}]' (or pip install {module})")
 
 
-def _sizes(value: str, what: str) -> tuple[int, ...]:
+def _sizes(value: str, what: str, largest: int) -> tuple[int, ...]:
     try:
         sizes = tuple(int(v) for v in value.split(",") if v.strip())
     except ValueError:
         raise click.BadParameter(f"{value!r}: give comma-separated whole numbers, e.g. 1,64,2048", param_hint=what)
-    if not sizes or min(sizes) < 1:
-        raise click.BadParameter(f"{value!r}: every value must be at least 1", param_hint=what)
-    return sizes
+    if not sizes or min(sizes) < 1 or max(sizes) > largest:
+        raise click.BadParameter(f"{value!r}: every value must be between 1 and {largest:,}", param_hint=what)
+    return tuple(dict.fromkeys(sizes))
 
 
 @click.command("export")
@@ -167,8 +167,8 @@ def serve_bench_command(export_dir: Path, target: str, batch_sizes: str, concurr
     from dlrmbench.export.serve_bench import LocalTarget, ServeSettings, TritonTarget, run_serving
     from dlrmbench.results.store import utc_now
 
-    settings = ServeSettings(batch_sizes=_sizes(batch_sizes, "--batch-sizes"),
-                             concurrency=_sizes(concurrency, "--concurrency"), duration_s=duration, warmup=warmup)
+    settings = ServeSettings(batch_sizes=_sizes(batch_sizes, "--batch-sizes", 1 << 20),  # the graphs' batch bound
+                             concurrency=_sizes(concurrency, "--concurrency", 256), duration_s=duration, warmup=warmup)
     manifest = read_manifest(export_dir)
     root = export_dir if export_dir.is_dir() else export_dir.parent
     if target == "triton":

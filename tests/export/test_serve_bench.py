@@ -125,3 +125,33 @@ def test_unreachable_triton_or_unknown_model_is_a_clear_error(whole_export, fake
                   "--no-save")
     assert result.exit_code == 2 and "model 'other' is not ready" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_or_hostile_manifest_is_refused(whole_export, tmp_path):
+    import json
+    import shutil
+
+    _, out, manifest = whole_export
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    for change, message in (
+        (lambda m: m["models"]["onnx"]["parts"]["model"].update(file="../../etc/passwd"), "path inside the export"),
+        (lambda m: m["model"].update(table_sizes=[10, -1]), "model.table_sizes must be"),
+        (lambda m: m.pop("models"), "'model' or 'models' is missing"),
+    ):
+        damaged = json.loads(json.dumps(manifest))
+        change(damaged)
+        (copy / "export.json").write_text(json.dumps(damaged))
+        result = _cli("serve-bench", str(copy), "--no-save")
+        assert result.exit_code == 2 and message in result.output and "re-run dlrmbench export" in result.output
+    (copy / "export.json").write_bytes(b"\xff\xfe{")
+    result = _cli("serve-bench", str(copy), "--no-save")
+    assert result.exit_code == 2 and "not valid JSON" in result.output
+
+
+def test_batch_and_concurrency_are_bounded(whole_export):
+    _, out, _ = whole_export
+    result = _cli("serve-bench", str(out), "--batch-sizes", "2000000", "--no-save")
+    assert result.exit_code == 2 and "between 1 and 1,048,576" in result.output
+    result = _cli("serve-bench", str(out), "--concurrency", "1000", "--no-save")
+    assert result.exit_code == 2 and "between 1 and 256" in result.output
