@@ -161,7 +161,7 @@ def export(model: torch.nn.Module, source: dict[str, Any], settings: ExportSetti
     from dlrmbench.export.serving_model import serving_parts
 
     check_output(settings.output, settings.force)
-    parts = serving_parts(model)
+    parts = serving_parts(model, source.get("interaction"))
     split, reason = decide_split(parts, settings)
     output = settings.output
     stage = Path(tempfile.mkdtemp(prefix=f".{output.name}.export-", dir=output.resolve().parent))

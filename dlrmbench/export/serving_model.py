@@ -114,12 +114,13 @@ def table_weights(embeddings: nn.Module, table_sizes: list[int], chunk: int = 65
     return [torch.cat(p) for p in parts]
 
 
-def serving_parts(model: nn.Module) -> ServingParts:
+def serving_parts(model: nn.Module, interaction: str | None = None) -> ServingParts:
     """Split a trained ``Dlrm`` into its served sparse and dense parts (weights copied, CPU, eval).
 
     The one adapter between the training model and serving: it reads ``model.embeddings``
     (``table_sizes``, ``dim``, ``hash_indices``, ids ``(B, F)`` -> ``(B, F, D)``), ``bottom_mlp``,
-    ``interaction`` (``num_vectors``/``dim`` or ``out_features``), ``top_mlp`` and ``out``.
+    ``interaction`` (``out_features``), ``top_mlp`` and ``out``. ``interaction`` names the kind
+    (``dot``/``cat``, from the case); without it the kind is told from the interaction's width.
     """
     from dlrmbench.model.interactions import interaction_width, make_interaction
 
@@ -129,7 +130,12 @@ def serving_parts(model: nn.Module) -> ServingParts:
     dim = int(embeddings.dim)
     tables = table_weights(embeddings, sizes)
     num_vectors = 1 + len(sizes)
-    kind = "dot" if model.interaction.out_features == interaction_width("dot", num_vectors, dim) else "cat"
+    width = int(model.interaction.out_features)
+    kinds = [k for k in ("dot", "cat") if interaction_width(k, num_vectors, dim) == width]
+    kind = interaction or (kinds[0] if len(kinds) == 1 else None)
+    if kind is None or kind not in kinds:
+        raise ValueError(f"cannot tell the interaction of this model (width {width}, {num_vectors} vectors of {dim}); "
+                         "export it from its suite case")
     bottom = copy.deepcopy(model.bottom_mlp).cpu().float().eval()
     top = copy.deepcopy(model.top_mlp).cpu().float().eval()
     out = copy.deepcopy(model.out).cpu().float().eval()

@@ -97,5 +97,6 @@ def build_export_model(case: Any, checkpoint: Path | None) -> tuple[Any, dict[st
 
         meta = load_checkpoint(model, path, case, list(sizes))
     source = {"case": case.name, "seed": case.seed, "backend": case.backend.name, "embedding": case.embedding.name,
-              "checkpoint": str(path) if path is not None else None, "checkpoint_meta": meta}
+              "interaction": case.model.interaction, "checkpoint": str(path) if path is not None else None,
+              "checkpoint_meta": meta}
     return model.eval(), source

@@ -68,7 +68,7 @@ def export_command(output: Path, checkpoint: Path | None, suite: Path | None, ca
 
     \b
     dlrmbench export -o exported --checkpoint ck/train.pt --check
-    dlrmbench export -o exported --suite suites/quickstart.yaml --case train-joint --format onnx
+    dlrmbench export -o exported --suite suites/quickstart.yaml --case train-joint
 
     Writes OUTPUT/export.json (what was exported, from what, and the check) and OUTPUT/triton/
     (config.pbtxt with dynamic batching per model). Nothing is written unless everything succeeds.
@@ -160,8 +160,8 @@ def serve_bench_command(export_dir: Path, target: str, batch_sizes: str, concurr
     """Latency percentiles and throughput over batch size x concurrency (perf_analyzer's table).
 
     \b
-    dlrmbench serve-bench exported                                 onnxruntime on this CPU
-    dlrmbench serve-bench exported --target triton --url localhost:8000
+    dlrmbench serve-bench exported                      onnxruntime, this CPU
+    dlrmbench serve-bench exported --target triton      a Triton server
     """
     from dlrmbench.export.exporter import read_manifest
     from dlrmbench.export.serve_bench import LocalTarget, ServeSettings, TritonTarget, run_serving
