@@ -119,8 +119,8 @@ def serving_parts(model: nn.Module, interaction: str | None = None) -> ServingPa
 
     The one adapter between the training model and serving: it reads ``model.embeddings``
     (``table_sizes``, ``dim``, ``hash_indices``, ids ``(B, F)`` -> ``(B, F, D)``), ``bottom_mlp``,
-    ``interaction`` (``out_features``), ``top_mlp`` and ``out``. ``interaction`` names the kind
-    (``dot``/``cat``, from the case); without it the kind is told from the interaction's width.
+    ``interaction`` (``out_features``), ``top_mlp`` and ``out``. ``interaction`` is the case's
+    interaction plugin name; without it ``dot`` or ``cat`` is told from the interaction's width.
     """
     from dlrmbench.model.interactions import interaction_width, make_interaction
 
@@ -131,18 +131,23 @@ def serving_parts(model: nn.Module, interaction: str | None = None) -> ServingPa
     tables = table_weights(embeddings, sizes)
     num_vectors = 1 + len(sizes)
     width = int(model.interaction.out_features)
-    kinds = [k for k in ("dot", "cat") if interaction_width(k, num_vectors, dim) == width]
-    kind = interaction or (kinds[0] if len(kinds) == 1 else None)
-    if kind is None or kind not in kinds:
-        raise ValueError(f"cannot tell the interaction of this model (width {width}, {num_vectors} vectors of {dim}); "
-                         "export it from its suite case")
+    if interaction is None:  # told from the width; refused when dot and cat would both fit
+        kinds = [k for k in ("dot", "cat") if interaction_width(k, num_vectors, dim) == width]
+        if len(kinds) != 1:
+            raise ValueError(f"cannot tell the interaction of this model (width {width}, {num_vectors} vectors of "
+                             f"{dim}); export it from its suite case")
+        interaction = kinds[0]
+    # dot and cat: the stock modules (same math, portable operators, whatever kernel trained them);
+    # any other interaction plugin (it may hold weights): the trained module itself.
+    inter = (make_interaction(interaction, num_vectors, dim) if interaction in ("dot", "cat")
+             else copy.deepcopy(model.interaction).cpu().float().eval())
     bottom = copy.deepcopy(model.bottom_mlp).cpu().float().eval()
     top = copy.deepcopy(model.top_mlp).cpu().float().eval()
     out = copy.deepcopy(model.out).cpu().float().eval()
     first = next((m for m in bottom.modules() if isinstance(m, nn.Linear)), None)
     if first is None:
         raise ValueError("the bottom MLP has no nn.Linear layer: this backend's model cannot be exported")
-    dense = DenseTower(bottom, make_interaction(kind, num_vectors, dim), top, out).eval()
+    dense = DenseTower(bottom, inter, top, out).eval()
     for p in dense.parameters():
         p.requires_grad_(False)
     sparse = SparseLookup(tables, bool(getattr(embeddings, "hash_indices", False))).eval()

@@ -76,15 +76,14 @@ def build_export_model(case: Any, checkpoint: Path | None) -> tuple[Any, dict[st
     from dlrmbench.workload.build import build_model, resolve_table_sizes
 
     case = case.model_copy(update={"device": "cpu"})
-    sizes = case.model.table_sizes
-    if sizes is None:
-        from dlrmbench.plugins import get_registry
+    dataset = None
+    if not case.model.table_sizes:  # the dataset knows them (e.g. a split dataset's model_size.json)
+        import torch
 
-        spec = get_registry().get("dataset", case.dataset.name)
-        dataset = spec.load()(spec.options.model_validate(case.dataset.options), case)
-        sizes = resolve_table_sizes(case, dataset)
-    elif case.model.max_table_size is not None:
-        sizes = [min(s, case.model.max_table_size) for s in sizes]
+        from dlrmbench.workload.build import open_dataset
+
+        dataset = open_dataset(case, torch.device("cpu"))
+    sizes = resolve_table_sizes(case, dataset)
     model = build_model(case, list(sizes))
     path = checkpoint
     if path is None and case.checkpoint is not None and case.checkpoint.load is not None:
@@ -97,6 +96,6 @@ def build_export_model(case: Any, checkpoint: Path | None) -> tuple[Any, dict[st
 
         meta = load_checkpoint(model, path, case, list(sizes))
     source = {"case": case.name, "seed": case.seed, "backend": case.backend.name, "embedding": case.embedding.name,
-              "interaction": case.model.interaction, "checkpoint": str(path) if path is not None else None,
+              "interaction": case.model.interaction.name, "checkpoint": str(path) if path is not None else None,
               "checkpoint_meta": meta}
     return model.eval(), source
