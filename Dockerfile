@@ -17,7 +17,7 @@ COPY . .
 # can neither upgrade nor replace them while it installs dlrmbench and the extras.
 RUN python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" \
  && pip list --format=freeze | grep -iE '^(torch|triton|pytorch-triton)==' > /tmp/keep.txt \
- && pip install -c /tmp/keep.txt -e ".[preproc,mlperf,report,export]" \
+ && pip install -c /tmp/keep.txt -e ".[preproc,mlperf,report,export,results]" \
  && python -c "import torch; assert torch.version.cuda, 'the CUDA torch of the base image was replaced'" \
  && dlrmbench list-plugins
 

@@ -44,7 +44,7 @@ COLUMNS = [
     ("repeat", "int64"), ("status", "string"), ("kind", "string"), ("name", "string"), ("idx", "int64"),
     ("value", "float64"), ("text", "string"), ("unit", "string"), ("higher_is_better", "bool_"),
 ]
-EXTRA = "pip install 'dlrmbench[export]'"
+EXTRA = "pip install 'dlrmbench[results]'"
 
 
 def is_table_file(path: Path) -> bool:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from dlrmbench.config.schema import Case
-from dlrmbench.results.schema import CaseResult, Metric, Status, metric
+from dlrmbench.results.metrics import make
+from dlrmbench.results.schema import CaseResult, Metric, Status
 from dlrmbench.results.stats import latency_summary
 from dlrmbench.runner.isolate import WorkerOutcome
 
@@ -20,10 +21,10 @@ def _partial_metrics(case: Case, step_times: list[float]) -> dict[str, Metric]:
         return {}
     summary = latency_summary(measured)
     return {
-        "train_throughput": metric(case.batch_size / summary["mean_s"], "samples/s", True,
-                                   "partial: batch size / mean step time of the steps completed before the case stopped"),
-        "step_time_mean": metric(summary["mean_s"] * 1e3, "ms", False, "partial"),
-        "measured_steps": metric(float(len(measured)), "steps"),
+        "train_throughput": make("train_throughput", case.batch_size / summary["mean_s"], description=(
+            "partial: batch size / mean step time of the steps completed before the case stopped")),
+        "step_time_mean": make("step_time_mean", summary["mean_s"] * 1e3, description="partial"),
+        "measured_steps": make("measured_steps", float(len(measured))),
     }
 
 
@@ -69,9 +70,9 @@ def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseRes
             if tail:
                 reason += f"; last log line: {tail[0][:300]}"
         if case.world_size > 1 and status == "failed":
-            from dlrmbench.distributed.launch import failure_reason
+            from dlrmbench import distributed
 
-            reason = failure_reason(outcome.log_tail, reason or "", error)
+            reason = distributed.failure_reason(outcome.log_tail, reason or "", error)
         metrics = _partial_metrics(case, step_times) if case.mode == "train" else {}
     environment = {k: built[k] for k in ("torch_version", "cuda_version", "threads") if k in built}
     log_tail = None if status == "ok" else ((error or {}).get("traceback") or outcome.log_tail or None)

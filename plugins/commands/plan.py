@@ -1,6 +1,6 @@
 """``dlrmbench plan SUITE``: the memory plan of every case, per device, and whether it can run here.
 
-Also installs the hybrid-parallel launcher and the memory planner's check (no torch import).
+The memory planner is the one the runner uses (no torch import).
 """
 
 from __future__ import annotations
@@ -20,32 +20,37 @@ from dlrmbench import hookimpl
                    "over several nodes (run that command on every node).")
 @click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Nodes for the printed multi-node command (the case's gpus/processes is the world size).")
-def plan_command(suite: Path, only: tuple[str, ...], case_files: Path | None, nodes: int) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the plan as one JSON document (schema dlrmbench.plan, see the README).")
+def plan_command(suite: Path, only: tuple[str, ...], case_files: Path | None, nodes: int, as_json: bool) -> None:
     """Show, per case and per device, the tables placed there and the bytes of tables, optimizer state,
     gradients and activations for the batch size, against the device's memory; and the plan verdict
     (run, or skip with the reason). Runs nothing.
     """
     from rich.console import Console
 
-    from dlrmbench.cli.run import plan_table
+    from dlrmbench.cli.run import print_plan
     from dlrmbench.config.loader import load_suite
-    from dlrmbench.distributed.launch import install
     from dlrmbench.distributed.render import print_memory_plans
     from dlrmbench.errors import UserError
     from dlrmbench.host import current_host
     from dlrmbench.plugins import get_registry
     from dlrmbench.runner.plan import plan, select
 
-    install()
-    console = Console()
+    console = Console(stderr=as_json)
     loaded = load_suite(suite)
     cases = select(loaded.cases, only)
     if not cases:
         raise UserError(f"--only {' '.join(only)}: no case of {suite} matches")
     host = current_host()
     planned = plan(cases, host, get_registry())
-    print_memory_plans(console, planned, host, every_case=True)
-    console.print(plan_table(planned))
+    if as_json:
+        from dlrmbench.report.jsonout import plan_document
+
+        click.echo(plan_document(loaded.suite.name, suite, planned), nl=False)
+    else:
+        print_memory_plans(console, planned, host, every_case=True)
+        print_plan(console, planned)
     if case_files is not None:
         _write_case_files(console, [p.case for p in planned], case_files, nodes)
 
@@ -71,7 +76,4 @@ def _write_case_files(console: object, cases: list, directory: Path, nodes: int)
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    from dlrmbench.distributed.launch import install
-
-    install()
     cli.add_command(plan_command)

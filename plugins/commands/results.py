@@ -30,7 +30,7 @@ def export_command(paths: tuple[Path, ...], fmt: str, output: Path) -> None:
     every case, with the result set, suite, run id, case, repeat and status as columns.
 
     \b
-    Needs the export extra: pip install 'dlrmbench[export]'. Query it with e.g.
+    Needs the results extra: pip install 'dlrmbench[results]'. Query it with e.g.
       duckdb results.duckdb "SELECT run_id, \"case\", value FROM results WHERE name = 'train_throughput'"
     """
     from dlrmbench.errors import UserError

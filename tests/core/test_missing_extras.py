@@ -21,8 +21,8 @@ def without(tmp_path: Path, *modules: str) -> dict[str, str]:
 @pytest.mark.parametrize("modules, args, extra", [
     (("pyspark",), ["preprocess", "{in}", "{out}", "--skip-preflight"], "dlrmbench[preproc]"),
     (("pyarrow", "duckdb"), ["results", "export", "{results}", "--format", "parquet", "-o", "{out}.parquet"],
-     "dlrmbench[export]"),
-    (("pyarrow", "duckdb"), ["compare", "{out}.duckdb"], "dlrmbench[export]"),
+     "dlrmbench[results]"),
+    (("pyarrow", "duckdb"), ["compare", "{out}.duckdb"], "dlrmbench[results]"),
     (("matplotlib",), ["report", "{results}", "--html", "{out}.html"], "dlrmbench[report]"),
 ])
 def test_missing_extra_is_named(tmp_path, modules, args, extra):

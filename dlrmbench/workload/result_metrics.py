@@ -1,0 +1,106 @@
+"""Every metric a worker reports, built in one place from what the loops measured.
+
+Names, units and higher-is-better come from the metric vocabulary (:mod:`dlrmbench.results.metrics`);
+the inference batch size is a field of a metric, not part of its name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dlrmbench.config.schema import Case
+
+
+def train_metrics(outcome: Any, case: Case) -> dict[str, dict[str, Any]]:
+    """Throughput (mean- and p50-based), step-time percentiles, AUC, loss and step counts of a training run."""
+    from dlrmbench.results.metrics import make, metric_key
+    from dlrmbench.results.stats import latency_summary
+
+    measured = outcome.step_times[case.benchmark_warmup_steps:]
+    summary = latency_summary(measured)
+    throughput = outcome.measured_samples / outcome.measured_seconds if outcome.measured_seconds > 0 else None
+    p50_throughput = case.batch_size / summary["p50_s"] if measured and summary["p50_s"] > 0 else None
+    last = outcome.evaluations[-1] if outcome.evaluations else {}
+    best = max((e["auc"] for e in outcome.evaluations), default=None)
+    values = [
+        make("train_throughput", throughput),
+        make("train_throughput_p50", p50_throughput),
+        make("step_time_mean", summary["mean_s"] * 1e3),
+        make("step_time_p50", summary["p50_s"] * 1e3),
+        make("step_time_p90", summary["p90_s"] * 1e3),
+        make("step_time_p99", summary["p99_s"] * 1e3),
+        make("auc", last.get("auc")),
+        make("best_auc", best),
+        make("log_loss", last.get("log_loss")),
+        make("final_train_loss", outcome.final_loss),
+        make("train_steps", float(outcome.steps)),
+        make("measured_steps", float(outcome.measured_steps)),
+        make("train_wall_time", outcome.wall_seconds),
+        make("time_to_train", outcome.time_to_train_s / 60 if outcome.time_to_train_s is not None else None),
+    ]
+    return {metric_key(m.name, m.batch_size): m.model_dump() for m in values}
+
+
+def inference_metrics(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per batch size and variant (end to end, device only): throughput (mean- and p50-based) and latency
+    percentiles; the batch size is a field of each metric, not part of its name."""
+    from dlrmbench.results.metrics import make, metric_key
+
+    out = []
+    for record in records:
+        bs = record["batch_size"]
+        for variant in ("end_to_end", "device_only"):
+            stats = record[variant]
+            suffix = "" if variant == "end_to_end" else "_device_only"
+            out.append(make(f"inference_throughput{suffix}", stats["throughput"], bs))
+            p50 = stats["p50_s"]
+            out.append(make(f"inference_throughput_p50{suffix}", bs / p50 if p50 and p50 > 0 else None, bs))
+            for q in ("mean", "p50", "p90", "p95", "p99"):
+                out.append(make(f"inference_latency_{q}{suffix}", stats[f"{q}_s"] * 1e3, bs))
+    return {metric_key(m.name, m.batch_size): m.model_dump() for m in out}
+
+
+def memory_metrics(embeddings: Any, case: Case) -> dict[str, dict[str, Any]]:
+    """What the embedding strategy holds: its parameters, and its optimizer's state for them.
+
+    The state is the optimizer plugin's ``state_bytes_per_parameter`` (plain SGD: none), unless the
+    strategy applies its own optimizer and counts its own state (``optimizer_state_bytes()``).
+    """
+    from dlrmbench.results.metrics import make
+
+    per_parameter = 0.0
+    if not getattr(embeddings, "applies_own_optimizer", False):
+        from dlrmbench.plugins import get_registry
+
+        per_parameter = get_registry().get("optimizer", case.optimizer.name).state_bytes_per_parameter
+    state = embeddings.optimizer_state_bytes(per_parameter)
+    values = [
+        make("embedding_parameter_bytes", float(embeddings.parameter_bytes())),
+        make("embedding_optimizer_state_bytes", float(state),
+             description=f"bytes of {case.optimizer.name} state for the tables"),
+    ]
+    return {m.name: m.model_dump() for m in values}
+
+
+def test_metrics(result: Any) -> dict[str, dict[str, Any]]:
+    """AUC, log loss and sample count of one evaluation (``mode: test``)."""
+    from dlrmbench.results.metrics import make
+
+    return {
+        "auc": make("auc", result.auc, description="ROC AUC on the test split").model_dump(),
+        "log_loss": make("log_loss", result.log_loss, description="test log loss").model_dump(),
+        "test_samples": make("test_samples", float(result.samples)).model_dump(),
+    }
+
+
+def rank_metrics(ranks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-rank mean step time and peak memory of a hybrid-parallel run (from each rank's summary)."""
+    from dlrmbench.results.schema import metric
+
+    out = {}
+    for r in ranks:
+        out[f"step_time_mean_rank{r['rank']}"] = metric(
+            (r["step_time_mean_s"] or 0) * 1e3, "ms", False, "mean measured step time of this rank").model_dump()
+        out[f"peak_memory_rank{r['rank']}"] = metric(
+            r["peak_memory_bytes"] / 2**30, "GiB", False, r["peak_memory_kind"]).model_dump()
+    return out
