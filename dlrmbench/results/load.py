@@ -94,7 +94,8 @@ def load_results(paths: list[Path]) -> Loaded:
     for table in (p for p in paths if is_table_file(p)):  # `dlrmbench results export` files
         if not table.is_file():
             raise UserError(f"{table}: no such file")
-        sets.extend(read_sets(table, problems))
+        sets.extend(ResultSet(path=where, manifest=manifest, results=results)
+                    for where, manifest, results in read_sets(table, problems))
     if not sets:
         where = ", ".join(str(p) for p in paths)
         detail = ("; " + "; ".join(problems)) if problems else ""

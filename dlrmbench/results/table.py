@@ -34,7 +34,9 @@ from dlrmbench.results.schema import CaseResult, RunManifest
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from dlrmbench.results.load import ResultSet
+#: A result set as the loader holds it (duck-typed: `label`, `manifest`, `results`), so this module
+#: does not import the loader (which imports this one).
+ResultSetLike = Any
 
 FORMATS = {".parquet": "parquet", ".duckdb": "duckdb"}
 TABLE = "results"
@@ -76,7 +78,7 @@ def _number_or_text(value: Any) -> tuple[float | None, str | None]:
     return None, value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
-def tidy_rows(sets: list["ResultSet"]) -> list[dict[str, Any]]:
+def tidy_rows(sets: list[ResultSetLike]) -> list[dict[str, Any]]:
     """Every value of every result set as a row (see the module docstring)."""
     rows: list[dict[str, Any]] = []
     for s in sets:
@@ -117,7 +119,7 @@ def _arrow_table(rows: list[dict[str, Any]]) -> "pa.Table":
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def export(sets: list["ResultSet"], path: Path) -> int:
+def export(sets: list[ResultSetLike], path: Path) -> int:
     """Write (Parquet) or update (DuckDB) ``path`` with every result set; returns the rows written."""
     fmt = format_of(path)
     if not path.parent.is_dir():
@@ -201,25 +203,24 @@ def _pa_strings(values: list[str]) -> Any:
     return pa.array(values, pa.string())
 
 
-def read_sets(path: Path, problems: list[str]) -> list["ResultSet"]:
-    """The result sets stored in a table file, exactly as exported; bad records go to ``problems``."""
-    from dlrmbench.results.load import ResultSet
-
-    sets: dict[str, ResultSet] = {}
+def read_sets(path: Path, problems: list[str]) -> list[tuple[Path, RunManifest, list[CaseResult]]]:
+    """(pseudo path, manifest, case results) of every result set stored in a table file, exactly as
+    exported; bad records go to ``problems``."""
+    sets: dict[str, tuple[Path, RunManifest, list[CaseResult]]] = {}
     cases: list[tuple[str, int, str]] = []
     for kind, label, text, idx in _records(path):
         if kind == "case_json":
             cases.append((label, idx if idx is not None else len(cases), text))
             continue
         try:
-            sets[label] = ResultSet(path=Path(f"{path}#{label}"), manifest=RunManifest.model_validate_json(text))
+            sets[label] = (Path(f"{path}#{label}"), RunManifest.model_validate_json(text), [])
         except Exception as exc:
             problems.append(f"{path}: result set {label}: not a dlrmbench run manifest ({exc}); skipped")
     for label, _, text in sorted(cases, key=lambda c: (c[0], c[1])):
         if label not in sets:
             continue
         try:
-            sets[label].results.append(CaseResult.model_validate_json(text))
+            sets[label][2].append(CaseResult.model_validate_json(text))
         except Exception as exc:
             problems.append(f"{path}: a case of {label}: not a dlrmbench case result ({exc}); skipped")
     return [sets[k] for k in sorted(sets)]
