@@ -13,11 +13,16 @@ from dlrmbench.data import binary, model_size, split
 from dlrmbench.data.errors import DatasetError
 from dlrmbench.data.raw import SampleSource
 
-Format = Literal["split", "binary"]
+Format = Literal["split", "binary", "mlperf_npy"]
 
 
 def detect_format(path: Path) -> Format:
-    """``split`` (train/, test/ folders) or ``binary`` (``*_data.bin`` files)."""
+    """``split`` (train/, test/ folders), ``binary`` (``*_data.bin`` files) or ``mlperf_npy`` (MLPerf DLRMv2's
+    ``day_N_{labels,dense,sparse}.npy`` files)."""
+    from dlrmbench.data.mlperf_npy import is_mlperf_npy
+
+    if is_mlperf_npy(Path(path)):
+        return "mlperf_npy"
     root = split.dataset_root(path)
     if any((root / s).is_dir() for s in split.SPLITS):
         return "split"
@@ -26,12 +31,14 @@ def detect_format(path: Path) -> Format:
     present = sorted(p.name for p in root.iterdir())
     raise DatasetError(
         f"{root}: neither a split dataset (model_size.json + train/, test/) nor a binary one "
-        f"({', '.join(binary.SPLIT_FILES.values())}); it holds: {', '.join(present[:12])}"
+        f"({', '.join(binary.SPLIT_FILES.values())}) nor MLPerf DLRMv2 npy files (day_N_labels.npy, ...); it holds: {', '.join(present[:12])}"
     )
 
 
 def table_sizes(path: Path, fmt: Format) -> list[int] | None:
-    """Rows per table from ``model_size.json`` (required for split, optional for binary)."""
+    """Rows per table from ``model_size.json`` (required for split, optional for binary, none for mlperf_npy)."""
+    if fmt == "mlperf_npy":
+        return None
     root = split.dataset_root(path)
     json_path = root / model_size.FILE_NAME
     if fmt == "split" or json_path.exists():
