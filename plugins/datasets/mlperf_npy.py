@@ -50,6 +50,10 @@ def _planning_check(host: "Host", case: "Case | None", options: MlperfNpyOptions
     """Refuse a missing or malformed dataset before anything runs (raises DatasetError)."""
     if case is None:
         return None
+    if options.multi_hot != "none":
+        from dlrmbench_plugins.datasets.synthetic import MULTI_HOT_PENDING
+
+        return MULTI_HOT_PENDING + " (or set dataset.options.multi_hot: none)"
     from pathlib import Path
 
     from dlrmbench.data.errors import DatasetError
