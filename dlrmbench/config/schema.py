@@ -105,8 +105,15 @@ class ModelConfig(Strict):
 
 
 class OptimizerConfig(Strict):
-    """SGD with NVIDIA's warm-up and polynomial decay (facts sheet 2.2)."""
+    """SGD with NVIDIA's warm-up and polynomial decay (facts sheet 2.2), or Adagrad as MLPerf DLRMv2 trains.
 
+    ``name: adagrad``: dense layers with ``torch.optim.Adagrad``, tables with an exact row-sparse Adagrad
+    (:mod:`dlrmbench.model.adagrad`); eps 1e-8, initial accumulator 0 and, unless given, no warm-up or decay
+    (the MLPerf reference).
+    """
+
+    name: Literal["sgd", "adagrad"] = Field(default="sgd", description="sgd (NVIDIA DLRM) or adagrad (MLPerf DLRMv2)")
+    eps: PositiveFloat = Field(default=1e-8, description="adagrad epsilon (the MLPerf checker's 1e-8)")
     lr: PositiveFloat = 28.0
     warmup_steps: int = Field(default=6400, ge=0)
     warmup_factor: int = Field(default=0, ge=0)
@@ -122,6 +129,13 @@ class OptimizerConfig(Strict):
     )
     loss_scale: PositiveFloat = Field(default=1024.0, description="static loss scale for amp (reference: 1024)")
     amp_scaler: Literal["static", "dynamic"] = Field(default="static", description="dynamic = torch GradScaler")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _adagrad_has_no_schedule(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("name") == "adagrad":
+            value = {"warmup_steps": 0, "decay_start_step": 0, "decay_steps": 0, **value}
+        return value
 
     @model_validator(mode="after")
     def _schedule(self) -> "OptimizerConfig":
@@ -274,6 +288,16 @@ class Case(Strict):
                     "mlperf_log.division closed needs the reference layer counts (model.bottom_mlp of 3 layers, "
                     "model.top_mlp of 5); use division: open for other shapes"
                 )
+        if self.optimizer.name == "adagrad":
+            if self.world_size > 1:
+                raise ValueError("optimizer.name adagrad runs single-process for now (the hybrid-parallel loop "
+                                 "trains with SGD); use gpus: 1 / processes: 1")
+            if self.precision == "amp":
+                raise ValueError("optimizer.name adagrad does not run under precision amp yet (loss scaling is "
+                                 "written for SGD); use fp32, tf32 or bf16")
+            if self.mlperf_log is not None:
+                raise ValueError("mlperf_log writes the SGD dlrm benchmark's log; it does not describe an adagrad "
+                                 "run (dlrm_dcnv2 logs: dlrmbench.mlperf.dcnv2_log)")
         if self.inference.cuda_graphs and self.device != "cuda":
             raise ValueError("inference.cuda_graphs needs device: cuda (CUDA graphs do not exist on the CPU)")
         return self

@@ -3,7 +3,7 @@
 Light (no torch): the planner runs it before anything is launched. Per rank it counts
 
 * tables: the rows placed there x dim x 4 bytes (float32 tables, facts sheet 1.4);
-* optimizer state: none for plain SGD (the only optimizer the workload runs), so 0;
+* optimizer state: none for plain SGD; Adagrad: one fp32 accumulator per weight (tables and dense);
 * gradients: the sparse embedding gradient (one row of dim floats plus one int64 index per looked-up id
   of the global batch), the dense gradients, and DDP's gradient buckets (one more copy of the top model);
 * dense parameters: the bottom MLP (bottom-MLP rank only) and the replicated interaction/top MLP;
@@ -107,6 +107,13 @@ def _activation_bytes(model: Any, batch: int, local: int, vectors: int, tables: 
     return total
 
 
+def optimizer_state_bytes(case: Any, table_bytes: int, dense_bytes: int) -> int:
+    """Optimizer state of a rank: none for plain SGD; Adagrad keeps one fp32 accumulator per weight (tables
+    and dense layers), which doubles the embedding bytes."""
+    name = getattr(getattr(case, "optimizer", None), "name", "sgd")
+    return table_bytes + dense_bytes if name == "adagrad" else 0
+
+
 def plan_memory(case: Any, table_sizes: list[int], capacities: list[int] | None,
                 shared_capacity: int | None = None) -> MemoryPlan:
     """Estimate every rank's memory for ``case`` with ``table_sizes``.
@@ -131,7 +138,8 @@ def plan_memory(case: Any, table_sizes: list[int], capacities: list[int] | None,
         sparse_grad = case.batch_size * len(tables) * (d * FLOAT + INDEX)
         ddp_buckets = top_params * FLOAT if world > 1 else 0
         ranks.append(RankMemory(
-            rank=rank, tables=tables, table_rows=rows, table_bytes=rows * d * FLOAT, optimizer_bytes=0,
+            rank=rank, tables=tables, table_rows=rows, table_bytes=rows * d * FLOAT,
+            optimizer_bytes=optimizer_state_bytes(case, rows * d * FLOAT, dense * FLOAT),
             gradient_bytes=sparse_grad + dense * FLOAT + ddp_buckets, dense_bytes=dense * FLOAT,
             activation_bytes=_activation_bytes(model, case.batch_size, sizes[rank], placement.vectors(rank),
                                                len(tables), bottom, n),

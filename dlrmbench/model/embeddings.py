@@ -78,8 +78,11 @@ class EmbeddingStrategy(nn.Module):
         return sum(p.numel() * p.element_size() for p in self.parameters())
 
     def optimizer_state_bytes(self, optimizer: str = "sgd") -> int:
-        """Bytes of optimizer state for these tables: 0 for plain SGD, two moments for Adam."""
-        return 0 if optimizer == "sgd" else 2 * self.parameter_bytes()
+        """Bytes of optimizer state for these tables: 0 for plain SGD, one accumulator per weight for
+        Adagrad (the embedding bytes again), two moments for Adam."""
+        if optimizer == "sgd":
+            return 0
+        return self.parameter_bytes() if optimizer == "adagrad" else 2 * self.parameter_bytes()
 
 
 def uniform_table_init_(weight: torch.Tensor, rows: int, generator: torch.Generator | None = None) -> None:

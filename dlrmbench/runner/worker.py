@@ -63,15 +63,17 @@ def _inference_metrics(records: list[dict[str, Any]]) -> dict[str, dict[str, Any
     return {k: v.model_dump() for k, v in out.items()}
 
 
-def _memory_metrics(embeddings: Any) -> dict[str, dict[str, Any]]:
-    """What the embedding strategy holds: its parameters, and its optimizer state (plain SGD: none)."""
+def _memory_metrics(embeddings: Any, optimizer: str = "sgd") -> dict[str, dict[str, Any]]:
+    """What the embedding strategy holds: its parameters, and its optimizer state (SGD: none; Adagrad: one
+    accumulator per weight)."""
     from dlrmbench.results.schema import metric
 
     values = {
         "embedding_parameter_bytes": metric(float(embeddings.parameter_bytes()), "B", None,
                                             "bytes of the embedding tables"),
-        "embedding_optimizer_state_bytes": metric(float(embeddings.optimizer_state_bytes("sgd")), "B", None,
-                                                  "bytes of optimizer state for the tables (SGD: 0)"),
+        "embedding_optimizer_state_bytes": metric(float(embeddings.optimizer_state_bytes(optimizer)), "B", None,
+                                                  "bytes of optimizer state for the tables (SGD: 0, Adagrad: "
+                                                  "the table bytes)"),
     }
     return {k: v.model_dump() for k, v in values.items()}
 
@@ -93,11 +95,11 @@ def run_case(case: Case, reporter: Reporter) -> None:
         work = build_workload(case)
         if mlperf is not None:
             mlperf.weights_initialized(work.model)
-        memory = _memory_metrics(work.model.embeddings)
+        memory = _memory_metrics(work.model.embeddings, case.optimizer.name)
         reporter.emit("built", table_sizes=work.table_sizes,
                       parameters=sum(p.numel() for p in work.model.parameters()),
                       embedding_bytes=work.model.embeddings.parameter_bytes(),
-                      embedding_optimizer_state_bytes=work.model.embeddings.optimizer_state_bytes("sgd"),
+                      embedding_optimizer_state_bytes=work.model.embeddings.optimizer_state_bytes(case.optimizer.name),
                       torch_version=torch.__version__, cuda_version=torch.version.cuda,
                       threads=torch.get_num_threads())
         if case.mode == "train":

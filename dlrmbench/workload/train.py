@@ -57,8 +57,15 @@ def check_batch_shape(batch: Any, case: Any, num_tables: int) -> None:
                          f"but the model has {num_tables} tables (model.table_sizes); make them agree")
 
 
-def make_optimizer(model: torch.nn.Module) -> torch.optim.SGD:
-    """Plain SGD (no momentum, no weight decay) over all parameters; tables get sparse grads."""
+def make_optimizer(model: torch.nn.Module, config: Any = None) -> Any:
+    """Plain SGD (no momentum, no weight decay) over all parameters, tables with sparse grads; or, for
+    ``optimizer.name: adagrad``, torch Adagrad for the dense layers and exact row-sparse Adagrad for the tables."""
+    if config is not None and config.name == "adagrad":
+        from dlrmbench.model.adagrad import DlrmAdagrad
+
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        return DlrmAdagrad([p for n, p in named if not n.startswith("embeddings.")],
+                           [p for n, p in named if n.startswith("embeddings.")], lr=0.0, eps=config.eps)
     return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
 
 
@@ -98,7 +105,7 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None)
     steps_per_epoch = len(train_batches)
     total = total_steps(case, steps_per_epoch)
     test_batches = work.dataset.batches("test", case.eval_batch_size, device)
-    optimizer = make_optimizer(model)
+    optimizer = make_optimizer(model, case.optimizer)
     scaler = policy.make_scaler()
     base_lr = case.optimizer.lr / policy.static_loss_scale  # reference: lr / 1024 with loss x 1024
     loss_fn = torch.nn.BCEWithLogitsLoss()

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from dlrmbench_plugins.optimizers._adagrad import ADAGRAD_EPS, DlrmAdagrad, RowSparseAdagrad
+from dlrmbench.model.adagrad import ADAGRAD_EPS, DlrmAdagrad, RowSparseAdagrad
 
 
 def _steps(batches: list[torch.Tensor], sparse_opt: str, fused: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
