@@ -18,7 +18,7 @@ SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
 Mode = Literal["train", "test", "inference"]
 Precision = Literal["fp32", "tf32", "amp", "bf16"]
 Device = Literal["cpu", "cuda"]
-Interaction = Literal["dot", "cat"]
+Interaction = Literal["dot", "cat", "dcnv2"]
 
 
 def check_safe_name(value: str, what: str = "name") -> str:

@@ -97,10 +97,13 @@ def build_dlrm(
 def _initialise(model: Dlrm, generator: torch.Generator) -> None:
     model.bottom_mlp.reset_parameters(generator=generator)
     model.embeddings.reset_parameters(generator=generator)
+    if hasattr(model.interaction, "reset_parameters"):  # dcnv2's cross network (dot and cat have no weights)
+        model.interaction.reset_parameters(generator=generator)
     if not isinstance(model.top_mlp, nn.Identity):
         model.top_mlp.reset_parameters(generator=generator)
     bound = 1.0 / model.out.in_features**0.5  # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
     with torch.no_grad():
         model.out.weight.uniform_(-bound, bound, generator=generator)
         model.out.bias.uniform_(-bound, bound, generator=generator)
-        first_top_linear(model).weight[:, -1] = 0.0
+        if not hasattr(model.interaction, "crossnet"):  # dcnv2 has no padding column (its last input is real)
+            first_top_linear(model).weight[:, -1] = 0.0

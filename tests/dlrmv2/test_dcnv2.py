@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from dlrmbench_plugins.interactions._dcnv2 import Dcnv2Interaction, LowRankCrossNet
+from dlrmbench.model.dcnv2 import Dcnv2Interaction, LowRankCrossNet
 
 
 def reference_cross(x0: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
@@ -67,3 +67,18 @@ def test_initialisation_is_xavier_normal_zero_bias_and_seeded() -> None:
 def test_bad_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="low_rank >= 1"):
         LowRankCrossNet(8, num_layers=1, low_rank=0)
+
+
+def test_dlrm_with_dcnv2_is_seeded_and_has_no_padding_rule() -> None:
+    from tests.workload.helpers import TABLES, random_batch, tiny_case, workload
+
+    case = tiny_case(model={"interaction": "dcnv2"})
+    a = workload(case, None).model
+    b = workload(case, None).model
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(pa, pb), name  # the cross network's draws come from the model's seeded generator
+    assert a.interaction.out_features == 4 * 4 and a.interaction.crossnet.low_rank == 512
+    first = next(m for m in a.top_mlp.modules() if isinstance(m, torch.nn.Linear))
+    assert first.in_features == 16 and bool((first.weight[:, -1] != 0).all())
+    batch = random_batch(4, 3, TABLES, 0)
+    assert a(batch.numerical, batch.categorical).shape == (4,)
