@@ -289,10 +289,7 @@ class Case(Strict):
                     "model.top_mlp of 5); use division: open for other shapes"
                 )
         if self.optimizer.name == "adagrad":
-            if self.world_size > 1:
-                raise ValueError("optimizer.name adagrad runs single-process for now (the hybrid-parallel loop "
-                                 "trains with SGD); use gpus: 1 / processes: 1")
-            if self.precision == "amp":
+            if self.precision == "amp" and self.mode == "train":
                 raise ValueError("optimizer.name adagrad does not run under precision amp yet (loss scaling is "
                                  "written for SGD); use fp32, tf32 or bf16")
             if self.mlperf_log is not None:

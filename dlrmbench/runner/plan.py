@@ -44,6 +44,10 @@ def distributed_reason(case: Case, host: Host) -> str | None:
     if case.world_size > 1:
         from dlrmbench.plugin_api import module_available
 
+        if case.optimizer.name == "adagrad":
+            return (f"{case.world_size}-process runs train with SGD; optimizer adagrad runs single-process for now "
+                    "(its hybrid-parallel update lands with the optimizer plugin kind)")
+
         if not module_available("dlrmbench.distributed.launch"):
             return f"{case.world_size}-process runs need the hybrid-parallel launcher, not available in this build"
     return None

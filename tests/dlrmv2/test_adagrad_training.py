@@ -36,9 +36,16 @@ def test_two_loop_steps_equal_torch_adagrad_on_a_dense_copy() -> None:
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"processes": 2}, "adagrad runs single-process for now"),
     ({"precision": "amp", "device": "cuda"}, "adagrad does not run under precision amp"),
 ])
 def test_adagrad_refuses_what_it_does_not_run(overrides, message) -> None:
     with pytest.raises(ValidationError, match=message):
         tiny_case(optimizer={"name": "adagrad", "lr": 0.05}, **overrides)
+
+
+def test_multi_process_adagrad_is_skipped_at_planning() -> None:
+    from dlrmbench.runner.plan import distributed_reason
+
+    case = tiny_case(optimizer={"name": "adagrad", "lr": 0.05}, processes=2)
+    reason = distributed_reason(case, None)  # type: ignore[arg-type]  # the host is not consulted
+    assert reason is not None and "optimizer adagrad runs single-process for now" in reason
