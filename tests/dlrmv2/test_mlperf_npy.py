@@ -162,3 +162,13 @@ def test_dataset_inspect_recognises_the_layout(tmp_path) -> None:
     np.save(tmp_path / "day_0_dense.npy", dense)
     result = CliRunner().invoke(make_cli(), ["dataset", "inspect", str(tmp_path)])
     assert result.exit_code == 1 and "day_0_dense.npy: 1 dense values are NaN or inf" in result.output
+
+
+def test_dataset_path_points_a_case_at_the_layout(tmp_path) -> None:
+    from dlrmbench.config.variants import assign_datasets
+    from tests.workload.helpers import tiny_case
+
+    write_day(tmp_path, 0, 6, seed=1), write_day(tmp_path, 1, 4, seed=2)
+    cases, notes = assign_datasets([tiny_case()], [tmp_path])
+    assert notes == [] and cases[0].dataset.name == "mlperf_npy"
+    assert cases[0].dataset.options == {"path": str(tmp_path)}
