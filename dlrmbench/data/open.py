@@ -56,6 +56,9 @@ def open_source(path: Path, fmt: Format, split_name: str, sizes: list[int] | Non
     from dlrmbench.data.memmap import MemmapBinaryFile, MemmapSplitFiles
 
     root = Path(path)
+    if fmt == "mlperf_npy":
+        raise DatasetError(f"{root}: holds MLPerf DLRMv2 npy files (day_N_*.npy); read them with dataset "
+                           "mlperf_npy (the split, binary and memmap readers do not)")
     if fmt == "binary":
         file = binary.binary_file(root, split_name)
         return MemmapBinaryFile(file) if memmap else binary.BinaryFile(file)

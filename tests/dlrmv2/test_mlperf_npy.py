@@ -172,3 +172,11 @@ def test_dataset_path_points_a_case_at_the_layout(tmp_path) -> None:
     cases, notes = assign_datasets([tiny_case()], [tmp_path])
     assert notes == [] and cases[0].dataset.name == "mlperf_npy"
     assert cases[0].dataset.options == {"path": str(tmp_path)}
+
+
+def test_other_readers_point_at_mlperf_npy(tmp_path) -> None:
+    from dlrmbench.data.open import check_structure
+
+    write_day(tmp_path, 0, 6, seed=1), write_day(tmp_path, 1, 4, seed=2)
+    with pytest.raises(DatasetError, match="read them with dataset mlperf_npy"):
+        check_structure(tmp_path, "mlperf_npy", ["train"])
