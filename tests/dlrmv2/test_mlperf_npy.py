@@ -180,3 +180,18 @@ def test_other_readers_point_at_mlperf_npy(tmp_path) -> None:
     write_day(tmp_path, 0, 6, seed=1), write_day(tmp_path, 1, 4, seed=2)
     with pytest.raises(DatasetError, match="read them with dataset mlperf_npy"):
         check_structure(tmp_path, "mlperf_npy", ["train"])
+
+
+def test_dataset_path_goes_to_a_case_that_takes_its_table_sizes_from_the_data(tmp_path) -> None:
+    """suites/criteo-sample.yaml has no model.table_sizes: the one --dataset-path given is its data."""
+    import json as _json
+
+    from dlrmbench.config.variants import assign_datasets
+    from tests.workload.helpers import tiny_case
+
+    (tmp_path / "train").mkdir()
+    (tmp_path / "test").mkdir()
+    (tmp_path / "model_size.json").write_text(_json.dumps({f"_c{14 + i}": 4 for i in range(3)}))
+    case = tiny_case(model={"table_sizes": None})
+    cases, notes = assign_datasets([case], [tmp_path])
+    assert notes == [] and cases[0].dataset.name == "split"
