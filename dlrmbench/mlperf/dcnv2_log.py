@@ -16,7 +16,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from dlrmbench.config.schema import Case
 
 BENCHMARK = "dlrm_dcnv2"
 TARGET_AUC = 0.80275  # training rules (dlrm_dcnv2); reference README "target AUROC ... 0.80275"
@@ -113,6 +116,9 @@ class Dcnv2MlperfLog:
         self._event("opt_learning_rate_decay_start_step", int(run.decay_start_step))
         self._event("opt_learning_rate_decay_steps", int(run.decay_steps))
 
+    def weights_initialized(self, model: object) -> None:
+        """dlrm_dcnv2 logs no per-tensor weights_initialization lines (its rules do not ask for them)."""
+
     def init_stop_run_start(self) -> None:
         self._ml.end(self.c.INIT_STOP)
         self._ml.start(self.c.RUN_START)
@@ -151,3 +157,16 @@ class Dcnv2MlperfLog:
         self._handler.flush()
         self._handler.close()
         self._logger.removeHandler(self._handler)
+
+
+def dcnv2_log_for(case: "Case") -> Dcnv2MlperfLog:
+    """The dlrm_dcnv2 log of a training case (``mlperf_log: {benchmark: dlrm_dcnv2, ...}``)."""
+    from dlrmbench.workload.checkpoint import resolve_path
+
+    cfg, opt = case.mlperf_log, case.optimizer
+    assert cfg is not None
+    run = Dcnv2Run(global_batch_size=int(case.batch_size), learning_rate=float(opt.lr), seed=int(case.seed),
+                   division=cfg.division, org=cfg.org, platform=cfg.platform, status=cfg.status, optimizer=opt.name,
+                   epsilon=float(opt.eps), warmup_steps=int(opt.warmup_steps),
+                   decay_start_step=int(opt.decay_start_step or 0), decay_steps=int(opt.decay_steps))
+    return Dcnv2MlperfLog(resolve_path(cfg.path, case), run)

@@ -3,7 +3,7 @@
 Layout (what ``mlperf_logging.package_checker`` walks, reference/mlperf-logging.md section 9)::
 
     OUT/<org>/systems/<system>.json                       33 fields, from the recorded environment
-    OUT/<org>/results/<system>/dlrm_dcnv2/result_N.txt    the MLLOG file of repeat N, byte for byte
+    OUT/<org>/results/<system>/dlrm_dcnv2/result_N.txt    the MLLOG file of run N, byte for byte
 
 ``<org>`` and ``<system>`` come from the logs' ``submission_org`` and ``submission_platform``; the
 division from their ``submission_division``. The package checker wants exactly 10 result files for
@@ -73,10 +73,11 @@ def log_paths(results: Path) -> list[Path]:
         template = (config.get("mlperf_log") or {}).get("path")
         if not template:
             continue
-        path = Path(template.replace("{case}", entry["case"]).replace("{repeat}", str(entry.get("repeat", 0))))
+        path = Path(template.replace("{case}", entry["case"]))
         if path in paths:
             raise UserError(f"{result_file}: repeat {entry.get('repeat', 0)} wrote its MLPerf log to {path}, the same "
-                            "file as an earlier repeat; put {repeat} in mlperf_log.path so each run keeps its log")
+                            "file as an earlier run (repeats of one case share it); run the 10 runs as 10 cases, "
+                            "e.g. matrix: {seed: [1, 2, ..., 10]}, with {case} in mlperf_log.path")
         paths.append(path)
     return paths
 
@@ -120,8 +121,8 @@ def write_package(results: Path, out: Path) -> Path:
     logs = [log for log in logs if log.keys.get("submission_benchmark") == BENCHMARK]
     if len(logs) != RUNS_REQUIRED:
         raise UserError(f"{results}: {len(logs)} {BENCHMARK} MLPerf logs found; a submission holds exactly "
-                        f"{RUNS_REQUIRED} runs (run the case with --repeat {RUNS_REQUIRED} and mlperf_log.path "
-                        "containing {repeat})")
+                        f"{RUNS_REQUIRED} runs (10 cases, e.g. matrix: {{seed: [1, ..., 10]}}, each logging to "
+                        "its own {case} path)")
     for key in ("submission_org", "submission_platform", "submission_division", "submission_status"):
         values = {str(log.keys.get(key)) for log in logs}
         if len(values) != 1:

@@ -58,3 +58,36 @@ def test_closed_is_refused_for_non_reference_settings(tmp_path: Path) -> None:
 def test_eval_interval_follows_the_rules() -> None:
     assert eval_interval_steps(65536) == 3200  # floor(4195197692 / (65536 * 20))
     assert eval_interval_steps(55296) == 3793
+
+
+def test_a_training_run_writes_a_dlrm_dcnv2_log_the_checker_accepts(tmp_path: Path) -> None:
+    """The worker writes dlrm_dcnv2 lines for an Adagrad DCNv2 case (open division: a tiny scaled run)."""
+    from dlrmbench.runner.worker import run_case
+    from dlrmbench.workload.reporter import Reporter
+    from tests.workload.helpers import tiny_case
+
+    case = tiny_case(name="v2", max_steps=6, test_freq=2, model={"interaction": "dcnv2"},
+                     optimizer={"name": "adagrad", "lr": 0.05},
+                     mlperf_log={"path": str(tmp_path / "{case}.txt"), "benchmark": "dlrm_dcnv2"})
+    run_case(case, Reporter(stream=None))
+    path = tmp_path / "v2.txt"
+    records = [json.loads(line.split(":::MLLOG ", 1)[1]) for line in path.read_text().splitlines()]
+    assert [r["value"] for r in records if r["key"] in ("submission_benchmark", "opt_name")] == ["dlrm_dcnv2", "adagrad"]
+    assert [round(r["metadata"]["epoch_num"], 6) for r in records if r["key"] == "eval_accuracy"] == [0.25, 0.5, 0.75]
+    for ruleset in ("4.0.0", "5.0.0"):
+        result = check(path, ruleset)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dlrm_dcnv2_log_settings_are_checked_when_the_suite_loads() -> None:
+    from pydantic import ValidationError
+
+    from tests.workload.helpers import tiny_case
+
+    with pytest.raises(ValidationError, match="dlrm_dcnv2 needs optimizer.name adagrad"):
+        tiny_case(mlperf_log={"path": "x", "benchmark": "dlrm_dcnv2"})
+    with pytest.raises(ValidationError, match=r"closed \(dlrm_dcnv2\) needs the reference model"):
+        tiny_case(optimizer={"name": "adagrad", "lr": 0.05},
+                  mlperf_log={"path": "x", "benchmark": "dlrm_dcnv2", "division": "closed"})
+    with pytest.raises(ValidationError, match="an adagrad run logs benchmark: dlrm_dcnv2"):
+        tiny_case(optimizer={"name": "adagrad", "lr": 0.05}, mlperf_log={"path": "x"})

@@ -21,20 +21,22 @@ ENVIRONMENT = {"dlrmbench": "0.1.0", "python": "3.11.2", "platform": "Linux-6.1-
                "cpu_count": 2, "memory_bytes": 24 * 2**30, "gpus": [], "packages": {"torch": "2.13.0", "numpy": "2.1"}}
 
 
-def result_set(tmp_path: Path, runs: int, same_path: bool = False) -> Path:
-    """A result set of ``runs`` repeats of one case, each with its dlrm_dcnv2 log (open division)."""
+def result_set(tmp_path: Path, runs: int, same_case: bool = False) -> Path:
+    """A result set of ``runs`` cases (or repeats of one case), each run with its dlrm_dcnv2 log (open)."""
     results = tmp_path / "results" / "mlperf-dlrmv2" / "run1"
     results.mkdir(parents=True)
-    template = str(tmp_path / "logs" / ("{case}.txt" if same_path else "{case}-{repeat}.txt"))
+    template = str(tmp_path / "logs" / "{case}.txt")
     cases = []
-    for repeat in range(runs):
-        log = Path(template.replace("{case}", "train-small").replace("{repeat}", str(repeat)))
-        write_log(log, Dcnv2Run(global_batch_size=512, learning_rate=0.004, seed=100 + repeat, eval_samples=4096,
-                                platform="cpu-box", org="ACME"), [0.6, 0.7, 0.81])
-        name = f"train-small.r{repeat}.json"
-        (results / name).write_text(json.dumps({"case": "train-small", "repeat": repeat,
+    for run in range(runs):
+        case = "train-small" if same_case else f"train-small-seed{run}"
+        repeat = run if same_case else 0
+        write_log(Path(template.replace("{case}", case)), Dcnv2Run(
+            global_batch_size=512, learning_rate=0.004, seed=100 + run, eval_samples=4096, platform="cpu-box",
+            org="ACME"), [0.6, 0.7, 0.81])
+        name = f"{case}.r{repeat}.json"
+        (results / name).write_text(json.dumps({"case": case, "repeat": repeat,
                                                 "config": {"mlperf_log": {"path": template}}}))
-        cases.append({"case": "train-small", "repeat": repeat, "status": "ok", "file": name})
+        cases.append({"case": case, "repeat": repeat, "status": "ok", "file": name})
     (results / "run.json").write_text(json.dumps({"cases": cases, "environment": ENVIRONMENT}))
     return results
 
@@ -53,7 +55,7 @@ def test_package_passes_the_mlperf_checkers_and_is_scored(tmp_path: Path) -> Non
     assert files == sorted([f"ACME/results/cpu-box/dlrm_dcnv2/result_{i}.txt" for i in range(10)]
                            + ["ACME/systems/cpu-box.json"])
     assert (org / "results/cpu-box/dlrm_dcnv2/result_3.txt").read_bytes() == \
-        (tmp_path / "logs" / "train-small-3.txt").read_bytes()
+        (tmp_path / "logs" / "train-small-seed3.txt").read_bytes()
     desc = json.loads((org / "systems/cpu-box.json").read_text())
     assert desc["division"] == "open" and desc["host_processor_model_name"] == "Test CPU 9000"
     assert desc["status"] == "Research, Development, or Internal (RDI)" and desc["accelerators_per_node"] == "0"
@@ -88,6 +90,6 @@ def test_wrong_run_count_and_shared_log_paths_are_refused(tmp_path: Path) -> Non
     run = CliRunner().invoke(make_cli(), ["mlperf", "package", str(result_set(tmp_path, 3)), str(out)])
     assert run.exit_code == 2 and "3 dlrm_dcnv2 MLPerf logs found; a submission holds exactly 10" in run.output
     assert not out.exists()
-    shared = result_set(tmp_path / "b", 2, same_path=True)
+    shared = result_set(tmp_path / "b", 2, same_case=True)
     run = CliRunner().invoke(make_cli(), ["mlperf", "package", str(shared), str(out)])
-    assert run.exit_code == 2 and "put {repeat} in mlperf_log.path" in run.output
+    assert run.exit_code == 2 and "run the 10 runs as 10 cases" in run.output
