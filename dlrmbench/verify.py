@@ -4,9 +4,7 @@ Every available combination is built on one small random DLRM from the same seed
 draws all initial weights from one generator in a fixed order, so every implementation starts from
 the same numbers), trained for a few SGD steps (sparse embedding gradients) on the same batches,
 and compared with the eager + multi_table reference of the same interaction: the largest relative
-difference of the outputs of every step, of the losses, and of every updated parameter. DLRMv2's
-``dcnv2`` combinations train with Adagrad, and in fp32 on the CPU their outputs and losses are compared
-with eager + multi_table computed in float64.
+difference of the outputs of every step, of the losses, and of every updated parameter.
 
 Relative difference of a tensor ``a`` against the reference ``r``: ``max|a - r| / max|r|``.
 Imports torch only inside functions (the module is imported by the CLI).
@@ -20,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from dlrmbench.errors import UserError
+from dlrmbench.precisions import PRECISIONS
 
 if TYPE_CHECKING:
     import torch
@@ -30,12 +29,9 @@ if TYPE_CHECKING:
     from dlrmbench.plugins import Registry
 
 VerifyPrecision = Literal["fp32", "amp", "bf16"]
-TOLERANCES: dict[str, float] = {"fp32": 1e-5, "amp": 1e-2, "bf16": 1e-2}
+TOLERANCES: dict[str, float] = {n: r.verify_tolerance for n, r in PRECISIONS.items() if r.verify_tolerance is not None}
 REFERENCE = ("eager", "multi_table")
-INTERACTIONS = ("dot", "cat", "dcnv2")
-# DLRMv2 (dcnv2) combinations train with its optimizer, Adagrad (dense torch Adagrad, exact row-sparse tables),
-# and in fp32 their reference is eager + multi_table computed in float64.
-ADAGRAD_INTERACTIONS = ("dcnv2",)
+INTERACTIONS = ("dot", "cat")  # the built-in ones, first; every registered interaction is verified
 
 
 @dataclass(frozen=True)
@@ -52,7 +48,6 @@ class VerifySettings:
     top_mlp: tuple[int, ...] = (32, 16, 1)
     num_numerical: int = 13
     lr: float = 0.5
-    adagrad_lr: float = 0.05
     seed: int = 4321
 
     @property
@@ -180,45 +175,29 @@ def canonical_parameters(model: Any) -> dict[str, "torch.Tensor"]:
     return out
 
 
-def run_combination(case: "Case", batches: list[Any], lr: float, optimizer_name: str = "sgd",
-                    float64: bool = False) -> Trace:
-    """Build ``case``'s model and train it on ``batches`` with SGD (or Adagrad); return what it computed.
-
-    ``float64``: the whole computation in double precision (the reference of the DLRMv2 combinations).
-    """
+def run_combination(case: "Case", batches: list[Any], lr: float) -> Trace:
+    """Build ``case``'s model and train it on ``batches`` with the case's optimizer plugin (SGD) at a
+    constant ``lr``, through the training loop's own step; return what it computed."""
     import torch
 
+    from dlrmbench.batch import Batch
     from dlrmbench.workload.build import build_model, case_device
     from dlrmbench.workload.precision import apply_precision
+    from dlrmbench.workload.train import make_optimizer, train_step
 
     device = case_device(case)
     model = build_model(case, list(case.model.table_sizes or [])).to(device)
-    if float64:
-        model = model.double()
     policy = apply_precision(case, device)
     scale = policy.static_loss_scale
-    if optimizer_name == "adagrad":
-        from dlrmbench.model.adagrad import DlrmAdagrad
-
-        named = list(model.named_parameters())
-        optimizer: Any = DlrmAdagrad([p for n, p in named if not n.startswith("embeddings.")],
-                                     [p for n, p in named if n.startswith("embeddings.")], lr=lr)
-        scale = 1.0  # Adagrad runs without loss scaling (the verify precisions fp32/bf16 need none)
-    else:
-        optimizer = torch.optim.SGD(list(model.parameters()), lr=lr / scale)
+    optimizer = make_optimizer(case, model)
+    for group in optimizer.param_groups:
+        group["lr"] = lr / scale
     loss_fn = torch.nn.BCEWithLogitsLoss()
     outputs, losses = [], []
     model.train()
     for numerical, categorical, label in batches:
-        if float64:
-            numerical, label = numerical.double(), label.double()
-        numerical, categorical, label = numerical.to(device), categorical.to(device), label.to(device)
-        with policy.autocast():
-            logits = model(numerical, categorical)
-        loss = loss_fn(logits if float64 else logits.float(), label)
-        optimizer.zero_grad(set_to_none=True)
-        (loss * scale if scale != 1 else loss).backward()
-        optimizer.step()
+        batch = Batch(numerical, categorical, label).to(device)
+        logits, loss = train_step(model, batch, batch.label, optimizer, loss_fn, policy, scale)
         outputs.append(logits.detach().float().cpu())
         losses.append(loss.detach().float().cpu())
     return Trace(torch.stack(outputs), torch.stack(losses), canonical_parameters(model))
@@ -239,7 +218,11 @@ def compare(trace: Trace, reference: Trace, combo: Combination, tolerance: float
 
 
 def combinations(registry: "Registry") -> list[Combination]:
-    return [Combination(b, e, i) for i in INTERACTIONS
+    """Every backend x embedding x interaction registered (each compared with eager + multi_table of the
+    same interaction)."""
+    names = registry.names("interaction")
+    interactions = [i for i in INTERACTIONS if i in names] + [i for i in names if i not in INTERACTIONS]
+    return [Combination(b, e, i) for i in interactions
             for b in registry.names("backend") for e in registry.names("embedding")]
 
 
@@ -281,20 +264,11 @@ def verify(settings: VerifySettings, registry: "Registry | None" = None, host: "
             report.checks.append(Check(combo, "unavailable", reason=reason))
             continue
         try:
-            adagrad = combo.interaction in ADAGRAD_INTERACTIONS
-            lr, optimizer_name = (settings.adagrad_lr, "adagrad") if adagrad else (settings.lr, "sgd")
             if combo.interaction not in references:
                 ref_combo = Combination(*REFERENCE, combo.interaction)
-                ref_case = make_case(settings, ref_combo, options)
-                reference = run_combination(ref_case, batches, lr, optimizer_name)
-                if adagrad and settings.precision == "fp32" and settings.device == "cpu":
-                    # outputs and losses against float64; parameters against the fp32 reference, because
-                    # Adagrad's first step (~ lr * sign(g)) turns fp32 rounding of near-zero gradients into
-                    # large relative differences that say nothing about the implementation
-                    exact = run_combination(ref_case, batches, lr, optimizer_name, float64=True)
-                    reference = Trace(exact.outputs, exact.losses, reference.parameters)
-                references[combo.interaction] = reference
-            trace = run_combination(case, batches, lr, optimizer_name)
+                references[combo.interaction] = run_combination(
+                    make_case(settings, ref_combo, options), batches, settings.lr)
+            trace = run_combination(case, batches, settings.lr)
             report.checks.append(compare(trace, references[combo.interaction], combo, settings.tolerance))
         except UserError:
             raise

@@ -7,18 +7,34 @@ see reference/nvidia-dlrm-facts.md sections 1 and 2); every deviation is a named
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator, model_validator,
+    AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator, model_validator,
 )
+
+from dlrmbench.devices import DEVICES
+from dlrmbench.precisions import PRECISIONS
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
 
 Mode = Literal["train", "test", "inference"]
-Precision = Literal["fp32", "tf32", "amp", "bf16"]
-Device = Literal["cpu", "cuda"]
-Interaction = Literal["dot", "cat", "dcnv2"]
+
+
+def _one_of(table: dict[str, Any], what: str) -> Any:
+    """A validator accepting the keys of a vocabulary table as it is when a case is validated (a new row
+    needs no schema edit)."""
+
+    def check(value: str) -> str:
+        if value not in table:
+            raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(table)}")
+        return value
+
+    return AfterValidator(check)
+
+
+Precision = Annotated[str, _one_of(PRECISIONS, "precision")]  # the rows of dlrmbench.precisions
+Device = Annotated[str, _one_of(DEVICES, "device")]  # the rows of dlrmbench.devices
 
 
 def check_safe_name(value: str, what: str = "name") -> str:
@@ -56,7 +72,11 @@ class ModelConfig(Strict):
     bottom_mlp: list[PositiveInt] = Field(default=[512, 256, 128], min_length=1)
     top_mlp: list[PositiveInt] = Field(default=[1024, 1024, 512, 256, 1], min_length=1)
     embedding_dim: PositiveInt = 128
-    interaction: Interaction = "dot"
+    interaction: PluginRef = Field(
+        default_factory=lambda: PluginRef(name="dot"),
+        description="interaction plugin (dot, cat, or one a plugin registers); `interaction: dot` is short for "
+        "{name: dot}",
+    )
     table_sizes: list[PositiveInt] | None = Field(
         default=None,
         description="rows per categorical table, or a preset name (criteo_fl15, criteo_fl3: "
@@ -105,15 +125,14 @@ class ModelConfig(Strict):
 
 
 class OptimizerConfig(Strict):
-    """SGD with NVIDIA's warm-up and polynomial decay (facts sheet 2.2), or Adagrad as MLPerf DLRMv2 trains.
+    """The optimizer plugin (default: SGD) with NVIDIA's warm-up and polynomial decay (facts sheet 2.2).
 
-    ``name: adagrad``: dense layers with ``torch.optim.Adagrad``, tables with an exact row-sparse Adagrad
-    (:mod:`dlrmbench.model.adagrad`); eps 1e-8, initial accumulator 0 and, unless given, no warm-up or decay
-    (the MLPerf reference).
+    The schedule fields apply to every optimizer; ``name`` picks the optimizer plugin and ``options``
+    are validated by its Options model.
     """
 
-    name: Literal["sgd", "adagrad"] = Field(default="sgd", description="sgd (NVIDIA DLRM) or adagrad (MLPerf DLRMv2)")
-    eps: PositiveFloat = Field(default=1e-8, description="adagrad epsilon (the MLPerf checker's 1e-8)")
+    name: str = Field(default="sgd", min_length=1, description="optimizer plugin (dlrmbench list-plugins)")
+    options: dict[str, Any] = Field(default_factory=dict, description="validated by the optimizer's Options model")
     lr: PositiveFloat = 28.0
     warmup_steps: int = Field(default=6400, ge=0)
     warmup_factor: int = Field(default=0, ge=0)
@@ -129,13 +148,6 @@ class OptimizerConfig(Strict):
     )
     loss_scale: PositiveFloat = Field(default=1024.0, description="static loss scale for amp (reference: 1024)")
     amp_scaler: Literal["static", "dynamic"] = Field(default="static", description="dynamic = torch GradScaler")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _adagrad_has_no_schedule(cls, value: Any) -> Any:
-        if isinstance(value, dict) and value.get("name") == "adagrad":
-            value = {"warmup_steps": 0, "decay_start_step": 0, "decay_steps": 0, **value}
-        return value
 
     @model_validator(mode="after")
     def _schedule(self) -> "OptimizerConfig":
@@ -270,6 +282,9 @@ class Case(Strict):
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     reference: Reference | None = None
     comparable: bool = Field(default=True, description="false when scaled down: never compare with the reference")
+    auc_comparable: bool | None = Field(
+        default=None, description="set by the planner from the dataset plugin: false when its AUC cannot be set "
+        "against published ones (synthetic labels); None in results written before this field")
     tags: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("name")
@@ -288,12 +303,15 @@ class Case(Strict):
                 if self.optimizer.name != "adagrad":
                     raise ValueError("mlperf_log.benchmark dlrm_dcnv2 needs optimizer.name adagrad (MLPerf DLRMv2)")
                 if self.mlperf_log.division == "closed" and (
-                    self.model.interaction != "dcnv2" or self.model.bottom_mlp != [512, 256, 128]
+                    self.model.interaction.name != "dcnv2" or self.model.bottom_mlp != [512, 256, 128]
                     or self.model.top_mlp != [1024, 1024, 512, 256, 1] or self.model.embedding_dim != 128
                 ):
                     raise ValueError("mlperf_log.division closed (dlrm_dcnv2) needs the reference model "
                                      "(interaction dcnv2, bottom 512-256-128, top 1024-1024-512-256-1, dim 128); "
                                      "use division: open")
+            elif self.optimizer.name == "adagrad":
+                raise ValueError("mlperf_log.benchmark dlrm is the SGD DLRM; an adagrad run logs "
+                                 "benchmark: dlrm_dcnv2")
             elif self.mlperf_log.division == "closed" and (
                 len(self.model.bottom_mlp) != 3 or len(self.model.top_mlp) != 5
             ):
@@ -301,20 +319,19 @@ class Case(Strict):
                     "mlperf_log.division closed needs the reference layer counts (model.bottom_mlp of 3 layers, "
                     "model.top_mlp of 5); use division: open for other shapes"
                 )
-        if self.optimizer.name == "adagrad":
-            if self.precision == "amp" and self.mode == "train":
-                raise ValueError("optimizer.name adagrad does not run under precision amp yet (loss scaling is "
-                                 "written for SGD); use fp32, tf32 or bf16")
-            if self.mlperf_log is not None and self.mlperf_log.benchmark == "dlrm":
-                raise ValueError("mlperf_log.benchmark dlrm is the SGD DLRM; an adagrad run logs "
-                                 "benchmark: dlrm_dcnv2")
         if self.inference.cuda_graphs and self.device != "cuda":
             raise ValueError("inference.cuda_graphs needs device: cuda (CUDA graphs do not exist on the CPU)")
         return self
 
+    def plugin(self, kind: str) -> tuple[str, dict[str, Any]]:
+        """``(name, options)`` of the case's plugin of ``kind`` (``backend``, ``embedding``, ``interaction``:
+        ``model.interaction``, ``optimizer``: ``optimizer.name`` / ``optimizer.options``, ``dataset``)."""
+        ref: Any = {"interaction": self.model.interaction, "optimizer": self.optimizer}.get(kind) or getattr(self, kind)
+        return ref.name, ref.options
+
     @property
     def world_size(self) -> int:
-        return self.gpus if self.device == "cuda" else self.processes
+        return self.gpus if DEVICES[self.device].indexed else self.processes  # accelerators count devices
 
     @property
     def eval_batch_size(self) -> int:

@@ -13,16 +13,11 @@ from dlrmbench.data import binary, model_size, split
 from dlrmbench.data.errors import DatasetError
 from dlrmbench.data.raw import SampleSource
 
-Format = Literal["split", "binary", "mlperf_npy"]
+Format = Literal["split", "binary"]
 
 
 def detect_format(path: Path) -> Format:
-    """``split`` (train/, test/ folders), ``binary`` (``*_data.bin`` files) or ``mlperf_npy`` (MLPerf DLRMv2's
-    ``day_N_{labels,dense,sparse}.npy`` files)."""
-    from dlrmbench.data.mlperf_npy import is_mlperf_npy
-
-    if is_mlperf_npy(Path(path)):
-        return "mlperf_npy"
+    """``split`` (train/, test/ folders) or ``binary`` (``*_data.bin`` files)."""
     root = split.dataset_root(path)
     if any((root / s).is_dir() for s in split.SPLITS):
         return "split"
@@ -31,14 +26,12 @@ def detect_format(path: Path) -> Format:
     present = sorted(p.name for p in root.iterdir())
     raise DatasetError(
         f"{root}: neither a split dataset (model_size.json + train/, test/) nor a binary one "
-        f"({', '.join(binary.SPLIT_FILES.values())}) nor MLPerf DLRMv2 npy files (day_N_labels.npy, ...); it holds: {', '.join(present[:12])}"
+        f"({', '.join(binary.SPLIT_FILES.values())}); it holds: {', '.join(present[:12])}"
     )
 
 
 def table_sizes(path: Path, fmt: Format) -> list[int] | None:
-    """Rows per table from ``model_size.json`` (required for split, optional for binary, none for mlperf_npy)."""
-    if fmt == "mlperf_npy":
-        return None
+    """Rows per table from ``model_size.json`` (required for split, optional for binary)."""
     root = split.dataset_root(path)
     json_path = root / model_size.FILE_NAME
     if fmt == "split" or json_path.exists():
@@ -56,9 +49,6 @@ def open_source(path: Path, fmt: Format, split_name: str, sizes: list[int] | Non
     from dlrmbench.data.memmap import MemmapBinaryFile, MemmapSplitFiles
 
     root = Path(path)
-    if fmt == "mlperf_npy":
-        raise DatasetError(f"{root}: holds MLPerf DLRMv2 npy files (day_N_*.npy); read them with dataset "
-                           "mlperf_npy (the split, binary and memmap readers do not)")
     if fmt == "binary":
         file = binary.binary_file(root, split_name)
         return MemmapBinaryFile(file) if memmap else binary.BinaryFile(file)

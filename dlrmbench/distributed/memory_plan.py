@@ -3,7 +3,7 @@
 Light (no torch): the planner runs it before anything is launched. Per rank it counts
 
 * tables: the rows placed there x dim x 4 bytes (float32 tables, facts sheet 1.4);
-* optimizer state: none for plain SGD; Adagrad: one fp32 accumulator per weight (tables and dense);
+* optimizer state: none for plain SGD (the only optimizer the workload runs), so 0;
 * gradients: the sparse embedding gradient (one row of dim floats plus one int64 index per looked-up id
   of the global batch), the dense gradients, and DDP's gradient buckets (one more copy of the top model);
 * dense parameters: the bottom MLP (bottom-MLP rank only) and the replicated interaction/top MLP;
@@ -28,11 +28,32 @@ INDEX = 8
 GIB = 2**30
 
 
-def interaction_width(kind: str, num_vectors: int, dim: int) -> int:
-    """Same formula as dlrmbench.model.interactions.interaction_width (that module imports torch)."""
-    if kind == "dot":
+def interaction_width(kind: Any, num_vectors: int, dim: int) -> int:
+    """The top MLP's input width: the interaction plugin's ``output_width`` (light), for a name or a
+    ``model.interaction`` reference; ``n * d`` when the plugin does not declare one."""
+    name = getattr(kind, "name", kind)
+    options = getattr(kind, "options", {})
+    if name == "dot":
         return dim + num_vectors * (num_vectors - 1) // 2 + 1
-    return num_vectors * dim
+    if name == "cat":
+        return num_vectors * dim
+    from dlrmbench.plugins import get_registry
+
+    spec = get_registry().specs["interaction"].get(name)
+    if spec is None or spec.output_width is None:
+        return num_vectors * dim
+    return spec.output_width(spec.options.model_validate(options), num_vectors, dim)
+
+
+def optimizer_state_bytes_per_parameter(case: Any) -> float:
+    """State bytes per parameter element of the case's optimizer plugin (SGD: 0)."""
+    name = case.optimizer.name
+    if name == "sgd":
+        return 0.0
+    from dlrmbench.plugins import get_registry
+
+    spec = get_registry().specs["optimizer"].get(name)
+    return spec.state_bytes_per_parameter if spec is not None else 0.0
 
 
 @dataclass
@@ -98,20 +119,13 @@ def _activation_bytes(model: Any, batch: int, local: int, vectors: int, tables: 
         total += batch * vectors * d * FLOAT  # torch.cat of the bottom vector and the lookups
     total += local * n * d * FLOAT
     width = interaction_width(model.interaction, n, d)
-    if model.interaction == "dot":
+    if model.interaction.name == "dot":
         total += local * (n * d + n * n + n * (n - 1) // 2) * FLOAT
     top = list(model.top_mlp[:-1])
     total += local * (width + sum(top) + 1) * FLOAT
     widest = max([width, *top])
     total += max(local * n * d + batch * vectors * d, 2 * local * widest) * FLOAT
     return total
-
-
-def optimizer_state_bytes(case: Any, table_bytes: int, dense_bytes: int) -> int:
-    """Optimizer state of a rank: none for plain SGD; Adagrad keeps one fp32 accumulator per weight (tables
-    and dense layers), which doubles the embedding bytes."""
-    name = getattr(getattr(case, "optimizer", None), "name", "sgd")
-    return table_bytes + dense_bytes if name == "adagrad" else 0
 
 
 def plan_memory(case: Any, table_sizes: list[int], capacities: list[int] | None,
@@ -130,6 +144,7 @@ def plan_memory(case: Any, table_sizes: list[int], capacities: list[int] | None,
     n = 1 + len(table_sizes)
     top_params = _mlp_params(interaction_width(model.interaction, n, d), list(model.top_mlp))
     bottom_params = _mlp_params(model.num_numerical, list(model.bottom_mlp))
+    state = optimizer_state_bytes_per_parameter(case)
     ranks = []
     for rank, tables in enumerate(placement.tables):
         rows = sum(table_sizes[f] for f in tables)
@@ -139,7 +154,7 @@ def plan_memory(case: Any, table_sizes: list[int], capacities: list[int] | None,
         ddp_buckets = top_params * FLOAT if world > 1 else 0
         ranks.append(RankMemory(
             rank=rank, tables=tables, table_rows=rows, table_bytes=rows * d * FLOAT,
-            optimizer_bytes=optimizer_state_bytes(case, rows * d * FLOAT, dense * FLOAT),
+            optimizer_bytes=int((rows * d + dense) * state),
             gradient_bytes=sparse_grad + dense * FLOAT + ddp_buckets, dense_bytes=dense * FLOAT,
             activation_bytes=_activation_bytes(model, case.batch_size, sizes[rank], placement.vectors(rank),
                                                len(tables), bottom, n),
@@ -254,7 +269,7 @@ def plan_for_host(case: Any, host: Any, table_sizes: list[int] | None = None) ->
 
 
 def memory_reason(case: Any, host: Any) -> str | None:
-    """Planner check (``dlrmbench.runner.plan.add_check``): why a multi-process case cannot run here."""
+    """Planner check of multi-process cases (``dlrmbench.distributed.planning_reason``): why it cannot run here."""
     if case.world_size <= 1:
         return None
     if case.mode == "inference":

@@ -167,6 +167,6 @@ def dcnv2_log_for(case: "Case") -> Dcnv2MlperfLog:
     assert cfg is not None
     run = Dcnv2Run(global_batch_size=int(case.batch_size), learning_rate=float(opt.lr), seed=int(case.seed),
                    division=cfg.division, org=cfg.org, platform=cfg.platform, status=cfg.status, optimizer=opt.name,
-                   epsilon=float(opt.eps), warmup_steps=int(opt.warmup_steps),
+                   epsilon=float(opt.options.get("eps", ADAGRAD_EPS)), warmup_steps=int(opt.warmup_steps),
                    decay_start_step=int(opt.decay_start_step or 0), decay_steps=int(opt.decay_steps))
     return Dcnv2MlperfLog(resolve_path(cfg.path, case), run)

@@ -116,6 +116,36 @@ class DlrmAdagrad:
                 "sparse": self.sparse.state_dict() if self.sparse else None}
 
 
+class GroupedAdagrad(torch.optim.Optimizer):
+    """One optimizer over the loop's parameter groups: ``sparse`` groups (tables) get the exact row-sparse
+    update, dense groups the update of ``torch.optim.Adagrad`` (lr_decay 0, weight decay 0), both from an
+    accumulator starting at 0. Groups keep their extra keys (``sparse``, ``lr_scale``)."""
+
+    def __init__(self, groups: list[dict], eps: float = ADAGRAD_EPS) -> None:
+        super().__init__(groups, {"lr": 0.0, "eps": eps, "sparse": False})
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p]["sum"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                self.state[p]["step"] = 0
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[override]
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            lr, eps = group["lr"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                state["step"] += 1
+                if p.grad.is_sparse or group.get("sparse"):
+                    exact_adagrad_rows_(p, state["sum"], p.grad, lr, eps)
+                else:  # torch.optim.Adagrad's dense update
+                    state["sum"].addcmul_(p.grad, p.grad, value=1.0)
+                    p.addcdiv_(p.grad, state["sum"].sqrt().add_(eps), value=-lr)
+        return loss
+
+
 def adagrad_state_bytes(parameter_bytes: int) -> int:
     """Optimizer state of Adagrad: one accumulator per weight, the same bytes again (fp32 weights)."""
     return parameter_bytes

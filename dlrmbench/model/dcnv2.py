@@ -15,9 +15,13 @@ What the MLPerf DLRMv2 reference runs (``mlcommons/training:recommendation_v2/to
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from dlrmbench.plugin_api import BuildContext
 
 
 def dcnv2_width(num_vectors: int, dim: int) -> int:
@@ -57,6 +61,8 @@ class LowRankCrossNet(nn.Module):
 class Dcnv2Interaction(nn.Module):
     """The ``dcnv2`` interaction: ``(B, d)``, ``(B, F, d)`` in; ``(B, (1 + F) * d)`` out."""
 
+    zero_padding_column = False  # the top MLP's last input is a real feature, not the dot's zero pad
+
     def __init__(self, num_vectors: int, dim: int, num_layers: int = 3, low_rank: int = 512) -> None:
         super().__init__()
         self.out_features = dcnv2_width(num_vectors, dim)
@@ -69,3 +75,8 @@ class Dcnv2Interaction(nn.Module):
         x0 = torch.cat([bottom.unsqueeze(1), embedded.to(bottom.dtype)], dim=1).flatten(1)
         return self.crossnet(x0)
 
+
+
+def build_dcnv2(ctx: "BuildContext") -> Dcnv2Interaction:
+    """Factory of the ``dcnv2`` interaction plugin (the model initialises it from the case's seed)."""
+    return Dcnv2Interaction(ctx.num_vectors, ctx.embedding_dim, ctx.options.layers, ctx.options.low_rank)

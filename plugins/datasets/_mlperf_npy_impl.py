@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from dlrmbench.data.mlperf_npy import Day, check_values, day_path, days_present, split_days
-from dlrmbench.workload.data import Batch
-from dlrmbench_plugins.datasets._multihot import MultiHotBatch, MultiHotExpander, MultiHotIds
+from dlrmbench.batch import Batch, SparseFeatures
+from dlrmbench_plugins.datasets._multihot import MultiHotExpander
 from dlrmbench_plugins.datasets.mlperf_npy import MlperfNpyOptions, table_sizes
 
 
@@ -62,11 +62,11 @@ class MlperfNpyStream:
             for f in range(len(self.sizes)):
                 ids = np.concatenate([d.multi_hot[f][a:b] for d, a, b in pieces]).astype(np.int64)  # type: ignore[index]
                 features.append(torch.from_numpy(np.remainder(ids, self.sizes[f])))
-            return MultiHotBatch(numerical, MultiHotIds(features), label)
+            return Batch(numerical, SparseFeatures.from_fixed(features), label)
         sparse = np.concatenate([d.sparse[a:b] for d, a, b in pieces]).astype(np.int64)
         one_hot = torch.from_numpy(np.remainder(sparse, self.sizes))
         if self.expander is not None:
-            return MultiHotBatch(numerical, self.expander(one_hot), label)
+            return Batch(numerical, SparseFeatures.from_fixed(self.expander(one_hot)), label)
         return Batch(numerical, one_hot, label)
 
     def __iter__(self) -> Iterator[Batch]:
@@ -107,3 +107,8 @@ class MlperfNpyDataset:
         days = split_days(self.root, split, self.mode == "npz", list(self.options.multi_hot_sizes))
         return MlperfNpyStream(days, batch_size, self._sizes, self.mode, self._expander, self.options.check_values,
                                self.root)
+
+
+def build(ctx: Any) -> MlperfNpyDataset:
+    """Factory of the ``mlperf_npy`` dataset plugin."""
+    return MlperfNpyDataset(ctx.options, ctx.case)

@@ -16,13 +16,11 @@ tens of GiB at the full MLPerf table sizes (as in the reference, which builds th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import torch
 
-from dlrmbench.workload.data import Batch
 
 Distribution = Literal["uniform", "pareto"]
 MLPERF_HOTNESS = [3, 2, 1, 2, 6, 1, 1, 1, 1, 7, 3, 8, 1, 6, 9, 5, 1, 1, 1, 12, 100, 27, 10, 3, 1, 1]  # 214 ids
@@ -50,52 +48,15 @@ def multi_hot_tables(table_sizes: list[int], hotness: list[int], distribution: D
     return tables
 
 
-@dataclass
-class MultiHotIds:
-    """Ids of a batch with a fixed hotness per feature: ``features[f]`` is int64 ``(B, h_f)``.
-
-    ``values``/``offsets`` give TorchRec's KeyedJaggedTensor layout (feature-major, then sample).
-    """
-
-    features: list[torch.Tensor]
-
-    @property
-    def hotness(self) -> list[int]:
-        return [int(t.shape[1]) for t in self.features]
-
-    def values(self) -> torch.Tensor:
-        return torch.cat([t.reshape(-1) for t in self.features])
-
-    def offsets(self) -> torch.Tensor:
-        batch = self.features[0].shape[0]
-        lengths = torch.cat([torch.full((batch,), h, dtype=torch.int64) for h in self.hotness])
-        return torch.cat([torch.zeros(1, dtype=torch.int64), lengths.cumsum(0)])
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> "MultiHotIds":
-        return MultiHotIds([t.to(device, non_blocking=non_blocking) for t in self.features])
-
-
-class MultiHotBatch(Batch):
-    """A :class:`Batch` whose samples carry multi-hot ids in ``multi_hot``; ``categorical`` keeps each
-    feature's first id (the original one-hot id, column 0 of the reference's map)."""
-
-    def __init__(self, numerical: torch.Tensor, multi_hot: MultiHotIds, label: torch.Tensor) -> None:
-        super().__init__(numerical, torch.stack([t[:, 0] for t in multi_hot.features], dim=1), label)
-        self.multi_hot = multi_hot
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> "MultiHotBatch":
-        return MultiHotBatch(self.numerical.to(device, non_blocking=non_blocking),
-                             self.multi_hot.to(device, non_blocking), self.label.to(device, non_blocking=non_blocking))
-
-
 class MultiHotExpander:
-    """One-hot ids ``(B, F)`` -> :class:`MultiHotIds` through the reference's lookup tables."""
+    """One-hot ids ``(B, F)`` -> one int64 ``(B, h_f)`` tensor per feature, through the reference's tables
+    (``SparseFeatures.from_fixed`` makes the batch's ids of them)."""
 
     def __init__(self, table_sizes: list[int], hotness: list[int], distribution: Distribution, seed: int = 0) -> None:
         self.table_sizes = list(table_sizes)
         self.tables = [torch.from_numpy(t) for t in multi_hot_tables(table_sizes, hotness, distribution, seed)]
 
-    def __call__(self, one_hot: torch.Tensor) -> MultiHotIds:
+    def __call__(self, one_hot: torch.Tensor) -> list[torch.Tensor]:
         ids = one_hot.long()
-        return MultiHotIds([table[torch.remainder(ids[:, f], rows)].long()
-                            for f, (table, rows) in enumerate(zip(self.tables, self.table_sizes))])
+        return [table[torch.remainder(ids[:, f], rows)].long()
+                for f, (table, rows) in enumerate(zip(self.tables, self.table_sizes))]

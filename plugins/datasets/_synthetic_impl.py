@@ -11,8 +11,9 @@ from typing import Any, Iterator
 
 import torch
 
-from dlrmbench.workload.data import Batch
-from dlrmbench_plugins.datasets._multihot import MultiHotBatch
+from dlrmbench.plugin_api import BuildContext
+
+from dlrmbench.batch import Batch, SparseFeatures
 from dlrmbench_plugins.datasets.synthetic import SyntheticOptions, resolve_table_sizes
 
 DISK_CHUNK = 65536  # samples generated and written at a time (independent of the batch size)
@@ -29,11 +30,10 @@ class _Teacher:
         self.signal = signal
 
     def logits(self, numerical: torch.Tensor, categorical: torch.Tensor, multi_hot: Any = None) -> torch.Tensor:
-        """``multi_hot`` (MultiHotIds): each feature contributes the mean weight of its ids."""
+        """``multi_hot`` (one ``(B, h_f)`` id tensor per feature): each feature adds its ids' mean weight."""
         total = (numerical - 0.5) @ self.numeric_weight * 2.0
         for f, table in enumerate(self.tables):
-            total = total + (table[multi_hot.features[f]].mean(dim=1) if multi_hot is not None
-                             else table[categorical[:, f]])
+            total = total + (table[multi_hot[f]].mean(dim=1) if multi_hot is not None else table[categorical[:, f]])
         return self.signal * total / self.scale * 2.0
 
 
@@ -179,8 +179,11 @@ class SyntheticDataset:
                 label = (torch.rand(batch_size, generator=generator) < p).float()
             else:
                 label = (torch.rand(batch_size, generator=generator) < 0.5).float()
-            batch = MultiHotBatch(numerical, multi_hot, label) if multi_hot is not None else \
-                Batch(numerical, categorical, label)
-            out.append(batch.to(device))
+            ids = SparseFeatures.from_fixed(multi_hot) if multi_hot is not None else categorical
+            out.append(Batch(numerical, ids, label).to(device))
         length = samples // batch_size
         return SyntheticSplit(out * (length // len(out)) + out[: length % len(out)], count * batch_size)
+
+
+def build(ctx: BuildContext) -> SyntheticDataset:
+    return SyntheticDataset(ctx.options, ctx.case)

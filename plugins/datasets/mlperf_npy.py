@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from dlrmbench import hookimpl
-from dlrmbench.plugin_api import PluginOptions, PluginSpec
+from dlrmbench.plugin_api import DatasetFormat, PluginOptions, PluginSpec
 
 if TYPE_CHECKING:
     from dlrmbench.config.schema import Case
@@ -50,10 +50,6 @@ def _planning_check(host: "Host", case: "Case | None", options: MlperfNpyOptions
     """Refuse a missing or malformed dataset before anything runs (raises DatasetError)."""
     if case is None:
         return None
-    if options.multi_hot != "none":
-        from dlrmbench_plugins.datasets.synthetic import MULTI_HOT_PENDING
-
-        return MULTI_HOT_PENDING + " (or set dataset.options.multi_hot: none)"
     from pathlib import Path
 
     from dlrmbench.data.errors import DatasetError
@@ -78,6 +74,23 @@ def table_sizes(options: MlperfNpyOptions, case: "Case") -> list[int]:
     return list(sizes) if sizes else list(MLPERF_TABLE_SIZES)
 
 
+def hotness(options: MlperfNpyOptions, case: "Case") -> list[int] | None:
+    """Ids per sample of each feature: the multi-hot sizes, or None when reading one-hot ids."""
+    return None if options.multi_hot == "none" else list(options.multi_hot_sizes)
+
+
+def _detect(path: Any) -> bool:
+    from dlrmbench.data.mlperf_npy import is_mlperf_npy
+
+    return is_mlperf_npy(path)
+
+
+def _inspect(path: Any, scan: bool) -> dict[str, Any]:
+    from dlrmbench.data.validation.inspect_mlperf import inspect_mlperf_npy
+
+    return inspect_mlperf_npy(path, scan)
+
+
 @hookimpl
 def register_datasets(register: Callable[[PluginSpec], None]) -> None:
     register(
@@ -85,9 +98,11 @@ def register_datasets(register: Callable[[PluginSpec], None]) -> None:
             kind="dataset",
             name="mlperf_npy",
             summary="MLPerf DLRMv2 preprocessed Criteo 1TB (day_N_*.npy, multi-hot .npz or generated), memory-mapped",
-            factory="dlrmbench_plugins.datasets._mlperf_npy_impl:MlperfNpyDataset",
+            factory="dlrmbench_plugins.datasets._mlperf_npy_impl:build",
             options=MlperfNpyOptions,
             check=_planning_check,
             table_sizes=table_sizes,
+            hotness=hotness,
+            format=DatasetFormat(detect=_detect, table_sizes=lambda path: None, inspect=_inspect, priority=1),
         )
     )

@@ -71,23 +71,28 @@ def register_datasets(register: Callable[[PluginSpec], None]) -> None:
             kind="dataset",
             name="synthetic",
             summary="random batches generated on the device, labels from a fixed random teacher",
-            factory="dlrmbench_plugins.datasets._synthetic_impl:SyntheticDataset",
+            factory="dlrmbench_plugins.datasets._synthetic_impl:build",
             options=SyntheticOptions,
             check=_check_model_size,
+            scale_down=scale_down,
+            hotness=lambda options, case: list(options.multi_hot_sizes) if options.multi_hot_sizes else None,
+            auc_comparable=False,  # labels from a random teacher: the AUC says nothing about Criteo
         )
     )
 
 
-MULTI_HOT_PENDING = ("multi-hot batches need embedding strategies that pool bags of ids; the model does not take "
-                     "them yet (they arrive with the plugin contract of issue 11), so the case would silently "
-                     "train on one id per feature")
+def scale_down(options: dict[str, Any], rows: int, samples: tuple[int, int]) -> dict[str, Any]:
+    """Options of a scaled-down case: tables of at most ``rows``, ``samples`` (train, test), <= 8 distinct batches."""
+    options = dict(options)
+    if options.get("table_sizes"):
+        options["table_sizes"] = [min(r, rows) for r in options["table_sizes"]]
+    options.update(train_samples=samples[0], test_samples=samples[1],
+                   distinct_batches=min(options.get("distinct_batches") or 8, 8))
+    return options
 
 
 def _check_model_size(host: Any, case: Any, options: SyntheticOptions) -> str | None:
-    """Refuse a missing or malformed model_size.json at planning time (raises DatasetError); skip multi-hot
-    cases the model cannot run."""
-    if case is not None and options.multi_hot_sizes is not None:
-        return MULTI_HOT_PENDING
+    """Refuse a missing or malformed model_size.json at planning time (raises DatasetError)."""
     if case is not None and options.model_size is not None:
         from pathlib import Path
 

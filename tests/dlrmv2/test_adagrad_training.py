@@ -15,7 +15,7 @@ from tests.workload.helpers import ListDataset, TABLES, random_batch, tiny_case,
 
 def test_two_loop_steps_equal_torch_adagrad_on_a_dense_copy() -> None:
     case = tiny_case(optimizer={"name": "adagrad", "lr": 0.05}, max_steps=2)
-    assert (case.optimizer.warmup_steps, case.optimizer.decay_steps, case.optimizer.eps) == (0, 0, 1e-8)
+    assert (case.optimizer.warmup_steps, case.optimizer.decay_steps) == (0, 0)
     batches = [random_batch(8, 3, TABLES, seed) for seed in (1, 2)]
     work = workload(case, ListDataset(batches, batches[:1], TABLES))
     reference = copy.deepcopy(work.model)
@@ -35,17 +35,11 @@ def test_two_loop_steps_equal_torch_adagrad_on_a_dense_copy() -> None:
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6, msg=name)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"precision": "amp", "device": "cuda"}, "adagrad does not run under precision amp"),
-])
-def test_adagrad_refuses_what_it_does_not_run(overrides, message) -> None:
-    with pytest.raises(ValidationError, match=message):
-        tiny_case(optimizer={"name": "adagrad", "lr": 0.05}, **overrides)
+def test_adagrad_is_skipped_where_it_does_not_run() -> None:
+    from dlrmbench_plugins.optimizers.adagrad import AdagradOptions, _check
 
-
-def test_multi_process_adagrad_is_skipped_at_planning() -> None:
-    from dlrmbench.runner.plan import distributed_reason
-
-    case = tiny_case(optimizer={"name": "adagrad", "lr": 0.05}, processes=2)
-    reason = distributed_reason(case, None)  # type: ignore[arg-type]  # the host is not consulted
-    assert reason is not None and "optimizer adagrad runs single-process for now" in reason
+    multi = tiny_case(optimizer={"name": "adagrad", "lr": 0.05}, processes=2)
+    assert "adagrad runs single-process for now" in _check(None, multi, AdagradOptions())
+    amp = tiny_case(optimizer={"name": "adagrad", "lr": 0.05}, precision="amp", device="cuda")
+    assert "precision amp" in _check(None, amp, AdagradOptions())
+    assert _check(None, tiny_case(optimizer={"name": "adagrad", "lr": 0.05}), AdagradOptions()) is None

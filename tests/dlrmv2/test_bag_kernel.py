@@ -59,3 +59,23 @@ def test_fp16_output_accumulates_in_fp32() -> None:
     expected = torch.nn.functional.embedding_bag(values, weight, offsets[:-1], mode="sum")
     assert out.dtype == torch.float16
     torch.testing.assert_close(out[:, 0].float(), expected, rtol=1e-2, atol=1e-2)
+
+
+def test_joint_fused_pools_multi_hot_like_joint() -> None:
+    """joint_fused (bag kernel) and joint (embedding_bag) agree on multi-hot ids, forward and table gradient."""
+    from dlrmbench.batch import SparseFeatures
+    from dlrmbench_plugins.embeddings._fused_tables import JointFusedEmbedding
+    from dlrmbench_plugins.embeddings._tables import JointEmbedding
+
+    sizes, batch, hot = [9, 4, 30], 5, [3, 1, 6]
+    gen = torch.Generator().manual_seed(5)
+    ids = SparseFeatures.from_fixed([torch.randint(0, n, (batch, h), generator=gen) for n, h in zip(sizes, hot)])
+    fused, plain = JointFusedEmbedding(sizes, 8), JointEmbedding(sizes, 8)
+    fused.reset_parameters(torch.Generator().manual_seed(1))
+    plain.reset_parameters(torch.Generator().manual_seed(1))
+    out_f, out_p = fused(ids), plain(ids)
+    torch.testing.assert_close(out_f, out_p, rtol=1e-5, atol=1e-6)
+    grad = torch.randn(out_p.shape, generator=gen)
+    (out_f * grad).sum().backward()
+    (out_p * grad).sum().backward()
+    torch.testing.assert_close(fused.weight.grad.to_dense(), plain.weight.grad.to_dense(), rtol=1e-5, atol=1e-6)

@@ -11,9 +11,9 @@ import torch
 from click.testing import CliRunner
 
 from dlrmbench.data.errors import DatasetError
-from dlrmbench.data.open import detect_format
 from dlrmbench_plugins.datasets._mlperf_npy_impl import MlperfNpyDataset
-from dlrmbench_plugins.datasets._multihot import MultiHotBatch, multi_hot_tables
+from dlrmbench.batch import SparseFeatures
+from dlrmbench_plugins.datasets._multihot import multi_hot_tables
 from dlrmbench_plugins.datasets.mlperf_npy import MlperfNpyOptions
 from tests.dlrmv2.mlperf_files import SMALL_HOTNESS, SMALL_SIZES, write_day
 
@@ -54,7 +54,9 @@ def test_generated_tables_equal_the_reference_method(dist) -> None:
 
 def test_splits_batches_and_one_hot_ids(tmp_path) -> None:
     d0, d1 = write_day(tmp_path, 0, 10, seed=1), write_day(tmp_path, 1, 9, seed=2)
-    assert detect_format(tmp_path) == "mlperf_npy"
+    from dlrmbench.config.variants import dataset_of
+
+    assert dataset_of(tmp_path) == ("mlperf_npy", None)
     data = _dataset(tmp_path, multi_hot="none")
     train = data.batches("train", 4, torch.device("cpu"))
     batches = list(train)
@@ -79,11 +81,11 @@ def test_npz_multi_hot_ids_are_read_and_hashed(tmp_path) -> None:
     data = _dataset(tmp_path, multi_hot_sizes=SMALL_HOTNESS)
     assert data.mode == "npz"
     batch = next(iter(data.batches("train", 6, torch.device("cpu"))))
-    assert isinstance(batch, MultiHotBatch) and batch.multi_hot.hotness == SMALL_HOTNESS
+    ids = batch.categorical
+    assert isinstance(ids, SparseFeatures) and list(ids.hotness) == SMALL_HOTNESS
     for f in (0, 20):
-        assert torch.equal(batch.multi_hot.features[f], torch.from_numpy(d0[f"mh{f}"].astype(np.int64) % SMALL_SIZES[f]))
-    values, offsets = batch.multi_hot.values(), batch.multi_hot.offsets()
-    assert values.numel() == 6 * sum(SMALL_HOTNESS) and offsets[-1] == values.numel() and offsets[1] == 3
+        assert torch.equal(ids.feature(f)[0], torch.from_numpy(d0[f"mh{f}"].astype(np.int64) % SMALL_SIZES[f]))
+    assert ids.values.numel() == 6 * sum(SMALL_HOTNESS)
 
 
 def test_generated_multi_hot_follows_the_one_hot_id(tmp_path) -> None:
@@ -95,8 +97,9 @@ def test_generated_multi_hot_follows_the_one_hot_id(tmp_path) -> None:
     tables = reference_multi_hot_tables(SMALL_SIZES, SMALL_HOTNESS, "uniform")
     ids = d0["sparse"].astype(np.int64) % np.array(SMALL_SIZES)
     for f in (0, 4, 20):
-        assert np.array_equal(batch.multi_hot.features[f].numpy(), tables[f][ids[:, f]])
-    assert torch.equal(batch.categorical, torch.from_numpy(ids))  # column 0 is the one-hot id
+        per_feature = batch.categorical.feature(f)[0]
+        assert np.array_equal(per_feature.numpy(), tables[f][ids[:, f]])
+        assert np.array_equal(per_feature[:, 0].numpy(), ids[:, f])  # column 0 is the one-hot id
 
 
 @pytest.mark.parametrize("breakage, message", [
@@ -172,14 +175,6 @@ def test_dataset_path_points_a_case_at_the_layout(tmp_path) -> None:
     cases, notes = assign_datasets([tiny_case()], [tmp_path])
     assert notes == [] and cases[0].dataset.name == "mlperf_npy"
     assert cases[0].dataset.options == {"path": str(tmp_path)}
-
-
-def test_other_readers_point_at_mlperf_npy(tmp_path) -> None:
-    from dlrmbench.data.open import check_structure
-
-    write_day(tmp_path, 0, 6, seed=1), write_day(tmp_path, 1, 4, seed=2)
-    with pytest.raises(DatasetError, match="read them with dataset mlperf_npy"):
-        check_structure(tmp_path, "mlperf_npy", ["train"])
 
 
 def test_dataset_path_goes_to_a_case_that_takes_its_table_sizes_from_the_data(tmp_path) -> None:

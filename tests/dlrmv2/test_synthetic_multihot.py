@@ -7,7 +7,8 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from dlrmbench_plugins.datasets._multihot import MultiHotBatch, multi_hot_tables
+from dlrmbench.batch import SparseFeatures
+from dlrmbench_plugins.datasets._multihot import multi_hot_tables
 from dlrmbench_plugins.datasets._synthetic_impl import SyntheticDataset
 from dlrmbench_plugins.datasets.synthetic import SyntheticOptions
 
@@ -22,13 +23,14 @@ def test_multi_hot_batches_use_the_reference_map(dist) -> None:
     data = SyntheticDataset(opts)
     assert data.hotness == HOT
     batches = list(data.batches("train", 16, torch.device("cpu")))
-    assert len(batches) == 4 and all(isinstance(b, MultiHotBatch) for b in batches)
+    assert len(batches) == 4 and all(isinstance(b.categorical, SparseFeatures) for b in batches)
     tables = multi_hot_tables(SIZES, HOT, dist)
     for b in batches:
-        assert b.multi_hot.hotness == HOT
+        assert list(b.categorical.hotness) == HOT
         for f in range(3):
-            assert np.array_equal(b.multi_hot.features[f].numpy(), tables[f][b.categorical[:, f].numpy()])
-            assert int(b.multi_hot.features[f].max()) < SIZES[f] and int(b.multi_hot.features[f].min()) >= 0
+            ids = b.categorical.feature(f)[0]
+            assert np.array_equal(ids.numpy(), tables[f][ids[:, 0].numpy()])  # column 0: the one-hot id
+            assert int(ids.max()) < SIZES[f] and int(ids.min()) >= 0
 
 
 def test_teacher_labels_follow_the_mean_id_weight() -> None:
@@ -40,7 +42,8 @@ def test_teacher_labels_follow_the_mean_id_weight() -> None:
 
     teacher = _Teacher(SIZES, 4, 4.0, torch.Generator().manual_seed(0))
     batch = next(iter(data.batches("train", 8192, torch.device("cpu"))))
-    logits = teacher.logits(batch.numerical, batch.categorical, batch.multi_hot)
+    per_feature = [batch.categorical.feature(f)[0] for f in range(3)]
+    logits = teacher.logits(batch.numerical, None, per_feature)
     high = batch.label[logits > 0].mean()
     low = batch.label[logits <= 0].mean()
     assert high > 0.65 and low < 0.35
@@ -49,16 +52,3 @@ def test_teacher_labels_follow_the_mean_id_weight() -> None:
 def test_multi_hot_needs_device_generation() -> None:
     with pytest.raises(ValidationError, match="multi_hot_sizes applies to on: device only"):
         SyntheticOptions(on="disk", multi_hot_sizes=[1] * 26)
-
-
-def test_multi_hot_cases_are_skipped_at_planning_until_the_model_takes_bags() -> None:
-    from dlrmbench_plugins.datasets.mlperf_npy import MlperfNpyOptions, _planning_check
-    from dlrmbench_plugins.datasets.synthetic import _check_model_size
-
-    class Case:
-        name, mode = "c", "train"
-
-    reason = _check_model_size(None, Case(), SyntheticOptions(multi_hot_sizes=[1] * 26))
-    assert reason is not None and "silently train on one id per feature" in reason
-    assert _check_model_size(None, Case(), SyntheticOptions()) is None
-    assert "multi_hot: none" in _planning_check(None, Case(), MlperfNpyOptions(path="x"))

@@ -63,10 +63,6 @@ def inspect_dataset(path: Path, scan: bool = True, num_numerical: int = split.DE
         names = {path.stem: path}
     else:
         fmt = detect_format(path)
-        if fmt == "mlperf_npy":
-            from dlrmbench.data.validation.inspect_mlperf import inspect_mlperf_npy
-
-            return inspect_mlperf_npy(path, scan)
         root = path
         sizes = table_sizes(path, fmt)
         if fmt == "binary":
