@@ -31,6 +31,7 @@ os.environ.setdefault("TRITON_INTERPRET", "1")
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from dlrmbench.batch import SparseFeatures  # noqa: E402
 from dlrmbench_plugins.datasets._multihot import MLPERF_HOTNESS, MultiHotExpander  # noqa: E402
 
 
@@ -51,13 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     sizes, hot, dim, batch = [args.rows] * 26, MLPERF_HOTNESS, args.dim, args.batch
     gen = torch.Generator().manual_seed(0)
     one_hot = torch.stack([torch.randint(0, n, (batch,), generator=gen) for n in sizes], dim=1)
-    ids = MultiHotExpander(sizes, hot, "uniform")(one_hot)
-    values, offsets = ids.values(), ids.offsets()
+    features = MultiHotExpander(sizes, hot, "uniform")(one_hot)
+    ids = SparseFeatures.from_fixed(features)
+    offsets = ids.bag_offsets()
     table_offsets = torch.tensor([0] + sizes[:-1]).cumsum(0)
-    joint_values = torch.cat([f + table_offsets[i] for i, f in enumerate(t.reshape(-1) for t in ids.features)])
+    joint_values = torch.cat([t.reshape(-1) + table_offsets[i] for i, t in enumerate(features)])
     bags = [nn.EmbeddingBag(n, dim, mode="sum", sparse=True) for n in sizes]
     joint = nn.Parameter(torch.cat([b.weight.detach() for b in bags]))
-    per_feature = [(t.reshape(-1), torch.arange(0, batch * h, h)) for t, h in zip(ids.features, hot)]
+    per_feature = [(t.reshape(-1), torch.arange(0, batch * h, h)) for t, h in zip(features, hot)]
 
     def multi_table(backward: bool) -> None:
         out = torch.stack([bag(v, o) for bag, (v, o) in zip(bags, per_feature)], dim=1)
@@ -97,10 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     from dlrmbench_plugins.kernels.bag import FusedBag
 
     tiny_batch = 4
-    tiny = MultiHotExpander([64] * 26, hot, "uniform")(torch.randint(0, 64, (tiny_batch, 26), generator=gen))
+    tiny = SparseFeatures.from_fixed(
+        MultiHotExpander([64] * 26, hot, "uniform")(torch.randint(0, 64, (tiny_batch, 26), generator=gen)))
     weight = torch.randn(64 * 26, dim)
     start = time.perf_counter()
-    out = FusedBag.apply(weight, tiny.values(), tiny.offsets(), torch.arange(0, 64 * 26, 64), tiny_batch,
+    out = FusedBag.apply(weight, tiny.values, tiny.bag_offsets(), torch.arange(0, 64 * 26, 64), tiny_batch,
                          torch.float32)
     print(f"joint_fused (Triton bag kernel, interpreted): batch {tiny_batch} forward in "
           f"{time.perf_counter() - start:.2f} s, output {tuple(out.shape)} (interpreter: speed means nothing)")
