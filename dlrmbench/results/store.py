@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -19,11 +20,23 @@ from pydantic import BaseModel
 from dlrmbench.errors import UserError
 
 
+def file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file: 0o666 less the process umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file + fsync + rename)."""
+    """Write ``text`` to ``path`` atomically (temp file + fsync + rename), with the umask's mode.
+
+    On any failure (a full disk, a read-only folder) the temporary file is removed and the
+    original ``path``, if any, is left as it was; the OSError propagates.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())  # mkstemp creates 0600; results are shared like any other file
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -37,9 +50,35 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def _json_name(value: float) -> str:
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def finite_json(data: Any) -> Any:
+    """``data`` with every non-finite float made standard JSON (which has no NaN or Infinity).
+
+    A metric (a mapping with ``value`` and ``unit``) gets ``value: null`` and the reason in its
+    description; any other non-finite number becomes the string ``"NaN"``, ``"Infinity"`` or
+    ``"-Infinity"``, which the result models read back as floats.
+    """
+    if isinstance(data, float):
+        return data if math.isfinite(data) else _json_name(data)
+    if isinstance(data, dict):
+        value = data.get("value")
+        if "unit" in data and isinstance(value, float) and not math.isfinite(value):
+            note = f"not a finite number ({_json_name(value)}): recorded as null"
+            description = str(data.get("description") or "")
+            data = {**data, "value": None, "description": f"{description}; {note}" if description else note}
+        return {k: finite_json(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_json(v) for v in data]
+    return data
+
+
 def atomic_write_json(path: Path, data: BaseModel | dict[str, Any]) -> None:
+    """Write ``data`` as standard JSON (no NaN literals: see :func:`finite_json`), atomically."""
     payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
-    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False, allow_nan=True) + "\n")
+    atomic_write_text(path, json.dumps(finite_json(payload), indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
