@@ -170,7 +170,8 @@ def train_distributed(work: DistributedWorkload, reporter: Reporter) -> Distribu
             if not math.isfinite(value):
                 at = len(global_losses) + i + 1
                 raise Diverged(f"loss became {value} at step {at} (lr {current_lr:.6g}); "
-                               "the reference notes some seeds diverge: try another seed or a lower lr")
+                               "NaN/inf in the data (dlrmbench dataset inspect checks) or a seed that diverges "
+                           "(the reference notes some do: try another seed or a lower lr)")
         global_losses.extend(values)
 
     def run_evaluation() -> bool:

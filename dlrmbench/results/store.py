@@ -100,5 +100,22 @@ def run_directory(output: Path, suite_name: str, run_id: str) -> Path:
     return target
 
 
+def check_output_dir(output: Path) -> None:
+    """Refuse, before anything runs, an ``--output`` that is not a directory or cannot be written."""
+    if output.exists() and not output.is_dir():
+        raise UserError(f"--output {output}: exists and is not a directory; give a directory for the results")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--output {output}: cannot create the results directory: {exc.strerror or exc}") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".dlrmbench-write-check-", dir=output)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"--output {output}: cannot write there: {exc.strerror or exc}; "
+                        "choose a writable directory (-o DIR)") from None
+
+
 def case_file_name(case: str, repeat: int, repeats: int) -> str:
     return f"{case}.json" if repeats == 1 else f"{case}.r{repeat}.json"

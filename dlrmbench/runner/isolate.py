@@ -1,7 +1,8 @@
 """Running one case in its own worker process, with a timeout and clean interruption.
 
 The worker runs in a new session (process group), so a terminal's Ctrl-C reaches only the
-parent, which forwards it and records the case as interrupted. A case that exceeds its timeout is
+parent, which forwards it (SIGTERM and SIGHUP to the parent likewise stop the worker) and records
+the case as interrupted; the temporary directory is removed on every path. A case that exceeds its timeout is
 terminated (SIGTERM, then SIGKILL) and recorded as timed out. Events are read on a thread so the
 parent can enforce the deadline while the worker is silent.
 """
@@ -34,6 +35,8 @@ class WorkerOutcome:
     returncode: int | None = None
     timed_out: bool = False
     interrupted: bool = False
+    stop_signal: int | None = None  # the signal that interrupted the run (SIGINT, SIGTERM, SIGHUP)
+    deadline_s: float | None = None  # the timeout that applied (the case's, or --timeout)
     log_tail: str = ""
     duration_s: float = 0.0
 
@@ -89,6 +92,7 @@ def run_isolated(case: Case, on_event: EventHandler, timeout_s: float | None = N
     """
     outcome = WorkerOutcome()
     deadline_s = timeout_s if timeout_s is not None else case.timeout_s
+    outcome.deadline_s = deadline_s
     with tempfile.TemporaryDirectory(prefix="dlrmbench-case-") as tmp:
         case_file = Path(tmp) / "case.json"
         case_file.write_text(case.model_dump_json())
@@ -129,9 +133,12 @@ def run_isolated(case: Case, on_event: EventHandler, timeout_s: float | None = N
                         _stop(proc, signal.SIGTERM, grace_s)
                         break
                 proc.wait()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP to the parent (runner/signals.py)
                 outcome.interrupted = True
-                _stop(proc, signal.SIGINT, grace_s)
+                outcome.stop_signal = getattr(exc, "signum", signal.SIGINT)
+                # The worker turns SIGINT and SIGTERM into a recorded interruption; SIGHUP would kill it.
+                forward = signal.SIGINT if outcome.stop_signal == signal.SIGINT else signal.SIGTERM
+                _stop(proc, forward, grace_s)
             reader.join(timeout=5)
             while True:  # events that arrived while stopping
                 try:
