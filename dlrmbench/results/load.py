@@ -44,6 +44,8 @@ MAX_RESULT_BYTES = 64 << 20  # a result file is kilobytes; refuse what cannot be
 
 def _read_json(path: Path) -> Any:
     """Parse one result file; standard JSON, and the NaN/Infinity literals that old versions wrote."""
+    if not path.is_file():  # a FIFO or device named *.json would block or never end
+        raise ValueError("not a regular file")
     size = path.stat().st_size
     if size > MAX_RESULT_BYTES:
         raise ValueError(f"{size:,} bytes; a result file is at most {MAX_RESULT_BYTES >> 20} MiB")

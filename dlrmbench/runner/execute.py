@@ -91,10 +91,6 @@ def execute(
         environment=environment,
         reference={"source": loaded.suite.source, "description": loaded.suite.description},
     )
-    try:
-        atomic_write_json(run_dir / "run.json", manifest)
-    except OSError as exc:
-        raise ResultWriteError(f"{run_dir}: cannot write results: {exc.strerror or exc}; nothing was run") from None
     report = RunReport(run_dir=run_dir, manifest=manifest)
 
     def finish(status: str, reason: str | None = None) -> None:
@@ -144,6 +140,12 @@ def execute(
 
     current: dict[str, Any] = {}
     try:
+        with deferred():  # a stop request now finds the manifest written
+            try:
+                atomic_write_json(run_dir / "run.json", manifest)
+            except OSError as exc:
+                raise ResultWriteError(f"{run_dir}: cannot write results: {exc.strerror or exc}; "
+                                       "nothing was run") from None
         for item in planned:
             for r in range(repeat):
                 base = {"suite": loaded.suite.name, "run_id": run_id, "case": item.case.name, "repeat": r}

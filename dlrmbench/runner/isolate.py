@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dlrmbench.config.schema import Case
+from dlrmbench.runner.signals import deferred
 from dlrmbench.workload.reporter import parse_event
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -83,6 +84,16 @@ def _stop(proc: subprocess.Popen, first: int, grace_s: float) -> None:
         proc.wait()
 
 
+def _pump(proc: subprocess.Popen, events: "queue.Queue[dict[str, Any] | None]") -> None:
+    """Read the worker's event lines (on a thread) into ``events``; None marks the end."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        event = parse_event(line)
+        if event is not None:
+            events.put(event)
+    events.put(None)
+
+
 def run_isolated(case: Case, on_event: EventHandler, timeout_s: float | None = None,
                  grace_s: float = 10.0, env: dict[str, str] | None = None) -> WorkerOutcome:
     """Run ``case`` in a worker process; call ``on_event`` for each event as it arrives.
@@ -100,23 +111,17 @@ def run_isolated(case: Case, on_event: EventHandler, timeout_s: float | None = N
         worker_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         start = time.monotonic()
         with open(log_path, "w") as log:
-            proc = subprocess.Popen(
-                worker_command(case, case_file), stdout=subprocess.PIPE, stderr=log, text=True,
-                start_new_session=True, env=worker_env,
-            )
             events: queue.Queue[dict[str, Any] | None] = queue.Queue()
-
-            def pump() -> None:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    event = parse_event(line)
-                    if event is not None:
-                        events.put(event)
-                events.put(None)
-
-            reader = threading.Thread(target=pump, daemon=True)
-            reader.start()
+            proc: subprocess.Popen | None = None
+            reader: threading.Thread | None = None
             try:
+                with deferred():  # a stop request during the start waits until ``proc`` is known
+                    proc = subprocess.Popen(
+                        worker_command(case, case_file), stdout=subprocess.PIPE, stderr=log, text=True,
+                        start_new_session=True, env=worker_env,
+                    )
+                    reader = threading.Thread(target=_pump, args=(proc, events), daemon=True)
+                    reader.start()
                 finished = False
                 while not finished:
                     try:
@@ -136,9 +141,12 @@ def run_isolated(case: Case, on_event: EventHandler, timeout_s: float | None = N
             except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP to the parent (runner/signals.py)
                 outcome.interrupted = True
                 outcome.stop_signal = getattr(exc, "signum", signal.SIGINT)
+                if proc is None:
+                    raise
                 # The worker turns SIGINT and SIGTERM into a recorded interruption; SIGHUP would kill it.
                 forward = signal.SIGINT if outcome.stop_signal == signal.SIGINT else signal.SIGTERM
                 _stop(proc, forward, grace_s)
+            assert reader is not None
             reader.join(timeout=5)
             while True:  # events that arrived while stopping
                 try:

@@ -117,3 +117,15 @@ def test_different_sets_with_one_run_id_are_kept_apart_not_pooled(tmp_path: Path
     row = next(r for r in comparison.rows if r.metric == "train_throughput")
     assert sorted(c.value for c in row.cells.values()) == [100.0, 300.0]
     assert all(c.repeats == 1 for c in row.cells.values())
+
+
+def test_fifos_and_devices_named_json_are_skipped_not_read(tmp_path: Path) -> None:
+    run_dir = _write_set(tmp_path)
+    os.mkfifo(run_dir / "cases" / "fifo.json")
+    (run_dir / "cases" / "zero.json").symlink_to("/dev/zero")
+    loaded = load_results([tmp_path])  # would block (FIFO) or never end (/dev/zero) if read
+    assert len(loaded.sets[0].results) == 1
+    assert sorted(loaded.problems) == [f"{run_dir / 'cases' / 'fifo.json'}: not a dlrmbench result: not a regular "
+                                       "file; skipped",
+                                       f"{run_dir / 'cases' / 'zero.json'}: not a dlrmbench result: not a regular "
+                                       "file; skipped"]
