@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
+MAX_NAME_LENGTH = 200  # file names are limited to 255 bytes; leave room for ".r12.json" and temp prefixes
 
 Mode = Literal["train", "test", "inference"]
 Precision = Literal["fp32", "tf32", "amp", "bf16"]
@@ -23,6 +24,9 @@ Interaction = Literal["dot", "cat"]
 
 def check_safe_name(value: str, what: str = "name") -> str:
     """Refuse names that cannot safely become a file or folder name ('/', '..', spaces)."""
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(f"{value[:40]!r}... is {len(value)} characters long; a {what} names a results file "
+                         f"or folder, so at most {MAX_NAME_LENGTH} are allowed")
     if not SAFE_NAME.match(value):
         raise ValueError(
             f"{value!r} is not a safe {what}: use letters, digits and . _ + = - "
