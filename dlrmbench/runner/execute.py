@@ -92,6 +92,7 @@ def execute(
         reference={"source": loaded.suite.source, "description": loaded.suite.description},
     )
     report = RunReport(run_dir=run_dir, manifest=manifest)
+    current: dict[str, Any] = {}  # the case being run: its identity, start time and (once ended) result
 
     def finish(status: str, reason: str | None = None) -> None:
         manifest.status = status  # type: ignore[assignment]
@@ -110,6 +111,7 @@ def execute(
         failure, finish the manifest as aborted (if at all possible) and raise ResultWriteError."""
         name = case_file_name(result.case, result.repeat, repeat)
         with deferred():
+            current.clear()  # the case in progress, if any, is recorded now
             report.results.append(result)
             try:
                 write_result(run_dir / "cases" / name, result)
@@ -138,7 +140,6 @@ def execute(
             "Free space (or fix the permissions) and run the remaining cases again (--only)."
         )
 
-    current: dict[str, Any] = {}
     try:
         with deferred():  # a stop request now finds the manifest written
             try:
@@ -161,9 +162,9 @@ def execute(
                 with CaseTelemetry(item.case) as telemetry:
                     outcome = run_isolated(item.case, telemetry.observe(progress.on_event), timeout_s=timeout_s)
                 result = collect(item.case, outcome, base)
-                telemetry.attach(result)
                 result.started_at, result.finished_at = current["started"], utc_now()
-                current.clear()
+                current["result"] = result  # from here on a stop request records this result
+                telemetry.attach(result)
                 progress.end_case(result.status, _summary(result))
                 record(result)
                 if outcome.interrupted:
@@ -172,7 +173,9 @@ def execute(
                     raise RunInterrupted(run_dir, stop.reason, stop.exit_code)
     except KeyboardInterrupt as exc:  # outside a worker: nothing running, everything finished is on disk
         stop = exc if isinstance(exc, Stopped) else Stopped(2)
-        if current:  # stopped while starting or ending a case: record it, with no measurement
+        if current.get("result") is not None:  # stopped just after the case ended: keep its result
+            record(current["result"])
+        elif current:  # stopped while starting a case: record it, with no measurement
             result = CaseResult(**current["base"], status="interrupted", reason=stop.reason,
                                 config=current["case"].model_dump(mode="json"), started_at=current["started"],
                                 finished_at=utc_now())
