@@ -75,10 +75,6 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
         problems = overwrite_problems(cases)
         if problems:
             raise UserError("\n".join(problems))
-    if not dry_run:
-        from dlrmbench.results.store import check_output_dir
-
-        check_output_dir(output)
     host = current_host()
     from dlrmbench.distributed.launch import install
 
@@ -90,6 +86,10 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
         for note in notes:
             console.print(f"[yellow]Note:[/] {note}")
     planned = plan(cases, host, get_registry())
+    if not dry_run:
+        from dlrmbench.results.store import check_output_dir
+
+        check_output_dir(output)
     if dry_run:
         from dlrmbench.distributed.render import print_memory_plans
 

@@ -51,7 +51,7 @@ def read_max_ids(path: Path) -> list[int]:
     out = []
     for key, value in data.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value >= 2**31 - 1:
-            raise DatasetError(f"{path}: {key} is {str(value)[:40]}; expected the largest id, an integer in "
+            raise DatasetError(f"{path}: {key} is {repr(value)[:40]}; expected the largest id, an integer in "
                                f"[0, {2**31 - 2}] (categorical files hold int32 ids)")
         out.append(value)
     return out

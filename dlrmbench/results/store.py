@@ -101,13 +101,23 @@ def run_directory(output: Path, suite_name: str, run_id: str) -> Path:
 
 
 def check_output_dir(output: Path) -> None:
-    """Refuse, before anything runs, an ``--output`` that is not a directory or cannot be written."""
+    """Refuse, before anything runs, an ``--output`` that is not a directory or cannot be written.
+
+    Creates nothing: a directory that does not exist yet is checked through its nearest existing
+    parent (the run creates it when it writes its first file).
+    """
     if output.exists() and not output.is_dir():
         raise UserError(f"--output {output}: exists and is not a directory; give a directory for the results")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"--output {output}: cannot create the results directory: {exc.strerror or exc}") from None
+    existing = output.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing != output.absolute():
+        if not existing.is_dir():
+            raise UserError(f"--output {output}: cannot create the results directory: {existing} is not a directory")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(f"--output {output}: cannot create the results directory: {existing} is not writable; "
+                            "choose a writable directory (-o DIR)")
+        return
     try:
         fd, probe = tempfile.mkstemp(prefix=".dlrmbench-write-check-", dir=output)
         os.close(fd)
