@@ -76,9 +76,6 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
         if problems:
             raise UserError("\n".join(problems))
     host = current_host()
-    from dlrmbench.distributed.launch import install
-
-    install()  # torchrun launcher and memory-planner check for multi-process cases
     if scale or dataset_paths:
         from dlrmbench.config.variants import apply_variants
 
