@@ -17,6 +17,7 @@ from dlrmbench.devices import DEVICES
 from dlrmbench.precisions import PRECISIONS
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
+MAX_NAME_LENGTH = 200  # file names are limited to 255 bytes; leave room for ".r12.json" and temp prefixes
 
 Mode = Literal["train", "test", "inference"]
 
@@ -39,6 +40,9 @@ Device = Annotated[str, _one_of(DEVICES, "device")]  # the rows of dlrmbench.dev
 
 def check_safe_name(value: str, what: str = "name") -> str:
     """Refuse names that cannot safely become a file or folder name ('/', '..', spaces)."""
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(f"{value[:40]!r}... is {len(value)} characters long; a {what} names a results file "
+                         f"or folder, so at most {MAX_NAME_LENGTH} are allowed")
     if not SAFE_NAME.match(value):
         raise ValueError(
             f"{value!r} is not a safe {what}: use letters, digits and . _ + = - "
