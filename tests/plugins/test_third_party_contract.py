@@ -85,7 +85,8 @@ cases:
     assert multi.evaluations[-1]["auc"] > 0.6
     hybrid = results["multi-hot-hybrid-parallel"]  # pooled multi-hot vectors cross the all-to-all
     assert hybrid.status == "ok", hybrid.reason
-    assert hybrid.telemetry["world_size"] == 2 and hybrid.evaluations[-1]["auc"] > 0.6
+    assert {"step_time_mean_rank0", "step_time_mean_rank1"} <= set(hybrid.metrics)  # two ranks trained
+    assert hybrid.evaluations[-1]["auc"] > 0.6
     skipped = results["one-hot-only"]
     assert skipped.status == "skipped"
     assert skipped.reason.startswith("embedding joint_sparse: multi-hot is not supported by this strategy")
