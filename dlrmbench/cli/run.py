@@ -117,7 +117,7 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     if scale or dataset_paths:
         from dlrmbench.config.variants import apply_variants
 
-        cases, notes = apply_variants(cases, host, scale=scale, dataset_paths=dataset_paths)
+        cases, notes = apply_variants(cases, host, scale=scale, dataset_paths=dataset_paths, registry=get_registry())
         for note in notes:
             console.print(f"[yellow]Note:[/] {note}")
     planned = plan(cases, host, get_registry())

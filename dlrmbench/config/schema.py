@@ -28,7 +28,11 @@ def _one_of(table: dict[str, Any], what: str) -> Any:
 
     def check(value: str) -> str:
         if value not in table:
-            raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(table)}")
+            from dlrmbench.errors import did_you_mean
+
+            choices = list(table)
+            raise ValueError(f"unknown {what} {value!r}{did_you_mean(value, choices)}; "
+                             f"choose one of: {', '.join(repr(c) for c in choices)}")
         return value
 
     return AfterValidator(check)
