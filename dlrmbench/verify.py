@@ -178,6 +178,7 @@ def run_combination(case: "Case", batches: list[Any], lr: float) -> Trace:
     """Build ``case``'s model and train it on ``batches`` with SGD; return what it computed."""
     import torch
 
+    from dlrmbench.model.in_backward import set_learning_rate
     from dlrmbench.workload.build import build_model, case_device
     from dlrmbench.workload.precision import apply_precision
 
@@ -186,6 +187,7 @@ def run_combination(case: "Case", batches: list[Any], lr: float) -> Trace:
     policy = apply_precision(case, device)
     scale = policy.static_loss_scale
     optimizer = torch.optim.SGD(list(model.parameters()), lr=lr / scale)
+    set_learning_rate(model, lr / scale)  # strategies that apply SGD inside backward
     loss_fn = torch.nn.BCEWithLogitsLoss()
     outputs, losses = [], []
     model.train()

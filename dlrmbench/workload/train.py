@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from dlrmbench.config.schema import Case
+from dlrmbench.model.in_backward import set_learning_rate
 from dlrmbench.model.schedule import learning_rate
 from dlrmbench.workload.build import Workload
 from dlrmbench.workload.evaluate import evaluate
@@ -146,6 +147,7 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None)
             current_lr = learning_rate(step + 1, base_lr, case.optimizer)
             for group in optimizer.param_groups:
                 group["lr"] = current_lr
+            set_learning_rate(model, current_lr)  # strategies that apply SGD inside backward
             if step == 0:
                 check_batch_shape(batch, case, len(work.table_sizes))
             timer.start()
