@@ -20,15 +20,15 @@ NATIVE = native_bf16_reason()
 
 
 def teacher_case(precision: str, embedding: str) -> Case:
-    """A small DLRM on the synthetic teacher's clicks; a test split of 65,536 samples."""
+    """A small DLRM on the synthetic teacher's clicks; a test split of 32,768 samples."""
     return Case.model_validate({
         "name": f"bf16-{precision}", "mode": "train", "device": "cpu", "precision": precision,
         "embedding": {"name": embedding},
-        "dataset": {"name": "synthetic", "options": {"train_samples": 131072, "test_samples": 65536, "seed": 7}},
+        "dataset": {"name": "synthetic", "options": {"train_samples": 65536, "test_samples": 32768, "seed": 7}},
         "batch_size": 1024, "test_batch_size": 8192, "epochs": 1, "seed": 5,
         "model": {"bottom_mlp": [64, 32, 16], "top_mlp": [64, 32, 1], "embedding_dim": 16,
                   "table_sizes": [1000, 500, 200, 100, 50, 20, 10, 5] * 3 + [3, 2]},
-        "optimizer": {"lr": 1.0, "warmup_steps": 20, "decay_start_step": 64, "decay_steps": 64},
+        "optimizer": {"lr": 1.0, "warmup_steps": 16, "decay_start_step": 32, "decay_steps": 32},
     })
 
 
@@ -39,7 +39,7 @@ def final_evaluation(case: Case) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.skipif(NATIVE is not None, reason=NATIVE or "")
-@pytest.mark.parametrize("embedding", ["joint", "joint_sgd_in_backward"])
+@pytest.mark.parametrize("embedding", ["joint_sgd_in_backward"])
 def test_bf16_matches_fp32_auc_and_log_loss_on_teacher_data(embedding: str) -> None:
     fp32 = final_evaluation(teacher_case("fp32", embedding))
     bf16 = final_evaluation(teacher_case("bf16", embedding))
