@@ -56,3 +56,15 @@ def test_list_plugins_shows_the_reason_without_importing_torch() -> None:
     for name in ("torchrec", "torchrec_fused"):
         assert rows[name]["available"] is False
         assert rows[name]["reason"].startswith("torchrec and fbgemm-gpu or fbgemm-gpu-cpu not installed (torch 2.13.0)")
+
+
+def test_every_result_environment_records_torchrec_versions_and_cpu_bf16() -> None:
+    from dlrmbench.cpu_features import native_bf16_flags
+    from dlrmbench.plugins import get_manager
+
+    facts: dict = {}
+    for info in get_manager().hook.environment_info():
+        facts.update(info or {})
+    assert facts["torchrec"] == {"torchrec": compat.installed_version("torchrec"),
+                                 "fbgemm": " ".join(compat.installed_fbgemm() or ()) or None}
+    assert facts["cpu_bf16"] == {"native": bool(native_bf16_flags()), "flags": native_bf16_flags()}
