@@ -43,7 +43,7 @@ def final_evaluation(case: Case) -> dict:
 def test_bf16_matches_fp32_auc_and_log_loss_on_teacher_data(embedding: str) -> None:
     fp32 = final_evaluation(teacher_case("fp32", embedding))
     bf16 = final_evaluation(teacher_case("bf16", embedding))
-    assert fp32["auc"] > 0.7  # the model learned the teacher: the comparison means something
+    assert fp32["auc"] > 0.65  # the model learned the teacher (0.5 is chance): the comparison means something
     assert abs(bf16["auc"] - fp32["auc"]) <= TOLERANCE, (fp32, bf16)
     assert abs(bf16["log_loss"] - fp32["log_loss"]) <= TOLERANCE, (fp32, bf16)
 
