@@ -138,14 +138,23 @@ def run_verify() -> list[dict[str, Any]]:
     return rows
 
 
+def _case() -> Any:
+    from dlrmbench.config.schema import Case
+
+    return Case(name="gpu-check", device="cuda", model={"bottom_mlp": list(BOTTOM_MLP), "top_mlp": list(TOP_MLP),
+                                                         "embedding_dim": EMBEDDING_DIM})
+
+
 def _embedding(name: str, seed: int) -> Any:
     import torch
 
     from dlrmbench.plugins import get_registry
 
+    from dlrmbench.plugin_api import BuildContext
+
     spec = get_registry().get("embedding", name)
     with torch.device("cuda"):
-        emb = spec.load()(list(FL15_TABLE_SIZES), EMBEDDING_DIM, False, spec.options())
+        emb = spec.build(BuildContext(_case(), spec.options(), tuple(FL15_TABLE_SIZES), "cuda:0"))
     emb.reset_parameters(generator=torch.Generator("cuda").manual_seed(seed))
     return emb
 
@@ -156,9 +165,13 @@ def _model(backend_name: str, embeddings: Any) -> Any:
 
     from dlrmbench.plugins import get_registry
 
+    from dlrmbench.model.interactions import DotInteraction
+    from dlrmbench.plugin_api import BuildContext
+
     spec = get_registry().get("backend", backend_name)
-    backend = spec.load()(spec.options())
-    inter = backend.interaction("dot", 1 + len(FL15_TABLE_SIZES), EMBEDDING_DIM)
+    ctx = BuildContext(_case(), spec.options(), tuple(FL15_TABLE_SIZES), "cuda:0")
+    backend = spec.build(ctx)
+    inter = backend.interaction(ctx) or DotInteraction(1 + len(FL15_TABLE_SIZES), EMBEDDING_DIM)
     model = Dlrm(backend.mlp(13, list(BOTTOM_MLP)), embeddings, inter, backend.mlp(inter.out_features, list(TOP_MLP[:-1])),
                  nn.Linear(TOP_MLP[-2], 1))
     return backend.finalize(model.cuda())

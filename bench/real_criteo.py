@@ -85,7 +85,7 @@ class InMemoryDataset:
     def batches(self, split: str, batch_size: int, device: Any) -> list[Any]:
         import torch
 
-        from dlrmbench.workload.data import Batch
+        from dlrmbench.batch import Batch
 
         data = self.splits[split]
         rows = len(data.label)

@@ -38,8 +38,9 @@ os.environ.setdefault("TRITON_INTERPRET", "1")  # before anything imports triton
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from dlrmbench.config.schema import Case  # noqa: E402
+from dlrmbench.plugin_api import BuildContext  # noqa: E402
 from dlrmbench.model.dlrm import build_dlrm  # noqa: E402
-from dlrmbench.model.in_backward import set_learning_rate  # noqa: E402
 from dlrmbench.model.embeddings import EmbeddingStrategy  # noqa: E402
 from dlrmbench_plugins.embeddings._tables import MultiTableEmbedding  # noqa: E402
 from dlrmbench.plugins import get_registry  # noqa: E402
@@ -95,6 +96,11 @@ def make_batches(shape: Shape, count: int) -> list[tuple[torch.Tensor, torch.Ten
     return out
 
 
+def _case(shape: Shape) -> Case:
+    return Case(name="bench", device="cpu", model={"bottom_mlp": list(shape.bottom), "top_mlp": list(shape.top),
+                                                   "embedding_dim": shape.dim})
+
+
 def build(backend: str, embedding: str, shape: Shape) -> nn.Module:
     registry = get_registry()
     bspec = registry.get("backend", backend)
@@ -104,15 +110,15 @@ def build(backend: str, embedding: str, shape: Shape) -> nn.Module:
     else:
         espec = registry.get("embedding", embedding)
         eopts = espec.options.model_validate({"interpret": True} if "interpret" in espec.options.model_fields else {})
-        emb = espec.load()(list(shape.table_sizes), shape.dim, False, eopts)
-    return build_dlrm(bspec.load()(bopts), emb, num_numerical=13, bottom_sizes=list(shape.bottom),
+        emb = espec.build(BuildContext(_case(shape), eopts, tuple(shape.table_sizes)))
+    return build_dlrm(bspec.build(BuildContext(_case(shape), bopts, tuple(shape.table_sizes))), emb, num_numerical=13, bottom_sizes=list(shape.bottom),
                       top_sizes=list(shape.top), interaction="dot", seed=1)
 
 
 def time_training(model: nn.Module, batches: list, warmup: int, lr: float = 0.01) -> float:
     """Samples/s of the steps after ``warmup`` (SGD; sparse table gradients or SGD inside backward)."""
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    set_learning_rate(model, lr)
+    model.embeddings.set_learning_rate(lr)  # strategies that apply their optimizer in backward
     loss_fn = nn.BCEWithLogitsLoss()
     model.train()
     start = None

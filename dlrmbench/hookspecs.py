@@ -16,7 +16,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from dlrmbench.plugin_api import PluginSpec
+    from dlrmbench.plugin_api import BuildContext, PluginSpec  # noqa: F401 (named in the docs)
 
 hookspec = pluggy.HookspecMarker("dlrmbench")
 
@@ -25,14 +25,13 @@ hookspec = pluggy.HookspecMarker("dlrmbench")
 
 @hookspec
 def register_backends(register: Callable[["PluginSpec"], None]) -> None:
-    """Register compute backends (MLP and interaction implementations).
+    """Register dense backends (MLPs; optionally an accelerated interaction).
 
     Args:
-        register: call it once per backend with a :class:`dlrmbench.plugin_api.PluginSpec` whose
-            ``kind`` is ``"backend"``. Its ``factory`` names a callable ``factory(options)`` that
-            returns an object with ``mlp(in_features, sizes, relu_last)``,
-            ``interaction(kind, num_vectors, dim)`` and ``finalize(model, case)`` (see
-            :mod:`dlrmbench.model.parts`).
+        register: call it once per backend with a :class:`~dlrmbench.plugin_api.PluginSpec` of kind
+            ``"backend"``. Its factory is called as ``factory(ctx: BuildContext)`` and returns a
+            :class:`~dlrmbench.plugin_api.DenseBackend`: ``mlp(in_features, sizes)``,
+            ``interaction(ctx) -> nn.Module | None`` and ``finalize(model)``.
     """
 
 
@@ -41,20 +40,52 @@ def register_embeddings(register: Callable[["PluginSpec"], None]) -> None:
     """Register embedding strategies.
 
     Args:
-        register: call it once per strategy with a ``PluginSpec`` of kind ``"embedding"``. Its
-            factory returns an ``nn.Module`` given ``(table_sizes, dim, options, hash_indices)``;
-            the module maps categorical ids ``(B, F)`` int64 to vectors ``(B, F, D)``.
+        register: call it once per strategy with a ``PluginSpec`` of kind ``"embedding"``. Its factory
+            is called as ``factory(ctx: BuildContext)`` (``ctx.table_sizes``, ``ctx.embedding_dim``,
+            ``ctx.case.model.hash_indices``, ``ctx.options``) and returns an
+            :class:`~dlrmbench.plugin_api.EmbeddingStrategy`: an ``nn.Module`` whose ``forward(ids)``
+            maps ids (``(B, F)`` int64, or :class:`~dlrmbench.plugin_api.SparseFeatures` when the spec
+            sets ``multi_hot``) to ``(B, F, D)`` vectors, with ``reset_parameters(generator)``,
+            ``parameter_bytes()`` and ``set_learning_rate(lr)`` (used when ``applies_own_optimizer``).
+    """
+
+
+@hookspec
+def register_interactions(register: Callable[["PluginSpec"], None]) -> None:
+    """Register feature interactions (``model.interaction`` in a suite).
+
+    Args:
+        register: call it once per interaction with a ``PluginSpec`` of kind ``"interaction"``. Its
+            factory is called as ``factory(ctx: BuildContext)`` (``ctx.num_vectors``,
+            ``ctx.embedding_dim``, ``ctx.options``) and returns an
+            :class:`~dlrmbench.plugin_api.Interaction`: an ``nn.Module`` with ``out_features`` whose
+            ``forward(bottom, embedded)`` maps ``(B, D)`` and ``(B, F, D)`` to ``(B, out_features)``.
+    """
+
+
+@hookspec
+def register_optimizers(register: Callable[["PluginSpec"], None]) -> None:
+    """Register optimizers (``optimizer.name`` in a suite; the schedule stays the case's).
+
+    Args:
+        register: call it once per optimizer with a ``PluginSpec`` of kind ``"optimizer"``. Its factory
+            is called as ``factory(ctx: BuildContext)`` and returns an
+            :class:`~dlrmbench.plugin_api.OptimizerPlugin`: ``build(groups) -> torch.optim.Optimizer``
+            over sparse (tables) and dense parameter groups.
     """
 
 
 @hookspec
 def register_datasets(register: Callable[["PluginSpec"], None]) -> None:
-    """Register datasets.
+    """Register datasets (and the on-disk formats they read).
 
     Args:
-        register: call it once per dataset with a ``PluginSpec`` of kind ``"dataset"``. Its
-            factory returns an object with ``table_sizes()`` and
-            ``batches(split, batch_size, device)`` (see :mod:`dlrmbench.workload.data`).
+        register: call it once per dataset with a ``PluginSpec`` of kind ``"dataset"``. Its factory is
+            called as ``factory(ctx: BuildContext)`` and returns a
+            :class:`~dlrmbench.plugin_api.Dataset`: ``table_sizes()`` and
+            ``batches(split, batch_size, device)`` yielding :class:`~dlrmbench.plugin_api.Batch`.
+            A spec with a ``format`` (:class:`~dlrmbench.plugin_api.DatasetFormat`) is found by
+            ``--dataset-path`` and ``dlrmbench dataset inspect``.
     """
 
 

@@ -1,7 +1,22 @@
-"""Types of the plugin contract: what a plugin registers and what the planner asks it.
+"""The plugin contract: every plugin kind's typed interface, the build context, and the Batch type.
 
-Everything here is light (pydantic and the standard library) so that listing plugins and
-validating suites never imports torch.
+A plugin registers :class:`PluginSpec` objects (through the ``register_*`` hooks of
+:mod:`dlrmbench.hookspecs`). Each spec names a ``factory`` (``"module:attr"``, imported only when a
+case runs) that is called with ONE argument, a :class:`BuildContext`, and returns the object of its
+kind's interface below:
+
+=============  =================================  ==============================================
+kind           factory(ctx) returns               interface
+=============  =================================  ==============================================
+backend        the dense parts                    :class:`DenseBackend`
+embedding      an ``nn.Module``                   :class:`EmbeddingStrategy`
+interaction    an ``nn.Module``                   :class:`Interaction`
+optimizer      an optimizer builder               :class:`OptimizerPlugin`
+dataset        a dataset                          :class:`Dataset`
+=============  =================================  ==============================================
+
+Everything here is light (pydantic and the standard library; tensor types only under
+TYPE_CHECKING) so that listing plugins and validating suites never imports torch.
 """
 
 from __future__ import annotations
@@ -9,16 +24,28 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Protocol, Sized, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from dlrmbench.batch import Batch, Ids, SparseFeatures
+
 if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
     from dlrmbench.config.schema import Case
     from dlrmbench.host import Host
 
-PluginKind = Literal["backend", "embedding", "dataset"]
-KINDS: tuple[PluginKind, ...] = ("backend", "embedding", "dataset")
+__all__ = [
+    "Batch", "BatchStream", "BuildContext", "CapabilityCheck", "Dataset", "DatasetFormat", "DenseBackend",
+    "EmbeddingStrategy", "Ids", "Interaction", "KINDS", "OptimizerPlugin", "ParameterGroup", "PluginKind",
+    "PluginOptions", "PluginSpec", "SparseFeatures", "module_available",
+]
+
+PluginKind = Literal["backend", "embedding", "interaction", "optimizer", "dataset"]
+KINDS: tuple[PluginKind, ...] = ("backend", "embedding", "interaction", "optimizer", "dataset")
 
 
 class PluginOptions(BaseModel):
@@ -27,6 +54,171 @@ class PluginOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# --- The build context ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Everything a factory may use, for every plugin kind.
+
+    Attributes:
+        case: the resolved case (read-only; every field already validated).
+        options: this plugin's validated ``Options`` instance (never a raw dict).
+        table_sizes: rows of each embedding table; None only for a dataset whose tables come from its
+            data (the dataset's own ``table_sizes()`` then tells).
+        device: where the model runs, a ``torch.device`` string such as ``"cpu"`` or ``"cuda:0"``.
+        rank: this process's rank (0 in a single-process run).
+        world_size: processes of the case (1 in a single-process run).
+    """
+
+    case: "Case"
+    options: Any
+    table_sizes: tuple[int, ...] | None
+    device: str = "cpu"
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def num_features(self) -> int:
+        """Categorical features F (0 when the table sizes are not known yet)."""
+        return len(self.table_sizes or ())
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.case.model.embedding_dim
+
+    @property
+    def num_vectors(self) -> int:
+        """Vectors an interaction combines: the bottom MLP's output plus one per feature."""
+        return 1 + self.num_features
+
+    def with_plugin(self, options: Any, table_sizes: "list[int] | tuple[int, ...] | None" = None) -> "BuildContext":
+        """The same context for another plugin (its options), optionally other table sizes (a rank's tables)."""
+        sizes = self.table_sizes if table_sizes is None else tuple(table_sizes)
+        return BuildContext(self.case, options, sizes, self.device, self.rank, self.world_size)
+
+
+# --- The interfaces (what factories return) -------------------------------------------------------
+
+
+@runtime_checkable
+class DenseBackend(Protocol):
+    """A backend: the model's dense parts.
+
+    ``mlp(in_features, sizes)``: ``(B, in_features) -> (B, sizes[-1])`` with a ReLU after every layer
+    and a ``reset_parameters(generator=None)`` method (NVIDIA's initialisation).
+    ``interaction(ctx)``: an accelerated module for the case's interaction (``ctx.case.model.interaction``
+    names it, ``ctx.options`` are the interaction's options), or None to use the interaction plugin's.
+    ``finalize(model)``: the module to run (``model`` itself, or e.g. a compiled wrapper).
+    """
+
+    def mlp(self, in_features: int, sizes: list[int]) -> "nn.Module": ...
+
+    def interaction(self, ctx: BuildContext) -> "nn.Module | None": ...
+
+    def finalize(self, model: "nn.Module") -> "nn.Module": ...
+
+
+@runtime_checkable
+class EmbeddingStrategy(Protocol):
+    """An embedding strategy: an ``nn.Module`` mapping ids to pooled vectors ``(B, F, D)``.
+
+    ``forward(ids)``: ``ids`` is a ``(B, F)`` int64 tensor or :class:`SparseFeatures` (several ids per
+    feature, summed). A strategy that handles only one-hot ids registers with
+    ``PluginSpec(multi_hot=False)`` and the planner skips multi-hot cases with a reason.
+    Subclass :class:`dlrmbench.model.embeddings.EmbeddingBase` to get id checking, hashing and the
+    memory accounting.
+
+    ``applies_own_optimizer``: True when the strategy updates its tables inside backward (FBGEMM's
+    fused TBE, TorchRec's fused optimizer, an optimizer-in-backward fast path). The optimizer plugin
+    then leaves its parameters alone; the loop calls ``set_learning_rate(lr)`` before every step.
+    """
+
+    table_sizes: list[int]
+    dim: int
+    applies_own_optimizer: bool
+
+    def __call__(self, ids: Ids) -> "torch.Tensor": ...
+
+    def reset_parameters(self, generator: "torch.Generator | None" = None) -> None: ...
+
+    def parameter_bytes(self) -> int: ...
+
+    def set_learning_rate(self, lr: float) -> None: ...
+
+
+@runtime_checkable
+class Interaction(Protocol):
+    """An interaction: ``forward(bottom (B, D), embedded (B, F, D)) -> (B, out_features)``, an ``nn.Module``
+    with an ``out_features`` attribute (the top MLP's input width).
+
+    Optional: ``reset_parameters(generator)`` for an interaction with weights (called after the tables,
+    from the case's seed); ``zero_padding_column = False`` when the top MLP's last input column is not a
+    zero pad (the reference zeroes its weights for ``dot``).
+    """
+
+    out_features: int
+
+    def __call__(self, bottom: "torch.Tensor", embedded: "torch.Tensor") -> "torch.Tensor": ...
+
+
+ParameterGroup = dict
+"""One group handed to an optimizer plugin: ``{"params": [...], "sparse": bool, "lr_scale": float}``.
+
+``sparse`` groups are embedding tables with sparse gradients; ``lr_scale`` multiplies the scheduled
+learning rate (hybrid parallel: ``1 / world_size`` for the model-parallel parts). The loop sets
+``group["lr"]`` before every step from the case's schedule (``optimizer:`` warm-up and decay)."""
+
+
+@runtime_checkable
+class OptimizerPlugin(Protocol):
+    """An optimizer: ``build(groups)`` returns a ``torch.optim.Optimizer`` over the given groups
+    (keeping each group's extra keys, so the loop can read ``lr_scale``)."""
+
+    def build(self, groups: list[ParameterGroup]) -> "torch.optim.Optimizer": ...
+
+
+class BatchStream(Sized, Protocol):
+    """A re-iterable sequence of batches with a known length (batches per epoch)."""
+
+    def __iter__(self) -> Iterator[Batch]: ...
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """A dataset.
+
+    ``table_sizes()``: rows of each categorical table, or None when the suite must give them.
+    ``batches(split, batch_size, device)``: a :class:`BatchStream` of ``split`` (``train`` or ``test``);
+    ``device`` is where the model runs: a dataset may place batches there or leave them on the host.
+    Optional attribute ``ids_validated``: True when every id was already checked against the table sizes.
+    """
+
+    def table_sizes(self) -> list[int] | None: ...
+
+    def batches(self, split: str, batch_size: int, device: "torch.device") -> BatchStream: ...
+
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    """An on-disk format a dataset plugin reads, so ``--dataset-path`` and ``dataset inspect`` know it.
+
+    Attributes:
+        detect: ``detect(path)`` True when the directory holds this format (cheap: names and sizes).
+        table_sizes: ``table_sizes(path)`` rows per table, or None when the files do not say.
+        inspect: ``inspect(path, scan)`` a JSON-ready report: ``format``, ``table_sizes``, ``splits``
+            (per split at least ``samples``), ``problems`` (list of messages) and ``ok``.
+        priority: when several formats claim a directory the highest wins (built-ins use 0).
+    """
+
+    detect: Callable[[Path], bool]
+    table_sizes: Callable[[Path], "list[int] | None"]
+    inspect: Callable[[Path, bool], dict[str, Any]]
+    priority: int = 0
+
+
+# --- What a plugin registers ----------------------------------------------------------------------
+
 CapabilityCheck = Callable[["Host", "Case | None", Any], "str | None"]
 
 
@@ -34,18 +226,38 @@ CapabilityCheck = Callable[["Host", "Case | None", Any], "str | None"]
 class PluginSpec:
     """One implementation a plugin registers.
 
-    Attributes:
-        kind: ``backend``, ``embedding`` or ``dataset``.
+    Attributes (every kind):
+        kind: one of :data:`KINDS`.
         name: the name suites use, e.g. ``eager``.
         summary: one line for ``list-plugins``.
-        factory: ``"module:attr"`` of the heavy implementation, imported only when a case runs.
+        factory: ``"module:attr"`` of ``factory(ctx: BuildContext)``, imported only when a case runs.
         options: the pydantic model of the plugin's ``options:`` block.
         check: ``check(host, case, options)`` returns ``None`` when the plugin can run, or a human
             reason why not ("needs a CUDA GPU"). ``case`` is ``None`` when only the machine is asked
             (``list-plugins``). It must not import torch.
         requires: module names that must be importable (checked with ``find_spec``, no import).
-        table_sizes: for datasets, ``table_sizes(options, case)`` gives the table sizes before the
-            worker runs (the memory planner needs them), or None when only the data knows. Light.
+
+    Embedding strategies:
+        multi_hot: accepts several ids per feature (:class:`SparseFeatures`); False: the planner skips
+            multi-hot cases with "multi-hot is not supported by this strategy".
+
+    Interactions:
+        output_width: ``output_width(options, num_vectors, dim)`` the top MLP's input width, light (the
+            memory planner uses it before torch is imported); None: unknown to the planner.
+
+    Optimizers:
+        state_bytes_per_parameter: optimizer state per parameter element in bytes (Adagrad fp32: 4),
+            counted by the memory planner.
+
+    Datasets:
+        table_sizes: ``table_sizes(options, case)`` the table sizes before the worker runs, or None.
+        format: the on-disk format this dataset reads (detector, sizes, inspector), or None.
+        hotness: ``hotness(options, case)`` ids per sample of each feature, or None for one-hot data.
+        scale_down: ``scale_down(options_dict, rows, samples)`` the options of a scaled-down case
+            (``rows``: the largest table, ``samples``: train and test samples), or None: the core then
+            folds ids into small tables with ``model.hash_indices``.
+        auc_comparable: its AUC can be set against published ones (real Criteo data); False for
+            synthetic labels.
     """
 
     kind: PluginKind
@@ -55,7 +267,14 @@ class PluginSpec:
     options: type[PluginOptions] = PluginOptions
     check: CapabilityCheck | None = None
     requires: tuple[str, ...] = ()
+    multi_hot: bool = False
+    output_width: Callable[[Any, int, int], int] | None = None
+    state_bytes_per_parameter: float = 0.0
     table_sizes: Callable[[Any, "Case"], "list[int] | None"] | None = None
+    format: DatasetFormat | None = None
+    hotness: Callable[[Any, "Case"], "list[int] | None"] | None = None
+    scale_down: Callable[[dict[str, Any], int, "tuple[int, int]"], dict[str, Any]] | None = None
+    auc_comparable: bool = True
     source: str = field(default="", compare=False)
 
     def availability(self, host: "Host", case: "Case | None" = None, options: Any = None) -> str | None:
@@ -73,6 +292,10 @@ class PluginSpec:
         module_name, _, attr = self.factory.partition(":")
         module = importlib.import_module(module_name)
         return getattr(module, attr) if attr else module
+
+    def build(self, ctx: BuildContext) -> Any:
+        """Import the factory and call it with ``ctx`` (the one way the core builds a plugin)."""
+        return self.load()(ctx)
 
 
 def module_available(name: str) -> bool:

@@ -25,6 +25,15 @@ from dlrmbench.plugin_api import KINDS, PluginKind, PluginSpec
 
 ENTRY_POINT_GROUP = "dlrmbench"
 
+REGISTRATION_HOOKS: dict[PluginKind, str] = {
+    "backend": "register_backends",
+    "embedding": "register_embeddings",
+    "interaction": "register_interactions",
+    "optimizer": "register_optimizers",
+    "dataset": "register_datasets",
+}
+"""The hook that registers each plugin kind."""
+
 
 @dataclass
 class BrokenPlugin:
@@ -68,6 +77,11 @@ class Registry:
 
     def names(self, kind: PluginKind) -> list[str]:
         return sorted(self.specs[kind])
+
+    def formats(self) -> list[PluginSpec]:
+        """Dataset specs that declare an on-disk format, highest priority first, then by name."""
+        specs = [s for s in self.specs["dataset"].values() if s.format is not None]
+        return sorted(specs, key=lambda s: (-s.format.priority, s.name))  # type: ignore[union-attr]
 
     def all_specs(self) -> list[PluginSpec]:
         return [spec for kind in KINDS for _, spec in sorted(self.specs[kind].items())]
@@ -120,12 +134,8 @@ def _short_error(exc: BaseException) -> str:
 
 
 def _collect(pm: pluggy.PluginManager, registry: Registry) -> None:
-    hooks = {
-        "backend": pm.hook.register_backends,
-        "embedding": pm.hook.register_embeddings,
-        "dataset": pm.hook.register_datasets,
-    }
-    for kind, hook in hooks.items():
+    for kind, hook_name in REGISTRATION_HOOKS.items():
+        hook = getattr(pm.hook, hook_name)
         for impl in hook.get_hookimpls():
             name = impl.plugin_name
             source = registry.plugin_sources.get(name, name)

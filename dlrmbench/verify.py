@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from dlrmbench.errors import UserError
+from dlrmbench.precisions import PRECISIONS
 
 if TYPE_CHECKING:
     import torch
@@ -28,9 +29,9 @@ if TYPE_CHECKING:
     from dlrmbench.plugins import Registry
 
 VerifyPrecision = Literal["fp32", "amp", "bf16"]
-TOLERANCES: dict[str, float] = {"fp32": 1e-5, "amp": 1e-2, "bf16": 1e-2}
+TOLERANCES: dict[str, float] = {n: r.verify_tolerance for n, r in PRECISIONS.items() if r.verify_tolerance is not None}
 REFERENCE = ("eager", "multi_table")
-INTERACTIONS = ("dot", "cat")
+INTERACTIONS = ("dot", "cat")  # the built-in ones, first; every registered interaction is verified
 
 
 @dataclass(frozen=True)
@@ -175,30 +176,30 @@ def canonical_parameters(model: Any) -> dict[str, "torch.Tensor"]:
 
 
 def run_combination(case: "Case", batches: list[Any], lr: float) -> Trace:
-    """Build ``case``'s model and train it on ``batches`` with SGD; return what it computed."""
+    """Build ``case``'s model and train it on ``batches`` with the case's optimizer plugin (SGD) at a
+    constant ``lr``, through the training loop's own step; return what it computed."""
     import torch
 
-    from dlrmbench.model.in_backward import set_learning_rate
+    from dlrmbench.batch import Batch
     from dlrmbench.workload.build import build_model, case_device
     from dlrmbench.workload.precision import apply_precision
+    from dlrmbench.workload.train import make_optimizer, train_step
 
     device = case_device(case)
     model = build_model(case, list(case.model.table_sizes or [])).to(device)
     policy = apply_precision(case, device)
     scale = policy.static_loss_scale
-    optimizer = torch.optim.SGD(list(model.parameters()), lr=lr / scale)
-    set_learning_rate(model, lr / scale)  # strategies that apply SGD inside backward
+    optimizer = make_optimizer(case, model)
+    for group in optimizer.param_groups:
+        group["lr"] = lr / scale
+    if getattr(model.embeddings, "applies_own_optimizer", False):
+        model.embeddings.set_learning_rate(lr / scale)  # it updates its tables inside backward
     loss_fn = torch.nn.BCEWithLogitsLoss()
     outputs, losses = [], []
     model.train()
     for numerical, categorical, label in batches:
-        numerical, categorical, label = numerical.to(device), categorical.to(device), label.to(device)
-        with policy.autocast():
-            logits = model(numerical, categorical)
-        loss = loss_fn(logits.float(), label)
-        optimizer.zero_grad(set_to_none=True)
-        (loss * scale if scale != 1 else loss).backward()
-        optimizer.step()
+        batch = Batch(numerical, categorical, label).to(device)
+        logits, loss = train_step(model, batch, batch.label, optimizer, loss_fn, policy, scale)
         outputs.append(logits.detach().float().cpu())
         losses.append(loss.detach().float().cpu())
     return Trace(torch.stack(outputs), torch.stack(losses), canonical_parameters(model))
@@ -219,7 +220,11 @@ def compare(trace: Trace, reference: Trace, combo: Combination, tolerance: float
 
 
 def combinations(registry: "Registry") -> list[Combination]:
-    return [Combination(b, e, i) for i in INTERACTIONS
+    """Every backend x embedding x interaction registered (each compared with eager + multi_table of the
+    same interaction)."""
+    names = registry.names("interaction")
+    interactions = [i for i in INTERACTIONS if i in names] + [i for i in names if i not in INTERACTIONS]
+    return [Combination(b, e, i) for i in interactions
             for b in registry.names("backend") for e in registry.names("embedding")]
 
 

@@ -64,9 +64,6 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
         names = ", ".join(c.name for c in loaded.cases)
         raise UserError(f"--only {' '.join(only)}: no case of {suite} matches; cases are: {names}")
     host = current_host()
-    from dlrmbench.distributed.launch import install
-
-    install()  # torchrun launcher and memory-planner check for multi-process cases
     if scale or dataset_paths:
         from dlrmbench.config.variants import apply_variants
 

@@ -1,19 +1,12 @@
-"""Which precisions a device can run; light (no torch), used by the planner."""
+"""Which precisions a device can run; light (no torch), used by the planner. The rules are the rows of
+:data:`dlrmbench.precisions.PRECISIONS`."""
 
 from __future__ import annotations
 
 from dlrmbench.config.schema import Case
+from dlrmbench.precisions import precision_reason
 
 
 def precision_unavailable(case: Case, compute_capability: tuple[int, int] | None) -> str | None:
     """Why ``case.precision`` cannot run on ``case.device`` here, or None."""
-    if case.device == "cpu" and case.precision in ("amp", "tf32"):
-        what = "float16 tensor-core training" if case.precision == "amp" else "TF32 matmuls"
-        return f"precision {case.precision} needs a CUDA GPU ({what}); use fp32 or bf16 on the CPU"
-    if case.device == "cuda" and case.precision in ("tf32", "bf16") and compute_capability is not None:
-        if compute_capability < (8, 0):
-            return (
-                f"precision {case.precision} needs compute capability 8.0 (Ampere) or newer; "
-                f"this GPU has {compute_capability[0]}.{compute_capability[1]}"
-            )
-    return None
+    return precision_reason(case.precision, case.device, compute_capability)

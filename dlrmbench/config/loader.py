@@ -287,6 +287,13 @@ def load_suite(path: str | Path, check_plugins: bool = True) -> LoadedSuite:
     return LoadedSuite(suite=suite, cases=cases, path=path, origins=origins)
 
 
+PLUGIN_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("backend", ("backend",)), ("embedding", ("embedding",)), ("interaction", ("model", "interaction")),
+    ("optimizer", ("optimizer",)), ("dataset", ("dataset",)),
+)
+"""Each plugin kind and where a case names it (the optimizer's ``name`` and ``options`` sit next to its schedule)."""
+
+
 def _plugin_problems(cases: list[Case], origins: list[int], templates: list[dict], loc: _Locator) -> list[str]:
     from dlrmbench.plugins import get_registry
 
@@ -294,9 +301,14 @@ def _plugin_problems(cases: list[Case], origins: list[int], templates: list[dict
     problems = []
     for case, origin in zip(cases, origins):
         template = templates[origin]
-        for kind in ("backend", "embedding", "dataset"):
-            ref = getattr(case, kind)
-            where: Path_ = ("cases", origin, kind) if kind in template else ("defaults", kind)
+        for kind, field_path in PLUGIN_FIELDS:
+            ref: Any = case
+            for part in field_path:
+                ref = getattr(ref, part)
+            in_case = template.get(field_path[0]) if len(field_path) > 1 else field_path[0] in template
+            if len(field_path) > 1:
+                in_case = isinstance(in_case, dict) and field_path[1] in in_case
+            where: Path_ = ("cases", origin, *field_path) if in_case else ("defaults", *field_path)
             try:
                 spec = registry.get(kind, ref.name)  # type: ignore[arg-type]
             except UserError as exc:

@@ -7,18 +7,34 @@ see reference/nvidia-dlrm-facts.md sections 1 and 2); every deviation is a named
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator, model_validator,
+    AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator, model_validator,
 )
+
+from dlrmbench.devices import DEVICES
+from dlrmbench.precisions import PRECISIONS
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
 
 Mode = Literal["train", "test", "inference"]
-Precision = Literal["fp32", "tf32", "amp", "bf16"]
-Device = Literal["cpu", "cuda"]
-Interaction = Literal["dot", "cat"]
+
+
+def _one_of(table: dict[str, Any], what: str) -> Any:
+    """A validator accepting the keys of a vocabulary table as it is when a case is validated (a new row
+    needs no schema edit)."""
+
+    def check(value: str) -> str:
+        if value not in table:
+            raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(table)}")
+        return value
+
+    return AfterValidator(check)
+
+
+Precision = Annotated[str, _one_of(PRECISIONS, "precision")]  # the rows of dlrmbench.precisions
+Device = Annotated[str, _one_of(DEVICES, "device")]  # the rows of dlrmbench.devices
 
 
 def check_safe_name(value: str, what: str = "name") -> str:
@@ -56,7 +72,11 @@ class ModelConfig(Strict):
     bottom_mlp: list[PositiveInt] = Field(default=[512, 256, 128], min_length=1)
     top_mlp: list[PositiveInt] = Field(default=[1024, 1024, 512, 256, 1], min_length=1)
     embedding_dim: PositiveInt = 128
-    interaction: Interaction = "dot"
+    interaction: PluginRef = Field(
+        default_factory=lambda: PluginRef(name="dot"),
+        description="interaction plugin (dot, cat, or one a plugin registers); `interaction: dot` is short for "
+        "{name: dot}",
+    )
     table_sizes: list[PositiveInt] | None = Field(
         default=None,
         description="rows per categorical table, or a preset name (criteo_fl15, criteo_fl3: "
@@ -105,8 +125,14 @@ class ModelConfig(Strict):
 
 
 class OptimizerConfig(Strict):
-    """SGD with NVIDIA's warm-up and polynomial decay (facts sheet 2.2)."""
+    """The optimizer plugin (default: SGD) with NVIDIA's warm-up and polynomial decay (facts sheet 2.2).
 
+    The schedule fields apply to every optimizer; ``name`` picks the optimizer plugin and ``options``
+    are validated by its Options model.
+    """
+
+    name: str = Field(default="sgd", min_length=1, description="optimizer plugin (dlrmbench list-plugins)")
+    options: dict[str, Any] = Field(default_factory=dict, description="validated by the optimizer's Options model")
     lr: PositiveFloat = 28.0
     warmup_steps: int = Field(default=6400, ge=0)
     warmup_factor: int = Field(default=0, ge=0)
@@ -253,6 +279,9 @@ class Case(Strict):
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     reference: Reference | None = None
     comparable: bool = Field(default=True, description="false when scaled down: never compare with the reference")
+    auc_comparable: bool | None = Field(
+        default=None, description="set by the planner from the dataset plugin: false when its AUC cannot be set "
+        "against published ones (synthetic labels); None in results written before this field")
     tags: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("name")
@@ -278,9 +307,15 @@ class Case(Strict):
             raise ValueError("inference.cuda_graphs needs device: cuda (CUDA graphs do not exist on the CPU)")
         return self
 
+    def plugin(self, kind: str) -> tuple[str, dict[str, Any]]:
+        """``(name, options)`` of the case's plugin of ``kind`` (``backend``, ``embedding``, ``interaction``:
+        ``model.interaction``, ``optimizer``: ``optimizer.name`` / ``optimizer.options``, ``dataset``)."""
+        ref: Any = {"interaction": self.model.interaction, "optimizer": self.optimizer}.get(kind) or getattr(self, kind)
+        return ref.name, ref.options
+
     @property
     def world_size(self) -> int:
-        return self.gpus if self.device == "cuda" else self.processes
+        return self.gpus if DEVICES[self.device].indexed else self.processes  # accelerators count devices
 
     @property
     def eval_batch_size(self) -> int:

@@ -5,16 +5,21 @@ seconds on whatever this machine has: tables capped at :data:`SCALED_ROWS` rows,
 steps, and the CPU when there is no GPU. A scaled-down case is marked ``comparable: false`` and
 tagged ``scaled_down``, so no view ever sets its numbers against the published reference.
 
-``with_dataset_path`` points a case at preprocessed Criteo data instead of synthetic batches.
+``with_dataset_path`` points a case at a dataset directory (any format a dataset plugin declares).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dlrmbench.config.schema import Case
 from dlrmbench.errors import UserError
 from dlrmbench.host import Host
+from dlrmbench.precisions import PRECISIONS
+
+if TYPE_CHECKING:
+    from dlrmbench.plugins import Registry
 
 SCALED_ROWS = 20_000
 SCALED_BATCH = 512
@@ -22,11 +27,23 @@ SCALED_STEPS = 24
 SCALED_WARMUP = 4
 SCALED_MAX_INFERENCE_BATCH = 4096
 SCALED_TIMEOUT_S = 900.0
-CPU_PRECISION = {"amp": "bf16", "tf32": "fp32", "fp32": "fp32", "bf16": "bf16"}
+CPU_PRECISION = {name: row.cpu_stand_in for name, row in PRECISIONS.items()}
 
 
-def scale_down(case: Case, host: Host) -> Case:
-    """A CPU-sized, not-comparable version of ``case`` (fewer rows, a smaller batch, fewer steps)."""
+def _registry(registry: "Registry | None") -> "Registry":
+    if registry is not None:
+        return registry
+    from dlrmbench.plugins import get_registry  # the CLI passes its registry; tests may not
+
+    return get_registry()
+
+
+def scale_down(case: Case, host: Host, registry: "Registry | None" = None) -> Case:
+    """A CPU-sized, not-comparable version of ``case`` (fewer rows, a smaller batch, fewer steps).
+
+    A dataset plugin that generates its data declares how it shrinks (``PluginSpec.scale_down``);
+    any other dataset keeps its files and the ids are folded into the smaller tables.
+    """
     data = case.model_dump()
     tags = dict(case.tags)
     tags["scaled_down"] = f"from {case.world_size} x {case.device}, {case.precision}, batch {case.batch_size}"
@@ -35,14 +52,11 @@ def scale_down(case: Case, host: Host) -> Case:
                 benchmark_warmup_steps=SCALED_WARMUP, test_batches=4, test_freq=None,
                 timeout_s=min(case.timeout_s, SCALED_TIMEOUT_S), comparable=False, auc_threshold=None)
     model = data["model"]
-    if case.dataset.name == "synthetic":
+    spec = _registry(registry).get("dataset", case.dataset.name)
+    if spec.scale_down is not None:  # the data is generated: generate less of it, for smaller tables
         if model["table_sizes"]:
             model["table_sizes"] = [min(rows, SCALED_ROWS) for rows in model["table_sizes"]]
-        options = dict(case.dataset.options)
-        if options.get("table_sizes"):
-            options["table_sizes"] = [min(rows, SCALED_ROWS) for rows in options["table_sizes"]]
-        options.update(train_samples=batch * SCALED_STEPS, test_samples=batch * 4,
-                       distinct_batches=min(options.get("distinct_batches") or 8, 8))
+        options = spec.scale_down(dict(case.dataset.options), SCALED_ROWS, (batch * SCALED_STEPS, batch * 4))
         data["dataset"] = {"name": case.dataset.name, "options": options}
     else:  # real data: ids above the cap are folded into the smaller tables
         model["hash_indices"] = True
@@ -62,25 +76,33 @@ def scale_down(case: Case, host: Host) -> Case:
 
 
 def with_dataset_path(case: Case, path: Path, plugin: str = "split") -> Case:
-    """``case`` reading preprocessed Criteo data at ``path`` through the ``plugin`` dataset."""
+    """``case`` reading the dataset at ``path`` through the ``plugin`` dataset."""
     data = case.model_dump()
     data["dataset"] = {"name": plugin, "options": {"path": str(path)}}
     data["tags"] = {**case.tags, "data": f"criteo ({plugin}: {path})"}
     return Case.model_validate(data)
 
 
-def _dataset_of(path: Path) -> tuple[str, list[int] | None]:
-    """The dataset plugin for ``path`` (split or binary, detected) and its table sizes (model_size.json)."""
-    from dlrmbench.data.open import detect_format, table_sizes
-
+def dataset_of(path: Path, registry: "Registry | None" = None) -> tuple[str, list[int] | None]:
+    """The dataset plugin whose on-disk format ``path`` holds (every registered format's detector is
+    asked, highest priority first) and its table sizes."""
     if not path.is_dir():
         raise UserError(f"--dataset-path {path}: no such directory (give a preprocessed Criteo dataset, e.g. the "
                         "output of 'dlrmbench preproc')")
-    fmt = detect_format(path)
-    return fmt, table_sizes(path, fmt)
+    specs = _registry(registry).formats()
+    for spec in specs:
+        assert spec.format is not None
+        if spec.format.detect(path):
+            return spec.name, spec.format.table_sizes(path)
+    from dlrmbench.data.open import detect_format
+
+    detect_format(path)  # raises the built-in formats' explanation of what the directory holds
+    raise UserError(f"--dataset-path {path}: no dataset plugin recognises it (formats: "
+                    f"{', '.join(s.name for s in specs)})")
 
 
-def assign_datasets(cases: list[Case], paths: list[Path]) -> tuple[list[Case], list[str]]:
+def assign_datasets(cases: list[Case], paths: list[Path], registry: "Registry | None" = None
+                    ) -> tuple[list[Case], list[str]]:
     """Point every case at the given dataset whose table sizes equal the case's ``model.table_sizes``.
 
     The DGX suites mix the small (FL15) and the large (FL3) model, so one suite may need two datasets:
@@ -88,7 +110,7 @@ def assign_datasets(cases: list[Case], paths: list[Path]) -> tuple[list[Case], l
     ``model_size.json`` (binary format) is used by every case. Cases left without data keep synthetic
     batches; the returned notes say which.
     """
-    found = [(path, *_dataset_of(path)) for path in paths]
+    found = [(path, *dataset_of(path, registry)) for path in paths]
     notes: list[str] = []
     out = []
     for case in cases:
@@ -105,11 +127,12 @@ def assign_datasets(cases: list[Case], paths: list[Path]) -> tuple[list[Case], l
 
 
 def apply_variants(cases: list[Case], host: Host, scale: bool = False,
-                   dataset_paths: list[Path] | tuple[Path, ...] = ()) -> tuple[list[Case], list[str]]:
+                   dataset_paths: list[Path] | tuple[Path, ...] = (), registry: "Registry | None" = None
+                   ) -> tuple[list[Case], list[str]]:
     """Apply the command line's variants to every case; returns the cases and notes for the user."""
     notes: list[str] = []
     if dataset_paths:
-        cases, notes = assign_datasets(cases, list(dataset_paths))
+        cases, notes = assign_datasets(cases, list(dataset_paths), registry)
     if scale:
-        cases = [scale_down(c, host) for c in cases]
+        cases = [scale_down(c, host, registry) for c in cases]
     return cases, notes

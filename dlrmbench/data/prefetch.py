@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 
-from dlrmbench.workload.data import Batch
+from dlrmbench.batch import Batch
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """Batches of a file-backed split as torch tensors: batch order, subset, last batch, prefetch.
 
 A :class:`FileBatchStream` is re-iterable and has a length (batches per epoch), as the training
-loop expects (:class:`dlrmbench.workload.data.BatchStream`). Reads are batch-aligned: batch ``i``
+loop expects (:class:`dlrmbench.plugin_api.BatchStream`). Reads are batch-aligned: batch ``i``
 is samples ``[i*B, (i+1)*B)`` of every file (facts sheet 3.1/3.2), converted to numerical
 float32 ``(B, 13)``, categorical int64 ``(B, F)`` and label float32 ``(B,)``.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from dlrmbench.data.raw import RawBatch, SampleSource
-from dlrmbench.workload.data import Batch
+from dlrmbench.batch import Batch
 
 
 @dataclass(frozen=True)

@@ -2,5 +2,46 @@
 
 Model-parallel embeddings (each table on one rank) and bottom MLP (rank 0), data-parallel
 interaction and top MLP (DDP), an all-to-all between them. ``placement``, ``memory_plan`` and
-``launch`` are light (no torch); ``exchange``, ``model``, ``train`` and ``worker`` import torch.
+``launch`` are light (no torch); ``exchange``, ``model``, ``topology``, ``train`` and ``worker``
+import torch.
+
+The runner calls this package only through the functions below (one way: nothing here imports
+``dlrmbench.runner``), so the layering test can hold the runner away from the internals.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dlrmbench.config.schema import Case
+    from dlrmbench.host import Host
+
+
+def launch_command(case: "Case", case_file: Path) -> list[str]:
+    """The torchrun command that runs ``case`` as ``case.world_size`` ranks on this node (light)."""
+    from dlrmbench.distributed.launch import torchrun_command
+
+    return torchrun_command(case, case_file)
+
+
+def planning_reason(case: "Case", host: "Host") -> str | None:
+    """Why a multi-process case cannot run here (process count, memory plan), or None (light)."""
+    from dlrmbench.distributed.memory_plan import memory_reason
+
+    return memory_reason(case, host)
+
+
+def failure_reason(log: str, reason: str, first_error: dict[str, Any] | None) -> str:
+    """``reason`` with torchrun's first observed failure put first when a rank died silently (light)."""
+    from dlrmbench.distributed.launch import failure_reason as explain
+
+    return explain(log, reason, first_error)
+
+
+def run_rank(case: "Case") -> int:
+    """Run ``case`` as the torchrun rank of this process (imports torch); the exit status."""
+    from dlrmbench.distributed.worker import main
+
+    return main(case)

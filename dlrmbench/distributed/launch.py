@@ -67,12 +67,3 @@ def failure_reason(log: str, reason: str, first_error: dict[str, Any] | None) ->
             how = f"killed by signal {-code}"
     return f"rank {rank} died ({how}) without reporting an error (torchrun's first observed failure); then {reason}"
 
-
-def install() -> None:
-    """Register the torchrun launcher with the runner and the memory planner with the planner."""
-    from dlrmbench.distributed.memory_plan import memory_reason
-    from dlrmbench.runner.isolate import set_multiprocess_launcher
-    from dlrmbench.runner.plan import add_check
-
-    set_multiprocess_launcher(torchrun_command)
-    add_check(memory_reason)

@@ -28,11 +28,32 @@ INDEX = 8
 GIB = 2**30
 
 
-def interaction_width(kind: str, num_vectors: int, dim: int) -> int:
-    """Same formula as dlrmbench.model.interactions.interaction_width (that module imports torch)."""
-    if kind == "dot":
+def interaction_width(kind: Any, num_vectors: int, dim: int) -> int:
+    """The top MLP's input width: the interaction plugin's ``output_width`` (light), for a name or a
+    ``model.interaction`` reference; ``n * d`` when the plugin does not declare one."""
+    name = getattr(kind, "name", kind)
+    options = getattr(kind, "options", {})
+    if name == "dot":
         return dim + num_vectors * (num_vectors - 1) // 2 + 1
-    return num_vectors * dim
+    if name == "cat":
+        return num_vectors * dim
+    from dlrmbench.plugins import get_registry
+
+    spec = get_registry().specs["interaction"].get(name)
+    if spec is None or spec.output_width is None:
+        return num_vectors * dim
+    return spec.output_width(spec.options.model_validate(options), num_vectors, dim)
+
+
+def optimizer_state_bytes_per_parameter(case: Any) -> float:
+    """State bytes per parameter element of the case's optimizer plugin (SGD: 0)."""
+    name = case.optimizer.name
+    if name == "sgd":
+        return 0.0
+    from dlrmbench.plugins import get_registry
+
+    spec = get_registry().specs["optimizer"].get(name)
+    return spec.state_bytes_per_parameter if spec is not None else 0.0
 
 
 @dataclass
@@ -98,7 +119,7 @@ def _activation_bytes(model: Any, batch: int, local: int, vectors: int, tables: 
         total += batch * vectors * d * FLOAT  # torch.cat of the bottom vector and the lookups
     total += local * n * d * FLOAT
     width = interaction_width(model.interaction, n, d)
-    if model.interaction == "dot":
+    if model.interaction.name == "dot":
         total += local * (n * d + n * n + n * (n - 1) // 2) * FLOAT
     top = list(model.top_mlp[:-1])
     total += local * (width + sum(top) + 1) * FLOAT
@@ -123,6 +144,7 @@ def plan_memory(case: Any, table_sizes: list[int], capacities: list[int] | None,
     n = 1 + len(table_sizes)
     top_params = _mlp_params(interaction_width(model.interaction, n, d), list(model.top_mlp))
     bottom_params = _mlp_params(model.num_numerical, list(model.bottom_mlp))
+    state = optimizer_state_bytes_per_parameter(case)
     ranks = []
     for rank, tables in enumerate(placement.tables):
         rows = sum(table_sizes[f] for f in tables)
@@ -131,7 +153,8 @@ def plan_memory(case: Any, table_sizes: list[int], capacities: list[int] | None,
         sparse_grad = case.batch_size * len(tables) * (d * FLOAT + INDEX)
         ddp_buckets = top_params * FLOAT if world > 1 else 0
         ranks.append(RankMemory(
-            rank=rank, tables=tables, table_rows=rows, table_bytes=rows * d * FLOAT, optimizer_bytes=0,
+            rank=rank, tables=tables, table_rows=rows, table_bytes=rows * d * FLOAT,
+            optimizer_bytes=int((rows * d + dense) * state),
             gradient_bytes=sparse_grad + dense * FLOAT + ddp_buckets, dense_bytes=dense * FLOAT,
             activation_bytes=_activation_bytes(model, case.batch_size, sizes[rank], placement.vectors(rank),
                                                len(tables), bottom, n),
@@ -246,7 +269,7 @@ def plan_for_host(case: Any, host: Any, table_sizes: list[int] | None = None) ->
 
 
 def memory_reason(case: Any, host: Any) -> str | None:
-    """Planner check (``dlrmbench.runner.plan.add_check``): why a multi-process case cannot run here."""
+    """Planner check of multi-process cases (``dlrmbench.distributed.planning_reason``): why it cannot run here."""
     if case.world_size <= 1:
         return None
     if case.mode == "inference":

@@ -18,8 +18,9 @@ from torch import nn
 from dlrmbench.config.schema import Case
 from dlrmbench.distributed.exchange import bottom_to_top
 from dlrmbench.distributed.placement import Placement, batch_offsets
-from dlrmbench.model.embeddings import EmbeddingStrategy
-from dlrmbench.workload.build import _instantiate, build_model
+from dlrmbench.batch import Ids, SparseFeatures, ids_batch_size
+from dlrmbench.model.embeddings import EmbeddingBase as EmbeddingStrategy
+from dlrmbench.workload.build import build_embeddings, build_model
 
 REPLICATE_LIMIT_BYTES = 2 * 2**30
 
@@ -70,21 +71,25 @@ class DistributedDlrm(nn.Module):
     def data_parallel_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.top.parameters() if p.requires_grad]
 
-    def forward(self, numerical: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        if categorical.shape[0] != sum(self.batch_sizes):
+    def forward(self, numerical: torch.Tensor, categorical: Ids) -> torch.Tensor:
+        rows = ids_batch_size(categorical)
+        if rows != sum(self.batch_sizes):
             raise ValueError(f"rank {self.rank} expected the global batch of {sum(self.batch_sizes)} rows, "
-                             f"got {categorical.shape[0]}")
+                             f"got {rows}")
         parts = []
         if self.bottom_mlp is not None:
             parts.append(self.bottom_mlp(numerical).float().unsqueeze(1))
         if self.embeddings is not None:
-            ids = categorical.index_select(1, self.feature_index)
+            if isinstance(categorical, SparseFeatures):  # multi-hot: pooled here, pooled vectors are exchanged
+                ids: Ids = categorical.select(self.local_features)
+            else:
+                ids = categorical.index_select(1, self.feature_index)
             parts.append(self.embeddings(ids).float())
         if parts:
             local = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
         else:
             # a rank without tables still takes part in the backward exchange: its empty input must need grad
-            local = numerical.new_zeros(categorical.shape[0], 0, self.dim, dtype=torch.float32)
+            local = numerical.new_zeros(rows, 0, self.dim, dtype=torch.float32)
             local.requires_grad_(torch.is_grad_enabled())
         exchanged = bottom_to_top(local, self.batch_sizes, self.vectors, self.rank, self.group)
         return self.top(exchanged.index_select(1, self.feature_order))
@@ -124,8 +129,7 @@ class Parts:
 
 
 def _local_embeddings(case: Case, sizes: list[int]) -> EmbeddingStrategy:
-    factory, options = _instantiate("embedding", case)
-    return factory(sizes, case.model.embedding_dim, case.model.hash_indices, options)
+    return build_embeddings(case, sizes)
 
 
 def build_parts(case: Case, table_sizes: list[int], placement: Placement, rank: int) -> Parts:

@@ -1,6 +1,7 @@
 """The worker of one rank, started by torchrun: process group, this rank's model, the case, one report.
 
-``dlrmbench.runner.worker`` hands over here when torchrun's ``WORLD_SIZE`` is above 1. Rank 0 reports
+``dlrmbench.runner.worker`` hands over here (through :func:`dlrmbench.distributed.run_rank`) when the
+case has more than one process; nothing here imports the runner. Rank 0 reports
 progress and the result (with every rank's step times and peak memory, gathered at the end). Any rank
 that fails reports its own error event (with its rank and the time), so the parent records the first
 error; torchrun then stops the other ranks, and a rank blocked in a collective fails when its peer's
@@ -9,14 +10,12 @@ connection closes, or at the latest after ``distributed.timeout_s``.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import time
 import traceback
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from dlrmbench.config.schema import Case
@@ -35,9 +34,11 @@ def init_process_group(case: Case, rank: int, world: int, local_rank: int) -> An
     import torch
     import torch.distributed as dist
 
-    backend = "nccl" if case.device == "cuda" else "gloo"
-    if case.device == "cuda":
-        torch.cuda.set_device(local_rank)
+    from dlrmbench.devices import device_of
+
+    device = device_of(case.device)
+    device.set_current(local_rank)
+    backend = device.distributed_backend
     if not dist.is_initialized():
         dist.init_process_group(backend, rank=rank, world_size=world,
                                 timeout=timedelta(seconds=case.distributed.timeout_s))
@@ -54,12 +55,11 @@ def build_distributed_workload(case: Case, rank: int, world: int, local_rank: in
     from dlrmbench.distributed.placement import device_mapping, split_batch
     from dlrmbench.distributed.train import DistributedWorkload
     from dlrmbench.host import current_host
-    from dlrmbench.workload.build import _instantiate, case_device, resolve_table_sizes
+    from dlrmbench.workload.build import case_device, open_dataset, resolve_table_sizes
 
     device = case_device(case, local_rank)
     torch.manual_seed(case.seed)
-    dataset_factory, dataset_options = _instantiate("dataset", case)
-    dataset = dataset_factory(dataset_options, case)
+    dataset = open_dataset(case, device, rank, world)
     table_sizes = resolve_table_sizes(case, dataset)
     plan = plan_for_host(case, current_host(), table_sizes)
     if plan is not None and not plan.fits:  # table sizes known only now (from the dataset)
@@ -77,14 +77,14 @@ def build_distributed_workload(case: Case, rank: int, world: int, local_rank: in
 
 
 def _rank_summary(outcome: Any, case: Case, rank: int, device: Any) -> dict[str, Any]:
-    from dlrmbench.distributed.train import peak_memory_bytes
+    from dlrmbench.devices import device_type_of
     from dlrmbench.results.stats import latency_summary
 
     measured = outcome.step_times[case.benchmark_warmup_steps:]
     summary = latency_summary(measured) if measured else {}
+    peak, kind = device_type_of(device).peak_memory(device)
     return {"rank": rank, "step_time_mean_s": summary.get("mean_s"), "step_times_s": outcome.step_times,
-            "peak_memory_bytes": peak_memory_bytes(device),
-            "peak_memory_kind": "cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS (VmHWM)"}
+            "peak_memory_bytes": peak, "peak_memory_kind": kind}
 
 
 def run_distributed(case: Case, reporter: Reporter, rank: int, world: int, local_rank: int) -> None:
@@ -93,9 +93,8 @@ def run_distributed(case: Case, reporter: Reporter, rank: int, world: int, local
     import torch.distributed as dist
 
     from dlrmbench.distributed.train import evaluate_distributed, peak_memory_bytes, train_distributed
-    from dlrmbench.results.schema import metric
-    from dlrmbench.runner.worker import _train_metrics
     from dlrmbench.workload.precision import apply_precision
+    from dlrmbench.workload.result_metrics import rank_metrics, test_metrics, train_metrics
 
     if case.mode == "inference":
         raise ValueError("the inference benchmark runs on one device; set gpus: 1 (processes: 1)")
@@ -113,12 +112,7 @@ def run_distributed(case: Case, reporter: Reporter, rank: int, world: int, local
         summary = _rank_summary(outcome, case, rank, work.device)
         everyone: list[Any] = [None] * world
         dist.all_gather_object(everyone, summary, group=group)
-        metrics = _train_metrics(outcome, case)
-        for r in everyone:
-            metrics[f"step_time_mean_rank{r['rank']}"] = metric(
-                (r["step_time_mean_s"] or 0) * 1e3, "ms", False, "mean measured step time of this rank").model_dump()
-            metrics[f"peak_memory_rank{r['rank']}"] = metric(
-                r["peak_memory_bytes"] / 2**30, "GiB", False, r["peak_memory_kind"]).model_dump()
+        metrics = {**train_metrics(outcome, case), **rank_metrics(everyone)}
         reporter.emit("result", metrics=metrics, evaluations=outcome.evaluations, step_times=outcome.step_times,
                       telemetry={"world_size": world, "ranks": everyone,
                                  "placement": [list(t) for t in work.model.placement.tables],
@@ -128,24 +122,19 @@ def run_distributed(case: Case, reporter: Reporter, rank: int, world: int, local
         result = evaluate_distributed(work, apply_precision(case, work.device), case.test_batches)
         memory = [None] * world
         dist.all_gather_object(memory, peak_memory_bytes(work.device), group=group)
-        reporter.emit("result", metrics={
-            "auc": metric(result.auc, "", True).model_dump(),
-            "log_loss": metric(result.log_loss, "", False).model_dump(),
-            "test_samples": metric(float(result.samples), "samples").model_dump(),
-        }, evaluations=[{"step": 0, "auc": result.auc, "log_loss": result.log_loss, "samples": result.samples}],
+        reporter.emit("result", metrics=test_metrics(result), evaluations=[{"step": 0, "auc": result.auc, "log_loss": result.log_loss, "samples": result.samples}],
             telemetry={"world_size": world, "ranks": [{"rank": r, "peak_memory_bytes": m} for r, m in enumerate(memory)]})
     dist.barrier(group=group)
 
 
-def main(args: list[str]) -> int:
-    """Entry of one torchrun rank (called by ``dlrmbench.runner.worker.main``)."""
+def main(case: Case) -> int:
+    """Entry of one torchrun rank (``dlrmbench.distributed.run_rank``, called by the worker)."""
     rank, world, local_rank = rank_environment()
     reporter = Reporter(sys.stdout, rank=rank)
     # SIGTERM keeps its default action: torchrun stops surviving ranks with it, and a rank blocked
     # inside a collective (C++) would never run a Python handler.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        case = Case.model_validate(json.loads(Path(args[0]).read_text()))
         run_distributed(case, reporter, rank, world, local_rank)
         return 0
     except KeyboardInterrupt:

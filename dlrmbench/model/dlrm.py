@@ -1,26 +1,19 @@
-"""DLRM assembled from parts a backend and an embedding strategy provide (facts sheet 1.1).
+"""DLRM assembled from parts the plugins provide: backend, embedding strategy, interaction (facts sheet 1.1).
 
-``forward(numerical (B, 13) float, categorical (B, F) int64) -> logits (B,)``.
+``forward(numerical (B, 13) float, categorical ids) -> logits (B,)``; ids are ``(B, F)`` int64 or
+:class:`~dlrmbench.batch.SparseFeatures` (several ids per feature).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import torch
 from torch import nn
 
-from dlrmbench.model.embeddings import EmbeddingStrategy
+from dlrmbench.batch import Ids
+from dlrmbench.model.embeddings import EmbeddingBase
+from dlrmbench.plugin_api import DenseBackend
 
-
-class Backend(Protocol):
-    """What a backend plugin's factory returns."""
-
-    def mlp(self, in_features: int, sizes: list[int]) -> nn.Module: ...
-
-    def interaction(self, kind: str, num_vectors: int, dim: int) -> nn.Module: ...
-
-    def finalize(self, model: "Dlrm") -> nn.Module: ...
+Backend = DenseBackend  # the contract lives in dlrmbench.plugin_api
 
 
 class Dlrm(nn.Module):
@@ -37,7 +30,7 @@ class Dlrm(nn.Module):
     def __init__(
         self,
         bottom_mlp: nn.Module,
-        embeddings: EmbeddingStrategy,
+        embeddings: EmbeddingBase,
         interaction: nn.Module,
         top_mlp: nn.Module | None,
         out: nn.Linear,
@@ -52,7 +45,7 @@ class Dlrm(nn.Module):
     def dense_parameters(self) -> list[nn.Parameter]:
         return [p for name, p in self.named_parameters() if not name.startswith("embeddings.")]
 
-    def forward(self, numerical: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+    def forward(self, numerical: torch.Tensor, categorical: Ids) -> torch.Tensor:
         bottom = self.bottom_mlp(numerical)
         embedded = self.embeddings(categorical)
         features = self.interaction(bottom, embedded)
@@ -68,24 +61,29 @@ def first_top_linear(model: Dlrm) -> nn.Linear:
 
 
 def build_dlrm(
-    backend: Backend,
-    embeddings: EmbeddingStrategy,
+    backend: DenseBackend,
+    embeddings: EmbeddingBase,
     *,
     num_numerical: int,
     bottom_sizes: list[int],
     top_sizes: list[int],
-    interaction: str,
+    interaction: "str | nn.Module",
     seed: int,
 ) -> nn.Module:
     """Assemble and initialise a DLRM reproducibly from ``seed`` (facts sheet 1.3).
 
+    ``interaction`` is a built module (from the interaction plugin, or the backend's accelerated
+    one), or ``"dot"``/``"cat"`` for the plain PyTorch ones (tests and benchmarks).
     Parameters are drawn in a fixed order (bottom MLP, embeddings, top MLP, out) from one
     generator, so every backend and strategy starts from the same weights for the same seed.
     """
     generator = torch.Generator().manual_seed(seed)
-    dim = embeddings.dim
     bottom = backend.mlp(num_numerical, bottom_sizes)
-    inter = backend.interaction(interaction, 1 + embeddings.num_features, dim)
+    if isinstance(interaction, str):
+        from dlrmbench.model.interactions import make_interaction
+
+        interaction = make_interaction(interaction, 1 + embeddings.num_features, embeddings.dim)
+    inter = interaction
     width = inter.out_features
     top = backend.mlp(width, top_sizes[:-1]) if len(top_sizes) > 1 else None
     out = nn.Linear(top_sizes[-2] if len(top_sizes) > 1 else width, 1)
@@ -97,10 +95,14 @@ def build_dlrm(
 def _initialise(model: Dlrm, generator: torch.Generator) -> None:
     model.bottom_mlp.reset_parameters(generator=generator)
     model.embeddings.reset_parameters(generator=generator)
+    reset = getattr(model.interaction, "reset_parameters", None)
+    if callable(reset) and any(True for _ in model.interaction.parameters()):
+        reset(generator=generator)  # an interaction with weights (a cross network) draws after the tables
     if not isinstance(model.top_mlp, nn.Identity):
         model.top_mlp.reset_parameters(generator=generator)
     bound = 1.0 / model.out.in_features**0.5  # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
     with torch.no_grad():
         model.out.weight.uniform_(-bound, bound, generator=generator)
         model.out.bias.uniform_(-bound, bound, generator=generator)
-        first_top_linear(model).weight[:, -1] = 0.0
+        if getattr(model.interaction, "zero_padding_column", True):  # dot's zero pad (cat keeps the old rule)
+            first_top_linear(model).weight[:, -1] = 0.0

@@ -47,8 +47,11 @@ def headline_metric(result: CaseResult) -> str | None:
 
 
 def synthetic_data(result: CaseResult) -> bool:
-    """True when the case ran on synthetic batches (its AUC says nothing about Criteo)."""
-    return (result.config.get("dataset") or {}).get("name") == "synthetic"
+    """True when the case's AUC says nothing about Criteo (its dataset plugin declared so: synthetic labels)."""
+    declared = result.config.get("auc_comparable")
+    if declared is not None:
+        return not declared
+    return (result.config.get("dataset") or {}).get("name") == "synthetic"  # results written before the field
 
 
 def reference_value(result: CaseResult, metric_name: str | None) -> tuple[float | None, str | None]:

@@ -69,9 +69,9 @@ def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseRes
             if tail:
                 reason += f"; last log line: {tail[0][:300]}"
         if case.world_size > 1 and status == "failed":
-            from dlrmbench.distributed.launch import failure_reason
+            from dlrmbench import distributed
 
-            reason = failure_reason(outcome.log_tail, reason or "", error)
+            reason = distributed.failure_reason(outcome.log_tail, reason or "", error)
         metrics = _partial_metrics(case, step_times) if case.mode == "train" else {}
     environment = {k: built[k] for k in ("torch_version", "cuda_version", "threads") if k in built}
     log_tail = None if status == "ok" else ((error or {}).get("traceback") or outcome.log_tail or None)

@@ -46,21 +46,13 @@ def default_command(case: Case, case_file: Path) -> list[str]:
     return [sys.executable, "-m", "dlrmbench.runner.worker", str(case_file)]
 
 
-_launchers: list[LaunchCommand] = []
-
-
-def set_multiprocess_launcher(launcher: LaunchCommand) -> None:
-    """Install the command builder for cases with more than one process (torchrun)."""
-    _launchers[:] = [launcher]
-
-
 def worker_command(case: Case, case_file: Path) -> list[str]:
+    """One worker process, or torchrun's ranks for a multi-process case (a one-way call into
+    :mod:`dlrmbench.distributed`, which never calls back)."""
     if case.world_size > 1:
-        if not _launchers:  # the hybrid-parallel launcher registers itself when first needed
-            from dlrmbench.distributed.launch import install
+        from dlrmbench import distributed
 
-            install()
-        return _launchers[0](case, case_file)
+        return distributed.launch_command(case, case_file)
     return default_command(case, case_file)
 
 

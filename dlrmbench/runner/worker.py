@@ -16,64 +16,7 @@ from typing import Any
 
 from dlrmbench.config.schema import Case
 from dlrmbench.workload.reporter import Reporter
-
-
-def _train_metrics(outcome: Any, case: Case) -> dict[str, dict[str, Any]]:
-    from dlrmbench.results.schema import metric
-    from dlrmbench.results.stats import latency_summary
-
-    measured = outcome.step_times[case.benchmark_warmup_steps:]
-    summary = latency_summary(measured)
-    throughput = outcome.measured_samples / outcome.measured_seconds if outcome.measured_seconds > 0 else None
-    last = outcome.evaluations[-1] if outcome.evaluations else {}
-    best = max((e["auc"] for e in outcome.evaluations), default=None)
-    values = {
-        "train_throughput": metric(throughput, "samples/s", True, "measured samples / measured wall time"),
-        "step_time_mean": metric(summary["mean_s"] * 1e3, "ms", False, "mean of per-step times"),
-        "step_time_p50": metric(summary["p50_s"] * 1e3, "ms", False),
-        "step_time_p90": metric(summary["p90_s"] * 1e3, "ms", False),
-        "step_time_p99": metric(summary["p99_s"] * 1e3, "ms", False),
-        "auc": metric(last.get("auc"), "", True, "ROC AUC at the last evaluation"),
-        "best_auc": metric(best, "", True),
-        "log_loss": metric(last.get("log_loss"), "", False, "test log loss at the last evaluation"),
-        "final_train_loss": metric(outcome.final_loss, "", False),
-        "train_steps": metric(float(outcome.steps), "steps", None),
-        "measured_steps": metric(float(outcome.measured_steps), "steps", None),
-        "train_wall_time": metric(outcome.wall_seconds, "s", False, "training loop wall time, evaluations included"),
-        "time_to_train": metric(
-            outcome.time_to_train_s / 60 if outcome.time_to_train_s is not None else None, "min", False,
-            "start of training to the evaluation reaching auc_threshold (MLPerf definition)",
-        ),
-    }
-    return {k: v.model_dump() for k, v in values.items()}
-
-
-def _inference_metrics(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    from dlrmbench.results.schema import metric
-
-    out = {}
-    for record in records:
-        bs = record["batch_size"]
-        for variant in ("end_to_end", "device_only"):
-            stats = record[variant]
-            suffix = "" if variant == "end_to_end" else "_device_only"
-            out[f"inference_throughput_bs{bs}{suffix}"] = metric(stats["throughput"], "samples/s", True)
-            for q in ("mean", "p50", "p90", "p95", "p99"):
-                out[f"inference_latency_{q}_bs{bs}{suffix}"] = metric(stats[f"{q}_s"] * 1e3, "ms", False)
-    return {k: v.model_dump() for k, v in out.items()}
-
-
-def _memory_metrics(embeddings: Any) -> dict[str, dict[str, Any]]:
-    """What the embedding strategy holds: its parameters, and its optimizer state (plain SGD: none)."""
-    from dlrmbench.results.schema import metric
-
-    values = {
-        "embedding_parameter_bytes": metric(float(embeddings.parameter_bytes()), "B", None,
-                                            "bytes of the embedding tables"),
-        "embedding_optimizer_state_bytes": metric(float(embeddings.optimizer_state_bytes("sgd")), "B", None,
-                                                  "bytes of optimizer state for the tables (SGD: 0)"),
-    }
-    return {k: v.model_dump() for k, v in values.items()}
+from dlrmbench.workload.result_metrics import inference_metrics, memory_metrics, test_metrics, train_metrics
 
 
 def run_case(case: Case, reporter: Reporter) -> None:
@@ -93,11 +36,11 @@ def run_case(case: Case, reporter: Reporter) -> None:
         work = build_workload(case)
         if mlperf is not None:
             mlperf.weights_initialized(work.model)
-        memory = _memory_metrics(work.model.embeddings)
+        memory = memory_metrics(work.model.embeddings, case)
         reporter.emit("built", table_sizes=work.table_sizes,
                       parameters=sum(p.numel() for p in work.model.parameters()),
-                      embedding_bytes=work.model.embeddings.parameter_bytes(),
-                      embedding_optimizer_state_bytes=work.model.embeddings.optimizer_state_bytes("sgd"),
+                      embedding_bytes=memory["embedding_parameter_bytes"]["value"],
+                      embedding_optimizer_state_bytes=memory["embedding_optimizer_state_bytes"]["value"],
                       torch_version=torch.__version__, cuda_version=torch.version.cuda,
                       threads=torch.get_num_threads())
         if case.mode == "train":
@@ -108,7 +51,7 @@ def run_case(case: Case, reporter: Reporter) -> None:
             from dlrmbench.workload.inference import run_inference
 
             records = run_inference(work, reporter)
-            reporter.emit("result", metrics={**_inference_metrics(records), **memory}, inference=records)
+            reporter.emit("result", metrics={**inference_metrics(records), **memory}, inference=records)
     finally:
         if mlperf is not None:
             mlperf.run_stop(success=False, epochs_done=0.0)  # no-op unless the run stopped early
@@ -127,13 +70,12 @@ def _run_train(case: Case, work: Any, reporter: Reporter, mlperf: Any, memory: d
         save_checkpoint(work.model, path, case, work.table_sizes,
                         extra={"steps": outcome.steps, "auc": last.get("auc")})
         reporter.emit("checkpoint", path=str(path), steps=outcome.steps)
-    reporter.emit("result", metrics={**_train_metrics(outcome, case), **memory}, evaluations=outcome.evaluations,
+    reporter.emit("result", metrics={**train_metrics(outcome, case), **memory}, evaluations=outcome.evaluations,
                   step_times=outcome.step_times)
 
 
 def _run_test(case: Case, work: Any, reporter: Reporter, memory: dict[str, Any]) -> None:
     """Evaluate the (loaded) model once on the test split: the AUC of the run that saved it."""
-    from dlrmbench.results.schema import metric
     from dlrmbench.workload.evaluate import evaluate
     from dlrmbench.workload.precision import apply_precision
 
@@ -141,12 +83,8 @@ def _run_test(case: Case, work: Any, reporter: Reporter, memory: dict[str, Any])
     reporter.emit("start", mode="test", total_steps=1)
     result = evaluate(work.model, work.dataset.batches("test", case.eval_batch_size, work.device),
                       work.device, policy, case.test_batches)
-    reporter.emit("result", metrics={
-        "auc": metric(result.auc, "", True).model_dump(),
-        "log_loss": metric(result.log_loss, "", False).model_dump(),
-        "test_samples": metric(float(result.samples), "samples").model_dump(),
-        **memory,
-    }, evaluations=[{"step": 0, "auc": result.auc, "log_loss": result.log_loss, "samples": result.samples}])
+    reporter.emit("result", metrics={**test_metrics(result), **memory},
+                  evaluations=[{"step": 0, "auc": result.auc, "log_loss": result.log_loss, "samples": result.samples}])
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -155,10 +93,11 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a torchrun rank of a hybrid-parallel case
-        from dlrmbench.distributed.worker import main as rank_main
+    case = Case.model_validate(json.loads(Path(args[0]).read_text()))
+    if case.world_size > 1:  # one torchrun rank of a hybrid-parallel case: a one-way call into distributed
+        from dlrmbench import distributed
 
-        code = rank_main(args)
+        code = distributed.run_rank(case)
         if code == 0:
             # A finished rank skips interpreter and C++ teardown: destroying the process group's
             # threads at exit can abort a rank that already reported its result, which torchrun would
@@ -173,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     # ignored (a parent launched in the background by a non-interactive shell passes that on).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        case = Case.model_validate(json.loads(Path(args[0]).read_text()))
         run_case(case, reporter)
         return 0
     except KeyboardInterrupt:

@@ -94,8 +94,11 @@ class Sampler:
 
 
 def case_gpu_indices(case: Case, host: Host) -> list[int]:
-    """The NVML indices of the GPUs a case runs on (the first ``case.gpus`` visible ones)."""
-    if case.device != "cuda":
+    """The NVML indices of the GPUs a case runs on (the first ``case.gpus`` visible ones); none when the
+    device table says its telemetry does not come from NVML."""
+    from dlrmbench.devices import device_of
+
+    if device_of(case.device).telemetry != "nvml":
         return []
     return [g.index for g in host.gpus[: case.gpus]]
 

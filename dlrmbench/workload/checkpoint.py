@@ -33,7 +33,8 @@ def model_shape(case: Case, table_sizes: list[int]) -> dict[str, Any]:
         "bottom_mlp": list(m.bottom_mlp),
         "top_mlp": list(m.top_mlp),
         "embedding_dim": m.embedding_dim,
-        "interaction": m.interaction,
+        # the name alone when it has no options: checkpoints written before interactions were plugins match
+        "interaction": m.interaction.name if not m.interaction.options else m.interaction.model_dump(mode="json"),
         "table_sizes": [int(s) for s in table_sizes],
         "embedding": case.embedding.name,
     }

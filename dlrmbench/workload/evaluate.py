@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from dlrmbench.metrics.auc import log_loss, roc_auc
-from dlrmbench.workload.data import BatchStream
+from dlrmbench.plugin_api import BatchStream
 from dlrmbench.workload.precision import PrecisionPolicy
 
 

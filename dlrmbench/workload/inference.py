@@ -20,7 +20,7 @@ import torch
 
 from dlrmbench.results.stats import latency_summary
 from dlrmbench.workload.build import Workload
-from dlrmbench.workload.data import Batch
+from dlrmbench.batch import Batch
 from dlrmbench.workload.precision import apply_precision
 from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.timing import synchronize

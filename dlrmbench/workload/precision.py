@@ -15,6 +15,7 @@ from typing import ContextManager
 import torch
 
 from dlrmbench.config.schema import Case
+from dlrmbench.precisions import PRECISIONS
 
 
 @dataclass
@@ -40,17 +41,16 @@ class PrecisionPolicy:
 
 
 def apply_precision(case: Case, device: torch.device) -> PrecisionPolicy:
-    """Set the global matmul flags for ``case.precision`` and return its policy."""
+    """Set the global matmul flags for ``case.precision`` and return its policy (from its table row)."""
+    row = PRECISIONS[case.precision]
     if device.type == "cuda":
-        tf32 = case.precision == "tf32"
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-        torch.backends.cudnn.allow_tf32 = tf32
-    if case.precision == "amp":
+        torch.backends.cuda.matmul.allow_tf32 = row.tf32
+        torch.backends.cudnn.allow_tf32 = row.tf32
+    dtype = getattr(torch, row.autocast_dtype) if row.autocast_dtype else None
+    if row.loss_scaling:
         dynamic = case.optimizer.amp_scaler == "dynamic"
         return PrecisionPolicy(
-            "amp", device.type, torch.float16,
+            row.name, device.type, dtype,
             static_loss_scale=1.0 if dynamic else case.optimizer.loss_scale, dynamic_scaler=dynamic,
         )
-    if case.precision == "bf16":
-        return PrecisionPolicy("bf16", device.type, torch.bfloat16)
-    return PrecisionPolicy(case.precision, device.type, None)
+    return PrecisionPolicy(row.name, device.type, dtype)

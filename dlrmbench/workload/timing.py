@@ -13,8 +13,11 @@ import torch
 
 
 def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    """Wait for the device's queued work (the device table's rule; a no-op on the CPU)."""
+    if device.type != "cpu":
+        from dlrmbench.devices import device_type_of
+
+        device_type_of(device).synchronize(device)
 
 
 class StepTimer:

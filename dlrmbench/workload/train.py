@@ -1,4 +1,4 @@
-"""The training loop: SGD with sparse embedding gradients, NVIDIA's schedule, honest timing.
+"""The training loop (the only one): the optimizer plugin, NVIDIA's schedule, honest timing.
 
 Throughput is the number of samples of the measured steps (after ``benchmark_warmup_steps``)
 divided by the wall time of those steps, synchronised at both ends, with evaluations paused out.
@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from dlrmbench.batch import ids_num_features
 from dlrmbench.config.schema import Case
-from dlrmbench.model.in_backward import set_learning_rate
 from dlrmbench.model.schedule import learning_rate
 from dlrmbench.workload.build import Workload
-from dlrmbench.workload.evaluate import evaluate
 from dlrmbench.workload.loop import ProgressReporter, evaluation_due, record_evaluation
 from dlrmbench.workload.precision import apply_precision
 from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.timing import StepTimer, WallClock, synchronize
+from dlrmbench.workload.topology import SingleProcess, Topology
 
 if TYPE_CHECKING:
     from dlrmbench.workload.mlperf_log import MlperfLog
@@ -45,22 +45,30 @@ class TrainOutcome:
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     final_loss: float | None = None
     step_times: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)  # every step's global-batch mean loss
 
 
 def check_batch_shape(batch: Any, case: Any, num_tables: int) -> None:
     """Refuse data whose feature counts do not match the model, naming the fields to fix."""
-    numerical, categorical = tuple(batch.numerical.shape), tuple(batch.categorical.shape)
+    numerical = tuple(batch.numerical.shape)
     if len(numerical) != 2 or numerical[1] != case.model.num_numerical:
         raise ValueError(f"the dataset gives numerical features of shape {numerical} but model.num_numerical is "
                          f"{case.model.num_numerical}; make them agree")
-    if len(categorical) != 2 or categorical[1] != num_tables:
-        raise ValueError(f"the dataset gives {categorical[-1] if categorical else 0} categorical features per sample "
+    features = ids_num_features(batch.categorical)
+    if features != num_tables:
+        if features < 0:
+            shape = tuple(batch.categorical.shape)
+            features = shape[-1] if shape else 0
+        raise ValueError(f"the dataset gives {features} categorical features per sample "
                          f"but the model has {num_tables} tables (model.table_sizes); make them agree")
 
 
-def make_optimizer(model: torch.nn.Module) -> torch.optim.SGD:
-    """Plain SGD (no momentum, no weight decay) over all parameters; tables get sparse grads."""
-    return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
+def make_optimizer(case: Case, model: torch.nn.Module, topology: "Topology | None" = None) -> torch.optim.Optimizer:
+    """The case's optimizer plugin over the topology's parameter groups (dense, and the tables' sparse group)."""
+    from dlrmbench.workload.build import build_optimizer
+
+    groups = (topology or SingleProcess()).parameter_groups(model)
+    return build_optimizer(case, groups)
 
 
 def total_steps(case: Case, steps_per_epoch: int) -> int:
@@ -81,15 +89,41 @@ def total_steps(case: Case, steps_per_epoch: int) -> int:
     return total
 
 
-def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None) -> TrainOutcome:
+def train_step(model: torch.nn.Module, batch: Any, labels: torch.Tensor, optimizer: torch.optim.Optimizer,
+               loss_fn: torch.nn.Module, policy: Any, gradient_scale: float = 1.0, scaler: Any = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step (forward under the precision policy, scaled backward, optimizer step);
+    returns the logits and the unscaled loss. The training loop and ``dlrmbench verify`` share it."""
+    with policy.autocast():
+        logits = model(batch.numerical, batch.categorical)
+    loss = loss_fn(logits.float(), labels)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        (loss * gradient_scale if gradient_scale != 1 else loss).backward()
+        optimizer.step()
+    return logits, loss
+
+
+def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
+          topology: "Topology | None" = None) -> TrainOutcome:
     """Train ``work.model`` for the case's epochs or max_steps; evaluate as configured.
 
-    ``mlperf`` (optional) receives the MLPerf run markers: ``run_start`` at the same instant the
-    time to train starts, one eval block per evaluation, ``run_stop`` after the last one.
-    Raises :class:`Diverged` naming the first step whose loss was NaN or infinite.
+    The one training loop: ``topology`` (default: a single process) says what differs in a
+    hybrid-parallel rank (its labels, its loss weight, its parameter groups, how losses and
+    predictions are gathered). ``mlperf`` (optional) receives the MLPerf run markers: ``run_start``
+    at the same instant the time to train starts, one eval block per evaluation, ``run_stop`` after
+    the last one. Raises :class:`Diverged` naming the first step whose loss was NaN or infinite.
     """
     case, device, model = work.case, work.device, work.model
+    topology = topology or SingleProcess()
     policy = apply_precision(case, device)
+    if policy.dynamic_scaler and topology.world_size > 1:
+        raise ValueError("amp_scaler: dynamic is not supported in hybrid-parallel runs (each rank would decide "
+                         "on overflow alone); use the reference's static loss scale")
     # MLPerf: the clock starts before the data is touched; opening the splits is timed.
     synchronize(device)
     run_start = time.perf_counter()
@@ -99,32 +133,37 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None)
     steps_per_epoch = len(train_batches)
     total = total_steps(case, steps_per_epoch)
     test_batches = work.dataset.batches("test", case.eval_batch_size, device)
-    optimizer = make_optimizer(model)
+    optimizer = make_optimizer(case, model, topology)
+    fused = topology.embeddings(model)
+    if fused is not None and not getattr(fused, "applies_own_optimizer", False):
+        fused = None  # the optimizer plugin updates the tables
+    fused_scale = topology.embedding_lr_scale()
     scaler = policy.make_scaler()
     base_lr = case.optimizer.lr / policy.static_loss_scale  # reference: lr / 1024 with loss x 1024
     loss_fn = torch.nn.BCEWithLogitsLoss()
+    gradient_scale = topology.loss_weight * policy.static_loss_scale
     losses = torch.zeros(total, device=device)
     timer, clock = StepTimer(device), WallClock(device)
     outcome = TrainOutcome()
+    extra = {"world_size": topology.world_size} if topology.world_size > 1 else {}
     reporter.emit("start", mode="train", total_steps=total, steps_per_epoch=steps_per_epoch,
-                  batch_size=case.batch_size, warmup_steps=case.benchmark_warmup_steps)
+                  batch_size=case.batch_size, warmup_steps=case.benchmark_warmup_steps, **extra)
     model.train()
     if mlperf is not None:
         mlperf.train_samples(total * case.batch_size * case.world_size)
     progress = ProgressReporter(reporter, timer, case, total)
-    checked = 0
     step = 0
 
     def check_losses() -> None:
-        nonlocal checked
-        window = losses[checked:step]
-        bad = ~torch.isfinite(window)
-        if bool(bad.any()):
-            first = checked + int(bad.nonzero()[0]) + 1
-            lr_then = learning_rate(first, base_lr, case.optimizer) * policy.static_loss_scale
-            raise Diverged(f"loss became {float(losses[first - 1])} at step {first} (lr {lr_then:.6g}); "
-                           "the reference notes some seeds diverge: try another seed or a lower lr")
-        checked = step
+        """Global-batch losses of the steps since the last check; Diverged at the first non-finite one."""
+        values = topology.global_losses(losses[len(outcome.losses):step])
+        for i, value in enumerate(values):
+            if not math.isfinite(value):
+                first = len(outcome.losses) + i + 1
+                lr_then = learning_rate(first, base_lr, case.optimizer) * policy.static_loss_scale
+                raise Diverged(f"loss became {value} at step {first} (lr {lr_then:.6g}); "
+                               "the reference notes some seeds diverge: try another seed or a lower lr")
+        outcome.losses.extend(values)
 
     def run_evaluation() -> bool:
         clock.pause()
@@ -132,7 +171,7 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None)
         epochs_done = step / steps_per_epoch
         if mlperf is not None:
             mlperf.eval_start(epochs_done)
-        result = evaluate(model, test_batches, device, policy, case.test_batches)
+        result = topology.evaluate(model, test_batches, device, policy, case.test_batches)
         elapsed = time.perf_counter() - run_start  # evaluate() returned host floats: the device is idle
         if mlperf is not None:
             mlperf.eval_result(epochs_done, result.auc, result.samples)
@@ -144,32 +183,24 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None)
         for batch in train_batches:
             if step == case.benchmark_warmup_steps:
                 clock.resume()
-            current_lr = learning_rate(step + 1, base_lr, case.optimizer)
             for group in optimizer.param_groups:
-                group["lr"] = current_lr
-            set_learning_rate(model, current_lr)  # strategies that apply SGD inside backward
+                group["lr"] = learning_rate(step + 1, base_lr * group.get("lr_scale", 1.0), case.optimizer)
+            current_lr = learning_rate(step + 1, base_lr, case.optimizer)
+            if fused is not None:
+                fused.set_learning_rate(learning_rate(step + 1, base_lr * fused_scale, case.optimizer))
             if step == 0:
                 check_batch_shape(batch, case, len(work.table_sizes))
             timer.start()
             batch = batch.to(device, non_blocking=True)
-            with policy.autocast():
-                logits = model(batch.numerical, batch.categorical)
-            loss = loss_fn(logits.float(), batch.label)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                (loss * policy.static_loss_scale if policy.static_loss_scale != 1 else loss).backward()
-                optimizer.step()
+            _, loss = train_step(model, batch, topology.labels(batch), optimizer, loss_fn, policy, gradient_scale,
+                                 scaler)
             timer.stop()
             losses[step] = loss.detach()
             step += 1
             measuring = step > case.benchmark_warmup_steps
             if progress.due(step):
                 check_losses()
-                progress.emit(step, float(losses[step - 1]), current_lr * policy.static_loss_scale)
+                progress.emit(step, outcome.losses[-1], current_lr * policy.static_loss_scale)
             if measuring:
                 outcome.measured_steps += 1
                 outcome.measured_samples += batch.size
@@ -194,6 +225,6 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None)
         target = mlperf.target()
         mlperf.run_stop(success=any(e["auc"] >= target for e in outcome.evaluations),
                         epochs_done=step / steps_per_epoch)
-    outcome.final_loss = float(losses[step - 1])
+    outcome.final_loss = outcome.losses[-1]
     outcome.step_times = timer.times
     return outcome

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dlrmbench.model.interactions import make_interaction
+from dlrmbench.plugin_api import BuildContext
 from dlrmbench.model.mlp import init_linear_
 from dlrmbench_plugins.backends.apex_mlp import ApexOptions
 
@@ -60,8 +60,12 @@ class ApexMlpBackend:
     def mlp(self, in_features: int, sizes: list[int]) -> nn.Module:
         return ApexMlp(in_features, sizes)
 
-    def interaction(self, kind: str, num_vectors: int, dim: int) -> nn.Module:
-        return make_interaction(kind, num_vectors, dim)
+    def interaction(self, ctx: BuildContext) -> nn.Module | None:
+        return None  # the interaction plugin's module
 
     def finalize(self, model: nn.Module) -> nn.Module:
         return model
+
+
+def build(ctx: BuildContext) -> ApexMlpBackend:
+    return ApexMlpBackend(ctx.options)

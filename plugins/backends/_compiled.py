@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from dlrmbench.model.dlrm import Dlrm
-from dlrmbench.model.interactions import make_interaction
+from dlrmbench.plugin_api import BuildContext
 from dlrmbench.model.mlp import TorchMlp
 from dlrmbench_plugins.backends.compiled import CompiledOptions
 
@@ -41,8 +41,8 @@ class CompiledBackend:
     def mlp(self, in_features: int, sizes: list[int]) -> nn.Module:
         return TorchMlp(in_features, sizes)
 
-    def interaction(self, kind: str, num_vectors: int, dim: int) -> nn.Module:
-        return make_interaction(kind, num_vectors, dim)
+    def interaction(self, ctx: BuildContext) -> nn.Module | None:
+        return None  # the interaction plugin's module
 
     def finalize(self, model: nn.Module) -> nn.Module:
         if not isinstance(model, Dlrm):
@@ -55,3 +55,7 @@ class CompiledBackend:
         )
         object.__setattr__(model, "_compiled_dense", compiled)  # a function, not a submodule
         return model
+
+
+def build(ctx: BuildContext) -> CompiledBackend:
+    return CompiledBackend(ctx.options)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dlrmbench.model.interactions import interaction_width, make_interaction
+from dlrmbench.model.interactions import interaction_width
+from dlrmbench.plugin_api import BuildContext
 from dlrmbench.model.mlp import TorchMlp
 from dlrmbench_plugins.kernels.capability import TritonOptions
 
@@ -41,10 +42,15 @@ class CudaFusedBackend:
     def mlp(self, in_features: int, sizes: list[int]) -> nn.Module:
         return TorchMlp(in_features, sizes)
 
-    def interaction(self, kind: str, num_vectors: int, dim: int) -> nn.Module:
-        if kind == "dot":
-            return TritonDotInteraction(num_vectors, dim)
-        return make_interaction(kind, num_vectors, dim)
+    def interaction(self, ctx: BuildContext) -> nn.Module | None:
+        """The Triton kernel for ``dot``; any other interaction is the interaction plugin's own."""
+        if ctx.case.model.interaction.name == "dot":
+            return TritonDotInteraction(ctx.num_vectors, ctx.embedding_dim)
+        return None
 
     def finalize(self, model: nn.Module) -> nn.Module:
         return model
+
+
+def build(ctx: BuildContext) -> CudaFusedBackend:
+    return CudaFusedBackend(ctx.options)

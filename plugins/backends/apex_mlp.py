@@ -49,7 +49,7 @@ def register_backends(register: Callable[[PluginSpec], None]) -> None:
             kind="backend",
             name="apex_mlp",
             summary="NVIDIA apex's fused MLP (apex.mlp, the reference's default on GPUs); batched-matmul interaction",
-            factory="dlrmbench_plugins.backends._apex_mlp:ApexMlpBackend",
+            factory="dlrmbench_plugins.backends._apex_mlp:build",
             options=ApexOptions,
             check=apex_reason,
         )

@@ -53,7 +53,7 @@ def register_backends(register: Callable[[PluginSpec], None]) -> None:
             kind="backend",
             name="compiled",
             summary="torch.compile of the dense parts (bottom MLP, interaction, top MLP) as one graph",
-            factory="dlrmbench_plugins.backends._compiled:CompiledBackend",
+            factory="dlrmbench_plugins.backends._compiled:build",
             options=CompiledOptions,
             check=compiled_reason,
         )

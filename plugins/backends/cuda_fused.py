@@ -20,7 +20,7 @@ MAX_DIM = 512
 def cuda_fused_reason(host: "Host", case: "Case | None", options: Any) -> str | None:
     """Triton must be usable here, and the dot kernel's tile must fit (<= 127 features, dim <= 512)."""
     reason = triton_reason(host, case, options)
-    if reason or case is None or case.model.interaction != "dot":
+    if reason or case is None or case.model.interaction.name != "dot":
         return reason
     if case.model.embedding_dim > MAX_DIM:
         return f"its Triton dot interaction handles embedding_dim <= {MAX_DIM}, not {case.model.embedding_dim}"
@@ -37,7 +37,7 @@ def register_backends(register: Callable[[PluginSpec], None]) -> None:
             kind="backend",
             name="cuda_fused",
             summary="Triton dot interaction (forward+backward, fp32/fp16, reference layout); nn.Linear MLPs",
-            factory="dlrmbench_plugins.backends._cuda_fused:CudaFusedBackend",
+            factory="dlrmbench_plugins.backends._cuda_fused:build",
             options=TritonOptions,
             check=cuda_fused_reason,
             requires=("triton",),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from dlrmbench import hookimpl
-from dlrmbench.plugin_api import PluginOptions, PluginSpec
+from dlrmbench.plugin_api import BuildContext, PluginOptions, PluginSpec
 
 
 class EagerOptions(PluginOptions):
@@ -23,13 +23,15 @@ class EagerBackend:
 
         return TorchMlp(in_features, sizes)
 
-    def interaction(self, kind: str, num_vectors: int, dim: int) -> Any:
-        from dlrmbench.model.interactions import make_interaction
-
-        return make_interaction(kind, num_vectors, dim)
+    def interaction(self, ctx: BuildContext) -> Any:
+        return None  # the interaction plugin's module
 
     def finalize(self, model: Any) -> Any:
         return model
+
+
+def build(ctx: BuildContext) -> EagerBackend:
+    return EagerBackend(ctx.options)
 
 
 @hookimpl
@@ -39,7 +41,7 @@ def register_backends(register: Callable[[PluginSpec], None]) -> None:
             kind="backend",
             name="eager",
             summary="plain PyTorch: nn.Linear MLPs and a batched-matmul dot interaction",
-            factory="dlrmbench_plugins.backends.eager:EagerBackend",
+            factory="dlrmbench_plugins.backends.eager:build",
             options=EagerOptions,
         )
     )

@@ -17,10 +17,11 @@ from dlrmbench import hookimpl
 
 def render(report: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
-    console.print(f"[bold]{report['path']}[/]: {report['format']} dataset", soft_wrap=True)
+    console.print(f"[bold]{escape(str(report['path']))}[/]: {escape(str(report['format']))} dataset", soft_wrap=True)
     for name, info in report["splits"].items():
         if "samples" not in info:
             console.print(f"  {name}: [red]unreadable[/]")
@@ -29,6 +30,9 @@ def render(report: dict[str, Any]) -> None:
         rate_text = f", label rate {rate:.4f}" if rate is not None else ""
         console.print(f"  {name}: {info['samples']:,} samples{rate_text}")
     first = next((i for i in report["splits"].values() if "features" in i), None)
+    if report.get("table_sizes") and first is None:
+        console.print(f"  {len(report['table_sizes'])} tables: {', '.join(f'{s:,}' for s in report['table_sizes'])}",
+                      soft_wrap=True)
     if first is not None:
         table = Table(title="categorical features", title_justify="left")
         for column in ("feature", "key", "dtype", "table size", "ids seen"):
@@ -48,7 +52,7 @@ def render(report: dict[str, Any]) -> None:
 
 @click.group("dataset")
 def dataset_group() -> None:
-    """Look at dataset files (binary and split formats)."""
+    """Look at dataset files (binary, split, and any format a dataset plugin declares)."""
 
 
 @dataset_group.command("inspect")
@@ -58,12 +62,21 @@ def dataset_group() -> None:
 def inspect_command(path: Path, as_json: bool, no_scan: bool) -> None:
     """Describe the dataset at PATH and check that every file agrees.
 
-    PATH is a split dataset (model_size.json, train/, test/), a binary one (train_data.bin, ...)
-    or one binary file. Exits 1 if a problem was found.
+    PATH is a split dataset (model_size.json, train/, test/), a binary one (train_data.bin, ...),
+    one binary file, or a directory in a format a dataset plugin declares. Exits 1 if a problem was
+    found.
     """
     from dlrmbench.data.validation.inspect import inspect_dataset
+    from dlrmbench.plugins import get_registry
 
-    report = inspect_dataset(path, scan=not no_scan)
+    report = None
+    if path.is_dir():
+        for spec in get_registry().formats():  # every declared format, the built-in ones included
+            if spec.format is not None and spec.format.detect(path):
+                report = spec.format.inspect(path, not no_scan)
+                break
+    if report is None:  # one .bin file, or nothing recognised: the built-in inspector explains
+        report = inspect_dataset(path, scan=not no_scan)
     if as_json:
         click.echo(json.dumps(report, indent=1))
     else:

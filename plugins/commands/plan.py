@@ -1,6 +1,6 @@
 """``dlrmbench plan SUITE``: the memory plan of every case, per device, and whether it can run here.
 
-Also installs the hybrid-parallel launcher and the memory planner's check (no torch import).
+The memory planner is the one the runner uses (no torch import).
 """
 
 from __future__ import annotations
@@ -29,14 +29,12 @@ def plan_command(suite: Path, only: tuple[str, ...], case_files: Path | None, no
 
     from dlrmbench.cli.run import plan_table
     from dlrmbench.config.loader import load_suite
-    from dlrmbench.distributed.launch import install
     from dlrmbench.distributed.render import print_memory_plans
     from dlrmbench.errors import UserError
     from dlrmbench.host import current_host
     from dlrmbench.plugins import get_registry
     from dlrmbench.runner.plan import plan, select
 
-    install()
     console = Console()
     loaded = load_suite(suite)
     cases = select(loaded.cases, only)
@@ -71,7 +69,4 @@ def _write_case_files(console: object, cases: list, directory: Path, nodes: int)
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    from dlrmbench.distributed.launch import install
-
-    install()
     cli.add_command(plan_command)

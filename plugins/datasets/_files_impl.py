@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from dlrmbench.plugin_api import BuildContext
+
 from dlrmbench.data.errors import DatasetError
 from dlrmbench.data.open import Format, detect_format, open_source, scan_values, table_sizes
 from dlrmbench.data.raw import SampleSource
@@ -101,3 +103,15 @@ class SplitDataset(FileDataset):
 class MemmapDataset(FileDataset):
     def __init__(self, options: Any, case: Any = None) -> None:
         super().__init__(options, case, fmt=None if options.format == "auto" else options.format, memmap=True)
+
+
+def build_binary(ctx: BuildContext) -> BinaryDataset:
+    return BinaryDataset(ctx.options, ctx.case)
+
+
+def build_split(ctx: BuildContext) -> SplitDataset:
+    return SplitDataset(ctx.options, ctx.case)
+
+
+def build_memmap(ctx: BuildContext) -> MemmapDataset:
+    return MemmapDataset(ctx.options, ctx.case)

@@ -11,7 +11,9 @@ from typing import Any, Iterator
 
 import torch
 
-from dlrmbench.workload.data import Batch
+from dlrmbench.plugin_api import BuildContext
+
+from dlrmbench.batch import Batch
 from dlrmbench_plugins.datasets.synthetic import SyntheticOptions, resolve_table_sizes
 
 DISK_CHUNK = 65536  # samples generated and written at a time (independent of the batch size)
@@ -161,3 +163,7 @@ class SyntheticDataset:
             out.append(Batch(numerical, categorical, label).to(device))
         length = samples // batch_size
         return SyntheticSplit(out * (length // len(out)) + out[: length % len(out)], count * batch_size)
+
+
+def build(ctx: BuildContext) -> SyntheticDataset:
+    return SyntheticDataset(ctx.options, ctx.case)

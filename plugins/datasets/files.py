@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 from pydantic import Field, PositiveInt
 
 from dlrmbench import hookimpl
-from dlrmbench.plugin_api import PluginOptions, PluginSpec
+from dlrmbench.plugin_api import DatasetFormat, PluginOptions, PluginSpec
 
 if TYPE_CHECKING:
     from dlrmbench.config.schema import Case
@@ -81,21 +81,48 @@ def _memmap_check(host: "Host", case: "Case | None", options: Any) -> str | None
     return planning_check(options.format)(host, case, options)
 
 
+def file_format(fmt: str) -> DatasetFormat:
+    """The detector, table sizes and inspector of the reference's ``split`` or ``binary`` layout."""
+
+    def detect(path: Path) -> bool:
+        from dlrmbench.data.errors import DatasetError
+        from dlrmbench.data.open import detect_format
+
+        try:
+            return detect_format(path) == fmt
+        except (DatasetError, OSError):
+            return False
+
+    def sizes(path: Path) -> list[int] | None:
+        from dlrmbench.data.open import table_sizes
+
+        return table_sizes(path, fmt)  # type: ignore[arg-type]
+
+    def inspect(path: Path, scan: bool) -> dict[str, Any]:
+        from dlrmbench.data.validation.inspect import inspect_dataset
+
+        return inspect_dataset(path, scan=scan)
+
+    return DatasetFormat(detect=detect, table_sizes=sizes, inspect=inspect)
+
+
 @hookimpl
 def register_datasets(register: Callable[[PluginSpec], None]) -> None:
     impl = "dlrmbench_plugins.datasets._files_impl"
     register(PluginSpec(
         kind="dataset", name="binary",
         summary="the reference's 160-byte records (train_data.bin, test_data.bin), read with pread",
-        factory=f"{impl}:BinaryDataset", options=ReaderOptions, check=planning_check("binary"),
+        factory=f"{impl}:build_binary", options=ReaderOptions, check=planning_check("binary"),
+        format=file_format("binary"),
     ))
     register(PluginSpec(
         kind="dataset", name="split",
         summary="the reference's per-feature files (label, float16 numerical, cat_i) + model_size.json",
-        factory=f"{impl}:SplitDataset", options=ReaderOptions, check=planning_check("split"),
+        factory=f"{impl}:build_split", options=ReaderOptions, check=planning_check("split"),
+        format=file_format("split"),
     ))
     register(PluginSpec(
         kind="dataset", name="memmap",
         summary="zero-copy np.memmap reading of split or binary files",
-        factory=f"{impl}:MemmapDataset", options=MemmapOptions, check=_memmap_check,
+        factory=f"{impl}:build_memmap", options=MemmapOptions, check=_memmap_check,
     ))

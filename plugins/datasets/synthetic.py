@@ -65,11 +65,23 @@ def register_datasets(register: Callable[[PluginSpec], None]) -> None:
             kind="dataset",
             name="synthetic",
             summary="random batches generated on the device, labels from a fixed random teacher",
-            factory="dlrmbench_plugins.datasets._synthetic_impl:SyntheticDataset",
+            factory="dlrmbench_plugins.datasets._synthetic_impl:build",
             options=SyntheticOptions,
             check=_check_model_size,
+            scale_down=scale_down,
+            auc_comparable=False,  # labels from a random teacher: the AUC says nothing about Criteo
         )
     )
+
+
+def scale_down(options: dict[str, Any], rows: int, samples: tuple[int, int]) -> dict[str, Any]:
+    """Options of a scaled-down case: tables of at most ``rows``, ``samples`` (train, test), <= 8 distinct batches."""
+    options = dict(options)
+    if options.get("table_sizes"):
+        options["table_sizes"] = [min(r, rows) for r in options["table_sizes"]]
+    options.update(train_samples=samples[0], test_samples=samples[1],
+                   distinct_batches=min(options.get("distinct_batches") or 8, 8))
+    return options
 
 
 def _check_model_size(host: Any, case: Any, options: SyntheticOptions) -> str | None:

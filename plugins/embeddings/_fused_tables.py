@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import torch
 
+from dlrmbench.batch import SparseFeatures
+from dlrmbench.plugin_api import BuildContext
+
 from dlrmbench_plugins.embeddings._tables import JointEmbedding
 
 
@@ -36,10 +39,17 @@ class _SparseGather(torch.autograd.Function):
         return sparse_rows_gradient(rows, grad, ctx.table_shape), None
 
 
+def _one_hot_only(name: str, categorical: object) -> None:
+    if isinstance(categorical, SparseFeatures):  # the planner refuses these cases first (multi_hot=False)
+        raise ValueError(f"multi-hot is not supported by the {name} embedding strategy (one id per feature); "
+                         "use joint or multi_table")
+
+
 class JointSparseEmbedding(JointEmbedding):
     """The joint table with an explicit gather and a sparse backward (the reference's joint_sparse)."""
 
     def forward(self, categorical: torch.Tensor) -> torch.Tensor:
+        _one_hot_only("joint_sparse", categorical)
         rows = self.prepare_indices(categorical) + self.offsets
         return _SparseGather.apply(self.weight, rows)
 
@@ -51,6 +61,7 @@ class JointFusedEmbedding(JointEmbedding):
     def forward(self, categorical: torch.Tensor) -> torch.Tensor:
         from dlrmbench_plugins.kernels.gather import FusedGather
 
+        _one_hot_only("joint_fused", categorical)
         ids = self.prepare_indices(categorical)
         return FusedGather.apply(self.weight, ids, self.offsets, self.output_dtype(categorical.device))
 
@@ -60,8 +71,18 @@ class JointFusedEmbedding(JointEmbedding):
         return self.weight.dtype
 
 
-def make_joint_fused(table_sizes: list[int], dim: int, hash_indices: bool = False, options: object = None) -> JointFusedEmbedding:
+def build_joint_sparse(ctx: BuildContext) -> JointSparseEmbedding:
+    return JointSparseEmbedding(list(ctx.table_sizes or ()), ctx.embedding_dim, ctx.case.model.hash_indices,
+                                ctx.options)
+
+
+def build_joint_fused(ctx: BuildContext) -> JointFusedEmbedding:
     """Factory: switch Triton to its interpreter first when the options ask for CPU runs."""
+    return make_joint_fused(list(ctx.table_sizes or ()), ctx.embedding_dim, ctx.case.model.hash_indices, ctx.options)
+
+
+def make_joint_fused(table_sizes: list[int], dim: int, hash_indices: bool = False, options: object = None) -> JointFusedEmbedding:
+    """``joint_fused`` from explicit arguments (benchmarks and tests)."""
     if getattr(options, "interpret", False):
         from dlrmbench_plugins.kernels.launch import enable_interpreter
 

@@ -10,7 +10,7 @@ The update goes through PyTorch's dense += sparse kernel, handed an uncoalesced 
 incoming gradient (no copy of the values when they are contiguous float32): on the CPU that kernel
 is the fastest stock row scatter-add (measured on this project's 2-core machine at 26 x 2048 rows of
 128: ~2x ``index_add_``, ~3x ``index_put_(accumulate=True)`` and ``scatter_add_``).
-The learning rate of each step comes from the training loop (:mod:`dlrmbench.model.in_backward`).
+The learning rate of each step comes from the training loop (the contract's ``applies_own_optimizer`` / ``set_learning_rate``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 from torch.nn import functional
 
+from dlrmbench.plugin_api import BuildContext
 from dlrmbench_plugins.embeddings._tables import JointEmbedding
 
 Gather = Literal["index_select", "embedding_bag"]
@@ -31,6 +32,10 @@ def gather_rows(weight: torch.Tensor, rows: torch.Tensor, how: Gather) -> torch.
         offsets = torch.arange(rows.numel(), device=rows.device, dtype=rows.dtype)
         return functional.embedding_bag(rows, weight, offsets, mode="sum")
     return weight.index_select(0, rows)
+
+
+def build_joint_sgd_in_backward(ctx: BuildContext) -> "JointSgdInBackward":
+    return JointSgdInBackward(list(ctx.table_sizes or ()), ctx.embedding_dim, ctx.case.model.hash_indices, ctx.options)
 
 
 class _GatherSgdInBackward(torch.autograd.Function):
@@ -57,7 +62,7 @@ class _GatherSgdInBackward(torch.autograd.Function):
 class JointSgdInBackward(JointEmbedding):
     """One joint table; SGD applied to the touched rows inside backward (see the module docstring)."""
 
-    applies_optimizer_in_backward = True
+    applies_own_optimizer = True
 
     def __init__(self, table_sizes: list[int], dim: int, hash_indices: bool = False, options: object = None) -> None:
         super().__init__(table_sizes, dim, hash_indices, options)
@@ -68,7 +73,7 @@ class JointSgdInBackward(JointEmbedding):
     def learning_rate(self) -> float:
         if self._lr is None:
             raise RuntimeError("joint_sgd_in_backward applies SGD inside backward: the training loop must call "
-                               "dlrmbench.model.in_backward.set_learning_rate(model, lr) before each step")
+                               "set_learning_rate(lr) on it before each step")
         return self._lr
 
     def set_learning_rate(self, lr: float) -> None:

@@ -9,7 +9,7 @@ feature and sample: lengths of one) and return its pooled ``KeyedTensor`` as ``(
 - ``torchrec_fused``: ``FusedEmbeddingBagCollection``: FBGEMM's table-batched embedding kernel
   (``fbgemm-gpu-cpu`` on the CPU, ``fbgemm-gpu`` on CUDA) with exact SGD applied to the touched
   rows inside backward; the tables carry no gradient, so the harness's optimizer skips them and
-  gives the strategy the learning rate of each step instead (:mod:`dlrmbench.model.in_backward`).
+  gives the strategy the learning rate of each step instead (``applies_own_optimizer``).
 
 Tables are initialised row block by row block from the model's generator, in feature order, so
 both start from the weights ``multi_table`` starts from for the same seed.
@@ -22,7 +22,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlrmbench.model.embeddings import EmbeddingStrategy, uniform_table_init_
+from dlrmbench.model.embeddings import EmbeddingBase, uniform_table_init_
+from dlrmbench.plugin_api import BuildContext
+
+
+def build_torchrec(ctx: BuildContext) -> "TorchRecEmbedding":
+    return TorchRecEmbedding(list(ctx.table_sizes or ()), ctx.embedding_dim, ctx.case.model.hash_indices, ctx.options)
+
+
+def build_torchrec_fused(ctx: BuildContext) -> "TorchRecFusedEmbedding":
+    return TorchRecFusedEmbedding(list(ctx.table_sizes or ()), ctx.embedding_dim, ctx.case.model.hash_indices,
+                                  ctx.options)
 
 
 def feature_key(index: int) -> str:
@@ -48,7 +58,7 @@ def one_hot_features(ids: torch.Tensor, keys: list[str]) -> Any:
     return KeyedJaggedTensor(keys=keys, values=values, offsets=offsets, stride=batch)
 
 
-class _TorchRecStrategy(EmbeddingStrategy):
+class _TorchRecStrategy(EmbeddingBase):
     """What both TorchRec strategies share: keys, ids in, ``(B, F, D)`` out, initialisation."""
 
     collection: nn.Module
@@ -90,7 +100,7 @@ class TorchRecFusedEmbedding(_TorchRecStrategy):
     collection there (FBGEMM picks its kernels when the collection is built) and copies the rows.
     """
 
-    applies_optimizer_in_backward = True
+    applies_own_optimizer = True
 
     def __init__(self, table_sizes: list[int], dim: int, hash_indices: bool = False, options: object = None) -> None:
         super().__init__(table_sizes, dim, hash_indices)
@@ -115,7 +125,7 @@ class TorchRecFusedEmbedding(_TorchRecStrategy):
     def forward(self, categorical: torch.Tensor) -> torch.Tensor:
         if self._lr is None and self.training and torch.is_grad_enabled():
             raise RuntimeError("torchrec_fused applies SGD inside backward: the training loop must call "
-                               "dlrmbench.model.in_backward.set_learning_rate(model, lr) before each step")
+                               "set_learning_rate(lr) on it before each step")
         return super().forward(categorical)
 
     def _apply(self, fn: Any, recurse: bool = True) -> "TorchRecFusedEmbedding":

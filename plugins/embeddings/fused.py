@@ -29,7 +29,7 @@ def register_embeddings(register: Callable[[PluginSpec], None]) -> None:
             kind="embedding",
             name="joint_sparse",
             summary="one table with per-feature offsets; gather forward, sparse COO gradient backward",
-            factory="dlrmbench_plugins.embeddings._fused_tables:JointSparseEmbedding",
+            factory="dlrmbench_plugins.embeddings._fused_tables:build_joint_sparse",
             options=NoOptions,
         )
     )
@@ -38,7 +38,7 @@ def register_embeddings(register: Callable[[PluginSpec], None]) -> None:
             kind="embedding",
             name="joint_fused",
             summary="one table; Triton gather adding offsets in the kernel, float16 out under AMP (any F, D)",
-            factory="dlrmbench_plugins.embeddings._fused_tables:make_joint_fused",
+            factory="dlrmbench_plugins.embeddings._fused_tables:build_joint_fused",
             options=TritonOptions,
             check=_fused_reason,
             requires=("triton",),

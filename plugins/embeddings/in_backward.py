@@ -31,7 +31,7 @@ def register_embeddings(register: Callable[[PluginSpec], None]) -> None:
             kind="embedding",
             name="joint_sgd_in_backward",
             summary="one table; SGD applied to the touched rows inside backward (no sparse gradient tensor)",
-            factory="dlrmbench_plugins.embeddings._in_backward:JointSgdInBackward",
+            factory="dlrmbench_plugins.embeddings._in_backward:build_joint_sgd_in_backward",
             options=InBackwardOptions,
             check=_reason,
         )

@@ -23,8 +23,9 @@ def register_embeddings(register: Callable[[PluginSpec], None]) -> None:
             kind="embedding",
             name="joint",
             summary="one nn.Embedding for all features with per-feature offsets (sparse gradients)",
-            factory=_impl("JointEmbedding"),
+            factory=_impl("build_joint"),
             options=NoOptions,
+            multi_hot=True,
         )
     )
     register(
@@ -32,7 +33,8 @@ def register_embeddings(register: Callable[[PluginSpec], None]) -> None:
             kind="embedding",
             name="multi_table",
             summary="one nn.Embedding per categorical feature (sparse gradients)",
-            factory=_impl("MultiTableEmbedding"),
+            factory=_impl("build_multi_table"),
             options=NoOptions,
+            multi_hot=True,
         )
     )

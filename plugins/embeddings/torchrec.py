@@ -25,6 +25,9 @@ def in_backward_reason(case: "Case | None") -> str | None:
     """Why a case cannot drive an optimizer applied inside backward, or None."""
     if case is None:
         return None
+    optimizer = getattr(case.optimizer, "name", "sgd")
+    if optimizer != "sgd":
+        return f"applies plain SGD inside backward; optimizer {optimizer!r} is not implemented in it (use sgd)"
     if case.world_size > 1:
         return ("applies SGD inside backward, which the hybrid-parallel loop does not drive "
                 "(it scales model-parallel learning rates per group); run it on one process")
@@ -48,7 +51,7 @@ def register_embeddings(register: Callable[[PluginSpec], None]) -> None:
             kind="embedding",
             name="torchrec",
             summary="torchrec.EmbeddingBagCollection, one table per feature; dense table gradients",
-            factory=_impl("TorchRecEmbedding"),
+            factory=_impl("build_torchrec"),
             options=NoOptions,
             check=torchrec_reason,
         )
@@ -58,7 +61,7 @@ def register_embeddings(register: Callable[[PluginSpec], None]) -> None:
             kind="embedding",
             name="torchrec_fused",
             summary="TorchRec FusedEmbeddingBagCollection (FBGEMM TBE), exact SGD fused into backward",
-            factory=_impl("TorchRecFusedEmbedding"),
+            factory=_impl("build_torchrec_fused"),
             options=NoOptions,
             check=_fused_reason,
         )

@@ -41,7 +41,7 @@ cases:
       dataset.options.seed: [1, 2]
 """)
     cases = load_suite(path).cases
-    assert [(c.model.interaction, c.dataset.options["seed"]) for c in cases] == [
+    assert [(c.model.interaction.name, c.dataset.options["seed"]) for c in cases] == [
         ("dot", 1), ("dot", 2), ("cat", 1), ("cat", 2)]
     assert all(c.dataset.options["train_samples"] == 4096 for c in cases)  # defaults kept under the matrix
 

@@ -49,3 +49,137 @@ def test_every_hook_is_documented():
                                           "register_commands", "environment_info"}
     for spec in specs:
         assert spec.__doc__ and len(spec.__doc__.strip()) > 40, f"hook {spec.__name__} needs a docstring"
+
+
+# --- One-way flow: suite -> plan -> run -> results -> report, plugins on top --------------------
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _core_modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in (REPO / "dlrmbench").rglob("*.py")}
+
+
+def _core_imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Every dlrmbench module ``path`` imports, at module level or inside a function."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.split(".")[0] == "dlrmbench")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "dlrmbench":
+            for alias in node.names:  # ``from dlrmbench import distributed`` imports the package distributed
+                child = f"{node.module}.{alias.name}"
+                out.add(child if child in modules else node.module)
+    return {m for m in out if m in modules}
+
+
+def _import_graph() -> dict[str, set[str]]:
+    modules = _core_modules()
+    return {name: _core_imports(path, modules) - {name} for name, path in modules.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles_in_the_core() -> None:
+    assert _cycles(_import_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def _imports_of(prefix: str) -> dict[str, set[str]]:
+    return {m: deps for m, deps in _import_graph().items() if m == prefix or m.startswith(prefix + ".")}
+
+
+def test_runner_reaches_distributed_only_through_its_package_facade() -> None:
+    for module, deps in _imports_of("dlrmbench.runner").items():
+        internals = {d for d in deps if d.startswith("dlrmbench.distributed.")}
+        assert not internals, f"{module} imports {internals}: call dlrmbench.distributed's functions instead"
+
+
+def test_distributed_never_calls_back_into_the_runner() -> None:
+    for module, deps in _imports_of("dlrmbench.distributed").items():
+        back = {d for d in deps if d.startswith("dlrmbench.runner") or d.startswith("dlrmbench.cli")}
+        assert not back, f"{module} imports {back}"
+
+
+LATER_STAGES = {
+    # a stage never imports a later one (suite -> plan -> run -> results -> report)
+    "dlrmbench.config": ("dlrmbench.runner", "dlrmbench.workload", "dlrmbench.distributed", "dlrmbench.model",
+                         "dlrmbench.results", "dlrmbench.report", "dlrmbench.cli", "dlrmbench.telemetry"),
+    "dlrmbench.results": ("dlrmbench.runner", "dlrmbench.workload", "dlrmbench.distributed", "dlrmbench.model",
+                          "dlrmbench.report", "dlrmbench.cli"),
+    "dlrmbench.report": ("dlrmbench.runner", "dlrmbench.workload", "dlrmbench.distributed", "dlrmbench.model",
+                         "dlrmbench.cli"),
+    "dlrmbench.model": ("dlrmbench.runner", "dlrmbench.workload", "dlrmbench.distributed", "dlrmbench.results",
+                        "dlrmbench.report", "dlrmbench.cli"),
+    "dlrmbench.batch": ("dlrmbench.",),  # the bottom of the core
+}
+
+
+def test_no_stage_imports_a_later_one() -> None:
+    for stage, later in LATER_STAGES.items():
+        for module, deps in _imports_of(stage).items():
+            bad = {d for d in deps if d.startswith(later)}
+            assert not bad, f"{module} imports {bad}: data flows one way (suite -> plan -> run -> results -> report)"
+
+
+def test_config_does_not_import_the_plugin_registry() -> None:
+    """Loading and validating a suite's schema never builds the plugin manager; only the loader's optional
+    plugin check (``check_plugins``) asks the registry, inside the function."""
+    for module, path in _core_modules().items():
+        if module.startswith("dlrmbench.config"):
+            top = {n.module for n in ast.parse(path.read_text()).body if isinstance(n, ast.ImportFrom)}
+            top |= {a.name for n in ast.parse(path.read_text()).body if isinstance(n, ast.Import) for a in n.names}
+            assert "dlrmbench.plugins" not in top, f"{module} imports the plugin registry at module level"
+    code = ("import sys; import dlrmbench.config.schema, dlrmbench.config.loader, dlrmbench.config.variants, "
+            "dlrmbench.config.capabilities; assert 'dlrmbench.plugins' not in sys.modules")
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_the_contract_module_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import dlrmbench.plugin_api, dlrmbench.hookspecs, dlrmbench.batch, dlrmbench.devices, "
+            "dlrmbench.precisions; assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 from dlrmbench.cli import make_cli
 from dlrmbench.config.schema import Case
-from dlrmbench.distributed.launch import install
 from dlrmbench.host import Gpu, Host
 from dlrmbench.plugins import get_registry
 from dlrmbench.runner.plan import plan
@@ -56,7 +55,6 @@ def test_dry_run_shows_the_memory_plan_and_skips_what_cannot_fit(tmp_path: Path)
 
 
 def test_more_gpus_than_present_is_a_skip() -> None:
-    install()
     host = Host(gpus=tuple(Gpu(i, "g", 80 * 2**30, (9, 0)) for i in range(2)), cpu_count=2, memory_bytes=2**35)
     case = Case.model_validate({"name": "g4", "gpus": 4, "batch_size": 4096, "model": {"table_sizes": [10, 10]}})
     [planned] = plan([case], host, get_registry())
@@ -64,8 +62,10 @@ def test_more_gpus_than_present_is_a_skip() -> None:
 
 
 def test_planning_imports_no_torch() -> None:
-    code = ("import sys; from dlrmbench.distributed import launch, memory_plan, placement, render; "
-            "launch.install(); assert 'torch' not in sys.modules, 'torch imported'")
+    code = ("import sys; from dlrmbench import distributed; from dlrmbench.distributed import launch, memory_plan, "
+            "placement, render; from dlrmbench.host import Host; from dlrmbench.config.schema import Case; "
+            "distributed.planning_reason(Case(name='c', device='cpu', processes=2, model={'table_sizes': [4, 4]}), "
+            "Host(cpu_count=4, memory_bytes=2**33)); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

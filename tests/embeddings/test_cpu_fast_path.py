@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from dlrmbench.model.dot_autograd import dot_interaction
-from dlrmbench.model.in_backward import in_backward_modules, set_learning_rate
+from dlrmbench.config.schema import Case
+from dlrmbench.plugin_api import BuildContext
 from dlrmbench.plugins import get_registry
 
 
@@ -44,21 +45,21 @@ def test_without_autograd_the_interaction_is_plain_operations() -> None:
         torch.testing.assert_close(dot_interaction(bottom, embedded, lower, upper, 1), two_bmm_dot(bottom, embedded))
 
 
-def make(name: str, sizes: list[int], dim: int) -> torch.nn.Module:
+def make(name: str, sizes: list[int], dim: int, **options: object) -> torch.nn.Module:
     spec = get_registry().get("embedding", name)
-    emb = spec.load()(sizes, dim, False, spec.options())
+    case = Case(name="s", device="cpu", model={"bottom_mlp": [dim], "embedding_dim": dim})
+    emb = spec.build(BuildContext(case, spec.options(**options), tuple(sizes)))
     emb.reset_parameters(torch.Generator().manual_seed(1))
     return emb
 
 
 @pytest.mark.parametrize("gather", ["index_select", "embedding_bag"])
 def test_sgd_in_backward_updates_touched_rows_once_per_occurrence(gather: str) -> None:
-    spec = get_registry().get("embedding", "joint_sgd_in_backward")
-    emb = spec.load()([4, 3], 2, False, spec.options(gather=gather))
-    emb.reset_parameters(torch.Generator().manual_seed(1))
+    emb = make("joint_sgd_in_backward", [4, 3], 2, gather=gather)
     before = emb.weight.detach().clone()
     ids = torch.tensor([[1, 2], [1, 0], [3, 2]])  # table 0 row 1 twice, table 1 row 2 twice
-    set_learning_rate(emb, 0.5)
+    assert emb.applies_own_optimizer
+    emb.set_learning_rate(0.5)
     out = emb(ids)
     torch.testing.assert_close(out, before[ids + torch.tensor([0, 4])])
     upstream = torch.arange(12, dtype=torch.float32).view(3, 2, 2)
@@ -74,8 +75,8 @@ def test_sgd_in_backward_updates_touched_rows_once_per_occurrence(gather: str) -
 @pytest.mark.parametrize("name", ["joint_sgd_in_backward", "torchrec_fused"])
 def test_a_loop_that_never_sets_the_rate_is_told_so(name: str) -> None:
     emb = make(name, [4, 3], 8)
-    assert in_backward_modules(torch.nn.Sequential(emb)) == [emb]
-    with pytest.raises(RuntimeError, match=r"must call dlrmbench.model.in_backward.set_learning_rate"):
+    assert emb.applies_own_optimizer
+    with pytest.raises(RuntimeError, match=r"must call set_learning_rate\(lr\) on it before each step"):
         emb(torch.tensor([[0, 1]]))
     with torch.no_grad():  # inference needs no rate
         assert emb(torch.tensor([[0, 1]])).shape == (1, 2, 8)

@@ -7,7 +7,10 @@ import torch
 
 from dlrmbench.model.embeddings import IndexOutOfRange
 from dlrmbench.plugins import get_registry
-from dlrmbench.runner.worker import _memory_metrics
+from dlrmbench.config.schema import Case
+from dlrmbench.batch import SparseFeatures
+from dlrmbench.plugin_api import BuildContext
+from dlrmbench.workload.result_metrics import memory_metrics
 
 SIZES = [5, 9, 3, 7]
 DIM = 16
@@ -17,7 +20,8 @@ STRATEGIES = ["multi_table", "joint", "joint_sparse", "joint_fused"]
 def make(name: str, hash_indices: bool = False) -> torch.nn.Module:
     spec = get_registry().get("embedding", name)
     options = spec.options.model_validate({"interpret": True} if "interpret" in spec.options.model_fields else {})
-    emb = spec.load()(SIZES, DIM, hash_indices, options)
+    case = Case(name="s", device="cpu", model={"bottom_mlp": [DIM], "embedding_dim": DIM, "hash_indices": hash_indices})
+    emb = spec.build(BuildContext(case, options, tuple(SIZES)))
     emb.reset_parameters(torch.Generator().manual_seed(3))
     return emb
 
@@ -60,7 +64,78 @@ def test_reports_parameter_and_optimizer_bytes(name: str) -> None:
     emb = make(name)
     table_bytes = sum(SIZES) * DIM * 4
     assert emb.parameter_bytes() == table_bytes
-    assert emb.optimizer_state_bytes("sgd") == 0
-    metrics = _memory_metrics(emb)
+    assert emb.optimizer_state_bytes(0.0) == 0  # plain SGD keeps no state
+    assert emb.optimizer_state_bytes(4.0) == table_bytes  # one float32 per parameter (Adagrad)
+    metrics = memory_metrics(emb, Case(name="c", device="cpu"))
     assert metrics["embedding_parameter_bytes"]["value"] == table_bytes
     assert metrics["embedding_optimizer_state_bytes"]["value"] == 0
+
+
+def jagged_ids() -> SparseFeatures:
+    """3 samples x 4 features, 0..3 ids each (KeyedJaggedTensor layout: feature-major values + lengths)."""
+    lengths = torch.tensor([1, 2, 0, 3, 1, 1, 2, 2, 1, 0, 3, 1])
+    values = torch.tensor([0, 4, 1, 2, 3, 4, 8, 7, 0, 1, 2, 2, 1, 1, 0, 6, 6])  # within each feature's table
+    return SparseFeatures(values, 3, 4, lengths=lengths)
+
+
+def summed_reference(reference: torch.nn.Module, ids: SparseFeatures) -> torch.Tensor:
+    """Sum pooling computed one id at a time from multi_table's one-hot lookups."""
+    out = torch.zeros(ids.batch_size, ids.num_features, DIM)
+    offsets = ids.bag_offsets().tolist()
+    for f in range(ids.num_features):
+        table = reference.tables[f].weight.detach()
+        for b in range(ids.batch_size):
+            bag = f * ids.batch_size + b
+            for i in range(offsets[bag], offsets[bag + 1]):
+                out[b, f] += table[int(ids.values[i])]
+    return out
+
+
+@pytest.mark.parametrize("name", ["multi_table", "joint"])
+@pytest.mark.parametrize("layout", ["jagged", "fixed"])
+def test_multi_hot_ids_are_sum_pooled_with_sparse_gradients(name: str, layout: str) -> None:
+    reference = make("multi_table")
+    if layout == "jagged":
+        ids = jagged_ids()
+    else:  # 2 ids per sample of every feature, 3 of the last
+        ids = SparseFeatures.from_fixed([torch.tensor([[r % s, (r + 1) % s] + ([(r + 2) % s] if f == 3 else [])
+                                                       for r in range(3)]) for f, s in enumerate(SIZES)])
+    emb = make(name)
+    out = emb(ids)
+    assert out.shape == (3, 4, DIM)
+    assert torch.allclose(out, summed_reference(reference, ids), atol=1e-6)
+    out.sum().backward()
+    assert all(p.grad is not None and p.grad.is_sparse for p in emb.parameters())
+
+
+def test_one_hot_as_sparse_features_gives_the_dense_lookup() -> None:
+    emb = make("joint")
+    assert torch.equal(emb(SparseFeatures.from_dense(ids())), emb(ids()))
+
+
+def test_multi_hot_out_of_range_id_names_the_feature() -> None:
+    bad = jagged_ids()
+    bad.values[3] = 9  # feature 1 (9 rows): ids 0..8
+    with pytest.raises(IndexOutOfRange, match=r"categorical feature 1 \(cat_1\) has id 9"):
+        make("joint")(bad)
+
+
+@pytest.mark.parametrize("name", ["joint_sparse", "joint_fused"])
+def test_one_hot_kernels_refuse_multi_hot_clearly(name: str) -> None:
+    assert get_registry().get("embedding", name).multi_hot is False  # the planner skips such cases first
+    with pytest.raises(ValueError, match=f"multi-hot is not supported by the {name} embedding strategy"):
+        make(name)(jagged_ids())
+
+
+def test_sparse_features_refuse_a_layout_that_does_not_add_up() -> None:
+    with pytest.raises(ValueError, match="lengths add up to 17 ids, values holds 18"):
+        SparseFeatures(torch.zeros(18, dtype=torch.int64), 3, 4, lengths=jagged_ids().lengths)
+    with pytest.raises(ValueError, match=r"fixed hotness \[1, 2\] x batch 2 needs 6 ids, got 5"):
+        SparseFeatures(torch.zeros(5, dtype=torch.int64), 2, 2, hotness=(1, 2))
+
+
+def test_selecting_a_ranks_features_keeps_their_bags() -> None:
+    ids = jagged_ids()
+    mine = ids.select([3, 1])
+    assert mine.num_features == 2 and mine.lengths.tolist() == [0, 3, 1, 3, 1, 1]
+    assert mine.values.tolist() == [1, 0, 6, 6, 2, 3, 4, 8, 7]

@@ -76,7 +76,7 @@ def wrong_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
             return super().forward(categorical) * 1.001
 
     module = types.ModuleType("dlrmbench_test_wrong_embedding")
-    module.ScaledEmbedding = ScaledEmbedding  # type: ignore[attr-defined]
+    module.ScaledEmbedding = lambda ctx: ScaledEmbedding(list(ctx.table_sizes), ctx.embedding_dim)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, module.__name__, module)
     monkeypatch.setattr(plugins, "_cached", plugins.make_manager(extra_plugins=[_WrongEmbeddingPlugin()]))
     monkeypatch.setattr(verify_module, "combinations", lambda registry: [

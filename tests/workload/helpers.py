@@ -8,7 +8,7 @@ import torch
 
 from dlrmbench.config.schema import Case
 from dlrmbench.workload.build import Workload, build_model
-from dlrmbench.workload.data import Batch
+from dlrmbench.batch import Batch
 
 TABLES = [7, 5, 3]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dlrmbench.runner.worker import _inference_metrics
+from dlrmbench.workload.result_metrics import inference_metrics as _inference_metrics
 from dlrmbench.workload.build import build_workload
 from dlrmbench.workload.inference import graphed_forward, run_inference
 from dlrmbench.workload.reporter import Reporter
