@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
-EXTRAS ?= test,preproc,mlperf,triton,report
+EXTRAS ?= test,preproc,mlperf,triton,report,export
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
 .PHONY: run test venv torchrec bench clean help

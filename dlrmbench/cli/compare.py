@@ -1,4 +1,4 @@
-"""``dlrmbench compare``: result sets side by side, against references and a baseline."""
+"""``dlrmbench compare``: result sets side by side, against references and a baseline; a CI gate."""
 
 from __future__ import annotations
 
@@ -7,42 +7,63 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+REGRESSION_EXIT = 1
 
 
 @click.command("compare")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--baseline", type=click.Path(path_type=Path), default=None,
-              help="A result set (run directory) to compute ratios against.")
+              help="A result set (run directory) to compute ratios and significance against.")
+@click.option("--metric", "metric", default=None, metavar="NAME[@BATCH]",
+              help="Compare this recorded metric instead of each case's headline (e.g. step_time_p99, auc, "
+                   "energy_per_sample, inference_latency_p99 or inference_latency_p99@64).")
+@click.option("--min-change", type=click.FloatRange(min=0), default=0.05, show_default=True,
+              help="Smallest relative change that is flagged, as a fraction (0.05 = 5%).")
+@click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.002,
+              show_default=True, help="Significance level of the Mann-Whitney U test.")
+@click.option("--fail-on-regression", is_flag=True,
+              help=f"Exit {REGRESSION_EXIT} when a significant regression of at least --min-change is found "
+                   "(needs --baseline).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table",
               show_default=True, help="Output format.")
-def compare_command(paths: tuple[Path, ...], baseline: Path | None, fmt: str) -> None:
+def compare_command(paths: tuple[Path, ...], baseline: Path | None, metric: str | None, min_change: float,
+                    alpha: float, fail_on_regression: bool, fmt: str) -> None:
     """Compare every result set found under PATHS (directories or run.json files).
 
-    One row per case and one column group per result set: the median over repeats with its spread,
-    the ratio to the suite's reference value, and the ratio to --baseline. Malformed result files
-    are reported and skipped.
+    One row per case and metric, one column group per result set: the median over repeats with its
+    spread, a 95% bootstrap confidence interval, the p50-based throughput next to the mean-based
+    one, the ratio to the suite's reference value, and the ratio to --baseline with its confidence
+    interval. Malformed result files are reported and skipped.
 
     \b
-    A case is flagged as a regression or improvement only when both result
-    sets have at least 2 ok repeats (--repeat) and the medians differ by more
-    than the measured noise: max(relative spread of either set, 2%), where
-    spread = (max - min) / median over repeats. Scaled-down cases get no
-    reference ratio; AUC on synthetic data is not compared with the reference.
-    Environments that differ (GPU model, driver, package versions) are listed
-    with a warning.
+    A case is flagged as a regression or improvement only when the two-sided
+    Mann-Whitney U test gives p < --alpha (default 0.002, as asv) and the
+    change is at least --min-change (default 5%). Throughput, step-time and
+    latency metrics are tested on the per-step times (pooled over repeats),
+    other metrics on one value per repeat; too few samples: not flagged.
+    Noise (a busy machine, clock changes, throttling, bimodal steps) and
+    environment differences are printed as warnings.
+    Exit status: 0, 1 with --fail-on-regression and a regression, 2 bad input.
     """
+    from dlrmbench.errors import UserError
     from dlrmbench.report import export
     from dlrmbench.results.compare import compare
     from dlrmbench.results.load import load_with_baseline
 
+    if fail_on_regression and baseline is None:
+        raise UserError("--fail-on-regression needs --baseline RUN_DIR (the result set to compare against)")
     loaded, base_set = load_with_baseline(list(paths), baseline)
     for problem in loaded.problems:
         click.echo(f"Warning: {problem}", err=True)
-    comparison = compare(loaded.sets, base_set)
+    comparison = compare(loaded.sets, base_set, metric=metric, min_change=min_change, alpha=alpha)
     if fmt != "table":
         for diff in comparison.env_differences:
             click.echo(f"Warning: environments differ in {diff.key}: "
                        + "; ".join(f"{k}: {v}" for k, v in diff.values.items()), err=True)
+        for row in comparison.rows:
+            for label, cell in row.cells.items():
+                for warning in cell.warnings:
+                    click.echo(f"Warning (noise): {row.suite}/{row.case} in {label}: {warning}", err=True)
     if fmt == "table":
         from dlrmbench.report.terminal import print_comparison
 
@@ -53,3 +74,9 @@ def compare_command(paths: tuple[Path, ...], baseline: Path | None, fmt: str) ->
         click.echo(export.to_json(comparison), nl=False)
     else:
         click.echo(export.to_markdown(comparison), nl=False)
+    regressions = comparison.regressions()
+    if fail_on_regression and regressions:
+        for row, label, cell in regressions:
+            click.echo(f"Regression: {row.suite}/{row.case} {row.metric_label} in {label}: "
+                       f"{cell.vs_baseline:.3f}x of the baseline (p={cell.p_value:.2g})", err=True)
+        raise click.exceptions.Exit(REGRESSION_EXIT)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dlrmbench.config.loader import load_suite
 from dlrmbench.errors import UserError
@@ -19,15 +21,47 @@ from dlrmbench.runner.plan import PlannedCase, plan, select
 def plan_table(planned: list[PlannedCase]) -> Table:
     table = Table(title="planned cases", title_justify="left")
     for column in ("case", "mode", "device", "precision", "backend", "embedding", "dataset", "batch", "plan"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column != "plan", min_width=12 if column == "plan" else None)
     for item in planned:
         c = item.case
         device = f"{c.gpus}x cuda" if c.device == "cuda" else (f"cpu x{c.processes}" if c.processes > 1 else "cpu")
-        verdict = "[green]run[/]" if item.runnable else f"[yellow]skip:[/] {item.skip_reason}"
-        verdict += "" if c.comparable else " [dim](scaled down: not comparable)[/]"
-        table.add_row(c.name, c.mode, device, c.precision, c.backend.name, c.embedding.name, c.dataset.name,
-                      str(c.batch_size), verdict)
+        verdict = Text("run", style="green") if item.runnable else Text("skip: ", style="yellow") + Text(
+            str(item.skip_reason))
+        verdict += Text("" if c.comparable else " (scaled down: not comparable)", style="dim")
+        table.add_row(Text(c.name), c.mode, device, c.precision, Text(c.backend.name), Text(c.embedding.name),
+                      Text(c.dataset.name), str(c.batch_size), verdict)
     return table
+
+
+def plan_lines(planned: list[PlannedCase]) -> list[str]:
+    """The plan as a plain stacked list (narrow terminals, logs)."""
+    lines = ["planned cases"]
+    for item in planned:
+        c = item.case
+        verdict = "run" if item.runnable else f"skip: {item.skip_reason}"
+        lines.append(f"- {c.name}: {verdict}{'' if c.comparable else ' (scaled down: not comparable)'}")
+        lines.append(f"    {c.mode}, {c.device} x{c.gpus if c.device == 'cuda' else c.processes}, {c.precision}, "
+                     f"backend {c.backend.name}, embedding {c.embedding.name}, dataset {c.dataset.name}, "
+                     f"batch {c.batch_size}")
+    return lines
+
+
+def print_plan(console: Console, planned: list[PlannedCase]) -> None:
+    """The plan table when every name and field fits whole at the console's width (only the verdict
+    column may wrap, and it keeps at least 12 characters), else the stacked list."""
+    from rich.cells import cell_len
+
+    from dlrmbench.report.terminal import print_plain
+
+    cells = [[c.name, c.mode, "cpu x00", c.precision, c.backend.name, c.embedding.name, c.dataset.name,
+              str(c.batch_size)] for c in (p.case for p in planned)]
+    headers = ["case", "mode", "device", "precision", "backend", "embedding", "dataset", "batch"]
+    widths = [max([cell_len(h)] + [cell_len(row[i]) for row in cells]) for i, h in enumerate(headers)]
+    needed = sum(widths) + 12 + 3 * 9 + 1  # the verdict column's 12, padding and borders of 9 columns
+    if needed <= console.width:
+        console.print(plan_table(planned))
+    else:
+        print_plain(console, plan_lines(planned))
 
 
 @click.command("run")
@@ -41,7 +75,11 @@ def plan_table(planned: list[PlannedCase]) -> Table:
               help="Run every case N times (compare reports the median and spread).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Override every case's timeout_s (seconds).")
-@click.option("--quiet", is_flag=True, help="No live progress bars.")
+@click.option("--quiet", is_flag=True, help="No live progress (bars on a terminal, timestamped lines in a log).")
+@click.option("--progress-every", "progress_every", type=click.FloatRange(min=1), default=30.0, show_default=True,
+              help="When stdout is not a terminal: seconds between progress lines of a running case.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the run summary as JSON (schema dlrmbench.run-summary, see the README) instead of tables.")
 @click.option("--scale-down", "scale", is_flag=True,
               help="Run a reduced version of every case (tables capped at 20,000 rows, batch <= 512, 24 steps, "
                    "the CPU when there is no GPU); results are labelled not comparable with the reference.")
@@ -50,14 +88,15 @@ def plan_table(planned: list[PlannedCase]) -> Table:
                    "synthetic batches: each case takes the dataset whose model_size.json matches its table sizes "
                    "(repeat the option for the small and the large model). AUC is comparable only then.")
 def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path, repeat: int,
-                timeout_s: float | None, quiet: bool, scale: bool, dataset_paths: tuple[Path, ...]) -> None:
+                timeout_s: float | None, quiet: bool, progress_every: float, as_json: bool, scale: bool,
+                dataset_paths: tuple[Path, ...]) -> None:
     """Run the benchmark SUITE (a YAML file) and write results.
 
     Each case runs in its own worker process with a timeout. A case that cannot run here is
     skipped with the reason; a case that crashes, times out or is interrupted is recorded with what
     it measured. Ctrl-C keeps every finished result and exits 130.
     """
-    console = Console()
+    console = Console(stderr=as_json)  # with --json, stdout holds only the JSON document
     loaded = load_suite(suite)
     cases = select(loaded.cases, only)
     if not cases:
@@ -71,15 +110,20 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
         for note in notes:
             console.print(f"[yellow]Note:[/] {note}")
     planned = plan(cases, host, get_registry())
+    if dry_run and as_json:
+        from dlrmbench.report.jsonout import plan_document
+
+        click.echo(plan_document(loaded.suite.name, suite, planned), nl=False)
+        return
     if dry_run:
         from dlrmbench.distributed.render import print_memory_plans
 
         print_memory_plans(console, planned, host)
-        console.print(plan_table(planned))
+        print_plan(console, planned)
         runnable = sum(p.runnable for p in planned)
         console.print(f"{runnable} of {len(planned)} case(s) would run; nothing was run (--dry-run).")
         return
-    from dlrmbench.report.progress import SuiteProgress
+    from dlrmbench.report.progress import LIVE_RATE_NOTE, LogProgress, SuiteProgress
     from dlrmbench.report.terminal import print_run
     from dlrmbench.runner.execute import RunInterrupted, execute
     from dlrmbench.telemetry.environment import fingerprint
@@ -87,20 +131,39 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     extra: dict = {}
     for info in get_manager().hook.environment_info():
         extra.update(info or {})
-    environment = fingerprint(host, extra)
-    console.print(f"[bold]{loaded.suite.name}[/]: {len(planned)} case(s), "
-                  f"{sum(p.runnable for p in planned)} runnable here")
+    environment = fingerprint(host, extra, plugins=get_registry().plugin_sources)
+    console.print(Text(loaded.suite.name, style="bold") + Text(f": {len(planned)} case(s), "
+                                                               f"{sum(p.runnable for p in planned)} runnable here"))
+    progress_view: Any
+    if sys.stdout.isatty() and not as_json:
+        progress_view = SuiteProgress(console, enabled=not quiet)
+        if not quiet:
+            console.print(Text(f"Progress: {LIVE_RATE_NOTE}.", style="dim"))
+    else:  # a log: timestamped lines (on stderr with --json, so stdout stays one JSON document)
+        progress_view = LogProgress((lambda line: click.echo(line, err=True)) if as_json else
+                                    (lambda line: click.echo(line)), every_s=progress_every)
+        if quiet:
+            progress_view.write = lambda line: None
     try:
-        with SuiteProgress(console, enabled=not quiet) as progress:
+        with progress_view as progress:
             report = execute(loaded, planned, output, environment, progress, repeat=repeat, timeout_s=timeout_s)
     except RunInterrupted as exc:
         console.print(f"[magenta]Interrupted.[/] Finished results are in {exc.run_dir}")
         sys.exit(130)
-    print_run(console, f"{loaded.suite.name} — {report.manifest.run_id}", report.results)
-    from dlrmbench.report.terminal import print_run_comparison
+    if as_json:
+        from dlrmbench.report.jsonout import run_summary
+        from dlrmbench.report.terminal import print_noise
+        from dlrmbench.results.noise import noise_warnings
 
-    print_run_comparison(console, report.run_dir, report.manifest, report.results)
-    console.print(f"Results: {report.run_dir}")
+        print_noise(console, [(r.case, w) for r in report.results for w in noise_warnings(r)])  # stderr
+        click.echo(run_summary(loaded.suite.name, report.manifest.run_id, report.run_dir, report.manifest.status,
+                               report.results), nl=False)
+    else:
+        print_run(console, f"{loaded.suite.name} — {report.manifest.run_id}", report.results)
+        from dlrmbench.report.terminal import print_run_comparison
+
+        print_run_comparison(console, report.run_dir, report.manifest, report.results)
+        console.print(Text(f"Results: {report.run_dir}"), soft_wrap=True)
     bad = [r for r in report.results if r.status in ("failed", "timed_out")]
     if bad:
         raise click.exceptions.Exit(1)

@@ -216,6 +216,9 @@ class MlperfLogConfig(Strict):
     """
 
     path: str = Field(min_length=1, description="log file ({case} = case name); overwritten")
+    benchmark: Literal["dlrm", "dlrm_dcnv2"] = Field(
+        default="dlrm", description="dlrm: the SGD DLRM (rulesets 0.7.0-2.1.0); dlrm_dcnv2: MLPerf DLRMv2 "
+                                    "(rulesets 3.0.0-6.0.0; needs optimizer.name adagrad)")
     division: Literal["open", "closed"] = "open"
     org: str = Field(default="dlrmbench", min_length=1, description="submission_org")
     platform: str = Field(default="unspecified", min_length=1, description="submission_platform (system name)")
@@ -296,7 +299,20 @@ class Case(Strict):
         if self.mlperf_log is not None:
             if self.mode != "train":
                 raise ValueError(f"mlperf_log only applies to mode train (this case is mode {self.mode})")
-            if self.mlperf_log.division == "closed" and (
+            if self.mlperf_log.benchmark == "dlrm_dcnv2":
+                if self.optimizer.name != "adagrad":
+                    raise ValueError("mlperf_log.benchmark dlrm_dcnv2 needs optimizer.name adagrad (MLPerf DLRMv2)")
+                if self.mlperf_log.division == "closed" and (
+                    self.model.interaction.name != "dcnv2" or self.model.bottom_mlp != [512, 256, 128]
+                    or self.model.top_mlp != [1024, 1024, 512, 256, 1] or self.model.embedding_dim != 128
+                ):
+                    raise ValueError("mlperf_log.division closed (dlrm_dcnv2) needs the reference model "
+                                     "(interaction dcnv2, bottom 512-256-128, top 1024-1024-512-256-1, dim 128); "
+                                     "use division: open")
+            elif self.optimizer.name == "adagrad":
+                raise ValueError("mlperf_log.benchmark dlrm is the SGD DLRM; an adagrad run logs "
+                                 "benchmark: dlrm_dcnv2")
+            elif self.mlperf_log.division == "closed" and (
                 len(self.model.bottom_mlp) != 3 or len(self.model.top_mlp) != 5
             ):
                 raise ValueError(

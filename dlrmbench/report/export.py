@@ -20,8 +20,13 @@ def to_csv(comparison: Comparison) -> str:
     return buffer.getvalue()
 
 
+COMPARE_JSON_SCHEMA = 2
+
+
 def to_json(comparison: Comparison) -> str:
-    payload = {"result_sets": comparison.sets, "baseline": comparison.baseline, "rows": comparison.to_records()}
+    payload = {"schema": "dlrmbench.compare", "schema_version": COMPARE_JSON_SCHEMA, "result_sets": comparison.sets,
+               "baseline": comparison.baseline, "min_change": comparison.min_change, "alpha": comparison.alpha,
+               "rule": comparison.rule, "rows": comparison.to_records()}
     return json.dumps(payload, indent=2) + "\n"
 
 
@@ -46,9 +51,19 @@ def to_markdown(comparison: Comparison) -> str:
                     parts.append(f"({fmt_ratio(cell.vs_reference)} ref)")
                 elif not cell.comparable:
                     parts.append("(scaled down: not comparable)")
+                if cell.ci is not None:
+                    parts.append(f"(95% CI {fmt_value(cell.ci[0], row.unit)} to {fmt_value(cell.ci[1], row.unit)})")
+                if cell.p50_value is not None:
+                    parts.append(f"(p50-based {fmt_value(cell.p50_value, row.unit)})")
                 if cell.vs_baseline is not None:
-                    parts.append(f"({fmt_ratio(cell.vs_baseline)} base{', ' + cell.flag if cell.flag else ''})")
+                    verdict = cell.flag or cell.note or ""
+                    parts.append(f"({fmt_ratio(cell.vs_baseline)} base{', ' + verdict if verdict else ''})")
                 cells.append(" ".join(parts))
-        lines.append("| " + " | ".join([f"{row.suite}/{row.case}", f"{row.metric} [{row.unit}]",
+        lines.append("| " + " | ".join([_md(f"{row.suite}/{row.case}"), _md(f"{row.metric_label} [{row.unit}]"),
                                           fmt_value(row.reference, row.unit), *cells]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    """Text shown literally in a Markdown table cell (pipes and markup characters escaped)."""
+    return "".join("\\" + c if c in "\\|*_`[]<>$" else c for c in text)

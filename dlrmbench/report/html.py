@@ -1,8 +1,13 @@
 """The HTML report: one self-contained file (inline CSS and SVG charts, no scripts, no network fetches).
 
-Sections: the result sets and their environments (with a warning where they differ), a summary table
-per case, throughput against the reference, mixed-precision speed-up, scaling with GPU count, energy
-per sample, and each case's telemetry timeline. The same charts can be written as PNG files.
+Sections: the result sets and their environments (with a warning where they differ), noise warnings,
+a summary table per case (median, 95% CI, p50-based figure, ratios, significance), throughput against
+the reference (training and inference on separate axes), the ratio to the baseline with its CI,
+inference latency against batch size, mixed-precision speed-up, scaling with GPU count, energy per
+sample, and per case its step times (histogram and time against step) and telemetry timeline. The
+same charts can be written as PNG files, one file per chart, never two charts to one name.
+
+Names are escaped for HTML and drawn literally in the charts (a ``$`` is not mathtext).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Report:
 
     html: Path
     pngs: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _e(value: Any) -> str:
@@ -68,7 +74,8 @@ def _environment_table(sets: list[ResultSet]) -> str:
 
 def _summary_table(comparison: Comparison) -> str:
     head = ("<tr><th class='l'>case</th><th class='l'>result set</th><th class='l'>status</th><th>metric</th>"
-            "<th>median</th><th>spread (n)</th><th>reference</th><th>vs ref</th><th>vs baseline</th>"
+            "<th>median</th><th>95% CI (samples)</th><th>p50-based</th><th>spread (n)</th><th>reference</th>"
+            "<th>vs ref</th><th>vs baseline [95% CI]</th><th>p</th>"
             "<th>AUC</th><th>energy / sample</th><th class='l'>note</th></tr>")
     rows = []
     for row in comparison.rows:
@@ -84,12 +91,18 @@ def _summary_table(comparison: Comparison) -> str:
                 auc = f"{cell.auc:.4f}"
             vs_ref = fmt_ratio(cell.vs_reference) if cell.comparable else "<span class='nc'>not comparable</span>"
             note = "; ".join(n for n in (cell.note, cell.reason) if n)
+            ci = (f"{fmt_value(cell.ci[0], row.unit)} to {fmt_value(cell.ci[1], row.unit)} ({cell.samples.describe()})"
+                  if cell.ci and cell.samples else "—")
+            ratio_ci = f" [{cell.ratio_ci[0]:.3f}-{cell.ratio_ci[1]:.3f}]" if cell.ratio_ci else ""
+            p_value = f"{cell.p_value:.2g}" if cell.p_value is not None else "—"
             rows.append(
                 f"<tr><td class='l'>{_e(row.suite)}/{_e(row.case)}</td><td class='l'>{_e(label)}"
                 f"{' (baseline)' if label == comparison.baseline else ''}</td><td class='l'>{_e(cell.status)}</td>"
-                f"<td>{_e(row.metric or '—')}</td><td>{_e(fmt_value(cell.value, row.unit))} {_e(row.unit)}</td>"
+                f"<td>{_e(row.metric_label)}</td><td>{_e(fmt_value(cell.value, row.unit))} {_e(row.unit)}</td>"
+                f"<td>{_e(ci)}</td><td>{_e(fmt_value(cell.p50_value, row.unit))}</td>"
                 f"<td>{_e(fmt_pct(cell.rel_spread))} ({cell.repeats})</td><td>{_e(fmt_value(row.reference, row.unit))}</td>"
-                f"<td>{vs_ref}</td><td>{_e(fmt_ratio(cell.vs_baseline))}{flag}</td><td>{auc}</td>"
+                f"<td>{vs_ref}</td><td>{_e(fmt_ratio(cell.vs_baseline))}{_e(ratio_ci)}{flag}</td><td>{_e(p_value)}</td>"
+                f"<td>{auc}</td>"
                 f"<td>{_e(fmt_energy(cell.energy_per_sample))}</td><td class='l'>{_e(note)}</td></tr>")
     return f"<div class='wide'><table>{head}{''.join(rows)}</table></div>"
 
@@ -129,18 +142,40 @@ def _telemetry_table(sets: list[ResultSet]) -> str:
 def _figure_html(fig: Any, name: str, caption: str, png_dir: Path | None, pngs: list[Path]) -> str:
     svg = charts.to_svg(fig)
     if png_dir is not None:
-        path = png_dir / f"{name}.png"
+        path = png_dir / f"{_unique(name, {p.name for p in pngs})}.png"
         charts.to_png(fig, path)
         pngs.append(path)
     return f"<figure>{svg}<figcaption class='note'>{_e(caption)}</figcaption></figure>"
 
 
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    """A file-name part for ``name``: kept as is when it is plain, else its safe characters plus a hash of
+    the original, so that names differing only in ``+``, ``=``, ``_`` or markup never share a file."""
+    import hashlib
+
+    safe = "".join(c if c.isalnum() or c in "-." else "_" for c in name)[:80]
+    if safe == name:
+        return safe
+    return f"{safe}-{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
+def _unique(stem: str, taken: set[str]) -> str:
+    """``stem``, or ``stem-2``, ``stem-3``... when a file of that name was already written by this report."""
+    candidate, n = stem, 1
+    while f"{candidate}.png" in taken:
+        n += 1
+        candidate = f"{stem}-{n}"
+    return candidate
 
 
 def render(sets: list[ResultSet], baseline: ResultSet | None = None, png_dir: Path | None = None) -> tuple[str, list[Path]]:
     """The report's HTML text, and the PNG files written to ``png_dir`` (if given)."""
+    document, pngs, _ = _render(sets, baseline, png_dir)
+    return document, pngs
+
+
+def _render(sets: list[ResultSet], baseline: ResultSet | None,
+            png_dir: Path | None) -> tuple[str, list[Path], Comparison]:
     comparison = compare(sets, baseline)
     pngs: list[Path] = []
     parts = [f"<h1>dlrmbench report</h1><p>{len(sets)} result set(s): "
@@ -161,6 +196,11 @@ def render(sets: list[ResultSet], baseline: ResultSet | None = None, png_dir: Pa
         notes.append(f"Regression/improvement {comparison.rule}.")
     notes.append("Energy is board energy from NVML's energy counter (GPU boards only, not wall-socket energy).")
     parts.append("<ul class='note'>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
+    noise = [(f"{row.suite}/{row.case} in {label}", w) for row in comparison.rows
+             for label, cell in row.cells.items() for w in cell.warnings]
+    if noise:
+        items = "".join(f"<li><b>{_e(where)}</b>: {_e(what)}</li>" for where, what in noise)
+        parts.append(f"<div class='warn'><b>Noise:</b> these measurements may not be trustworthy.<ul>{items}</ul></div>")
     parts.append("<h2>Summary</h2>" + _summary_table(comparison))
 
     def section(title: str, fig: Any, name: str, caption: str, empty: str) -> None:
@@ -168,8 +208,16 @@ def render(sets: list[ResultSet], baseline: ResultSet | None = None, png_dir: Pa
         parts.append(f"<h2>{_e(title)}</h2>{body}")
 
     section("Throughput against the reference", charts.throughput_chart(comparison), "throughput",
-            "Median throughput over repeats; whiskers: min-max; diamonds: published reference.",
-            "No throughput measured.")
+            "Median throughput over repeats (labelled); whiskers: min-max; diamonds: published reference. "
+            "Training and inference on separate axes.", "No throughput measured.")
+    if comparison.baseline:
+        section("Against the baseline", charts.baseline_delta_chart(comparison), "baseline_delta",
+                "Ratio to the baseline with its 95% bootstrap confidence interval; red: significant regression, "
+                "green: significant improvement, grey: not flagged; shaded: within --min-change.",
+                "No case was measured in both the baseline and another result set.")
+    section("Inference latency against batch size", charts.latency_chart(comparison, sets), "inference_latency",
+            "End-to-end latency per batch: p50 (solid) and p99 (dashed, labelled), first repeat.",
+            "No inference cases.")
     speedups = precision_speedups(comparison)
     section("Mixed precision speed-up", charts.speedup_chart(speedups), "precision_speedup",
             "Throughput of the mixed-precision case over the full-precision case with the same configuration.",
@@ -180,6 +228,24 @@ def render(sets: list[ResultSet], baseline: ResultSet | None = None, png_dir: Pa
     section("Energy per sample", charts.energy_chart(comparison), "energy_per_sample",
             "Board energy per sample from NVML energy-counter deltas over the measured window.",
             "No energy measured (no NVML-visible GPU in these runs; see the telemetry table).")
+    parts.append("<h2>Step times</h2>")
+    step_charts = 0
+    for s in sets:
+        seen_steps: set[str] = set()
+        for r in s.results:
+            if r.case in seen_steps or r.status != "ok":
+                continue
+            fig = charts.step_time_chart(r)
+            if fig is None:
+                continue
+            seen_steps.add(r.case)
+            step_charts += 1
+            parts.append(f"<h3>{_e(r.suite)}/{_e(r.case)} — {_e(s.label)}</h3>")
+            parts.append(_figure_html(fig, f"steps_{_safe(s.manifest.run_id)}_{_safe(r.case)}",
+                                      "Step times of the first repeat: histogram of the measured window (p50 and "
+                                      "mean marked) and time against step (warm-up shaded).", png_dir, pngs))
+    if not step_charts:
+        parts.append("<p class='note'>No step times recorded.</p>")
     parts.append("<h2>Telemetry</h2>" + _telemetry_table(sets))
     for s in sets:
         seen = set()
@@ -197,12 +263,14 @@ def render(sets: list[ResultSet], baseline: ResultSet | None = None, png_dir: Pa
                 "<meta name='viewport' content='width=device-width, initial-scale=1'>"
                 "<link rel='icon' href='data:,'><title>dlrmbench report</title>"
                 f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>\n")
-    return document, pngs
+    return document, pngs, comparison
 
 
 def write_report(sets: list[ResultSet], out: Path, baseline: ResultSet | None = None,
                  png_dir: Path | None = None) -> Report:
     """Render and write the report atomically; PNG files go to ``png_dir`` when given."""
-    document, pngs = render(sets, baseline, png_dir)
+    document, pngs, comparison = _render(sets, baseline, png_dir)
     atomic_write_text(out, document)
-    return Report(html=out, pngs=pngs)
+    warnings = [f"noise: {row.suite}/{row.case} in {label}: {w}" for row in comparison.rows
+                for label, cell in row.cells.items() for w in cell.warnings]
+    return Report(html=out, pngs=pngs, warnings=warnings)

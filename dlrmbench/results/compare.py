@@ -1,13 +1,19 @@
-"""Side-by-side comparison of result sets: one row per case, one column group per result set.
+"""Side-by-side comparison of result sets: one row per case and metric, one column group per result set.
 
-Per case and result set: the median of the case's headline metric over repeats, its relative
-spread ((max - min) / median), the ratio to the suite's reference value and the ratio to a baseline
-result set.
+Per case, metric and result set: the median of the metric over repeats, its relative spread
+((max - min) / median), a 95% confidence interval, the ratio to the suite's reference value, and the
+ratio to a baseline result set with its confidence interval and a significance test.
 
-The flag rule (:data:`FLAG_RULE`): a case is marked as a regression or an improvement against the
-baseline only when the noise was measured, i.e. both result sets have at least two successful
-repeats of it, and the medians differ by more than that noise: the larger of the two relative
-spreads, and never less than 2%. With a single repeat no flag is given (the noise is unknown).
+Statistics (:data:`FLAG_RULE`): a metric derived from step times (throughput, step-time and latency
+percentiles) rests on the per-step times of the measured window, pooled over repeats; any other
+metric (AUC, energy, ...) on one value per repeat. The confidence interval is a seeded, deterministic
+percentile bootstrap of the metric's statistic. Against the baseline, the two-sided Mann-Whitney U
+test (as asv) decides whether the sets differ; a case is flagged as a regression or an improvement
+only when p < alpha (default 0.002, asv's), the 95% bootstrap CI of the ratio excludes 1 (so that the
+statistic shown, e.g. a p99, moved and not only the bulk of the steps), *and* the change is at least
+``min_change`` (default 5%).
+With too few samples for the test to reach alpha (one or two repeats of a per-repeat metric) nothing
+is flagged and the row says so; a change that is not significant is shown as such.
 
 Numbers that must not be set against each other are not: scaled-down cases get no reference ratio
 and no baseline ratio against a full-size case; AUC is compared with the reference only for cases
@@ -21,29 +27,40 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlrmbench.errors import UserError
 from dlrmbench.results.load import ResultSet
+from dlrmbench.results.metrics import definition
+from dlrmbench.results.noise import noise_warnings
 from dlrmbench.results.schema import CaseResult
-from dlrmbench.results.stats import spread
-
-NOISE_FLOOR = 0.02
-MIN_REPEATS_FOR_FLAG = 2
-FLAG_RULE = (
-    "flagged only when both result sets have >= 2 ok repeats and the medians differ by more than the "
-    "measured noise: max(relative spread of either set, 2%), spread = (max - min) / median over repeats"
+from dlrmbench.results.stats import (
+    bootstrap_ci, bootstrap_ratio_ci, mann_whitney_u, spread,
 )
 
+DEFAULT_MIN_CHANGE = 0.05
+DEFAULT_ALPHA = 0.002
 
-def headline_metric(result: CaseResult) -> str | None:
-    """The one number a case is judged by: training throughput, test AUC, or the largest
-    batch size's end-to-end inference throughput."""
+
+def flag_rule(min_change: float = DEFAULT_MIN_CHANGE, alpha: float = DEFAULT_ALPHA) -> str:
+    """The flag rule in words, with the thresholds in force."""
+    return (f"flagged only when the two-sided Mann-Whitney U test gives p < {alpha:g}, the 95% bootstrap CI of "
+            f"the ratio excludes 1, and the change is at least {min_change:.0%} (--min-change); step-time metrics (throughput, step time, latency) are "
+            "tested on the per-step times pooled over repeats, other metrics on one value per repeat; "
+            "CI: 95% seeded bootstrap")
+
+
+FLAG_RULE = flag_rule()
+
+
+def headline_metric(result: CaseResult) -> tuple[str, int | None] | None:
+    """The one number a case is judged by: training throughput, test AUC, or the largest batch size's
+    end-to-end inference throughput."""
     mode = result.config.get("mode")
     if mode == "train":
-        return "train_throughput"
+        return "train_throughput", None
     if mode == "test":
-        return "auc"
-    sizes = [int(k.removeprefix("inference_throughput_bs")) for k in result.metrics
-             if k.startswith("inference_throughput_bs") and k.removeprefix("inference_throughput_bs").isdigit()]
-    return f"inference_throughput_bs{max(sizes)}" if sizes else None
+        return "auc", None
+    sizes = [m.batch_size for m in result.metrics.values() if m.name == "inference_throughput" and m.batch_size]
+    return ("inference_throughput", max(sizes)) if sizes else None
 
 
 def synthetic_data(result: CaseResult) -> bool:
@@ -54,7 +71,8 @@ def synthetic_data(result: CaseResult) -> bool:
     return (result.config.get("dataset") or {}).get("name") == "synthetic"  # results written before the field
 
 
-def reference_value(result: CaseResult, metric_name: str | None) -> tuple[float | None, str | None]:
+def reference_value(result: CaseResult, metric_name: str | None,
+                    batch_size: int | None = None) -> tuple[float | None, str | None]:
     """The published value of ``metric_name`` for this case and its source; None when there is none or
     when the case is not comparable (scaled down; AUC on synthetic data)."""
     ref = result.config.get("reference") or {}
@@ -64,30 +82,50 @@ def reference_value(result: CaseResult, metric_name: str | None) -> tuple[float 
         return ref.get("throughput"), ref.get("source")
     if metric_name == "auc":
         return (None, None) if synthetic_data(result) else (ref.get("auc"), ref.get("source"))
-    if metric_name.startswith("inference_throughput_bs") and metric_name.removeprefix("inference_throughput_bs").isdigit():
+    if metric_name == "inference_throughput" and batch_size is not None:
         table = {int(k): v for k, v in (ref.get("inference_throughput") or {}).items()}
-        return table.get(int(metric_name.removeprefix("inference_throughput_bs"))), ref.get("source")
+        return table.get(batch_size), ref.get("source")
     return None, None
 
 
 @dataclass
+class Samples:
+    """What a metric's statistics rest on in one result set."""
+
+    values: list[float]
+    kind: str                 # "steps" (per-step times, seconds) or "repeats" (one metric value per repeat)
+    statistic: str            # the reduction over ``values`` the metric is built from
+    inverse: bool = False     # the metric is batch / statistic (throughput): it moves against the step times
+
+    def describe(self) -> str:
+        return f"{len(self.values)} {'step times' if self.kind == 'steps' else 'repeats'}"
+
+
+@dataclass
 class Cell:
-    """One case in one result set."""
+    """One case and metric in one result set."""
 
     status: str
     value: float | None = None
     rel_spread: float | None = None
     repeats: int = 0
     values: list[float] = field(default_factory=list)
+    ci: tuple[float, float] | None = None
+    samples: Samples | None = None
+    p50_value: float | None = None
     auc: float | None = None
     auc_vs_reference: float | None = None
     energy_per_sample: float | None = None
     vs_reference: float | None = None
     vs_baseline: float | None = None
+    ratio_ci: tuple[float, float] | None = None
+    p_value: float | None = None
+    significant: bool | None = None
     flag: str | None = None
     note: str | None = None
     reason: str | None = None
     comparable: bool = True
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -97,12 +135,19 @@ class Row:
     metric: str | None
     unit: str
     higher_is_better: bool
+    batch_size: int | None = None
+    direction_known: bool = True
     reference: float | None = None
     reference_source: str | None = None
     reference_auc: float | None = None
     auc_note: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     cells: dict[str, Cell] = field(default_factory=dict)
+
+    @property
+    def metric_label(self) -> str:
+        """The metric's name with its batch size, for display."""
+        return (self.metric or "—") + (f" @ batch {self.batch_size}" if self.batch_size is not None else "")
 
 
 @dataclass
@@ -111,6 +156,7 @@ class EnvDifference:
 
     key: str
     values: dict[str, str]
+    matters: bool = True
 
 
 @dataclass
@@ -119,7 +165,17 @@ class Comparison:
     baseline: str | None
     rows: list[Row]
     env_differences: list[EnvDifference] = field(default_factory=list)
-    rule: str = FLAG_RULE
+    min_change: float = DEFAULT_MIN_CHANGE
+    alpha: float = DEFAULT_ALPHA
+
+    @property
+    def rule(self) -> str:
+        return flag_rule(self.min_change, self.alpha)
+
+    def regressions(self) -> list[tuple[Row, str, Cell]]:
+        """Every (row, result set, cell) flagged as a significant regression beyond min_change."""
+        return [(row, label, cell) for row in self.rows for label, cell in row.cells.items()
+                if cell.flag == "regression"]
 
     def to_records(self) -> list[dict[str, Any]]:
         """Flat records (one per row and result set) for CSV and JSON output."""
@@ -128,11 +184,19 @@ class Comparison:
             for label, cell in row.cells.items():
                 out.append({
                     "suite": row.suite, "case": row.case, "result_set": label, "metric": row.metric,
-                    "unit": row.unit, "status": cell.status, "value": cell.value, "rel_spread": cell.rel_spread,
-                    "repeats": cell.repeats, "auc": cell.auc, "reference": row.reference,
-                    "vs_reference": cell.vs_reference, "vs_baseline": cell.vs_baseline, "flag": cell.flag,
+                    "batch_size": row.batch_size, "unit": row.unit, "higher_is_better": row.higher_is_better,
+                    "status": cell.status, "value": cell.value,
+                    "ci_low": cell.ci[0] if cell.ci else None, "ci_high": cell.ci[1] if cell.ci else None,
+                    "samples": len(cell.samples.values) if cell.samples else 0,
+                    "sample_kind": cell.samples.kind if cell.samples else None,
+                    "rel_spread": cell.rel_spread, "repeats": cell.repeats, "p50_based_value": cell.p50_value,
+                    "auc": cell.auc, "reference": row.reference, "vs_reference": cell.vs_reference,
+                    "vs_baseline": cell.vs_baseline,
+                    "vs_baseline_ci_low": cell.ratio_ci[0] if cell.ratio_ci else None,
+                    "vs_baseline_ci_high": cell.ratio_ci[1] if cell.ratio_ci else None,
+                    "p_value": cell.p_value, "significant": cell.significant, "flag": cell.flag,
                     "energy_per_sample_j": cell.energy_per_sample, "comparable": cell.comparable,
-                    "note": cell.note, "reason": cell.reason,
+                    "note": cell.note, "reason": cell.reason, "warnings": "; ".join(cell.warnings) or None,
                 })
         return out
 
@@ -141,21 +205,79 @@ def _median(values: list[float]) -> float | None:
     return spread(values)["median"] if values else None
 
 
-def _cell(results: list[CaseResult], metric_name: str | None) -> Cell:
+def _step_times(result: CaseResult, name: str, batch_size: int | None) -> list[float]:
+    """The per-step times (seconds) a step-derived metric of ``result`` was computed from."""
+    if batch_size is None:
+        warmup = int(result.config.get("benchmark_warmup_steps") or 0)
+        return [t for t in result.step_times_s[warmup:] if isinstance(t, (int, float)) and math.isfinite(t)]
+    variant = "device_only" if name.endswith("_device_only") else "end_to_end"
+    for record in result.inference:
+        if record.get("batch_size") == batch_size:
+            times = (record.get(variant) or {}).get("step_times_s") or []
+            return [t for t in times if isinstance(t, (int, float)) and math.isfinite(t)]
+    return []
+
+
+def metric_samples(results: list[CaseResult], name: str, batch_size: int | None) -> Samples | None:
+    """What the statistics of metric ``name`` rest on in ``results`` (ok repeats of one case)."""
+    definition_row = definition(name)
+    with_metric = [r for r in results if r.value(name, batch_size) is not None]
+    if definition_row is not None and definition_row.from_steps:
+        steps = [t for r in with_metric for t in _step_times(r, name, batch_size)]
+        if len(steps) >= 2:
+            how = definition_row.from_steps
+            statistic = {"throughput": "mean", "throughput_p50": "p50"}.get(how, how)
+            return Samples(steps, "steps", statistic, inverse=how.startswith("throughput"))
+    values = [v for r in with_metric if (v := r.value(name, batch_size)) is not None and math.isfinite(v)]
+    return Samples(values, "repeats", "median") if values else None
+
+
+def _metric_ci(cell: Cell) -> tuple[float, float] | None:
+    """The metric's 95% CI on its own scale (from the bootstrap of the statistic it is built from)."""
+    samples, value = cell.samples, cell.value
+    if samples is None or value is None:
+        return None
+    ci = bootstrap_ci(samples.values, samples.statistic)
+    if ci is None:
+        return None
+    if samples.kind == "repeats":
+        return ci
+    import numpy as np
+
+    estimate = float(np.percentile(samples.values, 50) if samples.statistic == "p50" else
+                     np.mean(samples.values) if samples.statistic == "mean" else
+                     np.percentile(samples.values, float(samples.statistic[1:])))
+    if estimate <= 0 or ci[0] <= 0:
+        return None
+    lo, hi = ci[0] / estimate, ci[1] / estimate
+    return (value / hi, value / lo) if samples.inverse else (value * lo, value * hi)
+
+
+def _cell(results: list[CaseResult], name: str | None, batch_size: int | None) -> Cell:
     ok = [r for r in results if r.status == "ok"]
     comparable = bool(results[0].config.get("comparable", True))
     if not ok:
         return Cell(status=results[0].status, reason=results[0].reason, repeats=len(results), comparable=comparable)
-    values = [v for r in ok if metric_name and (v := r.value(metric_name)) is not None]
+    values = [v for r in ok if name and (v := r.value(name, batch_size)) is not None]
     aucs = [a for r in ok if (a := r.value("auc")) is not None]
     energy = [e for r in ok if (e := r.value("energy_per_sample")) is not None]
     stats = spread(values) if values else {}
-    return Cell(
+    p50_name = {"train_throughput": "train_throughput_p50", "inference_throughput": "inference_throughput_p50",
+                "inference_throughput_device_only": "inference_throughput_p50_device_only"}.get(name or "")
+    p50_values = [v for r in ok if p50_name and (v := r.value(p50_name, batch_size)) is not None]
+    cell = Cell(
         status="ok", value=stats.get("median"), values=values,
         rel_spread=stats["rel_spread"] if len(values) > 1 else None, repeats=len(ok),
-        auc=_median(aucs), energy_per_sample=_median(energy), comparable=comparable,
+        p50_value=_median(p50_values), auc=_median(aucs), energy_per_sample=_median(energy), comparable=comparable,
         note=None if comparable else "scaled down: not comparable",
+        samples=metric_samples(ok, name, batch_size) if name else None,
     )
+    cell.ci = _metric_ci(cell)
+    cell.warnings = [w for r in ok for w in noise_warnings(r)]
+    if cell.rel_spread is not None and cell.rel_spread > 0.10:
+        cell.warnings.append(f"high spread over repeats: {cell.rel_spread:.0%} ((max - min) / median)")
+    cell.warnings = list(dict.fromkeys(cell.warnings))
+    return cell
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -164,24 +286,49 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
-def flag_change(ratio: float | None, noise: float | None, higher_is_better: bool) -> str | None:
-    """'improvement' / 'regression' when ``ratio`` departs from 1 by more than ``max(noise, 2%)``;
-    None when it does not, or when the noise is unknown (``noise is None``)."""
-    if ratio is None or noise is None:
+def min_samples_note(a: Samples, b: Samples, alpha: float) -> str | None:
+    """Why the test cannot reach ``alpha`` with these sample sizes, or None when it can.
+
+    Without ties the smallest two-sided p-value of the exact test is 2 / C(n1 + n2, n1)."""
+    n1, n2 = len(a.values), len(b.values)
+    if n1 and n2 and 2 / math.comb(n1 + n2, n1) < alpha:
         return None
-    if abs(ratio - 1.0) <= max(noise, NOISE_FLOOR):
-        return None
-    better = ratio > 1.0 if higher_is_better else ratio < 1.0
-    return "improvement" if better else "regression"
+    what = "repeats" if a.kind == "repeats" or b.kind == "repeats" else "samples"
+    return f"too few {what} to test (n={n1} vs {n2}): not flagged"
 
 
-def measured_noise(a: Cell, b: Cell) -> float | None:
-    """The larger relative spread of two cells, or None unless both have enough repeats."""
-    if a.repeats < MIN_REPEATS_FOR_FLAG or b.repeats < MIN_REPEATS_FOR_FLAG:
-        return None
-    if a.rel_spread is None or b.rel_spread is None:
-        return None
-    return max(a.rel_spread, b.rel_spread)
+def judge_change(cell: Cell, base: Cell, row: Row, min_change: float, alpha: float) -> None:
+    """Fill the cell's baseline ratio CI, p-value and flag (see :data:`FLAG_RULE`)."""
+    cell.vs_baseline = _ratio(cell.value, base.value)
+    if cell.vs_baseline is None or cell.samples is None or base.samples is None:
+        return
+    a, b = cell.samples, base.samples
+    if a.kind != b.kind:  # one side without step times (older files): both on repeats
+        a, b = Samples(cell.values, "repeats", "median"), Samples(base.values, "repeats", "median")
+    ratio_ci = bootstrap_ratio_ci(a.values, b.values, a.statistic)
+    if ratio_ci is not None:
+        cell.ratio_ci = (1 / ratio_ci[1], 1 / ratio_ci[0]) if a.inverse and ratio_ci[0] > 0 else ratio_ci
+    too_few = min_samples_note(a, b, alpha)
+    if too_few is not None:
+        cell.note = too_few
+        return
+    cell.p_value = mann_whitney_u(a.values, b.values).p_value
+    # the rank test says the distributions differ; the ratio's CI must agree that *this statistic* moved
+    # (a tail percentile can move the other way, or not at all, when the bulk shifts)
+    ci_agrees = cell.ratio_ci is not None and (cell.ratio_ci[0] > 1.0 or cell.ratio_ci[1] < 1.0) and \
+        (cell.ratio_ci[0] > 1.0) == (cell.vs_baseline > 1.0)
+    cell.significant = cell.p_value < alpha and ci_agrees
+    change = abs(cell.vs_baseline - 1.0)
+    if not row.direction_known:
+        cell.note = "no better direction for this metric: not flagged"
+    elif not cell.significant:
+        why = "" if cell.p_value >= alpha else ", the ratio's 95% CI includes 1"
+        cell.note = f"not significant (p={cell.p_value:.2g}{why})"
+    elif change < min_change:
+        cell.note = f"significant (p={cell.p_value:.2g}) but below --min-change {min_change:.0%}"
+    else:
+        better = cell.vs_baseline > 1.0 if row.higher_is_better else cell.vs_baseline < 1.0
+        cell.flag = "improvement" if better else "regression"
 
 
 ENV_KEYS = ("gpus", "nvidia_driver", "cpu", "python", "torch", "cuda")
@@ -203,6 +350,16 @@ def environment_of(result_set: ResultSet) -> dict[str, str]:
     out["cuda"] = str(case_env.get("cuda_version"))
     for name, version in sorted((env.get("packages") or {}).items()):
         out[f"package {name}"] = str(version)
+    for name, source in sorted((env.get("plugins") or {}).items()):
+        out[f"plugin {name}"] = str(source)
+    for name, version in sorted((env.get("libraries") or {}).items()):
+        out[name] = str(version)
+    for key in ("cpu_governor", "cpu_turbo"):
+        if key in env:
+            out[key.replace("_", " ")] = str(env.get(key))
+    for gpu in env.get("gpu_settings") or []:
+        for key in ("application_sm_clock_mhz", "max_sm_clock_mhz", "power_limit_w", "ecc", "mig", "persistence"):
+            out[f"GPU {gpu.get('index')} {key}"] = str(gpu.get(key))
     return out
 
 
@@ -220,8 +377,41 @@ def environment_differences(sets: list[ResultSet]) -> list[EnvDifference]:
     return diffs
 
 
-def compare(sets: list[ResultSet], baseline: ResultSet | None = None) -> Comparison:
-    """Compare ``sets`` case by case, against references and against ``baseline``."""
+def parse_metric(spec: str) -> tuple[str, int | None]:
+    """``NAME`` or ``NAME@BATCH`` (a per-batch-size metric at one batch size)."""
+    name, _, batch = spec.partition("@")
+    if batch and not batch.isdigit():
+        raise UserError(f"--metric {spec}: the batch size after '@' must be a whole number (e.g. "
+                        f"inference_latency_p99@64)")
+    return name, int(batch) if batch else None
+
+
+def available_metrics(sets: list[ResultSet]) -> list[str]:
+    """Every metric name recorded in ``sets``."""
+    return sorted({m.name for s in sets for r in s.results for m in r.metrics.values() if m.name})
+
+
+def _metrics_of(results: list[CaseResult], spec: str | None) -> list[tuple[str, int | None]]:
+    """The (name, batch size) pairs shown for one case: the headline, or every match of ``spec``."""
+    ok = [r for r in results if r.status == "ok"] or results
+    if spec is None:
+        head = next((h for r in ok if (h := headline_metric(r)) is not None), None)
+        return [head] if head else [(None, None)]  # type: ignore[list-item]
+    name, batch = parse_metric(spec)
+    found = {(m.name, m.batch_size) for r in results for m in r.metrics.values()
+             if m.name == name and (batch is None or m.batch_size == batch)}
+    if not found and not any(r.status == "ok" for r in results):
+        return [(name, batch)]
+    return sorted(found, key=lambda k: (k[0], k[1] if k[1] is not None else -1))
+
+
+def compare(sets: list[ResultSet], baseline: ResultSet | None = None, metric: str | None = None,
+            min_change: float = DEFAULT_MIN_CHANGE, alpha: float = DEFAULT_ALPHA) -> Comparison:
+    """Compare ``sets`` case by case, against references and against ``baseline``.
+
+    ``metric``: ``NAME`` or ``NAME@BATCH`` of any recorded metric (default: each case's headline metric).
+    Raises UserError when no result records ``metric``.
+    """
     groups: dict[tuple[str, str], dict[str, list[CaseResult]]] = {}
     order: list[tuple[str, str]] = []
     all_sets = sets + ([baseline] if baseline is not None and baseline not in sets else [])
@@ -236,39 +426,47 @@ def compare(sets: list[ResultSet], baseline: ResultSet | None = None) -> Compari
     rows = []
     for key in order:
         per_set = groups[key]
-        sample = next((r for rs in per_set.values() for r in rs if r.status == "ok"),
-                      next(r for rs in per_set.values() for r in rs))
-        name = headline_metric(sample)
-        m = next((r.metrics[name] for rs in per_set.values() for r in rs if name and name in r.metrics), None)
-        ref, source = reference_value(sample, name)
-        ref_auc = (sample.config.get("reference") or {}).get("auc")
-        row = Row(suite=key[0], case=key[1], metric=name, unit=m.unit if m else "",
-                  higher_is_better=bool(m.higher_is_better) if m and m.higher_is_better is not None else True,
-                  reference=ref, reference_source=source, reference_auc=ref_auc, config=sample.config)
-        if ref_auc is not None and synthetic_data(sample):
-            row.auc_note = "synthetic data: AUC not comparable with the reference"
-        for label in labels:
-            if label not in per_set:
-                continue
-            cell = _cell(per_set[label], name)
-            if cell.comparable:
-                first = per_set[label][0]
-                cell.vs_reference = _ratio(cell.value, reference_value(first, name)[0])
-                auc_ref, _ = reference_value(first, "auc")
-                cell.auc_vs_reference = _ratio(cell.auc, auc_ref) if row.metric != "auc" else None
-            row.cells[label] = cell
-        base_cell = row.cells.get(baseline.label) if baseline is not None else None
-        for label, cell in row.cells.items():
-            if base_cell is None or baseline is None or label == baseline.label:
-                continue
-            if cell.comparable != base_cell.comparable:
-                cell.note = "scaled down vs full size: no baseline ratio"
-                continue
-            cell.vs_baseline = _ratio(cell.value, base_cell.value)
-            cell.flag = flag_change(cell.vs_baseline, measured_noise(cell, base_cell), row.higher_is_better)
-            if cell.vs_baseline is not None and measured_noise(cell, base_cell) is None:
-                n = min(cell.repeats, base_cell.repeats)
-                cell.note = f"noise unknown ({n} repeat{'s' * (n != 1)}): not flagged"
-        rows.append(row)
+        everything = [r for rs in per_set.values() for r in rs]
+        sample = next((r for r in everything if r.status == "ok"), everything[0])
+        for name, batch in _metrics_of(everything, metric):
+            rows.append(_row(key, per_set, sample, name, batch, labels, baseline, min_change, alpha))
+    if metric is not None and not any(any(c.value is not None for c in r.cells.values()) for r in rows):
+        names = ", ".join(available_metrics(all_sets)) or "none"
+        raise UserError(f"--metric {metric}: no result records this metric; recorded metrics are: {names} "
+                        "(per-batch-size metrics take NAME or NAME@BATCH)")
     return Comparison(sets=labels, baseline=baseline.label if baseline else None, rows=rows,
-                      env_differences=environment_differences(all_sets))
+                      env_differences=environment_differences(all_sets), min_change=min_change, alpha=alpha)
+
+
+def _row(key: tuple[str, str], per_set: dict[str, list[CaseResult]], sample: CaseResult, name: str | None,
+         batch: int | None, labels: list[str], baseline: ResultSet | None, min_change: float, alpha: float) -> Row:
+    m = next((r.metric(name, batch) for rs in per_set.values() for r in rs if name and r.metric(name, batch)), None)
+    ref, source = reference_value(sample, name, batch)
+    ref_auc = (sample.config.get("reference") or {}).get("auc")
+    known = m is not None and m.higher_is_better is not None
+    row = Row(suite=key[0], case=key[1], metric=name, unit=m.unit if m else "", batch_size=batch,
+              higher_is_better=bool(m.higher_is_better) if known and m else True, direction_known=known or m is None,
+              reference=ref, reference_source=source, reference_auc=ref_auc, config=sample.config)
+    if ref_auc is not None and synthetic_data(sample):
+        row.auc_note = "synthetic data: AUC not comparable with the reference"
+    for label in labels:
+        if label not in per_set:
+            continue
+        cell = _cell(per_set[label], name, batch)
+        if cell.comparable:
+            first = per_set[label][0]
+            cell.vs_reference = _ratio(cell.value, reference_value(first, name, batch)[0])
+            auc_ref, _ = reference_value(first, "auc")
+            cell.auc_vs_reference = _ratio(cell.auc, auc_ref) if row.metric != "auc" else None
+        row.cells[label] = cell
+    base_cell = row.cells.get(baseline.label) if baseline is not None else None
+    for label, cell in row.cells.items():
+        if base_cell is None or baseline is None or label == baseline.label or cell.status != "ok":
+            continue
+        if base_cell.status != "ok":
+            continue
+        if cell.comparable != base_cell.comparable:
+            cell.note = "scaled down vs full size: no baseline ratio"
+            continue
+        judge_change(cell, base_cell, row, min_change, alpha)
+    return row

@@ -1,9 +1,18 @@
-"""Small statistics shared by the worker and the reports (no numpy or pandas needed)."""
+"""Statistics shared by the worker and the reports.
+
+Per-run summaries (percentiles, spread) need nothing but the standard library; the statistics between
+result sets (a seeded bootstrap confidence interval, the Mann-Whitney U test) use numpy, imported when
+called. Why Mann-Whitney U: step times are skewed and often bimodal (stalls, evaluation hiccups,
+another process taking the core), so a rank test that assumes no distribution is safer than a t-test
+on means; asv makes the same choice.
+"""
 
 from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import dataclass
+from typing import Any
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -42,3 +51,151 @@ def spread(values: list[float]) -> dict[str, float]:
         "rel_spread": (max(values) - min(values)) / median if median else math.nan,
         "n": len(values),
     }
+
+
+# --- statistics between result sets -------------------------------------------------------------------
+
+BOOTSTRAP_SEED = 20260101
+BOOTSTRAP_RESAMPLES = 1000
+MAX_BOOTSTRAP_DRAWS = 20_000_000  # resamples x sample size; fewer resamples for very long runs
+
+
+def _statistic(kind: str) -> Any:
+    """A numpy reduction over the last axis for a statistic name of the metric vocabulary."""
+    import numpy as np
+
+    if kind in ("mean", "throughput"):
+        return lambda a: np.mean(a, axis=-1)
+    if kind in ("median", "p50", "throughput_p50"):
+        return lambda a: np.median(a, axis=-1)
+    if kind.startswith("p") and kind[1:].isdigit():
+        q = float(kind[1:])
+        return lambda a: np.percentile(a, q, axis=-1)
+    raise ValueError(f"unknown statistic {kind!r}")
+
+
+def bootstrap_ci(samples: list[float], kind: str = "median", confidence: float = 0.95,
+                 resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[float, float] | None:
+    """Percentile-bootstrap confidence interval of statistic ``kind`` of ``samples``.
+
+    Deterministic: the generator is seeded (numpy PCG64, ``seed``), so the same samples always give
+    the same interval. None with fewer than two samples.
+    """
+    import numpy as np
+
+    data = np.asarray(samples, dtype=float)
+    if data.size < 2:
+        return None
+    resamples = max(200, min(resamples, MAX_BOOTSTRAP_DRAWS // data.size))
+    rng = np.random.default_rng(seed)
+    stat = _statistic(kind)
+    values = np.concatenate([stat(data[rng.integers(0, data.size, size=(n, data.size), dtype=np.int32)])
+                             for n in _chunks(resamples, data.size)])
+    alpha = (1 - confidence) / 2
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
+def bootstrap_ratio_ci(a: list[float], b: list[float], kind: str = "median", confidence: float = 0.95,
+                       resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[float, float] | None:
+    """Percentile-bootstrap confidence interval of ``stat(a) / stat(b)``, the two sets resampled
+    independently with one seeded generator. None unless both have two samples or more."""
+    import numpy as np
+
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.size < 2 or y.size < 2:
+        return None
+    resamples = max(200, min(resamples, MAX_BOOTSTRAP_DRAWS // max(x.size, y.size)))
+    rng = np.random.default_rng(seed)
+    stat = _statistic(kind)
+    ratios = []
+    for n in _chunks(resamples, max(x.size, y.size)):
+        sx = stat(x[rng.integers(0, x.size, size=(n, x.size), dtype=np.int32)])
+        sy = stat(y[rng.integers(0, y.size, size=(n, y.size), dtype=np.int32)])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios.append(sx / sy)
+    values = np.concatenate(ratios)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    alpha = (1 - confidence) / 2
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
+def _chunks(total: int, size: int) -> list[int]:
+    """Split ``total`` resamples so one chunk holds at most ~2M drawn values (bounded memory)."""
+    per = max(1, 2_000_000 // max(1, size))
+    return [min(per, total - i) for i in range(0, total, per)]
+
+
+@dataclass
+class MannWhitney:
+    """Result of a two-sided Mann-Whitney U test."""
+
+    u: float          # U statistic of the first sample
+    p_value: float
+    method: str       # "exact" or "asymptotic"
+
+
+def mann_whitney_u(a: list[float], b: list[float]) -> MannWhitney:
+    """Two-sided Mann-Whitney U test of ``a`` against ``b``, as ``scipy.stats.mannwhitneyu`` with its
+    defaults (``method="auto"``, continuity correction): the exact null distribution when a sample has
+    at most 8 values and there are no ties, else the normal approximation with tie correction.
+    """
+    import numpy as np
+
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    n1, n2 = x.size, y.size
+    if n1 == 0 or n2 == 0:
+        raise ValueError("both samples need at least one value")
+    ranks, tie_term = _rank(np.concatenate([x, y]))
+    u1 = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2)
+    u2 = n1 * n2 - u1
+    big_u = max(u1, u2)
+    if (n1 <= 8 or n2 <= 8) and tie_term == 0:
+        p = _exact_sf(int(round(big_u)), n1, n2)
+        return MannWhitney(u1, min(1.0, 2 * p), "exact")
+    mu = n1 * n2 / 2
+    n = n1 + n2
+    sigma = math.sqrt(n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1))))
+    if sigma == 0:
+        return MannWhitney(u1, 1.0, "asymptotic")
+    z = (big_u - mu - 0.5) / sigma
+    p = 2 * 0.5 * math.erfc(z / math.sqrt(2))
+    return MannWhitney(u1, min(1.0, max(0.0, p)), "asymptotic")
+
+
+def _rank(values: Any) -> tuple[Any, float]:
+    """Average ranks (1-based) and the tie term sum(t^3 - t) over groups of equal values."""
+    import numpy as np
+
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    ranks = np.empty(values.size, dtype=float)
+    boundaries = np.flatnonzero(np.diff(ordered) != 0) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [values.size]])
+    counts = ends - starts
+    average = (starts + ends + 1) / 2.0  # mean of the 1-based ranks start+1 .. end
+    ranks[order] = np.repeat(average, counts)
+    tie_term = float(np.sum(counts.astype(float) ** 3 - counts))
+    return ranks, tie_term
+
+
+def _exact_sf(u: int, n1: int, n2: int) -> float:
+    """P(U >= u) under the null hypothesis, counting rank arrangements exactly (no ties).
+
+    The number of arrangements with U = k is the k-th coefficient of the Gaussian binomial
+    [n1 + n2 choose m]_q = prod_{i=1..m} (1 - q^(n+i)) / (1 - q^i), m the smaller sample.
+    """
+    m, n = min(n1, n2), max(n1, n2)
+    poly = [1]
+    for i in range(1, m + 1):
+        grown = poly + [0] * (n + i)  # multiply by (1 - q^(n+i))
+        for k in range(len(grown) - 1, n + i - 1, -1):
+            grown[k] -= grown[k - n - i]
+        for k in range(i, len(grown)):  # divide by (1 - q^i): running sum with stride i
+            grown[k] += grown[k - i]
+        poly = grown[: m * n + 1] if len(grown) > m * n + 1 else grown
+    poly = (poly + [0] * (m * n + 1))[: m * n + 1]
+    total = math.comb(n1 + n2, n1)
+    return sum(poly[u:]) / total if u <= m * n else 0.0

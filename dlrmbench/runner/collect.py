@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from dlrmbench.config.schema import Case
-from dlrmbench.results.schema import CaseResult, Metric, Status, metric
+from dlrmbench.results.metrics import make
+from dlrmbench.results.schema import CaseResult, Metric, Status
 from dlrmbench.results.stats import latency_summary
 from dlrmbench.runner.isolate import WorkerOutcome
 
@@ -20,10 +21,10 @@ def _partial_metrics(case: Case, step_times: list[float]) -> dict[str, Metric]:
         return {}
     summary = latency_summary(measured)
     return {
-        "train_throughput": metric(case.batch_size / summary["mean_s"], "samples/s", True,
-                                   "partial: batch size / mean step time of the steps completed before the case stopped"),
-        "step_time_mean": metric(summary["mean_s"] * 1e3, "ms", False, "partial"),
-        "measured_steps": metric(float(len(measured)), "steps"),
+        "train_throughput": make("train_throughput", case.batch_size / summary["mean_s"], description=(
+            "partial: batch size / mean step time of the steps completed before the case stopped")),
+        "step_time_mean": make("step_time_mean", summary["mean_s"] * 1e3, description="partial"),
+        "measured_steps": make("measured_steps", float(len(measured))),
     }
 
 

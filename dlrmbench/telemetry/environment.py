@@ -1,7 +1,11 @@
 """The environment fingerprint stored with every result: what a number was measured on.
 
 Collected in the parent without importing torch (package versions come from metadata). The
-hostname is hashed so results can be shared without naming machines.
+hostname is hashed so results can be shared without naming machines. Besides versions it records
+what changes a measurement without changing the code, where readable: every plugin's distribution and
+version, the cuDNN and NCCL libraries installed with torch (their pip distributions), per GPU the
+application and maximum clocks, power limit, ECC, MIG and persistence mode (NVML), and the CPU
+frequency governor and turbo setting (sysfs). A field that cannot be read is recorded as None.
 """
 
 from __future__ import annotations
@@ -68,8 +72,84 @@ def nvidia_driver() -> str | None:
         return None
 
 
-def fingerprint(host: Host, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything that could explain a difference between two results."""
+def library_versions() -> dict[str, str | None]:
+    """cuDNN and NCCL as installed for torch (pip distributions ``nvidia-cudnn-*``, ``nvidia-nccl-*``)."""
+    found: dict[str, str | None] = {"cudnn": None, "nccl": None}
+    try:
+        for dist in metadata.distributions():
+            name = (dist.metadata.get("Name") or "").lower()
+            for lib in found:
+                if name.startswith(f"nvidia-{lib}") and found[lib] is None:
+                    found[lib] = f"{dist.version} ({name})"
+    except Exception:  # a broken distribution must not stop a run
+        pass
+    return found
+
+
+def cpu_frequency_policy(sys_cpu: Path = Path("/sys/devices/system/cpu")) -> dict[str, Any]:
+    """The CPU frequency governor(s) and turbo/boost state from sysfs (None where not readable)."""
+    governors = set()
+    for path in sys_cpu.glob("cpu[0-9]*/cpufreq/scaling_governor"):
+        try:
+            governors.add(path.read_text().strip())
+        except OSError:
+            continue
+    turbo = None
+    for path, on_when in ((sys_cpu / "intel_pstate" / "no_turbo", "0"), (sys_cpu / "cpufreq" / "boost", "1")):
+        try:
+            turbo = path.read_text().strip() == on_when
+            break
+        except OSError:
+            continue
+    return {"cpu_governor": ", ".join(sorted(governors)) or None, "cpu_turbo": turbo}
+
+
+def gpu_settings(nvml: Any = None) -> list[dict[str, Any]]:
+    """Per GPU: application and maximum SM/memory clocks (MHz), power limit (W), ECC, MIG and persistence
+    mode, from NVML; an empty list without NVML. ``nvml`` is the pynvml module (a test passes a fake)."""
+    try:
+        if nvml is None:
+            import pynvml as nvml  # type: ignore[no-redef]
+        nvml.nvmlInit()
+    except Exception:
+        return []
+
+    def read(fn: str, *args: Any) -> Any:
+        try:
+            return getattr(nvml, fn)(*args)
+        except Exception:
+            return None
+
+    out = []
+    try:
+        for i in range(read("nvmlDeviceGetCount") or 0):
+            h = nvml.nvmlDeviceGetHandleByIndex(i)
+            power = read("nvmlDeviceGetEnforcedPowerLimit", h)
+            ecc = read("nvmlDeviceGetEccMode", h)
+            mig = read("nvmlDeviceGetMigMode", h)
+            out.append({
+                "index": i,
+                "application_sm_clock_mhz": read("nvmlDeviceGetApplicationsClock", h, nvml.NVML_CLOCK_SM),
+                "application_mem_clock_mhz": read("nvmlDeviceGetApplicationsClock", h, nvml.NVML_CLOCK_MEM),
+                "max_sm_clock_mhz": read("nvmlDeviceGetMaxClockInfo", h, nvml.NVML_CLOCK_SM),
+                "max_mem_clock_mhz": read("nvmlDeviceGetMaxClockInfo", h, nvml.NVML_CLOCK_MEM),
+                "power_limit_w": power / 1000.0 if power is not None else None,
+                "ecc": bool(ecc[0]) if isinstance(ecc, (list, tuple)) and ecc else None,
+                "mig": bool(mig[0]) if isinstance(mig, (list, tuple)) and mig else None,
+                "persistence": bool(p) if (p := read("nvmlDeviceGetPersistenceMode", h)) is not None else None,
+            })
+    finally:
+        try:
+            nvml.nvmlShutdown()
+        except Exception:
+            pass
+    return out
+
+
+def fingerprint(host: Host, extra: dict[str, Any] | None = None,
+                plugins: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything that could explain a difference between two results; ``plugins`` maps each loaded
+    plugin to its distribution and version."""
     return {
         "dlrmbench": __version__,
         "git": git_commit(),
@@ -85,5 +165,9 @@ def fingerprint(host: Host, extra: dict[str, Any] | None = None) -> dict[str, An
         "gpu_probe": host.gpu_probe_error or "ok",
         "nvidia_driver": nvidia_driver() if host.gpus else None,
         "packages": package_versions(),
+        "plugins": dict(sorted((plugins or {}).items())),
+        "libraries": library_versions(),
+        "gpu_settings": gpu_settings() if host.gpus else [],
+        **cpu_frequency_policy(),
         **(extra or {}),
     }

@@ -4,6 +4,10 @@ Read directly from /proc (no psutil dependency): ``/proc/stat`` and ``/proc/memi
 machine, ``/proc/<pid>/stat`` of every process whose parent chain leads to the root pid for the
 worker tree (CPU time and resident memory). CPU percentages are over the interval since the
 previous reading; 100% = one core.
+
+Noise: the CPU time of every process that is neither the worker tree nor the dlrmbench process itself
+(``other_cpu_cores``: cores' worth, machine busy time minus ours), the mean CPU clock (cpufreq in
+sysfs, else ``/proc/cpuinfo``) and the kernel's thermal-throttle counters, where readable.
 """
 
 from __future__ import annotations
@@ -81,6 +85,39 @@ def descendants(table: dict[int, tuple[int, int, int]], root: int) -> set[int]:
     return found
 
 
+SYS_CPU = Path("/sys/devices/system/cpu")
+
+
+def cpu_clock_mhz(sys_cpu: Path = SYS_CPU, proc: Path = PROC) -> float | None:
+    """Mean current clock of all CPUs in MHz (cpufreq, else /proc/cpuinfo), or None when not readable."""
+    values = []
+    for path in sys_cpu.glob("cpu[0-9]*/cpufreq/scaling_cur_freq"):
+        try:
+            values.append(int(path.read_text().strip()) / 1000.0)
+        except (OSError, ValueError):
+            continue
+    if not values:
+        try:
+            for line in (proc / "cpuinfo").read_text().splitlines():
+                if line.startswith("cpu MHz"):
+                    values.append(float(line.split(":", 1)[1]))
+        except (OSError, ValueError):
+            return None
+    return sum(values) / len(values) if values else None
+
+
+def cpu_throttle_count(sys_cpu: Path = SYS_CPU) -> int | None:
+    """Sum of the kernel's per-core thermal throttle counters, or None where there are none."""
+    total, seen = 0, False
+    for path in sys_cpu.glob("cpu[0-9]*/thermal_throttle/core_throttle_count"):
+        try:
+            total += int(path.read_text().strip())
+            seen = True
+        except (OSError, ValueError):
+            continue
+    return total if seen else None
+
+
 class HostReader:
     """Successive readings of machine and process-tree CPU and memory.
 
@@ -99,6 +136,14 @@ class HostReader:
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
         self._cpus = os.cpu_count() or 1
         self._last: tuple[float, int, int] | None = None  # time, busy, total
+        self._own_ticks: int | None = None  # CPU ticks of this (dlrmbench) process at the last reading
+        self._clock: float | None = None
+        self._throttle: int | None = None
+
+    @property
+    def tree(self) -> set[int]:
+        """Pids of the worker tree as of the last reading."""
+        return set(self._tree)
 
     def read(self, now: float) -> dict[str, Any]:
         """Machine CPU % (of all cores), memory used; worker-tree CPU % (100 = one core), RSS, process count."""
@@ -107,6 +152,8 @@ class HostReader:
         if not self._tree or self._readings % self.rescan_every == 0:
             table = _process_table(self.proc)
             self._tree = descendants(table, self.root_pid)
+            self._clock = cpu_clock_mhz(proc=self.proc)
+            self._throttle = cpu_throttle_count()
         else:
             table = {pid: stat for pid in self._tree if (stat := _process_stat(self.proc, pid)) is not None}
         self._readings += 1
@@ -116,9 +163,14 @@ class HostReader:
         used_ticks = sum(max(0, table[p][1] - self._ticks.get(p, table[p][1])) for p in tree)
         self._ticks = {p: table[p][1] for p in tree}
         tree_rss = sum(table[p][2] for p in tree) * self._page
+        own = _process_stat(self.proc, self.root_pid)
+        own_ticks = own[1] if own else None
+        own_used = max(0, own_ticks - self._own_ticks) if own_ticks is not None and self._own_ticks is not None else 0
+        self._own_ticks = own_ticks
         reading: dict[str, Any] = {
             "cpu_pct": None, "memory_used_bytes": used, "memory_total_bytes": mem_total,
             "worker_cpu_pct": None, "worker_rss_bytes": tree_rss, "worker_processes": len(tree),
+            "other_cpu_cores": None, "cpu_mhz": self._clock, "cpu_throttle_count": self._throttle,
         }
         if self._last is not None:
             t0, busy0, total0 = self._last
@@ -126,5 +178,9 @@ class HostReader:
                 reading["cpu_pct"] = 100.0 * (busy - busy0) / (total - total0)
             if now > t0:
                 reading["worker_cpu_pct"] = 100.0 * used_ticks / self._tick_hz / (now - t0)
+            if total > total0 and now > t0:
+                busy_cores = (busy - busy0) / (total - total0) * self._cpus
+                ours = (used_ticks + own_used) / self._tick_hz / (now - t0)
+                reading["other_cpu_cores"] = max(0.0, busy_cores - ours)
         self._last = (now, busy, total)
         return reading

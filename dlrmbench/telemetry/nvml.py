@@ -102,5 +102,17 @@ class NvmlReader:
                 "memory_used_bytes": getattr(memory, "used", None),
                 "temperature_c": t(nv.nvmlDeviceGetTemperature, handle, nv.NVML_TEMPERATURE_GPU),
                 "throttle_mask": t(self._throttle, handle) if self._throttle else None,
+                "pids": self._pids(handle),
             })
         return out
+
+    def _pids(self, handle: Any) -> list[int] | None:
+        """Pids of the compute and graphics processes on one GPU (None when NVML cannot say)."""
+        nv, found, any_ok = self._nvml, set(), False
+        for name in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
+            fn = getattr(nv, name, None)
+            procs = self._try(fn, handle) if fn is not None else None
+            if procs is not None:
+                any_ok = True
+                found.update(int(p.pid) for p in procs if getattr(p, "pid", None) is not None)
+        return sorted(found) if any_ok else None

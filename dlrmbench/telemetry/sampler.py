@@ -15,14 +15,16 @@ from typing import Any, Callable
 
 from dlrmbench.config.schema import Case
 from dlrmbench.host import Host, current_host
-from dlrmbench.results.schema import CaseResult, metric
+from dlrmbench.results.metrics import make
+from dlrmbench.results.schema import CaseResult
 from dlrmbench.telemetry import summary as S
 from dlrmbench.telemetry.hostproc import HostReader, host_unavailable_reason
 from dlrmbench.telemetry.nvml import NvmlReader
 
 GPU_FIELDS = ("power_w", "energy_j", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "mem_util_pct",
-              "memory_used_bytes", "temperature_c", "throttle_mask")
-HOST_FIELDS = ("cpu_pct", "memory_used_bytes", "worker_cpu_pct", "worker_rss_bytes", "worker_processes")
+              "memory_used_bytes", "temperature_c", "throttle_mask", "other_processes")
+HOST_FIELDS = ("cpu_pct", "memory_used_bytes", "worker_cpu_pct", "worker_rss_bytes", "worker_processes",
+               "other_cpu_cores", "cpu_mhz", "cpu_throttle_count")
 
 
 class Sampler:
@@ -59,12 +61,26 @@ class Sampler:
         gpu = self.gpu.read() if self.gpu else []
         host = self.host.read(now) if self.host else None
         self.timeline["t_s"].append(now - self.t0)
+        for reading in gpu:
+            reading["other_processes"] = self._other_gpu_processes(reading.pop("pids", None))
         for series, reading in zip(self.timeline["gpus"], gpu):
             for f in GPU_FIELDS:
                 series[f].append(reading.get(f))
         if host is not None:
             for f in HOST_FIELDS:
                 self.timeline["host"][f].append(host.get(f))
+
+    def _other_gpu_processes(self, pids: list[int] | None) -> int | None:
+        """Processes on a GPU that are neither the worker tree nor this process. None when unknown: no
+        pid list, no host reader, or none of our pids visible (NVML in another pid namespace)."""
+        if pids is None or self.host is None:
+            return None
+        import os
+
+        ours = set(self.host.tree) | {os.getpid()}
+        if not ours & set(pids):
+            return None
+        return len(set(pids) - ours)
 
     def _loop(self) -> None:
         next_at = self.t0 + self.interval_s
@@ -159,7 +175,8 @@ class CaseTelemetry:
             figures.update(S.gpu_summary(timeline))
             figures.update(S.energy_summary(timeline, self.marks, self.case.batch_size,
                                             _samples_processed(result), sampler.interval_s))
-        figures.update(S.host_summary(timeline))
+        window = S.work_window(self.marks, self.case.batch_size)
+        figures.update(S.host_summary(timeline, (window[0], window[1]) if window else None))
         result.telemetry = {
             "enabled": True,
             "interval_ms": self.case.telemetry.interval_ms,
@@ -174,13 +191,13 @@ class CaseTelemetry:
         }
         note = figures.get("energy_note", "")
         if figures.get("energy_per_sample_j") is not None:
-            result.metrics["energy_per_sample"] = metric(figures["energy_per_sample_j"], "J/sample", False, note)
+            result.metrics["energy_per_sample"] = make("energy_per_sample", figures["energy_per_sample_j"],
+                                                       description=note)
         if figures.get("mean_power_w") is not None:
-            result.metrics["mean_power"] = metric(figures["mean_power_w"], "W", None, "board power, sum over GPUs")
-            result.metrics["peak_power"] = metric(figures["peak_power_w"], "W", None, "board power, sum over GPUs")
+            result.metrics["mean_power"] = make("mean_power", figures["mean_power_w"])
+            result.metrics["peak_power"] = make("peak_power", figures["peak_power_w"])
         if figures.get("peak_memory_bytes") is not None:
-            result.metrics["peak_gpu_memory"] = metric(figures["peak_memory_bytes"] / 2**30, "GiB", None,
-                                                       "NVML memory used, largest GPU")
+            result.metrics["peak_gpu_memory"] = make("peak_gpu_memory", figures["peak_memory_bytes"] / 2**30)
 
 
 def _samples_processed(result: CaseResult) -> int | None:

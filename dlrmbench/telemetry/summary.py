@@ -130,21 +130,45 @@ def gpu_summary(timeline: dict[str, Any]) -> dict[str, Any]:
         "mean_sm_clock_mhz": _mean([v for g in gpus for v in _values(g["sm_clock_mhz"])]),
         "mean_gpu_util_pct": _mean([v for g in gpus for v in _values(g["gpu_util_pct"])]),
         "peak_temperature_c": max((v for g in gpus for v in _values(g["temperature_c"])), default=None),
+        "other_gpu_processes": max((v for g in gpus for v in _values(g.get("other_processes", []))), default=None),
         "throttled": throttled_samples > 0,
         "throttled_fraction": throttled_samples / n if n else 0.0,
         "throttle_reasons": {k: v / n for k, v in sorted(reasons.items())},
     }
 
 
-def host_summary(timeline: dict[str, Any]) -> dict[str, Any]:
+def host_summary(timeline: dict[str, Any], window: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Host CPU and memory; the noise figures (other processes' CPU, CPU clock) over ``window`` (the
+    measured window, seconds since start) when given, else over the whole case."""
     host = timeline.get("host") or {}
     if not host:
         return {}
+    import os
+
+    t = timeline.get("t_s") or []
+    inside = [i for i, ti in enumerate(t) if window is None or window[0] <= ti <= window[1]]
+    if len(inside) < 2:
+        inside = list(range(len(t)))
+
+    def in_window(key: str) -> list[float]:
+        series = host.get(key, [])
+        return _values([series[i] for i in inside if i < len(series)])
+
+    other = in_window("other_cpu_cores")
+    clocks = in_window("cpu_mhz")
+    throttle = _values(host.get("cpu_throttle_count", []))
     return {
         "host_mean_cpu_pct": _mean(_values(host.get("cpu_pct", []))),
         "host_peak_memory_bytes": max(_values(host.get("memory_used_bytes", [])), default=None),
         "worker_mean_cpu_pct": _mean(_values(host.get("worker_cpu_pct", []))),
         "worker_peak_rss_bytes": max(_values(host.get("worker_rss_bytes", [])), default=None),
+        "cpu_count": os.cpu_count(),
+        "other_cpu_cores_mean": _mean(other),
+        "other_cpu_cores_peak": max(other, default=None),
+        "cpu_mhz_min": min(clocks, default=None),
+        "cpu_mhz_max": max(clocks, default=None),
+        "cpu_throttle_events": int(max(throttle) - min(throttle)) if throttle else None,
+        "noise_window": "measured window" if window is not None and len(inside) < len(t) else "whole case",
     }
 
 

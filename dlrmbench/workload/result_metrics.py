@@ -1,7 +1,7 @@
 """Every metric a worker reports, built in one place from what the loops measured.
 
-Names, units and higher-is-better travel with each value (:func:`dlrmbench.results.schema.metric`).
-Keeping them together lets the metric vocabulary change in one module.
+Names, units and higher-is-better come from the metric vocabulary (:mod:`dlrmbench.results.metrics`);
+the inference batch size is a field of a metric, not part of its name.
 """
 
 from __future__ import annotations
@@ -12,48 +12,52 @@ from dlrmbench.config.schema import Case
 
 
 def train_metrics(outcome: Any, case: Case) -> dict[str, dict[str, Any]]:
-    from dlrmbench.results.schema import metric
+    """Throughput (mean- and p50-based), step-time percentiles, AUC, loss and step counts of a training run."""
+    from dlrmbench.results.metrics import make, metric_key
     from dlrmbench.results.stats import latency_summary
 
     measured = outcome.step_times[case.benchmark_warmup_steps:]
     summary = latency_summary(measured)
     throughput = outcome.measured_samples / outcome.measured_seconds if outcome.measured_seconds > 0 else None
+    p50_throughput = case.batch_size / summary["p50_s"] if measured and summary["p50_s"] > 0 else None
     last = outcome.evaluations[-1] if outcome.evaluations else {}
     best = max((e["auc"] for e in outcome.evaluations), default=None)
-    values = {
-        "train_throughput": metric(throughput, "samples/s", True, "measured samples / measured wall time"),
-        "step_time_mean": metric(summary["mean_s"] * 1e3, "ms", False, "mean of per-step times"),
-        "step_time_p50": metric(summary["p50_s"] * 1e3, "ms", False),
-        "step_time_p90": metric(summary["p90_s"] * 1e3, "ms", False),
-        "step_time_p99": metric(summary["p99_s"] * 1e3, "ms", False),
-        "auc": metric(last.get("auc"), "", True, "ROC AUC at the last evaluation"),
-        "best_auc": metric(best, "", True),
-        "log_loss": metric(last.get("log_loss"), "", False, "test log loss at the last evaluation"),
-        "final_train_loss": metric(outcome.final_loss, "", False),
-        "train_steps": metric(float(outcome.steps), "steps", None),
-        "measured_steps": metric(float(outcome.measured_steps), "steps", None),
-        "train_wall_time": metric(outcome.wall_seconds, "s", False, "training loop wall time, evaluations included"),
-        "time_to_train": metric(
-            outcome.time_to_train_s / 60 if outcome.time_to_train_s is not None else None, "min", False,
-            "start of training to the evaluation reaching auc_threshold (MLPerf definition)",
-        ),
-    }
-    return {k: v.model_dump() for k, v in values.items()}
+    values = [
+        make("train_throughput", throughput),
+        make("train_throughput_p50", p50_throughput),
+        make("step_time_mean", summary["mean_s"] * 1e3),
+        make("step_time_p50", summary["p50_s"] * 1e3),
+        make("step_time_p90", summary["p90_s"] * 1e3),
+        make("step_time_p99", summary["p99_s"] * 1e3),
+        make("auc", last.get("auc")),
+        make("best_auc", best),
+        make("log_loss", last.get("log_loss")),
+        make("final_train_loss", outcome.final_loss),
+        make("train_steps", float(outcome.steps)),
+        make("measured_steps", float(outcome.measured_steps)),
+        make("train_wall_time", outcome.wall_seconds),
+        make("time_to_train", outcome.time_to_train_s / 60 if outcome.time_to_train_s is not None else None),
+    ]
+    return {metric_key(m.name, m.batch_size): m.model_dump() for m in values}
 
 
 def inference_metrics(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    from dlrmbench.results.schema import metric
+    """Per batch size and variant (end to end, device only): throughput (mean- and p50-based) and latency
+    percentiles; the batch size is a field of each metric, not part of its name."""
+    from dlrmbench.results.metrics import make, metric_key
 
-    out = {}
+    out = []
     for record in records:
         bs = record["batch_size"]
         for variant in ("end_to_end", "device_only"):
             stats = record[variant]
             suffix = "" if variant == "end_to_end" else "_device_only"
-            out[f"inference_throughput_bs{bs}{suffix}"] = metric(stats["throughput"], "samples/s", True)
+            out.append(make(f"inference_throughput{suffix}", stats["throughput"], bs))
+            p50 = stats["p50_s"]
+            out.append(make(f"inference_throughput_p50{suffix}", bs / p50 if p50 and p50 > 0 else None, bs))
             for q in ("mean", "p50", "p90", "p95", "p99"):
-                out[f"inference_latency_{q}_bs{bs}{suffix}"] = metric(stats[f"{q}_s"] * 1e3, "ms", False)
-    return {k: v.model_dump() for k, v in out.items()}
+                out.append(make(f"inference_latency_{q}{suffix}", stats[f"{q}_s"] * 1e3, bs))
+    return {metric_key(m.name, m.batch_size): m.model_dump() for m in out}
 
 
 def memory_metrics(embeddings: Any, case: Case) -> dict[str, dict[str, Any]]:
@@ -62,7 +66,7 @@ def memory_metrics(embeddings: Any, case: Case) -> dict[str, dict[str, Any]]:
     The state is the optimizer plugin's ``state_bytes_per_parameter`` (plain SGD: none), unless the
     strategy applies its own optimizer and counts its own state (``optimizer_state_bytes()``).
     """
-    from dlrmbench.results.schema import metric
+    from dlrmbench.results.metrics import make
 
     per_parameter = 0.0
     if not getattr(embeddings, "applies_own_optimizer", False):
@@ -70,23 +74,22 @@ def memory_metrics(embeddings: Any, case: Case) -> dict[str, dict[str, Any]]:
 
         per_parameter = get_registry().get("optimizer", case.optimizer.name).state_bytes_per_parameter
     state = embeddings.optimizer_state_bytes(per_parameter)
-    values = {
-        "embedding_parameter_bytes": metric(float(embeddings.parameter_bytes()), "B", None,
-                                            "bytes of the embedding tables"),
-        "embedding_optimizer_state_bytes": metric(float(state), "B", None,
-                                                  f"bytes of {case.optimizer.name} state for the tables"),
-    }
-    return {k: v.model_dump() for k, v in values.items()}
+    values = [
+        make("embedding_parameter_bytes", float(embeddings.parameter_bytes())),
+        make("embedding_optimizer_state_bytes", float(state),
+             description=f"bytes of {case.optimizer.name} state for the tables"),
+    ]
+    return {m.name: m.model_dump() for m in values}
 
 
 def test_metrics(result: Any) -> dict[str, dict[str, Any]]:
     """AUC, log loss and sample count of one evaluation (``mode: test``)."""
-    from dlrmbench.results.schema import metric
+    from dlrmbench.results.metrics import make
 
     return {
-        "auc": metric(result.auc, "", True).model_dump(),
-        "log_loss": metric(result.log_loss, "", False).model_dump(),
-        "test_samples": metric(float(result.samples), "samples").model_dump(),
+        "auc": make("auc", result.auc, description="ROC AUC on the test split").model_dump(),
+        "log_loss": make("log_loss", result.log_loss, description="test log loss").model_dump(),
+        "test_samples": make("test_samples", float(result.samples)).model_dump(),
     }
 
 

@@ -20,14 +20,16 @@ from dlrmbench import hookimpl
                    "over several nodes (run that command on every node).")
 @click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Nodes for the printed multi-node command (the case's gpus/processes is the world size).")
-def plan_command(suite: Path, only: tuple[str, ...], case_files: Path | None, nodes: int) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the plan as one JSON document (schema dlrmbench.plan, see the README).")
+def plan_command(suite: Path, only: tuple[str, ...], case_files: Path | None, nodes: int, as_json: bool) -> None:
     """Show, per case and per device, the tables placed there and the bytes of tables, optimizer state,
     gradients and activations for the batch size, against the device's memory; and the plan verdict
     (run, or skip with the reason). Runs nothing.
     """
     from rich.console import Console
 
-    from dlrmbench.cli.run import plan_table
+    from dlrmbench.cli.run import print_plan
     from dlrmbench.config.loader import load_suite
     from dlrmbench.distributed.render import print_memory_plans
     from dlrmbench.errors import UserError
@@ -35,15 +37,20 @@ def plan_command(suite: Path, only: tuple[str, ...], case_files: Path | None, no
     from dlrmbench.plugins import get_registry
     from dlrmbench.runner.plan import plan, select
 
-    console = Console()
+    console = Console(stderr=as_json)
     loaded = load_suite(suite)
     cases = select(loaded.cases, only)
     if not cases:
         raise UserError(f"--only {' '.join(only)}: no case of {suite} matches")
     host = current_host()
     planned = plan(cases, host, get_registry())
-    print_memory_plans(console, planned, host, every_case=True)
-    console.print(plan_table(planned))
+    if as_json:
+        from dlrmbench.report.jsonout import plan_document
+
+        click.echo(plan_document(loaded.suite.name, suite, planned), nl=False)
+    else:
+        print_memory_plans(console, planned, host, every_case=True)
+        print_plan(console, planned)
     if case_files is not None:
         _write_case_files(console, [p.case for p in planned], case_files, nodes)
 

@@ -34,7 +34,10 @@ def report_command(results: tuple[Path, ...], html_out: Path, png_dir: Path | No
     if html_out.parent and not html_out.parent.exists():
         raise UserError(f"--html {html_out}: the directory {html_out.parent} does not exist")
     written = write_report(loaded.sets, html_out, base_set, png_dir)
-    click.echo(f"Report: {written.html}" + (f" and {len(written.pngs)} PNG file(s) in {png_dir}" if png_dir else ""))
+    for problem in written.warnings:
+        click.echo(f"Warning: {problem}", err=True)
+    pngs = len(set(written.pngs))
+    click.echo(f"Report: {written.html}" + (f" and {pngs} PNG file(s) in {png_dir}" if png_dir else ""))
 
 
 @hookimpl

@@ -58,7 +58,7 @@ cases:
     infer = results["infer"]
     assert [r["batch_size"] for r in infer.inference] == [1, 64]
     assert len(infer.inference[0]["end_to_end"]["step_times_s"]) == 5
-    assert infer.metrics["inference_latency_p99_bs64"].unit == "ms"
+    assert infer.metric("inference_latency_p99", 64).unit == "ms" and infer.schema_version == 2
     assert "needs a CUDA GPU" in results["gpu-only"].reason
     assert not list(run_dir.rglob("*.tmp"))
     assert "train" in result.stdout and "Results:" in result.stdout

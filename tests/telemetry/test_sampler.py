@@ -183,7 +183,7 @@ def test_a_failing_summary_is_recorded_not_raised(monkeypatch) -> None:
     telemetry = CaseTelemetry(case, Host())
     with telemetry:
         time.sleep(0.05)
-    monkeypatch.setattr(S, "host_summary", lambda timeline: 1 / 0)
+    monkeypatch.setattr(S, "host_summary", lambda timeline, window=None: 1 / 0)
     result = result_for(case)
     telemetry.attach(result)
     assert result.status == "ok"

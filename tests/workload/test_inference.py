@@ -27,9 +27,13 @@ def test_records_per_batch_size_with_and_without_copy() -> None:
             assert 0 < stats["p50_s"] <= stats["p90_s"] <= stats["p95_s"] <= stats["p99_s"] <= stats["max_s"]
             assert stats["throughput"] == pytest.approx(record["batch_size"] / stats["mean_s"])
     metrics = _inference_metrics(records)
-    assert {"inference_throughput_bs4", "inference_latency_p95_bs4_device_only", "inference_latency_mean_bs1",
-            "inference_latency_p99_bs1"} <= set(metrics)
-    assert metrics["inference_latency_p50_bs4"]["unit"] == "ms"
+    fields = {(m["name"], m["batch_size"]) for m in metrics.values()}  # the batch size is a field, not a suffix
+    assert {("inference_throughput", 4), ("inference_latency_p95_device_only", 4), ("inference_latency_mean", 1),
+            ("inference_latency_p99", 1), ("inference_throughput_p50", 4)} <= fields
+    p50 = next(m for m in metrics.values() if (m["name"], m["batch_size"]) == ("inference_latency_p50", 4))
+    assert p50["unit"] == "ms" and p50["higher_is_better"] is False
+    thr50 = next(m for m in metrics.values() if (m["name"], m["batch_size"]) == ("inference_throughput_p50", 4))
+    assert thr50["value"] == pytest.approx(4 / records[1]["end_to_end"]["p50_s"])
 
 
 def test_model_is_left_in_eval_mode_and_unchanged() -> None:

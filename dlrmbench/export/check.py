@@ -1,0 +1,96 @@
+"""``--check``: the exported files, run as a server runs them, against the eager training model.
+
+ONNX graphs run in ONNX Runtime on the CPU, TorchScript files through ``torch.jit.load``; a split
+export runs its sparse then its dense part, as Triton's ensemble does. The reference is the
+training model's own ``forward`` (not the served modules), so the adapter is checked too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlrmbench.export.serving_model import CATEGORICAL, EMBEDDED, LOGIT, NUMERICAL, eager_logits
+
+#: fp32: |exported - eager| <= TOLERANCE x max(1, max |eager|)
+TOLERANCE = 1e-5
+CHECK_BATCH_SIZES = (1, 7, 256)
+
+
+def random_inputs(model_info: dict[str, Any], batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Numerical features ~ N(0, 1) and ids uniform in each table (also beyond it when ids are hashed)."""
+    rng = np.random.default_rng(seed)
+    sizes = np.asarray(model_info["table_sizes"], dtype=np.int64)
+    high = sizes * 3 if model_info.get("hash_indices") else sizes
+    categorical = (rng.random((batch, len(sizes))) * high).astype(np.int64)
+    numerical = rng.standard_normal((batch, model_info["num_numerical"])).astype(np.float32)
+    return numerical, categorical
+
+
+class Predictor:
+    """Runs one exported format from its files: ``predict(numerical, categorical) -> (B, 1)``."""
+
+    def __init__(self, root: Path, entry: dict[str, Any], fmt: str, threads: int | None = None) -> None:
+        self.fmt, self.parts = fmt, entry["parts"]
+        self.runners = {part: self._load(root / info["file"], threads) for part, info in self.parts.items()}
+
+    def _load(self, file: Path, threads: int | None) -> Any:
+        if self.fmt == "onnx":
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            if threads:
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+            return ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+        import warnings
+
+        with warnings.catch_warnings():  # "torch.jit.load is deprecated": still what Triton's PyTorch backend runs
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(file), map_location="cpu").eval()
+
+    def _run(self, part: str, *arrays: np.ndarray) -> np.ndarray:
+        runner = self.runners[part]
+        if self.fmt == "onnx":
+            names = self.parts[part]["inputs"]
+            return runner.run(None, dict(zip(names, arrays)))[0]
+        with torch.no_grad():
+            return runner(*(torch.from_numpy(a) for a in arrays)).numpy()
+
+    def predict(self, numerical: np.ndarray, categorical: np.ndarray) -> np.ndarray:
+        if "model" in self.runners:
+            return self._run("model", numerical, categorical)
+        embedded = self._run("sparse", categorical)
+        return self._run("dense", numerical, embedded)
+
+
+def compare(exported: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """Largest absolute difference and the tolerance it is held to."""
+    if exported.shape != reference.shape:
+        return {"max_abs_diff": float("inf"), "tolerance": TOLERANCE}
+    diff = float(np.max(np.abs(exported.astype(np.float64) - reference.astype(np.float64))))
+    scale = max(1.0, float(np.max(np.abs(reference))))
+    return {"max_abs_diff": diff, "tolerance": TOLERANCE * scale}
+
+
+def check_export(model: torch.nn.Module, root: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """For each exported format: the largest difference to ``model`` over a few batch sizes."""
+    report: dict[str, dict[str, Any]] = {}
+    device = next(model.parameters()).device
+    for fmt, entry in manifest["models"].items():
+        predictor = Predictor(root, entry, fmt)
+        worst, tolerance, samples = 0.0, TOLERANCE, 0
+        for i, batch in enumerate(CHECK_BATCH_SIZES):
+            numerical, categorical = random_inputs(manifest["model"], batch, seed=i)
+            reference = eager_logits(model, torch.from_numpy(numerical).to(device),
+                                     torch.from_numpy(categorical).to(device)).cpu().numpy()
+            result = compare(predictor.predict(numerical, categorical), reference)
+            if result["max_abs_diff"] / result["tolerance"] >= worst / tolerance:
+                worst, tolerance = result["max_abs_diff"], result["tolerance"]
+            samples += batch
+        report[fmt] = {"max_abs_diff": worst, "tolerance": tolerance, "samples": samples,
+                       "batch_sizes": list(CHECK_BATCH_SIZES), "passed": bool(worst <= tolerance)}
+    return report

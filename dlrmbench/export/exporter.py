@@ -1,0 +1,245 @@
+"""``dlrmbench export``: served parts -> model files + Triton repository + ``export.json``, atomically.
+
+Everything is written into a hidden staging folder beside the output and renamed into place only
+when it is complete (and, with ``check``, matches the eager model): an error leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from dlrmbench.errors import UserError
+from dlrmbench.export.serving_model import CATEGORICAL, EMBEDDED, LOGIT, NUMERICAL, ServingParts
+from dlrmbench.export.triton_repo import (
+    MODEL_FILES, PLATFORMS, TRITON_TYPES, Batching, ModelConfig, Tensor, model_names, served_names,
+)
+
+MANIFEST = "export.json"
+MANIFEST_FORMAT = "dlrmbench-export-1"
+REPOSITORY = "triton"
+Format = Literal["onnx", "torchscript"]
+#: Default table size above which the tables are served as their own model (2 GiB: an ONNX
+#: protobuf's limit, and more than a dense graph should carry onto a GPU beside its MLPs).
+SPLIT_ABOVE_BYTES = 2 << 30
+
+
+class ExportMismatch(Exception):
+    """An exported model computes something else than the eager model (``--check`` failed)."""
+
+
+@dataclass
+class ExportSettings:
+    """What to write and how Triton should batch it."""
+
+    output: Path
+    formats: tuple[str, ...] = ("onnx", "torchscript")
+    split: Literal["auto", "always", "never"] = "auto"
+    split_above_bytes: int = SPLIT_ABOVE_BYTES
+    model_name: str = "dlrm"
+    batching: Batching = field(default_factory=Batching)
+    check: bool = False
+    force: bool = False
+
+
+def check_output(output: Path, force: bool) -> None:
+    """Refuse, before anything is built, an output that exists (without ``force``) or cannot be written."""
+    if output.exists() and not force:
+        raise UserError(f"export output {output} already exists; choose a new folder or pass --force to replace it")
+    if output.exists() and not output.is_dir():
+        raise UserError(f"export output {output} is a file, not a folder; choose a folder path")
+    parent = output.resolve().parent
+    if not parent.is_dir():
+        raise UserError(f"export output {output}: its parent folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"export output {output}: cannot write in {parent} (permission denied); choose another folder")
+
+
+def decide_split(parts: ServingParts, settings: ExportSettings) -> tuple[bool, str]:
+    """Whether the tables get their own model, and why (recorded in the manifest)."""
+    size = parts.table_bytes
+    if settings.split == "always":
+        return True, "--split always"
+    if settings.split == "never":
+        return False, "--split never"
+    if size > settings.split_above_bytes:
+        return True, f"tables hold {size:,} bytes, above --split-above {settings.split_above_bytes:,}"
+    return False, f"tables hold {size:,} bytes, within --split-above {settings.split_above_bytes:,}"
+
+
+def _examples(parts: ServingParts, batch: int = 4) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    sizes = torch.tensor(parts.table_sizes)
+    categorical = (torch.rand(batch, parts.num_features, generator=generator) * sizes).long()
+    numerical = torch.randn(batch, parts.num_numerical, generator=generator)
+    embedded = parts.sparse(categorical)
+    return {NUMERICAL: numerical, CATEGORICAL: categorical, EMBEDDED: embedded}
+
+
+def _tensor_specs(parts: ServingParts) -> dict[str, Tensor]:
+    return {
+        NUMERICAL: Tensor(NUMERICAL, TRITON_TYPES["float32"], (parts.num_numerical,)),
+        CATEGORICAL: Tensor(CATEGORICAL, TRITON_TYPES["int64"], (parts.num_features,)),
+        EMBEDDED: Tensor(EMBEDDED, TRITON_TYPES["float32"], (parts.num_features, parts.dim)),
+        LOGIT: Tensor(LOGIT, TRITON_TYPES["float32"], (1,)),
+    }
+
+
+#: The served graphs: part -> (input names, output names).
+GRAPHS = {
+    "model": ([NUMERICAL, CATEGORICAL], [LOGIT]),
+    "sparse": ([CATEGORICAL], [EMBEDDED]),
+    "dense": ([NUMERICAL, EMBEDDED], [LOGIT]),
+}
+
+
+def _module(parts: ServingParts, part: str) -> torch.nn.Module:
+    return {"model": parts.whole, "sparse": lambda: parts.sparse, "dense": lambda: parts.dense}[part]()
+
+
+def _write_format(parts: ServingParts, fmt: str, split: bool, settings: ExportSettings,
+                  stage: Path) -> dict[str, Any]:
+    """Write one format's model file(s) and config(s) under ``stage/triton``; return its manifest entry."""
+    from dlrmbench.export.formats import write_onnx, write_torchscript
+
+    names = model_names(settings.model_name, fmt)
+    specs, examples = _tensor_specs(parts), _examples(parts)
+    kind = settings.batching.instance_kind
+    entry: dict[str, Any] = {"model": names["model"], "parts": {}, "tensors": {}}
+    for part in (["sparse", "dense"] if split else ["model"]):
+        inputs, outputs = GRAPHS[part]
+        folder = stage / REPOSITORY / names[part]
+        (folder / "1").mkdir(parents=True)
+        target = folder / "1" / MODEL_FILES[fmt]
+        module = _module(parts, part)
+        example = tuple(examples[n] for n in inputs)
+        if fmt == "onnx":
+            write_onnx(module, example, inputs, outputs, target)
+        else:
+            write_torchscript(module, example, target)
+        in_names, out_names = served_names(fmt, inputs), served_names(fmt, outputs)
+        config = ModelConfig(
+            name=names[part], platform=PLATFORMS[fmt],
+            inputs=[Tensor(n, specs[g].dtype, specs[g].dims) for n, g in zip(in_names, inputs)],
+            outputs=[Tensor(n, specs[g].dtype, specs[g].dims) for n, g in zip(out_names, outputs)],
+            batching=settings.batching, instance_kind="KIND_CPU" if part == "sparse" else kind,
+        )
+        (folder / "config.pbtxt").write_text(config.render())
+        entry["parts"][part] = {"file": target.relative_to(stage).as_posix(), "inputs": in_names, "outputs": out_names,
+                                "side_files": sorted(p.name for p in target.parent.iterdir() if p != target)}
+    if split:
+        s_in, s_out = entry["parts"]["sparse"]["inputs"], entry["parts"]["sparse"]["outputs"]
+        d_in, d_out = entry["parts"]["dense"]["inputs"], entry["parts"]["dense"]["outputs"]
+        ensemble = ModelConfig(
+            name=names["model"], platform="ensemble",
+            inputs=[specs[NUMERICAL], specs[CATEGORICAL]], outputs=[specs[LOGIT]], batching=settings.batching,
+            steps=[(names["sparse"], {s_in[0]: CATEGORICAL}, {s_out[0]: EMBEDDED}),
+                   (names["dense"], {d_in[0]: NUMERICAL, d_in[1]: EMBEDDED}, {d_out[0]: LOGIT})],
+        )
+        folder = stage / REPOSITORY / names["model"]
+        (folder / "1").mkdir(parents=True)  # Triton wants a version folder, empty for an ensemble
+        (folder / "config.pbtxt").write_text(ensemble.render())
+    whole = entry["parts"].get("model")
+    entry["served"] = ({"inputs": [NUMERICAL, CATEGORICAL], "outputs": [LOGIT]} if whole is None
+                       else {"inputs": whole["inputs"], "outputs": whole["outputs"]})
+    return entry
+
+
+def export(model: torch.nn.Module, source: dict[str, Any], settings: ExportSettings) -> dict[str, Any]:
+    """Export ``model`` (a trained DLRM) as ``settings`` says; return the manifest written.
+
+    Raises :class:`UserError` for a bad output, :class:`ExportMismatch` when ``check`` finds a
+    difference; in both cases nothing is left under ``settings.output``.
+    """
+    from dlrmbench.export.serving_model import serving_parts
+
+    check_output(settings.output, settings.force)
+    parts = serving_parts(model, source.get("interaction"))
+    split, reason = decide_split(parts, settings)
+    output = settings.output
+    stage = Path(tempfile.mkdtemp(prefix=f".{output.name}.export-", dir=output.resolve().parent))
+    try:
+        models = {fmt: _write_format(parts, fmt, split, settings, stage) for fmt in settings.formats}
+        manifest: dict[str, Any] = {
+            "format": MANIFEST_FORMAT,
+            "source": source,
+            "model": {"num_numerical": parts.num_numerical, "num_features": parts.num_features,
+                      "embedding_dim": parts.dim, "table_sizes": parts.table_sizes,
+                      "hash_indices": parts.sparse.hash_indices, "table_bytes": parts.table_bytes},
+            "split": split, "split_reason": reason, "repository": REPOSITORY,
+            "batching": asdict(settings.batching), "models": models, "check": None,
+        }
+        if settings.check:
+            from dlrmbench.export.check import check_export
+
+            report = check_export(model, stage, manifest)
+            manifest["check"] = report
+            failed = [f"{fmt}: {r['max_abs_diff']:.3g} (tolerance {r['tolerance']:g})"
+                      for fmt, r in report.items() if not r["passed"]]
+            if failed:
+                raise ExportMismatch("the exported model differs from the eager model: largest |difference| "
+                                     + "; ".join(failed))
+        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        _publish(stage, output)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _publish(stage: Path, output: Path) -> None:
+    """Rename the complete staging folder to ``output`` (replacing an old export only now)."""
+    os.chmod(stage, 0o755)
+    if output.exists():
+        old = output.with_name(f".{output.name}.old-{os.getpid()}")
+        os.replace(output, old)
+        os.replace(stage, output)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(stage, output)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Load an export folder's ``export.json`` (or the file itself), with a clear error if it is not one."""
+    file = path / MANIFEST if path.is_dir() else path
+    if not file.is_file():
+        raise UserError(f"{path}: no {MANIFEST} here; give a folder written by `dlrmbench export`")
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8", errors="replace"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{file}: not valid JSON ({exc.msg} at line {exc.lineno}); re-run dlrmbench export") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise UserError(f"{file}: not a dlrmbench export manifest (expected format {MANIFEST_FORMAT})")
+    problem = _manifest_problem(manifest, file.parent)
+    if problem:
+        raise UserError(f"{file}: {problem}; re-run dlrmbench export")
+    return manifest
+
+
+def _manifest_problem(manifest: dict[str, Any], root: Path) -> str | None:
+    """What is wrong with a manifest read from disk (edited or damaged), or None."""
+    model, models = manifest.get("model"), manifest.get("models")
+    if not isinstance(model, dict) or not isinstance(models, dict) or not models:
+        return "'model' or 'models' is missing"
+    sizes = model.get("table_sizes")
+    if not (isinstance(sizes, list) and sizes and all(isinstance(s, int) and 0 < s < 1 << 40 for s in sizes)):
+        return "model.table_sizes must be a list of positive whole numbers"
+    if not (isinstance(model.get("num_numerical"), int) and 0 < model["num_numerical"] < 1 << 16):
+        return "model.num_numerical must be a positive whole number"
+    base = root.resolve()
+    for fmt, entry in models.items():
+        parts = entry.get("parts") if isinstance(entry, dict) else None
+        if fmt not in ("onnx", "torchscript") or not isinstance(parts, dict) or not parts:
+            return f"models.{fmt} is not an onnx or torchscript entry with parts"
+        for part, info in parts.items():
+            file = info.get("file") if isinstance(info, dict) else None
+            if not isinstance(file, str) or base not in (base / file).resolve().parents:
+                return f"models.{fmt}.parts.{part}.file must be a path inside the export folder"
+    return None

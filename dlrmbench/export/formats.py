@@ -1,0 +1,54 @@
+"""Writing one served module as ONNX or TorchScript, with a dynamic batch dimension."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+#: ONNX opset of the exported graphs (ONNX Runtime 1.16+, Triton 23.10+ read it).
+ONNX_OPSET = 18
+#: Above this many bytes of weights, ONNX keeps them in a side file (protobuf's 2 GiB limit).
+ONNX_EXTERNAL_DATA_BYTES = 1 << 30
+
+
+def _weight_bytes(module: torch.nn.Module) -> int:
+    tensors = list(module.parameters()) + list(module.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def write_onnx(module: torch.nn.Module, example: tuple[torch.Tensor, ...], input_names: list[str],
+               output_names: list[str], path: Path) -> None:
+    """Export ``module`` to ``path`` with named inputs/outputs and dimension 0 named ``batch``.
+
+    Uses the dynamo-based exporter (``torch.export`` + onnxscript). Weights above
+    :data:`ONNX_EXTERNAL_DATA_BYTES` go to ``<file>.data`` beside the model, which ONNX Runtime
+    and Triton's ONNX Runtime backend load from the same folder.
+    """
+    import logging
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notices
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    dynamic = {name: {0: batch} for name in input_names}
+    external = _weight_bytes(module) > ONNX_EXTERNAL_DATA_BYTES
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(module.eval(), example, input_names=input_names, output_names=output_names,
+                                    dynamic_shapes=dynamic, opset_version=ONNX_OPSET, dynamo=True,
+                                    external_data=external, verbose=False)
+        program.save(str(path), external_data=external)
+
+
+def write_torchscript(module: torch.nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:
+    """Trace ``module`` (as NVIDIA's deployer's ``--ts-trace``) and save it; the batch stays dynamic
+    because no operation of the served modules depends on a concrete batch size."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(module.eval(), example, check_trace=False)
+        traced = torch.jit.freeze(traced) if not _is_huge(module) else traced
+        traced.save(str(path))
+
+
+def _is_huge(module: torch.nn.Module) -> bool:
+    return _weight_bytes(module) > ONNX_EXTERNAL_DATA_BYTES

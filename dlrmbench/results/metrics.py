@@ -1,0 +1,87 @@
+"""The metric vocabulary: one row per metric with its unit, direction and meaning.
+
+Every metric a worker records is built from this table (:func:`make`), so unit and "higher is
+better" travel with every number and a new metric is one row. The inference batch size is a *field*
+of a metric (``batch_size``), not part of its name: ``inference_throughput`` at batch 64 is
+``Metric(name="inference_throughput", batch_size=64)``.
+
+``from_steps`` says how a metric is derived from the per-step times of the measured window, so that
+compare can rest its statistics on those samples: ``throughput`` (batch size / mean step time),
+``throughput_p50`` (batch size / median step time), ``mean``, or a percentile ``pNN`` (in ms).
+Metrics without it rest on one value per repeat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dlrmbench.results.schema import Metric, metric_key, upgrade_v1_key
+
+__all__ = ["VOCABULARY", "MetricDef", "definition", "make", "metric_key", "upgrade_v1_key"]
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """One row of the vocabulary."""
+
+    name: str
+    unit: str
+    higher_is_better: bool | None
+    description: str
+    per_batch_size: bool = False
+    from_steps: str | None = None
+
+
+def _rows() -> list[MetricDef]:
+    rows = [
+        MetricDef("train_throughput", "samples/s", True, "measured samples / measured wall time (mean-based)",
+                  from_steps="throughput"),
+        MetricDef("train_throughput_p50", "samples/s", True,
+                  "batch size / median step time (p50-based; robust to stalls)", from_steps="throughput_p50"),
+        MetricDef("step_time_mean", "ms", False, "mean of per-step times", from_steps="mean"),
+        MetricDef("step_time_p50", "ms", False, "median per-step time", from_steps="p50"),
+        MetricDef("step_time_p90", "ms", False, "90th percentile per-step time", from_steps="p90"),
+        MetricDef("step_time_p99", "ms", False, "99th percentile per-step time", from_steps="p99"),
+        MetricDef("auc", "", True, "ROC AUC at the last evaluation"),
+        MetricDef("best_auc", "", True, "best ROC AUC over the evaluations"),
+        MetricDef("log_loss", "", False, "test log loss at the last evaluation"),
+        MetricDef("final_train_loss", "", False, "training loss at the last step"),
+        MetricDef("train_steps", "steps", None, "training steps run"),
+        MetricDef("measured_steps", "steps", None, "steps in the measured window (warm-up excluded)"),
+        MetricDef("train_wall_time", "s", False, "training loop wall time, evaluations included"),
+        MetricDef("time_to_train", "min", False,
+                  "start of training to the evaluation reaching auc_threshold (MLPerf definition)"),
+        MetricDef("test_samples", "samples", None, "samples evaluated"),
+        MetricDef("embedding_parameter_bytes", "B", None, "bytes of the embedding tables"),
+        MetricDef("embedding_optimizer_state_bytes", "B", None, "bytes of optimizer state for the tables"),
+        MetricDef("energy_per_sample", "J/sample", False, "board energy per sample (NVML energy counter)"),
+        MetricDef("mean_power", "W", None, "board power, sum over GPUs"),
+        MetricDef("peak_power", "W", None, "board power, sum over GPUs"),
+        MetricDef("peak_gpu_memory", "GiB", None, "NVML memory used, largest GPU"),
+    ]
+    for variant, what in (("", "end to end (host-to-device copy included)"), ("_device_only", "device only")):
+        rows.append(MetricDef(f"inference_throughput{variant}", "samples/s", True,
+                              f"batch size / mean latency, {what}", True, "throughput"))
+        rows.append(MetricDef(f"inference_throughput_p50{variant}", "samples/s", True,
+                              f"batch size / median latency, {what}", True, "throughput_p50"))
+        for q in ("mean", "p50", "p90", "p95", "p99"):
+            rows.append(MetricDef(f"inference_latency_{q}{variant}", "ms", False, f"{q} latency per batch, {what}",
+                                  True, q))
+    return rows
+
+
+VOCABULARY: dict[str, MetricDef] = {row.name: row for row in _rows()}
+
+
+def definition(name: str) -> MetricDef | None:
+    """The vocabulary row of ``name`` (None for a metric a plugin added on its own)."""
+    return VOCABULARY.get(name)
+
+
+def make(name: str, value: float | None, batch_size: int | None = None, description: str | None = None) -> Metric:
+    """A :class:`~dlrmbench.results.schema.Metric` for vocabulary entry ``name``."""
+    row = VOCABULARY[name]
+    if row.per_batch_size and batch_size is None:
+        raise ValueError(f"metric {name} is measured per batch size: give batch_size")
+    return Metric(name=name, value=value, unit=row.unit, higher_is_better=row.higher_is_better,
+                  description=row.description if description is None else description, batch_size=batch_size)

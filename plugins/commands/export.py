@@ -1,0 +1,216 @@
+"""``dlrmbench export`` and ``dlrmbench serve-bench``: the serving path (no torch import here).
+
+The work lives in :mod:`dlrmbench.export`; this module parses options and renders tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dlrmbench import hookimpl
+from dlrmbench.errors import UserError
+
+
+def _need(module: str, extra: str = "export") -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UserError(f"{module} is not installed: pip install 'dlrmbench[{extra}]' (or pip install {module})")
+
+
+def _sizes(value: str, what: str, largest: int) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give comma-separated whole numbers, e.g. 1,64,2048", param_hint=what)
+    if not sizes or min(sizes) < 1 or max(sizes) > largest:
+        raise click.BadParameter(f"{value!r}: every value must be between 1 and {largest:,}", param_hint=what)
+    return tuple(dict.fromkeys(sizes))
+
+
+@click.command("export")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Folder to create: export.json and triton/ (the model repository to mount).")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="A dlrmbench checkpoint (checkpoint.save of a train case). Alone, it gives the model shape too.")
+@click.option("--suite", type=click.Path(path_type=Path), default=None, help="Build the model of a suite case ...")
+@click.option("--case", "case_name", default=None, help="... named CASE (its checkpoint.load, if any, is loaded).")
+@click.option("--scale-down", is_flag=True, help="The case's CPU-sized variant (as run --scale-down).")
+@click.option("--hash-indices", is_flag=True,
+              help="With --checkpoint alone: fold ids into range (id mod rows) as the training case did.")
+@click.option("--format", "formats", type=click.Choice(["onnx", "torchscript"]), multiple=True,
+              help="Formats to write (repeatable; default both).")
+@click.option("--split", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Serve the tables as their own model behind an ensemble: auto = above --split-above.")
+@click.option("--split-above", type=click.IntRange(min=0), default=2 << 30, show_default=True, metavar="BYTES",
+              help="Table bytes above which --split auto keeps the tables out of the dense graph.")
+@click.option("--model-name", default="dlrm", show_default=True, help="Name of the served model in Triton.")
+@click.option("--max-batch-size", type=click.IntRange(min=1), default=65536, show_default=True,
+              help="Triton max_batch_size (dynamic batching merges requests up to it).")
+@click.option("--preferred-batch-size", "preferred", type=click.IntRange(min=1), multiple=True,
+              help="Triton dynamic_batching preferred_batch_size (repeatable).")
+@click.option("--max-queue-delay-us", type=click.IntRange(min=0), default=100, show_default=True,
+              help="How long Triton may hold a request to batch it with others.")
+@click.option("--instance-kind", type=click.Choice(["gpu", "cpu"]), default="gpu", show_default=True,
+              help="Where Triton runs the dense model (the split sparse model always runs on the CPU).")
+@click.option("--instances", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Model instances per device (instance_group count).")
+@click.option("--check", is_flag=True,
+              help="Run the exported files (onnxruntime, TorchScript) against the eager model; exit 1 on a difference.")
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (only once the new export is complete).")
+def export_command(output: Path, checkpoint: Path | None, suite: Path | None, case_name: str | None,
+                   scale_down: bool, hash_indices: bool, formats: tuple[str, ...], split: str, split_above: int,
+                   model_name: str, max_batch_size: int, preferred: tuple[int, ...], max_queue_delay_us: int,
+                   instance_kind: str, instances: int, check: bool, force: bool) -> None:
+    """Export a trained DLRM for serving: TorchScript and ONNX files in a Triton model repository.
+
+    \b
+    dlrmbench export -o exported --checkpoint ck/train.pt --check
+    dlrmbench export -o exported --suite suites/quickstart.yaml --case train-joint
+
+    Writes OUTPUT/export.json (what was exported, from what, and the check) and OUTPUT/triton/
+    (config.pbtxt with dynamic batching per model). Nothing is written unless everything succeeds.
+    """
+    from dlrmbench.config.schema import check_safe_name
+    from dlrmbench.export.exporter import ExportMismatch, ExportSettings, check_output
+    from dlrmbench.export.triton_repo import Batching
+
+    if (suite is None) != (case_name is None):
+        raise UserError("give --suite and --case together (or --checkpoint alone)")
+    if suite is None and checkpoint is None:
+        raise UserError("nothing to export: give --checkpoint PATH, or --suite FILE --case NAME")
+    if hash_indices and suite is not None:
+        raise UserError("--hash-indices is for --checkpoint alone; a suite case says model.hash_indices itself")
+    try:
+        check_safe_name(model_name, "--model-name")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if any(p > max_batch_size for p in preferred):
+        raise UserError(f"--preferred-batch-size {max(preferred)} is above --max-batch-size {max_batch_size}")
+    formats = formats or ("onnx", "torchscript")
+    if "onnx" in formats or check:
+        _need("onnx")
+        _need("onnxscript")
+    if check and "onnx" in formats:
+        _need("onnxruntime")
+    check_output(output, force)  # before anything heavy is built
+
+    from dlrmbench.export.source import build_export_model, case_from_checkpoint, case_from_suite
+
+    case = case_from_suite(suite, case_name, scale_down) if suite is not None else case_from_checkpoint(
+        checkpoint, hash_indices)  # type: ignore[arg-type]
+    model, source = build_export_model(case, checkpoint)
+    settings = ExportSettings(
+        output=output, formats=tuple(dict.fromkeys(formats)), split=split, split_above_bytes=split_above,  # type: ignore[arg-type]
+        model_name=model_name, check=check, force=force,
+        batching=Batching(max_batch_size=max_batch_size, preferred_batch_sizes=tuple(sorted(set(preferred))),
+                          max_queue_delay_us=max_queue_delay_us, instance_kind=f"KIND_{instance_kind.upper()}",
+                          instances=instances),
+    )
+    from dlrmbench.export.exporter import export
+
+    try:
+        manifest = export(model, source, settings)
+    except ExportMismatch as exc:
+        click.echo(f"Error: {exc}; nothing was written", err=True)
+        raise SystemExit(1) from None
+    except OSError as exc:  # disk full, quota, a folder removed underneath: nothing was published
+        click.echo(f"Error: writing the export failed ({exc}); nothing was written to {output}", err=True)
+        raise SystemExit(1) from None
+    _print_export(manifest, output)
+
+
+def _print_export(manifest: dict, output: Path) -> None:
+    click.echo(f"Exported to {output} ({'split: sparse + dense + ensemble' if manifest['split'] else 'one graph'}; "
+               f"{manifest['split_reason']})")
+    for fmt, entry in manifest["models"].items():
+        files = ", ".join(p["file"] for p in entry["parts"].values())
+        click.echo(f"  {fmt}: Triton model {entry['model']!r}: inputs {', '.join(entry['served']['inputs'])} -> "
+                   f"{', '.join(entry['served']['outputs'])}; {files}")
+    for fmt, result in (manifest.get("check") or {}).items():
+        click.echo(f"  check {fmt}: max |exported - eager| = {result['max_abs_diff']:.3g} over {result['samples']} "
+                   f"samples (tolerance {result['tolerance']:g}): {'pass' if result['passed'] else 'FAIL'}")
+
+
+@click.command("serve-bench")
+@click.argument("export_dir", type=click.Path(path_type=Path))
+@click.option("--target", type=click.Choice(["onnxruntime", "torchscript", "triton"]), default="onnxruntime",
+              show_default=True, help="Run the export in this process, or against a running Triton server.")
+@click.option("--batch-sizes", default="1,64,2048", show_default=True, help="Samples per request (comma-separated).")
+@click.option("--concurrency", "concurrency", default="1,2,4", show_default=True,
+              help="Closed-loop clients sending requests at once (comma-separated).")
+@click.option("--duration", type=click.FloatRange(min=0.05, max=3600), default=2.0, show_default=True,
+              help="Seconds measured per batch size x concurrency cell.")
+@click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Untimed requests per client before each cell.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="onnxruntime intra-op threads (default: onnxruntime's choice, all cores).")
+@click.option("--url", default="localhost:8000", show_default=True,
+              help="Triton server (HTTP port 8000, gRPC port 8001).")
+@click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True)
+@click.option("--model", "model", default=None, help="Triton model name (default: the export's ONNX model).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Results folder: writes OUTPUT/serving/<run-id>/ as dlrmbench run does.")
+@click.option("--no-save", is_flag=True, help="Print the table only; write no result files.")
+def serve_bench_command(export_dir: Path, target: str, batch_sizes: str, concurrency: str, duration: float,
+                        warmup: int, threads: int | None, url: str, protocol: str, model: str | None,
+                        output: Path, no_save: bool) -> None:
+    """Latency percentiles and throughput over batch size x concurrency (perf_analyzer's table).
+
+    \b
+    dlrmbench serve-bench exported                      onnxruntime, this CPU
+    dlrmbench serve-bench exported --target triton      a Triton server
+    """
+    from dlrmbench.export.exporter import read_manifest
+    from dlrmbench.export.serve_bench import LocalTarget, ServeSettings, TritonTarget, run_serving
+    from dlrmbench.results.store import utc_now
+
+    settings = ServeSettings(batch_sizes=_sizes(batch_sizes, "--batch-sizes", 1 << 20),  # the graphs' batch bound
+                             concurrency=_sizes(concurrency, "--concurrency", 256), duration_s=duration, warmup=warmup)
+    manifest = read_manifest(export_dir)
+    root = export_dir if export_dir.is_dir() else export_dir.parent
+    if target == "triton":
+        if model is None:
+            model = next(iter(manifest["models"].values()))["model"]
+        runner = TritonTarget(url, protocol, model)
+    else:
+        fmt = "onnx" if target == "onnxruntime" else "torchscript"
+        if fmt == "onnx":
+            _need("onnxruntime")
+        runner = LocalTarget(root, manifest, fmt, threads)  # type: ignore[assignment]
+    click.echo(f"serve-bench: {runner.description}; {settings.duration_s:g} s per cell, {settings.warmup} warm-up "
+               "requests per client")
+    started = utc_now()
+    click.echo(HEADER)
+    cells = run_serving(runner, manifest["model"], settings, progress=lambda c: click.echo(format_row(c)))
+    if not no_save:
+        from dlrmbench.export.results import write_serving_result
+
+        run_dir = write_serving_result(output, root, manifest, target, runner.description,
+                                       {"batch_sizes": list(settings.batch_sizes),
+                                        "concurrency": list(settings.concurrency), "duration_s": settings.duration_s,
+                                        "warmup": settings.warmup, "threads": threads}, cells, started)
+        click.echo(f"Results: {run_dir}")
+
+
+#: perf_analyzer's columns; numbers are right-aligned and never cropped (rows fit in 80 columns).
+HEADER = (f"{'batch':>6} {'conc':>5} {'samples/s':>12} {'req/s':>10} {'p50 ms':>9} {'p90 ms':>9} "
+          f"{'p95 ms':>9} {'p99 ms':>9}")
+
+
+def format_row(cell: object) -> str:
+    """One row of the serving table."""
+    from dlrmbench.export.serve_bench import Cell
+
+    assert isinstance(cell, Cell)
+    return (f"{cell.batch_size:>6} {cell.concurrency:>5} {cell.samples_per_s:>12,.0f} "
+            f"{cell.requests_per_s:>10,.1f} {cell.percentile_ms(50):>9.3f} {cell.percentile_ms(90):>9.3f} "
+            f"{cell.percentile_ms(95):>9.3f} {cell.percentile_ms(99):>9.3f}")
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(export_command)
+    cli.add_command(serve_bench_command)
