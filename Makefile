@@ -12,12 +12,13 @@ BASE := $(VENV)/.installed-base
 RUN_STAMP := $(VENV)/.installed-run-$(RUN_EXTRAS)
 TEST_STAMP := $(VENV)/.installed-test-$(TEST_EXTRAS)
 
-.PHONY: run test venv bench clean help
+.PHONY: run test venv torchrec bench clean help
 
 help:
 	@echo "make run    - create $(VENV) (core only) and run suites/quickstart.yaml on the CPU"
 	@echo "make test   - add the test extras to $(VENV) and run every test"
 	@echo "make bench  - run the performance benchmarks in bench/"
+	@echo "make torchrec - add the TorchRec stack (torchrec, fbgemm-gpu-cpu; TORCHREC_DEVICE=cuda for fbgemm-gpu)"
 
 venv: $(TEST_STAMP)
 
@@ -40,7 +41,18 @@ $(TEST_STAMP): $(BASE)
 run: $(RUN_STAMP)
 	$(VENV)/bin/dlrmbench run suites/quickstart.yaml
 
-test: $(TEST_STAMP)
+# TorchRec and FBGEMM pin torch by ABI, and their metadata would make pip fetch another torch and the
+# CUDA fbgemm-gpu: the known-good set is installed with --no-deps after the pinned torch.
+TORCHREC_DEVICE ?= cpu
+TORCHREC_STAMP := $(VENV)/.installed-torchrec-$(TORCHREC_DEVICE)
+
+torchrec: $(TORCHREC_STAMP)
+
+$(TORCHREC_STAMP): $(TEST_STAMP) requirements/torchrec-$(TORCHREC_DEVICE).txt
+	$(PY) -m pip install -q --no-deps -r requirements/torchrec-$(TORCHREC_DEVICE).txt
+	touch $@
+
+test: $(TEST_STAMP) $(TORCHREC_STAMP)
 	SPARK_LOCAL_IP=$${SPARK_LOCAL_IP:-127.0.0.1} $(PY) -m pytest -q
 
 bench: $(TEST_STAMP)

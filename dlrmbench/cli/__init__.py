@@ -68,6 +68,6 @@ def main(argv: list[str] | None = None) -> None:
     cli = make_cli()
     try:
         cli.main(args=argv, prog_name="dlrmbench")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # SIGTERM/SIGHUP arrive as a KeyboardInterrupt carrying their code
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        sys.exit(getattr(exc, "exit_code", 130))

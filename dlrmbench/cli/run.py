@@ -87,14 +87,17 @@ def print_plan(console: Console, planned: list[PlannedCase]) -> None:
               help="Run on the preprocessed Criteo data in this directory (split or binary format) instead of "
                    "synthetic batches: each case takes the dataset whose model_size.json matches its table sizes "
                    "(repeat the option for the small and the large model). AUC is comparable only then.")
+@click.option("--overwrite", is_flag=True,
+              help="Let checkpoint.save and mlperf_log.path replace existing files that dlrmbench did not write.")
 def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path, repeat: int,
                 timeout_s: float | None, quiet: bool, progress_every: float, as_json: bool, scale: bool,
-                dataset_paths: tuple[Path, ...]) -> None:
+                dataset_paths: tuple[Path, ...], overwrite: bool) -> None:
     """Run the benchmark SUITE (a YAML file) and write results.
 
     Each case runs in its own worker process with a timeout. A case that cannot run here is
     skipped with the reason; a case that crashes, times out or is interrupted is recorded with what
-    it measured. Ctrl-C keeps every finished result and exits 130.
+    it measured. Ctrl-C, SIGTERM and SIGHUP keep every finished result, record the running case and
+    exit 130, 143 and 129.
     """
     console = Console(stderr=as_json)  # with --json, stdout holds only the JSON document
     loaded = load_suite(suite)
@@ -102,11 +105,19 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     if not cases:
         names = ", ".join(c.name for c in loaded.cases)
         raise UserError(f"--only {' '.join(only)}: no case of {suite} matches; cases are: {names}")
+    if timeout_s is not None:  # recorded in each case's config, and quoted when a case times out
+        cases = [c.model_copy(update={"timeout_s": timeout_s}) for c in cases]
+    if not overwrite:
+        from dlrmbench.runner.overwrite import overwrite_problems
+
+        problems = overwrite_problems(cases)
+        if problems:
+            raise UserError("\n".join(problems))
     host = current_host()
     if scale or dataset_paths:
         from dlrmbench.config.variants import apply_variants
 
-        cases, notes = apply_variants(cases, host, scale=scale, dataset_paths=dataset_paths)
+        cases, notes = apply_variants(cases, host, scale=scale, dataset_paths=dataset_paths, registry=get_registry())
         for note in notes:
             console.print(f"[yellow]Note:[/] {note}")
     planned = plan(cases, host, get_registry())
@@ -115,6 +126,10 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
 
         click.echo(plan_document(loaded.suite.name, suite, planned), nl=False)
         return
+    if not dry_run:
+        from dlrmbench.results.store import check_output_dir
+
+        check_output_dir(output)
     if dry_run:
         from dlrmbench.distributed.render import print_memory_plans
 
@@ -126,6 +141,7 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     from dlrmbench.report.progress import LIVE_RATE_NOTE, LogProgress, SuiteProgress
     from dlrmbench.report.terminal import print_run
     from dlrmbench.runner.execute import RunInterrupted, execute
+    from dlrmbench.runner.signals import stop_requests
     from dlrmbench.telemetry.environment import fingerprint
 
     extra: dict = {}
@@ -145,11 +161,11 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
         if quiet:
             progress_view.write = lambda line: None
     try:
-        with progress_view as progress:
+        with stop_requests(), progress_view as progress:
             report = execute(loaded, planned, output, environment, progress, repeat=repeat, timeout_s=timeout_s)
     except RunInterrupted as exc:
-        console.print(f"[magenta]Interrupted.[/] Finished results are in {exc.run_dir}")
-        sys.exit(130)
+        console.print(Text("Stopped: ", style="magenta") + Text(f"{exc.reason}. Finished results are in {exc.run_dir}"))
+        sys.exit(exc.exit_code)
     if as_json:
         from dlrmbench.report.jsonout import run_summary
         from dlrmbench.report.terminal import print_noise

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +63,14 @@ def format_path(path: Path_) -> str:
     return out
 
 
-class SuiteLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (10-20x faster: a hostile 1 MiB file is refused in
+# a fraction of a second), else the pure-Python one; construction is the safe constructor either way.
+_SafeBase: type = getattr(yaml, "CSafeLoader", None) if yaml.__with_libyaml__ else None  # type: ignore[assignment]
+if _SafeBase is None:
+    _SafeBase = yaml.SafeLoader
+
+
+class SuiteLoader(_SafeBase):  # type: ignore[misc, valid-type]
     """The safe loader with YAML 1.2 booleans: only true/false are booleans, so keys and values
     such as ``on: disk`` (a dataset option) or ``country: no`` stay strings, as written."""
 
@@ -76,22 +84,161 @@ SuiteLoader.add_implicit_resolver(
 )
 
 
+# Limits on a suite file, so that hostile input is refused quickly and in bounded memory. A real
+# suite is a few kilobytes, nests a handful of levels and expands to tens of cases.
+MAX_SUITE_BYTES = 1 << 20  # 1 MiB
+MAX_DEPTH = 64  # nesting of mappings and sequences
+MAX_NODES = 50_000  # YAML nodes after expanding aliases (an alias bomb expands exponentially)
+MAX_CASES = 10_000  # cases after matrix expansion
+MAX_EXPANDED_VALUES = 2_000_000  # values in all expanded cases together (cases x values per case)
+
+
+def _count_values(data: Any) -> int:
+    """How many values ``data`` holds, containers included (iterative: depth is already bounded)."""
+    count, stack = 0, [data]
+    while stack:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    """UTF-8 text of ``raw``; a bad byte is refused with its line and column."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise UserError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {column}); "
+                        "save the suite as UTF-8") from None
+
+
+def _check_shape(path: Path, text: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and more than MAX_NODES values from the event stream,
+    before anything recursive or expanding runs."""
+    depth = 0
+    for count, event in enumerate(yaml.parse(text, Loader=SuiteLoader)):
+        if count > MAX_NODES:  # written out, before any alias is expanded
+            raise UserError(f"{path}:{event.start_mark.line + 1}: holds more than {MAX_NODES:,} values; "
+                            "a suite needs far fewer")
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1
+                raise UserError(f"{path}:{line}: nested more than {MAX_DEPTH} levels deep; a suite needs a few")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _check_nodes(path: Path, root: yaml.Node) -> None:
+    """Refuse a document that expands to more than MAX_NODES nodes (aliases counted at each use),
+    and duplicate keys in any mapping (YAML would silently keep the last)."""
+    expanded: dict[int, int] = {}
+    checked: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        # Iterative post-order with memoisation: an alias is the same node object, counted per use.
+        stack: list[tuple[yaml.Node, bool]] = [(node, False)]
+        while stack:
+            current, done = stack.pop()
+            key = id(current)
+            if key in expanded:
+                continue
+            children = _children(current)
+            if not done:
+                stack.append((current, True))
+                stack.extend((c, False) for c in children if id(c) not in expanded)
+                continue
+            total = 1 + sum(expanded[id(c)] for c in children)
+            expanded[key] = total
+            if total > MAX_NODES:
+                line = current.start_mark.line + 1
+                raise UserError(f"{path}:{line}: expands to more than {MAX_NODES:,} values (aliases counted "
+                                "at each use: an alias bomb?); a suite needs far fewer")
+            if isinstance(current, yaml.MappingNode) and key not in checked:
+                checked.add(key)
+                seen: dict[Any, int] = {}
+                for k, _ in current.value:
+                    if not isinstance(k, yaml.ScalarNode) or k.value == "<<":
+                        continue
+                    if k.value in seen:
+                        raise UserError(
+                            f"{path}:{k.start_mark.line + 1}: duplicate key {k.value!r} (first on line "
+                            f"{seen[k.value]}); YAML would silently keep only the last, so remove one")
+                    seen[k.value] = k.start_mark.line + 1
+        return expanded[id(node)]
+
+    size(root)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _non_finite(path: Path, data: Any, lines: dict[Path_, int]) -> None:
+    """Refuse ``.inf`` and ``.nan``: no suite field takes them, and they would fail only at run time."""
+    stack: list[tuple[Path_, Any]] = [((), data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            line = _Locator(path, lines).line_of(where)
+            at = f":{line}" if line else ""
+            raise UserError(f"{path}{at}: {format_path(where) or 'value'}: {value!r} is not a finite number; "
+                            "give a finite value")
+        if isinstance(value, dict):
+            stack.extend((where + (str(k),), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((where + (i,), v) for i, v in enumerate(value))
+
+
 def read_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
-    """Parse ``path`` with the safe loader (no object construction) and map paths to lines."""
+    """Parse ``path`` with the safe loader (no object construction) and map paths to lines.
+
+    Refuses, each within a fraction of a second and in bounded memory: a file over
+    MAX_SUITE_BYTES, bytes that are not UTF-8, nesting deeper than MAX_DEPTH, more than MAX_NODES
+    values after alias expansion, duplicate keys and non-finite numbers (``.inf``, ``.nan``).
+    """
     if not path.exists():
         raise UserError(f"{path}: no such suite file (check the path; suites live in suites/)")
     if path.is_dir():
         raise UserError(f"{path}: is a directory; give a suite file such as suites/quickstart.yaml")
-    text = path.read_text(encoding="utf-8")
+    if not path.is_file():
+        raise UserError(f"{path}: not a regular file; give a suite file such as suites/quickstart.yaml")
     try:
-        node = yaml.compose(text, Loader=SuiteLoader)
-        data = yaml.load(text, Loader=SuiteLoader)  # noqa: S506 - a SafeLoader subclass
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_SUITE_BYTES + 1)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the suite file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_SUITE_BYTES:
+        raise UserError(f"{path}: larger than {MAX_SUITE_BYTES // 1024} KiB; a suite file is a few kilobytes "
+                        "(is this the right file?)")
+    text = _decode(path, raw)
+    try:
+        _check_shape(path, text)
+        loader = SuiteLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                _check_nodes(path, node)
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise UserError(f"{path}{where}: not valid YAML: {problem}") from None
-    return data, (_line_map(node) if node is not None else {})
+    lines = _line_map(node) if node is not None else {}
+    _non_finite(path, data, lines)
+    return data, lines
 
 
 class _Locator:
@@ -185,9 +332,18 @@ def _expand(index: int, template: dict[str, Any], defaults: dict[str, Any], loc:
         axes.append((str(key), values))
     if problems:
         return [], problems
+    count = math.prod(len(values) for _, values in axes)
+    if count > MAX_CASES:
+        sizes = " x ".join(str(len(values)) for _, values in axes)
+        return [], [loc.message(base_path + ("matrix",), f"expands to {count:,} cases ({sizes}); at most "
+                                f"{MAX_CASES:,} are allowed: split the suite or shorten the lists")]
     merged = _deep_merge(defaults, template)
     if "name" not in merged:
         return [], [loc.message(base_path, "missing 'name': every case needs a name")]
+    weight = _count_values(merged)
+    if weight * count > MAX_EXPANDED_VALUES:
+        return [], [loc.message(base_path, f"{count:,} case(s) of {weight:,} values each would expand to more than "
+                                f"{MAX_EXPANDED_VALUES:,} values; shorten the lists or split the suite")]
     expanded = []
     for combo in itertools.product(*(values for _, values in axes)) if axes else [()]:
         case = copy.deepcopy(merged)
@@ -216,13 +372,19 @@ def _case_problem(loc: _Locator, index: int, template: dict[str, Any], error: di
         name = str(field_path[-1])
         text = f"unknown key{did_you_mean(name, choices)}" + (f"; valid keys: {', '.join(choices)}" if choices else "")
     elif error["type"] == "literal_error":
-        text = f"{error['msg']}, got {error.get('input')!r}" + did_you_mean(
+        text = f"{error['msg']}, got {_short(error.get('input'))}" + did_you_mean(
             str(error.get("input")), [c.strip(" '") for c in error["msg"].split("Input should be")[-1].replace(" or ", ",").split(",")]
         )
     elif "input" in error and error["type"] not in ("missing",) and not isinstance(error["input"], (dict, list)):
-        text = f"{error['msg']} (got {error['input']!r})"
+        text = f"{error['msg']} (got {_short(error['input'])})"
     text = text.replace("Value error, ", "")
     return loc.message(yaml_path, text)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a hostile value can be a megabyte long)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _model_at(path: Path_) -> type[BaseModel] | None:
@@ -267,6 +429,10 @@ def load_suite(path: str | Path, check_plugins: bool = True) -> LoadedSuite:
     for index, template in enumerate(suite.cases):
         expanded, found = _expand(index, template, suite.defaults, loc)
         problems.extend(found)
+        if len(cases) + len(expanded) > MAX_CASES:
+            problems.append(loc.message(("cases", index), f"the suite expands to more than {MAX_CASES:,} cases; "
+                                        "split it into several suites"))
+            break
         for raw in expanded:
             try:
                 case = Case.model_validate(raw)

@@ -17,6 +17,7 @@ from dlrmbench.devices import DEVICES
 from dlrmbench.precisions import PRECISIONS
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
+MAX_NAME_LENGTH = 200  # file names are limited to 255 bytes; leave room for ".r12.json" and temp prefixes
 
 Mode = Literal["train", "test", "inference"]
 
@@ -27,7 +28,11 @@ def _one_of(table: dict[str, Any], what: str) -> Any:
 
     def check(value: str) -> str:
         if value not in table:
-            raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(table)}")
+            from dlrmbench.errors import did_you_mean
+
+            choices = list(table)
+            raise ValueError(f"unknown {what} {value!r}{did_you_mean(value, choices)}; "
+                             f"choose one of: {', '.join(repr(c) for c in choices)}")
         return value
 
     return AfterValidator(check)
@@ -39,6 +44,9 @@ Device = Annotated[str, _one_of(DEVICES, "device")]  # the rows of dlrmbench.dev
 
 def check_safe_name(value: str, what: str = "name") -> str:
     """Refuse names that cannot safely become a file or folder name ('/', '..', spaces)."""
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(f"{value[:40]!r}... is {len(value)} characters long; a {what} names a results file "
+                         f"or folder, so at most {MAX_NAME_LENGTH} are allowed")
     if not SAFE_NAME.match(value):
         raise ValueError(
             f"{value!r} is not a safe {what}: use letters, digits and . _ + = - "
@@ -216,6 +224,9 @@ class MlperfLogConfig(Strict):
     """
 
     path: str = Field(min_length=1, description="log file ({case} = case name); overwritten")
+    benchmark: Literal["dlrm", "dlrm_dcnv2"] = Field(
+        default="dlrm", description="dlrm: the SGD DLRM (rulesets 0.7.0-2.1.0); dlrm_dcnv2: MLPerf DLRMv2 "
+                                    "(rulesets 3.0.0-6.0.0; needs optimizer.name adagrad)")
     division: Literal["open", "closed"] = "open"
     org: str = Field(default="dlrmbench", min_length=1, description="submission_org")
     platform: str = Field(default="unspecified", min_length=1, description="submission_platform (system name)")
@@ -296,7 +307,20 @@ class Case(Strict):
         if self.mlperf_log is not None:
             if self.mode != "train":
                 raise ValueError(f"mlperf_log only applies to mode train (this case is mode {self.mode})")
-            if self.mlperf_log.division == "closed" and (
+            if self.mlperf_log.benchmark == "dlrm_dcnv2":
+                if self.optimizer.name != "adagrad":
+                    raise ValueError("mlperf_log.benchmark dlrm_dcnv2 needs optimizer.name adagrad (MLPerf DLRMv2)")
+                if self.mlperf_log.division == "closed" and (
+                    self.model.interaction.name != "dcnv2" or self.model.bottom_mlp != [512, 256, 128]
+                    or self.model.top_mlp != [1024, 1024, 512, 256, 1] or self.model.embedding_dim != 128
+                ):
+                    raise ValueError("mlperf_log.division closed (dlrm_dcnv2) needs the reference model "
+                                     "(interaction dcnv2, bottom 512-256-128, top 1024-1024-512-256-1, dim 128); "
+                                     "use division: open")
+            elif self.optimizer.name == "adagrad":
+                raise ValueError("mlperf_log.benchmark dlrm is the SGD DLRM; an adagrad run logs "
+                                 "benchmark: dlrm_dcnv2")
+            elif self.mlperf_log.division == "closed" and (
                 len(self.model.bottom_mlp) != 3 or len(self.model.top_mlp) != 5
             ):
                 raise ValueError(

@@ -107,15 +107,19 @@ def assign_datasets(cases: list[Case], paths: list[Path], registry: "Registry | 
 
     The DGX suites mix the small (FL15) and the large (FL3) model, so one suite may need two datasets:
     ``--dataset-path`` is repeatable and each case takes the matching one. A single dataset without
-    ``model_size.json`` (binary format) is used by every case. Cases left without data keep synthetic
+    ``model_size.json`` (binary format) is used by every case, and a single dataset by every case whose
+    table sizes come from the data (``model.table_sizes`` unset). Cases left without data keep synthetic
     batches; the returned notes say which.
     """
     found = [(path, *dataset_of(path, registry)) for path in paths]
     notes: list[str] = []
     out = []
     for case in cases:
+        # one dataset without model_size.json, or a case that takes its table sizes from the data, takes the
+        # single dataset given; otherwise the dataset whose model_size.json has the case's table sizes
         matches = [(path, fmt) for path, fmt, sizes in found
-                   if sizes is None and len(found) == 1 or (sizes is not None and sizes == case.model.table_sizes)]
+                   if (sizes is None or case.model.table_sizes is None) and len(found) == 1
+                   or (sizes is not None and sizes == case.model.table_sizes)]
         if matches:
             path, fmt = matches[0]
             out.append(with_dataset_path(case, path, fmt))

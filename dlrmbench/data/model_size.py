@@ -13,7 +13,8 @@ from pathlib import Path
 from dlrmbench.data.errors import DatasetError
 
 FILE_NAME = "model_size.json"
-FIRST_CATEGORICAL_COLUMN = 14  # Criteo: _c0 label, _c1.._c13 numerical, _c14.._c39 categorical
+FIRST_CATEGORICAL_COLUMN = 14
+MAX_BYTES = 1 << 20  # thousands of features would still fit; refuse what cannot be one before parsing  # Criteo: _c0 label, _c1.._c13 numerical, _c14.._c39 categorical
 
 
 def feature_keys(count: int) -> list[str]:
@@ -28,10 +29,16 @@ def read_max_ids(path: Path) -> list[int]:
             f"{path}: missing: a split dataset needs its model_size.json (the largest id per categorical "
             f"feature, written by the preprocessing) next to its train/ and test/ folders"
         )
+    if path.stat().st_size > MAX_BYTES:
+        raise DatasetError(f"{path}: {path.stat().st_size:,} bytes; a model_size.json is a few hundred bytes "
+                           f"(expected {{\"_c14\": N, ..., \"_c39\": N}})")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DatasetError(f"{path}: not valid JSON ({exc}); expected {{\"_c14\": N, ..., \"_c39\": N}}") from None
+    except RecursionError:
+        raise DatasetError(f"{path}: nested too deeply to be a model_size.json; expected "
+                           f"{{\"_c14\": N, ..., \"_c39\": N}}") from None
     if not isinstance(data, dict) or not data:
         raise DatasetError(
             f"{path}: expected a non-empty JSON object {{\"_c14\": N, ..., \"_c39\": N}}, found {type(data).__name__}"
@@ -43,8 +50,9 @@ def read_max_ids(path: Path) -> list[int]:
                 raise DatasetError(f"{path}: key {i} is {key!r}, expected {want!r} (keys must be _c14, _c15, ... in order)")
     out = []
     for key, value in data.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise DatasetError(f"{path}: {key} is {value!r}; expected the largest id, an integer >= 0")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value >= 2**31 - 1:
+            raise DatasetError(f"{path}: {key} is {repr(value)[:40]}; expected the largest id, an integer in "
+                               f"[0, {2**31 - 2}] (categorical files hold int32 ids)")
         out.append(value)
     return out
 

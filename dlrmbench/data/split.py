@@ -187,7 +187,22 @@ def split_sample_counts(directory: Path, table_sizes: list[int], num_numerical: 
             raise DatasetError(f"{path}: size {size} bytes is not a whole number of {width}-byte samples "
                                f"({whole} samples and {rest} bytes at offset {whole * width}: a truncated file?)")
         counts[name] = (size, whole)
+    _check_no_extra_features(directory, len(table_sizes))
     return counts
+
+
+def _check_no_extra_features(directory: Path, num_categorical: int) -> None:
+    """Refuse cat files that model_size.json does not list: training would silently drop them."""
+    expected = {f"cat_{i}.bin" for i in range(num_categorical)}
+    extra = sorted((p.name for p in directory.glob("cat_*.bin") if p.name not in expected),
+                   key=lambda n: (len(n), n))
+    if extra:
+        shown = ", ".join(extra[:6]) + (f" and {len(extra) - 6} more" if len(extra) > 6 else "")
+        raise DatasetError(
+            f"{directory}: holds {shown}, which {model_size.FILE_NAME} does not list (it lists "
+            f"{num_categorical} categorical features: cat_0.bin .. cat_{num_categorical - 1}.bin); the metadata and "
+            f"the files must agree: fix {model_size.FILE_NAME} (one _cN key per cat file) or remove the extra files"
+        )
 
 
 def check_counts_agree(directory: Path, counts: dict[str, tuple[int, int]], table_sizes: list[int]) -> int:

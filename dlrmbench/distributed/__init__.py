@@ -27,7 +27,7 @@ def launch_command(case: "Case", case_file: Path) -> list[str]:
 
 
 def planning_reason(case: "Case", host: "Host") -> str | None:
-    """Why a multi-process case cannot run here (process count, memory plan), or None (light)."""
+    """Why a case cannot run here (process count, memory plan), or None (light)."""
     from dlrmbench.distributed.memory_plan import memory_reason
 
     return memory_reason(case, host)

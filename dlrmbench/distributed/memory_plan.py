@@ -269,13 +269,16 @@ def plan_for_host(case: Any, host: Any, table_sizes: list[int] | None = None) ->
 
 
 def memory_reason(case: Any, host: Any) -> str | None:
-    """Planner check of multi-process cases (``dlrmbench.distributed.planning_reason``): why it cannot run here."""
-    if case.world_size <= 1:
-        return None
-    if case.mode == "inference":
+    """Planner check (``dlrmbench.distributed.planning_reason``): why a case cannot run here.
+
+    Every case whose memory plan can be made before it runs is checked, single-process ones too,
+    so that ``dlrmbench plan`` (which prints every case's plan) and ``run`` always agree.
+    """
+    if case.world_size > 1 and case.mode == "inference":
         return (f"the inference benchmark runs on one device; set {'gpus' if case.device == 'cuda' else 'processes'}: 1 "
                 "(hybrid parallelism is for train and test)")
-    if case.device == "cpu" and case.processes > host.cpu_count and not case.distributed.oversubscribe:
+    if case.world_size > 1 and case.device == "cpu" and case.processes > host.cpu_count \
+            and not case.distributed.oversubscribe:
         return (f"needs {case.processes} processes; this machine has {host.cpu_count} CPU cores "
                 "(set distributed.oversubscribe: true to run anyway)")
     try:

@@ -7,18 +7,36 @@ import math
 import torch
 
 
+class NonFiniteScores(ValueError):
+    """Some scores are NaN or infinite: no AUC (or log loss) can be computed from them."""
+
+    def __init__(self, count: int, total: int, first: int) -> None:
+        super().__init__(
+            f"{count} of {total} scores are not finite (NaN or infinity; the first at sample {first}): no AUC "
+            "can be computed. Usual causes: NaN/inf numerical values in the test data (dlrmbench dataset inspect "
+            "finds them), or weights that diverged in training"
+        )
+        self.count, self.total, self.first = count, total, first
+
+
 def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
     """Area under the ROC curve of ``scores`` (higher = more positive) against 0/1 ``labels``.
 
     Sort descending, cut at every change of score (equal scores form one threshold), accumulate
     true and false positives, and integrate TPR over FPR with the trapezoidal rule. Computed in
     float64 so that millions of samples keep 1e-6 agreement with scikit-learn. Returns NaN when
-    only one class is present.
+    only one class is present. Raises ValueError for a NaN or infinite score (they have no rank:
+    sorting them would give a meaningless area, not an error) and for labels other than 0 and 1.
     """
     scores = scores.detach().reshape(-1).to(torch.float64)
     labels = labels.detach().reshape(-1).to(torch.float64)
     if scores.numel() != labels.numel():
         raise ValueError(f"{scores.numel()} scores but {labels.numel()} labels")
+    bad = ~torch.isfinite(scores)
+    if bool(bad.any()):
+        raise NonFiniteScores(int(bad.sum()), scores.numel(), int(bad.nonzero()[0]))
+    if bool(((labels != 0) & (labels != 1)).any()):
+        raise ValueError("labels must be 0 or 1")
     if scores.numel() == 0:
         return math.nan
     order = torch.argsort(scores, descending=True, stable=True)

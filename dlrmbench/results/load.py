@@ -26,10 +26,11 @@ class ResultSet:
     path: Path
     manifest: RunManifest
     results: list[CaseResult] = field(default_factory=list)
+    distinct_label: str | None = None  # set when another set carries the same suite/run id
 
     @property
     def label(self) -> str:
-        return f"{self.manifest.suite}/{self.manifest.run_id}"
+        return self.distinct_label or f"{self.manifest.suite}/{self.manifest.run_id}"
 
 
 @dataclass
@@ -38,7 +39,16 @@ class Loaded:
     problems: list[str]
 
 
+MAX_RESULT_BYTES = 64 << 20  # a result file is kilobytes; refuse what cannot be one before reading it
+
+
 def _read_json(path: Path) -> Any:
+    """Parse one result file; standard JSON, and the NaN/Infinity literals that old versions wrote."""
+    if not path.is_file():  # a FIFO or device named *.json would block or never end
+        raise ValueError("not a regular file")
+    size = path.stat().st_size
+    if size > MAX_RESULT_BYTES:
+        raise ValueError(f"{size:,} bytes; a result file is at most {MAX_RESULT_BYTES >> 20} MiB")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -49,7 +59,82 @@ def _describe(exc: Exception) -> str:
         return f"not a dlrmbench result: {loc}: {first['msg']} ({exc.error_count()} problem(s))"
     if isinstance(exc, json.JSONDecodeError):
         return f"not valid JSON: {exc.msg} at line {exc.lineno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start})"
+    if isinstance(exc, ValueError):
+        return f"not a dlrmbench result: {exc}"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to be a dlrmbench result"
     return f"{type(exc).__name__}: {exc}"
+
+
+_NUMBER = (int, float)
+# Fields of a recorded case config that compare and report read, with the types they must have.
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "mode": (str,), "device": (str,), "precision": (str,), "batch_size": (int,), "gpus": (int,),
+    "processes": (int,), "comparable": (bool,), "reference": (dict,), "model": (dict,), "tags": (dict,),
+    "backend": (dict, str), "embedding": (dict, str), "dataset": (dict, str),
+}
+_REFERENCE_TYPES: dict[str, tuple[type, ...]] = {
+    "throughput": _NUMBER, "auc": _NUMBER, "source": (str,), "inference_throughput": (dict,),
+}
+
+
+def _type_problem(where: str, value: Any, types: tuple[type, ...]) -> str | None:
+    if value is None or (isinstance(value, types) and not (isinstance(value, bool) and bool not in types)):
+        return None
+    names = " or ".join(t.__name__ for t in types)
+    return f"{where} is {type(value).__name__} {str(value)[:40]!r}, expected {names}"
+
+
+def shape_problem(result: CaseResult) -> str | None:
+    """Why ``result`` cannot be compared or reported (a field of the wrong type), or None.
+
+    The models check the top level; the recorded ``config`` is free-form, so the fields that
+    compare and report read are checked here, once, instead of crashing them later.
+    """
+    config = result.config
+    for key, types in _CONFIG_TYPES.items():
+        problem = _type_problem(f"config.{key}", config.get(key), types)
+        if problem:
+            return problem
+    for key in ("backend", "embedding", "dataset"):
+        ref = config.get(key)
+        if isinstance(ref, dict):
+            problem = _type_problem(f"config.{key}.name", ref.get("name"), (str,))
+            if problem:
+                return problem
+    reference = config.get("reference") or {}
+    for key, types in _REFERENCE_TYPES.items():
+        problem = _type_problem(f"config.reference.{key}", reference.get(key), types)
+        if problem:
+            return problem
+    for size, value in (reference.get("inference_throughput") or {}).items():
+        if not str(size).isdigit():
+            return f"config.reference.inference_throughput key {str(size)[:20]!r} is not a batch size"
+        problem = _type_problem(f"config.reference.inference_throughput.{size}", value, _NUMBER)
+        if problem:
+            return problem
+    sizes = (config.get("model") or {}).get("table_sizes")
+    if sizes is not None and not (isinstance(sizes, list) and all(isinstance(s, int) for s in sizes)):
+        return "config.model.table_sizes must be a list of integers"
+    for name, rows in (("evaluations", result.evaluations), ("inference", result.inference)):
+        for i, row in enumerate(rows):
+            for key, value in row.items():
+                problem = _type_problem(f"{name}[{i}].{key}", value, (*_NUMBER, str, bool))
+                if problem:
+                    return problem
+    return None
+
+
+def manifest_problem(manifest: RunManifest) -> str | None:
+    """Why the manifest's environment cannot be read by compare, or None."""
+    env = manifest.environment
+    gpus = env.get("gpus")
+    if gpus is not None and not (isinstance(gpus, list) and all(isinstance(g, dict) for g in gpus)):
+        return "environment.gpus must be a list of mappings"
+    problem = _type_problem("environment.packages", env.get("packages"), (dict,))
+    return problem
 
 
 def load_run(run_dir: Path, problems: list[str]) -> ResultSet | None:
@@ -57,6 +142,9 @@ def load_run(run_dir: Path, problems: list[str]) -> ResultSet | None:
     manifest_path = run_dir / "run.json"
     try:
         manifest = RunManifest.model_validate(_read_json(manifest_path))
+        problem = manifest_problem(manifest)
+        if problem:
+            raise ValueError(problem)
     except Exception as exc:
         problems.append(f"{manifest_path}: {_describe(exc)}; skipped this result set")
         return None
@@ -64,7 +152,11 @@ def load_run(run_dir: Path, problems: list[str]) -> ResultSet | None:
     files = sorted((run_dir / "cases").glob("*.json")) if (run_dir / "cases").is_dir() else []
     for file in files:
         try:
-            result_set.results.append(CaseResult.model_validate(_read_json(file)))
+            result = CaseResult.model_validate(_read_json(file))
+            problem = shape_problem(result)
+            if problem:
+                raise ValueError(problem)
+            result_set.results.append(result)
         except Exception as exc:
             problems.append(f"{file}: {_describe(exc)}; skipped")
     return result_set
@@ -96,11 +188,51 @@ def load_results(paths: list[Path]) -> Loaded:
             raise UserError(f"{table}: no such file")
         sets.extend(ResultSet(path=where, manifest=manifest, results=results)
                     for where, manifest, results in read_sets(table, problems))
+    sets = _distinct(sets, problems)
     if not sets:
         where = ", ".join(str(p) for p in paths)
         detail = ("; " + "; ".join(problems)) if problems else ""
         raise UserError(f"{where}: no dlrmbench results found (run 'dlrmbench run SUITE' first){detail}")
     return Loaded(sets=sets, problems=problems)
+
+
+def _fingerprint(result_set: ResultSet) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(result_set.manifest.model_dump_json().encode())
+    for result in sorted(result_set.results, key=lambda r: (r.case, r.repeat)):
+        digest.update(result.model_dump_json().encode())
+    return digest.hexdigest()
+
+
+def _distinct(sets: list[ResultSet], problems: list[str]) -> list[ResultSet]:
+    """Result sets identified by location and content, never pooled by their suite/run id alone.
+
+    A byte-for-byte copy of a set found elsewhere (a copied results folder) is reported and
+    dropped; different sets that carry the same suite/run id are kept apart, each labelled with
+    its location, and reported.
+    """
+    groups: dict[str, list[ResultSet]] = {}
+    for result_set in sets:
+        groups.setdefault(result_set.label, []).append(result_set)
+    dropped: set[int] = set()
+    for label, same in groups.items():
+        unique: dict[str, ResultSet] = {}
+        for result_set in same:
+            fingerprint = _fingerprint(result_set)
+            if fingerprint in unique:
+                problems.append(f"{result_set.path}: a copy of {unique[fingerprint].path} (same suite/run id and "
+                                "content); counted once, skipped")
+                dropped.add(id(result_set))
+            else:
+                unique[fingerprint] = result_set
+        if len(unique) > 1:
+            places = ", ".join(str(s.path) for s in unique.values())
+            problems.append(f"{len(unique)} different result sets carry the same suite/run id {label} ({places}); "
+                            "kept apart, each labelled by its location, never pooled as repeats")
+            for result_set in unique.values():
+                result_set.distinct_label = f"{label}@{result_set.path}"
+    return [s for s in sets if id(s) not in dropped]
 
 
 def load_with_baseline(paths: list[Path], baseline: Path | None) -> tuple[Loaded, ResultSet | None]:

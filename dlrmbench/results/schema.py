@@ -123,7 +123,8 @@ class RunManifest(BaseModel):
     command: list[str]
     started_at: str
     finished_at: str | None = None
-    status: Literal["running", "complete", "interrupted"] = "running"
+    status: Literal["running", "complete", "interrupted", "aborted"] = "running"
+    reason: str | None = None  # why the run stopped early (interrupted: the signal; aborted: a write failure)
     environment: dict[str, Any] = Field(default_factory=dict)
     cases: list[CaseEntry] = Field(default_factory=list)
     reference: dict[str, Any] = Field(default_factory=dict)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -19,11 +20,23 @@ from pydantic import BaseModel
 from dlrmbench.errors import UserError
 
 
+def file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file: 0o666 less the process umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file + fsync + rename)."""
+    """Write ``text`` to ``path`` atomically (temp file + fsync + rename), with the umask's mode.
+
+    On any failure (a full disk, a read-only folder) the temporary file is removed and the
+    original ``path``, if any, is left as it was; the OSError propagates.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())  # mkstemp creates 0600; results are shared like any other file
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -37,9 +50,35 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def _json_name(value: float) -> str:
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def finite_json(data: Any) -> Any:
+    """``data`` with every non-finite float made standard JSON (which has no NaN or Infinity).
+
+    A metric (a mapping with ``value`` and ``unit``) gets ``value: null`` and the reason in its
+    description; any other non-finite number becomes the string ``"NaN"``, ``"Infinity"`` or
+    ``"-Infinity"``, which the result models read back as floats.
+    """
+    if isinstance(data, float):
+        return data if math.isfinite(data) else _json_name(data)
+    if isinstance(data, dict):
+        value = data.get("value")
+        if "unit" in data and isinstance(value, float) and not math.isfinite(value):
+            note = f"not a finite number ({_json_name(value)}): recorded as null"
+            description = str(data.get("description") or "")
+            data = {**data, "value": None, "description": f"{description}; {note}" if description else note}
+        return {k: finite_json(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_json(v) for v in data]
+    return data
+
+
 def atomic_write_json(path: Path, data: BaseModel | dict[str, Any]) -> None:
+    """Write ``data`` as standard JSON (no NaN literals: see :func:`finite_json`), atomically."""
     payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
-    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False, allow_nan=True) + "\n")
+    atomic_write_text(path, json.dumps(finite_json(payload), indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -59,6 +98,33 @@ def run_directory(output: Path, suite_name: str, run_id: str) -> Path:
     if base not in target.parents:
         raise UserError(f"suite name {suite_name!r} would write outside {output}; use a plain name")
     return target
+
+
+def check_output_dir(output: Path) -> None:
+    """Refuse, before anything runs, an ``--output`` that is not a directory or cannot be written.
+
+    Creates nothing: a directory that does not exist yet is checked through its nearest existing
+    parent (the run creates it when it writes its first file).
+    """
+    if output.exists() and not output.is_dir():
+        raise UserError(f"--output {output}: exists and is not a directory; give a directory for the results")
+    existing = output.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing != output.absolute():
+        if not existing.is_dir():
+            raise UserError(f"--output {output}: cannot create the results directory: {existing} is not a directory")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(f"--output {output}: cannot create the results directory: {existing} is not writable; "
+                            "choose a writable directory (-o DIR)")
+        return
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".dlrmbench-write-check-", dir=output)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"--output {output}: cannot write there: {exc.strerror or exc}; "
+                        "choose a writable directory (-o DIR)") from None
 
 
 def case_file_name(case: str, repeat: int, repeats: int) -> str:

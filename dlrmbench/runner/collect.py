@@ -13,6 +13,7 @@ from dlrmbench.results.metrics import make
 from dlrmbench.results.schema import CaseResult, Metric, Status
 from dlrmbench.results.stats import latency_summary
 from dlrmbench.runner.isolate import WorkerOutcome
+from dlrmbench.safe_text import plain_text
 
 
 def _partial_metrics(case: Case, step_times: list[float]) -> dict[str, Metric]:
@@ -26,6 +27,29 @@ def _partial_metrics(case: Case, step_times: list[float]) -> dict[str, Metric]:
         "step_time_mean": make("step_time_mean", summary["mean_s"] * 1e3, description="partial"),
         "measured_steps": make("measured_steps", float(len(measured))),
     }
+
+
+def interruption_reason(signum: int | None) -> str:
+    from dlrmbench.runner.signals import Stopped
+
+    return Stopped(signum).reason if signum is not None else "interrupted by the user (Ctrl-C)"
+
+
+_SIGNAL_CAUSES = {
+    "SIGKILL": "killed from outside (the kernel's out-of-memory killer, or kill -9)",
+    "SIGBUS": "a bus error: a memory-mapped file (the dataset) was truncated or replaced while it was being read; "
+              "check that nothing rewrites the dataset during a run, and that its disk is healthy",
+    "SIGSEGV": "a segmentation fault in native code (torch, a kernel or an extension)",
+}
+
+
+def killed_by(signum: int) -> str:
+    """``was killed by signal 7 (SIGBUS: ...)``: the signal's name and its usual cause."""
+    from dlrmbench.runner.signals import signal_name
+
+    name = signal_name(signum)
+    cause = _SIGNAL_CAUSES.get(name)
+    return f"was killed by signal {signum} ({name}{': ' + cause if cause else ''})"
 
 
 def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseResult:
@@ -53,9 +77,10 @@ def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseRes
         telemetry = final.get("telemetry", {})
     else:
         if outcome.timed_out:
-            status, reason = "timed_out", f"exceeded its timeout of {case.timeout_s:g} s"
+            deadline = outcome.deadline_s if outcome.deadline_s is not None else case.timeout_s
+            status, reason = "timed_out", f"exceeded its timeout of {deadline:g} s"
         elif outcome.interrupted or by_kind.get("interrupted"):
-            status, reason = "interrupted", "interrupted by the user (Ctrl-C)"
+            status, reason = "interrupted", interruption_reason(outcome.stop_signal)
         elif error is not None:
             status = "failed"
             reason = f"{error.get('kind', 'error')}: {error.get('message', '')}"
@@ -64,7 +89,7 @@ def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseRes
         else:
             status = "failed"
             code = outcome.returncode
-            how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+            how = killed_by(-code) if code is not None and code < 0 else f"exited with code {code}"
             reason = f"the worker {how} without reporting a result"
             tail = outcome.log_tail.strip().splitlines()[-1:] if outcome.log_tail.strip() else []
             if tail:
@@ -76,6 +101,8 @@ def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseRes
         metrics = _partial_metrics(case, step_times) if case.mode == "train" else {}
     environment = {k: built[k] for k in ("torch_version", "cuda_version", "threads") if k in built}
     log_tail = None if status == "ok" else ((error or {}).get("traceback") or outcome.log_tail or None)
+    reason = plain_text(reason) if reason is not None else None  # no terminal escapes in a result
+    log_tail = plain_text(log_tail) if log_tail is not None else None
     return CaseResult(
         **base,
         status=status,

@@ -1,7 +1,8 @@
 """Running one case in its own worker process, with a timeout and clean interruption.
 
 The worker runs in a new session (process group), so a terminal's Ctrl-C reaches only the
-parent, which forwards it and records the case as interrupted. A case that exceeds its timeout is
+parent, which forwards it (SIGTERM and SIGHUP to the parent likewise stop the worker) and records
+the case as interrupted; the temporary directory is removed on every path. A case that exceeds its timeout is
 terminated (SIGTERM, then SIGKILL) and recorded as timed out. Events are read on a thread so the
 parent can enforce the deadline while the worker is silent.
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dlrmbench.config.schema import Case
+from dlrmbench.runner.signals import deferred
 from dlrmbench.workload.reporter import parse_event
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -34,6 +36,8 @@ class WorkerOutcome:
     returncode: int | None = None
     timed_out: bool = False
     interrupted: bool = False
+    stop_signal: int | None = None  # the signal that interrupted the run (SIGINT, SIGTERM, SIGHUP)
+    deadline_s: float | None = None  # the timeout that applied (the case's, or --timeout)
     log_tail: str = ""
     duration_s: float = 0.0
 
@@ -72,6 +76,16 @@ def _stop(proc: subprocess.Popen, first: int, grace_s: float) -> None:
         proc.wait()
 
 
+def _pump(proc: subprocess.Popen, events: "queue.Queue[dict[str, Any] | None]") -> None:
+    """Read the worker's event lines (on a thread) into ``events``; None marks the end."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        event = parse_event(line)
+        if event is not None:
+            events.put(event)
+    events.put(None)
+
+
 def run_isolated(case: Case, on_event: EventHandler, timeout_s: float | None = None,
                  grace_s: float = 10.0, env: dict[str, str] | None = None) -> WorkerOutcome:
     """Run ``case`` in a worker process; call ``on_event`` for each event as it arrives.
@@ -81,6 +95,7 @@ def run_isolated(case: Case, on_event: EventHandler, timeout_s: float | None = N
     """
     outcome = WorkerOutcome()
     deadline_s = timeout_s if timeout_s is not None else case.timeout_s
+    outcome.deadline_s = deadline_s
     with tempfile.TemporaryDirectory(prefix="dlrmbench-case-") as tmp:
         case_file = Path(tmp) / "case.json"
         case_file.write_text(case.model_dump_json())
@@ -88,23 +103,17 @@ def run_isolated(case: Case, on_event: EventHandler, timeout_s: float | None = N
         worker_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         start = time.monotonic()
         with open(log_path, "w") as log:
-            proc = subprocess.Popen(
-                worker_command(case, case_file), stdout=subprocess.PIPE, stderr=log, text=True,
-                start_new_session=True, env=worker_env,
-            )
             events: queue.Queue[dict[str, Any] | None] = queue.Queue()
-
-            def pump() -> None:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    event = parse_event(line)
-                    if event is not None:
-                        events.put(event)
-                events.put(None)
-
-            reader = threading.Thread(target=pump, daemon=True)
-            reader.start()
+            proc: subprocess.Popen | None = None
+            reader: threading.Thread | None = None
             try:
+                with deferred():  # a stop request during the start waits until ``proc`` is known
+                    proc = subprocess.Popen(
+                        worker_command(case, case_file), stdout=subprocess.PIPE, stderr=log, text=True,
+                        start_new_session=True, env=worker_env,
+                    )
+                    reader = threading.Thread(target=_pump, args=(proc, events), daemon=True)
+                    reader.start()
                 finished = False
                 while not finished:
                     try:
@@ -121,9 +130,15 @@ def run_isolated(case: Case, on_event: EventHandler, timeout_s: float | None = N
                         _stop(proc, signal.SIGTERM, grace_s)
                         break
                 proc.wait()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP to the parent (runner/signals.py)
                 outcome.interrupted = True
-                _stop(proc, signal.SIGINT, grace_s)
+                outcome.stop_signal = getattr(exc, "signum", signal.SIGINT)
+                if proc is None:
+                    raise
+                # The worker turns SIGINT and SIGTERM into a recorded interruption; SIGHUP would kill it.
+                forward = signal.SIGINT if outcome.stop_signal == signal.SIGINT else signal.SIGTERM
+                _stop(proc, forward, grace_s)
+            assert reader is not None
             reader.join(timeout=5)
             while True:  # events that arrived while stopping
                 try:

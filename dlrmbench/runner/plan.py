@@ -95,12 +95,11 @@ def multi_hot_reason(case: Case, embedding: PluginSpec, hotness: list[int] | Non
 
 
 def distributed_reason(case: Case, host: Host) -> str | None:
-    """Multi-process cases: the hybrid-parallel planner's verdict (processes, memory)."""
-    if case.world_size > 1:
-        from dlrmbench import distributed
+    """The memory planner's verdict (processes, memory): for every case, single-process ones too, so
+    that ``dlrmbench plan`` (which shows every case's memory plan) and ``run`` agree."""
+    from dlrmbench import distributed
 
-        return distributed.planning_reason(case, host)
-    return None
+    return distributed.planning_reason(case, host)
 
 
 def select(cases: list[Case], only: tuple[str, ...]) -> list[Case]:

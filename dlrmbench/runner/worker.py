@@ -30,7 +30,12 @@ def run_case(case: Case, reporter: Reporter) -> None:
     if case.mlperf_log is not None and case.mode == "train":
         from dlrmbench.workload.mlperf_log import MlperfLog
 
-        mlperf = MlperfLog(case)
+        if case.mlperf_log.benchmark == "dlrm_dcnv2":
+            from dlrmbench.mlperf.dcnv2_log import dcnv2_log_for
+
+            mlperf = dcnv2_log_for(case)
+        else:
+            mlperf = MlperfLog(case)
         mlperf.init_start()
     try:
         work = build_workload(case)

@@ -8,6 +8,7 @@ written atomically (temporary file, then rename), so an interrupted save never l
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import torch
 
 from dlrmbench.config.schema import Case
 from dlrmbench.errors import UserError
+from dlrmbench.safe_text import first_line
 
 FORMAT = "dlrmbench-checkpoint-1"
 
@@ -59,6 +61,9 @@ def save_checkpoint(model: torch.nn.Module, path: Path, case: Case, table_sizes:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        from dlrmbench.results.store import file_mode
+
+        os.fchmod(fd, file_mode())  # mkstemp creates 0600; a checkpoint is shared like any other file
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
         os.replace(tmp, path)
@@ -76,11 +81,19 @@ def load_checkpoint(model: torch.nn.Module, path: Path, case: Case, table_sizes:
     if not path.is_file():
         raise UserError(f"case {case.name}: checkpoint.load {path}: no such file (train a case with "
                         "checkpoint.save first, or fix the path)")
+    if path.stat().st_size == 0:
+        raise UserError(f"case {case.name}: checkpoint.load {path}: the file is empty (an interrupted copy?); "
+                        "save the checkpoint again with checkpoint.save")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling refused or a corrupt file
-        raise UserError(f"case {case.name}: checkpoint.load {path}: not a loadable weights-only checkpoint "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+    except Exception as exc:  # refused by weights_only, or a corrupt, truncated or foreign file
+        if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
+            # Never pass on torch's advice to retry with weights_only=False: that runs the file's code.
+            raise UserError(f"case {case.name}: checkpoint.load {path}: refused: the file holds pickled objects "
+                            "other than tensors and plain data, which could run code when loaded; dlrmbench loads "
+                            "weights only. Use a checkpoint written by dlrmbench (checkpoint.save)") from None
+        raise UserError(f"case {case.name}: checkpoint.load {path}: not a readable torch checkpoint (corrupt, "
+                        f"truncated or another format): {type(exc).__name__}: {first_line(str(exc))}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"case {case.name}: checkpoint.load {path}: not a dlrmbench checkpoint "
                         f"(expected format {FORMAT})")

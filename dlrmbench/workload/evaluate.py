@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dlrmbench.metrics.auc import log_loss, roc_auc
+from dlrmbench.metrics.auc import NonFiniteScores, log_loss, roc_auc
 from dlrmbench.plugin_api import BatchStream
 from dlrmbench.workload.precision import PrecisionPolicy
 
@@ -42,4 +42,7 @@ def evaluate(model: torch.nn.Module, batches: BatchStream, device: torch.device,
              limit: int | None = None) -> Evaluation:
     """AUC (ties collapsed, facts sheet 2.4) and log loss of ``model`` on ``batches``."""
     logits, labels = predict(model, batches, device, policy, limit)
+    bad = ~torch.isfinite(logits)
+    if bool(bad.any()):  # an AUC over NaN scores is a number, and a wrong one: fail the evaluation instead
+        raise NonFiniteScores(int(bad.sum()), logits.numel(), int(bad.reshape(-1).nonzero()[0]))
     return Evaluation(auc=roc_auc(logits, labels), log_loss=log_loss(logits, labels), samples=int(labels.numel()))

@@ -162,7 +162,8 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
                 first = len(outcome.losses) + i + 1
                 lr_then = learning_rate(first, base_lr, case.optimizer) * policy.static_loss_scale
                 raise Diverged(f"loss became {value} at step {first} (lr {lr_then:.6g}); "
-                               "the reference notes some seeds diverge: try another seed or a lower lr")
+                               "NaN/inf in the data (dlrmbench dataset inspect checks) or a seed that diverges "
+                               "(the reference notes some do: try another seed or a lower lr)")
         outcome.losses.extend(values)
 
     def run_evaluation() -> bool:

@@ -13,7 +13,7 @@ import torch
 
 from dlrmbench.plugin_api import BuildContext
 
-from dlrmbench.batch import Batch
+from dlrmbench.batch import Batch, SparseFeatures
 from dlrmbench_plugins.datasets.synthetic import SyntheticOptions, resolve_table_sizes
 
 DISK_CHUNK = 65536  # samples generated and written at a time (independent of the batch size)
@@ -29,10 +29,11 @@ class _Teacher:
         self.scale = math.sqrt(num_numerical + len(table_sizes))
         self.signal = signal
 
-    def logits(self, numerical: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+    def logits(self, numerical: torch.Tensor, categorical: torch.Tensor, multi_hot: Any = None) -> torch.Tensor:
+        """``multi_hot`` (one ``(B, h_f)`` id tensor per feature): each feature adds its ids' mean weight."""
         total = (numerical - 0.5) @ self.numeric_weight * 2.0
         for f, table in enumerate(self.tables):
-            total = total + table[categorical[:, f]]
+            total = total + (table[multi_hot[f]].mean(dim=1) if multi_hot is not None else table[categorical[:, f]])
         return self.signal * total / self.scale * 2.0
 
 
@@ -134,6 +135,22 @@ class SyntheticDataset:
     def table_sizes(self) -> list[int]:
         return list(self._sizes)
 
+    @property
+    def hotness(self) -> list[int] | None:
+        """Ids per feature in multi-hot mode, else None (one-hot)."""
+        return list(self.options.multi_hot_sizes) if self.options.multi_hot_sizes else None
+
+    def _multi_hot_expander(self) -> Any:
+        """The reference's one-hot -> multi-hot map (seeded like the reference: np.random.seed(0))."""
+        if not self.options.multi_hot_sizes:
+            return None
+        from dlrmbench_plugins.datasets._multihot import MultiHotExpander
+
+        if len(self.options.multi_hot_sizes) != len(self._sizes):
+            raise ValueError(f"dataset.options.multi_hot_sizes has {len(self.options.multi_hot_sizes)} entries for "
+                             f"{len(self._sizes)} tables; give one per table")
+        return MultiHotExpander(self._sizes, list(self.options.multi_hot_sizes), self.options.multi_hot_distribution)
+
     def batches(self, split: str, batch_size: int, device: torch.device) -> Any:
         if self._files is not None:
             return self._files.batches(split, batch_size, device)
@@ -150,17 +167,20 @@ class SyntheticDataset:
         if opts.distinct_batches is not None:
             count = min(count, opts.distinct_batches)
         sizes = torch.tensor(self._sizes, dtype=torch.int64)
+        expander = self._multi_hot_expander()
         out = []
         for _ in range(count):
             numerical = torch.rand(batch_size, opts.num_numerical, generator=generator)
             categorical = (torch.rand(batch_size, len(self._sizes), generator=generator) * sizes).long()
             categorical = torch.minimum(categorical, sizes - 1)
+            multi_hot = expander(categorical) if expander is not None else None
             if opts.labels == "teacher":
-                p = torch.sigmoid(teacher.logits(numerical, categorical))
+                p = torch.sigmoid(teacher.logits(numerical, categorical, multi_hot))
                 label = (torch.rand(batch_size, generator=generator) < p).float()
             else:
                 label = (torch.rand(batch_size, generator=generator) < 0.5).float()
-            out.append(Batch(numerical, categorical, label).to(device))
+            ids = SparseFeatures.from_fixed(multi_hot) if multi_hot is not None else categorical
+            out.append(Batch(numerical, ids, label).to(device))
         length = samples // batch_size
         return SyntheticSplit(out * (length // len(out)) + out[: length % len(out)], count * batch_size)
 

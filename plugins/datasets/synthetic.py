@@ -43,6 +43,10 @@ class SyntheticOptions(PluginOptions):
                                   "named by a hash of the generating options"
     )
     model_size: str | None = Field(default=None, description="take the table sizes from this model_size.json")
+    multi_hot_sizes: list[PositiveInt] | None = Field(
+        default=None, description="ids per feature (multi-hot, e.g. MLPerf DLRMv2's 3,2,1,...,1); None: one-hot")
+    multi_hot_distribution: Literal["uniform", "pareto"] = Field(
+        default="uniform", description="multi-hot ids as the MLPerf reference makes them (uniform or pareto)")
 
     @model_validator(mode="after")
     def _disk_only(self) -> "SyntheticOptions":
@@ -50,6 +54,8 @@ class SyntheticOptions(PluginOptions):
             raise ValueError("distinct_batches applies to on: device only (on: disk writes every sample)")
         if self.on == "device" and self.dir is not None:
             raise ValueError("dir applies to on: disk only")
+        if self.on == "disk" and self.multi_hot_sizes is not None:
+            raise ValueError("multi_hot_sizes applies to on: device only (the split format is one-hot)")
         if self.model_size is not None and self.table_sizes is not None:
             raise ValueError("give table_sizes or model_size, not both")
         return self
@@ -69,6 +75,7 @@ def register_datasets(register: Callable[[PluginSpec], None]) -> None:
             options=SyntheticOptions,
             check=_check_model_size,
             scale_down=scale_down,
+            hotness=lambda options, case: list(options.multi_hot_sizes) if options.multi_hot_sizes else None,
             auc_comparable=False,  # labels from a random teacher: the AUC says nothing about Criteo
         )
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from dlrmbench.batch import SparseFeatures
+from dlrmbench.batch import Ids, SparseFeatures
 from dlrmbench.plugin_api import BuildContext
 
 from dlrmbench_plugins.embeddings._tables import JointEmbedding
@@ -58,11 +58,15 @@ class JointFusedEmbedding(JointEmbedding):
     """The joint table read by the fused Triton gather: offsets added in the kernel, output in the
     autocast dtype (float16 under AMP) or float32; sparse COO gradient."""
 
-    def forward(self, categorical: torch.Tensor) -> torch.Tensor:
+    def forward(self, categorical: Ids) -> torch.Tensor:
+        ids = self.prepare_indices(categorical)
+        if isinstance(ids, SparseFeatures):  # multi-hot: the Triton bag kernel (sum pooling, offsets in-kernel)
+            from dlrmbench_plugins.kernels.bag import FusedBag
+
+            return FusedBag.apply(self.weight, ids.values, ids.bag_offsets(), self.offsets, ids.batch_size,
+                                  self.output_dtype(ids.values.device))
         from dlrmbench_plugins.kernels.gather import FusedGather
 
-        _one_hot_only("joint_fused", categorical)
-        ids = self.prepare_indices(categorical)
         return FusedGather.apply(self.weight, ids, self.offsets, self.output_dtype(categorical.device))
 
     def output_dtype(self, device: torch.device) -> torch.dtype:

@@ -37,10 +37,12 @@ def register_embeddings(register: Callable[[PluginSpec], None]) -> None:
         PluginSpec(
             kind="embedding",
             name="joint_fused",
-            summary="one table; Triton gather adding offsets in the kernel, float16 out under AMP (any F, D)",
+            summary="one table; Triton gather (one-hot) or bag kernel (multi-hot) adding offsets in the kernel, "
+                    "float16 out under AMP (any F, D)",
             factory="dlrmbench_plugins.embeddings._fused_tables:build_joint_fused",
             options=TritonOptions,
             check=_fused_reason,
             requires=("triton",),
+            multi_hot=True,
         )
     )

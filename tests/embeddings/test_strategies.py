@@ -91,7 +91,7 @@ def summed_reference(reference: torch.nn.Module, ids: SparseFeatures) -> torch.T
     return out
 
 
-@pytest.mark.parametrize("name", ["multi_table", "joint"])
+@pytest.mark.parametrize("name", ["multi_table", "joint", "joint_fused"])
 @pytest.mark.parametrize("layout", ["jagged", "fixed"])
 def test_multi_hot_ids_are_sum_pooled_with_sparse_gradients(name: str, layout: str) -> None:
     reference = make("multi_table")
@@ -120,7 +120,7 @@ def test_multi_hot_out_of_range_id_names_the_feature() -> None:
         make("joint")(bad)
 
 
-@pytest.mark.parametrize("name", ["joint_sparse", "joint_fused"])
+@pytest.mark.parametrize("name", ["joint_sparse"])
 def test_one_hot_kernels_refuse_multi_hot_clearly(name: str) -> None:
     assert get_registry().get("embedding", name).multi_hot is False  # the planner skips such cases first
     with pytest.raises(ValueError, match=f"multi-hot is not supported by the {name} embedding strategy"):

@@ -15,14 +15,14 @@ from dlrmbench.plugin_api import PluginSpec
 from dlrmbench.verify import Combination, VerifyReport, VerifySettings, relative_difference, verify
 
 BACKENDS = ["eager", "cuda_fused", "compiled", "apex_mlp"]
-EMBEDDINGS = ["multi_table", "joint", "joint_sparse", "joint_fused"]
+EMBEDDINGS = ["multi_table", "joint", "joint_sparse", "joint_fused", "joint_sgd_in_backward", "torchrec", "torchrec_fused"]
 ALL = [Combination(b, e, i) for i in ("dot", "cat") for b in BACKENDS for e in EMBEDDINGS]
 AMP = [Combination(b, e, "dot") for b in ("eager", "cuda_fused") for e in ("multi_table", "joint_fused")]
 
 
 @pytest.fixture(scope="module")
 def fp32_report() -> VerifyReport:
-    return verify(VerifySettings(precision="fp32", steps=2))
+    return verify(VerifySettings(precision="fp32", steps=2), only=ALL)
 
 
 @pytest.fixture(scope="module")

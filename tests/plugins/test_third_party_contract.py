@@ -63,6 +63,9 @@ cases:
     embedding: multi_table
   - name: one-hot-only
     embedding: joint_sparse
+  - name: multi-hot-hybrid-parallel
+    embedding: joint
+    processes: 2
 """)
     result = run_cli("run", str(suite), "-o", str(tmp_path / "out"), "--quiet", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -80,6 +83,10 @@ cases:
     multi = results["builtin-multi-hot"]
     assert multi.status == "ok", multi.reason  # three ids per feature, summed by the built-in embedding_bag
     assert multi.evaluations[-1]["auc"] > 0.6
+    hybrid = results["multi-hot-hybrid-parallel"]  # pooled multi-hot vectors cross the all-to-all
+    assert hybrid.status == "ok", hybrid.reason
+    assert {"step_time_mean_rank0", "step_time_mean_rank1"} <= set(hybrid.metrics)  # two ranks trained
+    assert hybrid.evaluations[-1]["auc"] > 0.6
     skipped = results["one-hot-only"]
     assert skipped.status == "skipped"
     assert skipped.reason.startswith("embedding joint_sparse: multi-hot is not supported by this strategy")

@@ -1,4 +1,5 @@
-"""One pass over a split's files: label rate and the id range of every categorical feature.
+"""One pass over a split's files: labels (0/1), numerical values (finite), and the id range of every
+categorical feature.
 
 Run when a dataset is opened, so that an id at or above its table size is refused before
 training rather than crashing an embedding lookup halfway through. Reductions run over memory
@@ -71,6 +72,21 @@ def _check_labels(where: str, labels: np.ndarray, offset_of: Callable[[int], int
     return int(np.count_nonzero(labels)) if labels.dtype != np.bool_ else int(labels.sum())
 
 
+def _check_numerical(where: str, numerical: np.ndarray, offset_of: Callable[[int, int], int]) -> None:
+    """Refuse NaN and infinity in the numerical features: one would silently turn every score NaN."""
+    rows = max(1, CHUNK_BYTES // max(1, numerical.itemsize * numerical.shape[1]))
+    for start in range(0, len(numerical), rows):
+        bad = ~np.isfinite(numerical[start:start + rows])
+        if bad.any():
+            i, f = (int(v) for v in np.argwhere(bad)[0])
+            value = float(numerical[start + i, f])
+            raise DatasetError(
+                f"{where}: sample {start + i}, numerical feature {f} (byte offset {offset_of(start + i, f)}) is "
+                f"{value}; numerical features must be finite (a NaN or infinity makes every prediction NaN). "
+                "Fix the preprocessing (missing values become 0, counts are log-transformed)"
+            )
+
+
 def _check_ids(where: str, feature: int, ids: np.ndarray, table_size: int | None, low: int, high: int,
                offset_of: Callable[[int], int], key: str) -> None:
     if low < 0:
@@ -90,9 +106,11 @@ def scan_split_files(files: SplitFiles, table_sizes: list[int] | None) -> SplitS
     """Check labels (0/1) and ids (``0 <= id < table size``; no upper check when sizes are None)."""
     from dlrmbench.data.model_size import feature_keys
 
-    label, _, cats = files.memmaps()
+    label, numerical, cats = files.memmaps()
     keys = feature_keys(len(cats))
     positives = _check_labels(str(files.paths[0]), label.view(np.uint8), lambda i: i)
+    _check_numerical(str(files.paths[1]), numerical,
+                     lambda i, f, k=files.num_numerical, w=2: (i * k + f) * w)
     scan = SplitScan(samples=files.samples, positives=positives)
     for f, ids in enumerate(cats):
         low, high = _min_max(ids)
@@ -110,6 +128,8 @@ def scan_binary_file(file: BinaryFile, table_sizes: list[int] | None) -> SplitSc
     records = file.memmap()
     keys = feature_keys(records.shape[1] - 1 - NUM_NUMERICAL)
     positives = _check_labels(str(file.path), records[:, 0], lambda i: i * RECORD_BYTES)
+    _check_numerical(str(file.path), records[:, 1:1 + NUM_NUMERICAL].view("<f4"),
+                     lambda i, f: i * RECORD_BYTES + 4 * (1 + f))
     scan = SplitScan(samples=file.samples, positives=positives)
     step = max(1, (64 * CHUNK_BYTES) // RECORD_BYTES)
     cats = records[:, 1 + NUM_NUMERICAL:]

@@ -1,0 +1,172 @@
+"""``:::MLLOG`` lines for the MLPerf Training ``dlrm_dcnv2`` benchmark (rulesets 3.0.0 to 6.0.0).
+
+Written with ``mlperf-logging``'s ``MLLogger`` on a private file logger, in the order of
+reference/mlperf-logging.md section 6: ``submission_*`` before ``init_stop``; Adagrad hyperparameters
+as Python numbers (``opt_adagrad_epsilon`` exactly ``1e-8``, the value the closed rules check);
+``train_samples`` after ``run_start``; every eval tagged with ``epoch_num`` = the fraction of the one
+epoch done (0.05, 0.10, ...); ``eval_samples`` once; one ``run_stop`` with a status.
+
+Closed division needs the reference hyperparameters (Adagrad, no warm-up or decay, the MLPerf eval set
+of 89,137,319 samples) and an AUC >= 0.80275; anything else (a scaled-down model, other data) must be
+``open``: :func:`division_problems` says why a run cannot be closed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from dlrmbench.config.schema import Case
+
+BENCHMARK = "dlrm_dcnv2"
+TARGET_AUC = 0.80275  # training rules (dlrm_dcnv2); reference README "target AUROC ... 0.80275"
+EVAL_SAMPLES = 89_137_319  # MLPerf eval set: first half of day 23 (closed rules: eval_samples == 89137319)
+TRAIN_SAMPLES = 4_195_197_692  # days 0-22 (training rules; the reference's TOTAL_TRAINING_SAMPLES)
+ADAGRAD_EPS = 1e-8
+
+
+def eval_interval_steps(global_batch: int, train_samples: int = TRAIN_SAMPLES) -> int:
+    """Steps between evaluations: ``floor(train_samples / (global_batch * 20))`` (training rules; the
+    reference's ``--validation_freq_within_epoch``), at least 1."""
+    return max(1, train_samples // (global_batch * 20))
+
+
+@dataclass(frozen=True)
+class Dcnv2Run:
+    """What a dlrm_dcnv2 log states about the run (hyperparameters and submission keys)."""
+
+    global_batch_size: int
+    learning_rate: float
+    seed: int
+    division: Literal["open", "closed"] = "open"
+    org: str = "dlrmbench"
+    platform: str = "unspecified"
+    status: Literal["cloud", "onprem", "preview", "research"] = "research"
+    optimizer: str = "adagrad"
+    epsilon: float = ADAGRAD_EPS
+    warmup_steps: int = 0
+    decay_start_step: int = 0
+    decay_steps: int = 0
+    eval_samples: int = EVAL_SAMPLES
+
+
+def division_problems(run: Dcnv2Run) -> list[str]:
+    """Why ``run`` cannot be logged as closed division (empty when it can)."""
+    problems = []
+    if run.optimizer != "adagrad":
+        problems.append(f"optimizer {run.optimizer} (closed: adagrad)")
+    if run.epsilon != ADAGRAD_EPS:
+        problems.append(f"Adagrad epsilon {run.epsilon} (closed: 1e-8)")
+    if run.warmup_steps or run.decay_start_step or run.decay_steps:
+        problems.append("a learning-rate warm-up or decay (closed: none)")
+    if run.eval_samples != EVAL_SAMPLES:
+        problems.append(f"an eval set of {run.eval_samples:,} samples (closed: MLPerf's {EVAL_SAMPLES:,})")
+    return problems
+
+
+class Dcnv2MlperfLog:
+    """One run's MLLOG file; call the methods at the matching points of the run."""
+
+    def __init__(self, path: Path, run: Dcnv2Run) -> None:
+        from dlrmbench.errors import UserError
+
+        try:
+            from mlperf_logging.mllog import constants, mllog
+        except ImportError:
+            raise UserError("MLPerf logs need the mlperf-logging package (pip install 'dlrmbench[mlperf]')") from None
+        if run.division == "closed" and division_problems(run):
+            raise UserError(f"{path}: cannot log division closed: {'; '.join(division_problems(run))}; "
+                            "use division: open")
+        self.path, self.run, self.c = Path(path), run, constants
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._logger = logging.getLogger(f"dlrmbench.mlperf.dcnv2.{id(self)}")
+        self._logger.propagate = False
+        self._logger.setLevel(logging.INFO)
+        self._handler = logging.FileHandler(self.path, mode="w", encoding="utf-8")
+        self._handler.setFormatter(logging.Formatter("%(message)s"))
+        self._logger.addHandler(self._handler)
+        self._ml = mllog.MLLogger(logger=self._logger, default_stack_offset=2)
+        self._eval_samples_logged = self._stopped = self._epoch_started = self.run_started = False
+
+    def _event(self, key: str, value: object = None, **metadata: object) -> None:
+        self._ml.event(key, value, metadata=metadata or None)
+
+    def init_start(self) -> None:
+        c, run = self.c, self.run
+        self._event(c.CACHE_CLEAR, True)
+        self._ml.start(c.INIT_START)
+        self._event(c.SUBMISSION_BENCHMARK, BENCHMARK)
+        self._event(c.SUBMISSION_DIVISION, run.division)
+        self._event(c.SUBMISSION_ORG, run.org)
+        self._event(c.SUBMISSION_PLATFORM, run.platform)
+        self._event(c.SUBMISSION_STATUS, run.status)
+        self._event(c.SEED, int(run.seed))
+        self._event(c.GLOBAL_BATCH_SIZE, int(run.global_batch_size))
+        self._event(c.GRADIENT_ACCUMULATION_STEPS, 1)
+        self._event(c.OPT_NAME, run.optimizer)
+        self._event(c.OPT_BASE_LR, float(run.learning_rate))
+        self._event("opt_adagrad_learning_rate_decay", 0.0)
+        self._event(c.OPT_WEIGHT_DECAY, 0.0)
+        self._event("opt_adagrad_initial_accumulator_value", 0.0)
+        self._event("opt_adagrad_epsilon", float(run.epsilon))
+        self._event(c.OPT_LR_WARMUP_STEPS, int(run.warmup_steps))
+        self._event("opt_learning_rate_decay_start_step", int(run.decay_start_step))
+        self._event("opt_learning_rate_decay_steps", int(run.decay_steps))
+
+    def weights_initialized(self, model: object) -> None:
+        """dlrm_dcnv2 logs no per-tensor weights_initialization lines (its rules do not ask for them)."""
+
+    def init_stop_run_start(self) -> None:
+        self._ml.end(self.c.INIT_STOP)
+        self._ml.start(self.c.RUN_START)
+        self.run_started = True
+
+    def train_samples(self, samples: int) -> None:
+        self._event(self.c.TRAIN_SAMPLES, int(samples))
+        self._ml.start(self.c.EPOCH_START, metadata={self.c.EPOCH_NUM: 0})
+        self._epoch_started = True
+
+    def eval_start(self, epochs_done: float) -> None:
+        self._ml.start(self.c.EVAL_START, metadata={self.c.EPOCH_NUM: float(epochs_done)})
+
+    def eval_result(self, epochs_done: float, auc: float, samples: int) -> None:
+        c = self.c
+        self._event(c.EVAL_ACCURACY, float(auc), **{c.EPOCH_NUM: float(epochs_done)})
+        self._ml.end(c.EVAL_STOP, metadata={c.EPOCH_NUM: float(epochs_done)})
+        if not self._eval_samples_logged:
+            self._event(c.EVAL_SAMPLES, int(samples))
+            self._eval_samples_logged = True
+
+    def run_stop(self, success: bool, epochs_done: float) -> None:
+        if self._stopped or not self.run_started:
+            return
+        self._stopped = True
+        c = self.c
+        if self._epoch_started:
+            self._ml.end(c.EPOCH_STOP, metadata={c.EPOCH_NUM: 0})
+        self._ml.end(c.RUN_STOP, metadata={c.STATUS: c.SUCCESS if success else c.ABORTED,
+                                          c.EPOCH_NUM: float(epochs_done)})
+
+    def target(self) -> float:
+        return TARGET_AUC
+
+    def close(self) -> None:
+        self._handler.flush()
+        self._handler.close()
+        self._logger.removeHandler(self._handler)
+
+
+def dcnv2_log_for(case: "Case") -> Dcnv2MlperfLog:
+    """The dlrm_dcnv2 log of a training case (``mlperf_log: {benchmark: dlrm_dcnv2, ...}``)."""
+    from dlrmbench.workload.checkpoint import resolve_path
+
+    cfg, opt = case.mlperf_log, case.optimizer
+    assert cfg is not None
+    run = Dcnv2Run(global_batch_size=int(case.batch_size), learning_rate=float(opt.lr), seed=int(case.seed),
+                   division=cfg.division, org=cfg.org, platform=cfg.platform, status=cfg.status, optimizer=opt.name,
+                   epsilon=float(opt.options.get("eps", ADAGRAD_EPS)), warmup_steps=int(opt.warmup_steps),
+                   decay_start_step=int(opt.decay_start_step or 0), decay_steps=int(opt.decay_steps))
+    return Dcnv2MlperfLog(resolve_path(cfg.path, case), run)

@@ -1,0 +1,151 @@
+"""``dlrmbench mlperf package RESULTS OUT``: an MLPerf Training submission tree from a result set.
+
+Layout (what ``mlperf_logging.package_checker`` walks, reference/mlperf-logging.md section 9)::
+
+    OUT/<org>/systems/<system>.json                       33 fields, from the recorded environment
+    OUT/<org>/results/<system>/dlrm_dcnv2/result_N.txt    the MLLOG file of run N, byte for byte
+
+``<org>`` and ``<system>`` come from the logs' ``submission_org`` and ``submission_platform``; the
+division from their ``submission_division``. The package checker wants exactly 10 result files for
+``dlrm_dcnv2`` (``benchmark_meta``), so a result set with another number of logs is refused. The tree
+is written into a temporary folder next to OUT and renamed into place: nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dlrmbench.errors import UserError
+
+BENCHMARK = "dlrm_dcnv2"
+RUNS_REQUIRED = 10  # mlperf_logging.benchmark_meta: dlrm_dcnv2 result file count (training)
+STATUS = {"research": "Research, Development, or Internal (RDI)", "onprem": "Available on-premise",
+          "cloud": "Available cloud", "preview": "Preview"}
+SAFE = str.maketrans({c: "_" for c in " /\\:*?\"<>|"})
+
+
+@dataclass
+class LogInfo:
+    path: Path
+    keys: dict[str, Any] = field(default_factory=dict)
+
+
+def read_log_keys(path: Path) -> LogInfo:
+    """The first value of every key in an MLLOG file (raises UserError naming the file and line)."""
+    info = LogInfo(path)
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the MLPerf log ({exc.strerror})") from None
+    for number, line in enumerate(lines, 1):
+        if ":::MLLOG" not in line:
+            continue
+        try:
+            record = json.loads(line.split(":::MLLOG", 1)[1])
+        except json.JSONDecodeError:
+            raise UserError(f"{path}:{number}: not a valid :::MLLOG JSON line") from None
+        info.keys.setdefault(record.get("key"), record.get("value"))
+    return info
+
+
+def log_paths(results: Path) -> list[Path]:
+    """The MLLOG files of a result set's cases, in (case, repeat) order, from each case's ``mlperf_log.path``."""
+    manifest = results / "run.json"
+    if not manifest.is_file():
+        raise UserError(f"{results}: no run.json; give a result-set folder (results/<suite>/<run-id>)")
+    try:
+        entries = json.loads(manifest.read_text())["cases"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise UserError(f"{manifest}: not a dlrmbench run manifest ({exc})") from None
+    paths: list[Path] = []
+    for entry in sorted(entries, key=lambda e: (e.get("case", ""), e.get("repeat", 0))):
+        result_file = results / entry["file"]
+        try:
+            config = json.loads(result_file.read_text()).get("config", {})
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"{result_file}: cannot read the case result ({exc})") from None
+        template = (config.get("mlperf_log") or {}).get("path")
+        if not template:
+            continue
+        path = Path(template.replace("{case}", entry["case"]))
+        if path in paths:
+            raise UserError(f"{result_file}: repeat {entry.get('repeat', 0)} wrote its MLPerf log to {path}, the same "
+                            "file as an earlier run (repeats of one case share it); run the 10 runs as 10 cases, "
+                            "e.g. matrix: {seed: [1, 2, ..., 10]}, with {case} in mlperf_log.path")
+        paths.append(path)
+    return paths
+
+
+def system_description(org: str, system: str, division: str, status: str, environment: dict[str, Any]) -> dict[str, str]:
+    """The 33-field system JSON, filled from the environment fingerprint (unknown fields left empty)."""
+    gpus = environment.get("gpus") or []
+    packages = environment.get("packages") or {}
+    torch_version = packages.get("torch") or "unknown"
+    memory = environment.get("memory_bytes")
+    desc = {name: "" for name in (
+        "host_processor_vcpu_count", "host_processor_frequency", "host_processor_caches",
+        "host_processor_interconnect", "host_storage_type", "host_storage_capacity", "host_networking",
+        "host_networking_topology", "host_memory_configuration", "accelerator_host_interconnect",
+        "accelerator_frequency", "accelerator_on-chip_memories", "accelerator_memory_configuration",
+        "accelerator_interconnect", "accelerator_interconnect_topology", "cooling", "hw_notes")}
+    desc.update({
+        "submitter": org, "division": division, "status": STATUS.get(status, status), "system_name": system,
+        "number_of_nodes": "1", "host_processors_per_node": "1",
+        "host_processor_model_name": environment.get("cpu") or "unknown",
+        "host_processor_core_count": str(int(environment.get("cpu_count") or 0)),
+        "host_memory_capacity": f"{memory / 2**30:.0f} GB" if memory else "",
+        "accelerators_per_node": str(len(gpus)),
+        "accelerator_model_name": gpus[0]["name"] if gpus else "none (CPU)",
+        "accelerator_memory_capacity": f"{gpus[0]['memory_bytes'] / 2**30:.0f} GB" if gpus and gpus[0].get(
+            "memory_bytes") else "",
+        "framework": f"PyTorch {torch_version}, dlrmbench {environment.get('dlrmbench', '')}".strip(", "),
+        "other_software_stack": ", ".join(f"{k} {v}" for k, v in sorted(packages.items()) if v and k != "torch"),
+        "operating_system": environment.get("platform") or "",
+        "sw_notes": f"python {environment.get('python', '')}; written by dlrmbench mlperf package",
+    })
+    return desc
+
+
+def write_package(results: Path, out: Path) -> Path:
+    """Write the submission tree for ``results`` into ``out`` (which must not exist or be empty)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out}: exists and is not empty; give a new folder for the submission tree")
+    paths = log_paths(results)
+    logs = [read_log_keys(p) for p in paths]
+    logs = [log for log in logs if log.keys.get("submission_benchmark") == BENCHMARK]
+    if len(logs) != RUNS_REQUIRED:
+        raise UserError(f"{results}: {len(logs)} {BENCHMARK} MLPerf logs found; a submission holds exactly "
+                        f"{RUNS_REQUIRED} runs (10 cases, e.g. matrix: {{seed: [1, ..., 10]}}, each logging to "
+                        "its own {case} path)")
+    for key in ("submission_org", "submission_platform", "submission_division", "submission_status"):
+        values = {str(log.keys.get(key)) for log in logs}
+        if len(values) != 1:
+            raise UserError(f"{results}: the logs disagree on {key} ({', '.join(sorted(values))}); package runs "
+                            "of one system and division")
+    first = logs[0].keys
+    org, system = str(first["submission_org"]).translate(SAFE), str(first["submission_platform"]).translate(SAFE)
+    environment = json.loads((results / "run.json").read_text()).get("environment", {})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (staging / org / "systems").mkdir(parents=True)
+        desc = system_description(str(first["submission_org"]), str(first["submission_platform"]),
+                                  str(first["submission_division"]), str(first["submission_status"]), environment)
+        (staging / org / "systems" / f"{system}.json").write_text(json.dumps(desc, indent=4) + "\n")
+        folder = staging / org / "results" / system / BENCHMARK
+        folder.mkdir(parents=True)
+        for number, log in enumerate(logs):
+            shutil.copyfile(log.path, folder / f"result_{number}.txt")
+        if out.exists():
+            out.rmdir()
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out / org

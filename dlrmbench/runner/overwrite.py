@@ -1,0 +1,68 @@
+"""Refusing to overwrite files dlrmbench did not write: a case's ``checkpoint.save`` and ``mlperf_log.path``.
+
+Checked in the parent before anything runs (no torch): an existing file is replaced only when it
+is one dlrmbench wrote (a dlrmbench checkpoint; an MLPerf log written by dlrmbench's logger), or
+when ``dlrmbench run --overwrite`` says so.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from dlrmbench.config.schema import Case
+
+CHECKPOINT_FORMAT = b"dlrmbench-checkpoint-1"  # dlrmbench.workload.checkpoint.FORMAT, pickled as text
+_SNIFF_BYTES = 1 << 20
+
+
+def is_dlrmbench_checkpoint(path: Path) -> bool:
+    """True for a torch zip archive whose pickle names the dlrmbench checkpoint format."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+            if not pickles:
+                return False
+            with archive.open(pickles[0]) as handle:
+                return CHECKPOINT_FORMAT in handle.read(_SNIFF_BYTES)
+    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError):
+        return False
+
+
+def is_dlrmbench_mlperf_log(path: Path) -> bool:
+    """True when the first line is an ``:::MLLOG`` record logged from dlrmbench's MLPerf logger."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(64 * 1024).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    if not first.startswith(":::MLLOG "):
+        return False
+    try:
+        record = json.loads(first[len(":::MLLOG "):])
+    except ValueError:
+        return False
+    where = str((record.get("metadata") or {}).get("file", "")) if isinstance(record, dict) else ""
+    return "dlrmbench" in where and where.endswith("mlperf_log.py")
+
+
+def overwrite_problems(cases: list[Case]) -> list[str]:
+    """One message per case output that would replace a file dlrmbench did not write."""
+    def resolve_path(template: str, case: Case) -> Path:  # as dlrmbench.workload.checkpoint does, without torch
+        return Path(template.replace("{case}", case.name))
+
+    problems = []
+    for case in cases:
+        outputs = []
+        if case.checkpoint is not None and case.checkpoint.save:
+            outputs.append(("checkpoint.save", resolve_path(case.checkpoint.save, case), is_dlrmbench_checkpoint))
+        if case.mlperf_log is not None:
+            outputs.append(("mlperf_log.path", resolve_path(case.mlperf_log.path, case), is_dlrmbench_mlperf_log))
+        for field, path, ours in outputs:
+            if path.is_dir():
+                problems.append(f"case {case.name}: {field} {path} is a directory; give a file path")
+            elif path.exists() and not ours(path):
+                problems.append(f"case {case.name}: {field} {path} exists and was not written by dlrmbench; "
+                                "refusing to overwrite it (move it away, change the path, or pass --overwrite)")
+    return problems

@@ -1,0 +1,33 @@
+"""``dlrmbench mlperf package RESULTS OUT``: an MLPerf Training submission tree for ``dlrm_dcnv2``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dlrmbench import hookimpl
+
+
+@click.group("mlperf")
+def mlperf_group() -> None:
+    """MLPerf Training artefacts (dlrm_dcnv2)."""
+
+
+@mlperf_group.command("package")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+def package_command(results: Path, out: Path) -> None:
+    """Write OUT/<org>/{systems,results} from the 10 dlrm_dcnv2 MLPerf logs of the result set RESULTS.
+
+    Check it with: python -m mlperf_logging.package_checker OUT/<org> training 5.0.0
+    """
+    from dlrmbench.mlperf.package import write_package
+
+    root = write_package(results, out)
+    click.echo(f"wrote {root} (check: python -m mlperf_logging.package_checker {root} training 5.0.0)")
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(mlperf_group)
