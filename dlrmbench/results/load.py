@@ -121,9 +121,31 @@ def shape_problem(result: CaseResult) -> str | None:
     for name, rows in (("evaluations", result.evaluations), ("inference", result.inference)):
         for i, row in enumerate(rows):
             for key, value in row.items():
-                problem = _type_problem(f"{name}[{i}].{key}", value, (*_NUMBER, str, bool))
+                if name == "inference" and key in _LATENCY_VARIANTS:
+                    problem = _latency_problem(f"{name}[{i}].{key}", value)
+                else:
+                    problem = _type_problem(f"{name}[{i}].{key}", value, (*_NUMBER, str, bool))
                 if problem:
                     return problem
+    return None
+
+
+# An inference record holds one latency summary per variant: numbers, and the list of step times.
+_LATENCY_VARIANTS = ("end_to_end", "device_only")
+
+
+def _latency_problem(where: str, summary: Any) -> str | None:
+    problem = _type_problem(where, summary, (dict,))
+    if problem or summary is None:
+        return problem
+    for key, value in summary.items():
+        if key == "step_times_s":
+            if not (isinstance(value, list) and all(isinstance(t, _NUMBER) and not isinstance(t, bool) for t in value)):
+                return f"{where}.step_times_s must be a list of numbers"
+            continue
+        problem = _type_problem(f"{where}.{key}", value, _NUMBER)
+        if problem:
+            return problem
     return None
 
 
