@@ -166,7 +166,7 @@ ParameterGroup = dict
 """One group handed to an optimizer plugin: ``{"params": [...], "sparse": bool, "lr_scale": float}``.
 
 ``sparse`` groups are embedding tables with sparse gradients; ``lr_scale`` multiplies the scheduled
-learning rate (hybrid parallel: ``1 / world_size`` for the model-parallel parts). The loop sets
+learning rate (1 in the built-in layouts: hybrid parallel hands every group the global-batch mean gradient). The loop sets
 ``group["lr"]`` before every step from the case's schedule (``optimizer:`` warm-up and decay)."""
 
 

@@ -2,9 +2,18 @@
 
 Every available combination is built on one small random DLRM from the same seed (``build_dlrm``
 draws all initial weights from one generator in a fixed order, so every implementation starts from
-the same numbers), trained for a few SGD steps (sparse embedding gradients) on the same batches,
-and compared with the eager + multi_table reference of the same interaction: the largest relative
-difference of the outputs of every step, of the losses, and of every updated parameter.
+the same numbers), trained for a few steps on the same batches, and compared with a reference: the
+largest relative difference of the outputs of every step, of the losses, and of every updated parameter.
+
+* ``dot``, ``cat`` and other interactions (the 2020 DLRM): one-hot batches, SGD (sparse embedding
+  gradients), against eager + multi_table of the same interaction at the same precision.
+* ``dcnv2`` (MLPerf DLRMv2): multi-hot batches (``multi_hot_sizes`` ids per feature, rows repeated
+  within and across bags), the ``adagrad`` optimizer plugin (exact row-sparse tables), against a
+  float64 computation: eager + multi_table in float64 with Adagrad written out here
+  (``G += g^2; w -= lr g / (sqrt(G) + eps)`` on the dense gradient), independent of the plugin's update.
+  In fp32 only: Adagrad's first step is ``lr * sign(g)``, so bf16/amp rounding flips the sign of the
+  near-zero gradients and no tolerance tells a bug from rounding; under ``--precision amp|bf16``
+  ``dcnv2`` is checked like the other interactions.
 
 Relative difference of a tensor ``a`` against the reference ``r``: ``max|a - r| / max|r|``.
 Imports torch only inside functions (the module is imported by the CLI).
@@ -32,6 +41,7 @@ VerifyPrecision = Literal["fp32", "amp", "bf16"]
 TOLERANCES: dict[str, float] = {n: r.verify_tolerance for n, r in PRECISIONS.items() if r.verify_tolerance is not None}
 REFERENCE = ("eager", "multi_table")
 INTERACTIONS = ("dot", "cat")  # the built-in ones, first; every registered interaction is verified
+DLRMV2_INTERACTION = "dcnv2"  # verified as DLRMv2 trains: multi-hot ids, Adagrad, float64 reference
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,9 @@ class VerifySettings:
     num_numerical: int = 13
     lr: float = 0.5
     seed: int = 4321
+    multi_hot_sizes: tuple[int, ...] = (3, 1, 4, 2)  # ids per feature in the dcnv2 (DLRMv2) checks
+    adagrad_lr: float = 0.01
+    dcnv2_options: tuple[tuple[str, int], ...] = (("layers", 2), ("low_rank", 8))
 
     @property
     def tolerance(self) -> float:
@@ -114,9 +127,18 @@ def relative_difference(actual: "torch.Tensor", reference: "torch.Tensor") -> fl
     return diff / scale
 
 
-def make_case(settings: VerifySettings, combo: Combination, options: dict[str, dict[str, Any]]) -> "Case":
-    from dlrmbench.config.schema import Case, ModelConfig, PluginRef
+def dlrmv2_check(settings: VerifySettings, combo: Combination) -> bool:
+    """Whether ``combo`` is checked as DLRMv2 trains (multi-hot, Adagrad) against the float64 reference."""
+    return combo.interaction == DLRMV2_INTERACTION and settings.precision == "fp32"
 
+
+def make_case(settings: VerifySettings, combo: Combination, options: dict[str, dict[str, Any]]) -> "Case":
+    from dlrmbench.config.schema import Case, ModelConfig, OptimizerConfig, PluginRef
+
+    interaction = PluginRef(name=combo.interaction,
+                            options=dict(settings.dcnv2_options) if combo.interaction == DLRMV2_INTERACTION else {})
+    optimizer = (OptimizerConfig(name="adagrad", lr=settings.adagrad_lr, warmup_steps=0, decay_start_step=0,
+                                 decay_steps=0) if dlrmv2_check(settings, combo) else OptimizerConfig(lr=settings.lr))
     return Case(
         name="verify",
         device=settings.device,  # type: ignore[arg-type]
@@ -125,9 +147,10 @@ def make_case(settings: VerifySettings, combo: Combination, options: dict[str, d
         embedding=PluginRef(name=combo.embedding, options=options.get(combo.embedding, {})),
         batch_size=settings.batch_size,
         seed=settings.seed,
+        optimizer=optimizer,
         model=ModelConfig(
             bottom_mlp=list(settings.bottom_mlp), top_mlp=list(settings.top_mlp),
-            embedding_dim=settings.embedding_dim, interaction=combo.interaction,  # type: ignore[arg-type]
+            embedding_dim=settings.embedding_dim, interaction=interaction,
             table_sizes=list(settings.table_sizes), num_numerical=settings.num_numerical,
         ),
     )
@@ -140,44 +163,59 @@ def plugin_options(spec: "PluginSpec", device: str) -> dict[str, Any]:
     return {}
 
 
-def make_batches(settings: VerifySettings) -> list[tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]]:
-    """``steps`` batches of (numerical, categorical, label), drawn from the seed on the CPU."""
+def make_batches(settings: VerifySettings, multi_hot: bool = False) -> list[tuple[Any, Any, Any]]:
+    """``steps`` batches of (numerical, categorical, label), drawn from the seed on the CPU; with
+    ``multi_hot``, categorical is :class:`SparseFeatures` of ``multi_hot_sizes`` ids per feature (tables
+    are small, so rows repeat within a bag and across the batch: the exact update must sum them)."""
     import torch
 
+    from dlrmbench.batch import SparseFeatures
+
+    if multi_hot and len(settings.multi_hot_sizes) != len(settings.table_sizes):
+        raise UserError(f"multi_hot_sizes has {len(settings.multi_hot_sizes)} entries for "
+                        f"{len(settings.table_sizes)} tables; give one per table")
     generator = torch.Generator().manual_seed(settings.seed + 1)
     sizes = torch.tensor(settings.table_sizes)
     batches = []
     for _ in range(settings.steps):
         numerical = torch.randn(settings.batch_size, settings.num_numerical, generator=generator)
-        unit = torch.rand(settings.batch_size, len(settings.table_sizes), generator=generator, dtype=torch.float64)
-        categorical = (unit * sizes).long().clamp_max(sizes - 1)
+        categorical: Any
+        if multi_hot:
+            categorical = SparseFeatures.from_fixed([
+                torch.randint(0, rows, (settings.batch_size, hot), generator=generator)
+                for rows, hot in zip(settings.table_sizes, settings.multi_hot_sizes)])
+        else:
+            unit = torch.rand(settings.batch_size, len(settings.table_sizes), generator=generator,
+                              dtype=torch.float64)
+            categorical = (unit * sizes).long().clamp_max(sizes - 1)
         label = torch.randint(0, 2, (settings.batch_size,), generator=generator).float()
         batches.append((numerical, categorical, label))
     return batches
 
 
-def canonical_parameters(model: Any) -> dict[str, "torch.Tensor"]:
+def canonical_parameters(model: Any, dtype: "torch.dtype | None" = None) -> dict[str, "torch.Tensor"]:
     """Parameters under implementation-independent names.
 
     The dense parts keep their parameter order (every backend's MLPs hold weight, bias per layer);
     an embedding strategy's tables are concatenated row-wise into one ``(sum(rows), D)`` matrix
-    (one table per feature or one joint table give the same matrix).
+    (one table per feature or one joint table give the same matrix). ``dtype``: float32 unless given.
     """
     import torch
 
+    dtype = dtype or torch.float32
     out: dict[str, torch.Tensor] = {}
     for part in ("bottom_mlp", "interaction", "top_mlp", "out"):
         for i, p in enumerate(getattr(model, part).parameters()):
-            out[f"{part}.{i}"] = p.detach().float().cpu()
+            out[f"{part}.{i}"] = p.detach().to(dtype).cpu()
     dim = model.embeddings.dim
-    tables = [p.detach().float().cpu().reshape(-1, dim) for p in model.embeddings.parameters()]
-    out["embeddings"] = torch.cat(tables) if tables else torch.zeros(0, dim)
+    tables = [p.detach().to(dtype).cpu().reshape(-1, dim) for p in model.embeddings.parameters()]
+    out["embeddings"] = torch.cat(tables) if tables else torch.zeros(0, dim, dtype=dtype)
     return out
 
 
 def run_combination(case: "Case", batches: list[Any], lr: float) -> Trace:
-    """Build ``case``'s model and train it on ``batches`` with the case's optimizer plugin (SGD) at a
-    constant ``lr``, through the training loop's own step; return what it computed."""
+    """Build ``case``'s model and train it on ``batches`` with the case's optimizer plugin (SGD, or
+    Adagrad for DLRMv2) at a constant ``lr``, through the training loop's own step; return what it computed."""
     import torch
 
     from dlrmbench.batch import Batch
@@ -203,6 +241,37 @@ def run_combination(case: "Case", batches: list[Any], lr: float) -> Trace:
         outputs.append(logits.detach().float().cpu())
         losses.append(loss.detach().float().cpu())
     return Trace(torch.stack(outputs), torch.stack(losses), canonical_parameters(model))
+
+
+def run_float64_reference(case: "Case", batches: list[Any], lr: float, eps: float) -> Trace:
+    """The float64 reference of a DLRMv2 check: eager + multi_table built from ``case``'s seed (the same
+    initial weights as every combination), cast to float64, trained on ``batches`` with Adagrad written
+    out here on the dense gradient (accumulators from 0; duplicate rows summed by the gradient itself)."""
+    import torch
+
+    from dlrmbench.config.schema import PluginRef
+    from dlrmbench.workload.build import build_model
+
+    reference = case.model_copy(update={"backend": PluginRef(name=REFERENCE[0]), "precision": "fp32",
+                                        "embedding": PluginRef(name=REFERENCE[1]), "device": "cpu"})
+    model = build_model(reference, list(case.model.table_sizes or [])).double()
+    params = [p for p in model.parameters() if p.requires_grad]
+    sums = [torch.zeros_like(p) for p in params]
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    outputs, losses = [], []
+    model.train()
+    for numerical, categorical, label in batches:
+        logits = model(numerical.double(), categorical)
+        loss = loss_fn(logits, label.double())
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for p, g, s in zip(params, grads, sums):
+                g = g.to_dense() if g.is_sparse else g
+                s.add_(g * g)
+                p.sub_(lr * g / (s.sqrt() + eps))
+        outputs.append(logits.detach())
+        losses.append(loss.detach())
+    return Trace(torch.stack(outputs), torch.stack(losses), canonical_parameters(model, torch.float64))
 
 
 def compare(trace: Trace, reference: Trace, combo: Combination, tolerance: float) -> Check:
@@ -255,6 +324,7 @@ def verify(settings: VerifySettings, registry: "Registry | None" = None, host: "
         registry.get(kind, name)  # type: ignore[arg-type]  # the reference must exist
     prepare_device(settings)
     batches = make_batches(settings)
+    multi_hot_batches = make_batches(settings, multi_hot=True)
     options = {spec.name: plugin_options(spec, settings.device)
                for spec in registry.all_specs() if spec.kind in ("backend", "embedding")}
     report = VerifyReport(settings)
@@ -267,16 +337,27 @@ def verify(settings: VerifySettings, registry: "Registry | None" = None, host: "
             continue
         try:
             if combo.interaction not in references:
-                ref_combo = Combination(*REFERENCE, combo.interaction)
-                references[combo.interaction] = run_combination(
-                    make_case(settings, ref_combo, options), batches, settings.lr)
-            trace = run_combination(case, batches, settings.lr)
+                references[combo.interaction] = reference_trace(settings, combo, options)
+            lr = settings.adagrad_lr if dlrmv2_check(settings, combo) else settings.lr
+            trace = run_combination(case, multi_hot_batches if dlrmv2_check(settings, combo) else batches, lr)
             report.checks.append(compare(trace, references[combo.interaction], combo, settings.tolerance))
         except UserError:
             raise
         except Exception as exc:  # a crashing implementation is a failed check, not a crashed command
             report.checks.append(Check(combo, "error", reason=f"{type(exc).__name__}: {exc}"))
     return report
+
+
+def reference_trace(settings: VerifySettings, combo: Combination, options: dict[str, dict[str, Any]]) -> Trace:
+    """What ``combo``'s interaction is compared with: eager + multi_table at the settings' precision
+    (SGD, one-hot), or for DLRMv2 the float64 computation (Adagrad, multi-hot)."""
+    reference = make_case(settings, Combination(*REFERENCE, combo.interaction), options)
+    if dlrmv2_check(settings, combo):
+        from dlrmbench.model.adagrad import ADAGRAD_EPS
+
+        return run_float64_reference(reference, make_batches(settings, multi_hot=True), settings.adagrad_lr,
+                                     ADAGRAD_EPS)
+    return run_combination(reference, make_batches(settings), settings.lr)
 
 
 def _unavailable(case: "Case", registry: "Registry", host: "Host") -> str | None:
@@ -286,4 +367,11 @@ def _unavailable(case: "Case", registry: "Registry", host: "Host") -> str | None
         reason = spec.availability(host, case, spec.options.model_validate(ref.options))
         if reason:
             return f"{kind} {ref.name}: {reason}"
+    if case.optimizer.name == "adagrad":  # a DLRMv2 check: multi-hot ids and the adagrad plugin
+        if not registry.get("embedding", case.embedding.name).multi_hot:
+            return f"embedding {case.embedding.name}: multi-hot is not supported by this strategy (one id per feature)"
+        spec = registry.get("optimizer", case.optimizer.name)
+        reason = spec.availability(host, case, spec.options.model_validate(case.optimizer.options))
+        if reason:
+            return f"optimizer {case.optimizer.name}: {reason}"
     return None

@@ -5,8 +5,17 @@ bottom MLP on rank 0, over the whole global batch). Its batch chunk k, ``(b_k, v
 rank k; rank r receives ``(b_r, v_k, D)`` from every k and concatenates along the vectors:
 ``(b_r, sum v, D)``, rank 0's vectors first. Backward reverses it: the gradient ``(b_r, sum v, D)``
 is cut by columns into ``(b_r, v_k, D)`` pieces sent back to rank k, which stacks them along the
-batch into ``(B_global, v_r, D)``. One ``all_to_all_single`` on flat buffers each way (gloo and
+batch into ``(B_global, v_r, D)``, divided by ``W``. One ``all_to_all_single`` on flat buffers each way (gloo and
 NCCL both implement it); a rank with no vectors sends and receives empty pieces.
+
+Why ``1 / W`` in the backward: rank r's loss is its slice mean weighted by ``b_r * W / B`` (so that
+DDP's average gives the top model the global-batch mean gradient), hence the gradients that arrive
+here sum to ``W`` times the global-batch mean gradient. Dividing them once makes the bottom MLP and
+the tables receive exactly the gradient single-process training on the global batch computes, so
+every optimizer is right at the learning rate the case names: NVIDIA's reference instead keeps the
+sum and runs SGD at ``lr / W``, which is the same for SGD but wrong for Adagrad: its update
+``lr * g / (sqrt(sum g^2) + eps)`` barely changes when ``g`` is ``W`` times larger, so ``lr / W``
+would make its steps about ``W`` times too short.
 """
 
 from __future__ import annotations
@@ -73,6 +82,7 @@ class BottomToTop(torch.autograd.Function):
         received = grad.new_empty(sum(out_splits))
         _all_to_all(received, send, out_splits, in_splits, ctx.group)
         total = sum(batch_sizes)
+        received.mul_(1.0 / len(batch_sizes))  # the sum over ranks -> the global-batch mean gradient
         return received.view(total, vectors[rank], dim), None, None, None, None
 
 

@@ -3,7 +3,8 @@
 Light (no torch): the planner runs it before anything is launched. Per rank it counts
 
 * tables: the rows placed there x dim x 4 bytes (float32 tables, facts sheet 1.4);
-* optimizer state: none for plain SGD (the only optimizer the workload runs), so 0;
+* optimizer state: the optimizer plugin's bytes per parameter over the rank's tables and dense parts
+  (plain SGD: 0; Adagrad: 4, one float32 accumulator);
 * gradients: the sparse embedding gradient (one row of dim floats plus one int64 index per looked-up id
   of the global batch), the dense gradients, and DDP's gradient buckets (one more copy of the top model);
 * dense parameters: the bottom MLP (bottom-MLP rank only) and the replicated interaction/top MLP;

@@ -61,7 +61,7 @@ class DistributedDlrm(nn.Module):
         return tensor[self.offset:self.offset + self.batch_sizes[self.rank]]
 
     def model_parallel_parameters(self) -> list[nn.Parameter]:
-        """Bottom MLP and tables: no all-reduce; their gradient is a sum over ranks (lr / world size)."""
+        """Bottom MLP and tables: no all-reduce; the exchange's backward gives them the global-mean gradient."""
         params: list[nn.Parameter] = []
         for part in (self.bottom_mlp, self.embeddings):
             if part is not None:

@@ -4,8 +4,10 @@ What the one training loop asks of it (see :class:`dlrmbench.workload.topology.T
 
 * the rank's loss is the mean over its slice of the global batch, weighted by ``b_r * W / B`` (DDP
   averages the top model's gradients, so this gives the global-batch mean gradient exactly);
-* the bottom MLP and the tables get no all-reduce: their gradient is a sum over ranks, so their
-  learning rate is scaled by ``1 / W``; the top model's is not;
+* the bottom MLP and the tables get no all-reduce: the exchange's backward divides the sum over ranks
+  by ``W``, so they too get the global-batch mean gradient and every group runs at the case's
+  learning rate (``lr_scale`` 1): exact for SGD and for Adagrad, for which the reference's ``lr / W``
+  rule would not be (see :mod:`dlrmbench.distributed.exchange`);
 * reported losses are the global-batch mean (slice means weighted by ``b_r / B``, all-reduced once
   per progress window, not every step).
 """
@@ -84,7 +86,7 @@ class HybridParallel:
         self.loss_weight = self.share * self.world_size
 
     def parameter_groups(self, model: torch.nn.Module) -> list[dict[str, Any]]:
-        mp_scale = 1.0 / self.world_size
+        mp_scale = self.embedding_lr_scale()
         groups = [{"params": self.model.data_parallel_parameters(), "sparse": False, "lr_scale": 1.0}]
         if self.model.bottom_mlp is not None:
             groups.append({"params": [p for p in self.model.bottom_mlp.parameters() if p.requires_grad],
@@ -95,7 +97,7 @@ class HybridParallel:
         return self.model.embeddings
 
     def embedding_lr_scale(self) -> float:
-        return 1.0 / self.world_size
+        return 1.0  # the exchange hands the tables the global-batch mean gradient
 
     def labels(self, batch: Batch) -> torch.Tensor:
         return self.model.local_slice(batch.label)

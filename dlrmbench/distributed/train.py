@@ -7,8 +7,9 @@ The loop is the single one of :func:`dlrmbench.workload.train.train`, over the
   model's gradients over ranks, which gives the global-batch mean gradient exactly even when the
   slices are unequal (the reference's split is equal whenever it can be, and then the scale is 1);
 * the bottom MLP and the tables get no all-reduce: their gradients arrive through the exchange as a
-  sum over ranks, ``W`` times the global-mean gradient, so their learning rate is ``lr / W`` (SGD, as
-  the reference);
+  sum over ranks, which its backward divides by ``W`` into the global-mean gradient, so every group
+  runs at the case's learning rate, whatever the optimizer (NVIDIA's reference keeps the sum and
+  runs SGD at ``lr / W``: the same for SGD, not for Adagrad);
 * reported losses are the global-batch mean (the ranks' slice means weighted by ``b_r / B``,
   all-reduced once per progress window, not every step).
 """
@@ -63,7 +64,7 @@ def peak_memory_bytes(device: torch.device) -> int:
 
 
 def make_optimizer(model: DistributedDlrm, world_size: int, case: Case | None = None) -> torch.optim.Optimizer:
-    """The optimizer over the hybrid-parallel groups (top: lr; bottom MLP and tables: lr / world size):
+    """The optimizer over the hybrid-parallel groups (all at the case's lr: every gradient is the global mean):
     the case's optimizer plugin, or plain SGD without a case (benchmarks)."""
     groups = HybridParallel(model, sum(model.batch_sizes)).parameter_groups(model)
     if case is None:

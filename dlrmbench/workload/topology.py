@@ -39,7 +39,7 @@ class Topology(Protocol):
         ...
 
     def embedding_lr_scale(self) -> float:
-        """``lr_scale`` of the tables (their gradient is a sum over ranks in hybrid parallel)."""
+        """``lr_scale`` of the tables (1 in both layouts: hybrid parallel hands them the global-mean gradient)."""
         ...
 
     def labels(self, batch: Batch) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""``dlrmbench verify``: every backend x embedding x interaction against eager + multi_table.
+"""``dlrmbench verify``: every backend x embedding x interaction against eager + multi_table, and
+(fp32) ``dcnv2`` with multi-hot ids and Adagrad against a float64 computation.
 
 The checking lives in :mod:`dlrmbench.verify`; this module parses options and renders the table.
 """
@@ -33,8 +34,9 @@ def render(report: object, console: Any = None) -> None:
 
     assert isinstance(report, VerifyReport)
     s = report.settings
-    title = (f"dlrmbench verify: {s.device}, {s.precision}, {s.steps} SGD steps, batch {s.batch_size}; "
-             f"largest relative difference vs eager + multi_table (tolerance {s.tolerance:g})")
+    dlrmv2 = ("; dcnv2: multi-hot ids, Adagrad steps, vs a float64 computation" if s.precision == "fp32" else "")
+    title = (f"dlrmbench verify: {s.device}, {s.precision}, {s.steps} steps, batch {s.batch_size}; largest "
+             f"relative difference vs eager + multi_table with SGD{dlrmv2} (tolerance {s.tolerance:g})")
     reasons = reasons_of(report)
     table = Table(title=Text(title), title_justify="left")
     for column in ("backend", "embedding", "interaction", "outputs", "losses", "parameters", "result"):
@@ -76,6 +78,7 @@ def to_json(report: object) -> str:
     from dataclasses import asdict, is_dataclass
 
     from dlrmbench.report.jsonout import document
+    from dlrmbench.verify import dlrmv2_check
 
     reasons = reasons_of(report)
     settings = report.settings  # type: ignore[attr-defined]
@@ -83,6 +86,7 @@ def to_json(report: object) -> str:
     for check in report.checks:  # type: ignore[attr-defined]
         c = check.combination
         checks.append({"backend": c.backend, "embedding": c.embedding, "interaction": c.interaction,
+                       "reference": "float64" if dlrmv2_check(settings, c) else "eager+multi_table",
                        "status": check.status, "outputs": check.outputs, "losses": check.losses,
                        "parameters": check.parameters, "worst_parameter": check.worst_parameter,
                        "reason": reasons.index(check.reason) if check.reason and check.status != "pass" else None})
@@ -96,14 +100,15 @@ def to_json(report: object) -> str:
               help="Where to run; on the CPU the Triton kernels run in Triton's interpreter.")
 @click.option("--precision", type=click.Choice(["fp32", "amp", "bf16"]), default="fp32", show_default=True,
               help="fp32 (tolerance 1e-5), amp = float16 autocast (1e-2), bf16 (1e-2).")
-@click.option("--steps", type=click.IntRange(min=1), default=3, show_default=True, help="SGD steps per combination.")
+@click.option("--steps", type=click.IntRange(min=1), default=3, show_default=True, help="Training steps per combination (SGD; Adagrad for dcnv2).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document (schema dlrmbench.verify, see the README) instead of the table.")
 def verify_command(device: str, precision: str, steps: int, as_json: bool) -> None:
     """Check that every backend x embedding x interaction computes what eager + multi_table does.
 
     Builds each available combination on a small random DLRM with the same initial weights, trains
-    it for a few steps on the same batches, and compares outputs, losses and updated parameters.
+    it for a few steps on the same batches, and compares outputs, losses and updated parameters. In
+    fp32, dcnv2 (DLRMv2) trains on multi-hot ids with Adagrad against a float64 computation.
     Exits with status 1 when any combination differs by more than the tolerance or crashes.
     """
     from dlrmbench.verify import VerifySettings, verify

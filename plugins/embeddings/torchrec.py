@@ -29,8 +29,8 @@ def in_backward_reason(case: "Case | None") -> str | None:
     if optimizer != "sgd":
         return f"applies plain SGD inside backward; optimizer {optimizer!r} is not implemented in it (use sgd)"
     if case.world_size > 1:
-        return ("applies SGD inside backward, which the hybrid-parallel loop does not drive "
-                "(it scales model-parallel learning rates per group); run it on one process")
+        return ("applies SGD inside backward, which no hybrid-parallel test covers yet (the all-to-all's "
+                "backward does hand it the global-mean gradient at the case's lr); run it on one process")
     if case.precision == "amp" and case.optimizer.amp_scaler == "dynamic":
         return "applies SGD inside backward, before a dynamic GradScaler could unscale; use optimizer.amp_scaler: static"
     return None

@@ -5,6 +5,8 @@ batch, duplicates summed first, as FBGEMM's EXACT_ADAGRAD). eps 1e-8 (the MLPerf
 reference code says 1e-10), initial accumulator 0, lr_decay 0, weight decay 0. The schedule is the case's
 ``optimizer:`` fields: MLPerf DLRMv2 uses none (``warmup_steps: 0, decay_start_step: 0, decay_steps: 0``).
 State: one fp32 accumulator per weight (4 bytes a parameter), which doubles the embedding bytes.
+Hybrid parallel: exact too (every group receives the global-batch mean gradient; see
+:mod:`dlrmbench.distributed.exchange`), so multi-process cases run.
 Implementation: :mod:`dlrmbench.model.adagrad`.
 """
 
@@ -25,9 +27,6 @@ class AdagradOptions(PluginOptions):
 
 
 def _check(host: Any, case: Any, options: AdagradOptions) -> str | None:
-    if case is not None and case.world_size > 1:
-        return ("the hybrid-parallel loop scales the model-parallel learning rate by 1 / world size, an SGD "
-                "rule; adagrad runs single-process for now")
     if case is not None and case.mode == "train" and case.precision == "amp":
         return "adagrad does not run under precision amp (the static loss scale is folded into an SGD lr); use bf16"
     return None
