@@ -13,10 +13,11 @@ of 89,137,319 samples) and an AUC >= 0.80275; anything else (a scaled-down model
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+
+from dlrmbench.mlperf.mllog_file import MllogFile
 
 if TYPE_CHECKING:
     from dlrmbench.config.schema import Case
@@ -67,32 +68,23 @@ def division_problems(run: Dcnv2Run) -> list[str]:
     return problems
 
 
-class Dcnv2MlperfLog:
+class Dcnv2MlperfLog(MllogFile):
     """One run's MLLOG file; call the methods at the matching points of the run."""
+
+    first_epoch = 0  # dlrm_dcnv2: epoch_num = the fraction of the one epoch done
 
     def __init__(self, path: Path, run: Dcnv2Run) -> None:
         from dlrmbench.errors import UserError
 
         try:
-            from mlperf_logging.mllog import constants, mllog
+            import mlperf_logging.mllog  # noqa: F401
         except ImportError:
             raise UserError("MLPerf logs need the mlperf-logging package (pip install 'dlrmbench[mlperf]')") from None
         if run.division == "closed" and division_problems(run):
             raise UserError(f"{path}: cannot log division closed: {'; '.join(division_problems(run))}; "
                             "use division: open")
-        self.path, self.run, self.c = Path(path), run, constants
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._logger = logging.getLogger(f"dlrmbench.mlperf.dcnv2.{id(self)}")
-        self._logger.propagate = False
-        self._logger.setLevel(logging.INFO)
-        self._handler = logging.FileHandler(self.path, mode="w", encoding="utf-8")
-        self._handler.setFormatter(logging.Formatter("%(message)s"))
-        self._logger.addHandler(self._handler)
-        self._ml = mllog.MLLogger(logger=self._logger, default_stack_offset=2)
-        self._eval_samples_logged = self._stopped = self._epoch_started = self.run_started = False
-
-    def _event(self, key: str, value: object = None, **metadata: object) -> None:
-        self._ml.event(key, value, metadata=metadata or None)
+        self.run = run
+        super().__init__(Path(path), "dlrmbench.mlperf.dcnv2")
 
     def init_start(self) -> None:
         c, run = self.c, self.run
@@ -119,44 +111,8 @@ class Dcnv2MlperfLog:
     def weights_initialized(self, model: object) -> None:
         """dlrm_dcnv2 logs no per-tensor weights_initialization lines (its rules do not ask for them)."""
 
-    def init_stop_run_start(self) -> None:
-        self._ml.end(self.c.INIT_STOP)
-        self._ml.start(self.c.RUN_START)
-        self.run_started = True
-
-    def train_samples(self, samples: int) -> None:
-        self._event(self.c.TRAIN_SAMPLES, int(samples))
-        self._ml.start(self.c.EPOCH_START, metadata={self.c.EPOCH_NUM: 0})
-        self._epoch_started = True
-
-    def eval_start(self, epochs_done: float) -> None:
-        self._ml.start(self.c.EVAL_START, metadata={self.c.EPOCH_NUM: float(epochs_done)})
-
-    def eval_result(self, epochs_done: float, auc: float, samples: int) -> None:
-        c = self.c
-        self._event(c.EVAL_ACCURACY, float(auc), **{c.EPOCH_NUM: float(epochs_done)})
-        self._ml.end(c.EVAL_STOP, metadata={c.EPOCH_NUM: float(epochs_done)})
-        if not self._eval_samples_logged:
-            self._event(c.EVAL_SAMPLES, int(samples))
-            self._eval_samples_logged = True
-
-    def run_stop(self, success: bool, epochs_done: float) -> None:
-        if self._stopped or not self.run_started:
-            return
-        self._stopped = True
-        c = self.c
-        if self._epoch_started:
-            self._ml.end(c.EPOCH_STOP, metadata={c.EPOCH_NUM: 0})
-        self._ml.end(c.RUN_STOP, metadata={c.STATUS: c.SUCCESS if success else c.ABORTED,
-                                          c.EPOCH_NUM: float(epochs_done)})
-
     def target(self) -> float:
         return TARGET_AUC
-
-    def close(self) -> None:
-        self._handler.flush()
-        self._handler.close()
-        self._logger.removeHandler(self._handler)
 
 
 def dcnv2_log_for(case: "Case") -> Dcnv2MlperfLog:

@@ -30,6 +30,10 @@ def is_dlrmbench_checkpoint(path: Path) -> bool:
         return False
 
 
+# The modules whose ``init_start`` writes a log's first line: the ``dlrm`` and ``dlrm_dcnv2`` writers.
+MLLOG_WRITERS = ("mlperf_log.py", "dcnv2_log.py")
+
+
 def is_dlrmbench_mlperf_log(path: Path) -> bool:
     """True when the first line is an ``:::MLLOG`` record logged from dlrmbench's MLPerf logger."""
     try:
@@ -44,7 +48,7 @@ def is_dlrmbench_mlperf_log(path: Path) -> bool:
     except ValueError:
         return False
     where = str((record.get("metadata") or {}).get("file", "")) if isinstance(record, dict) else ""
-    return "dlrmbench" in where and where.endswith("mlperf_log.py")
+    return "dlrmbench" in where and where.endswith(MLLOG_WRITERS)
 
 
 def overwrite_problems(cases: list[Case]) -> list[str]:

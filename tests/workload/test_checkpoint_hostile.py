@@ -107,6 +107,17 @@ def test_mlperf_logs_written_by_dlrmbench_are_recognised(tmp_path: Path) -> None
     assert is_dlrmbench_mlperf_log(tmp_path / "m.log")
 
 
+def test_dlrm_dcnv2_logs_written_by_dlrmbench_are_recognised(tmp_path: Path) -> None:
+    """A DLRMv2 case re-run must be allowed to replace its own log without --overwrite."""
+    pytest.importorskip("mlperf_logging", reason="the mlperf-logging package (dlrmbench[mlperf]) is not installed")
+    from dlrmbench.mlperf.dcnv2_log import Dcnv2MlperfLog, Dcnv2Run
+
+    log = Dcnv2MlperfLog(tmp_path / "v2.log", Dcnv2Run(global_batch_size=512, learning_rate=0.004, seed=1))
+    log.init_start()
+    log.close()
+    assert is_dlrmbench_mlperf_log(tmp_path / "v2.log")
+
+
 def test_run_refuses_to_overwrite_before_running(write_suite, tmp_path: Path) -> None:
     precious = tmp_path / "precious.pt"
     precious.write_bytes(b"user data")
