@@ -26,7 +26,8 @@ def test_every_registered_backend_and_strategy_is_compared_at_the_nvidia_shape()
         assert case.model.bottom_mlp == [512, 256, 128] and case.model.top_mlp == [1024, 1024, 512, 256, 1]
 
 
-def test_scaled_down_on_the_cpu_torchrec_and_eager_run_and_gpu_only_backends_say_why_not() -> None:
+def test_scaled_down_on_the_cpu_torchrec_and_eager_run_and_gpu_only_backends_say_why_not(monkeypatch) -> None:
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # other test packages set it; a user's shell does not
     cases = [scale_down(c, NO_GPU) for c in load_suite(REPO / "suites/implementations.yaml").cases]
     planned = {(p.case.backend.name, p.case.embedding.name): p.skip_reason for p in plan(cases, NO_GPU, get_registry())}
     for embedding in ("multi_table", "joint", "joint_sparse", "joint_sgd_in_backward", "torchrec", "torchrec_fused"):
