@@ -22,10 +22,14 @@ from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.result_metrics import inference_metrics, memory_metrics, test_metrics, train_metrics
 
 
-def run_case(resolved: ResolvedCase, reporter: Reporter) -> None:
-    """Build the resolved case's workload and run its mode, reporting the final ``result`` event."""
+def run_case(resolved: "ResolvedCase | Case", reporter: Reporter) -> None:
+    """Build the resolved case's workload and run its mode, reporting the final ``result`` event (a bare
+    Case, from an in-process caller, is resolved against the registry first)."""
     import torch
 
+    from dlrmbench.workload.build import resolved_for
+
+    resolved = resolved_for(resolved)
     case = resolved.case
     from dlrmbench.workload.build import build_workload
 
