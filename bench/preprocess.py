@@ -1,9 +1,10 @@
 """Preprocessing throughput: the Spark pipeline vs the plain-Python reference, on generated input.
 
-Usage:  python bench/preprocess.py [--rows 250000,1000000] [--days 4] [--master local[2]]
+Usage:  python bench/preprocess.py [--rows 1000000,4000000] [--days 4] [--master local[2]] [--no-reference]
 Prints rows per second for each input size (end-to-end `preproc.pipeline.run` wall time, Spark
-session start excluded) and for tests/preproc/reference_impl.py on the same files, in one run.
-Performance lives here, never in timed tests.
+session start excluded), the time of every stage, and the same for tests/preproc/reference_impl.py on
+the same files, in one run, with the load average before and after each measurement (the machine
+may be shared: read the figures with it). Performance lives here, never in timed tests.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def main() -> None:
         for n in (int(x) for x in args.rows.split(",")):
             inp = generate(work / f"in{n}", n, args.days)
             mib = sum(p.stat().st_size for p in inp.iterdir()) / 2**20
+            load_before = os.getloadavg()[0]
             t = time.perf_counter()
             stages: list[str] = []
             run(PreprocOptions(inp, work / f"out{n}", args.threshold, SplitRule("reference")), echo=stages.append)
@@ -86,7 +88,8 @@ def main() -> None:
                 ref_s = time.perf_counter() - t
             results.append((n, mib, spark_s, ref_s))
             print(f"{n:>10,} rows ({mib:.0f} MiB): spark {spark_s:7.1f} s = {n / spark_s:9,.0f} rows/s | "
-                  f"python reference {ref_s:7.1f} s = {n / ref_s:9,.0f} rows/s", flush=True)
+                  f"python reference {ref_s:7.1f} s = {n / ref_s:9,.0f} rows/s | load average "
+                  f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)
             shutil.rmtree(work / f"out{n}", ignore_errors=True)
             shutil.rmtree(work / f"ref{n}", ignore_errors=True)
     finally:

@@ -1,14 +1,21 @@
 """Training throughput of every embedding strategy x backend on the CPU, at two shapes, in one run.
 
     .venv/bin/python bench/strategies.py            # both shapes (a few minutes on 2 cores)
+    .venv/bin/python bench/strategies.py --shapes large --backends eager --peer-dlrm ../dlrm --rounds 3
     .venv/bin/python bench/strategies.py --shapes tiny --json /tmp/strategies.json
 
-Shapes: ``tiny`` (4 small tables, dim 16, small MLPs, batch 256) and ``large`` (26 tables x 100,000
-rows x dim 128, the default MLPs 512-256-128 / 1024-1024-512-256-1, batch 2048). Each cell is
-training samples/s (forward, BCE loss, backward, SGD step with sparse table gradients) over the
-measured steps after warm-up steps, and its ratio to eager + multi_table at the same shape. The
-``dense_table`` row is the baseline the sparse strategies must beat: one ``nn.Embedding`` per
-feature with ``sparse=False``, so every step computes and applies a gradient for every row.
+Shapes: ``tiny`` (4 small tables, dim 16, small MLPs, batch 256) and ``large`` (NVIDIA's shape: 26
+tables x 100,000 rows x dim 128, one id per feature, the default MLPs 512-256-128 /
+1024-1024-512-256-1, batch 2048). Each cell is training samples/s (forward, BCE loss, backward,
+SGD step; sparse table gradients, or SGD inside backward for the strategies that fuse it) over the
+measured steps after warm-up steps. The contestants run in interleaved rounds (A, B, C, A, B, C,
+...), each built afresh per round (one model in memory at a time), so load that drifts during the
+run hits all of them alike; a cell is the median over rounds, and its ratios (to eager +
+multi_table, and to facebookresearch/dlrm's ``DLRM_Net`` when ``--peer-dlrm PATH`` names a clone of
+that repository) are the medians of the per-round ratios, with their min-max spread as the noise.
+The ``dense_table`` row is one ``nn.Embedding`` per feature with ``sparse=False`` (every row updated
+every step): the baseline the sparse strategies must beat. ``torchrec`` and ``torchrec_fused``
+need ``make torchrec``; unavailable strategies are listed with their reason.
 
 Triton kernels (``joint_fused``, ``cuda_fused``) run in Triton's interpreter on the CPU: a
 correctness tool whose speed means nothing, so they are timed at the tiny shape only and marked.
@@ -22,8 +29,9 @@ import gc
 import json
 import os
 import sys
+import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 os.environ.setdefault("TRITON_INTERPRET", "1")  # before anything imports triton (see kernels/launch.py)
 
@@ -54,7 +62,7 @@ class Shape:
 
 SHAPES = {
     "tiny": Shape("tiny", (100, 50, 20, 10), 16, (32, 16), (32, 16, 1), 256, 3, 30),
-    "large": Shape("large", (100_000,) * 26, 128, (512, 256, 128), (1024, 1024, 512, 256, 1), 2048, 2, 4),
+    "large": Shape("large", (100_000,) * 26, 128, (512, 256, 128), (1024, 1024, 512, 256, 1), 2048, 1, 3),
 }
 
 
@@ -66,6 +74,14 @@ class Cell:
     samples_per_s: float | None
     note: str = ""
     ratio: float | None = None
+    ratio_spread: tuple[float, float] | None = None
+    vs_peer: float | None = None
+    vs_peer_spread: tuple[float, float] | None = None
+    rounds: list[float] = field(default_factory=list)
+
+
+PEER = ("dlrm", "DLRM_Net")  # (backend, embedding) labels of facebookresearch/dlrm's row
+BASELINE = ("eager", "multi_table")
 
 
 def make_batches(shape: Shape, count: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -99,9 +115,10 @@ def build(backend: str, embedding: str, shape: Shape) -> nn.Module:
                       top_sizes=list(shape.top), interaction="dot", seed=1)
 
 
-def time_training(model: nn.Module, batches: list, warmup: int) -> float:
-    """Samples/s of the steps after ``warmup`` (SGD, lr 0.01, sparse or dense table gradients)."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+def time_training(model: nn.Module, batches: list, warmup: int, lr: float = 0.01) -> float:
+    """Samples/s of the steps after ``warmup`` (SGD; sparse table gradients or SGD inside backward)."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    model.embeddings.set_learning_rate(lr)  # strategies that apply their optimizer in backward
     loss_fn = nn.BCEWithLogitsLoss()
     model.train()
     start = None
@@ -116,55 +133,127 @@ def time_training(model: nn.Module, batches: list, warmup: int) -> float:
     return (len(batches) - warmup) * batches[0][0].shape[0] / elapsed
 
 
-def run(shapes: list[str], backends: list[str], embeddings: list[str]) -> list[Cell]:
+def time_peer_training(peer: object, shape: Shape, batches: list, warmup: int, lr: float = 0.01) -> float:
+    """The same measurement for facebookresearch/dlrm's DLRM_Net, trained as its driver trains it
+    (sigmoid output, ``BCELoss``, ``torch.optim.SGD`` over all parameters, sparse table gradients)."""
+    from _peer_dlrm import peer_inputs
+
+    model = peer.build(list(shape.table_sizes), shape.dim, list(shape.bottom), list(shape.top))  # type: ignore[attr-defined]
+    inputs = [(peer_inputs(n, c), label) for n, c, label in batches]
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = nn.BCELoss()
+    model.train()
+    start = None
+    for step, ((dense, offsets, indices), label) in enumerate(inputs):
+        if step == warmup:
+            start = time.perf_counter()
+        loss = loss_fn(model(dense, offsets, indices).squeeze(1), label)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    elapsed = time.perf_counter() - start
+    del model
+    return (len(inputs) - warmup) * batches[0][0].shape[0] / elapsed
+
+
+def contestants(shape_name: str, backends: list[str], embeddings: list[str], cells: list[Cell]) -> list[tuple[str, str]]:
+    """The (backend, embedding) pairs to time at ``shape_name``; the others become cells with a reason."""
     from dlrmbench.host import current_host
 
     registry, host = get_registry(), current_host()
+    timed = []
+    for backend in backends:
+        reason = None if backend in INTERPRETED else registry.get("backend", backend).availability(host, None, None)
+        for embedding in embeddings:
+            if embedding == "dense_table" and backend != "eager":
+                continue  # the baseline is a table question, not a backend one
+            if not reason and embedding != "dense_table":
+                spec = registry.get("embedding", embedding)
+                why = None if embedding in INTERPRETED else spec.availability(host, None, None)
+                if why:
+                    cells.append(Cell(shape_name, backend, embedding, None, f"unavailable: {why}"))
+                    continue
+            if reason:
+                cells.append(Cell(shape_name, backend, embedding, None, f"unavailable: {reason}"))
+                continue
+            if (backend in INTERPRETED or embedding in INTERPRETED) and shape_name != "tiny":
+                cells.append(Cell(shape_name, backend, embedding, None, "not timed: Triton interpreter"))
+                continue
+            timed.append((backend, embedding))
+    return timed
+
+
+def run(shapes: list[str], backends: list[str], embeddings: list[str], rounds: int = 1,
+        peer: object | None = None) -> list[Cell]:
     cells: list[Cell] = []
     for shape_name in shapes:
         shape = SHAPES[shape_name]
         batches = make_batches(shape, shape.warmup + shape.steps)
-        for backend in backends:
-            reason = registry.get("backend", backend).availability(host, None, None)
-            if backend in INTERPRETED:
-                reason = None
-            for embedding in embeddings:
-                if embedding == "dense_table" and backend != "eager":
-                    continue  # the baseline is a table question, not a backend one
-                if reason:
-                    cells.append(Cell(shape_name, backend, embedding, None, f"unavailable: {reason}"))
-                    continue
+        pairs = contestants(shape_name, backends, embeddings, cells)
+        if peer is not None and shape_name == "large":
+            pairs.append(PEER)
+        timed = {pair: Cell(shape_name, *pair, None) for pair in pairs}
+        for round_index in range(rounds):
+            for pair in pairs:
+                backend, embedding = pair
                 interpreted = backend in INTERPRETED or embedding in INTERPRETED
-                if interpreted and shape_name != "tiny":
-                    cells.append(Cell(shape_name, backend, embedding, None, "not timed: Triton interpreter"))
-                    continue
-                model = build(backend, embedding, shape)
-                # The interpreter runs each program in Python: 1 warm-up + 2 timed steps are plenty.
-                rate = time_training(model, batches[:3] if interpreted else batches, 1 if interpreted else shape.warmup)
-                cells.append(Cell(shape_name, backend, embedding, rate, "interpreted" if interpreted else ""))
-                print(f"  {shape_name:5s} {backend:10s} {embedding:12s} {rate:12.0f} samples/s", file=sys.stderr, flush=True)
-                del model
+                if pair == PEER:
+                    rate = time_peer_training(peer, shape, batches, shape.warmup)
+                else:
+                    model = build(backend, embedding, shape)
+                    # The interpreter runs each program in Python: 1 warm-up + 2 timed steps are plenty.
+                    rate = time_training(model, batches[:3] if interpreted else batches,
+                                         1 if interpreted else shape.warmup)
+                    del model
                 gc.collect()
-    for cell in cells:
-        base = next((c for c in cells if c.shape == cell.shape and c.backend == "eager"
-                     and c.embedding == "multi_table"), None)
-        if base and base.samples_per_s and cell.samples_per_s:
-            cell.ratio = cell.samples_per_s / base.samples_per_s
+                timed[pair].rounds.append(rate)
+                timed[pair].note = "interpreted" if interpreted else ""
+                print(f"  round {round_index + 1}/{rounds} {shape_name:5s} {backend:10s} {embedding:22s} "
+                      f"{rate:12.0f} samples/s", file=sys.stderr, flush=True)
+        for cell in timed.values():
+            cell.samples_per_s = statistics.median(cell.rounds)
+            cell.ratio, cell.ratio_spread = _ratio(cell, timed.get(BASELINE))
+            cell.vs_peer, cell.vs_peer_spread = _ratio(cell, timed.get(PEER))
+        cells.extend(timed.values())
     return cells
 
 
-def render(cells: list[Cell]) -> None:
+def _ratio(cell: Cell, base: Cell | None) -> tuple[float | None, tuple[float, float] | None]:
+    """Median and (min, max) over rounds of the per-round ratio ``cell / base`` (same round, same load)."""
+    if base is None or not base.rounds or len(base.rounds) != len(cell.rounds):
+        return None, None
+    ratios = [a / b for a, b in zip(cell.rounds, base.rounds)]
+    return statistics.median(ratios), (min(ratios), max(ratios))
+
+
+def _fmt_ratio(value: float | None, spread: tuple[float, float] | None) -> str:
+    if value is None:
+        return ""
+    if spread is None or spread[0] == spread[1]:
+        return f"{value:.2f}x"
+    return f"{value:.2f}x ({spread[0]:.2f}-{spread[1]:.2f})"
+
+
+def render(cells: list[Cell], rounds: int, peer_label: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Training samples/s on the CPU ({torch.get_num_threads()} threads, torch {torch.__version__}); "
-                        "ratio to eager + multi_table", title_justify="left")
-    for column in ("shape", "backend", "embedding", "samples/s", "ratio", "note"):
-        table.add_column(column, justify="right" if column in ("samples/s", "ratio") else "left")
+    title = (f"Training samples/s on the CPU ({torch.get_num_threads()} threads, torch {torch.__version__}), "
+             f"median of {rounds} interleaved round(s); ratios: median (min-max) of per-round ratios")
+    table = Table(title=title, title_justify="left")
+    columns = ["shape", "backend", "embedding", "samples/s", "vs eager+multi_table"]
+    if peer_label:
+        columns.append(f"vs {peer_label}")
+    for column in columns + ["note"]:
+        table.add_column(column, justify="right" if column.startswith(("samples", "vs")) else "left",
+                         overflow="fold")
     for c in cells:
-        table.add_row(c.shape, c.backend, c.embedding, "" if c.samples_per_s is None else f"{c.samples_per_s:,.0f}",
-                      "" if c.ratio is None else f"{c.ratio:.2f}x", c.note)
-    Console(width=160).print(table)
+        row = [c.shape, c.backend, c.embedding, "" if c.samples_per_s is None else f"{c.samples_per_s:,.0f}",
+               _fmt_ratio(c.ratio, c.ratio_spread)]
+        if peer_label:
+            row.append(_fmt_ratio(c.vs_peer, c.vs_peer_spread))
+        table.add_row(*row, c.note)
+    Console(width=200).print(table)
     for shape in sorted({c.shape for c in cells}):
         dense = next((c for c in cells if c.shape == shape and c.backend == "eager" and c.embedding == "dense_table"), None)
         if dense is None or not dense.samples_per_s:
@@ -178,15 +267,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shapes", default="tiny,large", help="comma-separated: tiny, large")
     parser.add_argument("--backends", default="eager,compiled,cuda_fused,apex_mlp")
-    parser.add_argument("--embeddings", default="multi_table,joint,joint_sparse,joint_fused,dense_table")
+    parser.add_argument("--embeddings", default="multi_table,joint,joint_sparse,joint_sgd_in_backward,joint_fused,"
+                                                "torchrec,torchrec_fused,dense_table")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (ratios are per-round medians)")
+    parser.add_argument("--peer-dlrm", metavar="PATH",
+                        help="a clone of github.com/facebookresearch/dlrm: adds its DLRM_Net at the large shape "
+                             "and a ratio column to it")
     parser.add_argument("--json", help="also write the cells to this JSON file")
     args = parser.parse_args(argv)
     shapes = [s for s in args.shapes.split(",") if s]
     unknown = [s for s in shapes if s not in SHAPES]
     if unknown:
         parser.error(f"unknown shape(s) {unknown}; choose from {sorted(SHAPES)}")
-    cells = run(shapes, args.backends.split(","), args.embeddings.split(","))
-    render(cells)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    peer = None
+    if args.peer_dlrm:
+        from _peer_dlrm import PeerDlrm
+
+        peer = PeerDlrm.load(args.peer_dlrm)
+        print(f"peer: facebookresearch/dlrm at {peer.commit()}", file=sys.stderr)
+    cells = run(shapes, args.backends.split(","), args.embeddings.split(","), args.rounds, peer)
+    render(cells, args.rounds, "dlrm DLRM_Net" if peer else None)
     if args.json:
         from pathlib import Path
 

@@ -192,6 +192,8 @@ def run_combination(case: "Case", batches: list[Any], lr: float) -> Trace:
     optimizer = make_optimizer(case, model)
     for group in optimizer.param_groups:
         group["lr"] = lr / scale
+    if getattr(model.embeddings, "applies_own_optimizer", False):
+        model.embeddings.set_learning_rate(lr / scale)  # it updates its tables inside backward
     loss_fn = torch.nn.BCEWithLogitsLoss()
     outputs, losses = [], []
     model.train()

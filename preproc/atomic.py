@@ -30,6 +30,14 @@ def read_json(path: Path) -> Any:
         return json.load(fh)
 
 
+def read_json_or_none(path: Path) -> Any:
+    """Read a JSON file; None if it is missing or not valid JSON (an unfinished write)."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
+
+
 def concatenate(parts: Iterable[Path], path: Path) -> int:
     """Concatenate `parts` in order into `path` atomically; returns the byte count."""
     tmp = path.with_name(path.name + ".tmp")

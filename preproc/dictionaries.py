@@ -27,7 +27,7 @@ def build_dictionaries(
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    counts = spark.read.parquet(*[str(d) for d in count_dirs])
+    counts = spark.read.parquet(*[str(d) for d in count_dirs]).filter(F.col("col") >= 0)  # -1: the scan's line stats
     key_of = F.element_at(F.array(*[F.lit(k) for k in CAT_KEYS]), F.col("col") + 1)
     kept = (
         counts.groupBy("col", "value")

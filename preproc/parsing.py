@@ -1,15 +1,20 @@
 """Reading raw day files with Spark: line numbering, validation and typed columns.
 
-Every line gets a 1-based line number without a driver-side pass over the data: Spark reads a file
-in blocks, `monotonically_increasing_id` numbers the rows of each block contiguously, and a small
-aggregate per (file, block) turns (block, id) into the line number. Bad lines are classified by
-one category (the first check that fails) so they can be counted and reported, never dropped silently.
+Every line gets a 1-based line number without a separate pass over the data. Spark reads each file in
+blocks of exactly BLOCK_BYTES (`fixed_blocks` sets both `maxPartitionBytes` and `openCostInBytes` to it,
+which makes the split size independent of the number of files and cores, and gives each block its own
+partition); a gzip file is one block. The row index inside a partition (the low 33 bits of
+`monotonically_increasing_id`) is then the line's index inside its block. The scan counts the lines
+of every block once (stats.json); later stages add the lines of the file's earlier blocks.
+Bad lines are classified by one category (the first check that fails) so they can be counted and
+reported, never dropped silently.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from preproc.schema import CAT_PATTERN, FIELD_NAMES, INT_PATTERN, LINE_PATTERN, NUM_CAT, NUM_FIELDS, NUM_INT
 
@@ -50,12 +55,36 @@ def describe_bad_line(text: str) -> str:
     return "valid"
 
 
+#: Bytes per input block (one Spark partition each). Recorded in stats.json; line numbers need the
+#: scan and the transform to read with the same value.
+BLOCK_BYTES = 128 << 20
+#: monotonically_increasing_id = partition index << 33 | row index inside the partition.
+ROW_BITS = 33
+
+
+@contextmanager
+def fixed_blocks(spark: "SparkSession", block_bytes: int) -> Iterator[None]:
+    """Read files in blocks of exactly `block_bytes`, one block per partition (restores the settings after)."""
+    keys = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
+    before = {k: spark.conf.get(k, None) for k in keys}
+    try:
+        for k in keys:
+            spark.conf.set(k, str(block_bytes))
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
+
+
 def read_raw(spark: "SparkSession", paths: Sequence[str]) -> "DataFrame":
-    """Raw lines of several files (one scan), with file index, block start and a per-block row id.
+    """Raw lines of several files (one scan): file index, block start, index of the line in its block.
 
     `lineSep` is set to LF so a CR stays in the line and CRLF files are detected, not hidden.
     The file index is the position in `paths` (looked up by file name; names are unique in one
-    input directory). The result must be consumed by the same plan that computes `block_bases`.
+    input directory). Must run inside `fixed_blocks` (one block per partition).
     """
     from pyspark.sql import functions as F
 
@@ -68,8 +97,8 @@ def read_raw(spark: "SparkSession", paths: Sequence[str]) -> "DataFrame":
             index[F.col("_metadata.file_name")].alias("file"),
             F.col("_metadata.file_block_start").alias("blk"),
             F.col("value"),
+            F.monotonically_increasing_id().bitwiseAND(F.lit((1 << ROW_BITS) - 1)).alias("row"),
         )
-        .withColumn("mid", F.monotonically_increasing_id())
         .withColumn("fields", F.split(F.col("value"), "\t", -1))
     )
 
@@ -114,28 +143,31 @@ def typed_columns(arr: "Column") -> list["Column"]:
     return cols
 
 
-def block_bases(df: "DataFrame") -> dict[tuple[int, int], int]:
-    """Map (file, block start) -> the value to add to `mid` to get the 1-based line number."""
-    from pyspark.sql import functions as F
-
-    rows = df.groupBy("file", "blk").agg(F.count(F.lit(1)).alias("n"), F.min("mid").alias("m")).collect()
-    return bases_from_blocks([(r["file"], r["blk"], r["n"], r["m"]) for r in rows])
-
-
-def bases_from_blocks(blocks: Sequence[tuple[int, int, int, int]]) -> dict[tuple[int, int], int]:
-    """(file, blk, rows, min id) per block -> base per block so that line = id + base (1-based)."""
-    bases: dict[tuple[int, int], int] = {}
+def block_bases(blocks: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """(file, blk, lines) per block -> (file, blk, base, lines): line = row + base (1-based), in block order."""
+    out: list[tuple[int, int, int, int]] = []
     offset: dict[int, int] = {}
-    for file, blk, n, m in sorted(blocks):
+    for file, blk, n in sorted(blocks):
         start = offset.get(file, 0)
-        bases[(file, blk)] = start + 1 - m
+        out.append((file, blk, start + 1, n))
         offset[file] = start + n
-    return bases
+    return out
 
 
-def with_line_numbers(spark: "SparkSession", df: "DataFrame", bases: dict[tuple[int, int], int]) -> "DataFrame":
-    """Add the 1-based `line` column using the bases computed from the same plan."""
+def with_line_numbers(
+    spark: "SparkSession", df: "DataFrame", blocks: Sequence[tuple[int, int, int]]
+) -> "DataFrame":
+    """Add the 1-based `line` and the block's ordinal `block` (in (file, blk) order) from the scan's counts.
+
+    A row whose index is past its block's counted lines (the file changed, or Spark split it otherwise)
+    fails the job instead of numbering lines wrongly.
+    """
     from pyspark.sql import functions as F
 
-    table = spark.createDataFrame([(f, b, base) for (f, b), base in bases.items()], "file int, blk long, base long")
-    return df.join(F.broadcast(table), ["file", "blk"]).withColumn("line", F.col("mid") + F.col("base")).drop("base")
+    rows = [(f, b, base, n, k) for k, (f, b, base, n) in enumerate(block_bases(blocks))]
+    table = spark.createDataFrame(rows, "file int, blk long, base long, n long, block int")
+    joined = df.join(F.broadcast(table), ["file", "blk"], "left")
+    check = F.when(F.col("n").isNull() | (F.col("row") >= F.col("n")),
+                   F.raise_error(F.lit("input block layout differs from the scan's; the input changed? "
+                                       "delete OUTPUT/_work and rerun")))
+    return joined.withColumn("line", F.coalesce(check.cast("long"), F.col("row") + F.col("base"))).drop("base", "n")

@@ -16,12 +16,13 @@ from preproc.dictionaries import build_dictionaries, export_lookup
 from preproc.errors import PreprocError
 from preproc.inputs import InputFile, discover
 from preproc.options import PreprocOptions
+from preproc import parsing
 from preproc.scan import bad_line_message, batches, scan_files
 from preproc.schema import CAT_KEYS, SPLITS, cat_dtype
-from preproc.session import effective_conf, get_session, master_url
+from preproc.session import effective_conf, get_session, master_url, require_pyspark
 from preproc.state import MANIFEST, WorkState, prepare_output
-from preproc.transform import dataset_frame
-from preproc.writer import assemble, write_chunks
+from preproc.transform import dataset_frame, train_buckets
+from preproc.writer import assemble, done_chunks, write_chunks
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -46,6 +47,60 @@ def check_split(opts: PreprocOptions, files: list[InputFile]) -> None:
             raise PreprocError(f"--split {rule.describe()}: no file is left for training")
 
 
+def check_output_outside_input(input_dir: Path, output_dir: Path) -> None:
+    """Refuse an output directory inside the input one (after `..` and symlinks are resolved).
+
+    Our own files there would become input files of the next run (or of a resumed one).
+    """
+    real_in, real_out = input_dir.resolve(), output_dir.resolve()
+    if real_out == real_in or real_in in real_out.parents:
+        shown = f"{output_dir}" + (f" (= {real_out})" if real_out != output_dir.absolute() else "")
+        raise PreprocError(
+            f"output {shown} is inside the input directory {input_dir}; put it elsewhere "
+            "(its files would be read as input)"
+        )
+
+
+def check_evaluation_rows(opts: PreprocOptions, files: list[InputFile], stats: list[dict[str, Any]]) -> None:
+    """Refuse, right after the scan, a split rule whose test/validation files hold no valid line."""
+    valid = {f.name: st["lines"] - st["bad_lines"] for f, st in zip(files, stats)}
+    rule = opts.split
+    if rule.kind == "reference":
+        last = files[-1]
+        if valid[last.name] < 2:
+            raise PreprocError(
+                f"input file {last.path} holds {valid[last.name]} valid line(s): --split reference halves the "
+                "last file (natural name order) into test and validation, so both would be empty or one-sided; "
+                "check that the last day was copied completely, or name the evaluation files with --split files:..."
+            )
+    elif rule.kind == "files":
+        for role, names in (("test", rule.test_files), ("validation", rule.validation_files)):
+            if names and not sum(valid[n] for n in names):
+                raise PreprocError(
+                    f"--split {rule.describe()}: the {role} file(s) {', '.join(names)} hold no valid line; "
+                    f"the {role} split would be empty"
+                )
+
+
+def check_rows(opts: PreprocOptions, rows: dict[str, int]) -> None:
+    """Refuse to finish (no manifest) when a split the rule promises came out empty."""
+    rule = opts.split
+    wanted = ["train"]
+    if rule.kind == "reference":
+        wanted += ["test", "validation"]
+    elif rule.kind == "files":
+        wanted += ["test"] + (["validation"] if rule.validation_files else [])
+    else:
+        wanted += ["test"] if rule.test_fraction > 0 else []
+        wanted += ["validation"] if rule.validation_fraction > 0 else []
+    empty = [s for s in wanted if rows.get(s, 0) == 0]
+    if empty:
+        raise PreprocError(
+            f"the {' and '.join(empty)} split(s) came out empty ({', '.join(f'{k} {v:,}' for k, v in rows.items())} "
+            f"rows) under --split {rule.describe()}; add input rows or change --split (nothing was marked complete)"
+        )
+
+
 def run(
     opts: PreprocOptions,
     master: str | None = None,
@@ -54,12 +109,12 @@ def run(
     skip_preflight: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) the pipeline; returns the manifest written to OUTPUT/preprocess.json."""
+    require_pyspark()
     conf = dict(spark_conf or {})  # the user's settings
     effective = effective_conf(conf)
     files = discover(opts.input_dir)
     out = opts.output_dir.absolute()
-    if out == opts.input_dir.absolute() or opts.input_dir.absolute() in out.parents:
-        raise PreprocError(f"output {out} is inside the input directory {opts.input_dir}; put it elsewhere")
+    check_output_outside_input(opts.input_dir, out)
     check_split(opts, files)
     # JSON round trip, so it compares equal to the stored copy (tuples become lists)
     fingerprint = json.loads(json.dumps({"inputs": [f.record() for f in files], **opts.fingerprint()}))
@@ -78,7 +133,8 @@ def run(
         echo(f"resuming the unfinished run in {out}")
     spark, created = get_session(master, conf)
     try:
-        return _stages(spark, opts, files, WorkState(out), fingerprint, echo)
+        with parsing.fixed_blocks(spark, parsing.BLOCK_BYTES):
+            return _stages(spark, opts, files, WorkState(out), fingerprint, echo)
     finally:
         if created:
             spark.stop()
@@ -118,21 +174,27 @@ def _stages(
         batch_stats = _timed(
             echo, label,
             lambda: scan_files(spark, [files[i] for i in idx], [state.scan_dir(i) for i in idx], opts.bad_lines,
-                               state.work / "scan.tmp"),
+                               state.work / "scan.tmp", parsing.BLOCK_BYTES),
         )
         echo(f"{label}: {sum(st['lines'] for st in batch_stats):,} lines, "
              f"{sum(st['bad_lines'] for st in batch_stats):,} bad")
     stats = [atomic.read_json(state.scan_dir(i) / "stats.json") for i in range(n)]
+    for f, st in zip(files, stats):
+        if st.get("block_bytes") != parsing.BLOCK_BYTES:
+            raise PreprocError(f"{state.work}: the scan of {f.name} was made by another version of preproc; "
+                               "delete OUTPUT/_work and rerun")
     if opts.bad_lines == "fail" and any(st["bad_lines"] for st in stats):  # scanned earlier under `skip`
         reports = [bad_line_message(f, st) for f, st in zip(files, stats) if st["bad_lines"]]
         raise PreprocError("\n".join(reports) + "\nPass --bad-lines skip to skip (and report) such lines instead.")
     for f, st in zip(files, stats):
         if st["bad_lines"]:
             echo(bad_line_message(f, st) + "\n  (skipped under --bad-lines skip)")
+    check_evaluation_rows(opts, files, stats)
 
     dict_dir = state.output / "dictionaries"
     marker = state.done("dictionaries")
     if marker is None:
+        atomic.remove(state.work / "chunks")  # chunks map ids of the dictionaries they were written with
         sizes = _timed(
             echo,
             "[2/4 dictionaries]",
@@ -152,17 +214,29 @@ def _stages(
     chunk_dir = state.work / "chunks"
     chunks = state.done("chunks")
     if chunks is None:
-        atomic.remove(chunk_dir)
-        parts = _timed(
+        # Finished chunks of an interrupted transform are kept only if they were cut the same way.
+        layout = {"train_buckets": train_buckets(spark), "blocks": sum(len(st["blocks"]) for st in stats),
+                  "model_size": sizes}
+        if not chunk_dir.exists() or atomic.read_json_or_none(chunk_dir / "layout.json") != layout:
+            atomic.remove(chunk_dir)
+            chunk_dir.mkdir(parents=True)
+            atomic.write_json(chunk_dir / "layout.json", layout)
+        kept = done_chunks(chunk_dir)
+        if kept:
+            echo(f"[3/4 transform] {len(kept)} chunk(s) ({sum(c['rows'] for c in kept):,} rows) kept from the "
+                 "interrupted run; the rest is redone")
+        new = _timed(
             echo,
             "[3/4 transform] parse, order rows, map ids, write chunks",
             lambda: write_chunks(
-                dataset_frame(spark, files, opts.split, opts.seed, stats[-1]["lines"]),
+                dataset_frame(spark, files, opts.split, opts.seed, stats, layout["train_buckets"],
+                              [c["bucket"] for c in kept]),
                 chunk_dir,
                 state.work / "lookup",
                 dtypes,
             ),
         )
+        parts = sorted(kept + new, key=lambda c: c["bucket"])
         state.mark("chunks", {"parts": parts})
     else:
         echo("[3/4 transform]: already done, skipped")
@@ -180,6 +254,7 @@ def _stages(
         state.mark(f"assembled_{split}", {"rows": rows[split]})
         echo(f"{label}: {rows[split]:,} rows")
 
+    check_rows(opts, rows)
     manifest = {
         "format": "dlrm-split-v1",
         "input_dir": str(opts.input_dir.absolute()),

@@ -39,11 +39,23 @@ def master_url(master: str | None) -> str:
     return master or ("(spark-submit)" if launched_by_submit() else "local[*]")
 
 
+def require_pyspark() -> None:
+    """Refuse early (before OUTPUT is created) when PySpark is not installed, naming the extra."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise PreprocError(
+            "preprocessing needs PySpark (and Java 17+): pip install 'dlrmbench[preproc]' "
+            "(in a checkout, make test installs it)"
+        ) from None
+
+
 def get_session(master: str | None, conf: Mapping[str, str]) -> tuple["SparkSession", bool]:
     """Return (session, created). `conf` holds the user's settings (defaults are added here).
 
     An active session in this process (tests, a notebook) is reused as it is.
     """
+    require_pyspark()
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()

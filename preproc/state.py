@@ -1,9 +1,10 @@
 """The output directory and resume state: what is done is recorded, nothing half-written is trusted.
 
 Layout of the work area OUTPUT/_work/: run.json (the fingerprint of inputs and options),
-scan/NNNN/{counts/, stats.json}, dictionaries.json, chunks/<split>/part-NNNNNN/, chunks/<split>.json,
-assembled/<split>.json. A marker (a JSON file, written atomically) is written only after the outputs
-it vouches for are complete; a stage without its marker is redone from scratch.
+scan/NNNN/{counts/, stats.json}, dictionaries.json, lookup/, chunks/bucket-NNNNNNNN/ (each complete,
+with its chunk.json), chunks.json, assembled_<split>.json. A marker (a JSON file, written atomically)
+is written only after the outputs it vouches for are complete; a stage without its marker is redone
+from scratch.
 OUTPUT/preprocess.json is written last and marks the whole run complete.
 """
 

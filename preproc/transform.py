@@ -9,12 +9,11 @@ implementation can recompute), test/validation rows in input order (file, line).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from preproc.inputs import InputFile
 from preproc.options import SplitRule
-from preproc.parsing import block_bases, category, read_raw, typed_columns, with_line_numbers
+from preproc.parsing import category, read_raw, typed_columns, with_line_numbers
 from preproc.schema import NUM_CAT, NUM_INT
 
 if TYPE_CHECKING:
@@ -37,30 +36,49 @@ def _hash_unit(text: "Column") -> "Column":
     return F.conv(F.substring(F.md5(text), 1, 8), 16, 10).cast("long") / F.lit(4294967296.0)
 
 
+#: Training rows are cut into this many ordered buckets per shuffle partition (by the leading 32 bits of
+#: their md5 key); test and validation rows into one bucket per input block.
+BUCKETS_PER_PARTITION = 4
+
+
+def train_buckets(spark: "SparkSession") -> int:
+    """Number of training buckets: a few per shuffle partition, so hash partitioning balances them."""
+    return BUCKETS_PER_PARTITION * int(spark.conf.get("spark.sql.shuffle.partitions", "200"))
+
+
 def dataset_frame(
     spark: "SparkSession",
     files: Sequence[InputFile],
     rule: SplitRule,
     seed: int,
-    last_file_lines: int,
+    stats: Sequence[dict],
+    n_train: int,
+    done_buckets: Sequence[int] = (),
 ) -> "DataFrame":
-    """All output rows, ordered by (split, order within split).
+    """All output rows, in one read of the input: partitioned by bucket, sorted within partitions.
 
-    Columns: split (0/1/2), label, n0..n12 (float32), v0..v25 (the categorical value as an integer,
-    int(hex, 16); -1 if missing). One Spark job covers all three splits. The dictionary lookup happens
-    in the writer (see writer.py): a sorted-array search per column instead of 26 Spark joins.
+    Columns: bucket, split (0/1/2), label, n0..n12 (float32), v0..v25 (the categorical value as an
+    integer, int(hex, 16); -1 if missing). Training rows fall into `n_train` buckets (`train_buckets`).
+    Buckets are ordered: every row of bucket b comes before every row of bucket b + 1 in the output order (split, then the md5 key for train rows or (file,
+    line) for the others), so chunks written per bucket concatenate in bucket order. Hash partitioning
+    on the bucket replaces a global sort (which would first sample, i.e. re-read, the whole input).
+    Rows of `done_buckets` (chunks kept from an interrupted run) are dropped before the shuffle.
+    The dictionary lookup happens in the writer (a sorted-array search per column instead of 26 joins).
     """
     from pyspark.sql import functions as F
 
+    blocks = [(k, blk, n) for k, st in enumerate(stats) for blk, n in st["blocks"]]
+    bad_files = [k for k, st in enumerate(stats) if st["bad_lines"]]
     raw = read_raw(spark, [str(f.path) for f in files])
-    df = with_line_numbers(spark, raw, block_bases(raw))
-    df = df.filter(category(F.col("value"), F.col("fields")).isNull())
+    df = with_line_numbers(spark, raw, blocks)
+    if bad_files:  # only files the scan found bad lines in need the check (under --bad-lines skip)
+        df = df.filter(~F.col("file").isin(bad_files) | category(F.col("value"), F.col("fields")).isNull())
     name = F.element_at(F.array(*[F.lit(f.name) for f in files]), F.col("file") + 1)
     line = F.col("line").cast("string")
     fixed = split_of_file(files, rule)
     if rule.kind == "reference":
         last = len(files) - 1
-        split = F.when(F.col("file") < last, 0).when(F.col("line") <= last_file_lines // 2, 1).otherwise(2)
+        split = F.when(F.col("file") < last, 0).when(F.col("line") <= stats[-1]["lines"] // 2, 1).otherwise(2)
     elif rule.kind == "files":
         split = F.element_at(F.array(*[F.lit(v) for v in fixed]), F.col("file") + 1)
     else:
@@ -68,15 +86,29 @@ def dataset_frame(
         t, v = rule.test_fraction, rule.validation_fraction
         split = F.when(u < t, 1).when(u < t + v, 2).otherwise(0)
     key = F.md5(F.concat(F.lit(f"{seed}:"), name, F.lit(":"), line))
+    n_blocks = len(blocks)
+    lead = F.conv(F.substring(F.col("key"), 1, 8), 16, 10).cast("long")
+    bucket = (
+        F.when(F.col("split") == 0, F.shiftright(lead * F.lit(n_train), 32))
+        .otherwise(F.lit(n_train) + (F.col("split") - 1) * F.lit(n_blocks) + F.col("block"))
+    )
     df = df.select(
-        "file", "line", split.cast("int").alias("split"), *typed_columns(F.col("fields"))
+        "file", "line", "block", split.cast("int").alias("split"), *typed_columns(F.col("fields"))
     ).withColumn("key", F.when(F.col("split") == 0, key).otherwise(F.lit("")))
-    out = [F.col("split"), F.col("label")]
+    df = df.withColumn("bucket", bucket.cast("int"))
+    if done_buckets:
+        df = df.filter(~F.col("bucket").isin(list(done_buckets)))
+    out = [F.col("bucket"), F.col("split"), F.col("label")]
     out += [
         F.coalesce(F.log(F.col(f"i{i}").cast("double") + F.lit(3.0)), F.lit(0.0)).cast("float").alias(f"n{i}")
         for i in range(NUM_INT)
     ]
     out += [F.coalesce(F.conv(F.col(f"c{j}"), 16, 10).cast("long"), F.lit(-1)).alias(f"v{j}") for j in range(NUM_CAT)]
-    names = ["split", "label"] + [f"n{i}" for i in range(NUM_INT)] + [f"v{j}" for j in range(NUM_CAT)]
-    order = ["split", "key", "file", "line"]
-    return df.select("key", "file", "line", *out).orderBy(*order).select(*names)
+    names = ["bucket", "split", "label"] + [f"n{i}" for i in range(NUM_INT)] + [f"v{j}" for j in range(NUM_CAT)]
+    partitions = int(spark.conf.get("spark.sql.shuffle.partitions", "200"))
+    return (
+        df.select("key", "file", "line", *out)
+        .repartition(partitions, "bucket")
+        .sortWithinPartitions("bucket", "key", "file", "line")
+        .select(*names)
+    )

@@ -1,10 +1,12 @@
-"""Stage 4, per split: write the ordered rows as binary chunks (in parallel), then concatenate.
+"""Stages 3 and 4: write the ordered rows as binary chunks (in parallel), then concatenate per split.
 
-Each Spark partition of the sorted frame maps categorical values to ids (binary search in the
-sorted lookup arrays of the dictionaries stage) and writes its own chunk directory (label.bin, numerical.bin,
-cat_j.bin) from the executor, first under a temp name and then renamed, so a retried task never
-leaves a torn chunk. The driver then concatenates the chunks in partition order (= sort order) into
-the final files, each via temp + rename. The output directory must be visible to all executors.
+Each Spark partition of the bucketed frame maps categorical values to ids (binary search in the
+sorted lookup arrays of the dictionaries stage; numpy on Arrow batches, never row by row) and writes
+one chunk directory per bucket (label.bin, numerical.bin, cat_j.bin, chunk.json) from the executor,
+first under a temp name and then renamed, so a retried task never leaves a torn chunk and an
+interrupted transform keeps its finished chunks. The driver then concatenates the chunks in bucket
+order (= output order) into the final files, each via temp + rename. The output directory must be
+visible to all executors.
 """
 
 from __future__ import annotations
@@ -20,15 +22,34 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 
+def done_chunks(chunk_dir: Path) -> list[dict[str, int]]:
+    """Chunks finished by an earlier (interrupted) transform: [{'bucket', 'split', 'rows'}], by bucket.
+
+    A chunk directory gets its final name only after all its files and its `chunk.json` are written,
+    so every `bucket-*` directory is complete; temp directories (`.bucket-*`) are discarded.
+    """
+    if not chunk_dir.exists():
+        return []
+    for tmp in chunk_dir.glob(".bucket-*"):
+        atomic.remove(tmp)
+    found = []
+    for d in chunk_dir.glob("bucket-*"):
+        meta = atomic.read_json_or_none(d / "chunk.json")
+        if meta is not None:
+            found.append(meta)
+        else:
+            atomic.remove(d)
+    return sorted(found, key=lambda c: c["bucket"])
+
+
 def write_chunks(
     df: "DataFrame", chunk_dir: Path, lookup_dir: Path, dtypes: Sequence[str]
 ) -> list[dict[str, int]]:
-    """Write every partition of `df` to `chunk_dir/part-NNNNNN/<split>/`.
+    """Write each bucket of `df` (sorted by bucket within partitions) to `chunk_dir/bucket-NNNNNNNN/<split>/`.
 
-    Returns [{'part', 'split', 'rows'}] sorted by part (the split column is 0/1/2 = train/test/validation).
+    Returns the new chunks, [{'bucket', 'split', 'rows'}]. Each chunk is renamed into place as soon as its
+    bucket ends, with a `chunk.json`, so an interrupted run keeps every finished chunk.
     """
-    from pyspark.sql import functions as F
-
     chunk_root = str(chunk_dir)
     lookup_root = str(lookup_dir)
     keys = list(CAT_KEYS)
@@ -36,6 +57,7 @@ def write_chunks(
     split_names = list(SPLITS)
 
     def write_partition(batches: Iterator[Any]) -> Iterator[Any]:
+        import json
         import os
         import shutil
         import uuid
@@ -56,62 +78,70 @@ def write_chunks(
             pos = np.minimum(np.searchsorted(values, x), len(values) - 1)
             return np.where(values[pos] == x, ids[pos], 0)
 
-        handles: dict[int, list[Any]] = {}
-        rows: dict[int, int] = {}
-        part = -1
-        tmp = ""
+        done: list[dict[str, int]] = []
+        state: dict[str, Any] = {"bucket": None}
+
+        def close() -> None:
+            if state["bucket"] is None:
+                return
+            for fh in state["handles"]:
+                fh.close()
+            meta = {"bucket": state["bucket"], "split": state["split"], "rows": state["rows"]}
+            with open(os.path.join(state["tmp"], "chunk.json"), "w") as fh:
+                json.dump(meta, fh)
+            final = os.path.join(chunk_root, f"bucket-{state['bucket']:08d}")
+            if os.path.exists(final):  # a retried task: same bucket, same rows
+                shutil.rmtree(final)
+            os.rename(state["tmp"], final)
+            done.append(meta)
+            state["bucket"] = None
+
+        def open_bucket(bucket: int, split: int) -> None:
+            tmp = os.path.join(chunk_root, f".bucket-{bucket:08d}.{uuid.uuid4().hex}")
+            os.makedirs(os.path.join(tmp, split_names[split]))
+            state.update(bucket=bucket, split=split, rows=0, tmp=tmp,
+                         handles=[open(os.path.join(tmp, split_names[split], n), "wb") for n in BIN_FILES])
+
         try:
             for batch in batches:
                 if batch.num_rows == 0:
                     continue
-                if not tmp:
-                    part = int(batch.column("pid")[0].as_py())
-                    tmp = os.path.join(chunk_root, f".part-{part:06d}.{uuid.uuid4().hex}")
+                bucket_col = batch.column("bucket").to_numpy(zero_copy_only=False)
                 split_col = batch.column("split").to_numpy(zero_copy_only=False)
-                for s in np.unique(split_col):
-                    s = int(s)
-                    idx = np.nonzero(split_col == s)[0]
-                    if s not in handles:
-                        os.makedirs(os.path.join(tmp, split_names[s]))
-                        handles[s] = [open(os.path.join(tmp, split_names[s], n), "wb") for n in BIN_FILES]
-                        rows[s] = 0
-                    h = handles[s]
+                cuts = np.flatnonzero(np.diff(bucket_col)) + 1
+                for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(bucket_col)]):
+                    b = int(bucket_col[lo])
+                    if state["bucket"] != b:
+                        close()
+                        open_bucket(b, int(split_col[lo]))
+                    h = state["handles"]
 
                     def col(name: str) -> Any:
-                        return batch.column(name).to_numpy(zero_copy_only=False)[idx]
+                        return batch.column(name).to_numpy(zero_copy_only=False)[lo:hi]
 
                     h[0].write(col("label").astype(np.uint8).tobytes())
                     num = np.stack([col(f"n{i}") for i in range(NUM_INT)], axis=1).astype(np.float32)
                     h[1].write(num.astype("<f2").tobytes())
                     for j in range(NUM_CAT):
                         h[2 + j].write(lookup(j, col(f"v{j}")).astype(dtype_list[j]).tobytes())
-                    rows[s] += len(idx)
+                    state["rows"] += int(hi - lo)
+            close()
         finally:
-            for h in handles.values():
-                for fh in h:
+            if state["bucket"] is not None:  # failed mid-bucket: leave no torn chunk
+                for fh in state["handles"]:
                     fh.close()
-        if tmp:
-            final = os.path.join(chunk_root, f"part-{part:06d}")
-            if os.path.exists(final):
-                shutil.rmtree(final)
-            os.rename(tmp, final)
-            splits = sorted(rows)
+                shutil.rmtree(state["tmp"], ignore_errors=True)
+        if done:
             yield pa.RecordBatch.from_pydict({
-                "part": pa.array([part] * len(splits), pa.int64()),
-                "split": pa.array(splits, pa.int64()),
-                "rows": pa.array([rows[s] for s in splits], pa.int64()),
+                "bucket": pa.array([d["bucket"] for d in done], pa.int64()),
+                "split": pa.array([d["split"] for d in done], pa.int64()),
+                "rows": pa.array([d["rows"] for d in done], pa.int64()),
             })
 
     chunk_dir.mkdir(parents=True, exist_ok=True)
-    result = (
-        df.withColumn("pid", F.spark_partition_id())
-        .mapInArrow(write_partition, "part long, split long, rows long")
-        .collect()
-    )
-    return sorted(
-        ({"part": r["part"], "split": r["split"], "rows": r["rows"]} for r in result),
-        key=lambda d: (d["part"], d["split"]),
-    )
+    result = df.mapInArrow(write_partition, "bucket long, split long, rows long").collect()
+    return sorted(({"bucket": r["bucket"], "split": r["split"], "rows": r["rows"]} for r in result),
+                  key=lambda d: d["bucket"])
 
 
 def assemble(chunk_dir: Path, parts: Sequence[dict[str, int]], split: str, out_dir: Path, dtypes: Sequence[str]) -> int:
@@ -119,12 +149,12 @@ def assemble(chunk_dir: Path, parts: Sequence[dict[str, int]], split: str, out_d
     import numpy as np
 
     index = SPLITS.index(split)
-    parts = [p for p in parts if p["split"] == index]
+    parts = sorted((p for p in parts if p["split"] == index), key=lambda p: p["bucket"])
     rows = sum(p["rows"] for p in parts)
     widths = [1, 2 * NUM_INT] + [np.dtype(d).itemsize for d in dtypes]
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, width in zip(BIN_FILES, widths):
-        sources = [chunk_dir / f"part-{p['part']:06d}" / split / name for p in parts]
+        sources = [chunk_dir / f"bucket-{p['bucket']:08d}" / split / name for p in parts]
         for p, src in zip(parts, sources):
             if not src.exists() or src.stat().st_size != p["rows"] * width:
                 raise PreprocError(f"chunk {src} is missing or has the wrong size; rerun to redo this split")

@@ -26,21 +26,23 @@ def interaction_width(kind: str, num_vectors: int, dim: int) -> int:
 
 
 class DotInteraction(nn.Module):
-    """Batched-matmul dot interaction. ``(B, d)``, ``(B, F, d)`` in; ``(B, width)`` out."""
+    """Batched-matmul dot interaction. ``(B, d)``, ``(B, F, d)`` in; ``(B, width)`` out.
+
+    Its backward is one ``bmm`` (:mod:`dlrmbench.model.dot_autograd`), not autograd's two.
+    """
 
     def __init__(self, num_vectors: int, dim: int) -> None:
         super().__init__()
         self.num_vectors, self.dim = num_vectors, dim
         rows, cols = torch.tril_indices(num_vectors, num_vectors, offset=-1)
         self.register_buffer("flat_index", rows * num_vectors + cols, persistent=False)
+        self.register_buffer("flat_index_transposed", cols * num_vectors + rows, persistent=False)
         self.out_features = interaction_width("dot", num_vectors, dim)
 
     def forward(self, bottom: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
-        vectors = torch.cat([bottom.unsqueeze(1), embedded.to(bottom.dtype)], dim=1)
-        gram = torch.bmm(vectors, vectors.transpose(1, 2))
-        pairs = gram.flatten(1).index_select(1, self.flat_index)
-        pad = bottom.new_zeros(bottom.shape[0], DOT_PADDING)
-        return torch.cat([bottom, pairs, pad], dim=1)
+        from dlrmbench.model.dot_autograd import dot_interaction
+
+        return dot_interaction(bottom, embedded, self.flat_index, self.flat_index_transposed, DOT_PADDING)
 
 
 class CatInteraction(nn.Module):

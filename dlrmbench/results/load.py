@@ -172,14 +172,22 @@ def find_runs(paths: list[Path]) -> list[Path]:
         elif path.is_dir():
             runs.extend(sorted(p.parent for p in path.rglob("run.json")))
         else:
-            raise UserError(f"{path}: not a results directory or run.json file")
+            raise UserError(f"{path}: not a results directory, run.json, or .parquet/.duckdb results file")
     return sorted(dict.fromkeys(runs), key=lambda p: str(p))
 
 
 def load_results(paths: list[Path]) -> Loaded:
     """Every result set under ``paths``; raises UserError when there is none at all."""
+    from dlrmbench.results.table import is_table_file, read_sets
+
     problems: list[str] = []
-    sets = [s for s in (load_run(run, problems) for run in find_runs(paths)) if s is not None]
+    folders = [p for p in paths if not is_table_file(p)]
+    sets = [s for s in (load_run(run, problems) for run in find_runs(folders)) if s is not None]
+    for table in (p for p in paths if is_table_file(p)):  # `dlrmbench results export` files
+        if not table.is_file():
+            raise UserError(f"{table}: no such file")
+        sets.extend(ResultSet(path=where, manifest=manifest, results=results)
+                    for where, manifest, results in read_sets(table, problems))
     sets = _distinct(sets, problems)
     if not sets:
         where = ", ".join(str(p) for p in paths)
@@ -241,9 +249,17 @@ def load_with_baseline(paths: list[Path], baseline: Path | None) -> tuple[Loaded
                         "give one run directory (results/<suite>/<run-id>)")
     base_set = base_loaded.sets[0]
     loaded.problems.extend(p for p in base_loaded.problems if p not in loaded.problems)
-    others = [s for s in loaded.sets if s.path.resolve() != base_set.path.resolve()]
+    others = [s for s in loaded.sets if not same_result_set(s, base_set)]
     loaded.sets = [base_set, *others]
     return loaded, base_set
+
+
+def same_result_set(a: ResultSet, b: ResultSet) -> bool:
+    """The same run, read from the same folder or once from a folder and once from an exported table."""
+    if a.path.resolve() == b.path.resolve():
+        return True
+    ma, mb = a.manifest, b.manifest
+    return (ma.suite, ma.run_id, ma.started_at) == (mb.suite, mb.run_id, mb.started_at)
 
 
 def to_frame(sets: list[ResultSet]) -> "pd.DataFrame":

@@ -15,7 +15,7 @@ from dlrmbench.plugin_api import PluginSpec
 from dlrmbench.verify import Combination, VerifyReport, VerifySettings, relative_difference, verify
 
 BACKENDS = ["eager", "cuda_fused", "compiled", "apex_mlp"]
-EMBEDDINGS = ["multi_table", "joint", "joint_sparse", "joint_fused"]
+EMBEDDINGS = ["multi_table", "joint", "joint_sparse", "joint_fused", "joint_sgd_in_backward", "torchrec", "torchrec_fused"]
 ALL = [Combination(b, e, i) for i in ("dot", "cat") for b in BACKENDS for e in EMBEDDINGS]
 AMP = [Combination(b, e, "dot") for b in ("eager", "cuda_fused") for e in ("multi_table", "joint_fused")]
 

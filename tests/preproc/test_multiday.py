@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -94,4 +95,46 @@ def test_interrupted_scan_is_redone(spark, tmp_path):
     run_pipeline(inp, out, threshold=1, messages=messages)
     assert "[1/4 scan] 2 of 3 files already scanned, skipped" in "\n".join(messages)
     reference(inp, tmp_path / "ref", threshold=1)
+    assert_same_dataset(out, tmp_path / "ref")
+
+
+def test_many_blocks_per_file_number_lines_like_one(spark, tmp_path, monkeypatch):
+    """Files read in many blocks: line numbers (split halves, hash split, shuffle keys, bad-line reports)
+    come out as if each file were read whole."""
+    from preproc import parsing
+
+    monkeypatch.setattr(parsing, "BLOCK_BYTES", 4096)
+    inp = make_days(tmp_path / "in", days=3, rows=200, last_rows=151, seed=4)
+    lines = (inp / "day_1").read_text().split("\n")
+    lines[119] = "1\tbad"  # line 120, far into the file (a later block)
+    (inp / "day_1").write_text("\n".join(lines))
+    for split in ("reference", "fraction:0.2,0.1"):
+        out = tmp_path / split.replace(":", "_").replace(",", "_")
+        manifest = run_pipeline(inp, out, threshold=2, split=split, bad_lines="skip", keep_work=True)
+        day1 = manifest["inputs"][1]
+        assert day1["bad_lines"] == 1 and day1["bad"]["field_count"]["first_line"] == 120
+        reference(inp, tmp_path / f"ref_{out.name}", threshold=2, split=split)
+        assert_same_dataset(out, tmp_path / f"ref_{out.name}")
+    stats = json.loads((tmp_path / "reference" / "_work" / "scan" / "0000" / "stats.json").read_text())
+    assert len(stats["blocks"]) > 5 and sum(n for _, n in stats["blocks"]) == 200
+
+
+def test_interrupted_transform_keeps_its_finished_chunks(spark, tmp_path):
+    inp = make_days(tmp_path / "in", days=4, rows=60, last_rows=40, seed=6)
+    out = tmp_path / "out"
+    run_pipeline(inp, out, threshold=2, keep_work=True)
+    # stopped during the transform: no chunks marker, some chunks never renamed into place, temp debris
+    (out / "preprocess.json").unlink()
+    for marker in ("chunks", "assembled_train", "assembled_test", "assembled_validation"):
+        (out / "_work" / f"{marker}.json").unlink()
+    chunks = sorted((out / "_work" / "chunks").glob("bucket-*"))
+    assert len(chunks) > 4
+    for d in chunks[::2]:
+        shutil.rmtree(d)
+    (out / "_work" / "chunks" / ".bucket-00000003.deadbeef").mkdir()
+    messages: list[str] = []
+    run_pipeline(inp, out, threshold=2, messages=messages)
+    text = "\n".join(messages)
+    assert f"[3/4 transform] {len(chunks[1::2])} chunk(s)" in text and "kept from the interrupted run" in text
+    reference(inp, tmp_path / "ref", threshold=2)
     assert_same_dataset(out, tmp_path / "ref")

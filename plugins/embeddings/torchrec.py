@@ -1,0 +1,76 @@
+"""The ``torchrec`` and ``torchrec_fused`` embedding strategies (registration only: no torch, no torchrec).
+
+Install their dependencies with ``make torchrec`` (torchrec and fbgemm-gpu(-cpu) at versions known to
+work with the pinned torch, installed with --no-deps so that pip never re-resolves torch).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from dlrmbench import hookimpl
+from dlrmbench.plugin_api import PluginOptions, PluginSpec
+from dlrmbench_plugins.embeddings._torchrec_compat import installed_fbgemm, installed_version, torchrec_reason
+
+if TYPE_CHECKING:
+    from dlrmbench.config.schema import Case
+    from dlrmbench.host import Host
+
+
+class NoOptions(PluginOptions):
+    """This strategy has no options."""
+
+
+def in_backward_reason(case: "Case | None") -> str | None:
+    """Why a case cannot drive an optimizer applied inside backward, or None."""
+    if case is None:
+        return None
+    optimizer = getattr(case.optimizer, "name", "sgd")
+    if optimizer != "sgd":
+        return f"applies plain SGD inside backward; optimizer {optimizer!r} is not implemented in it (use sgd)"
+    if case.world_size > 1:
+        return ("applies SGD inside backward, which the hybrid-parallel loop does not drive "
+                "(it scales model-parallel learning rates per group); run it on one process")
+    if case.precision == "amp" and case.optimizer.amp_scaler == "dynamic":
+        return "applies SGD inside backward, before a dynamic GradScaler could unscale; use optimizer.amp_scaler: static"
+    return None
+
+
+def _fused_reason(host: "Host", case: "Case | None", options: Any) -> str | None:
+    return torchrec_reason(host, case, options) or in_backward_reason(case)
+
+
+def _impl(name: str) -> str:
+    return f"dlrmbench_plugins.embeddings._torchrec_impl:{name}"
+
+
+@hookimpl
+def register_embeddings(register: Callable[[PluginSpec], None]) -> None:
+    register(
+        PluginSpec(
+            kind="embedding",
+            name="torchrec",
+            summary="torchrec.EmbeddingBagCollection, one table per feature; dense table gradients",
+            factory=_impl("build_torchrec"),
+            options=NoOptions,
+            check=torchrec_reason,
+        )
+    )
+    register(
+        PluginSpec(
+            kind="embedding",
+            name="torchrec_fused",
+            summary="TorchRec FusedEmbeddingBagCollection (FBGEMM TBE), exact SGD fused into backward",
+            factory=_impl("build_torchrec_fused"),
+            options=NoOptions,
+            check=_fused_reason,
+        )
+    )
+
+
+@hookimpl
+def environment_info() -> dict[str, Any]:
+    """The TorchRec stack's versions, recorded with every result (None when not installed)."""
+    fbgemm = installed_fbgemm()
+    return {"torchrec": {"torchrec": installed_version("torchrec"),
+                         "fbgemm": f"{fbgemm[0]} {fbgemm[1]}" if fbgemm else None}}

@@ -1,0 +1,41 @@
+"""A command whose optional extra is not installed says which one to install (exit non-zero, no traceback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli_env, run_cli
+
+
+def without(tmp_path: Path, *modules: str) -> dict[str, str]:
+    """An environment in which importing ``modules`` fails as if they were not installed."""
+    root = tmp_path / "not-installed"
+    for name in modules:
+        (root / name).mkdir(parents=True)
+        (root / name / "__init__.py").write_text(f"raise ImportError('No module named {name}')\n")
+    return cli_env(extra_path=root)
+
+
+@pytest.mark.parametrize("modules, args, extra", [
+    (("pyspark",), ["preprocess", "{in}", "{out}", "--skip-preflight"], "dlrmbench[preproc]"),
+    (("pyarrow", "duckdb"), ["results", "export", "{results}", "--format", "parquet", "-o", "{out}.parquet"],
+     "dlrmbench[results]"),
+    (("pyarrow", "duckdb"), ["compare", "{out}.duckdb"], "dlrmbench[results]"),
+    (("matplotlib",), ["report", "{results}", "--html", "{out}.html"], "dlrmbench[report]"),
+])
+def test_missing_extra_is_named(tmp_path, modules, args, extra):
+    from tests.core.test_compare import make_run
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "day_0").write_text("1\t" + "\t" * 38 + "\n")
+    (inp / "day_1").write_text("1\t" + "\t" * 38 + "\n")
+    (tmp_path / "out.duckdb").write_bytes(b"")
+    make_run(tmp_path / "results", "r1", {"a": [1.0]})
+    fill = {"in": str(inp), "out": str(tmp_path / "out"), "results": str(tmp_path / "results")}
+    result = run_cli(*[a.format(**fill) for a in args], env=without(tmp_path, *modules))
+    assert result.returncode != 0
+    assert f"pip install '{extra}'" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
