@@ -69,7 +69,7 @@ def test_the_worker_receives_the_planners_resolved_case_byte_for_byte(tmp_path: 
 
 
 def test_plugin_options_are_validated_once_by_the_planner_and_the_worker_builds_without_the_registry(
-        monkeypatch) -> None:
+        tmp_path: Path, monkeypatch) -> None:
     """Plan and run a case in this process with a spy on every options model's validation and on the
     registry: the planner validates each plugin's options once, the worker never again and never
     builds the registry."""
@@ -96,7 +96,7 @@ def test_plugin_options_are_validated_once_by_the_planner_and_the_worker_builds_
     monkeypatch.setattr(plugins_module, "make_manager", no_registry)
     monkeypatch.setattr(plugins_module, "_cached", None)
     stream = io.StringIO()
-    run_case(read_resolved_case(_write(resolved, Path(os.environ.get("TMPDIR", "/tmp")) / "once.json")),
+    run_case(read_resolved_case(_write(resolved, tmp_path / "once.json")),
              Reporter(stream))
     events = [e for e in map(parse_event, stream.getvalue().splitlines()) if e]
     assert events[-1]["event"] == "result" and events[-1]["metrics"]["train_throughput"]["value"] > 0
