@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dlrmbench.config.schema import Case
     from dlrmbench.host import Host
+    from dlrmbench.resolved import ResolvedCase
 
 
 def launch_command(case: "Case", case_file: Path) -> list[str]:
@@ -40,8 +41,9 @@ def failure_reason(log: str, reason: str, first_error: dict[str, Any] | None) ->
     return explain(log, reason, first_error)
 
 
-def run_rank(case: "Case") -> int:
-    """Run ``case`` as the torchrun rank of this process (imports torch); the exit status."""
+def run_rank(resolved: "ResolvedCase") -> int:
+    """Run the resolved case (read by the worker from its case file) as the torchrun rank of this
+    process (imports torch; no plugin registry); the exit status."""
     from dlrmbench.distributed.worker import main
 
-    return main(case)
+    return main(resolved)

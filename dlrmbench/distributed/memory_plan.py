@@ -29,9 +29,13 @@ INDEX = 8
 GIB = 2**30
 
 
-def interaction_width(kind: Any, num_vectors: int, dim: int) -> int:
+def interaction_width(kind: Any, num_vectors: int, dim: int, resolved: Any = None) -> int:
     """The top MLP's input width: the interaction plugin's ``output_width`` (light), for a name or a
-    ``model.interaction`` reference; ``n * d`` when the plugin does not declare one."""
+    ``model.interaction`` reference; ``n * d`` when the plugin does not declare one. With the case's
+    ``resolved`` case (a worker's rank), the plugin facts come from it, not from the registry."""
+    if resolved is not None:
+        width = resolved.output_width(num_vectors, dim)
+        return width if width is not None else num_vectors * dim
     name = getattr(kind, "name", kind)
     options = getattr(kind, "options", {})
     if name == "dot":
@@ -46,8 +50,10 @@ def interaction_width(kind: Any, num_vectors: int, dim: int) -> int:
     return spec.output_width(spec.options.model_validate(options), num_vectors, dim)
 
 
-def optimizer_state_bytes_per_parameter(case: Any) -> float:
+def optimizer_state_bytes_per_parameter(case: Any, resolved: Any = None) -> float:
     """State bytes per parameter element of the case's optimizer plugin (SGD: 0)."""
+    if resolved is not None:
+        return float(resolved.optimizer_state_bytes_per_parameter)
     name = case.optimizer.name
     if name == "sgd":
         return 0.0
@@ -101,7 +107,8 @@ def _mlp_params(in_features: int, sizes: list[int]) -> int:
     return total
 
 
-def _activation_bytes(model: Any, batch: int, local: int, vectors: int, tables: int, bottom: bool, n: int) -> int:
+def _activation_bytes(model: Any, batch: int, local: int, vectors: int, tables: int, bottom: bool, n: int,
+                      resolved: Any = None) -> int:
     """Peak live activation bytes of one training step on one rank.
 
     ``batch`` is the global batch, ``local`` the rank's slice, ``vectors`` what the rank sends
@@ -119,7 +126,7 @@ def _activation_bytes(model: Any, batch: int, local: int, vectors: int, tables: 
     if bottom and tables:
         total += batch * vectors * d * FLOAT  # torch.cat of the bottom vector and the lookups
     total += local * n * d * FLOAT
-    width = interaction_width(model.interaction, n, d)
+    width = interaction_width(model.interaction, n, d, resolved)
     if model.interaction.name == "dot":
         total += local * (n * d + n * n + n * (n - 1) // 2) * FLOAT
     top = list(model.top_mlp[:-1])
@@ -130,12 +137,13 @@ def _activation_bytes(model: Any, batch: int, local: int, vectors: int, tables: 
 
 
 def plan_memory(case: Any, table_sizes: list[int], capacities: list[int] | None,
-                shared_capacity: int | None = None) -> MemoryPlan:
+                shared_capacity: int | None = None, resolved: Any = None) -> MemoryPlan:
     """Estimate every rank's memory for ``case`` with ``table_sizes``.
 
     Args:
         capacities: usable bytes of each rank's device (GPU memory x memory_fraction), or None.
         shared_capacity: usable bytes shared by all ranks (CPU processes on one host), or None.
+        resolved: the case's ResolvedCase (a rank): plugin facts from it instead of the registry.
     """
     model = case.model
     world = case.world_size
@@ -143,9 +151,9 @@ def plan_memory(case: Any, table_sizes: list[int], capacities: list[int] | None,
     sizes = split_batch(case.batch_size, world)
     d = model.embedding_dim
     n = 1 + len(table_sizes)
-    top_params = _mlp_params(interaction_width(model.interaction, n, d), list(model.top_mlp))
+    top_params = _mlp_params(interaction_width(model.interaction, n, d, resolved), list(model.top_mlp))
     bottom_params = _mlp_params(model.num_numerical, list(model.bottom_mlp))
-    state = optimizer_state_bytes_per_parameter(case)
+    state = optimizer_state_bytes_per_parameter(case, resolved)
     ranks = []
     for rank, tables in enumerate(placement.tables):
         rows = sum(table_sizes[f] for f in tables)
@@ -158,7 +166,7 @@ def plan_memory(case: Any, table_sizes: list[int], capacities: list[int] | None,
             optimizer_bytes=int((rows * d + dense) * state),
             gradient_bytes=sparse_grad + dense * FLOAT + ddp_buckets, dense_bytes=dense * FLOAT,
             activation_bytes=_activation_bytes(model, case.batch_size, sizes[rank], placement.vectors(rank),
-                                               len(tables), bottom, n),
+                                               len(tables), bottom, n, resolved),
             device=f"cuda:{rank}" if case.device == "cuda" else f"cpu rank {rank}",
             capacity_bytes=capacities[rank] if capacities else None,
         ))
@@ -254,8 +262,10 @@ def case_table_sizes(case: Any) -> list[int] | None:
     return list(sizes)
 
 
-def plan_for_host(case: Any, host: Any, table_sizes: list[int] | None = None) -> MemoryPlan | None:
-    """The memory plan of ``case`` on ``host`` (None when the table sizes are only known at run time)."""
+def plan_for_host(case: Any, host: Any, table_sizes: list[int] | None = None, resolved: Any = None
+                  ) -> MemoryPlan | None:
+    """The memory plan of ``case`` on ``host`` (None when the table sizes are only known at run time);
+    a rank passes its ``resolved`` case so that no plugin registry is needed."""
     sizes = table_sizes if table_sizes is not None else case_table_sizes(case)
     if sizes is None:
         return None
@@ -263,10 +273,11 @@ def plan_for_host(case: Any, host: Any, table_sizes: list[int] | None = None) ->
     if case.device == "cuda":
         gpus = list(host.gpus)
         if len(gpus) < case.world_size:
-            return plan_memory(case, sizes, None)
-        return plan_memory(case, sizes, [int(gpus[r].memory_bytes * fraction) for r in range(case.world_size)])
+            return plan_memory(case, sizes, None, resolved=resolved)
+        return plan_memory(case, sizes, [int(gpus[r].memory_bytes * fraction) for r in range(case.world_size)],
+                           resolved=resolved)
     shared = int(host.memory_bytes * fraction) if host.memory_bytes else None
-    return plan_memory(case, sizes, None, shared)
+    return plan_memory(case, sizes, None, shared, resolved)
 
 
 def memory_reason(case: Any, host: Any) -> str | None:

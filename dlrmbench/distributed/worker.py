@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from dlrmbench.config.schema import Case
+from dlrmbench.resolved import ResolvedCase
 from dlrmbench.workload.reporter import Reporter
 
 
@@ -45,8 +46,10 @@ def init_process_group(case: Case, rank: int, world: int, local_rank: int) -> An
     return dist.group.WORLD
 
 
-def build_distributed_workload(case: Case, rank: int, world: int, local_rank: int, group: Any = None) -> Any:
-    """Dataset, placement, this rank's modules (DDP around the top model) on its device."""
+def build_distributed_workload(case: "Case | ResolvedCase", rank: int, world: int, local_rank: int,
+                               group: Any = None) -> Any:
+    """Dataset, placement, this rank's modules (DDP around the top model) on its device, from the
+    resolved case (a bare Case is resolved in process: tests and benchmarks)."""
     import torch
     from torch.nn.parallel import DistributedDataParallel
 
@@ -55,13 +58,15 @@ def build_distributed_workload(case: Case, rank: int, world: int, local_rank: in
     from dlrmbench.distributed.placement import device_mapping, split_batch
     from dlrmbench.distributed.train import DistributedWorkload
     from dlrmbench.host import current_host
-    from dlrmbench.workload.build import case_device, open_dataset, resolve_table_sizes
+    from dlrmbench.workload.build import case_device, open_dataset, resolve_table_sizes, resolved_for
 
+    resolved = resolved_for(case)
+    case = resolved.case
     device = case_device(case, local_rank)
     torch.manual_seed(case.seed)
-    dataset = open_dataset(case, device, rank, world)
+    dataset = open_dataset(resolved, device, rank, world)
     table_sizes = resolve_table_sizes(case, dataset)
-    plan = plan_for_host(case, current_host(), table_sizes)
+    plan = plan_for_host(case, current_host(), table_sizes, resolved)
     if plan is not None and not plan.fits:  # table sizes known only now (from the dataset)
         raise ValueError("the case does not fit: " + "; ".join(plan.problems))
     placement = device_mapping(table_sizes, world)
@@ -87,8 +92,8 @@ def _rank_summary(outcome: Any, case: Case, rank: int, device: Any) -> dict[str,
             "peak_memory_bytes": peak, "peak_memory_kind": kind}
 
 
-def run_distributed(case: Case, reporter: Reporter, rank: int, world: int, local_rank: int) -> None:
-    """Run ``case`` as rank ``rank`` of ``world``; rank 0 emits the ``result`` event."""
+def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world: int, local_rank: int) -> None:
+    """Run the resolved case as rank ``rank`` of ``world``; rank 0 emits the ``result`` event."""
     import torch
     import torch.distributed as dist
 
@@ -96,10 +101,11 @@ def run_distributed(case: Case, reporter: Reporter, rank: int, world: int, local
     from dlrmbench.workload.precision import apply_precision
     from dlrmbench.workload.result_metrics import rank_metrics, test_metrics, train_metrics
 
+    case = resolved.case
     if case.mode == "inference":
         raise ValueError("the inference benchmark runs on one device; set gpus: 1 (processes: 1)")
     group = init_process_group(case, rank, world, local_rank)
-    work = build_distributed_workload(case, rank, world, local_rank, group)
+    work = build_distributed_workload(resolved, rank, world, local_rank, group)
     if os.environ.get("DLRMBENCH_TEST_FAIL_RANK") == str(rank):  # failure-handling tests only
         _injected_failure(rank)
     reporter.emit("built", table_sizes=work.table_sizes, world_size=world,
@@ -127,15 +133,16 @@ def run_distributed(case: Case, reporter: Reporter, rank: int, world: int, local
     dist.barrier(group=group)
 
 
-def main(case: Case) -> int:
-    """Entry of one torchrun rank (``dlrmbench.distributed.run_rank``, called by the worker)."""
+def main(resolved: ResolvedCase) -> int:
+    """Entry of one torchrun rank (``dlrmbench.distributed.run_rank``, called by the worker with the
+    resolved case it read from its case file)."""
     rank, world, local_rank = rank_environment()
     reporter = Reporter(sys.stdout, rank=rank)
     # SIGTERM keeps its default action: torchrun stops surviving ranks with it, and a rank blocked
     # inside a collective (C++) would never run a Python handler.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        run_distributed(case, reporter, rank, world, local_rank)
+        run_distributed(resolved, reporter, rank, world, local_rank)
         return 0
     except KeyboardInterrupt:
         reporter.emit("interrupted")

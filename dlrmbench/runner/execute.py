@@ -160,7 +160,7 @@ def execute(
                 current.update(base=base, case=item.case, started=utc_now())
                 progress.start_case(label, item.case.batch_size)
                 with CaseTelemetry(item.case) as telemetry:
-                    outcome = run_isolated(item.case, telemetry.observe(progress.on_event), timeout_s=timeout_s)
+                    outcome = run_isolated(item.resolved, telemetry.observe(progress.on_event), timeout_s=timeout_s)
                 result = collect(item.case, outcome, base)
                 result.started_at, result.finished_at = current["started"], utc_now()
                 current["result"] = result  # from here on a stop request records this result

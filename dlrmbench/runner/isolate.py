@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dlrmbench.config.schema import Case
+from dlrmbench.resolved import ResolvedCase, write_resolved_case
 from dlrmbench.runner.signals import deferred
 from dlrmbench.workload.reporter import parse_event
 
@@ -50,10 +51,14 @@ def default_command(case: Case, case_file: Path) -> list[str]:
     return [sys.executable, "-m", "dlrmbench.runner.worker", str(case_file)]
 
 
-def worker_command(case: Case, case_file: Path) -> list[str]:
-    """One worker process, or torchrun's ranks for a multi-process case (a one-way call into
-    :mod:`dlrmbench.distributed`, which never calls back)."""
-    if case.world_size > 1:
+def worker_command(case: "ResolvedCase | Case", case_file: Path) -> list[str]:
+    """One worker process, or torchrun's ranks when the planner chose the ``torchrun`` launcher (a
+    one-way call into :mod:`dlrmbench.distributed`, which never calls back)."""
+    if isinstance(case, ResolvedCase):
+        launcher, case = case.launcher, case.case
+    else:
+        launcher = "torchrun" if case.world_size > 1 else "process"
+    if launcher == "torchrun":
         from dlrmbench import distributed
 
         return distributed.launch_command(case, case_file)
@@ -86,19 +91,35 @@ def _pump(proc: subprocess.Popen, events: "queue.Queue[dict[str, Any] | None]") 
     events.put(None)
 
 
-def run_isolated(case: Case, on_event: EventHandler, timeout_s: float | None = None,
+def as_resolved(case: "ResolvedCase | Case") -> ResolvedCase:
+    """``case`` itself when already resolved (what the planner hands over), else resolved now against the
+    process's plugin registry (callers that run a bare case: tests, benchmarks)."""
+    if isinstance(case, ResolvedCase):
+        return case
+    from dlrmbench.plugins import get_registry
+    from dlrmbench.resolved import resolve_case
+
+    return resolve_case(case, get_registry())[0]
+
+
+def run_isolated(case: "ResolvedCase | Case", on_event: EventHandler, timeout_s: float | None = None,
                  grace_s: float = 10.0, env: dict[str, str] | None = None) -> WorkerOutcome:
-    """Run ``case`` in a worker process; call ``on_event`` for each event as it arrives.
+    """Run the resolved case in a worker process; call ``on_event`` for each event as it arrives.
+
+    The worker's case file is the :class:`ResolvedCase` as JSON: the worker builds from it directly,
+    without the plugin registry and without validating plugin options again.
 
     Raises KeyboardInterrupt after recording (in the returned outcome passed to ``on_event`` as an
     ``interrupted`` event) when the user interrupts; the caller decides what to do next.
     """
+    resolved = as_resolved(case)
+    case = resolved.case
     outcome = WorkerOutcome()
     deadline_s = timeout_s if timeout_s is not None else case.timeout_s
     outcome.deadline_s = deadline_s
     with tempfile.TemporaryDirectory(prefix="dlrmbench-case-") as tmp:
         case_file = Path(tmp) / "case.json"
-        case_file.write_text(case.model_dump_json())
+        case_file.write_text(write_resolved_case(resolved))
         log_path = Path(tmp) / "worker.log"
         worker_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         start = time.monotonic()
@@ -109,7 +130,7 @@ def run_isolated(case: Case, on_event: EventHandler, timeout_s: float | None = N
             try:
                 with deferred():  # a stop request during the start waits until ``proc`` is known
                     proc = subprocess.Popen(
-                        worker_command(case, case_file), stdout=subprocess.PIPE, stderr=log, text=True,
+                        worker_command(resolved, case_file), stdout=subprocess.PIPE, stderr=log, text=True,
                         start_new_session=True, env=worker_env,
                     )
                     reader = threading.Thread(target=_pump, args=(proc, events), daemon=True)

@@ -1,42 +1,54 @@
 """Planning: decide, before anything heavy is imported, which cases can run here and why not.
 
-Each case becomes a :class:`PlannedCase`, the resolved case: every plugin's options validated (and
-written back into the case in full, defaults included, so the worker reads explicit values), the
-table sizes when known before the data is opened, the launcher, the ids per feature, and either
-runnable or skipped with a human reason (no CUDA, too few GPUs, a precision the device cannot run, a
-plugin that is unavailable for this case, multi-hot data for a one-hot strategy, a plan that does not
-fit in memory).
+Each case becomes a :class:`PlannedCase`: its :class:`~dlrmbench.resolved.ResolvedCase` (every
+plugin's options validated once, by :func:`dlrmbench.resolved.resolve_plugins`, and written back into
+the case in full, defaults included; the table sizes when known before the data is opened; the ids
+per feature; the launcher; the plugins' factories), which is exactly what the worker receives, and
+either runnable or skipped with a human reason (no CUDA, too few GPUs, a precision the device cannot
+run, a plugin that is unavailable for this case, multi-hot data for a one-hot strategy, a plan that
+does not fit in memory).
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from pydantic import ValidationError
+from typing import Any
 
 from dlrmbench.config.capabilities import precision_unavailable
 from dlrmbench.config.schema import Case
 from dlrmbench.devices import device_of
-from dlrmbench.errors import UserError
 from dlrmbench.host import Host
 from dlrmbench.plugin_api import KINDS, PluginKind, PluginSpec
 from dlrmbench.plugins import Registry
+from dlrmbench.resolved import Launcher, ResolvedCase, resolve_case, resolve_plugins
 
-Launcher = Literal["process", "torchrun"]
+__all__ = ["PlannedCase", "plan", "resolve", "resolve_plugins", "select"]
 
 
 @dataclass
 class PlannedCase:
-    """One resolved case: what the worker receives, or why it is skipped."""
+    """One planned case: the resolved case the worker receives, or why it is skipped."""
 
-    case: Case
+    resolved: ResolvedCase
     skip_reason: str | None = None
-    options: dict[PluginKind, Any] = field(default_factory=dict)
-    table_sizes: list[int] | None = None
-    hotness: list[int] | None = None
-    launcher: Launcher = "process"
+    options: dict[PluginKind, Any] = field(default_factory=dict)  # the validated Options instances
+
+    @property
+    def case(self) -> Case:
+        return self.resolved.case
+
+    @property
+    def table_sizes(self) -> list[int] | None:
+        return self.resolved.table_sizes
+
+    @property
+    def hotness(self) -> list[int] | None:
+        return self.resolved.hotness
+
+    @property
+    def launcher(self) -> Launcher:
+        return self.resolved.launcher
 
     @property
     def runnable(self) -> bool:
@@ -55,24 +67,6 @@ def device_reason(case: Case, host: Host) -> str | None:
     return precision_unavailable(case, device.compute_capability(host))
 
 
-def resolve_plugins(case: Case, registry: Registry) -> tuple[dict[PluginKind, PluginSpec], dict[PluginKind, Any]]:
-    """Every plugin's spec and validated options (a UserError names the case, the field and the problem)."""
-    specs: dict[PluginKind, PluginSpec] = {}
-    options: dict[PluginKind, Any] = {}
-    where = {"interaction": "model.interaction", "optimizer": "optimizer"}
-    for kind in KINDS:
-        name, raw = case.plugin(kind)
-        spec = registry.get(kind, name)
-        try:
-            options[kind] = spec.options.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(options)'}: {e['msg']}"
-                                 for e in exc.errors())
-            raise UserError(f"case {case.name}: {where.get(kind, kind)}.options of {kind} {name!r}: {problems}") from None
-        specs[kind] = spec
-    return specs, options
-
-
 def plugin_reason(case: Case, host: Host, specs: dict[PluginKind, PluginSpec], options: dict[PluginKind, Any]
                   ) -> str | None:
     for kind in KINDS:
@@ -80,11 +74,6 @@ def plugin_reason(case: Case, host: Host, specs: dict[PluginKind, PluginSpec], o
         if reason:
             return f"{kind} {specs[kind].name}: {reason}"
     return None
-
-
-def data_hotness(case: Case, spec: PluginSpec, options: Any) -> list[int] | None:
-    """Ids per sample of each feature the dataset will yield, or None for one-hot data."""
-    return spec.hotness(options, case) if spec.hotness is not None else None
 
 
 def multi_hot_reason(case: Case, embedding: PluginSpec, hotness: list[int] | None) -> str | None:
@@ -109,36 +98,16 @@ def select(cases: list[Case], only: tuple[str, ...]) -> list[Case]:
     return [c for c in cases if any(fnmatch.fnmatchcase(c.name, p) or p in c.name for p in only)]
 
 
-def _with_full_options(case: Case, options: dict[PluginKind, Any], dataset: PluginSpec) -> Case:
-    """``case`` with every plugin's options as validated (defaults filled in) and the dataset's AUC
-    property: what the worker reads and the result records."""
-    data = case.model_dump()
-    data["auc_comparable"] = dataset.auc_comparable
-    for kind, value in options.items():
-        dumped = value.model_dump(mode="json")
-        if kind == "interaction":
-            data["model"]["interaction"]["options"] = dumped
-        elif kind == "optimizer":
-            data["optimizer"]["options"] = dumped
-        else:
-            data[kind]["options"] = dumped
-    return Case.model_validate(data)
-
-
 def resolve(case: Case, host: Host, registry: Registry) -> PlannedCase:
-    """The resolved case: validated plugins, known table sizes, launcher, and the first reason not to run."""
-    specs, options = resolve_plugins(case, registry)
-    dataset = specs["dataset"]
-    sizes = case.model.table_sizes or (dataset.table_sizes(options["dataset"], case) if dataset.table_sizes else None)
-    hotness = data_hotness(case, dataset, options["dataset"])
+    """The resolved case (validated plugins, known table sizes, launcher) and the first reason not to run."""
+    resolved, specs, options = resolve_case(case, registry)
     reason = (
         device_reason(case, host)
         or plugin_reason(case, host, specs, options)
-        or multi_hot_reason(case, specs["embedding"], hotness)
+        or multi_hot_reason(case, specs["embedding"], resolved.hotness)
         or distributed_reason(case, host)
     )
-    return PlannedCase(_with_full_options(case, options, dataset), reason, options,
-                       list(sizes) if sizes else None, hotness, "torchrun" if case.world_size > 1 else "process")
+    return PlannedCase(resolved, reason, options)
 
 
 def plan(cases: list[Case], host: Host, registry: Registry) -> list[PlannedCase]:

@@ -1,12 +1,13 @@
 """The worker process: runs one resolved case and reports events on stdout.
 
 Usage (by the runner, not by hand): ``python -m dlrmbench.runner.worker CASE.json``. The case
-file holds the fully resolved case. Exit status: 0 ok, 1 failed, 130 interrupted.
+file holds the planner's :class:`~dlrmbench.resolved.ResolvedCase`; the worker (and every torchrun
+rank) builds from it directly: no plugin registry, no second validation of plugin options.
+Exit status: 0 ok, 1 failed, 2 not a resolved case file, 130 interrupted.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -15,14 +16,21 @@ from pathlib import Path
 from typing import Any
 
 from dlrmbench.config.schema import Case
+from dlrmbench.errors import UserError
+from dlrmbench.resolved import ResolvedCase, read_resolved_case
 from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.result_metrics import inference_metrics, memory_metrics, test_metrics, train_metrics
 
 
-def run_case(case: Case, reporter: Reporter) -> None:
-    """Build the case's workload and run its mode, reporting the final ``result`` event."""
+def run_case(resolved: "ResolvedCase | Case", reporter: Reporter) -> None:
+    """Build the resolved case's workload and run its mode, reporting the final ``result`` event (a bare
+    Case, from an in-process caller, is resolved against the registry first)."""
     import torch
 
+    from dlrmbench.workload.build import resolved_for
+
+    resolved = resolved_for(resolved)
+    case = resolved.case
     from dlrmbench.workload.build import build_workload
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -38,10 +46,10 @@ def run_case(case: Case, reporter: Reporter) -> None:
             mlperf = MlperfLog(case)
         mlperf.init_start()
     try:
-        work = build_workload(case)
+        work = build_workload(resolved)
         if mlperf is not None:
             mlperf.weights_initialized(work.model)
-        memory = memory_metrics(work.model.embeddings, case)
+        memory = memory_metrics(work.model.embeddings, case, resolved.optimizer_state_bytes_per_parameter)
         reporter.emit("built", table_sizes=work.table_sizes,
                       parameters=sum(p.numel() for p in work.model.parameters()),
                       embedding_bytes=memory["embedding_parameter_bytes"]["value"],
@@ -98,11 +106,15 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    case = Case.model_validate(json.loads(Path(args[0]).read_text()))
-    if case.world_size > 1:  # one torchrun rank of a hybrid-parallel case: a one-way call into distributed
+    try:
+        resolved = read_resolved_case(Path(args[0]))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if resolved.launcher == "torchrun":  # one rank of a hybrid-parallel case: a one-way call into distributed
         from dlrmbench import distributed
 
-        code = distributed.run_rank(case)
+        code = distributed.run_rank(resolved)
         if code == 0:
             # A finished rank skips interpreter and C++ teardown: destroying the process group's
             # threads at exit can abort a rank that already reported its result, which torchrun would
@@ -117,15 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     # ignored (a parent launched in the background by a non-interactive shell passes that on).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        run_case(case, reporter)
+        run_case(resolved, reporter)
         return 0
     except KeyboardInterrupt:
         reporter.emit("interrupted")
         return 130
     except Exception as exc:  # the parent records the case as failed with this message
         from dlrmbench.workload.train import Diverged
-
-        from dlrmbench.errors import UserError
 
         kind = "diverged" if isinstance(exc, Diverged) else type(exc).__name__
         if isinstance(exc, UserError):  # a bad input found late (checkpoint shape, missing file)

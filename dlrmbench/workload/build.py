@@ -1,8 +1,11 @@
 """Turn a resolved case into live objects: dataset, embedding strategy, backend, interaction, model.
 
-Every plugin is built the same way: its spec's factory called with one :class:`BuildContext`
-holding the case, the plugin's options (validated once, by :func:`plugin_options`), the table sizes
-and the device.
+Every plugin is built the same way: its factory called with one :class:`BuildContext` holding the
+case, the plugin's options, the table sizes and the device. Everything comes from the case's
+:class:`~dlrmbench.resolved.ResolvedCase`: in a worker, the one read from its case file (no plugin
+registry, no option validation); for an in-process caller that passes a bare :class:`Case` (tests,
+``verify``, ``export``), the case is resolved once against the registry by :func:`resolved_for`,
+with the planner's own function.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import torch
 from dlrmbench.config.schema import Case
 from dlrmbench.errors import UserError
 from dlrmbench.model.dlrm import build_dlrm
-from dlrmbench.plugin_api import KINDS, BuildContext, PluginKind, PluginSpec
-from dlrmbench.plugins import get_registry
+from dlrmbench.plugin_api import KINDS, BuildContext, PluginKind
+from dlrmbench.resolved import ResolvedCase, resolve_case
 
 
 @dataclass
@@ -30,24 +33,35 @@ class Workload:
     table_sizes: list[int]
 
 
-def plugin_specs(case: Case) -> dict[PluginKind, PluginSpec]:
-    """The spec of each plugin the case names (a UserError names an unknown one)."""
-    registry = get_registry()
-    return {kind: registry.get(kind, case.plugin(kind)[0]) for kind in KINDS}
+_resolved: list[tuple[Case, ResolvedCase]] = []  # (the Case callers pass, its resolved case)
 
 
-_parsed: list[tuple[Case, dict[PluginKind, Any]]] = []
+def resolved_for(case: "Case | ResolvedCase") -> ResolvedCase:
+    """The resolved case of ``case``: itself when resolved (and remembered, so that later calls with its
+    ``.case`` find it), else the one remembered for this very Case object, else resolved now against
+    the process's registry (options validated once, by :func:`dlrmbench.resolved.resolve_plugins`)."""
+    if isinstance(case, ResolvedCase):
+        key, found = case.case, case
+    else:
+        key = case
+        found = next((r for c, r in _resolved if c is case or r.case is case), None)
+        if found is None:
+            from dlrmbench.plugins import get_registry
+
+            found = resolve_case(case, get_registry())[0]
+    if not any(c is key and r is found for c, r in _resolved):
+        _resolved[:] = [(key, found), *_resolved[:7]]  # a worker runs one case; in-process callers a few
+    return found
 
 
-def plugin_options(case: Case) -> dict[PluginKind, Any]:
-    """Every plugin's Options instance for ``case``, parsed once per process (the planner validated them and
-    wrote them out in full; this turns the worker's JSON back into the plugins' objects)."""
-    for seen, options in _parsed:
-        if seen is case:
-            return options
-    options = {kind: spec.options.model_validate(case.plugin(kind)[1]) for kind, spec in plugin_specs(case).items()}
-    _parsed[:] = [(case, options)]  # one case per worker process: keep the last only
-    return options
+def _case(case: "Case | ResolvedCase") -> Case:
+    return case.case if isinstance(case, ResolvedCase) else case
+
+
+def plugin_options(case: "Case | ResolvedCase") -> dict[PluginKind, Any]:
+    """Every plugin's Options instance for ``case`` (constructed from the resolved case, not re-validated)."""
+    resolved = resolved_for(case)
+    return {kind: resolved.options(kind) for kind in KINDS}
 
 
 def resolve_table_sizes(case: Case, dataset: Any) -> list[int]:
@@ -68,20 +82,23 @@ def case_device(case: Case, local_rank: int = 0) -> torch.device:
     return torch.device(device_of(case.device).torch_device(local_rank))
 
 
-def open_dataset(case: Case, device: torch.device, rank: int = 0, world_size: int = 1) -> Any:
+def open_dataset(case: "Case | ResolvedCase", device: torch.device, rank: int = 0, world_size: int = 1) -> Any:
     """The case's dataset plugin, built (its files are opened by the plugin)."""
-    spec = plugin_specs(case)["dataset"]
+    resolved = resolved_for(case)
+    plugin, case = resolved.plugins["dataset"], resolved.case
     sizes = tuple(case.model.table_sizes) if case.model.table_sizes else None
-    return spec.build(BuildContext(case, plugin_options(case)["dataset"], sizes, str(device), rank, world_size))
+    return plugin.build(BuildContext(case, plugin.options_object(), sizes, str(device), rank, world_size))
 
 
-def build_workload(case: Case, local_rank: int = 0) -> Workload:
+def build_workload(case: "Case | ResolvedCase", local_rank: int = 0) -> Workload:
     """Open the dataset and build the model of ``case`` on its device, seeded (or from its checkpoint)."""
+    resolved = resolved_for(case)
+    case = _case(case)
     device = case_device(case, local_rank)
     torch.manual_seed(case.seed)
-    dataset = open_dataset(case, device)
+    dataset = open_dataset(resolved, device)
     table_sizes = resolve_table_sizes(case, dataset)
-    model = build_model(case, table_sizes)
+    model = build_model(resolved, table_sizes)
     if case.checkpoint is not None and case.checkpoint.load is not None:
         from dlrmbench.workload.checkpoint import load_checkpoint, resolve_path
 
@@ -92,21 +109,23 @@ def build_workload(case: Case, local_rank: int = 0) -> Workload:
     return Workload(case=case, device=device, dataset=dataset, model=model, table_sizes=table_sizes)
 
 
-def build_embeddings(case: Case, table_sizes: list[int], options: Any = None) -> Any:
+def build_embeddings(case: "Case | ResolvedCase", table_sizes: list[int], options: Any = None) -> Any:
     """The case's embedding strategy over ``table_sizes`` (a rank's tables in a hybrid-parallel run)."""
-    spec = plugin_specs(case)["embedding"]
-    options = options if options is not None else plugin_options(case)["embedding"]
-    return spec.build(BuildContext(case, options, tuple(table_sizes)))
+    resolved = resolved_for(case)
+    plugin = resolved.plugins["embedding"]
+    options = options if options is not None else plugin.options_object()
+    return plugin.build(BuildContext(resolved.case, options, tuple(table_sizes)))
 
 
-def build_model(case: Case, table_sizes: list[int]) -> torch.nn.Module:
+def build_model(case: "Case | ResolvedCase", table_sizes: list[int]) -> torch.nn.Module:
     """The case's DLRM on the CPU, from its backend, embedding and interaction plugins, seeded."""
-    specs, options = plugin_specs(case), plugin_options(case)
+    resolved = resolved_for(case)
+    plugins, options, case = resolved.plugins, plugin_options(resolved), resolved.case
     base = BuildContext(case, None, tuple(table_sizes))
-    backend = specs["backend"].build(base.with_plugin(options["backend"]))
-    embeddings = specs["embedding"].build(base.with_plugin(options["embedding"]))
+    backend = plugins["backend"].build(base.with_plugin(options["backend"]))
+    embeddings = plugins["embedding"].build(base.with_plugin(options["embedding"]))
     interaction_ctx = base.with_plugin(options["interaction"])
-    interaction = backend.interaction(interaction_ctx) or specs["interaction"].build(interaction_ctx)
+    interaction = backend.interaction(interaction_ctx) or plugins["interaction"].build(interaction_ctx)
     return build_dlrm(
         backend,
         embeddings,
@@ -118,8 +137,13 @@ def build_model(case: Case, table_sizes: list[int]) -> torch.nn.Module:
     )
 
 
-def build_optimizer(case: Case, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+def build_optimizer(case: "Case | ResolvedCase", groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
     """The case's optimizer plugin over ``groups`` (each with ``params``, ``sparse``, ``lr_scale``)."""
-    spec = plugin_specs(case)["optimizer"]
-    plugin = spec.build(BuildContext(case, plugin_options(case)["optimizer"], None))
-    return plugin.build(groups)
+    resolved = resolved_for(case)
+    plugin = resolved.plugins["optimizer"]
+    return plugin.build(BuildContext(resolved.case, plugin.options_object(), None)).build(groups)
+
+
+def optimizer_state_bytes_per_parameter(case: "Case | ResolvedCase") -> float:
+    """State bytes per parameter element of the case's optimizer plugin (from the resolved case)."""
+    return resolved_for(case).optimizer_state_bytes_per_parameter

@@ -60,16 +60,20 @@ def inference_metrics(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]
     return {metric_key(m.name, m.batch_size): m.model_dump() for m in out}
 
 
-def memory_metrics(embeddings: Any, case: Case) -> dict[str, dict[str, Any]]:
+def memory_metrics(embeddings: Any, case: Case, state_bytes_per_parameter: float | None = None
+                   ) -> dict[str, dict[str, Any]]:
     """What the embedding strategy holds: its parameters, and its optimizer's state for them.
 
-    The state is the optimizer plugin's ``state_bytes_per_parameter`` (plain SGD: none), unless the
-    strategy applies its own optimizer and counts its own state (``optimizer_state_bytes()``).
+    The state is the optimizer plugin's ``state_bytes_per_parameter`` (plain SGD: none; a worker passes
+    its resolved case's, others leave it to the registry), unless the strategy applies its own
+    optimizer and counts its own state (``optimizer_state_bytes()``).
     """
     from dlrmbench.results.metrics import make
 
     per_parameter = 0.0
-    if not getattr(embeddings, "applies_own_optimizer", False):
+    if not getattr(embeddings, "applies_own_optimizer", False) and state_bytes_per_parameter is not None:
+        per_parameter = state_bytes_per_parameter
+    elif not getattr(embeddings, "applies_own_optimizer", False):
         from dlrmbench.plugins import get_registry
 
         per_parameter = get_registry().get("optimizer", case.optimizer.name).state_bytes_per_parameter

@@ -16,7 +16,7 @@ from dlrmbench import hookimpl
 @click.argument("suite", type=click.Path(path_type=Path))
 @click.option("--only", "only", multiple=True, metavar="PATTERN", help="Only cases matching PATTERN; repeatable.")
 @click.option("--case-files", type=click.Path(path_type=Path), default=None, metavar="DIR",
-              help="Write each multi-process case as DIR/<case>.json and print the torchrun command that runs it "
+              help="Write each multi-process case's resolved case (what a worker reads) as DIR/<case>.json and print the torchrun command that runs it "
                    "over several nodes (run that command on every node).")
 @click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Nodes for the printed multi-node command (the case's gpus/processes is the world size).")
@@ -52,23 +52,28 @@ def plan_command(suite: Path, only: tuple[str, ...], case_files: Path | None, no
         print_memory_plans(console, planned, host, every_case=True)
         print_plan(console, planned)
     if case_files is not None:
-        _write_case_files(console, [p.case for p in planned], case_files, nodes)
+        _write_case_files(console, [p.resolved for p in planned], case_files, nodes)
 
 
-def _write_case_files(console: object, cases: list, directory: Path, nodes: int) -> None:
+def _write_case_files(console: object, resolved_cases: list, directory: Path, nodes: int) -> None:
+    """Write each multi-process case's ResolvedCase (the file every rank's worker reads) and print its
+    multi-node torchrun command."""
     import shlex
+
+    from dlrmbench.resolved import write_resolved_case
 
     from dlrmbench.distributed.launch import multinode_command
     from dlrmbench.errors import UserError
     from dlrmbench.results.store import atomic_write_text
 
-    for case in cases:
+    for resolved in resolved_cases:
+        case = resolved.case
         if case.world_size <= 1:
             continue
         if case.world_size % nodes:
             raise UserError(f"--nodes {nodes}: case {case.name} has {case.world_size} ranks, not a multiple of {nodes}")
         path = directory / f"{case.name}.json"
-        atomic_write_text(path, case.model_dump_json(indent=2))
+        atomic_write_text(path, write_resolved_case(resolved, indent=2))
         command = multinode_command(str(path), nodes, case.world_size // nodes, "HOST0:29500", case.name)
         console.print(f"{case.name}: on each of the {nodes} node(s), with HOST0 the first node's address:\n  "  # type: ignore[attr-defined]
                       + shlex.join(command), soft_wrap=True)

@@ -74,8 +74,13 @@ def test_plan_writes_case_files_and_the_multinode_command(tmp_path: Path) -> Non
     result = CliRunner().invoke(make_cli(), ["plan", str(write_suite(tmp_path)), "--only", "cpu2",
                                              "--case-files", str(out), "--nodes", "2"], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
-    case = Case.model_validate_json((out / "cpu2.json").read_text())
+    from dlrmbench.resolved import read_resolved_case
+
+    resolved = read_resolved_case(out / "cpu2.json")  # the very file a worker and every rank read
+    case = resolved.case
     assert case.name == "cpu2" and case.processes == 2
+    assert resolved.launcher == "torchrun" and resolved.world_size == 2
+    assert resolved.plugins["dataset"].factory.startswith("dlrmbench_plugins.")
     assert (f"python -m torch.distributed.run --nnodes 2 --nproc_per_node 1 --rdzv_backend c10d --rdzv_endpoint "
             f"HOST0:29500 --rdzv_id cpu2 --max_restarts 0 -m dlrmbench.runner.worker {out / 'cpu2.json'}") in result.output
     bad = CliRunner().invoke(make_cli(), ["plan", str(write_suite(tmp_path)), "--only", "cpu2",

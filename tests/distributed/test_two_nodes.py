@@ -90,8 +90,9 @@ def test_two_torchrun_nodes_train_like_one_process(tmp_path: Path) -> None:
     assert len(reporting) == 1, [len(e) for e in node_events]
     two_nodes = reporting[0]
 
-    single_case = json.loads(case_file.read_text())
-    single_case["processes"] = 1
+    single_case = json.loads(case_file.read_text())  # the resolved case: the same case, run as one process
+    single_case["case"]["processes"] = 1
+    single_case.update(launcher="process", world_size=1)
     (tmp_path / "single.json").write_text(json.dumps(single_case))
     single = subprocess.run([sys.executable, "-m", "dlrmbench.runner.worker", str(tmp_path / "single.json")],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=300)

@@ -12,6 +12,7 @@ import dlrmbench.workload.train as train_module
 from dlrmbench.config.schema import Case
 from dlrmbench.host import Host
 from dlrmbench.plugins import get_registry
+from dlrmbench.resolved import write_resolved_case
 from dlrmbench.runner import worker
 from dlrmbench.runner.plan import plan
 from dlrmbench.workload.evaluate import Evaluation
@@ -69,7 +70,8 @@ def test_divergence_through_the_worker(tmp_path: pytest.TempPathFactory, capsys:
     """An absurd learning rate makes the loss infinite/NaN: the worker reports 'diverged' and the step."""
     case = tiny_case(optimizer={"lr": 1e30}, max_steps=6, model={"table_sizes": list(TABLES)})
     case_file = tmp_path / "case.json"
-    case_file.write_text(case.model_dump_json())
+    (planned,) = plan([case], Host(cpu_count=2), get_registry())
+    case_file.write_text(write_resolved_case(planned.resolved))  # what the runner hands a worker
     assert worker.main([str(case_file)]) == 1
     events = [json.loads(line.split(" ", 1)[1]) for line in capsys.readouterr().out.splitlines()
               if line.startswith("@@dlrmbench ")]
