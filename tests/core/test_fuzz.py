@@ -225,12 +225,15 @@ def _result_set(root: Path) -> Path:
                                         "reference": {"throughput": 90.0, "auc": 0.8, "source": "x",
                                                       "inference_throughput": {"64": 4000.0}},
                                         "model": {"table_sizes": [5, 6]}},
-                                metrics=metrics, step_times_s=[0.01, 0.02], evaluations=[{"step": 1, "auc": 0.7}])
+                                metrics=metrics, step_times_s=[0.01, 0.02], evaluations=[{"step": 1, "auc": 0.7}],
+                                inference=[{"batch_size": 64, "steps": 2, "cuda_graphs": False,
+                                            "end_to_end": {"mean_s": 0.01, "p50_s": 0.01, "throughput": 6400.0,
+                                                           "step_times_s": [0.01, 0.01]}}])
             atomic_write_json(run_dir / "cases" / f"{case}.r{r}.json", result)
     return run_dir
 
 
-WEIRD_VALUES: list[Any] = ["", "[b]x[/b]", "$\\frac{a}{b}$", "\x1b[31mred", "∞", 0, -1, 2**80, 1e308, -1e-308, True, None,
+WEIRD_VALUES: list[Any] = ["", "[b]x[/b]", "[/x]", "$\\frac{a}{b}$", "\x1b[31mred", "∞", 0, -1, 2**80, 1e308, -1e-308, True, None,
                            [], {}, [1, "a", None], {"value": "x"}, {"name": []}, "NaN", "Infinity", float("nan")]
 
 
@@ -251,6 +254,11 @@ def test_fuzzed_result_files_are_compared_or_skipped_cleanly(tmp_path: Path, mem
     rng = random.Random(16)
     base = tmp_path / "base"
     _result_set(base)
+    from dlrmbench.results.load import load_results
+
+    pristine = load_results([base])  # the unmutated set must load whole, or the fuzzing proves nothing
+    assert pristine.problems == []
+    assert any(r.inference for s in pristine.sets for r in s.results)
     cli = make_cli()
     runner = CliRunner()
     for i in range(EXAMPLES):
