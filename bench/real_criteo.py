@@ -1,6 +1,6 @@
 """Train the DLRM workload for one epoch on real Criteo rows and print the held-out AUC.
 
-Data: the two 10,000-row samples of the Kaggle Criteo click logs in /work/shared/data/criteo
+Data: the two 10,000-row samples of the Kaggle Criteo click logs in ../shared/data/criteo (beside the repository)
 (see SOURCES.md there): 20,000 real rows, shuffled with a fixed seed, 17,000 for training and
 3,000 held out. Preprocessing mirrors NVIDIA's Spark job in miniature (facts sheet 3.5, 3.7):
 categorical values seen at least ``--frequency-threshold`` times in the *training* rows get ids
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-DATA_DIR = Path("/work/shared/data/criteo")
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "criteo"  # ../shared from the repo root
 FILES = ("autoint_train_examples_head10k.txt", "deepfm_pytorch_optimization_test_10k_reconstructed.txt")
 NUM_NUMERICAL, NUM_CATEGORICAL = 13, 26
 
