@@ -27,11 +27,12 @@ def launch_command(case: "Case", case_file: Path) -> list[str]:
     return torchrun_command(case, case_file)
 
 
-def planning_reason(case: "Case", host: "Host") -> str | None:
-    """Why a case cannot run here (process count, memory plan), or None (light)."""
+def planning_reason(case: "Case", host: "Host", resolved: Any = None) -> str | None:
+    """Why a case cannot run here (process count, memory plan), or None (light); ``resolved`` (the
+    planner's ResolvedCase) gives the plan its plugin facts and the data's ids per feature."""
     from dlrmbench.distributed.memory_plan import memory_reason
 
-    return memory_reason(case, host)
+    return memory_reason(case, host, resolved)
 
 
 def failure_reason(log: str, reason: str, first_error: dict[str, Any] | None) -> str:

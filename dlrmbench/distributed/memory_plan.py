@@ -6,7 +6,7 @@ Light (no torch): the planner runs it before anything is launched. Per rank it c
 * optimizer state: the optimizer plugin's bytes per parameter over the rank's tables and dense parts
   (plain SGD: 0; Adagrad: 4, one float32 accumulator);
 * gradients: the sparse embedding gradient (one row of dim floats plus one int64 index per looked-up id
-  of the global batch), the dense gradients, and DDP's gradient buckets (one more copy of the top model);
+  of the global batch: hotness ids per feature with multi-hot data, from the resolved case), the dense gradients, and DDP's gradient buckets (one more copy of the top model);
 * dense parameters: the bottom MLP (bottom-MLP rank only) and the replicated interaction/top MLP;
 * activations: the tensors the step keeps alive at its peak for the batch: the local lookups and bottom
   MLP over the global batch, the exchange buffers, the interaction and top MLP over the rank's slice,
@@ -154,12 +154,14 @@ def plan_memory(case: Any, table_sizes: list[int], capacities: list[int] | None,
     top_params = _mlp_params(interaction_width(model.interaction, n, d, resolved), list(model.top_mlp))
     bottom_params = _mlp_params(model.num_numerical, list(model.bottom_mlp))
     state = optimizer_state_bytes_per_parameter(case, resolved)
+    hotness = getattr(resolved, "hotness", None)
     ranks = []
     for rank, tables in enumerate(placement.tables):
         rows = sum(table_sizes[f] for f in tables)
         bottom = rank == placement.bottom_mlp_rank
         dense = top_params + (bottom_params if bottom else 0)
-        sparse_grad = case.batch_size * len(tables) * (d * FLOAT + INDEX)
+        ids = sum(hotness[f] for f in tables) if hotness else len(tables)  # ids per sample on this rank
+        sparse_grad = case.batch_size * ids * (d * FLOAT + INDEX)
         ddp_buckets = top_params * FLOAT if world > 1 else 0
         ranks.append(RankMemory(
             rank=rank, tables=tables, table_rows=rows, table_bytes=rows * d * FLOAT,
@@ -280,7 +282,7 @@ def plan_for_host(case: Any, host: Any, table_sizes: list[int] | None = None, re
     return plan_memory(case, sizes, None, shared, resolved)
 
 
-def memory_reason(case: Any, host: Any) -> str | None:
+def memory_reason(case: Any, host: Any, resolved: Any = None) -> str | None:
     """Planner check (``dlrmbench.distributed.planning_reason``): why a case cannot run here.
 
     Every case whose memory plan can be made before it runs is checked, single-process ones too,
@@ -294,7 +296,7 @@ def memory_reason(case: Any, host: Any) -> str | None:
         return (f"needs {case.processes} processes; this machine has {host.cpu_count} CPU cores "
                 "(set distributed.oversubscribe: true to run anyway)")
     try:
-        plan = plan_for_host(case, host)
+        plan = plan_for_host(case, host, resolved=resolved)
     except ValueError as exc:
         return str(exc)
     if plan is None or plan.fits:

@@ -29,7 +29,7 @@ def print_memory_plans(console: Console, planned: list[Any], host: Any, every_ca
         if case.world_size <= 1 and not every_case:
             continue
         try:
-            plan = plan_for_host(case, host)
+            plan = plan_for_host(case, host, resolved=item.resolved)
         except ValueError as exc:
             console.print(f"[yellow]{case.name}[/]: no memory plan: {exc}")
             continue

@@ -83,12 +83,12 @@ def multi_hot_reason(case: Case, embedding: PluginSpec, hotness: list[int] | Non
     return None
 
 
-def distributed_reason(case: Case, host: Host) -> str | None:
+def distributed_reason(case: Case, host: Host, resolved: Any = None) -> str | None:
     """The memory planner's verdict (processes, memory): for every case, single-process ones too, so
     that ``dlrmbench plan`` (which shows every case's memory plan) and ``run`` agree."""
     from dlrmbench import distributed
 
-    return distributed.planning_reason(case, host)
+    return distributed.planning_reason(case, host, resolved)
 
 
 def select(cases: list[Case], only: tuple[str, ...]) -> list[Case]:
@@ -105,7 +105,7 @@ def resolve(case: Case, host: Host, registry: Registry) -> PlannedCase:
         device_reason(case, host)
         or plugin_reason(case, host, specs, options)
         or multi_hot_reason(case, specs["embedding"], resolved.hotness)
-        or distributed_reason(case, host)
+        or distributed_reason(case, host, resolved)
     )
     return PlannedCase(resolved, reason, options)
 

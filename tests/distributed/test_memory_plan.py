@@ -165,3 +165,23 @@ def test_estimate_is_within_20_percent_of_measured_peak(monkeypatch: pytest.Monk
     for r, m in zip(plan.ranks, measured):
         assert r.activation_bytes + r.gradient_bytes > 0.25 * r.total_bytes  # not just the tables
         assert abs(r.total_bytes - m["peak"]) <= 0.2 * m["peak"], (r.rank, r.total_bytes, m["peak"])
+
+
+def test_multi_hot_sparse_gradient_counts_every_looked_up_id() -> None:
+    """With multi-hot data the sparse embedding gradient holds one row per id, not one per feature."""
+    from dlrmbench.plugins import get_registry
+    from dlrmbench.resolved import resolve_case
+
+    hotness = [3, 1, 5, 2]
+    c = Case.model_validate({
+        "name": "mh", "mode": "train", "device": "cpu", "batch_size": 64,
+        "dataset": {"name": "synthetic", "options": {"train_samples": 256, "test_samples": 64,
+                                                     "multi_hot_sizes": hotness}},
+        "model": {"bottom_mlp": [8, 4], "top_mlp": [8, 1], "embedding_dim": 4, "table_sizes": [10, 20, 30, 40]},
+    })
+    resolved = resolve_case(c, get_registry())[0]
+    assert resolved.hotness == hotness
+    multi = plan_memory(c, [10, 20, 30, 40], None, resolved=resolved).ranks[0]
+    one = plan_memory(c, [10, 20, 30, 40], None, resolved=resolved.model_copy(update={"hotness": None})).ranks[0]
+    row = 4 * 4 + 8  # dim float32s plus an int64 index per looked-up id
+    assert multi.gradient_bytes - one.gradient_bytes == 64 * (sum(hotness) - len(hotness)) * row
