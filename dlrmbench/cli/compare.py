@@ -14,9 +14,10 @@ REGRESSION_EXIT = 1
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--baseline", type=click.Path(path_type=Path), default=None,
               help="A result set (run directory) to compute ratios and significance against.")
-@click.option("--metric", "metric", default=None, metavar="NAME[@BATCH]",
+@click.option("--metric", "metric", default=None, metavar="NAME[@BATCH[:cCLIENTS]]",
               help="Compare this recorded metric instead of each case's headline (e.g. step_time_p99, auc, "
-                   "energy_per_sample, inference_latency_p99 or inference_latency_p99@64).")
+                   "energy_per_sample, inference_latency_p99 or inference_latency_p99@64; serving: "
+                   "serving_latency_p99@64:c4).")
 @click.option("--min-change", type=click.FloatRange(min=0), default=0.05, show_default=True,
               help="Smallest relative change that is flagged, as a fraction (0.05 = 5%).")
 @click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.002,

@@ -10,6 +10,7 @@ import copy
 import itertools
 import math
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -393,9 +394,12 @@ def _model_at(path: Path_) -> type[BaseModel] | None:
         if isinstance(part, int):
             continue
         info = model.model_fields.get(str(part))
-        if info is None or not (isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)):
+        # a plain model field, or an optional one (``ServeConfig | None``): the model among its types
+        options = [] if info is None else [info.annotation, *typing.get_args(info.annotation)]
+        found = next((t for t in options if isinstance(t, type) and issubclass(t, BaseModel)), None)
+        if found is None:
             return None
-        model = info.annotation
+        model = found
     return model
 
 

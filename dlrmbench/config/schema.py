@@ -19,7 +19,7 @@ from dlrmbench.precisions import PRECISIONS
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
 MAX_NAME_LENGTH = 200  # file names are limited to 255 bytes; leave room for ".r12.json" and temp prefixes
 
-Mode = Literal["train", "test", "inference"]
+Mode = Literal["train", "test", "inference", "serve"]
 
 
 def _one_of(table: dict[str, Any], what: str) -> Any:
@@ -176,6 +176,41 @@ class InferenceConfig(Strict):
     cuda_graphs: bool = False
 
 
+class ServeConfig(Strict):
+    """The serving benchmark (``mode: serve``): the case's model is exported (ONNX, TorchScript) and
+    served, perf_analyzer-style, to closed-loop clients over batch size x concurrency.
+
+    ``onnxruntime`` and ``torchscript`` run the export in the worker on the CPU; ``triton`` measures a
+    model already loaded on a running Triton server (the export goes to ``export_to`` when given, to be
+    mounted as the server's model repository).
+    """
+
+    target: Literal["onnxruntime", "torchscript", "triton"] = Field(
+        default="onnxruntime", description="onnxruntime | torchscript (in the worker, CPU) | triton (a server)")
+    batch_sizes: list[PositiveInt] = Field(default=[1, 64, 2048], min_length=1, description="samples per request")
+    concurrency: list[Annotated[int, Field(ge=1, le=256)]] = Field(
+        default=[1, 2, 4], min_length=1, description="closed-loop clients sending requests at once")
+    duration_s: float = Field(default=2.0, ge=0.05, le=3600, description="seconds measured per cell")
+    warmup: int = Field(default=5, ge=0, description="untimed requests per client before each cell")
+    threads: PositiveInt | None = Field(default=None, description="onnxruntime intra-op threads (None: all cores)")
+    check: bool = Field(default=True, description="refuse to measure an export that differs from the eager model "
+                                                  "(dlrmbench export --check)")
+    split: Literal["auto", "always", "never"] = Field(
+        default="auto", description="serve the tables as their own model (as dlrmbench export --split)")
+    export_to: str | None = Field(default=None, min_length=1,
+                                  description="keep the export in this folder ({case} = case name); replaced")
+    url: str = Field(default="localhost:8000", min_length=1, description="triton: the server (HTTP 8000, gRPC 8001)")
+    protocol: Literal["http", "grpc"] = "http"
+    model: str | None = Field(default=None, min_length=1, description="triton: the served model's name (dlrm_onnx)")
+
+    @field_validator("batch_sizes", "concurrency")
+    @classmethod
+    def _distinct(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"{value} repeats a value; list each once")
+        return value
+
+
 class DistributedConfig(Strict):
     """Hybrid-parallel runs (``gpus`` or ``processes`` above 1; facts sheet section 5)."""
 
@@ -281,6 +316,7 @@ class Case(Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    serve: ServeConfig | None = Field(default=None, description="the serving benchmark (mode: serve)")
     seed: int = 12345
     timeout_s: PositiveFloat = Field(default=3600, description="the case is killed after this many seconds")
     progress_every: PositiveInt = Field(default=20, description="steps between progress updates")
@@ -327,6 +363,17 @@ class Case(Strict):
                     "mlperf_log.division closed needs the reference layer counts (model.bottom_mlp of 3 layers, "
                     "model.top_mlp of 5); use division: open for other shapes"
                 )
+        if self.serve is not None and self.mode != "serve":
+            raise ValueError(f"serve only applies to mode serve (this case is mode {self.mode}); set mode: serve "
+                             "or drop the serve key")
+        if self.mode == "serve":
+            if self.serve is None:
+                self.__dict__["serve"] = ServeConfig()  # the defaults: onnxruntime, batch 1/64/2048 x 1/2/4 clients
+            if self.precision != "fp32":
+                raise ValueError(f"mode serve exports an fp32 model (this case has precision {self.precision}); "
+                                 "set precision: fp32")
+            if self.world_size != 1:
+                raise ValueError("mode serve exports the model of one process; set gpus: 1 and processes: 1")
         if self.inference.cuda_graphs and self.device != "cuda":
             raise ValueError("inference.cuda_graphs needs device: cuda (CUDA graphs do not exist on the CPU)")
         return self

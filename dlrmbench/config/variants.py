@@ -27,6 +27,7 @@ SCALED_STEPS = 24
 SCALED_WARMUP = 4
 SCALED_MAX_INFERENCE_BATCH = 4096
 SCALED_TIMEOUT_S = 900.0
+SCALED_SERVE_SECONDS = 0.5  # per serving cell
 CPU_PRECISION = {name: row.cpu_stand_in for name, row in PRECISIONS.items()}
 
 
@@ -65,6 +66,11 @@ def scale_down(case: Case, host: Host, registry: "Registry | None" = None) -> Ca
         sizes = [bs for bs in case.inference.batch_sizes if bs <= SCALED_MAX_INFERENCE_BATCH]
         data["inference"] = {**data["inference"], "batch_sizes": sizes or [min(case.inference.batch_sizes)],
                              "steps": 20, "warmup_steps": 5}
+    if case.mode == "serve" and case.serve is not None:
+        sizes = [bs for bs in case.serve.batch_sizes if bs <= SCALED_MAX_INFERENCE_BATCH]
+        data["serve"] = {**data["serve"], "batch_sizes": sizes or [min(case.serve.batch_sizes)],
+                         "duration_s": min(case.serve.duration_s, SCALED_SERVE_SECONDS),
+                         "warmup": min(case.serve.warmup, 2)}
     if case.device == "cuda" and host.cuda_devices >= 1:
         data["gpus"] = min(case.gpus, host.cuda_devices)
     elif case.device == "cuda":

@@ -1,10 +1,10 @@
 """Serving-benchmark results as a normal result set: ``<output>/serving/<run-id>/run.json`` and
 ``cases/serve-<target>.json`` (mode ``serve``), so ``compare`` and ``report`` read them like any run.
 
-Metrics per cell: ``serving_throughput_bs{b}_c{c}`` (samples/s) and ``serving_latency_p{q}_bs{b}_c{c}``
-(ms); ``inference_throughput`` with ``batch_size`` b (key ``inference_throughput@b``) is the one-client
-(concurrency 1) throughput, the figure
-comparable with an ``inference`` case's end-to-end throughput. The full table is in ``inference``.
+Metrics per cell, as a ``mode: serve`` case of ``dlrmbench run`` records them: ``serving_throughput``
+(samples/s), ``serving_request_rate``, ``serving_requests`` and ``serving_latency_{mean,p50,p90,p95,p99}``
+(ms), each with ``batch_size`` and ``concurrency`` fields (key ``serving_throughput@64:c4``). The full
+table is in ``inference``.
 """
 
 from __future__ import annotations
@@ -14,27 +14,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dlrmbench.export.serve_bench import PERCENTILES, Cell
+from dlrmbench.export.serve_bench import Cell
 
 SUITE = "serving"
 
 
 def _metrics(cells: list[Cell]) -> dict[str, Any]:
-    from dlrmbench.results.metrics import make, metric_key
-    from dlrmbench.results.schema import metric
+    """The serving metrics of ``dlrmbench run``'s ``mode: serve`` (one function builds both)."""
+    from dlrmbench.workload.result_metrics import serving_metrics
 
-    out = {}
-    for cell in cells:
-        key = f"bs{cell.batch_size}_c{cell.concurrency}"
-        out[f"serving_throughput_{key}"] = metric(cell.samples_per_s, "samples/s", True,
-                                                  f"{cell.concurrency} closed-loop clients, batch {cell.batch_size}")
-        for q in PERCENTILES:
-            out[f"serving_latency_p{q}_{key}"] = metric(cell.percentile_ms(q), "ms", False, "request latency")
-        if cell.concurrency == 1:
-            out[metric_key("inference_throughput", cell.batch_size)] = make(
-                "inference_throughput", cell.samples_per_s, cell.batch_size,
-                "one client, end to end through the serving runtime")
-    return out
+    return serving_metrics([cell.record() for cell in cells])
 
 
 def write_serving_result(output: Path, export_dir: Path, manifest: dict[str, Any], target: str,
@@ -48,7 +37,7 @@ def write_serving_result(output: Path, export_dir: Path, manifest: dict[str, Any
     from dlrmbench.telemetry.environment import fingerprint
 
     manifest_file = export_dir / "export.json"
-    environment = fingerprint(current_host(), _runtime_versions())
+    environment = fingerprint(current_host(), runtime_versions())
     run_id = new_run_id()
     run_dir = run_directory(output, SUITE, run_id)
     case = f"serve-{target}"
@@ -69,7 +58,7 @@ def write_serving_result(output: Path, export_dir: Path, manifest: dict[str, Any
     return run_dir
 
 
-def _runtime_versions() -> dict[str, Any]:
+def runtime_versions() -> dict[str, Any]:
     from importlib import metadata
 
     out: dict[str, Any] = {}

@@ -55,7 +55,8 @@ def run_summary(suite: str, run_id: str, run_dir: Path, status: str, results: li
         cases.append({
             "case": r.case, "repeat": r.repeat, "status": r.status, "reason": r.reason,
             "duration_s": _finite(r.duration_s), "comparable": bool(r.config.get("comparable", True)),
-            "metrics": [{"name": m.name or key, "batch_size": m.batch_size, "value": _finite(m.value), "unit": m.unit,
+            "metrics": [{"name": m.name or key, "batch_size": m.batch_size, "concurrency": m.concurrency,
+                         "value": _finite(m.value), "unit": m.unit,
                          "higher_is_better": m.higher_is_better} for key, m in r.metrics.items()],
             "warnings": noise_warnings(r),
         })

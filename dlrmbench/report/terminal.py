@@ -58,6 +58,11 @@ def _run_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
             note = "partial"
         inference = []
         for rec in r.inference:
+            if "concurrency" in rec:  # a serving cell (mode serve)
+                served = rec.get("throughput_samples_per_s")
+                inference.append(f"{fmt_value(served, 'samples/s')} @bs {rec.get('batch_size')}, "
+                                 f"{rec.get('concurrency')} {'client' if rec.get('concurrency') == 1 else 'clients'}")
+                continue
             e2e = rec.get("end_to_end") or {}
             bs = rec.get("batch_size")
             p50_thr = r.value("inference_throughput_p50", bs)

@@ -51,16 +51,24 @@ def flag_rule(min_change: float = DEFAULT_MIN_CHANGE, alpha: float = DEFAULT_ALP
 FLAG_RULE = flag_rule()
 
 
-def headline_metric(result: CaseResult) -> tuple[str, int | None] | None:
-    """The one number a case is judged by: training throughput, test AUC, or the largest batch size's
-    end-to-end inference throughput."""
+MetricSpec = tuple[str, "int | None", "int | None"]  # (name, batch size, concurrency)
+
+
+def headline_metric(result: CaseResult) -> tuple[str, int | None, int | None] | None:
+    """The one number a case is judged by: training throughput, test AUC, the largest batch size's
+    end-to-end inference throughput, or (serving) the serving throughput at the largest batch size with
+    the most concurrent clients."""
     mode = result.config.get("mode")
     if mode == "train":
-        return "train_throughput", None
+        return "train_throughput", None, None
     if mode == "test":
-        return "auc", None
+        return "auc", None, None
+    if mode == "serve":
+        cells = [(m.batch_size, m.concurrency) for m in result.metrics.values()
+                 if m.name == "serving_throughput" and m.batch_size and m.concurrency]
+        return ("serving_throughput", *max(cells)) if cells else None
     sizes = [m.batch_size for m in result.metrics.values() if m.name == "inference_throughput" and m.batch_size]
-    return ("inference_throughput", max(sizes)) if sizes else None
+    return ("inference_throughput", max(sizes), None) if sizes else None
 
 
 def synthetic_data(result: CaseResult) -> bool:
@@ -136,6 +144,7 @@ class Row:
     unit: str
     higher_is_better: bool
     batch_size: int | None = None
+    concurrency: int | None = None
     direction_known: bool = True
     reference: float | None = None
     reference_source: str | None = None
@@ -146,8 +155,10 @@ class Row:
 
     @property
     def metric_label(self) -> str:
-        """The metric's name with its batch size, for display."""
-        return (self.metric or "—") + (f" @ batch {self.batch_size}" if self.batch_size is not None else "")
+        """The metric's name with its batch size (and concurrent clients), for display."""
+        return ((self.metric or "—") + (f" @ batch {self.batch_size}" if self.batch_size is not None else "")
+                + (f", {self.concurrency} client{'' if self.concurrency == 1 else 's'}"
+                   if self.concurrency is not None else ""))
 
 
 @dataclass
@@ -184,7 +195,7 @@ class Comparison:
             for label, cell in row.cells.items():
                 out.append({
                     "suite": row.suite, "case": row.case, "result_set": label, "metric": row.metric,
-                    "batch_size": row.batch_size, "unit": row.unit, "higher_is_better": row.higher_is_better,
+                    "batch_size": row.batch_size, "concurrency": row.concurrency, "unit": row.unit, "higher_is_better": row.higher_is_better,
                     "status": cell.status, "value": cell.value,
                     "ci_low": cell.ci[0] if cell.ci else None, "ci_high": cell.ci[1] if cell.ci else None,
                     "samples": len(cell.samples.values) if cell.samples else 0,
@@ -218,17 +229,19 @@ def _step_times(result: CaseResult, name: str, batch_size: int | None) -> list[f
     return []
 
 
-def metric_samples(results: list[CaseResult], name: str, batch_size: int | None) -> Samples | None:
+def metric_samples(results: list[CaseResult], name: str, batch_size: int | None,
+                   concurrency: int | None = None) -> Samples | None:
     """What the statistics of metric ``name`` rest on in ``results`` (ok repeats of one case)."""
     definition_row = definition(name)
-    with_metric = [r for r in results if r.value(name, batch_size) is not None]
+    with_metric = [r for r in results if r.value(name, batch_size, concurrency) is not None]
     if definition_row is not None and definition_row.from_steps:
         steps = [t for r in with_metric for t in _step_times(r, name, batch_size)]
         if len(steps) >= 2:
             how = definition_row.from_steps
             statistic = {"throughput": "mean", "throughput_p50": "p50"}.get(how, how)
             return Samples(steps, "steps", statistic, inverse=how.startswith("throughput"))
-    values = [v for r in with_metric if (v := r.value(name, batch_size)) is not None and math.isfinite(v)]
+    values = [v for r in with_metric
+              if (v := r.value(name, batch_size, concurrency)) is not None and math.isfinite(v)]
     return Samples(values, "repeats", "median") if values else None
 
 
@@ -253,12 +266,13 @@ def _metric_ci(cell: Cell) -> tuple[float, float] | None:
     return (value / hi, value / lo) if samples.inverse else (value * lo, value * hi)
 
 
-def _cell(results: list[CaseResult], name: str | None, batch_size: int | None) -> Cell:
+def _cell(results: list[CaseResult], name: str | None, batch_size: int | None,
+          concurrency: int | None = None) -> Cell:
     ok = [r for r in results if r.status == "ok"]
     comparable = bool(results[0].config.get("comparable", True))
     if not ok:
         return Cell(status=results[0].status, reason=results[0].reason, repeats=len(results), comparable=comparable)
-    values = [v for r in ok if name and (v := r.value(name, batch_size)) is not None]
+    values = [v for r in ok if name and (v := r.value(name, batch_size, concurrency)) is not None]
     aucs = [a for r in ok if (a := r.value("auc")) is not None]
     energy = [e for r in ok if (e := r.value("energy_per_sample")) is not None]
     stats = spread(values) if values else {}
@@ -270,7 +284,7 @@ def _cell(results: list[CaseResult], name: str | None, batch_size: int | None) -
         rel_spread=stats["rel_spread"] if len(values) > 1 else None, repeats=len(ok),
         p50_value=_median(p50_values), auc=_median(aucs), energy_per_sample=_median(energy), comparable=comparable,
         note=None if comparable else "scaled down: not comparable",
-        samples=metric_samples(ok, name, batch_size) if name else None,
+        samples=metric_samples(ok, name, batch_size, concurrency) if name else None,
     )
     cell.ci = _metric_ci(cell)
     cell.warnings = [w for r in ok for w in noise_warnings(r)]
@@ -377,13 +391,18 @@ def environment_differences(sets: list[ResultSet]) -> list[EnvDifference]:
     return diffs
 
 
-def parse_metric(spec: str) -> tuple[str, int | None]:
-    """``NAME`` or ``NAME@BATCH`` (a per-batch-size metric at one batch size)."""
-    name, _, batch = spec.partition("@")
+def parse_metric(spec: str) -> tuple[str, int | None, int | None]:
+    """``NAME``, ``NAME@BATCH`` (a per-batch-size metric at one batch size) or ``NAME@BATCH:cCLIENTS``
+    (a serving metric at one batch size and number of concurrent clients)."""
+    name, _, where = spec.partition("@")
+    batch, _, clients = where.partition(":")
     if batch and not batch.isdigit():
         raise UserError(f"--metric {spec}: the batch size after '@' must be a whole number (e.g. "
                         f"inference_latency_p99@64)")
-    return name, int(batch) if batch else None
+    if clients and not (clients.startswith("c") and clients[1:].isdigit()):
+        raise UserError(f"--metric {spec}: the concurrency after ':' must be 'c' and a whole number (e.g. "
+                        f"serving_latency_p99@64:c4)")
+    return name, int(batch) if batch else None, int(clients[1:]) if clients else None
 
 
 def available_metrics(sets: list[ResultSet]) -> list[str]:
@@ -391,18 +410,19 @@ def available_metrics(sets: list[ResultSet]) -> list[str]:
     return sorted({m.name for s in sets for r in s.results for m in r.metrics.values() if m.name})
 
 
-def _metrics_of(results: list[CaseResult], spec: str | None) -> list[tuple[str, int | None]]:
-    """The (name, batch size) pairs shown for one case: the headline, or every match of ``spec``."""
+def _metrics_of(results: list[CaseResult], spec: str | None) -> list[tuple[str, int | None, int | None]]:
+    """The (name, batch size, concurrency) shown for one case: the headline, or every match of ``spec``."""
     ok = [r for r in results if r.status == "ok"] or results
     if spec is None:
         head = next((h for r in ok if (h := headline_metric(r)) is not None), None)
-        return [head] if head else [(None, None)]  # type: ignore[list-item]
-    name, batch = parse_metric(spec)
-    found = {(m.name, m.batch_size) for r in results for m in r.metrics.values()
-             if m.name == name and (batch is None or m.batch_size == batch)}
+        return [head] if head else [(None, None, None)]  # type: ignore[list-item]
+    name, batch, clients = parse_metric(spec)
+    found = {(m.name, m.batch_size, m.concurrency) for r in results for m in r.metrics.values()
+             if m.name == name and (batch is None or m.batch_size == batch)
+             and (clients is None or m.concurrency == clients)}
     if not found and not any(r.status == "ok" for r in results):
-        return [(name, batch)]
-    return sorted(found, key=lambda k: (k[0], k[1] if k[1] is not None else -1))
+        return [(name, batch, clients)]
+    return sorted(found, key=lambda k: (k[0], -1 if k[1] is None else k[1], -1 if k[2] is None else k[2]))
 
 
 def compare(sets: list[ResultSet], baseline: ResultSet | None = None, metric: str | None = None,
@@ -428,23 +448,26 @@ def compare(sets: list[ResultSet], baseline: ResultSet | None = None, metric: st
         per_set = groups[key]
         everything = [r for rs in per_set.values() for r in rs]
         sample = next((r for r in everything if r.status == "ok"), everything[0])
-        for name, batch in _metrics_of(everything, metric):
-            rows.append(_row(key, per_set, sample, name, batch, labels, baseline, min_change, alpha))
+        for name, batch, clients in _metrics_of(everything, metric):
+            rows.append(_row(key, per_set, sample, (name, batch, clients), labels, baseline, min_change, alpha))
     if metric is not None and not any(any(c.value is not None for c in r.cells.values()) for r in rows):
         names = ", ".join(available_metrics(all_sets)) or "none"
         raise UserError(f"--metric {metric}: no result records this metric; recorded metrics are: {names} "
-                        "(per-batch-size metrics take NAME or NAME@BATCH)")
+                        "(per-batch-size metrics take NAME or NAME@BATCH; serving metrics NAME@BATCH:cCLIENTS)")
     return Comparison(sets=labels, baseline=baseline.label if baseline else None, rows=rows,
                       env_differences=environment_differences(all_sets), min_change=min_change, alpha=alpha)
 
 
-def _row(key: tuple[str, str], per_set: dict[str, list[CaseResult]], sample: CaseResult, name: str | None,
-         batch: int | None, labels: list[str], baseline: ResultSet | None, min_change: float, alpha: float) -> Row:
-    m = next((r.metric(name, batch) for rs in per_set.values() for r in rs if name and r.metric(name, batch)), None)
+def _row(key: tuple[str, str], per_set: dict[str, list[CaseResult]], sample: CaseResult,
+         spec: tuple[str | None, int | None, int | None], labels: list[str], baseline: ResultSet | None,
+         min_change: float, alpha: float) -> Row:
+    name, batch, clients = spec
+    m = next((r.metric(name, batch, clients) for rs in per_set.values() for r in rs
+              if name and r.metric(name, batch, clients)), None)
     ref, source = reference_value(sample, name, batch)
     ref_auc = (sample.config.get("reference") or {}).get("auc")
     known = m is not None and m.higher_is_better is not None
-    row = Row(suite=key[0], case=key[1], metric=name, unit=m.unit if m else "", batch_size=batch,
+    row = Row(suite=key[0], case=key[1], metric=name, unit=m.unit if m else "", batch_size=batch, concurrency=clients,
               higher_is_better=bool(m.higher_is_better) if known and m else True, direction_known=known or m is None,
               reference=ref, reference_source=source, reference_auc=ref_auc, config=sample.config)
     if ref_auc is not None and synthetic_data(sample):
@@ -452,7 +475,7 @@ def _row(key: tuple[str, str], per_set: dict[str, list[CaseResult]], sample: Cas
     for label in labels:
         if label not in per_set:
             continue
-        cell = _cell(per_set[label], name, batch)
+        cell = _cell(per_set[label], name, batch, clients)
         if cell.comparable:
             first = per_set[label][0]
             cell.vs_reference = _ratio(cell.value, reference_value(first, name, batch)[0])

@@ -3,7 +3,9 @@
 Every metric a worker records is built from this table (:func:`make`), so unit and "higher is
 better" travel with every number and a new metric is one row. The inference batch size is a *field*
 of a metric (``batch_size``), not part of its name: ``inference_throughput`` at batch 64 is
-``Metric(name="inference_throughput", batch_size=64)``.
+``Metric(name="inference_throughput", batch_size=64)``. A serving metric (``mode: serve``) is measured
+per batch size and per number of concurrent clients, both fields: ``serving_latency_p99`` at batch 64
+with 4 clients is ``Metric(name="serving_latency_p99", batch_size=64, concurrency=4)``.
 
 ``from_steps`` says how a metric is derived from the per-step times of the measured window, so that
 compare can rest its statistics on those samples: ``throughput`` (batch size / mean step time),
@@ -30,6 +32,7 @@ class MetricDef:
     description: str
     per_batch_size: bool = False
     from_steps: str | None = None
+    per_concurrency: bool = False
 
 
 def _rows() -> list[MetricDef]:
@@ -67,6 +70,18 @@ def _rows() -> list[MetricDef]:
         for q in ("mean", "p50", "p90", "p95", "p99"):
             rows.append(MetricDef(f"inference_latency_{q}{variant}", "ms", False, f"{q} latency per batch, {what}",
                                   True, q))
+    serving = "closed-loop clients, each sending its next request when the last is answered (perf_analyzer)"
+    rows += [
+        MetricDef("serving_throughput", "samples/s", True, f"requests x batch size / measured seconds; {serving}",
+                  True, per_concurrency=True),
+        MetricDef("serving_request_rate", "requests/s", True, f"requests / measured seconds; {serving}",
+                  True, per_concurrency=True),
+        MetricDef("serving_requests", "requests", None, "requests answered in the measured window",
+                  True, per_concurrency=True),
+    ]
+    for q in ("mean", "p50", "p90", "p95", "p99"):
+        rows.append(MetricDef(f"serving_latency_{q}", "ms", False, f"{q} request latency, send to answer",
+                              True, per_concurrency=True))
     return rows
 
 
@@ -78,10 +93,14 @@ def definition(name: str) -> MetricDef | None:
     return VOCABULARY.get(name)
 
 
-def make(name: str, value: float | None, batch_size: int | None = None, description: str | None = None) -> Metric:
+def make(name: str, value: float | None, batch_size: int | None = None, description: str | None = None,
+         concurrency: int | None = None) -> Metric:
     """A :class:`~dlrmbench.results.schema.Metric` for vocabulary entry ``name``."""
     row = VOCABULARY[name]
     if row.per_batch_size and batch_size is None:
         raise ValueError(f"metric {name} is measured per batch size: give batch_size")
+    if row.per_concurrency and concurrency is None:
+        raise ValueError(f"metric {name} is measured per number of concurrent clients: give concurrency")
     return Metric(name=name, value=value, unit=row.unit, higher_is_better=row.higher_is_better,
-                  description=row.description if description is None else description, batch_size=batch_size)
+                  description=row.description if description is None else description, batch_size=batch_size,
+                  concurrency=concurrency)

@@ -1,8 +1,9 @@
 """The result files: one JSON per case and a run manifest. Metrics carry their unit and direction.
 
 Schema version 2 (this version): every metric carries its vocabulary ``name`` and, when it is measured
-per inference batch size, ``batch_size`` (see :mod:`dlrmbench.results.metrics`); the ``metrics`` mapping
-is keyed by :func:`~dlrmbench.results.metrics.metric_key`. Version-1 files (metric names with a
+per inference batch size, ``batch_size``, and when it is measured per number of concurrent serving clients,
+``concurrency`` (see :mod:`dlrmbench.results.metrics`); the ``metrics`` mapping is keyed by
+:func:`~dlrmbench.results.metrics.metric_key`. Version-1 files (metric names with a
 ``_bs64`` suffix) still load: they are upgraded on reading.
 """
 
@@ -27,13 +28,16 @@ class Metric(BaseModel):
     higher_is_better: bool | None = None
     description: str = ""
     batch_size: int | None = None
+    concurrency: int | None = None
 
 
-def metric_key(name: str, batch_size: int | None = None) -> str:
+def metric_key(name: str, batch_size: int | None = None, concurrency: int | None = None) -> str:
     """The key a metric is stored under in a result's ``metrics`` mapping: the name, and for a metric
-    measured per batch size the name and ``@`` batch size (``inference_throughput@64``). The key only
-    makes entries unique; readers use the ``name`` and ``batch_size`` fields."""
-    return name if batch_size is None else f"{name}@{batch_size}"
+    measured per batch size the name and ``@`` batch size (``inference_throughput@64``), and per number
+    of concurrent clients ``:c`` and that number (``serving_throughput@64:c4``). The key only makes
+    entries unique; readers use the ``name``, ``batch_size`` and ``concurrency`` fields."""
+    key = name if batch_size is None else f"{name}@{batch_size}"
+    return key if concurrency is None else f"{key}:c{concurrency}"
 
 
 def upgrade_v1_key(key: str) -> tuple[str, int | None]:
@@ -90,12 +94,13 @@ class CaseResult(BaseModel):
             metrics[metric_key(name, batch)] = {**m, "name": name, "batch_size": batch}
         return {**data, "metrics": metrics, "schema_version": max(SCHEMA_VERSION, int(data.get("schema_version", 1)))}
 
-    def metric(self, name: str, batch_size: int | None = None) -> Metric | None:
-        """The metric ``name`` (at ``batch_size`` for a per-batch-size metric), or None."""
-        return self.metrics.get(metric_key(name, batch_size))
+    def metric(self, name: str, batch_size: int | None = None, concurrency: int | None = None) -> Metric | None:
+        """The metric ``name`` (at ``batch_size`` for a per-batch-size metric, with ``concurrency`` clients for
+        a serving metric), or None."""
+        return self.metrics.get(metric_key(name, batch_size, concurrency))
 
-    def value(self, name: str, batch_size: int | None = None) -> float | None:
-        metric = self.metric(name, batch_size)
+    def value(self, name: str, batch_size: int | None = None, concurrency: int | None = None) -> float | None:
+        metric = self.metric(name, batch_size, concurrency)
         return metric.value if metric else None
 
 
@@ -131,7 +136,7 @@ class RunManifest(BaseModel):
 
 
 def metric(value: float | None, unit: str, higher_is_better: bool | None = None, description: str = "",
-           name: str = "", batch_size: int | None = None) -> Metric:
+           name: str = "", batch_size: int | None = None, concurrency: int | None = None) -> Metric:
     """Shorthand for a :class:`Metric` outside the vocabulary (vocabulary metrics: ``metrics.make``)."""
     return Metric(name=name, value=value, unit=unit, higher_is_better=higher_is_better, description=description,
-                  batch_size=batch_size)
+                  batch_size=batch_size, concurrency=concurrency)

@@ -100,6 +100,8 @@ def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseRes
             reason = distributed.failure_reason(outcome.log_tail, reason or "", error)
         metrics = _partial_metrics(case, step_times) if case.mode == "train" else {}
     environment = {k: built[k] for k in ("torch_version", "cuda_version", "threads") if k in built}
+    if final is not None and status == "ok" and isinstance(final.get("environment"), dict):  # what the mode ran on (serving runtime)
+        environment.update(final["environment"])
     log_tail = None if status == "ok" else ((error or {}).get("traceback") or outcome.log_tail or None)
     reason = plain_text(reason) if reason is not None else None  # no terminal escapes in a result
     log_tail = plain_text(log_tail) if log_tail is not None else None

@@ -68,7 +68,10 @@ def _summary(result: CaseResult) -> str:
     auc = result.value("auc")
     if auc is not None:
         parts.append(f"AUC {auc:.4f}")
-    if result.inference:
+    serving = [m.value for m in result.metrics.values() if m.name == "serving_throughput" and m.value is not None]
+    if serving:
+        parts.append(f"{len(serving)} batch x clients cells, up to {max(serving):,.0f} samples/s")
+    elif result.inference:
         parts.append(f"{len(result.inference)} batch sizes")
     return ", ".join(parts)
 

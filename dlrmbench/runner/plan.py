@@ -5,8 +5,8 @@ plugin's options validated once, by :func:`dlrmbench.resolved.resolve_plugins`, 
 the case in full, defaults included; the table sizes when known before the data is opened; the ids
 per feature; the launcher; the plugins' factories), which is exactly what the worker receives, and
 either runnable or skipped with a human reason (no CUDA, too few GPUs, a precision the device cannot
-run, a plugin that is unavailable for this case, multi-hot data for a one-hot strategy, a plan that
-does not fit in memory).
+run, a plugin that is unavailable for this case, multi-hot data for a one-hot strategy, a serving
+target whose runtime is not installed, a plan that does not fit in memory).
 """
 
 from __future__ import annotations
@@ -83,6 +83,19 @@ def multi_hot_reason(case: Case, embedding: PluginSpec, hotness: list[int] | Non
     return None
 
 
+def serve_reason(case: Case, hotness: list[int] | None) -> str | None:
+    """Why a ``mode: serve`` case cannot run here: its target needs a module that is not installed, or
+    its data is multi-hot (the export's ``categorical`` input is one id per feature)."""
+    if case.mode != "serve" or case.serve is None:
+        return None
+    from dlrmbench.export.requirements import missing_modules_reason
+
+    if hotness is not None and any(h != 1 for h in hotness):
+        return (f"mode serve: the export takes one id per feature and the dataset gives up to {max(hotness)}; "
+                "serve a one-hot case")
+    return missing_modules_reason(case.serve)
+
+
 def distributed_reason(case: Case, host: Host, resolved: Any = None) -> str | None:
     """The memory planner's verdict (processes, memory): for every case, single-process ones too, so
     that ``dlrmbench plan`` (which shows every case's memory plan) and ``run`` agree."""
@@ -105,6 +118,7 @@ def resolve(case: Case, host: Host, registry: Registry) -> PlannedCase:
         device_reason(case, host)
         or plugin_reason(case, host, specs, options)
         or multi_hot_reason(case, specs["embedding"], resolved.hotness)
+        or serve_reason(case, resolved.hotness)
         or distributed_reason(case, host, resolved)
     )
     return PlannedCase(resolved, reason, options)

@@ -19,7 +19,9 @@ from dlrmbench.config.schema import Case
 from dlrmbench.errors import UserError
 from dlrmbench.resolved import ResolvedCase, read_resolved_case
 from dlrmbench.workload.reporter import Reporter
-from dlrmbench.workload.result_metrics import inference_metrics, memory_metrics, test_metrics, train_metrics
+from dlrmbench.workload.result_metrics import (
+    inference_metrics, memory_metrics, serving_metrics, test_metrics, train_metrics,
+)
 
 
 def run_case(resolved: "ResolvedCase | Case", reporter: Reporter) -> None:
@@ -60,6 +62,12 @@ def run_case(resolved: "ResolvedCase | Case", reporter: Reporter) -> None:
             _run_train(case, work, reporter, mlperf, memory)
         elif case.mode == "test":
             _run_test(case, work, reporter, memory)
+        elif case.mode == "serve":
+            from dlrmbench.workload.serve import run_serve
+
+            records, facts = run_serve(work, reporter)
+            reporter.emit("result", metrics={**serving_metrics(records), **memory}, inference=records,
+                          environment=facts)
         else:
             from dlrmbench.workload.inference import run_inference
 

@@ -60,6 +60,23 @@ def inference_metrics(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]
     return {metric_key(m.name, m.batch_size): m.model_dump() for m in out}
 
 
+def serving_metrics(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per serving cell (``Cell.record()`` of :mod:`dlrmbench.export.serve_bench`): throughput in samples/s and
+    requests/s, the request count and the latency mean and percentiles; batch size and concurrency are
+    fields of each metric, not part of its name."""
+    from dlrmbench.results.metrics import make, metric_key
+
+    out = []
+    for record in records:
+        bs, clients = record["batch_size"], record["concurrency"]
+        out.append(make("serving_throughput", record["throughput_samples_per_s"], bs, concurrency=clients))
+        out.append(make("serving_request_rate", record["throughput_requests_per_s"], bs, concurrency=clients))
+        out.append(make("serving_requests", float(record["requests"]), bs, concurrency=clients))
+        for q in ("mean", "p50", "p90", "p95", "p99"):
+            out.append(make(f"serving_latency_{q}", record[f"latency_{q}_ms"], bs, concurrency=clients))
+    return {metric_key(m.name, m.batch_size, m.concurrency): m.model_dump() for m in out}
+
+
 def memory_metrics(embeddings: Any, case: Case, state_bytes_per_parameter: float | None = None
                    ) -> dict[str, dict[str, Any]]:
     """What the embedding strategy holds: its parameters, and its optimizer's state for them.

@@ -66,12 +66,13 @@ def test_serve_bench_writes_a_result_set_compare_reads(whole_export, tmp_path):
     (case,) = result_set.results
     assert case.case == "serve-onnxruntime" and case.config["mode"] == "serve" and case.status == "ok"
     assert len(case.inference) == 4
-    for record in case.inference:
-        key = f"bs{record['batch_size']}_c{record['concurrency']}"
-        assert case.value(f"serving_throughput_{key}") == pytest.approx(
+    for record in case.inference:  # batch size and concurrency are fields of the metrics, as in mode serve
+        at = (record["batch_size"], record["concurrency"])
+        assert case.value("serving_throughput", *at) == pytest.approx(
             record["requests"] * record["batch_size"] / record["seconds"])
-        assert case.value(f"serving_latency_p99_{key}") == record["latency_p99_ms"]
-    assert case.value("inference_throughput", 8) == case.value("serving_throughput_bs8_c1")
+        assert case.value("serving_requests", *at) == record["requests"]
+        assert case.value("serving_latency_p99", *at) == record["latency_p99_ms"]
+        assert case.metric("serving_latency_p99", *at).concurrency == record["concurrency"]
     assert case.environment.get("onnxruntime_version")
 
 

@@ -1,0 +1,59 @@
+"""What a serving case needs installed, asked before anything heavy is imported (the planner's check).
+
+Light: no torch, no onnx import; only ``importlib.util.find_spec``.
+"""
+
+from __future__ import annotations
+
+from dlrmbench.config.schema import ServeConfig
+
+EXPORT_MODULES = ("onnx", "onnxscript", "onnxruntime")
+
+
+def _needs(serve: ServeConfig) -> dict[str, str]:
+    """module -> how to install it, for what ``serve`` runs."""
+    needs: dict[str, str] = {}
+    if serve.target == "onnxruntime" or (serve.target == "triton" and (serve.check or serve.export_to)):
+        needs.update((m, "pip install 'dlrmbench[export]'") for m in EXPORT_MODULES)
+    if serve.target == "triton":
+        needs["tritonclient"] = ("pip install 'dlrmbench[export]'" if serve.protocol == "http"
+                                 else "pip install 'tritonclient[grpc]'")
+    return needs
+
+
+def _reason(serve: ServeConfig, needs: dict[str, str], missing: list[str]) -> str:
+    how = " and ".join(dict.fromkeys(needs[m] for m in missing))
+    return (f"serve target {serve.target}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not "
+            f"installed ({how})")
+
+
+def require_modules(serve: ServeConfig) -> None:
+    """Import what ``serve`` needs (in the worker, before exporting); a module that fails to import (found by
+    the planner but broken, or removed since) raises :class:`~dlrmbench.errors.UserError` naming the extra."""
+    import importlib
+
+    from dlrmbench.errors import UserError
+
+    needs = _needs(serve)
+    missing = []
+    for module in needs:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise UserError(_reason(serve, needs, missing))
+
+
+def missing_modules_reason(serve: ServeConfig) -> str | None:
+    """Why the case's serving target cannot run here (a module it needs is not installed), or None.
+
+    An export with an ONNX model (the ``onnxruntime`` target; the ``triton`` target when it exports, for
+    ``check`` or ``export_to``) needs the ``export`` extra; the ``triton`` target needs ``tritonclient``;
+    the ``torchscript`` target needs only torch.
+    """
+    import importlib.util
+
+    needs = _needs(serve)
+    missing = [m for m in needs if importlib.util.find_spec(m) is None]
+    return _reason(serve, needs, missing) if missing else None
