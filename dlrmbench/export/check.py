@@ -21,9 +21,12 @@ CHECK_BATCH_SIZES = (1, 7, 256)
 
 
 def random_inputs(model_info: dict[str, Any], batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Numerical features ~ N(0, 1) and ids uniform in each table (also beyond it when ids are hashed)."""
+    """Numerical features ~ N(0, 1) and ids uniform in each table (also beyond it when ids are hashed);
+    ``categorical`` is ``(batch, sum(hotness))``: each feature's ``hotness[f]`` ids in turn."""
     rng = np.random.default_rng(seed)
     sizes = np.asarray(model_info["table_sizes"], dtype=np.int64)
+    hotness = model_info.get("hotness") or [1] * len(sizes)
+    sizes = np.repeat(sizes, np.asarray(hotness, dtype=np.int64))  # the table of every column
     high = sizes * 3 if model_info.get("hash_indices") else sizes
     categorical = (rng.random((batch, len(sizes))) * high).astype(np.int64)
     numerical = rng.standard_normal((batch, model_info["num_numerical"])).astype(np.float32)
@@ -86,7 +89,8 @@ def check_export(model: torch.nn.Module, root: Path, manifest: dict[str, Any]) -
         for i, batch in enumerate(CHECK_BATCH_SIZES):
             numerical, categorical = random_inputs(manifest["model"], batch, seed=i)
             reference = eager_logits(model, torch.from_numpy(numerical).to(device),
-                                     torch.from_numpy(categorical).to(device)).cpu().numpy()
+                                     torch.from_numpy(categorical).to(device),
+                                     manifest["model"].get("hotness")).cpu().numpy()
             result = compare(predictor.predict(numerical, categorical), reference)
             if result["max_abs_diff"] / result["tolerance"] >= worst / tolerance:
                 worst, tolerance = result["max_abs_diff"], result["tolerance"]

@@ -23,6 +23,9 @@ from dlrmbench.export.triton_repo import (
 )
 
 MANIFEST = "export.json"
+#: How the ``categorical`` input is laid out (recorded in ``export.json``; README: Serving).
+CATEGORICAL_LAYOUT = ("(batch, sum(hotness)) int64: per sample, feature 0's hotness[0] ids, then feature 1's "
+                      "hotness[1] ids, ...; one-hot: (batch, num_features)")
 MANIFEST_FORMAT = "dlrmbench-export-1"
 REPOSITORY = "triton"
 Format = Literal["onnx", "torchscript"]
@@ -76,8 +79,8 @@ def decide_split(parts: ServingParts, settings: ExportSettings) -> tuple[bool, s
 
 def _examples(parts: ServingParts, batch: int = 4) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
-    sizes = torch.tensor(parts.table_sizes)
-    categorical = (torch.rand(batch, parts.num_features, generator=generator) * sizes).long()
+    sizes = torch.tensor(parts.table_sizes).repeat_interleave(torch.tensor(parts.hotness))  # per column
+    categorical = (torch.rand(batch, parts.num_ids, generator=generator) * sizes).long()
     numerical = torch.randn(batch, parts.num_numerical, generator=generator)
     embedded = parts.sparse(categorical)
     return {NUMERICAL: numerical, CATEGORICAL: categorical, EMBEDDED: embedded}
@@ -86,7 +89,7 @@ def _examples(parts: ServingParts, batch: int = 4) -> dict[str, torch.Tensor]:
 def _tensor_specs(parts: ServingParts) -> dict[str, Tensor]:
     return {
         NUMERICAL: Tensor(NUMERICAL, TRITON_TYPES["float32"], (parts.num_numerical,)),
-        CATEGORICAL: Tensor(CATEGORICAL, TRITON_TYPES["int64"], (parts.num_features,)),
+        CATEGORICAL: Tensor(CATEGORICAL, TRITON_TYPES["int64"], (parts.num_ids,)),
         EMBEDDED: Tensor(EMBEDDED, TRITON_TYPES["float32"], (parts.num_features, parts.dim)),
         LOGIT: Tensor(LOGIT, TRITON_TYPES["float32"], (1,)),
     }
@@ -161,7 +164,7 @@ def export(model: torch.nn.Module, source: dict[str, Any], settings: ExportSetti
     from dlrmbench.export.serving_model import serving_parts
 
     check_output(settings.output, settings.force)
-    parts = serving_parts(model, source.get("interaction"))
+    parts = serving_parts(model, source.get("interaction"), source.get("hotness"))
     split, reason = decide_split(parts, settings)
     output = settings.output
     stage = Path(tempfile.mkdtemp(prefix=f".{output.name}.export-", dir=output.resolve().parent))
@@ -172,6 +175,8 @@ def export(model: torch.nn.Module, source: dict[str, Any], settings: ExportSetti
             "source": source,
             "model": {"num_numerical": parts.num_numerical, "num_features": parts.num_features,
                       "embedding_dim": parts.dim, "table_sizes": parts.table_sizes,
+                      "hotness": parts.hotness, "categorical_columns": parts.num_ids,
+                      "categorical_layout": CATEGORICAL_LAYOUT,
                       "hash_indices": parts.sparse.hash_indices, "table_bytes": parts.table_bytes},
             "split": split, "split_reason": reason, "repository": REPOSITORY,
             "batching": asdict(settings.batching), "models": models, "check": None,
@@ -233,6 +238,10 @@ def _manifest_problem(manifest: dict[str, Any], root: Path) -> str | None:
         return "model.table_sizes must be a list of positive whole numbers"
     if not (isinstance(model.get("num_numerical"), int) and 0 < model["num_numerical"] < 1 << 16):
         return "model.num_numerical must be a positive whole number"
+    hotness = model.get("hotness")
+    if hotness is not None and not (isinstance(hotness, list) and len(hotness) == len(sizes)
+                                    and all(isinstance(h, int) and 0 < h < 1 << 16 for h in hotness)):
+        return "model.hotness must be a positive whole number per table"
     base = root.resolve()
     for fmt, entry in models.items():
         parts = entry.get("parts") if isinstance(entry, dict) else None

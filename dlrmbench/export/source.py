@@ -85,6 +85,9 @@ def build_export_model(case: Any, checkpoint: Path | None) -> tuple[Any, dict[st
         dataset = open_dataset(case, torch.device("cpu"))
     sizes = resolve_table_sizes(case, dataset)
     model = build_model(case, list(sizes))
+    from dlrmbench.workload.build import resolved_for
+
+    hotness = resolved_for(case).hotness  # ids per feature of the case's data (multi-hot), None when one-hot
     path = checkpoint
     if path is None and case.checkpoint is not None and case.checkpoint.load is not None:
         from dlrmbench.workload.checkpoint import resolve_path
@@ -97,5 +100,5 @@ def build_export_model(case: Any, checkpoint: Path | None) -> tuple[Any, dict[st
         meta = load_checkpoint(model, path, case, list(sizes))
     source = {"case": case.name, "seed": case.seed, "backend": case.backend.name, "embedding": case.embedding.name,
               "interaction": case.model.interaction.name, "checkpoint": str(path) if path is not None else None,
-              "checkpoint_meta": meta}
+              "checkpoint_meta": meta, "hotness": hotness}
     return model.eval(), source

@@ -83,16 +83,12 @@ def multi_hot_reason(case: Case, embedding: PluginSpec, hotness: list[int] | Non
     return None
 
 
-def serve_reason(case: Case, hotness: list[int] | None) -> str | None:
-    """Why a ``mode: serve`` case cannot run here: its target needs a module that is not installed, or
-    its data is multi-hot (the export's ``categorical`` input is one id per feature)."""
+def serve_reason(case: Case) -> str | None:
+    """Why a ``mode: serve`` case cannot run here: its target needs a module that is not installed."""
     if case.mode != "serve" or case.serve is None:
         return None
     from dlrmbench.export.requirements import missing_modules_reason
 
-    if hotness is not None and any(h != 1 for h in hotness):
-        return (f"mode serve: the export takes one id per feature and the dataset gives up to {max(hotness)}; "
-                "serve a one-hot case")
     return missing_modules_reason(case.serve)
 
 
@@ -118,7 +114,7 @@ def resolve(case: Case, host: Host, registry: Registry) -> PlannedCase:
         device_reason(case, host)
         or plugin_reason(case, host, specs, options)
         or multi_hot_reason(case, specs["embedding"], resolved.hotness)
-        or serve_reason(case, resolved.hotness)
+        or serve_reason(case)
         or distributed_reason(case, host, resolved)
     )
     return PlannedCase(resolved, reason, options)

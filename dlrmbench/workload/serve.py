@@ -35,6 +35,7 @@ def _export_folder(case: Case) -> tuple[Path, Path | None]:
 def export_case_model(case: Case, model: Any) -> tuple[Path, dict[str, Any]]:
     """Export ``model`` as the case's serving config says; return the export folder and its manifest."""
     from dlrmbench.export.exporter import ExportSettings, export
+    from dlrmbench.workload.build import resolved_for
 
     serve = case.serve
     assert serve is not None
@@ -42,7 +43,8 @@ def export_case_model(case: Case, model: Any) -> tuple[Path, dict[str, Any]]:
     formats = ("onnx", "torchscript") if serve.target == "triton" else (TARGET_FORMATS[serve.target],)
     source = {"case": case.name, "seed": case.seed, "backend": case.backend.name, "embedding": case.embedding.name,
               "interaction": case.model.interaction.name,
-              "checkpoint": case.checkpoint.load if case.checkpoint is not None else None}
+              "checkpoint": case.checkpoint.load if case.checkpoint is not None else None,
+              "hotness": resolved_for(case).hotness}
     settings = ExportSettings(output=output, formats=formats, split=serve.split, check=serve.check,
                               force=serve.export_to is not None)
     return output, export(model.eval(), source, settings)
@@ -100,6 +102,9 @@ def run_serve(work: Workload, reporter: Reporter) -> tuple[list[dict[str, Any]],
 
 def serving_model_info(work: Workload) -> dict[str, Any]:
     """The input facts the clients need (what an export's manifest records), from the built workload."""
+    from dlrmbench.workload.build import resolved_for
+
     case = work.case
     return {"num_numerical": case.model.num_numerical, "num_features": len(work.table_sizes),
-            "table_sizes": list(work.table_sizes), "hash_indices": case.model.hash_indices}
+            "table_sizes": list(work.table_sizes), "hash_indices": case.model.hash_indices,
+            "hotness": resolved_for(case).hotness}

@@ -182,13 +182,13 @@ def test_a_runtime_that_fails_to_import_fails_the_case_naming_the_extra(tmp_path
                                "(pip install 'dlrmbench[export]')")
 
 
-def test_multi_hot_data_is_a_skip_and_scale_down_shortens_the_cells():
+def test_multi_hot_data_is_served_and_scale_down_shortens_the_cells():
     from dlrmbench.config.schema import Case
     from dlrmbench.config.variants import SCALED_SERVE_SECONDS, scale_down
     from dlrmbench.host import current_host
 
     planned = _planned({"dataset": {"name": "synthetic", "options": {"multi_hot_sizes": [3, 1]}}})
-    assert planned.skip_reason and "one id per feature" in planned.skip_reason
+    assert planned.runnable and planned.hotness == [3, 1]  # exported with a (B, 4) categorical input
     case = Case.model_validate({"name": "s", "device": "cpu", "mode": "serve",
                                 "serve": {"batch_sizes": [1, 64, 8192], "duration_s": 5, "warmup": 9}})
     small = scale_down(case, current_host())
