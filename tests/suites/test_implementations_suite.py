@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dlrmbench.config.loader import load_suite
 from dlrmbench.config.variants import scale_down
 from dlrmbench.host import Host
@@ -34,3 +36,59 @@ def test_scaled_down_on_the_cpu_torchrec_and_eager_run_and_gpu_only_backends_say
         assert planned[("eager", embedding)] is None
     assert "Triton" in planned[("cuda_fused", "joint")]
     assert "apex" in planned[("apex_mlp", "torchrec")]
+
+
+#: The scaled-down suite shrunk further for CI: a few steps of a small batch over small tables. The model
+#: shape (NVIDIA's MLPs, dim 128, dot), the backends, strategies and options stay those of the suite.
+CI_STEPS, CI_BATCH, CI_ROWS = 4, 128, 2000
+
+
+def _ci_sized(case):
+    data = case.model_dump(mode="json")
+    data.update(max_steps=CI_STEPS, benchmark_warmup_steps=1, batch_size=CI_BATCH, test_batch_size=CI_BATCH,
+                test_batches=1, timeout_s=600, auc_comparable=None)
+    data["model"]["table_sizes"] = [min(rows, CI_ROWS) for rows in data["model"]["table_sizes"]]
+    data["dataset"]["options"].update(train_samples=CI_BATCH * CI_STEPS, test_samples=CI_BATCH,
+                                      table_sizes=data["model"]["table_sizes"])
+    return data
+
+
+@pytest.mark.slow
+def test_every_case_that_can_run_here_runs_end_to_end_scaled_down(tmp_path, monkeypatch) -> None:
+    """``suites/implementations.yaml`` as ``run --scale-down`` plans it, made smaller still, run through
+    ``dlrmbench run``: every case the planner finds runnable here trains and records its metrics; the
+    others are recorded as skipped with the planner's reason."""
+    import yaml
+
+    from dlrmbench.config.schema import Case
+    from dlrmbench.host import current_host
+    from dlrmbench.results.schema import CaseResult, RunManifest
+    from tests.conftest import cli_env, run_cli
+
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # as a user's shell: interpreted kernels are skipped
+    host = current_host()
+    suite = load_suite(REPO / "suites/implementations.yaml")
+    cases = [Case.model_validate(_ci_sized(scale_down(c, host))) for c in suite.cases]
+    planned = {p.case.name: p.skip_reason for p in plan(cases, host, get_registry())}
+    runnable = sorted(name for name, reason in planned.items() if reason is None)
+    # what is always here: the eager backend with every dlrmbench strategy that has a CPU path
+    assert {"train-eager-multi_table", "train-eager-joint", "train-eager-joint_sparse",
+            "train-eager-joint_sgd_in_backward"} <= set(runnable)
+    file = tmp_path / "implementations-ci.yaml"
+    file.write_text(yaml.safe_dump({"name": "implementations", "cases": [_ci_sized(c) for c in cases]}))
+    env = {k: v for k, v in cli_env().items() if k != "TRITON_INTERPRET"}
+    result = run_cli("run", str(file), "-o", str(tmp_path / "results"), "--quiet", env=env, timeout=1500)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (run_json,) = (tmp_path / "results").rglob("run.json")
+    manifest = RunManifest.model_validate_json(run_json.read_text())
+    statuses = {c.case: (c.status, c.reason) for c in manifest.cases}
+    assert sorted(n for n, (status, _) in statuses.items() if status == "ok") == runnable
+    for name, (status, reason) in statuses.items():
+        if status == "skipped":
+            assert reason == planned[name]
+    for name in runnable:
+        result_file = next((run_json.parent / "cases").glob(f"{name}.*json"))
+        recorded = CaseResult.model_validate_json(result_file.read_text())
+        assert recorded.value("train_steps") == CI_STEPS and len(recorded.step_times_s) == CI_STEPS
+        assert recorded.value("train_throughput") > 0 and recorded.value("auc") is not None
+        assert recorded.config["comparable"] is False and "scaled_down" in recorded.config["tags"]
