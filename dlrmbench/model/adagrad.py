@@ -38,6 +38,12 @@ def exact_adagrad_rows_(weight: torch.Tensor, state_sum: torch.Tensor, grad: tor
         rows = grad.abs().sum(dim=tuple(range(1, grad.dim()))).nonzero().squeeze(1) if grad.dim() > 1 \
             else grad.nonzero().squeeze(1)
         values = grad.index_select(0, rows)
+    adagrad_unique_rows_(weight, state_sum, rows, values, lr, eps)
+
+
+def adagrad_unique_rows_(weight: torch.Tensor, state_sum: torch.Tensor, rows: torch.Tensor, values: torch.Tensor,
+                         lr: float, eps: float = ADAGRAD_EPS) -> None:
+    """The exact update of distinct ``rows`` with their (already summed) gradient ``values``."""
     if rows.numel() == 0:
         return
     values = values.to(state_sum.dtype)
@@ -45,6 +51,18 @@ def exact_adagrad_rows_(weight: torch.Tensor, state_sum: torch.Tensor, grad: tor
     state_sum.index_copy_(0, rows, acc)
     step = values / acc.sqrt().add_(eps)
     weight.index_add_(0, rows, step.to(weight.dtype), alpha=-lr)
+
+
+def exact_adagrad_ids_(weight: torch.Tensor, state_sum: torch.Tensor, rows: torch.Tensor, values: torch.Tensor,
+                       lr: float, eps: float = ADAGRAD_EPS) -> None:
+    """Exact Adagrad from the raw per-lookup gradients of a backward: ``rows`` (N,) may repeat; each
+    distinct row's ``values`` (N, D) are summed first (``torch.unique`` + ``index_add_``, no sparse tensor),
+    then its accumulator and weights are updated once, as :func:`exact_adagrad_rows_` does."""
+    if rows.numel() == 0:
+        return
+    unique, inverse = torch.unique(rows, return_inverse=True)
+    summed = values.new_zeros((unique.numel(), *values.shape[1:])).index_add_(0, inverse, values)
+    adagrad_unique_rows_(weight, state_sum, unique, summed, lr, eps)
 
 
 class RowSparseAdagrad(torch.optim.Optimizer):

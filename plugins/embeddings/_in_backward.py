@@ -1,4 +1,4 @@
-"""Implementation of ``joint_sgd_in_backward`` (imports torch).
+"""Implementation of ``joint_sgd_in_backward`` and ``joint_adagrad_in_backward`` (imports torch).
 
 The joint table of ``joint_sparse`` (same rows, offsets, initialisation), but its backward applies
 plain SGD to the rows the batch touched, ``weight[rows] -= lr * grad``, itself: the table never
@@ -11,15 +11,23 @@ incoming gradient (no copy of the values when they are contiguous float32): on t
 is the fastest stock row scatter-add (measured on this project's 2-core machine at 26 x 2048 rows of
 128: ~2x ``index_add_``, ~3x ``index_put_(accumulate=True)`` and ``scatter_add_``).
 The learning rate of each step comes from the training loop (the contract's ``applies_own_optimizer`` / ``set_learning_rate``).
+
+``joint_adagrad_in_backward`` is the same table with FBGEMM's ``EXACT_ADAGRAD`` applied in the
+backward instead: the rows a batch touched, each distinct row's gradients summed first (``torch.unique``
++ ``index_add_``; no sparse gradient tensor), then ``G[r] += g^2; w[r] -= lr g / (sqrt(G[r]) + eps)``
+once per row, with the accumulator ``G`` kept by the strategy (eps from the case's ``adagrad`` options).
+It takes multi-hot ids too: one ``embedding_bag`` (sum) forward; in backward each id receives its bag's
+gradient.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch.nn import functional
 
+from dlrmbench.batch import SparseFeatures
 from dlrmbench.plugin_api import BuildContext
 from dlrmbench_plugins.embeddings._tables import JointEmbedding
 
@@ -38,7 +46,17 @@ def build_joint_sgd_in_backward(ctx: BuildContext) -> "JointSgdInBackward":
     return JointSgdInBackward(list(ctx.table_sizes or ()), ctx.embedding_dim, ctx.case.model.hash_indices, ctx.options)
 
 
-class _GatherSgdInBackward(torch.autograd.Function):
+def build_joint_adagrad_in_backward(ctx: BuildContext) -> "JointAdagradInBackward":
+    from dlrmbench.model.adagrad import ADAGRAD_EPS
+
+    eps = float(ctx.case.optimizer.options.get("eps", ADAGRAD_EPS))  # the adagrad plugin's option
+    return JointAdagradInBackward(list(ctx.table_sizes or ()), ctx.embedding_dim, ctx.case.model.hash_indices,
+                                  ctx.options, eps)
+
+
+class _GatherUpdateInBackward(torch.autograd.Function):
+    """One id per feature: ``weight[rows]`` forward; backward hands the owner each lookup's gradient row."""
+
     @staticmethod
     def forward(ctx, weight: torch.Tensor, rows: torch.Tensor, owner: "JointSgdInBackward"):  # type: ignore[override]
         flat = rows.reshape(-1)
@@ -51,18 +69,39 @@ class _GatherSgdInBackward(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         (flat,) = ctx.saved_tensors
         weight = ctx.weight
-        lr = ctx.owner.learning_rate
         values = grad.reshape(-1, weight.shape[1]).to(weight.dtype)  # a view when contiguous float32
-        update = torch.sparse_coo_tensor(flat.unsqueeze(0), values, weight.shape, check_invariants=False)
         with torch.no_grad():
-            weight.add_(update, alpha=-lr)
+            ctx.owner.apply_update(weight, flat, values)
         return None, None, None
+
+
+class _BagUpdateInBackward(torch.autograd.Function):
+    """Multi-hot ids: one ``embedding_bag`` (sum) forward over ``(F * B)`` bags; backward hands the owner
+    every id's gradient (its bag's gradient row)."""
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor,  # type: ignore[override]
+                owner: "JointSgdInBackward"):
+        ctx.save_for_backward(rows, offsets)
+        ctx.owner, ctx.weight = owner, weight
+        return functional.embedding_bag(rows, weight, offsets[:-1], mode="sum")
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        rows, offsets = ctx.saved_tensors
+        weight = ctx.weight
+        bag_of_id = torch.arange(offsets.numel() - 1, device=rows.device).repeat_interleave(offsets.diff())
+        values = grad.to(weight.dtype).index_select(0, bag_of_id)
+        with torch.no_grad():
+            ctx.owner.apply_update(weight, rows, values)
+        return None, None, None, None
 
 
 class JointSgdInBackward(JointEmbedding):
     """One joint table; SGD applied to the touched rows inside backward (see the module docstring)."""
 
     applies_own_optimizer = True
+    plugin_name, optimizer_name = "joint_sgd_in_backward", "SGD"
 
     def __init__(self, table_sizes: list[int], dim: int, hash_indices: bool = False, options: object = None) -> None:
         super().__init__(table_sizes, dim, hash_indices, options)
@@ -72,16 +111,53 @@ class JointSgdInBackward(JointEmbedding):
     @property
     def learning_rate(self) -> float:
         if self._lr is None:
-            raise RuntimeError("joint_sgd_in_backward applies SGD inside backward: the training loop must call "
-                               "set_learning_rate(lr) on it before each step")
+            raise RuntimeError(f"{self.plugin_name} applies {self.optimizer_name} inside backward: the training loop "
+                               "must call set_learning_rate(lr) on it before each step")
         return self._lr
 
     def set_learning_rate(self, lr: float) -> None:
         self._lr = float(lr)
 
-    def forward(self, categorical: torch.Tensor) -> torch.Tensor:
-        rows = self.prepare_indices(categorical) + self.offsets
-        if not (torch.is_grad_enabled() and self.weight.requires_grad):
+    def apply_update(self, weight: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> None:
+        """``weight[rows] -= lr * values``, duplicates adding up (an uncoalesced COO view, no copy)."""
+        update = torch.sparse_coo_tensor(rows.unsqueeze(0), values, weight.shape, check_invariants=False)
+        weight.add_(update, alpha=-self.learning_rate)
+
+    def forward(self, categorical: Any) -> torch.Tensor:
+        ids = self.prepare_indices(categorical)
+        training = torch.is_grad_enabled() and self.weight.requires_grad
+        if isinstance(ids, SparseFeatures):
+            rows = ids.values + self.offsets[ids.feature_of_values()]
+            offsets = ids.bag_offsets()
+            if training:
+                self.learning_rate  # fail before the step, not inside backward
+                pooled = _BagUpdateInBackward.apply(self.weight, rows, offsets, self)
+            else:
+                pooled = functional.embedding_bag(rows, self.weight, offsets[:-1], mode="sum")
+            return pooled.view(ids.num_features, ids.batch_size, self.dim).transpose(0, 1)
+        rows = ids + self.offsets
+        if not training:
             return gather_rows(self.weight, rows.reshape(-1), self.gather).view(*rows.shape, self.dim)
         self.learning_rate  # fail before the step, not inside backward
-        return _GatherSgdInBackward.apply(self.weight, rows, self)
+        return _GatherUpdateInBackward.apply(self.weight, rows, self)
+
+
+class JointAdagradInBackward(JointSgdInBackward):
+    """One joint table; exact Adagrad applied to the touched rows inside backward (module docstring)."""
+
+    plugin_name, optimizer_name = "joint_adagrad_in_backward", "Adagrad"
+
+    def __init__(self, table_sizes: list[int], dim: int, hash_indices: bool = False, options: object = None,
+                 eps: float = 1e-8) -> None:
+        super().__init__(table_sizes, dim, hash_indices, options)
+        self.eps = eps
+        # the accumulator: moves with the module, not saved in checkpoints (weights only, as every strategy)
+        self.register_buffer("state_sum", torch.zeros_like(self.weight), persistent=False)
+
+    def apply_update(self, weight: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> None:
+        from dlrmbench.model.adagrad import exact_adagrad_ids_
+
+        exact_adagrad_ids_(weight, self.state_sum, rows, values, self.learning_rate, self.eps)
+
+    def optimizer_state_bytes(self, state_bytes_per_parameter: float = 0.0) -> int:
+        return int(self.state_sum.numel() * self.state_sum.element_size())

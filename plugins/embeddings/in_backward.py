@@ -1,4 +1,10 @@
-"""The ``joint_sgd_in_backward`` embedding strategy (registration only; no torch here)."""
+"""The optimizer-in-backward embedding strategies (registration only; no torch here).
+
+``joint_sgd_in_backward`` applies plain SGD to the touched rows inside the embedding backward;
+``joint_adagrad_in_backward`` applies exact Adagrad (FBGEMM's ``EXACT_ADAGRAD``: each distinct row's
+gradients summed, then one accumulator and weight update per row). Neither builds a sparse gradient
+tensor nor leaves a ``.grad`` for the optimizer plugin. Implementation: ``_in_backward``.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +20,31 @@ if TYPE_CHECKING:
 
 
 class InBackwardOptions(PluginOptions):
-    """Options of ``joint_sgd_in_backward``."""
+    """Options of ``joint_sgd_in_backward`` and ``joint_adagrad_in_backward``."""
 
     gather: Literal["index_select", "embedding_bag"] = "index_select"
-    """How rows are read: one ``index_select``, or one ``embedding_bag`` (sum, one id per bag)."""
+    """How rows are read (one id per feature): one ``index_select``, or one ``embedding_bag`` (sum, one id per bag)."""
 
 
 def _reason(host: "Host", case: "Case | None", options: Any) -> str | None:
     return in_backward_reason(case)
+
+
+def adagrad_in_backward_reason(case: "Case | None") -> str | None:
+    """Why a case cannot drive Adagrad applied inside backward, or None."""
+    if case is None:
+        return None
+    optimizer = getattr(case.optimizer, "name", "sgd")
+    if optimizer != "adagrad":
+        return (f"applies Adagrad inside backward; the case's optimizer is {optimizer!r} (set optimizer.name: "
+                "adagrad, or use joint_sgd_in_backward for SGD)")
+    if case.world_size > 1:
+        return "applies Adagrad inside backward, which no hybrid-parallel test covers yet; run it on one process"
+    return None
+
+
+def _adagrad_reason(host: "Host", case: "Case | None", options: Any) -> str | None:
+    return adagrad_in_backward_reason(case)
 
 
 @hookimpl
@@ -34,5 +57,16 @@ def register_embeddings(register: Callable[[PluginSpec], None]) -> None:
             factory="dlrmbench_plugins.embeddings._in_backward:build_joint_sgd_in_backward",
             options=InBackwardOptions,
             check=_reason,
+        )
+    )
+    register(
+        PluginSpec(
+            kind="embedding",
+            name="joint_adagrad_in_backward",
+            summary="one table; exact Adagrad (duplicates summed) applied to the touched rows inside backward",
+            factory="dlrmbench_plugins.embeddings._in_backward:build_joint_adagrad_in_backward",
+            options=InBackwardOptions,
+            check=_adagrad_reason,
+            multi_hot=True,
         )
     )

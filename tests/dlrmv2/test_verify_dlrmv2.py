@@ -11,7 +11,8 @@ from dlrmbench import verify as verify_module
 from dlrmbench.model import adagrad
 from dlrmbench.verify import Combination, VerifyReport, VerifySettings, make_batches, verify
 
-EMBEDDINGS = ["multi_table", "joint", "joint_fused"]  # every multi-hot strategy (joint_fused: Triton, interpreted)
+EMBEDDINGS = ["multi_table", "joint", "joint_fused",  # every multi-hot strategy (joint_fused: Triton, interpreted)
+              "joint_adagrad_in_backward"]
 CHECKED = [Combination("eager", e, "dcnv2") for e in EMBEDDINGS] + [Combination("cuda_fused", "joint_fused", "dcnv2")]
 ONE_HOT_ONLY = Combination("eager", "joint_sparse", "dcnv2")
 
