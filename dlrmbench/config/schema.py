@@ -201,7 +201,8 @@ class ServeConfig(Strict):
                                   description="keep the export in this folder ({case} = case name); replaced")
     url: str = Field(default="localhost:8000", min_length=1, description="triton: the server (HTTP 8000, gRPC 8001)")
     protocol: Literal["http", "grpc"] = "http"
-    model: str | None = Field(default=None, min_length=1, description="triton: the served model's name (dlrm_onnx)")
+    model: str | None = Field(default=None, min_length=1, description="triton: the served model's name (None: the export's ONNX "
+                                                                      "model, dlrm)")
 
     @field_validator("batch_sizes", "concurrency")
     @classmethod

@@ -21,6 +21,10 @@ from dlrmbench.workload.reporter import Reporter
 
 #: The exported format each local target runs.
 TARGET_FORMATS = {"onnxruntime": "onnx", "torchscript": "torchscript"}
+#: The Triton model a ``triton`` target measures when ``serve.model`` is not given (the export's ONNX model).
+DEFAULT_TRITON_MODEL = "dlrm"
+
+
 def _export_folder(case: Case) -> tuple[Path, Path | None]:
     """Where the export goes (``serve.export_to``, else a temporary folder) and the folder to remove after."""
     assert case.serve is not None
@@ -32,14 +36,13 @@ def _export_folder(case: Case) -> tuple[Path, Path | None]:
     return scratch / "export", scratch
 
 
-def export_case_model(case: Case, model: Any) -> tuple[Path, dict[str, Any]]:
-    """Export ``model`` as the case's serving config says; return the export folder and its manifest."""
+def export_case_model(case: Case, model: Any, output: Path) -> dict[str, Any]:
+    """Export ``model`` to ``output`` as the case's serving config says; return the export's manifest."""
     from dlrmbench.export.exporter import ExportSettings, export
     from dlrmbench.workload.build import resolved_for
 
     serve = case.serve
     assert serve is not None
-    output, _ = _export_folder(case)
     formats = ("onnx", "torchscript") if serve.target == "triton" else (TARGET_FORMATS[serve.target],)
     source = {"case": case.name, "seed": case.seed, "backend": case.backend.name, "embedding": case.embedding.name,
               "interaction": case.model.interaction.name,
@@ -47,15 +50,14 @@ def export_case_model(case: Case, model: Any) -> tuple[Path, dict[str, Any]]:
               "hotness": resolved_for(case).hotness}
     settings = ExportSettings(output=output, formats=formats, split=serve.split, check=serve.check,
                               force=serve.export_to is not None)
-    return output, export(model.eval(), source, settings)
+    return export(model.eval(), source, settings)
 
 
 def run_serve(work: Workload, reporter: Reporter) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Export and serve ``work.model``; one record per batch size x concurrency cell, and the export's facts
     (format, split, check) for the result."""
-    from dlrmbench.export.serve_bench import LocalTarget, ServeSettings, TritonTarget, run_serving
-
     from dlrmbench.export.requirements import require_modules
+    from dlrmbench.export.serve_bench import LocalTarget, ServeSettings, TritonTarget, run_serving
 
     case = work.case
     serve = case.serve
@@ -71,11 +73,11 @@ def run_serve(work: Workload, reporter: Reporter) -> tuple[list[dict[str, Any]],
             manifest = None
             model_info = serving_model_info(work)
         else:
-            root, manifest = export_case_model(case, work.model)
-            scratch = None if serve.export_to is not None else root.parent
+            root, scratch = _export_folder(case)
+            manifest = export_case_model(case, work.model, root)
             model_info = manifest["model"]
         if serve.target == "triton":
-            name = serve.model or (manifest["models"]["onnx"]["model"] if manifest else "dlrm_onnx")
+            name = serve.model or (manifest["models"]["onnx"]["model"] if manifest else DEFAULT_TRITON_MODEL)
             target: Any = TritonTarget(serve.url, serve.protocol, name)
         else:
             assert manifest is not None

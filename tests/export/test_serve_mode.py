@@ -195,3 +195,25 @@ def test_multi_hot_data_is_served_and_scale_down_shortens_the_cells():
     assert small.serve.batch_sizes == [1, 64] and small.serve.duration_s == SCALED_SERVE_SECONDS
     assert small.serve.warmup == 2 and small.comparable is False
     assert Case.model_validate({"name": "d", "mode": "serve"}).serve.target == "onnxruntime"  # the defaults
+
+
+def test_an_export_that_differs_fails_the_case_and_leaves_no_folder(monkeypatch, tmp_path):
+    import tempfile
+
+    from dlrmbench.config.schema import Case
+    from dlrmbench.export import check
+    from dlrmbench.export.exporter import ExportMismatch
+    from dlrmbench.runner.worker import run_case
+    from dlrmbench.workload.reporter import Reporter
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(check, "check_export", lambda model, root, manifest: {
+        "torchscript": {"max_abs_diff": 0.5, "tolerance": 1e-5, "passed": False}})
+    case = Case.model_validate({
+        "name": "differs", "device": "cpu", "mode": "serve",
+        "model": {"bottom_mlp": [8], "top_mlp": [8, 1], "embedding_dim": 8, "table_sizes": [9, 8]},
+        "dataset": {"name": "synthetic", "options": {"train_samples": 64, "test_samples": 64}},
+        "serve": {"target": "torchscript", "batch_sizes": [2], "concurrency": [1], "duration_s": 0.05}})
+    with pytest.raises(ExportMismatch, match=r"torchscript: 0.5 \(tolerance 1e-05\)"):
+        run_case(case, Reporter(None))
+    assert list(tmp_path.iterdir()) == []  # neither the export nor its scratch folder is left behind
