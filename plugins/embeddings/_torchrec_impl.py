@@ -172,6 +172,16 @@ class TorchRecFusedEmbedding(_TorchRecStrategy):
             for target, saved_state in zip(mine, states):
                 target.copy_(saved_state)
 
+    def shardable(self, gradient_scale: float = 1.0) -> "ShardableEmbeddings":
+        """The same tables as TorchRec's ``DistributedModelParallel`` shards them (topology ``torchrec_dmp``):
+        an ``EmbeddingBagCollection`` on the meta device with this strategy's optimizer applied in backward.
+        ``gradient_scale``: how many times the global-mean gradient the tables will receive (DMP sums the
+        ranks' gradients); Adagrad's eps is scaled by it so that the update is the single-process one."""
+        kwargs: dict[str, float] = {"lr": 0.0}
+        if self.optimizer_name == "adagrad":
+            kwargs["eps"] = self.eps * gradient_scale
+        return ShardableEmbeddings(self.table_sizes, self.dim, self.hash_indices, self.optimizer_name, kwargs)
+
     def set_learning_rate(self, lr: float) -> None:
         """The rate the fused SGD applies in the coming backward (the harness's schedule)."""
         self._lr = float(lr)
@@ -200,3 +210,30 @@ class TorchRecFusedEmbedding(_TorchRecStrategy):
             if self._lr is not None:
                 self.set_learning_rate(self._lr)
         return super()._apply(fn, recurse)
+
+
+class ShardableEmbeddings(EmbeddingBase):
+    """What ``DistributedModelParallel`` shards: an ``EmbeddingBagCollection`` on the meta device (DMP allocates
+    each rank's shards), its optimizer applied in backward (DMP builds FBGEMM's fused kernels from it); ids
+    in, ``(B, F, D)`` out, with the same id checks as every strategy."""
+
+    applies_own_optimizer = True
+
+    def __init__(self, table_sizes: list[int], dim: int, hash_indices: bool, optimizer: str,
+                 optimizer_kwargs: dict[str, float]) -> None:
+        super().__init__(table_sizes, dim, hash_indices)
+        from torchrec import EmbeddingBagCollection
+        from torchrec.optim.apply_optimizer_in_backward import apply_optimizer_in_backward
+
+        self.keys = [feature_key(i) for i in range(len(self.table_sizes))]
+        self.ebc = EmbeddingBagCollection(tables=table_configs(self.table_sizes, dim), device=torch.device("meta"))
+        apply_optimizer_in_backward(getattr(torch.optim, FUSED_OPTIMIZERS[optimizer]), self.ebc.parameters(),
+                                    optimizer_kwargs)
+
+    def forward(self, categorical: Ids) -> torch.Tensor:
+        ids = self.prepare_indices(categorical)
+        pooled = self.ebc(keyed_jagged(ids, self.keys))
+        if list(pooled.keys()) != self.keys:  # the sharded collection returns its features grouped by shard
+            vectors = pooled.to_dict()
+            return torch.stack([vectors[key] for key in self.keys], dim=1)
+        return pooled.values().view(ids_batch_size(ids), len(self.keys), self.dim)

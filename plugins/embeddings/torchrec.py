@@ -25,11 +25,13 @@ FUSED_OPTIMIZERS = ("sgd", "adagrad")
 """Optimizers ``torchrec_fused`` applies inside FBGEMM's backward: EXACT_SGD and EXACT_ADAGRAD."""
 
 
-def in_backward_reason(case: "Case | None", supported: tuple[str, ...] = ("sgd",)) -> str | None:
+def in_backward_reason(case: "Case | None", supported: tuple[str, ...] = ("sgd",),
+                       hybrid_parallel: bool = False) -> str | None:
     """Why a case cannot drive a strategy that applies its optimizer inside backward, or None.
 
     ``supported``: the ``optimizer.name`` values the strategy implements itself; any other is refused at
     planning (the strategy never hands its tables to the optimizer plugin, so it cannot fall back on it).
+    ``hybrid_parallel``: a multi-process parity test covers the strategy (both topologies).
     """
     if case is None:
         return None
@@ -39,7 +41,7 @@ def in_backward_reason(case: "Case | None", supported: tuple[str, ...] = ("sgd",
         return (f"applies its own optimizer inside backward and implements only {names}; optimizer.name "
                 f"{optimizer!r} cannot drive it: set optimizer.name to {names}, or use an embedding strategy "
                 f"whose tables the optimizer plugin updates (torchrec, multi_table, joint)")
-    if case.world_size > 1:
+    if case.world_size > 1 and not hybrid_parallel:
         return ("applies its optimizer inside backward, which no hybrid-parallel test covers yet (the all-to-all's "
                 "backward does hand it the global-mean gradient at the case's lr); run it on one process")
     if case.precision == "amp" and case.optimizer.amp_scaler == "dynamic":
@@ -49,7 +51,7 @@ def in_backward_reason(case: "Case | None", supported: tuple[str, ...] = ("sgd",
 
 
 def _fused_reason(host: "Host", case: "Case | None", options: Any) -> str | None:
-    return torchrec_reason(host, case, options) or in_backward_reason(case, FUSED_OPTIMIZERS)
+    return torchrec_reason(host, case, options) or in_backward_reason(case, FUSED_OPTIMIZERS, hybrid_parallel=True)
 
 
 def _impl(name: str) -> str:
