@@ -202,10 +202,11 @@ class DistributedConfig(Strict):
         "torchrec_dmp: TorchRec's DistributedModelParallel (EmbeddingShardingPlanner over the world size, "
         "sharded fused tables, DDP around the dense parts); needs embedding torchrec_fused (make torchrec)",
     )
-    torchrec_sharding: Literal["table_wise", "column_wise", "data_parallel"] | None = Field(
+    torchrec_sharding: Literal["table_wise", "column_wise"] | None = Field(
         default=None,
         description="topology torchrec_dmp: the one sharding type the planner may use for every table (default "
-        "table_wise); TorchRec 1.8 offers row_wise, table_row_wise and grid_shard on CUDA only",
+        "table_wise); TorchRec 1.8 offers row_wise, table_row_wise and grid_shard on CUDA only, and its "
+        "data_parallel tables do not train as one process does here (not offered)",
     )
 
     @model_validator(mode="after")

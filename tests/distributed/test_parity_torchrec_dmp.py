@@ -4,8 +4,8 @@ dlrmbench's own hybrid parallel on the same case (``torchrec_fused``, multi-hot 
 Same global batches and initial weights; every rank trains 20 steps (SGD with warm-up and decay, so the
 fused kernels' per-step rate is exercised; and Adagrad with ``dcnv2``); every step's loss and the final
 evaluation (AUC, log loss) must agree within 1e-5 relative (float32), and every DDP-wrapped dense
-parameter within 1e-5 (``||a - b|| / ||b||``). Sharding types: table-wise and column-wise (what TorchRec
-1.8 offers on the CPU besides data-parallel; row-wise is CUDA-only there).
+parameter within 1e-5 (``||a - b|| / ||b||``). Sharding types: table-wise and column-wise (the model-parallel
+types TorchRec 1.8 offers on the CPU; row-wise is CUDA-only there).
 """
 
 from __future__ import annotations
