@@ -27,24 +27,11 @@ class InBackwardOptions(PluginOptions):
 
 
 def _reason(host: "Host", case: "Case | None", options: Any) -> str | None:
-    return in_backward_reason(case)
-
-
-def adagrad_in_backward_reason(case: "Case | None") -> str | None:
-    """Why a case cannot drive Adagrad applied inside backward, or None."""
-    if case is None:
-        return None
-    optimizer = getattr(case.optimizer, "name", "sgd")
-    if optimizer != "adagrad":
-        return (f"applies Adagrad inside backward; the case's optimizer is {optimizer!r} (set optimizer.name: "
-                "adagrad, or use joint_sgd_in_backward for SGD)")
-    if case.world_size > 1:
-        return "applies Adagrad inside backward, which no hybrid-parallel test covers yet; run it on one process"
-    return None
+    return in_backward_reason(case, ("sgd",))
 
 
 def _adagrad_reason(host: "Host", case: "Case | None", options: Any) -> str | None:
-    return adagrad_in_backward_reason(case)
+    return in_backward_reason(case, ("adagrad",))
 
 
 @hookimpl

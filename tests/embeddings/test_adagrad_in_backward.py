@@ -90,7 +90,9 @@ def test_a_case_without_adagrad_is_skipped_naming_the_fix():
 
     case = make_case(SETTINGS, Combination("eager", STRATEGY, "dot"), {})  # SGD
     (planned,) = plan([case], current_host(), get_registry())
-    assert planned.skip_reason == (f"embedding {STRATEGY}: applies Adagrad inside backward; the case's optimizer is "
-                                   "'sgd' (set optimizer.name: adagrad, or use joint_sgd_in_backward for SGD)")
+    assert planned.skip_reason == (
+        f"embedding {STRATEGY}: applies its own optimizer inside backward and implements only adagrad; "
+        "optimizer.name 'sgd' cannot drive it: set optimizer.name to adagrad, or use an embedding strategy whose "
+        "tables the optimizer plugin updates (torchrec, multi_table, joint)")
     (planned,) = plan([_adagrad_case(STRATEGY, "dcnv2")], current_host(), get_registry())
     assert planned.runnable
