@@ -151,8 +151,13 @@ class JointAdagradInBackward(JointSgdInBackward):
                  eps: float = 1e-8) -> None:
         super().__init__(table_sizes, dim, hash_indices, options)
         self.eps = eps
-        # the accumulator: moves with the module, not saved in checkpoints (weights only, as every strategy)
-        self.register_buffer("state_sum", torch.zeros_like(self.weight), persistent=False)
+        # the accumulator: moves with the module and is saved with it, so a checkpoint resumes Adagrad
+        self.register_buffer("state_sum", torch.zeros_like(self.weight))
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any) -> None:
+        """A checkpoint without the accumulator (weights of ``joint``, say) loads; Adagrad starts afresh."""
+        state_dict.setdefault(prefix + "state_sum", torch.zeros_like(self.state_sum))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def apply_update(self, weight: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> None:
         from dlrmbench.model.adagrad import exact_adagrad_ids_

@@ -10,6 +10,7 @@ state (Adagrad's accumulators); without the latter the resumed Adagrad losses di
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from dlrmbench.workload.reporter import Reporter
 
 EPOCH = 4  # batches per epoch, all distinct, repeated in the next epoch
 CONTESTANTS = [("torchrec_fused", "sgd"), ("torchrec_fused", "adagrad"), ("torchrec", "adagrad"),
-               ("multi_table", "adagrad")]
+               ("multi_table", "adagrad"), ("joint_adagrad_in_backward", "adagrad")]
 
 
 def case_of(name: str, embedding: str, optimizer: str, steps: int, checkpoint: dict[str, str] | None) -> Case:
@@ -91,6 +92,19 @@ def test_the_fused_optimizer_state_is_in_the_checkpoint_and_matters(tmp_path: Pa
     torch.save(payload, path)
     forgetful, _ = train(case_of("resumed", "torchrec_fused", "adagrad", EPOCH, {"load": str(path)}))
     assert forgetful != pytest.approx(whole[EPOCH:], rel=1e-4)
+
+
+def test_an_adagrad_in_backward_checkpoint_without_its_accumulator_still_loads(tmp_path: Path) -> None:
+    """Checkpoints written before the accumulator was saved load; Adagrad then starts afresh."""
+    path = tmp_path / "first.pt"
+    whole, _ = train(case_of("whole", "joint_adagrad_in_backward", "adagrad", 2 * EPOCH, None))
+    train(case_of("first", "joint_adagrad_in_backward", "adagrad", EPOCH, {"save": str(path)}))
+    payload = torch.load(path, weights_only=True)
+    assert float(payload["state"].pop("embeddings.state_sum").abs().sum()) > 0
+    torch.save(payload, path)
+    losses, _ = train(case_of("resumed", "joint_adagrad_in_backward", "adagrad", EPOCH, {"load": str(path)}))
+    assert all(math.isfinite(l) for l in losses)  # noqa: E741
+    assert losses != pytest.approx(whole[EPOCH:], rel=1e-4)  # without the accumulator the steps differ
 
 
 def test_a_checkpoint_of_another_optimizer_starts_the_optimizer_afresh(tmp_path: Path) -> None:
