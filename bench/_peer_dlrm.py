@@ -70,8 +70,16 @@ class PeerDlrm:
                                     loss_function="bce")
 
 
-def peer_inputs(numerical: torch.Tensor, categorical: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list]:
-    """dlrmbench's ``(B, 13)``, ``(B, F)`` batch as ``DLRM_Net.forward``'s (dense_x, lS_o, lS_i)."""
-    batch, features = categorical.shape
-    offsets = torch.arange(batch).unsqueeze(0).expand(features, batch).contiguous()
-    return numerical, offsets, [categorical[:, f].contiguous() for f in range(features)]
+def peer_inputs(numerical: torch.Tensor, categorical: Any) -> tuple[torch.Tensor, Any, list]:
+    """dlrmbench's batch as ``DLRM_Net.forward``'s (dense_x, lS_o, lS_i): per feature, bag offsets and ids.
+
+    ``categorical`` is ``(B, F)`` one-hot ids or a fixed-hotness ``SparseFeatures`` (multi-hot).
+    """
+    if isinstance(categorical, torch.Tensor):
+        batch, features = categorical.shape
+        offsets = torch.arange(batch).unsqueeze(0).expand(features, batch).contiguous()
+        return numerical, offsets, [categorical[:, f].contiguous() for f in range(features)]
+    batch, starts = categorical.batch_size, categorical.feature_starts()
+    offsets = [torch.arange(batch) * hot for hot in categorical.hotness]
+    ids = [categorical.values[starts[f]:starts[f + 1]].contiguous() for f in range(categorical.num_features)]
+    return numerical, offsets, ids

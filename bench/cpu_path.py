@@ -12,6 +12,10 @@ Contestants, each built afresh per round and run in interleaved rounds (so drift
 - ``torchrec_fused``: TorchRec's FusedEmbeddingBagCollection (FBGEMM TBE, SGD fused), eager dense parts;
 - ``after bf16``: ``after`` under bfloat16 autocast, only where the CPU has native bf16.
 
+Where bf16 is native, every round also times the MLPs' own GEMMs (forward and both backward
+products of every layer at batch 2048) in fp32 and in bf16: their ratio is the most bf16 autocast
+can gain on this CPU, since the MLP GEMMs are most of a step. ``--gemm-only`` prints just that.
+
 Training: samples/s of the steps after warm-up (batch 2048). Inference: samples/s of forward
 passes under ``torch.no_grad`` at batch 64 and 2048. Ratios are medians of per-round ratios to the
 peer, with their min-max spread. ``--profile DIR`` also records ``torch.profiler`` tables of two
@@ -74,6 +78,48 @@ def train_rate(name: str, peer: object, batches: list) -> float:
     return time_training(model, batches, SHAPE.warmup)
 
 
+def mlp_gemm_shapes() -> list[tuple[int, int, int]]:
+    """(batch, in, out) of every Linear layer of the NVIDIA shape's bottom and top MLPs."""
+    features = len(SHAPE.table_sizes)
+    top_in = SHAPE.dim + (features + 1) * features // 2 + 1  # dot interaction output, padded by one (NVIDIA)
+    widths = [[13, *SHAPE.bottom], [top_in, *SHAPE.top]]
+    return [(SHAPE.batch, w[i], w[i + 1]) for w in widths for i in range(len(w) - 1)]
+
+
+def gemm_rate(dtype: torch.dtype, repeats: int = 3) -> float:
+    """GFLOP/s of the MLPs' GEMMs (Y = X W^T, dX = dY W, dW = dY^T X per layer) in ``dtype``."""
+    generator = torch.Generator().manual_seed(0)
+    operands = []
+    for batch, width_in, width_out in mlp_gemm_shapes():
+        x, w, dy = (torch.randn(shape, generator=generator).to(dtype)
+                    for shape in ((batch, width_in), (width_out, width_in), (batch, width_out)))
+        operands.append((x, w, dy))
+    flops = sum(3 * 2 * x.shape[0] * x.shape[1] * w.shape[0] for x, w, _ in operands)
+
+    def once() -> None:
+        for x, w, dy in operands:
+            torch.mm(x, w.t())
+            torch.mm(dy, w)
+            torch.mm(dy.t(), x)
+
+    once()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        once()
+    return repeats * flops / (time.perf_counter() - start) / 1e9
+
+
+def gemm_ceiling(rounds: int) -> list[float]:
+    """bf16 / fp32 GEMM rate of the MLP shapes, one ratio per interleaved round."""
+    ratios = []
+    for round_index in range(rounds):
+        fp32, bf16 = gemm_rate(torch.float32), gemm_rate(torch.bfloat16)
+        ratios.append(bf16 / fp32)
+        print(f"  round {round_index + 1} MLP GEMMs fp32 {fp32:6.1f} GFLOP/s, bf16 {bf16:6.1f} GFLOP/s",
+              file=sys.stderr)
+    return ratios
+
+
 def infer_rate(name: str, peer: object, batch: int, repeats: int) -> float:
     numerical, categorical, _ = make_batches(SHAPE, 1)[0]
     numerical, categorical = numerical[:batch], categorical[:batch]
@@ -111,13 +157,24 @@ def profile(names: list[str], batches: list, out: Path) -> None:
         gc.collect()
 
 
+def print_gemm_ceiling(ratios: list[float]) -> None:
+    print(f"MLP GEMMs bf16 / fp32 on this CPU: {statistics.median(ratios):.2f}x "
+          f"({min(ratios):.2f}-{max(ratios):.2f}, {len(ratios)} rounds): the most bf16 autocast can gain here")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--peer-dlrm", metavar="PATH", required=True, help="a clone of facebookresearch/dlrm")
+    parser.add_argument("--peer-dlrm", metavar="PATH", help="a clone of facebookresearch/dlrm (required unless --gemm-only)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--inference-repeats", type=int, default=10)
     parser.add_argument("--profile", metavar="DIR", help="write torch.profiler tables of before/after here")
+    parser.add_argument("--gemm-only", action="store_true", help="only the bf16/fp32 GEMM ratio of the MLP shapes")
     args = parser.parse_args(argv)
+    if args.gemm_only:
+        print_gemm_ceiling(gemm_ceiling(args.rounds))
+        return 0
+    if not args.peer_dlrm:
+        parser.error("--peer-dlrm PATH is required (a clone of facebookresearch/dlrm)")
     from _peer_dlrm import PeerDlrm
 
     peer = PeerDlrm.load(args.peer_dlrm)
@@ -128,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     inference = ["dlrm", "after", "torchrec_fused"]
     batches = make_batches(SHAPE, SHAPE.warmup + SHAPE.steps)
     rates: dict[str, list[float]] = {}
+    ceiling: list[float] = []
     for round_index in range(args.rounds):
+        if bf16 is None:
+            ceiling += gemm_ceiling(1)
         for name in training:
             rates.setdefault(f"train {name}", []).append(train_rate(name, peer, batches))
             gc.collect()
@@ -151,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{statistics.median(ratios):10.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
     if bf16 is not None:
         print(f"train after bf16: skipped ({bf16})")
+    else:
+        print_gemm_ceiling(ceiling)
     if args.profile:
         profile(["before", "after"], batches, Path(args.profile))
     return 0

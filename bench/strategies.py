@@ -4,9 +4,12 @@
     .venv/bin/python bench/strategies.py --shapes large --backends eager --peer-dlrm ../dlrm --rounds 3
     .venv/bin/python bench/strategies.py --shapes tiny --json /tmp/strategies.json
 
-Shapes: ``tiny`` (4 small tables, dim 16, small MLPs, batch 256) and ``large`` (NVIDIA's shape: 26
+Shapes: ``tiny`` (4 small tables, dim 16, small MLPs, batch 256), ``large`` (NVIDIA's shape: 26
 tables x 100,000 rows x dim 128, one id per feature, the default MLPs 512-256-128 /
-1024-1024-512-256-1, batch 2048). Each cell is training samples/s (forward, BCE loss, backward,
+1024-1024-512-256-1, batch 2048) and ``multihot`` (``large`` with MLPerf DLRMv2's hotness: 3, 2, 1,
+..., 100, 27, ... ids per feature, 214 per sample, sum-pooled; still the dot interaction, so that
+facebookresearch/dlrm, which has no cross network, runs the same model). Strategies that take one
+id per feature only are listed at ``multihot`` with that reason. Each cell is training samples/s (forward, BCE loss, backward,
 SGD step; sparse table gradients, or SGD inside backward for the strategies that fuse it) over the
 measured steps after warm-up steps. The contestants run in interleaved rounds (A, B, C, A, B, C,
 ...), each built afresh per round (one model in memory at a time), so load that drifts during the
@@ -32,6 +35,7 @@ import sys
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 os.environ.setdefault("TRITON_INTERPRET", "1")  # before anything imports triton (see kernels/launch.py)
 
@@ -58,11 +62,20 @@ class Shape:
     batch: int
     warmup: int
     steps: int
+    hotness: tuple[int, ...] | None = None  # ids per feature (multi-hot), None: one id per feature
+
+
+def _mlperf_hotness() -> tuple[int, ...]:
+    from dlrmbench_plugins.datasets.mlperf_npy import MLPERF_HOTNESS
+
+    return tuple(MLPERF_HOTNESS)
 
 
 SHAPES = {
     "tiny": Shape("tiny", (100, 50, 20, 10), 16, (32, 16), (32, 16, 1), 256, 3, 30),
     "large": Shape("large", (100_000,) * 26, 128, (512, 256, 128), (1024, 1024, 512, 256, 1), 2048, 1, 3),
+    "multihot": Shape("multihot", (100_000,) * 26, 128, (512, 256, 128), (1024, 1024, 512, 256, 1), 2048, 1, 3,
+                      _mlperf_hotness()),
 }
 
 
@@ -84,13 +97,21 @@ PEER = ("dlrm", "DLRM_Net")  # (backend, embedding) labels of facebookresearch/d
 BASELINE = ("eager", "multi_table")
 
 
-def make_batches(shape: Shape, count: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def make_batches(shape: Shape, count: int) -> list[tuple[torch.Tensor, Any, torch.Tensor]]:
+    """Uniform random ids: ``(B, F)`` one-hot, or fixed-hotness ``SparseFeatures`` at a multi-hot shape."""
+    from dlrmbench.batch import SparseFeatures
+
     gen = torch.Generator().manual_seed(0)
     sizes = torch.tensor(shape.table_sizes)
     out = []
     for _ in range(count):
         numerical = torch.randn(shape.batch, 13, generator=gen)
-        categorical = (torch.rand(shape.batch, len(sizes), generator=gen, dtype=torch.float64) * sizes).long()
+        if shape.hotness is None:
+            categorical = (torch.rand(shape.batch, len(sizes), generator=gen, dtype=torch.float64) * sizes).long()
+        else:
+            categorical = SparseFeatures.from_fixed([
+                (torch.rand(shape.batch, hot, generator=gen, dtype=torch.float64) * rows).long()
+                for rows, hot in zip(shape.table_sizes, shape.hotness)])
         label = torch.randint(0, 2, (shape.batch,), generator=gen).float()
         out.append((numerical, categorical, label))
     return out
@@ -170,6 +191,8 @@ def contestants(shape_name: str, backends: list[str], embeddings: list[str], cel
             if not reason and embedding != "dense_table":
                 spec = registry.get("embedding", embedding)
                 why = None if embedding in INTERPRETED else spec.availability(host, None, None)
+                if not why and SHAPES[shape_name].hotness is not None and not spec.multi_hot:
+                    why = "takes one id per feature only (the plugin declares multi_hot=False)"
                 if why:
                     cells.append(Cell(shape_name, backend, embedding, None, f"unavailable: {why}"))
                     continue
@@ -190,7 +213,7 @@ def run(shapes: list[str], backends: list[str], embeddings: list[str], rounds: i
         shape = SHAPES[shape_name]
         batches = make_batches(shape, shape.warmup + shape.steps)
         pairs = contestants(shape_name, backends, embeddings, cells)
-        if peer is not None and shape_name == "large":
+        if peer is not None and shape_name in ("large", "multihot"):
             pairs.append(PEER)
         timed = {pair: Cell(shape_name, *pair, None) for pair in pairs}
         for round_index in range(rounds):
@@ -265,7 +288,7 @@ def render(cells: list[Cell], rounds: int, peer_label: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shapes", default="tiny,large", help="comma-separated: tiny, large")
+    parser.add_argument("--shapes", default="tiny,large", help="comma-separated: tiny, large, multihot")
     parser.add_argument("--backends", default="eager,compiled,cuda_fused,apex_mlp")
     parser.add_argument("--embeddings", default="multi_table,joint,joint_sparse,joint_sgd_in_backward,joint_fused,"
                                                 "torchrec,torchrec_fused,dense_table")

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from dlrmbench.errors import UserError
 from dlrmbench.results.schema import CaseResult, RunManifest
+from dlrmbench.results.stale import settle_running
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -170,6 +171,9 @@ def load_run(run_dir: Path, problems: list[str]) -> ResultSet | None:
     except Exception as exc:
         problems.append(f"{manifest_path}: {_describe(exc)}; skipped this result set")
         return None
+    note = settle_running(manifest, manifest_path)
+    if note:
+        problems.append(note)
     result_set = ResultSet(path=run_dir, manifest=manifest)
     files = sorted((run_dir / "cases").glob("*.json")) if (run_dir / "cases").is_dir() else []
     for file in files:

@@ -125,6 +125,8 @@ class RunManifest(BaseModel):
     finished_at: str | None = None
     status: Literal["running", "complete", "interrupted", "aborted"] = "running"
     reason: str | None = None  # why the run stopped early (interrupted: the signal; aborted: a write failure)
+    pid: int | None = None  # the `dlrmbench run` process and its machine: a `running` run whose process is
+    host: str | None = None  # gone was killed before it could record its end (SIGKILL, out of memory)
     environment: dict[str, Any] = Field(default_factory=dict)
     cases: list[CaseEntry] = Field(default_factory=list)
     reference: dict[str, Any] = Field(default_factory=dict)

@@ -9,6 +9,8 @@ disk) stops the run with :class:`ResultWriteError`; the manifest says ``aborted`
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +90,7 @@ def execute(
     manifest = RunManifest(
         suite=loaded.suite.name, suite_file=str(loaded.path), suite_sha256=_file_sha256(loaded.path),
         run_id=run_id, dlrmbench_version=__version__, command=list(sys.argv), started_at=utc_now(),
-        environment=environment,
+        pid=os.getpid(), host=socket.gethostname(), environment=environment,
         reference={"source": loaded.suite.source, "description": loaded.suite.description},
     )
     report = RunReport(run_dir=run_dir, manifest=manifest)

@@ -121,7 +121,8 @@ def run_isolated(case: "ResolvedCase | Case", on_event: EventHandler, timeout_s:
         case_file = Path(tmp) / "case.json"
         case_file.write_text(write_resolved_case(resolved))
         log_path = Path(tmp) / "worker.log"
-        worker_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # DLRMBENCH_PARENT_PID: the worker asks to die with this process (worker.die_with_parent)
+        worker_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DLRMBENCH_PARENT_PID": str(os.getpid()), **(env or {})}
         start = time.monotonic()
         with open(log_path, "w") as log:
             events: queue.Queue[dict[str, Any] | None] = queue.Queue()

@@ -104,6 +104,27 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+#: The pid of the ``dlrmbench run`` process that started this worker (set by runner/isolate.py).
+PARENT_PID_VARIABLE = "DLRMBENCH_PARENT_PID"
+
+
+def die_with_parent() -> None:
+    """On Linux, be killed when the ``dlrmbench run`` process dies, even by SIGKILL: no orphaned worker
+    keeps the CPU or GPU busy after its run is gone (``prctl(PR_SET_PDEATHSIG)``; elsewhere nothing)."""
+    expected = os.environ.get(PARENT_PID_VARIABLE, "")
+    if not sys.platform.startswith("linux") or not expected.isdigit() or os.getppid() != int(expected):
+        return  # not started by dlrmbench run directly (a test, a launcher in between)
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(expected):  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
@@ -123,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.flush()
             os._exit(0)
         return code
+    die_with_parent()
     reporter = Reporter(sys.stdout)
     signal.signal(signal.SIGTERM, _terminate)
     # The parent forwards Ctrl-C as SIGINT; honour it even when this process was started with SIGINT

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -64,3 +67,16 @@ def rel_err(actual: torch.Tensor, expected: torch.Tensor) -> float:
     """Norm-wise relative error ``|a - e| / |e|`` in float64."""
     a, e = actual.detach().double(), expected.detach().double()
     return float((a - e).norm() / e.norm().clamp_min(1e-300))
+
+
+REAL_CRITEO_BENCH = Path(__file__).resolve().parents[2] / "bench" / "real_criteo.py"
+
+
+def real_criteo_bench() -> Any:
+    """bench/real_criteo.py as a module: its preprocessing of the shared real Criteo rows and its small model."""
+    spec = importlib.util.spec_from_file_location("real_criteo_bench", REAL_CRITEO_BENCH)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module

@@ -9,23 +9,10 @@ not vendored (Criteo's licence asks to keep copies small): skipped where it is a
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "real_criteo.py"
-
-
-def _bench():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("real_criteo_bench", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+from .helpers import real_criteo_bench as _bench
 
 
 @pytest.mark.slow
