@@ -143,6 +143,24 @@ class SparseFeatures:
         lengths = torch.cat([self.lengths[f * b:(f + 1) * b] for f in features]) if features else self.lengths[:0]
         return SparseFeatures(values, b, len(features), lengths=lengths)
 
+    def samples(self, start: int, stop: int) -> "SparseFeatures":
+        """Samples ``[start, stop)`` of every feature (a rank's slice of the global batch), same layout."""
+        import torch
+
+        starts = self.feature_starts()
+        rows = stop - start
+        if self.hotness is not None:
+            parts = [self.values[starts[f]:starts[f + 1]].view(self.batch_size, h)[start:stop].reshape(-1)
+                     for f, h in enumerate(self.hotness)]
+            return SparseFeatures(torch.cat(parts), rows, self.num_features, hotness=self.hotness)
+        assert self.lengths is not None
+        lengths = self.lengths.view(self.num_features, self.batch_size)
+        before = lengths[:, :start].sum(1).tolist()
+        inside = lengths[:, start:stop].sum(1).tolist()
+        parts = [self.values[starts[f] + int(before[f]):starts[f] + int(before[f]) + int(inside[f])]
+                 for f in range(self.num_features)]
+        return SparseFeatures(torch.cat(parts), rows, self.num_features, lengths=lengths[:, start:stop].reshape(-1))
+
     def with_values(self, values: "torch.Tensor") -> "SparseFeatures":
         """The same layout with other ids (after hashing into range)."""
         return SparseFeatures(values, self.batch_size, self.num_features, self.hotness, self.lengths)

@@ -131,7 +131,11 @@ class EmbeddingStrategy(Protocol):
 
     ``applies_own_optimizer``: True when the strategy updates its tables inside backward (FBGEMM's
     fused TBE, TorchRec's fused optimizer, an optimizer-in-backward fast path). The optimizer plugin
-    then leaves its parameters alone; the loop calls ``set_learning_rate(lr)`` before every step.
+    then leaves its parameters alone; the loop calls ``set_learning_rate(lr)`` before every step. Such
+    a strategy keeps its optimizer's state in its state dict (``get_extra_state``) so checkpoints carry it.
+
+    Optional ``shardable(gradient_scale)``: the same tables as a TorchRec ``EmbeddingBagCollection`` with
+    the optimizer applied in backward, for ``distributed.topology: torchrec_dmp`` (``torchrec_fused``).
     """
 
     table_sizes: list[int]

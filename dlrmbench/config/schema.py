@@ -196,6 +196,25 @@ class DistributedConfig(Strict):
     oversubscribe: bool = Field(
         default=False, description="allow more CPU processes than CPU cores (device: cpu); otherwise a skip"
     )
+    topology: Literal["dlrmbench", "torchrec_dmp"] = Field(
+        default="dlrmbench",
+        description="dlrmbench: dlrmbench's hybrid parallel (tables placed by its planner, its all-to-all, DDP top); "
+        "torchrec_dmp: TorchRec's DistributedModelParallel (EmbeddingShardingPlanner over the world size, "
+        "sharded fused tables, DDP around the dense parts); needs embedding torchrec_fused (make torchrec)",
+    )
+    torchrec_sharding: Literal["table_wise", "column_wise"] | None = Field(
+        default=None,
+        description="topology torchrec_dmp: the one sharding type the planner may use for every table (default "
+        "table_wise); TorchRec 1.8 offers row_wise, table_row_wise and grid_shard on CUDA only, and its "
+        "data_parallel tables do not train as one process does here (not offered)",
+    )
+
+    @model_validator(mode="after")
+    def _sharding_needs_dmp(self) -> "DistributedConfig":
+        if self.torchrec_sharding is not None and self.topology != "torchrec_dmp":
+            raise ValueError("distributed.torchrec_sharding applies to distributed.topology: torchrec_dmp only "
+                             "(set the topology, or drop torchrec_sharding)")
+        return self
 
 
 class CheckpointConfig(Strict):

@@ -1,9 +1,10 @@
 """Hybrid-parallel training on torch.distributed (facts sheet section 5).
 
 Model-parallel embeddings (each table on one rank) and bottom MLP (rank 0), data-parallel
-interaction and top MLP (DDP), an all-to-all between them. ``placement``, ``memory_plan`` and
-``launch`` are light (no torch); ``exchange``, ``model``, ``topology``, ``train`` and ``worker``
-import torch.
+interaction and top MLP (DDP), an all-to-all between them; or, with ``distributed.topology:
+torchrec_dmp``, TorchRec's DistributedModelParallel (``torchrec_dmp``). ``placement``,
+``memory_plan``, ``topologies`` and ``launch`` are light (no torch); ``exchange``, ``model``,
+``topology``, ``train``, ``worker`` and ``torchrec_dmp`` import torch.
 
 The runner calls this package only through the functions below (one way: nothing here imports
 ``dlrmbench.runner``), so the layering test can hold the runner away from the internals.
@@ -31,8 +32,9 @@ def planning_reason(case: "Case", host: "Host", resolved: Any = None) -> str | N
     """Why a case cannot run here (process count, memory plan), or None (light); ``resolved`` (the
     planner's ResolvedCase) gives the plan its plugin facts and the data's ids per feature."""
     from dlrmbench.distributed.memory_plan import memory_reason
+    from dlrmbench.distributed.topologies import topology_reason
 
-    return memory_reason(case, host, resolved)
+    return topology_reason(case) or memory_reason(case, host, resolved)
 
 
 def failure_reason(log: str, reason: str, first_error: dict[str, Any] | None) -> str:

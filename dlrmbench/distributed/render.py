@@ -39,6 +39,9 @@ def print_memory_plans(console: Console, planned: list[Any], host: Any, every_ca
         verdict = "[green]fits[/]" if plan.fits else "[red]does not fit[/]: " + "; ".join(plan.problems)
         where = f"{case.world_size} x {case.device}"
         console.print(memory_table(f"{case.name} ({where}, global batch {case.batch_size}): {verdict}", plan))
+        if case.distributed.topology == "torchrec_dmp":
+            console.print("  estimated with dlrmbench's placement; TorchRec's EmbeddingShardingPlanner places the tables "
+                          "at run time (the result's telemetry records its sharding plan)")
         if plan.shared_capacity_bytes is not None:
             console.print(f"  all ranks share the host's memory: {plan.shared_capacity_bytes / 2**30:.2f} GiB usable "
                           f"({case.distributed.memory_fraction:g} of it)")

@@ -105,23 +105,30 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
     if case.mode == "inference":
         raise ValueError("the inference benchmark runs on one device; set gpus: 1 (processes: 1)")
     group = init_process_group(case, rank, world, local_rank)
-    work = build_distributed_workload(resolved, rank, world, local_rank, group)
+    dmp = case.distributed.topology == "torchrec_dmp"
+    if dmp:
+        from dlrmbench.distributed.torchrec_dmp import build_dmp_workload, plan_table, train_dmp
+
+        work = build_dmp_workload(resolved, rank, world, local_rank, group)
+        layout: dict[str, Any] = {"topology": "torchrec_dmp", "sharding_plan": plan_table(work)}
+    else:
+        work = build_distributed_workload(resolved, rank, world, local_rank, group)
+        layout = {"topology": "dlrmbench", "placement": [list(t) for t in work.model.placement.tables]}
     if os.environ.get("DLRMBENCH_TEST_FAIL_RANK") == str(rank):  # failure-handling tests only
         _injected_failure(rank)
-    reporter.emit("built", table_sizes=work.table_sizes, world_size=world,
-                  placement=[list(t) for t in work.model.placement.tables], batch_sizes=work.model.batch_sizes,
+    reporter.emit("built", table_sizes=work.table_sizes, world_size=world, **layout,
+                  batch_sizes=work.model.batch_sizes,
                   parameters=sum(p.numel() for p in work.model.parameters()),
                   torch_version=torch.__version__, cuda_version=torch.version.cuda,
                   threads=torch.get_num_threads())
     if case.mode == "train":
-        outcome = train_distributed(work, reporter)
+        outcome = train_dmp(work, reporter) if dmp else train_distributed(work, reporter)
         summary = _rank_summary(outcome, case, rank, work.device)
         everyone: list[Any] = [None] * world
         dist.all_gather_object(everyone, summary, group=group)
         metrics = {**train_metrics(outcome, case), **rank_metrics(everyone)}
         reporter.emit("result", metrics=metrics, evaluations=outcome.evaluations, step_times=outcome.step_times,
-                      telemetry={"world_size": world, "ranks": everyone,
-                                 "placement": [list(t) for t in work.model.placement.tables],
+                      telemetry={"world_size": world, "ranks": everyone, **layout,
                                  "batch_sizes": work.model.batch_sizes})
     else:
         reporter.emit("start", mode="test", total_steps=1)

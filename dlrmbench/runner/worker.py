@@ -81,7 +81,7 @@ def _run_train(case: Case, work: Any, reporter: Reporter, mlperf: Any, memory: d
         path = resolve_path(case.checkpoint.save, case)
         last = outcome.evaluations[-1] if outcome.evaluations else {}
         save_checkpoint(work.model, path, case, work.table_sizes,
-                        extra={"steps": outcome.steps, "auc": last.get("auc")})
+                        extra={"steps": outcome.steps, "auc": last.get("auc")}, optimizer=outcome.optimizer)
         reporter.emit("checkpoint", path=str(path), steps=outcome.steps)
     reporter.emit("result", metrics={**train_metrics(outcome, case), **memory}, evaluations=outcome.evaluations,
                   step_times=outcome.step_times)

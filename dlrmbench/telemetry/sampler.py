@@ -155,12 +155,15 @@ class CaseTelemetry:
         return on_event
 
     def attach(self, result: CaseResult) -> None:
-        """Put the timeline, its summary and the energy/power metrics on ``result``; a failure here is
+        """Put the timeline, its summary and the energy/power metrics on ``result`` (keeping what the worker
+        reported there: a hybrid-parallel case's ranks, placement or sharding plan); a failure here is
         recorded in ``result.telemetry["error"]`` and never fails the case."""
+        reported = dict(result.telemetry)
         try:
             self._attach(result)
         except Exception as exc:
             result.telemetry = {"enabled": True, "error": f"telemetry summary failed: {type(exc).__name__}: {exc}"}
+        result.telemetry = {**reported, **result.telemetry}
 
     def _attach(self, result: CaseResult) -> None:
         if not self.case.telemetry.enabled:

@@ -3,6 +3,14 @@
 A checkpoint records the model shape it was saved from; loading into a different shape is refused
 with both shapes in the message instead of failing deep inside ``load_state_dict``. Files are
 written atomically (temporary file, then rename), so an interrupted save never leaves a torn file.
+
+What a checkpoint holds to resume training: the model's state dict (which includes the state of an
+optimizer a strategy applies itself, e.g. ``torchrec_fused``'s fused Adagrad accumulators, through
+``get_extra_state``) and the optimizer plugin's state (``optimizer``: the plugin's name and its
+``state_dict()``). A train case that loads a checkpoint continues from both when its
+``optimizer.name`` is the saved one, and starts the optimizer afresh otherwise (fine-tuning with
+another optimizer; a test case needs none). The schedule and the data start again at step 1: a
+resumed run equals the uninterrupted one for a constant learning rate and data that repeat per epoch.
 """
 
 from __future__ import annotations
@@ -52,12 +60,26 @@ def _describe(shape: dict[str, Any]) -> str:
     )
 
 
+def _on_cpu(value: Any) -> Any:
+    """``value`` with every tensor in it detached, moved to the CPU and made contiguous."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu").contiguous()
+    if isinstance(value, dict):
+        return {k: _on_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(v) for v in value)
+    return value
+
+
 def save_checkpoint(model: torch.nn.Module, path: Path, case: Case, table_sizes: list[int],
-                    extra: dict[str, Any] | None = None) -> None:
-    """Write ``model``'s weights (on the CPU) and its shape to ``path`` atomically."""
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+                    extra: dict[str, Any] | None = None, optimizer: Any = None) -> None:
+    """Write ``model``'s weights (on the CPU), its shape and, when given, ``optimizer``'s state to ``path``
+    atomically."""
+    state = _on_cpu(model.state_dict())
     payload = {"format": FORMAT, "shape": model_shape(case, table_sizes), "state": state,
                "meta": {"case": case.name, "seed": case.seed, **(extra or {})}}
+    if optimizer is not None:
+        payload["optimizer"] = {"name": case.optimizer.name, "state": _on_cpu(optimizer.state_dict())}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -78,6 +100,38 @@ def load_checkpoint(model: torch.nn.Module, path: Path, case: Case, table_sizes:
     Uses ``weights_only=True``: a file holding arbitrary pickled objects is refused, never executed.
     Returns the checkpoint's metadata.
     """
+    payload = _read(path, case)
+    saved, wanted = payload.get("shape", {}), model_shape(case, table_sizes)
+    if saved != wanted:
+        differs = ", ".join(k for k in wanted if saved.get(k) != wanted[k])
+        raise UserError(
+            f"case {case.name}: checkpoint {path} was saved from a different model shape ({differs} differ):\n"
+            f"  checkpoint: {_describe(saved)}\n  this case:  {_describe(wanted)}"
+        )
+    try:
+        model.load_state_dict(payload["state"], strict=True)
+    except (RuntimeError, ValueError) as exc:
+        raise UserError(f"case {case.name}: checkpoint.load {path}: its weights do not fit this model: "
+                        f"{first_line(str(exc))}") from None
+    return dict(payload.get("meta", {}))
+
+
+def load_optimizer_state(optimizer: Any, path: Path, case: Case) -> bool:
+    """Continue ``optimizer`` (the case's optimizer plugin) from the state saved in ``path``, when the
+    checkpoint holds one of the same ``optimizer.name``; False (a fresh optimizer) otherwise."""
+    saved = _read(path, case).get("optimizer")
+    if not isinstance(saved, dict) or saved.get("name") != case.optimizer.name:
+        return False
+    try:
+        optimizer.load_state_dict(saved["state"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise UserError(f"case {case.name}: checkpoint.load {path}: its {case.optimizer.name} optimizer state does "
+                        f"not fit this model's parameters: {first_line(str(exc))}") from None
+    return True
+
+
+def _read(path: Path, case: Case) -> dict[str, Any]:
+    """The payload of the dlrmbench checkpoint at ``path`` (weights only), or a UserError saying why not."""
     if not path.is_file():
         raise UserError(f"case {case.name}: checkpoint.load {path}: no such file (train a case with "
                         "checkpoint.save first, or fix the path)")
@@ -97,12 +151,4 @@ def load_checkpoint(model: torch.nn.Module, path: Path, case: Case, table_sizes:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"case {case.name}: checkpoint.load {path}: not a dlrmbench checkpoint "
                         f"(expected format {FORMAT})")
-    saved, wanted = payload.get("shape", {}), model_shape(case, table_sizes)
-    if saved != wanted:
-        differs = ", ".join(k for k in wanted if saved.get(k) != wanted[k])
-        raise UserError(
-            f"case {case.name}: checkpoint {path} was saved from a different model shape ({differs} differ):\n"
-            f"  checkpoint: {_describe(saved)}\n  this case:  {_describe(wanted)}"
-        )
-    model.load_state_dict(payload["state"], strict=True)
-    return dict(payload.get("meta", {}))
+    return payload

@@ -46,6 +46,7 @@ class TrainOutcome:
     final_loss: float | None = None
     step_times: list[float] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)  # every step's global-batch mean loss
+    optimizer: Any = field(default=None, repr=False, compare=False)  # the optimizer plugin's, for checkpoint.save
 
 
 def check_batch_shape(batch: Any, case: Any, num_tables: int) -> None:
@@ -134,6 +135,10 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
     total = total_steps(case, steps_per_epoch)
     test_batches = work.dataset.batches("test", case.eval_batch_size, device)
     optimizer = make_optimizer(case, model, topology)
+    if case.checkpoint is not None and case.checkpoint.load is not None and topology.world_size == 1:
+        from dlrmbench.workload.checkpoint import load_optimizer_state, resolve_path
+
+        load_optimizer_state(optimizer, resolve_path(case.checkpoint.load, case), case)
     fused = topology.embeddings(model)
     if fused is not None and not getattr(fused, "applies_own_optimizer", False):
         fused = None  # the optimizer plugin updates the tables
@@ -144,7 +149,7 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
     gradient_scale = topology.loss_weight * policy.static_loss_scale
     losses = torch.zeros(total, device=device)
     timer, clock = StepTimer(device), WallClock(device)
-    outcome = TrainOutcome()
+    outcome = TrainOutcome(optimizer=optimizer)
     extra = {"world_size": topology.world_size} if topology.world_size > 1 else {}
     reporter.emit("start", mode="train", total_steps=total, steps_per_epoch=steps_per_epoch,
                   batch_size=case.batch_size, warmup_steps=case.benchmark_warmup_steps, **extra)

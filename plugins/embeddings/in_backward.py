@@ -21,7 +21,7 @@ class InBackwardOptions(PluginOptions):
 
 
 def _reason(host: "Host", case: "Case | None", options: Any) -> str | None:
-    return in_backward_reason(case)
+    return in_backward_reason(case, ("sgd",))
 
 
 @hookimpl

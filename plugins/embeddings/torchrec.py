@@ -21,23 +21,37 @@ class NoOptions(PluginOptions):
     """This strategy has no options."""
 
 
-def in_backward_reason(case: "Case | None") -> str | None:
-    """Why a case cannot drive an optimizer applied inside backward, or None."""
+FUSED_OPTIMIZERS = ("sgd", "adagrad")
+"""Optimizers ``torchrec_fused`` applies inside FBGEMM's backward: EXACT_SGD and EXACT_ADAGRAD."""
+
+
+def in_backward_reason(case: "Case | None", supported: tuple[str, ...] = ("sgd",),
+                       hybrid_parallel: bool = False) -> str | None:
+    """Why a case cannot drive a strategy that applies its optimizer inside backward, or None.
+
+    ``supported``: the ``optimizer.name`` values the strategy implements itself; any other is refused at
+    planning (the strategy never hands its tables to the optimizer plugin, so it cannot fall back on it).
+    ``hybrid_parallel``: a multi-process parity test covers the strategy (both topologies).
+    """
     if case is None:
         return None
     optimizer = getattr(case.optimizer, "name", "sgd")
-    if optimizer != "sgd":
-        return f"applies plain SGD inside backward; optimizer {optimizer!r} is not implemented in it (use sgd)"
-    if case.world_size > 1:
-        return ("applies SGD inside backward, which no hybrid-parallel test covers yet (the all-to-all's "
+    if optimizer not in supported:
+        names = " or ".join(supported)
+        return (f"applies its own optimizer inside backward and implements only {names}; optimizer.name "
+                f"{optimizer!r} cannot drive it: set optimizer.name to {names}, or use an embedding strategy "
+                f"whose tables the optimizer plugin updates (torchrec, multi_table, joint)")
+    if case.world_size > 1 and not hybrid_parallel:
+        return ("applies its optimizer inside backward, which no hybrid-parallel test covers yet (the all-to-all's "
                 "backward does hand it the global-mean gradient at the case's lr); run it on one process")
     if case.precision == "amp" and case.optimizer.amp_scaler == "dynamic":
-        return "applies SGD inside backward, before a dynamic GradScaler could unscale; use optimizer.amp_scaler: static"
+        return ("applies its optimizer inside backward, before a dynamic GradScaler could unscale; use "
+                "optimizer.amp_scaler: static")
     return None
 
 
 def _fused_reason(host: "Host", case: "Case | None", options: Any) -> str | None:
-    return torchrec_reason(host, case, options) or in_backward_reason(case)
+    return torchrec_reason(host, case, options) or in_backward_reason(case, FUSED_OPTIMIZERS, hybrid_parallel=True)
 
 
 def _impl(name: str) -> str:
@@ -50,20 +64,22 @@ def register_embeddings(register: Callable[[PluginSpec], None]) -> None:
         PluginSpec(
             kind="embedding",
             name="torchrec",
-            summary="torchrec.EmbeddingBagCollection, one table per feature; dense table gradients",
+            summary="torchrec.EmbeddingBagCollection, one table per feature, sum pooling; dense table gradients",
             factory=_impl("build_torchrec"),
             options=NoOptions,
             check=torchrec_reason,
+            multi_hot=True,
         )
     )
     register(
         PluginSpec(
             kind="embedding",
             name="torchrec_fused",
-            summary="TorchRec FusedEmbeddingBagCollection (FBGEMM TBE), exact SGD fused into backward",
+            summary="TorchRec FusedEmbeddingBagCollection (FBGEMM TBE), exact SGD or Adagrad fused into backward",
             factory=_impl("build_torchrec_fused"),
             options=NoOptions,
             check=_fused_reason,
+            multi_hot=True,
         )
     )
 

@@ -11,14 +11,16 @@ from dlrmbench import verify as verify_module
 from dlrmbench.model import adagrad
 from dlrmbench.verify import Combination, VerifyReport, VerifySettings, make_batches, verify
 
-EMBEDDINGS = ["multi_table", "joint", "joint_fused"]  # every multi-hot strategy (joint_fused: Triton, interpreted)
+# every multi-hot strategy (joint_fused: Triton, interpreted; torchrec_fused: FBGEMM's fused EXACT_ADAGRAD)
+EMBEDDINGS = ["multi_table", "joint", "joint_fused", "torchrec", "torchrec_fused"]
 CHECKED = [Combination("eager", e, "dcnv2") for e in EMBEDDINGS] + [Combination("cuda_fused", "joint_fused", "dcnv2")]
 ONE_HOT_ONLY = Combination("eager", "joint_sparse", "dcnv2")
+SGD_IN_BACKWARD = Combination("eager", "joint_sgd_in_backward", "dcnv2")
 
 
 @pytest.fixture(scope="module")
 def report() -> VerifyReport:
-    return verify(VerifySettings(steps=2), only=[*CHECKED, ONE_HOT_ONLY])
+    return verify(VerifySettings(steps=2), only=[*CHECKED, ONE_HOT_ONLY, SGD_IN_BACKWARD])
 
 
 def check_of(report: VerifyReport, combo: Combination):
@@ -35,6 +37,12 @@ def test_multi_hot_adagrad_matches_float64(report: VerifyReport, combo: Combinat
 def test_a_one_hot_strategy_is_unavailable_with_its_reason(report: VerifyReport) -> None:
     check = check_of(report, ONE_HOT_ONLY)
     assert check.status == "unavailable" and "multi-hot is not supported" in check.reason
+
+
+def test_a_strategy_with_its_own_sgd_says_it_cannot_apply_adagrad(report: VerifyReport) -> None:
+    check = check_of(report, SGD_IN_BACKWARD)
+    assert check.status == "unavailable"
+    assert "implements only sgd; optimizer.name 'adagrad' cannot drive it" in check.reason
 
 
 def test_the_batches_are_multi_hot_with_repeated_rows() -> None:

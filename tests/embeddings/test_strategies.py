@@ -139,3 +139,22 @@ def test_selecting_a_ranks_features_keeps_their_bags() -> None:
     mine = ids.select([3, 1])
     assert mine.num_features == 2 and mine.lengths.tolist() == [0, 3, 1, 3, 1, 1]
     assert mine.values.tolist() == [1, 0, 6, 6, 2, 3, 4, 8, 7]
+
+
+def bags(ids: SparseFeatures) -> list[list[list[int]]]:
+    """Every (feature, sample) bag's ids, from offsets: an independent reading of the layout."""
+    offsets = ids.bag_offsets().tolist()
+    values = ids.values.tolist()
+    return [[values[offsets[f * ids.batch_size + b]:offsets[f * ids.batch_size + b + 1]]
+             for b in range(ids.batch_size)] for f in range(ids.num_features)]
+
+
+def test_a_ranks_samples_keep_their_bags_in_both_layouts() -> None:
+    jagged = jagged_ids()
+    fixed = SparseFeatures.from_fixed([torch.arange(6).view(3, 2), torch.arange(10, 13).view(3, 1)])
+    for ids in (jagged, fixed):
+        for start, stop in ((0, 1), (1, 3), (0, 3), (2, 3)):
+            part = ids.samples(start, stop)
+            assert part.batch_size == stop - start and part.num_features == ids.num_features
+            assert bags(part) == [feature[start:stop] for feature in bags(ids)]
+            assert (part.hotness is None) == (ids.hotness is None)

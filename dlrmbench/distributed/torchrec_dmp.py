@@ -1,0 +1,192 @@
+"""TorchRec's DistributedModelParallel as a second hybrid-parallel topology (``distributed.topology: torchrec_dmp``).
+
+The same case, the same one training loop, another layout: every rank builds the single-process DLRM
+from the case's seed (so the initial weights are those of one process), swaps its embedding strategy
+for the strategy's ``shardable()`` form (a TorchRec ``EmbeddingBagCollection`` with the optimizer applied
+in backward), and hands the whole model to ``DistributedModelParallel`` with a plan from TorchRec's
+``EmbeddingShardingPlanner`` over a ``Topology`` of the world size: DMP shards the tables (every table
+with ``distributed.torchrec_sharding``, default table-wise), runs FBGEMM's fused kernels and its
+input/output all-to-alls, and wraps the dense parts in DDP. Then the initial rows are copied into the
+shards.
+
+Each rank reads the global batch and feeds DMP its slice (``split_batch``, as dlrmbench's topology
+does). Its loss is weighted ``b_r * W / B``: DDP's average gives the dense parts the global-batch mean
+gradient, and so does TorchRec's pooled all-to-all backward for the tables, which divides the ranks'
+sum by W (``torchrec.distributed.comm_ops.GRADIENT_DIVISION``, on by default). Were it off, the tables
+would receive W times the mean: the fused SGD then runs at ``lr / W`` and the fused Adagrad with
+``eps * W`` (Adagrad's step is otherwise invariant to the gradient's scale), so both stay the
+single-process update. Imports torch and torchrec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from dlrmbench.batch import Ids, SparseFeatures, ids_batch_size
+from dlrmbench.distributed.placement import batch_offsets, split_batch
+from dlrmbench.distributed.topology import gather_evaluation
+from dlrmbench.distributed.train import DistributedWorkload
+from dlrmbench.workload.evaluate import Evaluation
+from dlrmbench.workload.precision import PrecisionPolicy
+
+DEFAULT_SHARDING = "table_wise"
+EMBEDDINGS = "embeddings.ebc"  # where the sharded collection sits in the DLRM (its parameters: fused)
+
+
+def local_ids(ids: Ids, start: int, stop: int) -> Ids:
+    """Samples ``[start, stop)`` of either form of ids."""
+    return ids.samples(start, stop) if isinstance(ids, SparseFeatures) else ids[start:stop]
+
+
+class DmpDlrm(nn.Module):
+    """One rank of a DMP-sharded DLRM: ``forward(numerical, categorical)`` of the global batch returns the
+    logits of this rank's slice (the interface :func:`gather_evaluation` and the topology read)."""
+
+    applies_own_optimizer = True
+
+    def __init__(self, dmp: nn.Module, batch_sizes: list[int], rank: int, group: Any, plan: Any,
+                 gradient_scale: float = 1.0) -> None:
+        super().__init__()
+        self.dmp = dmp
+        self.batch_sizes, self.rank, self.group, self.plan = batch_sizes, rank, group, plan
+        self.gradient_scale = gradient_scale  # the tables' gradient in units of the global-batch mean
+        self.offset = batch_offsets(batch_sizes)[rank]
+
+    def local_slice(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor[self.offset:self.offset + self.batch_sizes[self.rank]]
+
+    def forward(self, numerical: torch.Tensor, categorical: Ids) -> torch.Tensor:
+        rows = ids_batch_size(categorical)
+        if rows != sum(self.batch_sizes):
+            raise ValueError(f"rank {self.rank} expected the global batch of {sum(self.batch_sizes)} rows, got {rows}")
+        stop = self.offset + self.batch_sizes[self.rank]
+        return self.dmp(numerical[self.offset:stop], local_ids(categorical, self.offset, stop))
+
+    def dense_parameters(self) -> list[nn.Parameter]:
+        """The DDP-wrapped dense parameters (the optimizer plugin's); the sharded tables update themselves."""
+        return [p for name, p in self.dmp.named_parameters() if EMBEDDINGS not in name and p.requires_grad]
+
+    def set_learning_rate(self, lr: float) -> None:
+        """The rate the fused kernels apply in the coming backward (already divided by W for SGD)."""
+        optimizer = self.dmp.fused_optimizer
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.step()  # a fused optimizer's step only hands the rate to the kernels
+
+
+class DmpTopology:
+    """The training loop's view of a DMP rank (see :class:`dlrmbench.workload.topology.Topology`)."""
+
+    def __init__(self, model: DmpDlrm, global_batch: int, optimizer: str) -> None:
+        self.model = model
+        self.world_size = len(model.batch_sizes)
+        self.share = model.batch_sizes[model.rank] / global_batch
+        self.loss_weight = self.share * self.world_size
+        self.optimizer = optimizer
+
+    def parameter_groups(self, model: nn.Module) -> list[dict[str, Any]]:
+        return [{"params": self.model.dense_parameters(), "sparse": False, "lr_scale": 1.0}]
+
+    def embeddings(self, model: nn.Module) -> Any:
+        return self.model
+
+    def embedding_lr_scale(self) -> float:
+        # tables receiving k x the global-mean gradient: SGD at lr / k; Adagrad's eps was scaled by k instead
+        return 1.0 / self.model.gradient_scale if self.optimizer == "sgd" else 1.0
+
+    def labels(self, batch: Any) -> torch.Tensor:
+        return self.model.local_slice(batch.label)
+
+    def global_losses(self, window: torch.Tensor) -> list[float]:
+        window = window * self.share
+        if self.world_size > 1:
+            dist.all_reduce(window, group=self.model.group)
+        return window.tolist()
+
+    def evaluate(self, model: nn.Module, batches: Any, device: torch.device, policy: PrecisionPolicy,
+                 limit: int | None) -> Evaluation:
+        return gather_evaluation(self.model, batches, device, policy, limit)  # type: ignore[arg-type]
+
+
+def sharding_plan(model: nn.Module, num_tables: int, sharding: str, world: int, device: torch.device,
+                  group: Any, sharders: list[Any]) -> Any:
+    """TorchRec's planner over ``world`` ranks of ``device``'s kind, every table limited to ``sharding``."""
+    from torchrec.distributed.planner import EmbeddingShardingPlanner, Topology
+    from torchrec.distributed.planner.types import ParameterConstraints
+
+    constraints = {f"table_{i}": ParameterConstraints(sharding_types=[sharding]) for i in range(num_tables)}
+    planner = EmbeddingShardingPlanner(topology=Topology(world_size=world, compute_device=device.type),
+                                       constraints=constraints)
+    return planner.collective_plan(model, sharders, group)
+
+
+def copy_initial_tables(dmp: nn.Module, tables: list[torch.Tensor]) -> None:
+    """Write each table's initial rows into this rank's shards of it (or its replica)."""
+    state = dmp.state_dict()
+    with torch.no_grad():
+        for index, full in enumerate(tables):
+            key = next(k for k in state if k.endswith(f"{EMBEDDINGS}.embedding_bags.table_{index}.weight"))
+            value = state[key]
+            if hasattr(value, "local_shards"):  # ShardedTensor: the shards this rank holds
+                for shard in value.local_shards():
+                    (row, col), (rows, cols) = shard.metadata.shard_offsets, shard.metadata.shard_sizes
+                    shard.tensor.copy_(full[row:row + rows, col:col + cols])
+            else:
+                value.copy_(full)
+
+
+def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, group: Any) -> DistributedWorkload:
+    """Dataset and this rank's DMP-sharded model, from the resolved case."""
+    from torchrec.distributed import DistributedModelParallel
+    from torchrec.distributed.embeddingbag import EmbeddingBagCollectionSharder
+
+    from dlrmbench.workload.build import build_model, case_device, open_dataset, resolve_table_sizes, resolved_for
+
+    resolved = resolved_for(resolved)
+    case = resolved.case
+    device = case_device(case, local_rank)
+    torch.manual_seed(case.seed)
+    dataset = open_dataset(resolved, device, rank, world)
+    table_sizes = resolve_table_sizes(case, dataset)
+    model = build_model(resolved, table_sizes)  # the single-process model: the same initial weights
+    strategy = model.embeddings
+    if not hasattr(strategy, "shardable"):
+        raise ValueError(f"distributed.topology torchrec_dmp shards TorchRec tables; embedding "
+                         f"{case.embedding.name} has none (use embedding: torchrec_fused)")
+    from torchrec.distributed.comm_ops import get_gradient_division
+
+    gradient_scale = 1.0 if get_gradient_division() else float(world)
+    initial = [t.detach().clone() for t in strategy.tables()]
+    model.embeddings = strategy.shardable(gradient_scale=gradient_scale)
+    del strategy
+    sharders = [EmbeddingBagCollectionSharder()]
+    sharding = case.distributed.torchrec_sharding or DEFAULT_SHARDING
+    plan = sharding_plan(model, len(table_sizes), sharding, world, device, group, sharders)
+    dmp = DistributedModelParallel(model, device=device, plan=plan, sharders=sharders)
+    copy_initial_tables(dmp, initial)
+    wrapped = DmpDlrm(dmp, split_batch(case.batch_size, world), rank, group, plan, gradient_scale)
+    return DistributedWorkload(case, device, dataset, wrapped, table_sizes, rank, world)  # type: ignore[arg-type]
+
+
+def train_dmp(work: DistributedWorkload, reporter: Any) -> Any:
+    """Train this rank with the one training loop over the DMP topology."""
+    from dlrmbench.workload.train import train
+
+    topology = DmpTopology(work.model, work.case.batch_size, work.case.optimizer.name)  # type: ignore[arg-type]
+    return train(work, reporter, topology=topology)  # type: ignore[arg-type]
+
+
+def plan_table(work: DistributedWorkload) -> list[dict[str, Any]]:
+    """The sharding plan as data: per table its sharding type, compute kernel and ranks (for the result)."""
+    rows = []
+    for module_plan in work.model.plan.plan.values():  # type: ignore[union-attr]
+        for name, spec in module_plan.items():
+            ranks = sorted({int(s.placement.rank()) for s in spec.sharding_spec.shards}) \
+                if spec.sharding_spec is not None else list(range(work.world_size))
+            rows.append({"table": name, "sharding_type": spec.sharding_type, "compute_kernel": spec.compute_kernel,
+                         "ranks": ranks})
+    return rows

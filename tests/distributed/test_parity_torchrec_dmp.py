@@ -1,0 +1,123 @@
+"""TorchRec's DistributedModelParallel topology on 2 gloo ranks equals single-process training, and so does
+dlrmbench's own hybrid parallel on the same case (``torchrec_fused``, multi-hot ids).
+
+Same global batches and initial weights; every rank trains 20 steps (SGD with warm-up and decay, so the
+fused kernels' per-step rate is exercised; and Adagrad with ``dcnv2``); every step's loss and the final
+evaluation (AUC, log loss) must agree within 1e-5 relative (float32), and every DDP-wrapped dense
+parameter within 1e-5 (``||a - b|| / ||b||``). Sharding types: table-wise and column-wise (the model-parallel
+types TorchRec 1.8 offers on the CPU; row-wise is CUDA-only there).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dlrmbench.config.schema import Case
+from dlrmbench.host import current_host
+from dlrmbench.plugins import get_registry
+from tests.distributed.harness import run_ranks
+from tests.distributed.test_parity import STEPS, relative, single_run
+
+HOTNESS = [3, 1, 4, 2]
+
+
+def dmp_case(topology: str, optimizer: str, sharding: str | None = None) -> Case:
+    batch = 48
+    distributed: dict = {"topology": topology}
+    if sharding:
+        distributed["torchrec_sharding"] = sharding
+    schedule = ({"name": "sgd", "lr": 0.5, "warmup_steps": 4, "decay_start_step": 10, "decay_steps": 10}
+                if optimizer == "sgd" else
+                {"name": "adagrad", "lr": 0.05, "warmup_steps": 0, "decay_start_step": 0, "decay_steps": 0})
+    interaction = "dot" if optimizer == "sgd" else {"name": "dcnv2", "options": {"layers": 1, "low_rank": 4}}
+    return Case.model_validate({
+        "name": f"dmp-{topology}-{optimizer}-{sharding}", "device": "cpu", "processes": 2,
+        "embedding": "torchrec_fused", "distributed": distributed,
+        "dataset": {"name": "synthetic", "options": {"train_samples": batch * STEPS, "test_samples": batch * 3,
+                                                     "seed": 3, "multi_hot_sizes": HOTNESS}},
+        "batch_size": batch, "max_steps": STEPS, "progress_every": 1, "seed": 11,
+        "model": {"bottom_mlp": [16, 8], "top_mlp": [16, 8, 1], "embedding_dim": 8, "table_sizes": [40, 7, 30, 12],
+                  "interaction": interaction},
+        "optimizer": schedule,
+    })
+
+
+CASES = [dmp_case("torchrec_dmp", "sgd", "table_wise"), dmp_case("torchrec_dmp", "sgd", "column_wise"),
+         dmp_case("torchrec_dmp", "adagrad"), dmp_case("dlrmbench", "sgd"), dmp_case("dlrmbench", "adagrad")]
+
+
+def rank_run(rank: int, world: int, cases: list[Case]) -> list[dict]:
+    import torch.distributed as dist
+
+    from dlrmbench.distributed.torchrec_dmp import build_dmp_workload, plan_table, train_dmp
+    from dlrmbench.distributed.train import train_distributed
+    from dlrmbench.distributed.worker import build_distributed_workload
+    from dlrmbench.workload.reporter import Reporter
+
+    out = []
+    for case in cases:
+        if case.distributed.topology == "torchrec_dmp":
+            work = build_dmp_workload(case, rank, world, rank, dist.group.WORLD)
+            outcome = train_dmp(work, Reporter(None, rank=rank))
+            dense = {n: p.detach().clone() for n, p in work.model.dmp.named_parameters() if "embeddings.ebc" not in n}
+            extra = {"plan": plan_table(work)}
+        else:
+            work = build_distributed_workload(case, rank, world, rank, dist.group.WORLD)
+            outcome = train_distributed(work, Reporter(None, rank=rank))
+            dense = {f"top.{n}": p.detach().clone() for n, p in work.model.top.module.named_parameters()}
+            extra = {}
+        out.append({"losses": outcome.losses, "evaluation": outcome.evaluations[-1], "dense": dense, **extra})
+    return out
+
+
+@pytest.fixture(scope="module")
+def ranks() -> list[list[dict]]:
+    reason = get_registry().get("embedding", "torchrec_fused").availability(current_host())
+    assert reason is None, f"torchrec_fused unavailable here: {reason} (make test installs the torchrec extra)"
+    return run_ranks(2, rank_run, CASES)
+
+
+def dense_of_single(case: Case) -> dict[str, torch.Tensor]:
+    from dlrmbench.workload.build import build_workload
+    from dlrmbench.workload.reporter import Reporter
+    from dlrmbench.workload.train import train
+
+    work = build_workload(case.model_copy(update={"processes": 1}))
+    train(work, Reporter(None))
+    return {n: p.detach().clone() for n, p in work.model.named_parameters() if not n.startswith("embeddings")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[c.name for c in CASES])
+def test_two_ranks_equal_one_process(ranks: list[list[dict]], index: int) -> None:
+    case = CASES[index]
+    single = single_run(case)
+    mine = [r[index] for r in ranks]
+    assert len(mine[0]["losses"]) == len(single["losses"]) == STEPS
+    for step, (a, b) in enumerate(zip(mine[0]["losses"], single["losses"]), start=1):
+        assert abs(a - b) <= 1e-5 * abs(b), f"step {step}: 2-rank loss {a} vs single {b}"
+    assert mine[0]["losses"] == mine[1]["losses"]
+    for key in ("auc", "log_loss"):
+        assert abs(mine[0]["evaluation"][key] - single["evaluation"][key]) <= 1e-5
+    expected = dense_of_single(case)
+    for name, value in expected.items():  # DDP keeps every replica of the dense parts identical
+        if case.distributed.topology == "dlrmbench" and name.startswith("bottom_mlp"):
+            continue  # dlrmbench's topology keeps the bottom MLP on rank 0 (model parallel), not replicated
+        key = name if case.distributed.topology == "torchrec_dmp" else f"top.{name}"
+        for r in mine:
+            assert relative(r["dense"][key], value) <= 1e-5, name
+
+
+@pytest.mark.slow
+def test_the_plan_shards_every_table_as_asked(ranks: list[list[dict]]) -> None:
+    for index, case in enumerate(CASES):
+        if case.distributed.topology != "torchrec_dmp":
+            continue
+        plan = ranks[0][index]["plan"]
+        assert sorted(row["table"] for row in plan) == [f"table_{i}" for i in range(4)]
+        wanted = case.distributed.torchrec_sharding or "table_wise"
+        assert {row["sharding_type"] for row in plan} == {wanted}
+        if wanted == "table_wise":  # each table whole on one rank, both ranks used
+            assert all(len(row["ranks"]) == 1 for row in plan)
+            assert {row["ranks"][0] for row in plan} == {0, 1}
