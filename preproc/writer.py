@@ -1,7 +1,8 @@
 """Stages 3 and 4: write the ordered rows as binary chunks (in parallel), then concatenate per split.
 
-Each Spark partition of the bucketed frame maps categorical values to ids (binary search in the
-sorted lookup arrays of the dictionaries stage; numpy on Arrow batches, never row by row) and writes
+Each Spark partition of the bucketed frame maps categorical values to ids (the 4 unhex'd bytes read as
+an integer, then a binary search in the sorted lookup arrays of the dictionaries stage; numpy on Arrow
+buffers, never row by row) and writes
 one chunk directory per bucket (label.bin, numerical.bin, cat_j.bin, chunk.json) from the executor,
 first under a temp name and then renamed, so a retried task never leaves a torn chunk and an
 interrupted transform keeps its finished chunks. The driver then concatenates the chunks in bucket
@@ -71,6 +72,23 @@ def write_chunks(
             for k in keys
         ]
 
+        def hex_values(arr: Any) -> Any:
+            """A binary Arrow column of unhex'd values (4 bytes, big-endian) -> int64; null -> -1.
+
+            Vectorised over the Arrow buffers (offsets, data): no Python object per value.
+            """
+            n = len(arr)
+            out = np.full(n, -1, dtype=np.int64)
+            if arr.null_count == n:
+                return out
+            wide = pa.types.is_large_binary(arr.type)
+            offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if wide else np.int32)[arr.offset:arr.offset + n + 1]
+            data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+            present = (np.diff(offsets) == 4) & ~arr.is_null().to_numpy(zero_copy_only=False)
+            starts = offsets[:-1][present].astype(np.int64)
+            out[present] = data[starts[:, None] + np.arange(4)].view(">u4").reshape(-1)
+            return out
+
         def lookup(j: int, x: Any) -> Any:
             values, ids = tables[j]
             if len(values) == 0:
@@ -117,13 +135,14 @@ def write_chunks(
                     h = state["handles"]
 
                     def col(name: str) -> Any:
-                        return batch.column(name).to_numpy(zero_copy_only=False)[lo:hi]
+                        return batch.column(name).slice(lo, hi - lo).to_numpy(zero_copy_only=False)
 
                     h[0].write(col("label").astype(np.uint8).tobytes())
                     num = np.stack([col(f"n{i}") for i in range(NUM_INT)], axis=1).astype(np.float32)
                     h[1].write(num.astype("<f2").tobytes())
                     for j in range(NUM_CAT):
-                        h[2 + j].write(lookup(j, col(f"v{j}")).astype(dtype_list[j]).tobytes())
+                        values = hex_values(batch.column(f"v{j}").slice(lo, hi - lo))
+                        h[2 + j].write(lookup(j, values).astype(dtype_list[j]).tobytes())
                     state["rows"] += int(hi - lo)
             close()
         finally:
