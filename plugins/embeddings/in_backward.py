@@ -44,6 +44,7 @@ def register_embeddings(register: Callable[[PluginSpec], None]) -> None:
             factory="dlrmbench_plugins.embeddings._in_backward:build_joint_sgd_in_backward",
             options=InBackwardOptions,
             check=_reason,
+            multi_hot=True,
         )
     )
     register(

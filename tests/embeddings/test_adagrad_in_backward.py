@@ -96,3 +96,27 @@ def test_a_case_without_adagrad_is_skipped_naming_the_fix():
         "tables the optimizer plugin updates (torchrec, multi_table, joint)")
     (planned,) = plan([_adagrad_case(STRATEGY, "dcnv2")], current_host(), get_registry())
     assert planned.runnable
+
+
+def test_sgd_in_backward_takes_multi_hot_bags_like_joint():
+    """``joint_sgd_in_backward`` pools multi-hot bags and applies SGD to every looked-up row (duplicates
+    included) inside backward: the same outputs, losses and parameters as ``joint`` with the SGD plugin."""
+    from dlrmbench.plugins import get_registry
+
+    assert get_registry().get("embedding", "joint_sgd_in_backward").multi_hot
+    batches = make_batches(SETTINGS, multi_hot=True)
+    assert batches[0][1].values.unique().numel() < batches[0][1].values.numel()
+
+    def sgd_case(embedding: str):
+        case = make_case(SETTINGS, Combination("eager", embedding, "dcnv2"), {})
+        return case.model_copy(update={"optimizer": OptimizerConfig(
+            name="sgd", lr=SETTINGS.lr, warmup_steps=0, decay_start_step=0, decay_steps=0)})
+
+    in_backward = run_combination(sgd_case("joint_sgd_in_backward"), batches, SETTINGS.lr)
+    joint = run_combination(sgd_case("joint"), batches, SETTINGS.lr)
+    assert _worst(in_backward, joint) <= 1e-6
+    from dlrmbench.verify import canonical_parameters
+    from dlrmbench.workload.build import build_model
+
+    start = canonical_parameters(build_model(sgd_case("joint"), list(SETTINGS.table_sizes)))
+    assert relative_difference(start["embeddings"], joint.parameters["embeddings"]) > 1e-3
