@@ -76,14 +76,32 @@ def gather_evaluation(model: DistributedDlrm, batches: Any, device: torch.device
 
 
 
-class HybridParallel:
-    """One rank of a hybrid-parallel case."""
+class RankShare:
+    """What every hybrid-parallel topology's rank shares: its slice of the global batch, its weight in the
+    global mean loss, and the all-reduce of the loss window. ``model`` has ``batch_sizes``, ``rank``,
+    ``group`` and ``local_slice``."""
 
-    def __init__(self, model: DistributedDlrm, global_batch: int) -> None:
+    def __init__(self, model: Any, global_batch: int) -> None:
         self.model = model
         self.world_size = len(model.batch_sizes)
         self.share = model.batch_sizes[model.rank] / global_batch  # this rank's weight in the global mean
         self.loss_weight = self.share * self.world_size
+
+    def labels(self, batch: Batch) -> torch.Tensor:
+        return self.model.local_slice(batch.label)
+
+    def global_losses(self, window: torch.Tensor) -> list[float]:
+        window = window * self.share
+        if self.world_size > 1:
+            dist.all_reduce(window, group=self.model.group)
+        return window.tolist()
+
+
+class HybridParallel(RankShare):
+    """One rank of a hybrid-parallel case."""
+
+    def __init__(self, model: DistributedDlrm, global_batch: int) -> None:
+        super().__init__(model, global_batch)
 
     def parameter_groups(self, model: torch.nn.Module) -> list[dict[str, Any]]:
         mp_scale = self.embedding_lr_scale()
@@ -98,15 +116,6 @@ class HybridParallel:
 
     def embedding_lr_scale(self) -> float:
         return 1.0  # the exchange hands the tables the global-batch mean gradient
-
-    def labels(self, batch: Batch) -> torch.Tensor:
-        return self.model.local_slice(batch.label)
-
-    def global_losses(self, window: torch.Tensor) -> list[float]:
-        window = window * self.share
-        if self.world_size > 1:
-            dist.all_reduce(window, group=self.model.group)
-        return window.tolist()
 
     def evaluate(self, model: torch.nn.Module, batches: Any, device: torch.device, policy: PrecisionPolicy,
                  limit: int | None) -> Evaluation:

@@ -23,12 +23,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from dlrmbench.batch import Ids, SparseFeatures, ids_batch_size
 from dlrmbench.distributed.placement import batch_offsets, split_batch
-from dlrmbench.distributed.topology import gather_evaluation
+from dlrmbench.distributed.topology import RankShare, gather_evaluation
 from dlrmbench.distributed.train import DistributedWorkload
 from dlrmbench.workload.evaluate import Evaluation
 from dlrmbench.workload.precision import PrecisionPolicy
@@ -78,14 +77,11 @@ class DmpDlrm(nn.Module):
         optimizer.step()  # a fused optimizer's step only hands the rate to the kernels
 
 
-class DmpTopology:
+class DmpTopology(RankShare):
     """The training loop's view of a DMP rank (see :class:`dlrmbench.workload.topology.Topology`)."""
 
     def __init__(self, model: DmpDlrm, global_batch: int, optimizer: str) -> None:
-        self.model = model
-        self.world_size = len(model.batch_sizes)
-        self.share = model.batch_sizes[model.rank] / global_batch
-        self.loss_weight = self.share * self.world_size
+        super().__init__(model, global_batch)
         self.optimizer = optimizer
 
     def parameter_groups(self, model: nn.Module) -> list[dict[str, Any]]:
@@ -97,15 +93,6 @@ class DmpTopology:
     def embedding_lr_scale(self) -> float:
         # tables receiving k x the global-mean gradient: SGD at lr / k; Adagrad's eps was scaled by k instead
         return 1.0 / self.model.gradient_scale if self.optimizer == "sgd" else 1.0
-
-    def labels(self, batch: Any) -> torch.Tensor:
-        return self.model.local_slice(batch.label)
-
-    def global_losses(self, window: torch.Tensor) -> list[float]:
-        window = window * self.share
-        if self.world_size > 1:
-            dist.all_reduce(window, group=self.model.group)
-        return window.tolist()
 
     def evaluate(self, model: nn.Module, batches: Any, device: torch.device, policy: PrecisionPolicy,
                  limit: int | None) -> Evaluation:
