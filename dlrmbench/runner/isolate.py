@@ -102,6 +102,10 @@ def as_resolved(case: "ResolvedCase | Case") -> ResolvedCase:
     return resolve_case(case, get_registry())[0]
 
 
+#: The pid of the ``dlrmbench run`` process that started a worker, in the worker's environment.
+PARENT_PID_VARIABLE = "DLRMBENCH_PARENT_PID"
+
+
 def run_isolated(case: "ResolvedCase | Case", on_event: EventHandler, timeout_s: float | None = None,
                  grace_s: float = 10.0, env: dict[str, str] | None = None) -> WorkerOutcome:
     """Run the resolved case in a worker process; call ``on_event`` for each event as it arrives.
@@ -121,8 +125,8 @@ def run_isolated(case: "ResolvedCase | Case", on_event: EventHandler, timeout_s:
         case_file = Path(tmp) / "case.json"
         case_file.write_text(write_resolved_case(resolved))
         log_path = Path(tmp) / "worker.log"
-        # DLRMBENCH_PARENT_PID: the worker asks to die with this process (worker.die_with_parent)
-        worker_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DLRMBENCH_PARENT_PID": str(os.getpid()), **(env or {})}
+        # the worker asks to die with this process (worker.die_with_parent)
+        worker_env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PID_VARIABLE: str(os.getpid()), **(env or {})}
         start = time.monotonic()
         with open(log_path, "w") as log:
             events: queue.Queue[dict[str, Any] | None] = queue.Queue()

@@ -112,13 +112,11 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-#: The pid of the ``dlrmbench run`` process that started this worker (set by runner/isolate.py).
-PARENT_PID_VARIABLE = "DLRMBENCH_PARENT_PID"
-
-
 def die_with_parent() -> None:
     """On Linux, be killed when the ``dlrmbench run`` process dies, even by SIGKILL: no orphaned worker
     keeps the CPU or GPU busy after its run is gone (``prctl(PR_SET_PDEATHSIG)``; elsewhere nothing)."""
+    from dlrmbench.runner.isolate import PARENT_PID_VARIABLE
+
     expected = os.environ.get(PARENT_PID_VARIABLE, "")
     if not sys.platform.startswith("linux") or not expected.isdigit() or os.getppid() != int(expected):
         return  # not started by dlrmbench run directly (a test, a launcher in between)

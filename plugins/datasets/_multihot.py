@@ -21,9 +21,10 @@ from typing import Literal
 import numpy as np
 import torch
 
+from dlrmbench_plugins.datasets.mlperf_npy import MLPERF_HOTNESS  # noqa: F401 (defined once, re-exported)
+
 
 Distribution = Literal["uniform", "pareto"]
-MLPERF_HOTNESS = [3, 2, 1, 2, 6, 1, 1, 1, 1, 7, 3, 8, 1, 6, 9, 5, 1, 1, 1, 12, 100, 27, 10, 3, 1, 1]  # 214 ids
 
 
 def multi_hot_tables(table_sizes: list[int], hotness: list[int], distribution: Distribution,
