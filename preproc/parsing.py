@@ -13,7 +13,7 @@ reported, never dropped silently.
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from preproc.schema import CAT_PATTERN, FIELD_NAMES, INT_PATTERN, LINE_PATTERN, NUM_CAT, NUM_FIELDS, NUM_INT
@@ -63,13 +63,12 @@ ROW_BITS = 33
 
 
 @contextmanager
-def fixed_blocks(spark: "SparkSession", block_bytes: int) -> Iterator[None]:
-    """Read files in blocks of exactly `block_bytes`, one block per partition (restores the settings after)."""
-    keys = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
-    before = {k: spark.conf.get(k, None) for k in keys}
+def spark_settings(spark: "SparkSession", settings: dict[str, str]) -> Iterator[None]:
+    """Set runtime SQL settings of `spark` for the block inside, then restore what was there (or unset)."""
+    before = {k: spark.conf.get(k, None) for k in settings}
     try:
-        for k in keys:
-            spark.conf.set(k, str(block_bytes))
+        for k, v in settings.items():
+            spark.conf.set(k, v)
         yield
     finally:
         for k, v in before.items():
@@ -77,6 +76,12 @@ def fixed_blocks(spark: "SparkSession", block_bytes: int) -> Iterator[None]:
                 spark.conf.unset(k)
             else:
                 spark.conf.set(k, v)
+
+
+def fixed_blocks(spark: "SparkSession", block_bytes: int) -> "AbstractContextManager[None]":
+    """Read files in blocks of exactly `block_bytes`, one block per partition (restores the settings after)."""
+    keys = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
+    return spark_settings(spark, {k: str(block_bytes) for k in keys})
 
 
 def read_raw(spark: "SparkSession", paths: Sequence[str]) -> "DataFrame":

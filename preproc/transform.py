@@ -93,9 +93,16 @@ def dataset_frame(
         .otherwise(F.lit(n_train) + (F.col("split") - 1) * F.lit(n_blocks) + F.col("block"))
     )
     df = df.select(
-        "file", "line", "block", split.cast("int").alias("split"), *typed_columns(F.col("fields"))
+        "file", "line", "row", "block", split.cast("int").alias("split"), *typed_columns(F.col("fields"))
     ).withColumn("key", F.when(F.col("split") == 0, key).otherwise(F.lit("")))
     df = df.withColumn("bucket", bucket.cast("int"))
+    # `order`: one long that sorts rows like (bucket, key, file, line), up to ties, which those columns then
+    # break. Spark's sorter compares the first sort column's 8-byte prefix and reads whole rows only on a tie;
+    # with `bucket` first every comparison inside a bucket read both rows (measured: the transform ~10 % faster).
+    # Train rows: bucket, then the md5 key's leading 32 bits (the bucket is monotone in them); test and
+    # validation rows: bucket (= input block), then the line's index in its block (capped, ties broken by line).
+    within = F.when(F.col("split") == 0, lead).otherwise(F.least(F.col("row"), F.lit((1 << 32) - 1)))
+    df = df.withColumn("order", F.shiftleft(F.col("bucket").cast("long"), 32) + within)
     if done_buckets:
         df = df.filter(~F.col("bucket").isin(list(done_buckets)))
     out = [F.col("bucket"), F.col("split"), F.col("label")]
@@ -108,8 +115,8 @@ def dataset_frame(
     names = ["bucket", "split", "label"] + [f"n{i}" for i in range(NUM_INT)] + [f"v{j}" for j in range(NUM_CAT)]
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions", "200"))
     return (
-        df.select("key", "file", "line", *out)
+        df.select("order", "key", "file", "line", *out)
         .repartition(partitions, "bucket")
-        .sortWithinPartitions("bucket", "key", "file", "line")
+        .sortWithinPartitions("order", "key", "file", "line")
         .select(*names)
     )

@@ -61,3 +61,19 @@ def test_fraction_split_and_seed_match_reference(spark, criteo_data, tmp_path):
     run_pipeline(inp, tmp_path / "spark", threshold=2, split="fraction:0.2,0.1", seed=7)
     reference(inp, tmp_path / "ref", threshold=2, split="fraction:0.2,0.1", seed=7)
     assert_same_dataset(tmp_path / "spark", tmp_path / "ref")
+
+
+def test_binary_search_lookup_for_large_columns_gives_the_same_bytes(spark, criteo_data, tmp_path, monkeypatch):
+    """Columns above the hash-index size limit are looked up by binary search: same ids, same bytes."""
+    from preproc import writer
+
+    monkeypatch.setattr(writer, "HASH_LOOKUP_MAX_ENTRIES", 20)  # most columns here have more kept values
+    inp = tmp_path / "in"
+    inp.mkdir()
+    shutil.copy(criteo_data / FILES[0], inp / "day_0")
+    shutil.copy(criteo_data / FILES[3], inp / "day_1")
+    run_pipeline(inp, tmp_path / "spark", threshold=2)
+    sizes = json.loads((tmp_path / "spark" / "model_size.json").read_text())
+    assert min(sizes.values()) <= 20 < max(sizes.values())  # both paths ran
+    reference(inp, tmp_path / "ref", threshold=2)
+    assert_same_dataset(tmp_path / "spark", tmp_path / "ref")
