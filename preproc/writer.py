@@ -78,12 +78,16 @@ def write_chunks(
         import pandas as pd
 
         def load(key: str) -> tuple[Any, Any, Any]:
-            """(values, ids, hash index or None) of one column; `ids` ends with a 0 for "not kept"."""
+            """(values, ids, hash index or None) of one column.
+
+            Hashed columns get their ids in memory with a trailing 0 (what index -1, "not kept", picks);
+            larger ones stay memory-mapped, so a huge dictionary costs no memory per task.
+            """
             values = np.load(os.path.join(lookup_root, f"{key}.values.npy"), mmap_mode="r")
             ids = np.load(os.path.join(lookup_root, f"{key}.ids.npy"), mmap_mode="r")
-            ids = np.concatenate([ids, np.zeros(1, dtype=ids.dtype)])
-            index = pd.Index(np.asarray(values)) if len(values) <= hash_max else None
-            return values, ids, index
+            if len(values) > hash_max:
+                return values, ids, None
+            return values, np.concatenate([ids, np.zeros(1, dtype=ids.dtype)]), pd.Index(np.asarray(values))
 
         tables = [load(k) for k in keys]
 
