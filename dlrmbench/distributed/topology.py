@@ -98,10 +98,7 @@ class RankShare:
 
 
 class HybridParallel(RankShare):
-    """One rank of a hybrid-parallel case."""
-
-    def __init__(self, model: DistributedDlrm, global_batch: int) -> None:
-        super().__init__(model, global_batch)
+    """One rank of a hybrid-parallel case (``model``: a :class:`DistributedDlrm`)."""
 
     def parameter_groups(self, model: torch.nn.Module) -> list[dict[str, Any]]:
         mp_scale = self.embedding_lr_scale()

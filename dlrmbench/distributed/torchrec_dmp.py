@@ -131,14 +131,10 @@ def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, gr
     from torchrec.distributed import DistributedModelParallel
     from torchrec.distributed.embeddingbag import EmbeddingBagCollectionSharder
 
-    from dlrmbench.workload.build import build_model, case_device, open_dataset, resolve_table_sizes, resolved_for
+    from dlrmbench.workload.build import build_model, open_case_data
 
-    resolved = resolved_for(resolved)
-    case = resolved.case
-    device = case_device(case, local_rank)
-    torch.manual_seed(case.seed)
-    dataset = open_dataset(resolved, device, rank, world)
-    table_sizes = resolve_table_sizes(case, dataset)
+    data = open_case_data(resolved, local_rank, rank, world)
+    resolved, case, device, dataset, table_sizes = data.resolved, data.case, data.device, data.dataset, data.table_sizes
     model = build_model(resolved, table_sizes)  # the single-process model: the same initial weights
     strategy = model.embeddings
     if not hasattr(strategy, "shardable"):

@@ -58,14 +58,10 @@ def build_distributed_workload(case: "Case | ResolvedCase", rank: int, world: in
     from dlrmbench.distributed.placement import device_mapping, split_batch
     from dlrmbench.distributed.train import DistributedWorkload
     from dlrmbench.host import current_host
-    from dlrmbench.workload.build import case_device, open_dataset, resolve_table_sizes, resolved_for
+    from dlrmbench.workload.build import open_case_data
 
-    resolved = resolved_for(case)
-    case = resolved.case
-    device = case_device(case, local_rank)
-    torch.manual_seed(case.seed)
-    dataset = open_dataset(resolved, device, rank, world)
-    table_sizes = resolve_table_sizes(case, dataset)
+    data = open_case_data(case, local_rank, rank, world)
+    resolved, case, device, dataset, table_sizes = data.resolved, data.case, data.device, data.dataset, data.table_sizes
     plan = plan_for_host(case, current_host(), table_sizes, resolved)
     if plan is not None and not plan.fits:  # table sizes known only now (from the dataset)
         raise ValueError("the case does not fit: " + "; ".join(plan.problems))

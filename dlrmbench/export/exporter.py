@@ -78,10 +78,12 @@ def decide_split(parts: ServingParts, settings: ExportSettings) -> tuple[bool, s
 
 
 def _examples(parts: ServingParts, batch: int = 4) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(0)
-    sizes = torch.tensor(parts.table_sizes).repeat_interleave(torch.tensor(parts.hotness))  # per column
-    categorical = (torch.rand(batch, parts.num_ids, generator=generator) * sizes).long()
-    numerical = torch.randn(batch, parts.num_numerical, generator=generator)
+    """Example inputs for tracing: the check's own random inputs (ids within each table, per hotness column)."""
+    from dlrmbench.export.check import random_inputs
+
+    info = {"num_numerical": parts.num_numerical, "table_sizes": parts.table_sizes, "hotness": parts.hotness}
+    numerical_np, categorical_np = random_inputs(info, batch, seed=0)
+    numerical, categorical = torch.from_numpy(numerical_np), torch.from_numpy(categorical_np)
     embedded = parts.sparse(categorical)
     return {NUMERICAL: numerical, CATEGORICAL: categorical, EMBEDDED: embedded}
 

@@ -51,10 +51,11 @@ def flag_rule(min_change: float = DEFAULT_MIN_CHANGE, alpha: float = DEFAULT_ALP
 FLAG_RULE = flag_rule()
 
 
-MetricSpec = tuple[str, "int | None", "int | None"]  # (name, batch size, concurrency)
+#: A metric as compare selects it: (name, batch size, concurrent clients); None where it does not apply.
+MetricSpec = tuple[str, "int | None", "int | None"]
 
 
-def headline_metric(result: CaseResult) -> tuple[str, int | None, int | None] | None:
+def headline_metric(result: CaseResult) -> MetricSpec | None:
     """The one number a case is judged by: training throughput, test AUC, the largest batch size's
     end-to-end inference throughput, or (serving) the serving throughput at the largest batch size with
     the most concurrent clients."""
@@ -391,7 +392,7 @@ def environment_differences(sets: list[ResultSet]) -> list[EnvDifference]:
     return diffs
 
 
-def parse_metric(spec: str) -> tuple[str, int | None, int | None]:
+def parse_metric(spec: str) -> MetricSpec:
     """``NAME``, ``NAME@BATCH`` (a per-batch-size metric at one batch size) or ``NAME@BATCH:cCLIENTS``
     (a serving metric at one batch size and number of concurrent clients)."""
     name, _, where = spec.partition("@")
@@ -410,7 +411,7 @@ def available_metrics(sets: list[ResultSet]) -> list[str]:
     return sorted({m.name for s in sets for r in s.results for m in r.metrics.values() if m.name})
 
 
-def _metrics_of(results: list[CaseResult], spec: str | None) -> list[tuple[str, int | None, int | None]]:
+def _metrics_of(results: list[CaseResult], spec: str | None) -> list[MetricSpec]:
     """The (name, batch size, concurrency) shown for one case: the headline, or every match of ``spec``."""
     ok = [r for r in results if r.status == "ok"] or results
     if spec is None:

@@ -54,10 +54,6 @@ def resolved_for(case: "Case | ResolvedCase") -> ResolvedCase:
     return found
 
 
-def _case(case: "Case | ResolvedCase") -> Case:
-    return case.case if isinstance(case, ResolvedCase) else case
-
-
 def plugin_options(case: "Case | ResolvedCase") -> dict[PluginKind, Any]:
     """Every plugin's Options instance for ``case`` (constructed from the resolved case, not re-validated)."""
     resolved = resolved_for(case)
@@ -90,14 +86,31 @@ def open_dataset(case: "Case | ResolvedCase", device: torch.device, rank: int = 
     return plugin.build(BuildContext(case, plugin.options_object(), sizes, str(device), rank, world_size))
 
 
+@dataclass
+class CaseData:
+    """A process's start of every workload: the resolved case, its device, its (rank's) dataset, the table sizes."""
+
+    resolved: ResolvedCase
+    case: Case
+    device: torch.device
+    dataset: Any
+    table_sizes: list[int]
+
+
+def open_case_data(case: "Case | ResolvedCase", local_rank: int = 0, rank: int = 0, world_size: int = 1) -> CaseData:
+    """Resolve ``case``, pick its device, seed torch with the case's seed (so that every topology's model
+    starts from the same weights), open this rank's dataset and resolve the table sizes."""
+    resolved = resolved_for(case)
+    device = case_device(resolved.case, local_rank)
+    torch.manual_seed(resolved.case.seed)
+    dataset = open_dataset(resolved, device, rank, world_size)
+    return CaseData(resolved, resolved.case, device, dataset, resolve_table_sizes(resolved.case, dataset))
+
+
 def build_workload(case: "Case | ResolvedCase", local_rank: int = 0) -> Workload:
     """Open the dataset and build the model of ``case`` on its device, seeded (or from its checkpoint)."""
-    resolved = resolved_for(case)
-    case = _case(case)
-    device = case_device(case, local_rank)
-    torch.manual_seed(case.seed)
-    dataset = open_dataset(resolved, device)
-    table_sizes = resolve_table_sizes(case, dataset)
+    data = open_case_data(case, local_rank)
+    resolved, case, device, dataset, table_sizes = data.resolved, data.case, data.device, data.dataset, data.table_sizes
     model = build_model(resolved, table_sizes)
     if case.checkpoint is not None and case.checkpoint.load is not None:
         from dlrmbench.workload.checkpoint import load_checkpoint, resolve_path

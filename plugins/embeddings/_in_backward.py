@@ -148,9 +148,11 @@ class JointAdagradInBackward(JointSgdInBackward):
     plugin_name, optimizer_name = "joint_adagrad_in_backward", "Adagrad"
 
     def __init__(self, table_sizes: list[int], dim: int, hash_indices: bool = False, options: object = None,
-                 eps: float = 1e-8) -> None:
+                 eps: float | None = None) -> None:
         super().__init__(table_sizes, dim, hash_indices, options)
-        self.eps = eps
+        from dlrmbench.model.adagrad import ADAGRAD_EPS
+
+        self.eps = ADAGRAD_EPS if eps is None else eps
         # the accumulator: moves with the module and is saved with it, so a checkpoint resumes Adagrad
         self.register_buffer("state_sum", torch.zeros_like(self.weight))
 
