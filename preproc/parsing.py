@@ -13,10 +13,11 @@ reported, never dropped silently.
 from __future__ import annotations
 
 import re
-from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Sequence
 
 from preproc.schema import CAT_PATTERN, FIELD_NAMES, INT_PATTERN, LINE_PATTERN, NUM_CAT, NUM_FIELDS, NUM_INT
+from preproc.session import spark_settings
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -60,22 +61,6 @@ def describe_bad_line(text: str) -> str:
 BLOCK_BYTES = 128 << 20
 #: monotonically_increasing_id = partition index << 33 | row index inside the partition.
 ROW_BITS = 33
-
-
-@contextmanager
-def spark_settings(spark: "SparkSession", settings: dict[str, str]) -> Iterator[None]:
-    """Set runtime SQL settings of `spark` for the block inside, then restore what was there (or unset)."""
-    before = {k: spark.conf.get(k, None) for k in settings}
-    try:
-        for k, v in settings.items():
-            spark.conf.set(k, v)
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                spark.conf.unset(k)
-            else:
-                spark.conf.set(k, v)
 
 
 def fixed_blocks(spark: "SparkSession", block_bytes: int) -> "AbstractContextManager[None]":

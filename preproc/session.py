@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 from preproc.errors import PreprocError
 
@@ -98,3 +99,19 @@ def get_session(master: str | None, conf: Mapping[str, str]) -> tuple["SparkSess
 def launched_by_submit() -> bool:
     """True when this Python process was started by spark-submit (it passes the gateway to us)."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+@contextmanager
+def spark_settings(spark: "SparkSession", settings: dict[str, str]) -> Iterator[None]:
+    """Set runtime SQL settings of `spark` for the block inside, then restore what was there (or unset)."""
+    before = {k: spark.conf.get(k, None) for k in settings}
+    try:
+        for k, v in settings.items():
+            spark.conf.set(k, v)
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)

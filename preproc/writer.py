@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from preproc import atomic
 from preproc.errors import PreprocError
-from preproc.parsing import spark_settings
+from preproc.session import spark_settings
 from preproc.schema import BIN_FILES, CAT_KEYS, NUM_CAT, NUM_INT, SPLITS
 
 if TYPE_CHECKING:
