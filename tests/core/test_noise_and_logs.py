@@ -16,8 +16,11 @@ STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 def test_a_cpu_hog_is_reported_and_piped_progress_is_timestamped(write_suite, tmp_path: Path) -> None:
     """Two busy-looping processes (one per core of a 2-core CI box) run while a small case trains: the
     telemetry must see the other processes' CPU time and every view must warn about it."""
-    suite = write_suite("name: hog\n" + TINY_DEFAULTS.replace("train_samples: 4096", "train_samples: 16384")
+    # sampled every 20 ms and 4x the tiny data, so the measured window holds several samples even on a fast
+    # machine (with under two, the noise figures fall back to the whole case, labelled so)
+    suite = write_suite("name: hog\n" + TINY_DEFAULTS.replace("train_samples: 4096", "train_samples: 65536")
                         .replace("timeout_s: 120", "timeout_s: 600")
+                        .replace("progress_every: 5", "progress_every: 5\n  telemetry: {interval_ms: 20}")
                         + "\ncases:\n  - name: train\n")
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
     try:
