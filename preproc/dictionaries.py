@@ -34,6 +34,7 @@ def build_dictionaries(
         .agg(F.sum("count").alias("count"))
         .filter(F.col("count") >= threshold)
         .withColumn("column", key_of)
+        .withColumn("value", F.lpad(F.lower(F.hex(F.col("value"))), 8, "0"))  # back to the input's 8 hex digits
     )
     order = Window.partitionBy("col").orderBy(F.col("count").desc(), F.col("value").asc())
     ranked = kept.withColumn("id", F.row_number().over(order).cast("int")).select("column", "value", "id", "count")

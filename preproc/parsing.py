@@ -1,4 +1,4 @@
-"""Reading raw day files with Spark: line numbering, validation and typed columns.
+"""Reading raw day files with Spark: line numbering and the bad-line categories.
 
 Every line gets a 1-based line number without a separate pass over the data. Spark reads each file in
 blocks of exactly BLOCK_BYTES (`fixed_blocks` sets both `maxPartitionBytes` and `openCostInBytes` to it,
@@ -6,8 +6,8 @@ which makes the split size independent of the number of files and cores, and giv
 partition); a gzip file is one block. The row index inside a partition (the low 33 bits of
 `monotonically_increasing_id`) is then the line's index inside its block. The scan counts the lines
 of every block once (stats.json); later stages add the lines of the file's earlier blocks.
-Bad lines are classified by one category (the first check that fails) so they can be counted and
-reported, never dropped silently.
+Lines are validated and parsed in numpy (lines.py); the few invalid ones are classified here, by one
+category (the first check that fails), so they can be counted and reported, never dropped silently.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import re
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Sequence
 
-from preproc.schema import CAT_PATTERN, FIELD_NAMES, INT_PATTERN, LINE_PATTERN, NUM_CAT, NUM_FIELDS, NUM_INT
+from preproc.schema import CAT_PATTERN, FIELD_NAMES, INT_PATTERN, LINE_PATTERN, NUM_FIELDS, NUM_INT
 from preproc.session import spark_settings
 
 if TYPE_CHECKING:
@@ -89,12 +89,11 @@ def read_raw(spark: "SparkSession", paths: Sequence[str]) -> "DataFrame":
             F.col("value"),
             F.monotonically_increasing_id().bitwiseAND(F.lit((1 << ROW_BITS) - 1)).alias("row"),
         )
-        .withColumn("fields", F.split(F.col("value"), "\t", -1))
     )
 
 
 def category(value: "Column", arr: "Column") -> "Column":
-    """Spark column: null for a valid line, else the name of the first failed check (`arr` = the fields)."""
+    """Spark column: null for a valid line, else the name of the first failed check (`arr` = its split fields)."""
     from pyspark.sql import functions as F
 
     int_bad = [~((arr[i] == "") | arr[i].rlike(f"^{INT_PATTERN}\\z")) for i in range(1, 1 + NUM_INT)]
@@ -115,22 +114,6 @@ def category(value: "Column", arr: "Column") -> "Column":
         .otherwise(F.lit("unknown"))
     )
     return F.when(value.rlike(LINE_PATTERN), F.lit(None).cast("string")).otherwise(detail)
-
-
-def typed_columns(arr: "Column") -> list["Column"]:
-    """Spark columns `label` (tinyint), `i0..i12` (bigint, null = missing), `c0..c25` (string, null = missing).
-
-    `arr` is the `fields` column of `read_raw`: splitting once there (a separate projection that Spark
-    does not inline, split being expensive) avoids re-splitting the line for each of the 40 fields.
-    """
-    from pyspark.sql import functions as F
-
-    cols = [arr[0].try_cast("tinyint").alias("label")]
-    cols += [F.when(arr[1 + i] == "", None).otherwise(arr[1 + i].try_cast("long")).alias(f"i{i}") for i in range(NUM_INT)]
-    cols += [
-        F.when(arr[1 + NUM_INT + j] == "", None).otherwise(arr[1 + NUM_INT + j]).alias(f"c{j}") for j in range(NUM_CAT)
-    ]
-    return cols
 
 
 def block_bases(blocks: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int, int]]:

@@ -17,7 +17,7 @@ from preproc.errors import PreprocError
 from preproc.inputs import InputFile, discover
 from preproc.options import PreprocOptions
 from preproc import parsing
-from preproc.scan import bad_line_message, batches, scan_files
+from preproc.scan import SCAN_FORMAT, bad_line_message, batches, scan_files
 from preproc.schema import CAT_KEYS, SPLITS, cat_dtype
 from preproc.session import effective_conf, get_session, master_url, require_pyspark
 from preproc.state import MANIFEST, WorkState, prepare_output
@@ -180,7 +180,7 @@ def _stages(
              f"{sum(st['bad_lines'] for st in batch_stats):,} bad")
     stats = [atomic.read_json(state.scan_dir(i) / "stats.json") for i in range(n)]
     for f, st in zip(files, stats):
-        if st.get("block_bytes") != parsing.BLOCK_BYTES:
+        if st.get("block_bytes") != parsing.BLOCK_BYTES or st.get("scan_format") != SCAN_FORMAT:
             raise PreprocError(f"{state.work}: the scan of {f.name} was made by another version of preproc; "
                                "delete OUTPUT/_work and rerun")
     if opts.bad_lines == "fail" and any(st["bad_lines"] for st in stats):  # scanned earlier under `skip`

@@ -13,15 +13,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 from preproc import atomic
 from preproc.errors import PreprocError
 from preproc.inputs import InputFile
-from preproc.parsing import (
-    BAD_CATEGORIES,
-    block_bases,
-    category,
-    describe_bad_line,
-    read_raw,
-    typed_columns,
-)
-from preproc.schema import NUM_CAT, NUM_INT
+from preproc.parsing import BAD_CATEGORIES, block_bases, category, describe_bad_line, read_raw
+from preproc.schema import LINE_PATTERN
+from preproc.session import spark_settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -52,32 +46,41 @@ def scan_files(
 
     Must run inside `parsing.fixed_blocks(spark, block_bytes)` (the block layout is recorded).
 
-    One Spark aggregation yields both the value counts of the valid rows and, per (block, bad-line
-    category), the line count and the first line: every row adds one "meta" entry (col = -1) next to
-    its 26 categorical values. The text of each first bad line is fetched afterwards (only if any). Raises PreprocError under the 'fail' policy if any
-    file of the batch has bad lines (nothing kept).
+    One Spark job reads the lines and hands them, in Arrow batches, to `batch_counts.count_partition`
+    (numpy: validation, value counts, line counts per block); Spark sums the partitions' counts and
+    writes them per file. Only when some lines are invalid does a second, small job classify them
+    (parsing.category) and fetch the first of each kind. Raises PreprocError under the 'fail' policy
+    if any file of the batch has bad lines (nothing kept).
     """
     from pyspark.sql import functions as F
 
+    from preproc.batch_counts import COUNT_COLUMNS, INVALID, LINES, count_partition  # numpy: not at import
+
     atomic.remove(tmp)
-    df = read_raw(spark, [str(f.path) for f in files]).withColumn("bad", category(F.col("value"), F.col("fields")))
-    valid = F.col("bad").isNull()
-    cats = typed_columns(F.col("fields"))[1 + NUM_INT:]
-    meta = F.struct(F.lit(-1).alias("col"), F.concat_ws(":", F.col("blk").cast("string"), F.col("bad")).alias("value"),
-                    F.col("row").alias("row"))
-    entries = [meta] + [
-        F.struct(F.lit(j).alias("col"), F.when(valid, c).alias("value"), F.lit(None).cast("long").alias("row"))
-        for j, c in enumerate(cats)
-    ]
+    ship_by_value()
+    df = read_raw(spark, [str(f.path) for f in files]).select("file", "blk", "row", "value")
     try:
-        _write_counts(df, entries, tmp)
+        with spark_settings(spark, {"spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS)}):
+            (
+                df.mapInArrow(count_partition, COUNT_COLUMNS)
+                .groupBy("file", "col", "value")
+                .agg(F.sum("count").alias("count"), F.min("first").alias("first"))
+                .write.partitionBy("file")
+                .parquet(str(tmp))
+            )
     except Exception as exc:  # corrupt gzip, unreadable file, ...
         atomic.remove(tmp)
         raise unreadable_input(files, exc) from None
-    metas = spark.read.parquet(str(tmp)).filter(F.col("col") == -1).collect()
-    examples = _first_bad_lines(spark, files, metas)
-    all_stats = [_file_stats(f, [r for r in metas if r["file"] == k], block_bytes, examples)
-                 for k, f in enumerate(files)]
+    metas = spark.read.parquet(str(tmp)).filter(F.col("col") < 0).collect()
+    lines = {(r["file"], r["value"]): r["count"] for r in metas if r["col"] == LINES}
+    invalid = {(r["file"], r["value"]): r["count"] for r in metas if r["col"] == INVALID}
+    bad = _classify_bad_lines(spark, files, invalid) if invalid else []
+    examples = _first_bad_lines(spark, files, bad)
+    all_stats = [
+        _file_stats(f, {b: n for (k2, b), n in lines.items() if k2 == k}, [x for x in bad if x[0] == k],
+                    block_bytes, examples)
+        for k, f in enumerate(files)
+    ]
     if policy == "fail":
         reports = [bad_line_message(f, st) for f, st in zip(files, all_stats) if st["bad"]]
         if reports:
@@ -96,37 +99,59 @@ def scan_files(
     return all_stats
 
 
-def _write_counts(df: Any, entries: list[Any], tmp: Path) -> None:
-    """The scan's one Spark job: explode (meta + 26 values) per row, count per (file, col, value), write parquet.
+#: Lines per Arrow batch handed to the Python workers (Spark's default 10,000 costs more per-batch overhead).
+ARROW_BATCH_ROWS = 65_536
 
-    Only fixed-width aggregation buffers (count, min): a string buffer (e.g. min_by of the line)
-    would turn Spark's hash aggregation into a sort of every exploded row.
+
+def ship_by_value() -> None:
+    """Send the numpy modules used inside Spark tasks with the task (executors need no `preproc` install)."""
+    from pyspark import cloudpickle
+
+    from preproc import batch_counts, lines
+
+    for module in (lines, batch_counts):
+        cloudpickle.register_pickle_by_value(module)
+
+
+def _classify_bad_lines(
+    spark: "SparkSession", files: Sequence[InputFile], invalid: dict[tuple[int, int], int]
+) -> list[tuple[int, int, str, int, int]]:
+    """(file, blk, category, count, first row) of the invalid lines, by the SQL rules of parsing.category.
+
+    Reads again only the files that have invalid lines. The per-block totals must equal the scan's
+    (two independent validators: the numpy one and the line regex); a difference is a bug, not bad input.
     """
     from pyspark.sql import functions as F
 
-    (
-        df.select("file", F.explode(F.array(*entries)).alias("p"))
-        .select("file", "p.*")
-        .filter(F.col("value").isNotNull())
-        .groupBy("file", "col", "value")
+    keys = sorted({k for k, _ in invalid})
+    df = read_raw(spark, [str(files[k].path) for k in keys])
+    fields = F.split(F.col("value"), "\t", -1)
+    rows = (
+        df.filter(~F.col("value").rlike(LINE_PATTERN))
+        .groupBy("file", "blk", category(F.col("value"), fields).alias("bad"))
         .agg(F.count(F.lit(1)).alias("count"), F.min("row").alias("first"))
-        .write.partitionBy("file")
-        .parquet(str(tmp))
+        .collect()
     )
+    out = [(keys[r["file"]], r["blk"], r["bad"], r["count"], r["first"]) for r in rows]
+    totals: dict[tuple[int, int], int] = {}
+    for k, blk, _, n, _ in out:
+        totals[(k, blk)] = totals.get((k, blk), 0) + n
+    if totals != invalid:
+        raise PreprocError(f"internal error: the line checks disagree on {sorted(set(totals.items()) ^ set(invalid.items()))[:3]} "
+                           "(file, block): (invalid lines); please report this with the input line")
+    return out
 
 
-def _first_bad_lines(spark: "SparkSession", files: Sequence[InputFile], metas: Sequence[Any]) -> dict:
+def _first_bad_lines(
+    spark: "SparkSession", files: Sequence[InputFile], bad: Sequence[tuple[int, int, str, int, int]]
+) -> dict[tuple[int, int, int], str]:
     """Text of the first line of each (file, block, bad-line category): {(file, blk, row): line}.
 
     Bad lines are rare: this reads again only the files that have some, and only when they do.
     """
     from pyspark.sql import functions as F
 
-    wanted = set()
-    for r in metas:
-        blk, _, bad = r["value"].partition(":")
-        if bad:
-            wanted.add((r["file"], int(blk), r["first"]))
+    wanted = {(k, blk, first) for k, blk, _, _, first in bad}
     if not wanted:
         return {}
     keys = sorted({f for f, _, _ in wanted})
@@ -136,25 +161,22 @@ def _first_bad_lines(spark: "SparkSession", files: Sequence[InputFile], metas: S
     return {(keys[r["file"]], r["blk"], r["row"]): r["value"] for r in found}
 
 
-#: Columns of a file's counts/ table; rows with col = -1 are the scan's per-block line statistics.
-COUNTS_SCHEMA = "col int, value string, count long, first long"
+#: Columns of a file's counts/ table: categorical column, value (the 8 hex digits as a number), count;
+#: rows with col < 0 are the scan's per-block line statistics (batch_counts.LINES / INVALID).
+COUNTS_SCHEMA = "col int, value long, count long, first long"
 
 
-def _file_stats(f: InputFile, metas: Sequence[Any], block_bytes: int, examples: dict) -> dict[str, Any]:
-    """stats.json of one file from its meta rows (value = "blk:" or "blk:category")."""
-    blocks: dict[int, int] = {}
-    per_block_bad: list[tuple[int, str, int, int, str]] = []
-    for r in metas:
-        blk_text, _, bad = r["value"].partition(":")
-        blk = int(blk_text)
-        blocks[blk] = blocks.get(blk, 0) + r["count"]
-        if bad:
-            per_block_bad.append((blk, bad, r["count"], r["first"], examples.get((r["file"], blk, r["first"]), "")))
+def _file_stats(
+    f: InputFile, blocks: dict[int, int], bad_rows: Sequence[tuple[int, int, str, int, int]], block_bytes: int,
+    examples: dict,
+) -> dict[str, Any]:
+    """stats.json of one file: lines per block, bad lines per category (count, first line, what is wrong)."""
     bases = {b: base for _, b, base, _ in block_bases([(0, b, n) for b, n in blocks.items()])}
     bad: dict[str, dict[str, Any]] = {}
-    for blk, cat, n, first, example in sorted(per_block_bad):
+    for k, blk, cat, n, first in sorted(bad_rows, key=lambda x: (x[1], x[4])):
         line = bases[blk] + first
-        entry = bad.setdefault(cat, {"count": 0, "first_line": line, "first_problem": describe_bad_line(example)})
+        entry = bad.setdefault(cat, {"count": 0, "first_line": line,
+                                     "first_problem": describe_bad_line(examples.get((k, blk, first), ""))})
         entry["count"] += n
     bad = {c: bad[c] for c in sorted(bad, key=list(BAD_CATEGORIES).index)}
     return {
@@ -163,8 +185,13 @@ def _file_stats(f: InputFile, metas: Sequence[Any], block_bytes: int, examples: 
         "bad_lines": sum(v["count"] for v in bad.values()),
         "bad": bad,
         "block_bytes": block_bytes,
+        "scan_format": SCAN_FORMAT,
         "blocks": [[b, blocks[b]] for b in sorted(blocks)],
     }
+
+
+#: Version of the counts/ layout; a work area scanned by another version is refused on resume.
+SCAN_FORMAT = 2
 
 
 def unreadable_input(files: Sequence[InputFile], exc: BaseException) -> PreprocError:

@@ -1,9 +1,8 @@
-"""Stage 3, per split: pick the split's rows, transform them, and order them.
+"""Stage 3: assign every valid line its split and its place in the output, and order the lines.
 
-Numerical: ln(x + 3) in float64 (Spark `log`, which is null for x + 3 <= 0), missing -> 0, then
-float32; the writer casts to float16. So x <= -3 is treated like a missing value (0), which is what
-the reference Spark code does (its fillna runs after the log). Categorical: the dictionary id, or 0 (looked up by the writer).
-Order: split (train, test, validation), then train rows by md5("{seed}:{file name}:{line}") (a seeded random permutation any
+Spark numbers the lines, decides the split, computes the order key and brings each bucket's lines
+together in output order; the writer (writer.py, numpy on Arrow batches) parses them and converts the
+values (lines.numerical; the dictionary ids). Order: split (train, test, validation), then train rows by md5("{seed}:{file name}:{line}") (a seeded random permutation any
 implementation can recompute), test/validation rows in input order (file, line).
 """
 
@@ -13,8 +12,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from preproc.inputs import InputFile
 from preproc.options import SplitRule
-from preproc.parsing import category, read_raw, typed_columns, with_line_numbers
-from preproc.schema import NUM_CAT, NUM_INT
+from preproc.parsing import read_raw, with_line_numbers
+from preproc.schema import LINE_PATTERN
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -57,13 +56,14 @@ def dataset_frame(
 ) -> "DataFrame":
     """All output rows, in one read of the input: partitioned by bucket, sorted within partitions.
 
-    Columns: bucket, split (0/1/2), label, n0..n12 (float32), v0..v25 (the categorical value's 4 bytes,
-    unhex(value), big-endian; null if missing). Training rows fall into `n_train` buckets (`train_buckets`).
+    Columns: bucket, split (0/1/2), value (the raw line; only valid lines: files the scan found bad lines
+    in are filtered with the line regex). Training rows fall into `n_train` buckets (`train_buckets`).
     Buckets are ordered: every row of bucket b comes before every row of bucket b + 1 in the output order (split, then the md5 key for train rows or (file,
     line) for the others), so chunks written per bucket concatenate in bucket order. Hash partitioning
     on the bucket replaces a global sort (which would first sample, i.e. re-read, the whole input).
     Rows of `done_buckets` (chunks kept from an interrupted run) are dropped before the shuffle.
-    The dictionary lookup happens in the writer (a sorted-array search per column instead of 26 joins).
+    Parsing and the dictionary lookup happen in the writer (a hash or sorted-array search per column
+    instead of 26 joins).
     """
     from pyspark.sql import functions as F
 
@@ -72,7 +72,7 @@ def dataset_frame(
     raw = read_raw(spark, [str(f.path) for f in files])
     df = with_line_numbers(spark, raw, blocks)
     if bad_files:  # only files the scan found bad lines in need the check (under --bad-lines skip)
-        df = df.filter(~F.col("file").isin(bad_files) | category(F.col("value"), F.col("fields")).isNull())
+        df = df.filter(~F.col("file").isin(bad_files) | F.col("value").rlike(LINE_PATTERN))
     name = F.element_at(F.array(*[F.lit(f.name) for f in files]), F.col("file") + 1)
     line = F.col("line").cast("string")
     fixed = split_of_file(files, rule)
@@ -93,7 +93,7 @@ def dataset_frame(
         .otherwise(F.lit(n_train) + (F.col("split") - 1) * F.lit(n_blocks) + F.col("block"))
     )
     df = df.select(
-        "file", "line", "row", "block", split.cast("int").alias("split"), *typed_columns(F.col("fields"))
+        "file", "line", "row", "block", split.cast("int").alias("split"), "value"
     ).withColumn("key", F.when(F.col("split") == 0, key).otherwise(F.lit("")))
     df = df.withColumn("bucket", bucket.cast("int"))
     # `order`: one long that sorts rows like (bucket, key, file, line), up to ties, which those columns then
@@ -105,17 +105,10 @@ def dataset_frame(
     df = df.withColumn("order", F.shiftleft(F.col("bucket").cast("long"), 32) + within)
     if done_buckets:
         df = df.filter(~F.col("bucket").isin(list(done_buckets)))
-    out = [F.col("bucket"), F.col("split"), F.col("label")]
-    out += [
-        F.coalesce(F.log(F.col(f"i{i}").cast("double") + F.lit(3.0)), F.lit(0.0)).cast("float").alias(f"n{i}")
-        for i in range(NUM_INT)
-    ]
-    # unhex, not conv(.., 16, 10): conv goes through a decimal string and was ~25 % of this stage's CPU
-    out += [F.unhex(F.col(f"c{j}")).alias(f"v{j}") for j in range(NUM_CAT)]
-    names = ["bucket", "split", "label"] + [f"n{i}" for i in range(NUM_INT)] + [f"v{j}" for j in range(NUM_CAT)]
+    names = ["bucket", "split", "value"]
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions", "200"))
     return (
-        df.select("order", "key", "file", "line", *out)
+        df.select("order", "key", "file", "line", *names)
         .repartition(partitions, "bucket")
         .sortWithinPartitions("order", "key", "file", "line")
         .select(*names)

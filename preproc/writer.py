@@ -1,8 +1,8 @@
 """Stages 3 and 4: write the ordered rows as binary chunks (in parallel), then concatenate per split.
 
-Each Spark partition of the bucketed frame maps categorical values to ids (the 4 unhex'd bytes read as
-an integer, then a hash or binary search in the lookup arrays of the dictionaries stage; numpy on Arrow
-buffers, never row by row) and writes
+Each Spark partition of the bucketed frame parses its lines (lines.parse_valid: numpy on Arrow buffers,
+never row by row), converts the integers (lines.numerical), maps categorical values to ids (a hash or
+binary search in the lookup arrays of the dictionaries stage) and writes
 one chunk directory per bucket (label.bin, numerical.bin, cat_j.bin, chunk.json) from the executor,
 first under a temp name and then renamed, so a retried task never leaves a torn chunk and an
 interrupted transform keeps its finished chunks. The driver then concatenates the chunks in bucket
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from preproc import atomic
 from preproc.errors import PreprocError
 from preproc.session import spark_settings
+from preproc.scan import ship_by_value
 from preproc.schema import BIN_FILES, CAT_KEYS, NUM_CAT, NUM_INT, SPLITS
 
 if TYPE_CHECKING:
@@ -59,12 +60,16 @@ def write_chunks(
     Returns the new chunks, [{'bucket', 'split', 'rows'}]. Each chunk is renamed into place as soon as its
     bucket ends, with a `chunk.json`, so an interrupted run keeps every finished chunk.
     """
+    from preproc.batch_counts import PARSE_ROWS
+    from preproc.lines import numerical, parse_valid  # numpy: not at import
+
     chunk_root = str(chunk_dir)
     hash_max = HASH_LOOKUP_MAX_ENTRIES
     lookup_root = str(lookup_dir)
     keys = list(CAT_KEYS)
     dtype_list = list(dtypes)
     split_names = list(SPLITS)
+    parse_rows = PARSE_ROWS
 
     def write_partition(batches: Iterator[Any]) -> Iterator[Any]:
         import json
@@ -90,23 +95,6 @@ def write_chunks(
             return values, np.concatenate([ids, np.zeros(1, dtype=ids.dtype)]), pd.Index(np.asarray(values))
 
         tables = [load(k) for k in keys]
-
-        def hex_values(arr: Any) -> Any:
-            """A binary Arrow column of unhex'd values (4 bytes, big-endian) -> int64; null -> -1.
-
-            Vectorised over the Arrow buffers (offsets, data): no Python object per value.
-            """
-            n = len(arr)
-            out = np.full(n, -1, dtype=np.int64)
-            if arr.null_count == n:
-                return out
-            wide = pa.types.is_large_binary(arr.type)
-            offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if wide else np.int32)[arr.offset:arr.offset + n + 1]
-            data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
-            present = (np.diff(offsets) == 4) & ~arr.is_null().to_numpy(zero_copy_only=False)
-            starts = offsets[:-1][present].astype(np.int64)
-            out[present] = data[starts[:, None] + np.arange(4)].view(">u4").reshape(-1)
-            return out
 
         def lookup(j: int, x: Any) -> Any:
             """Ids of the values `x` (-1 = missing) in column j; 0 where not kept."""
@@ -155,16 +143,13 @@ def write_chunks(
                         close()
                         open_bucket(b, int(split_col[lo]))
                     h = state["handles"]
-
-                    def col(name: str) -> Any:
-                        return batch.column(name).slice(lo, hi - lo).to_numpy(zero_copy_only=False)
-
-                    h[0].write(col("label").astype(np.uint8).tobytes())
-                    num = np.stack([col(f"n{i}") for i in range(NUM_INT)], axis=1).astype(np.float32)
-                    h[1].write(num.astype("<f2").tobytes())
-                    for j in range(NUM_CAT):
-                        values = hex_values(batch.column(f"v{j}").slice(lo, hi - lo))
-                        h[2 + j].write(lookup(j, values).astype(dtype_list[j]).tobytes())
+                    text = batch.column("value").slice(lo, hi - lo)
+                    for s in range(0, hi - lo, parse_rows):
+                        lines = parse_valid(text.slice(s, parse_rows))
+                        h[0].write(lines.label.tobytes())
+                        h[1].write(numerical(lines).tobytes())
+                        for j in range(NUM_CAT):
+                            h[2 + j].write(lookup(j, lines.cats[:, j]).astype(dtype_list[j]).tobytes())
                     state["rows"] += int(hi - lo)
             close()
         finally:
@@ -180,6 +165,7 @@ def write_chunks(
             })
 
     chunk_dir.mkdir(parents=True, exist_ok=True)
+    ship_by_value()
     with spark_settings(df.sparkSession, {"spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS)}):
         result = df.mapInArrow(write_partition, "bucket long, split long, rows long").collect()
     return sorted(({"bucket": r["bucket"], "split": r["split"], "rows": r["rows"]} for r in result),
