@@ -15,7 +15,7 @@ from preproc.errors import PreprocError
 from preproc.inputs import InputFile
 from preproc.parsing import BAD_CATEGORIES, block_bases, category, describe_bad_line, read_raw
 from preproc.schema import LINE_PATTERN
-from preproc.session import spark_settings
+from preproc.session import arrow_batches
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -60,7 +60,7 @@ def scan_files(
     ship_by_value()
     df = read_raw(spark, [str(f.path) for f in files]).select("file", "blk", "row", "value")
     try:
-        with spark_settings(spark, {"spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS)}):
+        with arrow_batches(spark):
             (
                 df.mapInArrow(count_partition, COUNT_COLUMNS)
                 .groupBy("file", "col", "value")
@@ -97,10 +97,6 @@ def scan_files(
         atomic.write_json(work / "stats.json", st)
     atomic.remove(tmp)
     return all_stats
-
-
-#: Lines per Arrow batch handed to the Python workers (Spark's default 10,000 costs more per-batch overhead).
-ARROW_BATCH_ROWS = 65_536
 
 
 def ship_by_value() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Iterator, Mapping
 
 from preproc.errors import PreprocError
@@ -115,3 +115,15 @@ def spark_settings(spark: "SparkSession", settings: dict[str, str]) -> Iterator[
                 spark.conf.unset(k)
             else:
                 spark.conf.set(k, v)
+
+
+#: Lines per Arrow batch handed to the Python workers (Spark's default 10,000 costs more per-batch
+#: overhead), and at most this many bytes, so a file of very long lines cannot make a huge batch.
+ARROW_BATCH_ROWS = 65_536
+ARROW_BATCH_BYTES = 64 << 20
+
+
+def arrow_batches(spark: "SparkSession") -> "AbstractContextManager[None]":
+    """The Arrow batch limits for the mapInArrow stages (restored after the block)."""
+    return spark_settings(spark, {"spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS),
+                                  "spark.sql.execution.arrow.maxBytesPerBatch": str(ARROW_BATCH_BYTES)})

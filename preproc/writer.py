@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from preproc import atomic
 from preproc.errors import PreprocError
-from preproc.session import spark_settings
+from preproc.session import arrow_batches
 from preproc.scan import ship_by_value
 from preproc.schema import BIN_FILES, CAT_KEYS, NUM_CAT, NUM_INT, SPLITS
 
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 #: faster than the binary search at 1e5 entries, ~50 bytes per entry of memory per writer task);
 #: larger ones by binary search on the memory-mapped sorted array (no extra memory).
 HASH_LOOKUP_MAX_ENTRIES = 4_000_000
-#: Rows per Arrow batch handed to the writer (Spark's default 10,000 costs more per-batch overhead).
-ARROW_BATCH_ROWS = 65_536
 
 
 def done_chunks(chunk_dir: Path) -> list[dict[str, int]]:
@@ -166,7 +164,7 @@ def write_chunks(
 
     chunk_dir.mkdir(parents=True, exist_ok=True)
     ship_by_value()
-    with spark_settings(df.sparkSession, {"spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS)}):
+    with arrow_batches(df.sparkSession):
         result = df.mapInArrow(write_partition, "bucket long, split long, rows long").collect()
     return sorted(({"bucket": r["bucket"], "split": r["split"], "rows": r["rows"]} for r in result),
                   key=lambda d: d["bucket"])
