@@ -81,7 +81,9 @@ def count_partition(batches: Iterator[Any]) -> Iterator[Any]:
             counts = pd.Series(mine[mine >= 0]).value_counts(sort=False)
             pending.append((int(file), counts.index.to_numpy(np.int64), counts.to_numpy(np.int64)))
             size += len(counts)
-        group = files.astype(np.int64) << 40 | blks  # block starts are < 2**40 (1 TiB per file)
+        if blks.max() >= 1 << 40:
+            raise ValueError("an input file larger than 1 TiB: split it into smaller files")
+        group = files.astype(np.int64) << 40 | blks  # (file, block start) as one number
         for g in np.unique(group):
             at = group == g
             entry = blocks.setdefault((int(g >> 40), int(g & ((1 << 40) - 1))), [0, 0, -1])
