@@ -15,7 +15,7 @@ from preproc.errors import PreprocError
 from preproc.inputs import InputFile
 from preproc.parsing import BAD_CATEGORIES, block_bases, category, describe_bad_line, read_raw
 from preproc.schema import LINE_PATTERN
-from preproc.session import arrow_batches
+from preproc.session import arrow_batches, ship_by_value
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -97,16 +97,6 @@ def scan_files(
         atomic.write_json(work / "stats.json", st)
     atomic.remove(tmp)
     return all_stats
-
-
-def ship_by_value() -> None:
-    """Send the numpy modules used inside Spark tasks with the task (executors need no `preproc` install)."""
-    from pyspark import cloudpickle
-
-    from preproc import batch_counts, lines
-
-    for module in (lines, batch_counts):
-        cloudpickle.register_pickle_by_value(module)
 
 
 def _classify_bad_lines(

@@ -127,3 +127,13 @@ def arrow_batches(spark: "SparkSession") -> "AbstractContextManager[None]":
     """The Arrow batch limits for the mapInArrow stages (restored after the block)."""
     return spark_settings(spark, {"spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS),
                                   "spark.sql.execution.arrow.maxBytesPerBatch": str(ARROW_BATCH_BYTES)})
+
+
+def ship_by_value() -> None:
+    """Send the numpy modules used inside Spark tasks with the task (executors need no `preproc` install)."""
+    from pyspark import cloudpickle
+
+    from preproc import batch_counts, lines
+
+    for module in (lines, batch_counts):
+        cloudpickle.register_pickle_by_value(module)

@@ -2,8 +2,9 @@
 
 Spark numbers the lines, decides the split, computes the order key and brings each bucket's lines
 together in output order; the writer (writer.py, numpy on Arrow batches) parses them and converts the
-values (lines.numerical; the dictionary ids). Order: split (train, test, validation), then train rows by md5("{seed}:{file name}:{line}") (a seeded random permutation any
-implementation can recompute), test/validation rows in input order (file, line).
+values (lines.numerical; the dictionary ids). Order: split (train, test, validation), then train rows
+by md5("{seed}:{file name}:{line}") (a seeded random permutation any implementation can recompute),
+test/validation rows in input order (file, line).
 """
 
 from __future__ import annotations

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from preproc import atomic
 from preproc.errors import PreprocError
-from preproc.session import arrow_batches
-from preproc.scan import ship_by_value
+from preproc.session import arrow_batches, ship_by_value
 from preproc.schema import BIN_FILES, CAT_KEYS, NUM_CAT, NUM_INT, SPLITS
 
 if TYPE_CHECKING:
@@ -58,8 +57,7 @@ def write_chunks(
     Returns the new chunks, [{'bucket', 'split', 'rows'}]. Each chunk is renamed into place as soon as its
     bucket ends, with a `chunk.json`, so an interrupted run keeps every finished chunk.
     """
-    from preproc.batch_counts import PARSE_ROWS
-    from preproc.lines import numerical, parse_valid  # numpy: not at import
+    from preproc.lines import PARSE_ROWS, numerical, parse_valid  # numpy: not at import
 
     chunk_root = str(chunk_dir)
     hash_max = HASH_LOOKUP_MAX_ENTRIES
