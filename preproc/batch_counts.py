@@ -1,11 +1,11 @@
 """The scan's per-partition work (runs in Spark's Python workers, mapInArrow): validate lines, count values.
 
-Input batches: file (int), blk (long), row (long), value (the raw line). Output rows (COUNT_COLUMNS):
+Input batches: file (int), blk (long), value (the raw line). Output rows (COUNT_COLUMNS):
 - col 0..25: (file, col, value, count) for the categorical values of the valid lines, value = the 8 hex
   digits as an unsigned 32-bit number, summed over the partition (Spark sums over partitions);
 - col LINES: per (file, block) the number of lines (value = the block's start offset);
-- col INVALID: per (file, block) the number of invalid lines and, in `first`, the smallest row index
-  among them (Spark then classifies those few lines with the SQL expressions of parsing.category).
+- col INVALID: per (file, block) the number of invalid lines (Spark then classifies those few lines
+  with the SQL expressions of parsing.category and checks that its totals agree).
 Counts are merged in memory up to MAX_PENDING entries, then handed to Spark, so a huge (gzip, one
 partition) file costs bounded memory.
 """
@@ -19,7 +19,7 @@ import numpy as np
 from preproc.lines import PARSE_ROWS, parse
 
 #: Spark schema of the rows yielded by `count_partition`.
-COUNT_COLUMNS = "file int, col int, value long, count long, first long"
+COUNT_COLUMNS = "file int, col int, value long, count long"
 LINES = -1
 INVALID = -2
 #: (file, col, value) entries held before they are merged, and handed to Spark if still this many.
@@ -33,7 +33,7 @@ def count_partition(batches: Iterator[Any]) -> Iterator[Any]:
 
     pending: list[tuple[int, np.ndarray, np.ndarray]] = []  # (file, key = col << 32 | value, count)
     size = 0
-    blocks: dict[tuple[int, int], list[int]] = {}  # (file, blk) -> [lines, invalid, first invalid row]
+    blocks: dict[tuple[int, int], list[int]] = {}  # (file, blk) -> [lines, invalid lines]
 
     def merged() -> list[tuple[int, np.ndarray, np.ndarray]]:
         out = []
@@ -45,7 +45,6 @@ def count_partition(batches: Iterator[Any]) -> Iterator[Any]:
         return out
 
     def rows(entries: list[tuple[int, np.ndarray, np.ndarray]]) -> Any:
-        n = sum(len(k) for _, k, _ in entries)
         keys = np.concatenate([k for _, k, _ in entries]) if entries else np.zeros(0, np.int64)
         return pa.RecordBatch.from_pydict({
             "file": pa.array(np.concatenate([np.full(len(k), f, np.int32) for f, k, _ in entries])
@@ -53,7 +52,6 @@ def count_partition(batches: Iterator[Any]) -> Iterator[Any]:
             "col": pa.array((keys >> 32).astype(np.int32)),
             "value": pa.array(keys & 0xFFFFFFFF),
             "count": pa.array(np.concatenate([c for _, _, c in entries]) if entries else np.zeros(0, np.int64)),
-            "first": pa.nulls(n, pa.int64()),
         })
 
     shift = np.arange(26, dtype=np.int64) << 32
@@ -63,7 +61,6 @@ def count_partition(batches: Iterator[Any]) -> Iterator[Any]:
             continue
         files = batch.column("file").to_numpy(zero_copy_only=False)
         blks = batch.column("blk").to_numpy(zero_copy_only=False)
-        row_index = batch.column("row").to_numpy(zero_copy_only=False)
         text = batch.column("value")
         valid = np.empty(n, dtype=bool)
         cats = []
@@ -84,13 +81,9 @@ def count_partition(batches: Iterator[Any]) -> Iterator[Any]:
         group = files.astype(np.int64) << 40 | blks  # (file, block start) as one number
         for g in np.unique(group):
             at = group == g
-            entry = blocks.setdefault((int(g >> 40), int(g & ((1 << 40) - 1))), [0, 0, -1])
+            entry = blocks.setdefault((int(g >> 40), int(g & ((1 << 40) - 1))), [0, 0])
             entry[0] += int(at.sum())
-            bad = at & ~valid
-            if bad.any():
-                entry[1] += int(bad.sum())
-                first = int(row_index[bad].min())
-                entry[2] = first if entry[2] < 0 else min(entry[2], first)
+            entry[1] += int((at & ~valid).sum())
         if size > MAX_PENDING:
             pending = merged()
             size = sum(len(k) for _, k, _ in pending)
@@ -100,12 +93,11 @@ def count_partition(batches: Iterator[Any]) -> Iterator[Any]:
     if pending:
         yield rows(merged())
     if blocks:
-        meta = [(f, b, LINES, e[0], None) for (f, b), e in blocks.items()]
-        meta += [(f, b, INVALID, e[1], e[2]) for (f, b), e in blocks.items() if e[1]]
+        meta = [(f, b, LINES, e[0]) for (f, b), e in blocks.items()]
+        meta += [(f, b, INVALID, e[1]) for (f, b), e in blocks.items() if e[1]]
         yield pa.RecordBatch.from_pydict({
             "file": pa.array([m[0] for m in meta], pa.int32()),
             "col": pa.array([m[2] for m in meta], pa.int32()),
             "value": pa.array([m[1] for m in meta], pa.int64()),
             "count": pa.array([m[3] for m in meta], pa.int64()),
-            "first": pa.array([m[4] for m in meta], pa.int64()),
         })

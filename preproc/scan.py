@@ -58,13 +58,13 @@ def scan_files(
 
     atomic.remove(tmp)
     ship_by_value()
-    df = read_raw(spark, [str(f.path) for f in files]).select("file", "blk", "row", "value")
+    df = read_raw(spark, [str(f.path) for f in files]).select("file", "blk", "value")
     try:
         with arrow_batches(spark):
             (
                 df.mapInArrow(count_partition, COUNT_COLUMNS)
                 .groupBy("file", "col", "value")
-                .agg(F.sum("count").alias("count"), F.min("first").alias("first"))
+                .agg(F.sum("count").alias("count"))
                 .write.partitionBy("file")
                 .parquet(str(tmp))
             )
@@ -123,8 +123,9 @@ def _classify_bad_lines(
     for k, blk, _, n, _ in out:
         totals[(k, blk)] = totals.get((k, blk), 0) + n
     if totals != invalid:
-        raise PreprocError(f"internal error: the line checks disagree on {sorted(set(totals.items()) ^ set(invalid.items()))[:3]} "
-                           "(file, block): (invalid lines); please report this with the input line")
+        differ = sorted(set(totals.items()) ^ set(invalid.items()))[:3]
+        raise PreprocError(f"internal error: the two line checks count different invalid lines, ((file, block), "
+                           f"lines): {differ}; please report this with the input file")
     return out
 
 
@@ -149,7 +150,7 @@ def _first_bad_lines(
 
 #: Columns of a file's counts/ table: categorical column, value (the 8 hex digits as a number), count;
 #: rows with col < 0 are the scan's per-block line statistics (batch_counts.LINES / INVALID).
-COUNTS_SCHEMA = "col int, value long, count long, first long"
+COUNTS_SCHEMA = "col int, value long, count long"
 
 
 def _file_stats(
