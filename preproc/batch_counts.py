@@ -29,7 +29,6 @@ MAX_PENDING = 4_000_000
 def count_partition(batches: Iterator[Any]) -> Iterator[Any]:
     """mapInArrow function: see the module docstring."""
     import pandas as pd
-    import pyarrow as pa
 
     pending: list[tuple[int, np.ndarray, np.ndarray]] = []  # (file, key = col << 32 | value, count)
     size = 0
@@ -45,14 +44,9 @@ def count_partition(batches: Iterator[Any]) -> Iterator[Any]:
         return out
 
     def rows(entries: list[tuple[int, np.ndarray, np.ndarray]]) -> Any:
-        keys = np.concatenate([k for _, k, _ in entries]) if entries else np.zeros(0, np.int64)
-        return pa.RecordBatch.from_pydict({
-            "file": pa.array(np.concatenate([np.full(len(k), f, np.int32) for f, k, _ in entries])
-                             if entries else np.zeros(0, np.int32)),
-            "col": pa.array((keys >> 32).astype(np.int32)),
-            "value": pa.array(keys & 0xFFFFFFFF),
-            "count": pa.array(np.concatenate([c for _, _, c in entries]) if entries else np.zeros(0, np.int64)),
-        })
+        keys = np.concatenate([k for _, k, _ in entries])
+        return output(np.concatenate([np.full(len(k), f, np.int32) for f, k, _ in entries]), keys >> 32,
+                      keys & 0xFFFFFFFF, np.concatenate([c for _, _, c in entries]))
 
     shift = np.arange(26, dtype=np.int64) << 32
     for batch in batches:
@@ -93,11 +87,18 @@ def count_partition(batches: Iterator[Any]) -> Iterator[Any]:
     if pending:
         yield rows(merged())
     if blocks:
-        meta = [(f, b, LINES, e[0]) for (f, b), e in blocks.items()]
-        meta += [(f, b, INVALID, e[1]) for (f, b), e in blocks.items() if e[1]]
-        yield pa.RecordBatch.from_pydict({
-            "file": pa.array([m[0] for m in meta], pa.int32()),
-            "col": pa.array([m[2] for m in meta], pa.int32()),
-            "value": pa.array([m[1] for m in meta], pa.int64()),
-            "count": pa.array([m[3] for m in meta], pa.int64()),
-        })
+        meta = [(f, LINES, b, e[0]) for (f, b), e in blocks.items()]
+        meta += [(f, INVALID, b, e[1]) for (f, b), e in blocks.items() if e[1]]
+        yield output(*(np.array(column, dtype=np.int64) for column in zip(*meta)))
+
+
+def output(file: np.ndarray, col: np.ndarray, value: np.ndarray, count: np.ndarray) -> Any:
+    """One Arrow batch of COUNT_COLUMNS."""
+    import pyarrow as pa
+
+    return pa.RecordBatch.from_pydict({
+        "file": pa.array(file.astype(np.int32)),
+        "col": pa.array(col.astype(np.int32)),
+        "value": pa.array(value.astype(np.int64)),
+        "count": pa.array(count.astype(np.int64)),
+    })

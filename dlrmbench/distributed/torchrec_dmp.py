@@ -133,8 +133,8 @@ def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, gr
 
     from dlrmbench.workload.build import build_model, open_case_data
 
-    data = open_case_data(resolved, local_rank, rank, world)
-    resolved, case, device, dataset, table_sizes = data.resolved, data.case, data.device, data.dataset, data.table_sizes
+    resolved, device, dataset, table_sizes = open_case_data(resolved, local_rank, rank, world)
+    case = resolved.case
     model = build_model(resolved, table_sizes)  # the single-process model: the same initial weights
     strategy = model.embeddings
     if not hasattr(strategy, "shardable"):

@@ -60,8 +60,8 @@ def build_distributed_workload(case: "Case | ResolvedCase", rank: int, world: in
     from dlrmbench.host import current_host
     from dlrmbench.workload.build import open_case_data
 
-    data = open_case_data(case, local_rank, rank, world)
-    resolved, case, device, dataset, table_sizes = data.resolved, data.case, data.device, data.dataset, data.table_sizes
+    resolved, device, dataset, table_sizes = open_case_data(case, local_rank, rank, world)
+    case = resolved.case
     plan = plan_for_host(case, current_host(), table_sizes, resolved)
     if plan is not None and not plan.fits:  # table sizes known only now (from the dataset)
         raise ValueError("the case does not fit: " + "; ".join(plan.problems))

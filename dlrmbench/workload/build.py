@@ -11,7 +11,7 @@ with the planner's own function.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -86,12 +86,10 @@ def open_dataset(case: "Case | ResolvedCase", device: torch.device, rank: int = 
     return plugin.build(BuildContext(case, plugin.options_object(), sizes, str(device), rank, world_size))
 
 
-@dataclass
-class CaseData:
+class CaseData(NamedTuple):
     """A process's start of every workload: the resolved case, its device, its (rank's) dataset, the table sizes."""
 
     resolved: ResolvedCase
-    case: Case
     device: torch.device
     dataset: Any
     table_sizes: list[int]
@@ -104,13 +102,13 @@ def open_case_data(case: "Case | ResolvedCase", local_rank: int = 0, rank: int =
     device = case_device(resolved.case, local_rank)
     torch.manual_seed(resolved.case.seed)
     dataset = open_dataset(resolved, device, rank, world_size)
-    return CaseData(resolved, resolved.case, device, dataset, resolve_table_sizes(resolved.case, dataset))
+    return CaseData(resolved, device, dataset, resolve_table_sizes(resolved.case, dataset))
 
 
 def build_workload(case: "Case | ResolvedCase", local_rank: int = 0) -> Workload:
     """Open the dataset and build the model of ``case`` on its device, seeded (or from its checkpoint)."""
-    data = open_case_data(case, local_rank)
-    resolved, case, device, dataset, table_sizes = data.resolved, data.case, data.device, data.dataset, data.table_sizes
+    resolved, device, dataset, table_sizes = open_case_data(case, local_rank)
+    case = resolved.case
     model = build_model(resolved, table_sizes)
     if case.checkpoint is not None and case.checkpoint.load is not None:
         from dlrmbench.workload.checkpoint import load_checkpoint, resolve_path

@@ -28,6 +28,7 @@ import torch
 from torch.nn import functional
 
 from dlrmbench.batch import SparseFeatures
+from dlrmbench.model.adagrad import ADAGRAD_EPS
 from dlrmbench.plugin_api import BuildContext
 from dlrmbench_plugins.embeddings._tables import JointEmbedding
 
@@ -150,8 +151,6 @@ class JointAdagradInBackward(JointSgdInBackward):
     def __init__(self, table_sizes: list[int], dim: int, hash_indices: bool = False, options: object = None,
                  eps: float | None = None) -> None:
         super().__init__(table_sizes, dim, hash_indices, options)
-        from dlrmbench.model.adagrad import ADAGRAD_EPS
-
         self.eps = ADAGRAD_EPS if eps is None else eps
         # the accumulator: moves with the module and is saved with it, so a checkpoint resumes Adagrad
         self.register_buffer("state_sum", torch.zeros_like(self.weight))
