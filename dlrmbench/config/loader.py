@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dlrmbench.config.schema import SAFE_NAME, Case, Suite
+from dlrmbench.config.schema import Case, Suite
 from dlrmbench.errors import UserError, did_you_mean
 
 Path_ = tuple[str | int, ...]
@@ -500,5 +500,3 @@ def _plugin_problems(cases: list[Case], origins: list[int], templates: list[dict
     return problems
 
 
-def is_safe_name(name: str) -> bool:
-    return bool(SAFE_NAME.match(name))

@@ -6,7 +6,6 @@ see reference/nvidia-dlrm-facts.md sections 1 and 2); every deviation is a named
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,9 +14,8 @@ from pydantic import (
 
 from dlrmbench.devices import DEVICES
 from dlrmbench.precisions import PRECISIONS
+from dlrmbench.safe_names import MAX_NAME_LENGTH, SAFE_NAME, check_safe_name  # noqa: F401 (re-exported)
 
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
-MAX_NAME_LENGTH = 200  # file names are limited to 255 bytes; leave room for ".r12.json" and temp prefixes
 
 Mode = Literal["train", "test", "inference", "serve"]
 
@@ -40,19 +38,6 @@ def _one_of(table: dict[str, Any], what: str) -> Any:
 
 Precision = Annotated[str, _one_of(PRECISIONS, "precision")]  # the rows of dlrmbench.precisions
 Device = Annotated[str, _one_of(DEVICES, "device")]  # the rows of dlrmbench.devices
-
-
-def check_safe_name(value: str, what: str = "name") -> str:
-    """Refuse names that cannot safely become a file or folder name ('/', '..', spaces)."""
-    if len(value) > MAX_NAME_LENGTH:
-        raise ValueError(f"{value[:40]!r}... is {len(value)} characters long; a {what} names a results file "
-                         f"or folder, so at most {MAX_NAME_LENGTH} are allowed")
-    if not SAFE_NAME.match(value):
-        raise ValueError(
-            f"{value!r} is not a safe {what}: use letters, digits and . _ + = - "
-            "(it names a results file or folder, so '/' and '..' are refused)"
-        )
-    return value
 
 
 class Strict(BaseModel):

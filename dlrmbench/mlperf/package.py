@@ -27,7 +27,7 @@ BENCHMARK = "dlrm_dcnv2"
 RUNS_REQUIRED = 10  # mlperf_logging.benchmark_meta: dlrm_dcnv2 result file count (training)
 STATUS = {"research": "Research, Development, or Internal (RDI)", "onprem": "Available on-premise",
           "cloud": "Available cloud", "preview": "Preview"}
-SAFE = str.maketrans({c: "_" for c in " /\\:*?\"<>|"})
+SPACES = str.maketrans({" ": "_"})  # "Big Org" -> Big_Org; every other character is checked by check_safe_name
 
 
 @dataclass
@@ -112,6 +112,18 @@ def system_description(org: str, system: str, division: str, status: str, enviro
     return desc
 
 
+def _folder_name(log: LogInfo, key: str) -> str:
+    """The log's ``key`` as a folder name (spaces and the like become ``_``), refused if it is not a plain name."""
+    from dlrmbench.safe_names import check_safe_name
+    from dlrmbench.safe_text import plain_text
+
+    try:
+        return check_safe_name(str(log.keys.get(key)).translate(SPACES), key)
+    except ValueError as exc:
+        raise UserError(f"{log.path}: {key} cannot name a folder of the submission: {plain_text(str(exc))}; "
+                        "set it to a plain name in the suite's mlperf_log options and rerun") from None
+
+
 def write_package(results: Path, out: Path) -> Path:
     """Write the submission tree for ``results`` into ``out`` (which must not exist or be empty)."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -129,7 +141,7 @@ def write_package(results: Path, out: Path) -> Path:
             raise UserError(f"{results}: the logs disagree on {key} ({', '.join(sorted(values))}); package runs "
                             "of one system and division")
     first = logs[0].keys
-    org, system = str(first["submission_org"]).translate(SAFE), str(first["submission_platform"]).translate(SAFE)
+    org, system = (_folder_name(logs[0], key) for key in ("submission_org", "submission_platform"))
     environment = json.loads((results / "run.json").read_text()).get("environment", {})
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
