@@ -58,11 +58,26 @@ def check_output(output: Path, force: bool) -> None:
         raise UserError(f"export output {output} already exists; choose a new folder or pass --force to replace it")
     if output.exists() and not output.is_dir():
         raise UserError(f"export output {output} is a file, not a folder; choose a folder path")
+    if output.is_dir() and not _is_export(output):
+        raise UserError(f"export output {output} exists and is not a dlrmbench export (no {MANIFEST}, or other files "
+                        "beside it); --force replaces only an earlier export or an empty folder: choose a new folder")
     parent = output.resolve().parent
     if not parent.is_dir():
         raise UserError(f"export output {output}: its parent folder {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UserError(f"export output {output}: cannot write in {parent} (permission denied); choose another folder")
+
+
+def _is_export(folder: Path) -> bool:
+    """True for an empty folder, or one holding only what :func:`export` writes, with its manifest."""
+    try:
+        entries = {p.name for p in folder.iterdir()}
+        if not entries:
+            return True
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return entries <= {MANIFEST, REPOSITORY} and isinstance(manifest, dict) and manifest.get("format") == MANIFEST_FORMAT
 
 
 def decide_split(parts: ServingParts, settings: ExportSettings) -> tuple[bool, str]:

@@ -131,10 +131,31 @@ def test_existing_output_needs_force_and_is_replaced_only_when_complete(suite_fi
     result = _cli("export", "-o", str(out), "--suite", str(suite_file), "--case", "small", "--format", "torchscript")
     assert result.exit_code == 2 and "already exists" in result.output and "--force" in result.output
     assert _leftovers(out) == ["keep.txt"]
+    (out / "keep.txt").unlink()
     result = _cli("export", "-o", str(out), "--suite", str(suite_file), "--case", "small", "--format", "torchscript",
-                  "--force")
+                  "--force")  # an empty folder
+    assert result.exit_code == 0, result.output
+    first = (out / "export.json").read_bytes()
+    result = _cli("export", "-o", str(out), "--suite", str(suite_file), "--case", "small", "--format", "onnx",
+                  "--force")  # an earlier export
     assert result.exit_code == 0, result.output
     assert _leftovers(out) == ["export.json", "triton"] and _leftovers(tmp_path) == ["out", "suite.yaml"]
+    assert (out / "export.json").read_bytes() != first
+
+
+@pytest.mark.parametrize("content", [{"notes.txt": "mine"}, {"export.json": "{}"}, {"export.json": "not json"},
+                                     {"triton": None, "data.csv": "1,2"}])
+def test_force_never_replaces_a_folder_that_is_not_an_export(suite_file, tmp_path, content):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name, text in content.items():
+        (out / name).mkdir() if text is None else (out / name).write_text(text)
+    before = {p.relative_to(out).as_posix(): p.read_bytes() if p.is_file() else None for p in out.rglob("*")}
+    result = _cli("export", "-o", str(out), "--suite", str(suite_file), "--case", "small", "--format", "torchscript",
+                  "--force")
+    assert result.exit_code == 2 and "is not a dlrmbench export" in result.output, result.output
+    assert {p.relative_to(out).as_posix(): p.read_bytes() if p.is_file() else None for p in out.rglob("*")} == before
+    assert _leftovers(tmp_path) == ["out", "suite.yaml"]
 
 
 def test_unwritable_output_is_refused_before_anything_is_built(suite_file, tmp_path, monkeypatch):
