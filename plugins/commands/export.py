@@ -59,7 +59,8 @@ def _sizes(value: str, what: str, largest: int) -> tuple[int, ...]:
               help="Model instances per device (instance_group count).")
 @click.option("--check", is_flag=True,
               help="Run the exported files (onnxruntime, TorchScript) against the eager model; exit 1 on a difference.")
-@click.option("--force", is_flag=True, help="Replace OUTPUT if it is an earlier export or empty (only once the new export is complete).")
+@click.option("--force", is_flag=True,
+              help="Replace OUTPUT if it is an earlier export or empty (only once the new export is complete).")
 def export_command(output: Path, checkpoint: Path | None, suite: Path | None, case_name: str | None,
                    scale_down: bool, hash_indices: bool, formats: tuple[str, ...], split: str, split_above: int,
                    model_name: str, max_batch_size: int, preferred: tuple[int, ...], max_queue_delay_us: int,
