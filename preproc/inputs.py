@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,14 +42,35 @@ def natural_key(name: str) -> list[object]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
+def _not_a_day_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a raw day file, or None."""
+    if path.is_symlink() and not path.exists():
+        return "a link to nothing"
+    if path.is_dir():
+        return "a directory, not a file (the day files must sit directly in the input directory)"
+    if not path.is_file():
+        return "not a regular file"
+    if not os.access(path, os.R_OK):
+        return "not readable (permission denied)"
+    return None
+
+
 def discover(input_dir: Path) -> list[InputFile]:
-    """Regular files of `input_dir` (no hidden or `_`-prefixed ones), natural order; refuses an empty dir."""
+    """Regular files of `input_dir` (hidden and `_`-prefixed entries are ignored), natural order.
+
+    Any other entry that is not a readable regular file (a folder, a broken link, a pipe) is an error
+    naming it: skipping it would silently shift which file is the test day.
+    """
     if not input_dir.is_dir():
         raise PreprocError(f"input {input_dir}: not a directory; pass the directory that holds the raw day files")
     files = []
     for p in input_dir.iterdir():
-        if p.name.startswith((".", "_")) or not p.is_file():
+        if p.name.startswith((".", "_")):
             continue
+        problem = _not_a_day_file(p)
+        if problem:
+            raise PreprocError(f"input entry {p}: {problem}; every entry of the input directory is a day file "
+                               "(move it away, or prefix its name with '_' or '.' to have it ignored)")
         if p.suffix in (".bz2", ".xz", ".zst", ".zip", ".lz4"):
             raise PreprocError(f"input file {p}: only plain or gzip (.gz) files are supported; recompress it with gzip")
         st = p.stat()
