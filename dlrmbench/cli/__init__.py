@@ -23,7 +23,9 @@ class DlrmbenchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            click.echo(f"Error: {exc.message}", err=True)
+            from dlrmbench.safe_text import shown
+
+            click.echo(f"Error: {shown(exc.message)}", err=True)  # messages quote names and text from files
             ctx.exit(exc.exit_code)
 
 

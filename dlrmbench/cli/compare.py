@@ -50,12 +50,13 @@ def compare_command(paths: tuple[Path, ...], baseline: Path | None, metric: str 
     from dlrmbench.report import export
     from dlrmbench.results.compare import compare
     from dlrmbench.results.load import load_with_baseline
+    from dlrmbench.safe_text import shown
 
     if fail_on_regression and baseline is None:
         raise UserError("--fail-on-regression needs --baseline RUN_DIR (the result set to compare against)")
     loaded, base_set = load_with_baseline(list(paths), baseline)
     for problem in loaded.problems:
-        click.echo(f"Warning: {problem}", err=True)
+        click.echo(f"Warning: {shown(problem)}", err=True)
     comparison = compare(loaded.sets, base_set, metric=metric, min_change=min_change, alpha=alpha)
     if fmt != "table":
         for diff in comparison.env_differences:

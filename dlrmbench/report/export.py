@@ -32,7 +32,7 @@ def to_json(comparison: Comparison) -> str:
 
 def to_markdown(comparison: Comparison) -> str:
     header = ["case", "metric", "reference"] + [
-        s + (" (baseline)" if s == comparison.baseline else "") for s in comparison.sets
+        _md(s) + (" (baseline)" if s == comparison.baseline else "") for s in comparison.sets
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in comparison.rows:
@@ -65,5 +65,9 @@ def to_markdown(comparison: Comparison) -> str:
 
 
 def _md(text: str) -> str:
-    """Text shown literally in a Markdown table cell (pipes and markup characters escaped)."""
-    return "".join("\\" + c if c in "\\|*_`[]<>$" else c for c in text)
+    """Text shown literally in a Markdown table cell: pipes and markup characters escaped, ``< > &`` as
+    HTML entities (no renderer takes them for a tag), any acting character as a visible escape."""
+    from dlrmbench.safe_text import shown
+
+    entities = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+    return "".join(entities.get(c) or ("\\" + c if c in "\\|*_`[]$" else c) for c in shown(text, newlines=False))

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from dlrmbench.errors import UserError
 from dlrmbench.results.schema import CaseResult, RunManifest
 from dlrmbench.results.stale import settle_running
+from dlrmbench.safe_text import shown, shown_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,7 +51,16 @@ def _read_json(path: Path) -> Any:
     size = path.stat().st_size
     if size > MAX_RESULT_BYTES:
         raise ValueError(f"{size:,} bytes; a result file is at most {MAX_RESULT_BYTES >> 20} MiB")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return shown_json(path.read_text(encoding="utf-8"))  # names and text shown later cannot act on a terminal
+
+
+def one_line_names(model: CaseResult | RunManifest) -> None:
+    """Escape newlines and tabs in the names a file gives (suite, run id, case): each is shown on one line."""
+    for key in ("suite", "run_id", "case"):
+        if isinstance(getattr(model, key, None), str):
+            setattr(model, key, shown(getattr(model, key), newlines=False))
+    for entry in getattr(model, "cases", ()):
+        entry.case = shown(entry.case, newlines=False)
 
 
 def _describe(exc: Exception) -> str:
@@ -165,6 +175,7 @@ def load_run(run_dir: Path, problems: list[str]) -> ResultSet | None:
     manifest_path = run_dir / "run.json"
     try:
         manifest = RunManifest.model_validate(_read_json(manifest_path))
+        one_line_names(manifest)
         problem = manifest_problem(manifest)
         if problem:
             raise ValueError(problem)
@@ -179,6 +190,7 @@ def load_run(run_dir: Path, problems: list[str]) -> ResultSet | None:
     for file in files:
         try:
             result = CaseResult.model_validate(_read_json(file))
+            one_line_names(result)
             problem = shape_problem(result)
             if problem:
                 raise ValueError(problem)
@@ -257,7 +269,7 @@ def _distinct(sets: list[ResultSet], problems: list[str]) -> list[ResultSet]:
             problems.append(f"{len(unique)} different result sets carry the same suite/run id {label} ({places}); "
                             "kept apart, each labelled by its location, never pooled as repeats")
             for result_set in unique.values():
-                result_set.distinct_label = f"{label}@{result_set.path}"
+                result_set.distinct_label = f"{label}@{shown(str(result_set.path), newlines=False)}"
     return [s for s in sets if id(s) not in dropped]
 
 

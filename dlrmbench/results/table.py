@@ -206,6 +206,9 @@ def _pa_strings(values: list[str]) -> Any:
 def read_sets(path: Path, problems: list[str]) -> list[tuple[Path, RunManifest, list[CaseResult]]]:
     """(pseudo path, manifest, case results) of every result set stored in a table file, exactly as
     exported; bad records go to ``problems``."""
+    from dlrmbench.results.load import one_line_names
+    from dlrmbench.safe_text import shown, shown_json
+
     sets: dict[str, tuple[Path, RunManifest, list[CaseResult]]] = {}
     cases: list[tuple[str, int, str]] = []
     for kind, label, text, idx in _records(path):
@@ -213,14 +216,18 @@ def read_sets(path: Path, problems: list[str]) -> list[tuple[Path, RunManifest, 
             cases.append((label, idx if idx is not None else len(cases), text))
             continue
         try:
-            sets[label] = (Path(f"{path}#{label}"), RunManifest.model_validate_json(text), [])
+            manifest = RunManifest.model_validate(shown_json(text))
+            one_line_names(manifest)
+            sets[label] = (Path(f"{path}#{shown(label, newlines=False)}"), manifest, [])
         except Exception as exc:
             problems.append(f"{path}: result set {label}: not a dlrmbench run manifest ({exc}); skipped")
     for label, _, text in sorted(cases, key=lambda c: (c[0], c[1])):
         if label not in sets:
             continue
         try:
-            sets[label][2].append(CaseResult.model_validate_json(text))
+            result = CaseResult.model_validate(shown_json(text))
+            one_line_names(result)
+            sets[label][2].append(result)
         except Exception as exc:
             problems.append(f"{path}: a case of {label}: not a dlrmbench case result ({exc}); skipped")
     return [sets[k] for k in sorted(sets)]

@@ -27,15 +27,16 @@ def report_command(results: tuple[Path, ...], html_out: Path, png_dir: Path | No
     """
     from dlrmbench.report.html import write_report
     from dlrmbench.results.load import load_with_baseline
+    from dlrmbench.safe_text import shown
 
     loaded, base_set = load_with_baseline(list(results), baseline)
     for problem in loaded.problems:
-        click.echo(f"Warning: {problem}", err=True)
+        click.echo(f"Warning: {shown(problem)}", err=True)
     if html_out.parent and not html_out.parent.exists():
         raise UserError(f"--html {html_out}: the directory {html_out.parent} does not exist")
     written = write_report(loaded.sets, html_out, base_set, png_dir)
     for problem in written.warnings:
-        click.echo(f"Warning: {problem}", err=True)
+        click.echo(f"Warning: {shown(problem)}", err=True)
     pngs = len(set(written.pngs))
     click.echo(f"Report: {written.html}" + (f" and {pngs} PNG file(s) in {png_dir}" if png_dir else ""))
 
