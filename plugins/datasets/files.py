@@ -77,6 +77,27 @@ def planning_check(fmt: str) -> Callable[["Host", "Case | None", Any], "str | No
     return check
 
 
+def planned_table_sizes(fmt: str) -> Callable[[Any, "Case"], "list[int] | None"]:
+    """The table sizes the worker will build, read from the data's model_size.json before it runs, so
+    that the memory plan of ``plan`` and ``run`` is made from them (a bad dataset: None here; the
+    planning check names the problem)."""
+
+    def sizes(options: Any, case: "Case") -> list[int] | None:
+        from dlrmbench.data.errors import DatasetError
+        from dlrmbench.data.open import detect_format, table_sizes
+
+        if options.path is None:
+            return None
+        try:
+            path = Path(options.path)
+            wanted = getattr(options, "format", fmt)
+            return table_sizes(path, detect_format(path) if wanted == "auto" else wanted)
+        except (DatasetError, OSError):
+            return None
+
+    return sizes
+
+
 def _memmap_check(host: "Host", case: "Case | None", options: Any) -> str | None:
     return planning_check(options.format)(host, case, options)
 
@@ -113,16 +134,19 @@ def register_datasets(register: Callable[[PluginSpec], None]) -> None:
         kind="dataset", name="binary",
         summary="the reference's 160-byte records (train_data.bin, test_data.bin), read with pread",
         factory=f"{impl}:build_binary", options=ReaderOptions, check=planning_check("binary"),
+        table_sizes=planned_table_sizes("binary"),
         format=file_format("binary"),
     ))
     register(PluginSpec(
         kind="dataset", name="split",
         summary="the reference's per-feature files (label, float16 numerical, cat_i) + model_size.json",
         factory=f"{impl}:build_split", options=ReaderOptions, check=planning_check("split"),
+        table_sizes=planned_table_sizes("split"),
         format=file_format("split"),
     ))
     register(PluginSpec(
         kind="dataset", name="memmap",
         summary="zero-copy np.memmap reading of split or binary files",
         factory=f"{impl}:build_memmap", options=MemmapOptions, check=_memmap_check,
+        table_sizes=planned_table_sizes("auto"),
     ))

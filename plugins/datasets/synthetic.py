@@ -75,6 +75,7 @@ def register_datasets(register: Callable[[PluginSpec], None]) -> None:
             options=SyntheticOptions,
             check=_check_model_size,
             scale_down=scale_down,
+            table_sizes=_planned_table_sizes,
             hotness=lambda options, case: list(options.multi_hot_sizes) if options.multi_hot_sizes else None,
             auc_comparable=False,  # labels from a random teacher: the AUC says nothing about Criteo
         )
@@ -104,6 +105,17 @@ def _check_model_size(host: Any, case: Any, options: SyntheticOptions) -> str | 
         except DatasetError as exc:
             raise DatasetError(f"case {case.name}: dataset synthetic (options.model_size): {exc.message}") from None
     return None
+
+
+def _planned_table_sizes(options: SyntheticOptions, case: Any) -> list[int] | None:
+    """The sizes the worker will build, known to the planner (a bad model_size.json: None here; the
+    capability check names the problem)."""
+    from dlrmbench.data.errors import DatasetError
+
+    try:
+        return resolve_table_sizes(options, case)
+    except (DatasetError, OSError):
+        return None
 
 
 def resolve_table_sizes(options: SyntheticOptions, case: Any) -> list[int]:
