@@ -13,7 +13,7 @@ Names are escaped for HTML and drawn literally in the charts (a ``$`` is not mat
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,32 @@ def _unique(stem: str, taken: set[str]) -> str:
     return candidate
 
 
+#: Rows one summary chart draws and per-case charts (step times, telemetry) one report draws: past these a
+#: chart is unreadable and each costs about a second, so a report of thousands of cases would take
+#: hours. Every case stays in the tables; the notes say what was left out of the charts.
+MAX_CHART_ROWS = 50
+MAX_CASE_CHARTS = 12
+
+
+def _charted(comparison: Comparison) -> tuple[Comparison, str | None]:
+    """``comparison`` cut to the rows the summary charts draw (flagged ones first, then the largest changes
+    against the baseline, else file order), and a note saying how many were left out."""
+    if len(comparison.rows) <= MAX_CHART_ROWS:
+        return comparison, None
+
+    def weight(row: Any) -> tuple[int, float]:
+        cells = list(row.cells.values())
+        flagged = any(c.flag for c in cells)
+        change = max((abs(c.vs_baseline - 1) for c in cells if c.vs_baseline is not None), default=0.0)
+        return (0 if flagged else 1, -change)
+
+    order = sorted(range(len(comparison.rows)), key=lambda i: weight(comparison.rows[i]))
+    kept = sorted(order[:MAX_CHART_ROWS])
+    note = (f"The summary charts draw {MAX_CHART_ROWS} of the {len(comparison.rows)} rows (flagged ones first, then "
+            "the largest changes against the baseline); every row is in the summary table.")
+    return replace(comparison, rows=[comparison.rows[i] for i in kept]), note
+
+
 def render(sets: list[ResultSet], baseline: ResultSet | None = None, png_dir: Path | None = None) -> tuple[str, list[Path]]:
     """The report's HTML text, and the PNG files written to ``png_dir`` (if given)."""
     document, pngs, _ = _render(sets, baseline, png_dir)
@@ -202,6 +228,9 @@ def _render(sets: list[ResultSet], baseline: ResultSet | None,
         items = "".join(f"<li><b>{_e(where)}</b>: {_e(what)}</li>" for where, what in noise)
         parts.append(f"<div class='warn'><b>Noise:</b> these measurements may not be trustworthy.<ul>{items}</ul></div>")
     parts.append("<h2>Summary</h2>" + _summary_table(comparison))
+    full, (comparison, cut) = comparison, _charted(comparison)
+    if cut:
+        parts.append(f"<p class='note'>{_e(cut)}</p>")
 
     def section(title: str, fig: Any, name: str, caption: str, empty: str) -> None:
         body = _figure_html(fig, name, caption, png_dir, pngs) if fig is not None else f"<p class='note'>{_e(empty)}</p>"
@@ -218,7 +247,7 @@ def _render(sets: list[ResultSet], baseline: ResultSet | None,
     section("Inference latency against batch size", charts.latency_chart(comparison, sets), "inference_latency",
             "End-to-end latency per batch: p50 (solid) and p99 (dashed, labelled), first repeat.",
             "No inference cases.")
-    speedups = precision_speedups(comparison)
+    speedups = precision_speedups(comparison)[:MAX_CHART_ROWS]
     section("Mixed precision speed-up", charts.speedup_chart(speedups), "precision_speedup",
             "Throughput of the mixed-precision case over the full-precision case with the same configuration.",
             "No pair of cases differs only in precision.")
@@ -229,11 +258,15 @@ def _render(sets: list[ResultSet], baseline: ResultSet | None,
             "Board energy per sample from NVML energy-counter deltas over the measured window.",
             "No energy measured (no NVML-visible GPU in these runs; see the telemetry table).")
     parts.append("<h2>Step times</h2>")
-    step_charts = 0
+    step_charts = skipped_steps = 0
     for s in sets:
         seen_steps: set[str] = set()
         for r in s.results:
             if r.case in seen_steps or r.status != "ok":
+                continue
+            if step_charts >= MAX_CASE_CHARTS:
+                skipped_steps += 1
+                seen_steps.add(r.case)
                 continue
             fig = charts.step_time_chart(r)
             if fig is None:
@@ -246,24 +279,36 @@ def _render(sets: list[ResultSet], baseline: ResultSet | None,
                                       "mean marked) and time against step (warm-up shaded).", png_dir, pngs))
     if not step_charts:
         parts.append("<p class='note'>No step times recorded.</p>")
+    if skipped_steps:
+        parts.append(f"<p class='note'>Step times drawn for the first {MAX_CASE_CHARTS} cases; {skipped_steps} more "
+                     "are in their result files (report fewer result sets to draw them).</p>")
     parts.append("<h2>Telemetry</h2>" + _telemetry_table(sets))
+    timelines = skipped_timelines = 0
     for s in sets:
         seen = set()
         for r in s.results:
             if r.case in seen:
                 continue
+            if timelines >= MAX_CASE_CHARTS:
+                skipped_timelines += 1
+                seen.add(r.case)
+                continue
             fig = charts.timeline_chart(r)
             if fig is None:
                 continue
             seen.add(r.case)
+            timelines += 1
             parts.append(f"<h3>{_e(r.suite)}/{_e(r.case)} — {_e(s.label)}</h3>")
             parts.append(_figure_html(fig, f"timeline_{_safe(s.manifest.run_id)}_{_safe(r.case)}",
                                       "Telemetry timeline (first repeat).", png_dir, pngs))
+    if skipped_timelines:
+        parts.append(f"<p class='note'>Telemetry timelines drawn for the first {MAX_CASE_CHARTS} cases; "
+                     f"{skipped_timelines} more are in their result files.</p>")
     document = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
                 "<meta name='viewport' content='width=device-width, initial-scale=1'>"
                 "<link rel='icon' href='data:,'><title>dlrmbench report</title>"
                 f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>\n")
-    return document, pngs, comparison
+    return document, pngs, full
 
 
 def write_report(sets: list[ResultSet], out: Path, baseline: ResultSet | None = None,
