@@ -10,6 +10,7 @@ OUTPUT/preprocess.json is written last and marks the whole run complete.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -57,6 +58,13 @@ def prepare_output(output_dir: Path, fingerprint: dict[str, Any], before_create:
     """
     if output_dir.exists() and not output_dir.is_dir():
         raise PreprocError(f"output {output_dir} is a file; pass a new or empty directory")
+    existing = output_dir.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = "is not a directory" if not existing.is_dir() else "is not writable"
+        raise PreprocError(f"output {output_dir}: cannot be written ({existing} {why}); pass a directory you can "
+                           "write")
     entries = sorted(p.name for p in output_dir.iterdir()) if output_dir.exists() else []
     foreign = [e for e in entries if e not in OWN_ENTRIES]
     if foreign:

@@ -128,6 +128,9 @@ def write_package(results: Path, out: Path) -> Path:
     """Write the submission tree for ``results`` into ``out`` (which must not exist or be empty)."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out}: exists and is not empty; give a new folder for the submission tree")
+    from dlrmbench.results.store import check_output_dir
+
+    check_output_dir(out, "OUT", "submission folder")
     paths = log_paths(results)
     logs = [read_log_keys(p) for p in paths]
     logs = [log for log in logs if log.keys.get("submission_benchmark") == BENCHMARK]

@@ -100,31 +100,46 @@ def run_directory(output: Path, suite_name: str, run_id: str) -> Path:
     return target
 
 
-def check_output_dir(output: Path) -> None:
-    """Refuse, before anything runs, an ``--output`` that is not a directory or cannot be written.
+def check_output_dir(output: Path, option: str = "--output", what: str = "results directory") -> None:
+    """Refuse, before anything runs, an ``--output`` (or ``option``) that is not a directory or cannot be
+    written.
 
     Creates nothing: a directory that does not exist yet is checked through its nearest existing
     parent (the run creates it when it writes its first file).
     """
     if output.exists() and not output.is_dir():
-        raise UserError(f"--output {output}: exists and is not a directory; give a directory for the results")
+        raise UserError(f"{option} {output}: exists and is not a directory; give a directory for the {what.split()[0]}")
     existing = output.absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if existing != output.absolute():
         if not existing.is_dir():
-            raise UserError(f"--output {output}: cannot create the results directory: {existing} is not a directory")
+            raise UserError(f"{option} {output}: cannot create the {what}: {existing} is not a directory")
         if not os.access(existing, os.W_OK | os.X_OK):
-            raise UserError(f"--output {output}: cannot create the results directory: {existing} is not writable; "
-                            "choose a writable directory (-o DIR)")
+            raise UserError(f"{option} {output}: cannot create the {what}: {existing} is not writable; "
+                            "choose a writable directory")
         return
     try:
         fd, probe = tempfile.mkstemp(prefix=".dlrmbench-write-check-", dir=output)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise UserError(f"--output {output}: cannot write there: {exc.strerror or exc}; "
-                        "choose a writable directory (-o DIR)") from None
+        raise UserError(f"{option} {output}: cannot write there: {exc.strerror or exc}; "
+                        "choose a writable directory") from None
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Refuse, before any work, a file output that cannot be written: a directory, or a folder that does
+    not exist, is not a folder, or is not writable (creates nothing)."""
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a directory; give a file name")
+    folder = path.absolute().parent
+    if not folder.exists():
+        raise UserError(f"{option} {path}: the directory {path.parent} does not exist; create it first")
+    if not folder.is_dir():
+        raise UserError(f"{option} {path}: {path.parent} is not a directory; give a file in a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: cannot write in {path.parent} (permission denied); choose another place")
 
 
 def case_file_name(case: str, repeat: int, repeats: int) -> str:

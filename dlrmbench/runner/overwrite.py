@@ -8,6 +8,7 @@ when ``dlrmbench run --overwrite`` says so.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -51,6 +52,18 @@ def is_dlrmbench_mlperf_log(path: Path) -> bool:
     return "dlrmbench" in where and where.endswith(MLLOG_WRITERS)
 
 
+def _unwritable_folder(path: Path) -> str | None:
+    """Why no file can be created at ``path`` (its nearest existing folder is a file or not writable), or None."""
+    existing = path.absolute().parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
 def overwrite_problems(cases: list[Case]) -> list[str]:
     """One message per case output that would replace a file dlrmbench did not write."""
     def resolve_path(template: str, case: Case) -> Path:  # as dlrmbench.workload.checkpoint does, without torch
@@ -64,7 +77,11 @@ def overwrite_problems(cases: list[Case]) -> list[str]:
         if case.mlperf_log is not None:
             outputs.append(("mlperf_log.path", resolve_path(case.mlperf_log.path, case), is_dlrmbench_mlperf_log))
         for field, path, ours in outputs:
-            if path.is_dir():
+            folder = _unwritable_folder(path)
+            if folder:
+                problems.append(f"case {case.name}: {field} {path} cannot be written ({folder}); give a path in a "
+                                "directory you can write")
+            elif path.is_dir():
                 problems.append(f"case {case.name}: {field} {path} is a directory; give a file path")
             elif path.exists() and not ours(path):
                 problems.append(f"case {case.name}: {field} {path} exists and was not written by dlrmbench; "

@@ -170,6 +170,10 @@ def serve_bench_command(export_dir: Path, target: str, batch_sizes: str, concurr
 
     settings = ServeSettings(batch_sizes=_sizes(batch_sizes, "--batch-sizes", 1 << 20),  # the graphs' batch bound
                              concurrency=_sizes(concurrency, "--concurrency", 256), duration_s=duration, warmup=warmup)
+    if not no_save:
+        from dlrmbench.results.store import check_output_dir
+
+        check_output_dir(output)  # before anything is measured
     manifest = read_manifest(export_dir)
     root = export_dir if export_dir.is_dir() else export_dir.parent
     if target == "triton":

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from dlrmbench import hookimpl
-from dlrmbench.errors import UserError
 
 
 @click.command("report")
@@ -29,11 +28,14 @@ def report_command(results: tuple[Path, ...], html_out: Path, png_dir: Path | No
     from dlrmbench.results.load import load_with_baseline
     from dlrmbench.safe_text import shown
 
+    from dlrmbench.results.store import check_output_dir, check_output_file
+
+    check_output_file(html_out, "--html")  # before anything is read or drawn
+    if png_dir is not None:
+        check_output_dir(png_dir, "--png", "PNG directory")
     loaded, base_set = load_with_baseline(list(results), baseline)
     for problem in loaded.problems:
         click.echo(f"Warning: {shown(problem)}", err=True)
-    if html_out.parent and not html_out.parent.exists():
-        raise UserError(f"--html {html_out}: the directory {html_out.parent} does not exist")
     written = write_report(loaded.sets, html_out, base_set, png_dir)
     for problem in written.warnings:
         click.echo(f"Warning: {shown(problem)}", err=True)

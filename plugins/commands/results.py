@@ -39,9 +39,13 @@ def export_command(paths: tuple[Path, ...], fmt: str, output: Path) -> None:
 
     if format_of(output) != fmt:
         raise UserError(f"--output {output}: the name says {format_of(output)}, --format says {fmt}; make them agree")
+    from dlrmbench.results.store import check_output_file
+    from dlrmbench.safe_text import shown
+
+    check_output_file(output, "--output")  # before anything is read
     loaded = load_results(list(paths))
     for problem in loaded.problems:
-        click.echo(f"Warning: {problem}", err=True)
+        click.echo(f"Warning: {shown(problem)}", err=True)
     rows = export(loaded.sets, output)
     click.echo(f"Exported {len(loaded.sets)} result set(s), "
                f"{sum(len(s.results) for s in loaded.sets)} case result(s), {rows:,} rows to {output}")
