@@ -18,6 +18,8 @@ def _needs(serve: ServeConfig) -> dict[str, str]:
     if serve.target == "triton":
         needs["tritonclient"] = ("pip install 'dlrmbench[export]'" if serve.protocol == "http"
                                  else "pip install 'tritonclient[grpc]'")
+        if serve.protocol == "grpc":  # tritonclient without its grpc extra imports, then raises at tritonclient.grpc
+            needs["grpc"] = "pip install 'tritonclient[grpc]'"
     return needs
 
 

@@ -177,10 +177,11 @@ class TritonTarget:
                 import tritonclient.grpc as client_module
             else:
                 import tritonclient.http as client_module
-        except ImportError as exc:
+        except (ImportError, RuntimeError) as exc:  # tritonclient without its grpc extra raises RuntimeError
+            missing = getattr(exc, "name", None) or f"tritonclient.{protocol}"
             raise UserError(
-                f"the triton target needs tritonclient ({exc.name} is not importable): "
-                f"pip install 'tritonclient[{protocol}]'; the onnxruntime target needs no server"
+                f"the triton target over {protocol} needs tritonclient with {protocol} support ({missing} is not "
+                f"importable): pip install 'tritonclient[{protocol}]'; the onnxruntime target needs no server"
             ) from None
         self.module, self.url, self.model, self.protocol = client_module, url, model, protocol
         probe = self._connect()

@@ -39,3 +39,25 @@ def test_missing_extra_is_named(tmp_path, modules, args, extra):
     assert result.returncode != 0
     assert f"pip install '{extra}'" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_triton_over_grpc_without_the_grpc_extra_names_it(tmp_path):
+    """tritonclient installed without its grpc extra raises RuntimeError (not ImportError) on import of
+    tritonclient.grpc; serve-bench and the planner name the extra instead of a traceback (issue 28)."""
+    import importlib.util
+
+    from dlrmbench.config.schema import ServeConfig
+    from dlrmbench.export.requirements import missing_modules_reason
+
+    export = tmp_path / "ex"
+    export.mkdir()
+    (export / "export.json").write_text(
+        '{"format": "dlrmbench-export-1", "model": {"num_numerical": 13, "table_sizes": [10]}, '
+        '"models": {"onnx": {"model": "dlrm", "parts": {"dense": {"file": "triton/dlrm/1/model.onnx"}}}}}')
+    env = without(tmp_path, "grpc")
+    result = run_cli("serve-bench", str(export), "--target", "triton", "--protocol", "grpc", "--no-save", env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "pip install 'tritonclient[grpc]'" in result.stderr
+    if importlib.util.find_spec("grpc") is None:
+        reason = missing_modules_reason(ServeConfig(target="triton", protocol="grpc"))
+        assert reason and "grpc" in reason and "pip install 'tritonclient[grpc]'" in reason
