@@ -118,6 +118,11 @@ def open_multi_hot_npz(path: Path, hotness: list[int] | None = None) -> list[np.
             _check_array(path, f"[{member}]", shape, fortran, found, np.dtype(np.int32), None)
             if hotness is not None and shape[1] != hotness[f]:
                 raise DatasetError(f"{path}[{member}]: hotness {shape[1]}, but multi_hot_sizes[{f}] is {hotness[f]}")
+            header_bytes = fh.tell() - (info.header_offset + ZIP_LOCAL_HEADER.size + fields[9] + fields[10])
+            needed = header_bytes + int(np.prod(shape)) * 4
+            if needed > info.file_size:  # checked before mapping: the header's shape is only a claim
+                raise DatasetError(f"{path}[{member}]: truncated: header says shape {shape} ({needed:,} bytes) but "
+                                   f"the member holds {info.file_size:,} bytes; copy or regenerate it")
             out.append(np.memmap(path, dtype=np.int32, mode="r", offset=fh.tell(), shape=shape))
     return out
 
