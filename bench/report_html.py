@@ -3,14 +3,16 @@
 Writes one synthetic result set of N CPU training cases (2 repeats each, 200 step times, a host
 telemetry timeline of 60 samples: what ``dlrmbench run`` records for a short case) and times the
 report over it in a fresh process, for each N given. The figures to read are seconds per case
-(flat when the cost is linear) and the HTML size. Usage:
-    python bench/report_html.py --cases 500 1000 5000 [--rounds 1]
+(flat when the cost is linear) and the HTML size. ``--other CMD`` times a second dlrmbench (another
+checkout's console script, e.g. main's) on the same files, interleaved round by round. Usage:
+    python bench/report_html.py --cases 500 1000 5000 [--rounds 1] [--other ../main/.venv/bin/dlrmbench]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -61,21 +63,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--other", default=None, help="another dlrmbench command to time on the same files")
     args = parser.parse_args()
-    print(f"{'cases':>6} {'seconds':>9} {'ms/case':>8} {'HTML MiB':>9}")
+    commands = {"this": [sys.executable, "-m", "dlrmbench"]}
+    if args.other:
+        commands["other"] = [args.other]
+    print(f"{'dlrmbench':>9} {'cases':>6} {'seconds':>9} {'ms/case':>8} {'HTML MiB':>9}")
     for cases in args.cases:
         with tempfile.TemporaryDirectory() as tmp:
             run_dir = write_results(Path(tmp), cases)
-            times = []
+            times: dict[str, list[float]] = {name: [] for name in commands}
+            sizes: dict[str, int] = {}
             for _ in range(args.rounds):
-                out = Path(tmp) / "report.html"
-                start = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "dlrmbench", "report", str(run_dir), "--html", str(out)],
-                               cwd=REPO, check=True, capture_output=True)
-                times.append(time.perf_counter() - start)
-            best = min(times)
-            print(f"{cases:>6} {best:>9.1f} {best / cases * 1000:>8.1f} {out.stat().st_size / 2**20:>9.2f}"
-                  + (f"  (spread {max(times) - best:.1f} s over {len(times)} rounds)" if len(times) > 1 else ""))
+                for name, command in commands.items():  # interleaved: the machine's state is shared
+                    out = Path(tmp) / f"report-{name}.html"
+                    start = time.perf_counter()
+                    subprocess.run([*command, "report", str(run_dir), "--html", str(out)], cwd=tmp, check=True,
+                                   capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)}
+                                   if name == "this" else None)
+                    times[name].append(time.perf_counter() - start)
+                    sizes[name] = out.stat().st_size
+            for name, measured in times.items():
+                best = min(measured)
+                print(f"{name:>9} {cases:>6} {best:>9.1f} {best / cases * 1000:>8.1f} {sizes[name] / 2**20:>9.2f}"
+                      + (f"  (min of {len(measured)}; max {max(measured):.1f} s)" if len(measured) > 1 else ""))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ def _needs(serve: ServeConfig) -> dict[str, str]:
 
 
 def _reason(serve: ServeConfig, needs: dict[str, str], missing: list[str]) -> str:
+    if "tritonclient" in missing:  # its grpc support comes with it: name the package only
+        missing = [m for m in missing if m != "grpc"]
     how = " and ".join(dict.fromkeys(needs[m] for m in missing))
     return (f"serve target {serve.target}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not "
             f"installed ({how})")

@@ -184,22 +184,23 @@ class TritonTarget:
                 f"importable): pip install 'tritonclient[{protocol}]'; the onnxruntime target needs no server"
             ) from None
         self.module, self.url, self.model, self.protocol = client_module, url, model, protocol
+        self.timeout_s = timeout_s
         probe = self._connect()
         try:
-            live = probe.is_server_live()
+            live = probe.is_server_live(**self._call_timeout())
         except Exception as exc:
-            raise UserError(f"no Triton server answers at {url} ({protocol}): {str(exc)[:200]}; start one "
-                            "(README: Serving) or pass --url") from None
+            raise UserError(f"no Triton server answers at {url} ({protocol}) within {timeout_s:g} s: "
+                            f"{str(exc)[:200]}; start one (README: Serving) or pass --url") from None
         if not live:
             raise UserError(f"the Triton server at {url} is not live yet; wait for it to start")
         try:
-            ready = probe.is_model_ready(model)
+            ready = probe.is_model_ready(model, **self._call_timeout())
         except Exception:
             ready = False
         if not ready:
             raise UserError(f"model {model!r} is not ready on the Triton server at {url}; check the server log "
                             "and the --model name (the export's models are listed in its export.json)")
-        metadata = probe.get_model_metadata(model)
+        metadata = probe.get_model_metadata(model, **self._call_timeout())
         inputs = metadata["inputs"] if isinstance(metadata, dict) else [
             {"name": i.name, "datatype": i.datatype} for i in metadata.inputs]
         outputs = metadata["outputs"] if isinstance(metadata, dict) else [{"name": o.name} for o in metadata.outputs]
@@ -211,8 +212,15 @@ class TritonTarget:
         self.description = f"Triton {protocol} {url}, model {model}"
 
     def _connect(self) -> Any:
+        """A client that gives up after ``timeout_s`` (HTTP: on connecting and on every read; gRPC: per call)."""
         address = self.url.split("://", 1)[-1]
+        if self.protocol == "http":
+            return self.module.InferenceServerClient(url=address, connection_timeout=self.timeout_s,
+                                                     network_timeout=self.timeout_s)
         return self.module.InferenceServerClient(url=address)
+
+    def _call_timeout(self) -> dict[str, float]:
+        return {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
 
     def client(self) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         connection, module = self._connect(), self.module
@@ -228,6 +236,6 @@ class TritonTarget:
                 a.set_data_from_numpy(numerical)
                 b.set_data_from_numpy(categorical)
                 wanted = [module.InferRequestedOutput(self.output)]
-            return connection.infer(self.model, [a, b], outputs=wanted).as_numpy(self.output)
+            return connection.infer(self.model, [a, b], outputs=wanted, **self._call_timeout()).as_numpy(self.output)
 
         return infer

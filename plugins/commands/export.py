@@ -152,12 +152,14 @@ def _print_export(manifest: dict, output: Path) -> None:
               help="Triton server (HTTP port 8000, gRPC port 8001).")
 @click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True)
 @click.option("--model", "model", default=None, help="Triton model name (default: the export's ONNX model).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1, max=3600), default=10.0, show_default=True,
+              help="Seconds after which a Triton request without an answer is given up (the run stops).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Results folder: writes OUTPUT/serving/<run-id>/ as dlrmbench run does.")
 @click.option("--no-save", is_flag=True, help="Print the table only; write no result files.")
 def serve_bench_command(export_dir: Path, target: str, batch_sizes: str, concurrency: str, duration: float,
                         warmup: int, threads: int | None, url: str, protocol: str, model: str | None,
-                        output: Path, no_save: bool) -> None:
+                        timeout_s: float, output: Path, no_save: bool) -> None:
     """Latency percentiles and throughput over batch size x concurrency (perf_analyzer's table).
 
     \b
@@ -179,7 +181,7 @@ def serve_bench_command(export_dir: Path, target: str, batch_sizes: str, concurr
     if target == "triton":
         if model is None:
             model = next(iter(manifest["models"].values()))["model"]
-        runner = TritonTarget(url, protocol, model)
+        runner = TritonTarget(url, protocol, model, timeout_s)
     else:
         fmt = "onnx" if target == "onnxruntime" else "torchscript"
         if fmt == "onnx":
