@@ -64,3 +64,13 @@ def shown_json(text: str) -> object:
 
     data = json.loads(text)
     return shown_tree(data) if _JSON_SUSPECT.search(text) else data
+
+
+def one_line_names(model: object) -> None:
+    """Escape newlines and tabs in the names a result file gives (``suite``, ``run_id``, ``case``, and each
+    manifest entry's ``case``), in place: each is shown on one line."""
+    for key in ("suite", "run_id", "case"):
+        if isinstance(getattr(model, key, None), str):
+            setattr(model, key, shown(getattr(model, key), newlines=False))
+    for entry in getattr(model, "cases", None) or ():
+        entry.case = shown(entry.case, newlines=False)

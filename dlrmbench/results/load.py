@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from dlrmbench.errors import UserError
 from dlrmbench.results.schema import CaseResult, RunManifest
 from dlrmbench.results.stale import settle_running
-from dlrmbench.safe_text import shown, shown_json
+from dlrmbench.safe_text import one_line_names, shown, shown_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,15 +52,6 @@ def _read_json(path: Path) -> Any:
     if size > MAX_RESULT_BYTES:
         raise ValueError(f"{size:,} bytes; a result file is at most {MAX_RESULT_BYTES >> 20} MiB")
     return shown_json(path.read_text(encoding="utf-8"))  # names and text shown later cannot act on a terminal
-
-
-def one_line_names(model: CaseResult | RunManifest) -> None:
-    """Escape newlines and tabs in the names a file gives (suite, run id, case): each is shown on one line."""
-    for key in ("suite", "run_id", "case"):
-        if isinstance(getattr(model, key, None), str):
-            setattr(model, key, shown(getattr(model, key), newlines=False))
-    for entry in getattr(model, "cases", ()):
-        entry.case = shown(entry.case, newlines=False)
 
 
 def _describe(exc: Exception) -> str:

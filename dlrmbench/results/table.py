@@ -206,8 +206,7 @@ def _pa_strings(values: list[str]) -> Any:
 def read_sets(path: Path, problems: list[str]) -> list[tuple[Path, RunManifest, list[CaseResult]]]:
     """(pseudo path, manifest, case results) of every result set stored in a table file, exactly as
     exported; bad records go to ``problems``."""
-    from dlrmbench.results.load import one_line_names
-    from dlrmbench.safe_text import shown, shown_json
+    from dlrmbench.safe_text import one_line_names, shown, shown_json
 
     sets: dict[str, tuple[Path, RunManifest, list[CaseResult]]] = {}
     cases: list[tuple[str, int, str]] = []
