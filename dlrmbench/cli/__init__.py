@@ -38,7 +38,8 @@ def make_cli() -> click.Group:
 
         \b
         Start with:
-          dlrmbench run suites/quickstart.yaml     a small DLRM on the CPU, in about a minute
+          dlrmbench run quickstart                 a small DLRM on the CPU, in about a minute
+          dlrmbench suites                         the shipped suites, runnable by name
           dlrmbench list-plugins                   what can run on this machine, and why not
           dlrmbench compare results/               all results side by side
         """
@@ -46,9 +47,10 @@ def make_cli() -> click.Group:
     from dlrmbench.cli.compare import compare_command
     from dlrmbench.cli.plugins import list_plugins_command
     from dlrmbench.cli.run import run_command
+    from dlrmbench.cli.suites import suites_command
     from dlrmbench.cli.validate import validate_command
 
-    for command in (run_command, validate_command, list_plugins_command, compare_command):
+    for command in (run_command, validate_command, suites_command, list_plugins_command, compare_command):
         cli.add_command(command)
     _plugin_commands(cli)
     return cli
