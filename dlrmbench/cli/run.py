@@ -121,6 +121,12 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
         for note in notes:
             console.print(f"[yellow]Note:[/] {note}")
     planned = plan(cases, host, get_registry())
+    from dlrmbench.runner.plan import thread_warning
+
+    for item in planned:
+        warning = thread_warning(item.case, host) if item.runnable else None
+        if warning:
+            console.print(Text("Warning: ", style="yellow") + Text(f"{item.case.name}: {warning}"), soft_wrap=True)
     if dry_run and as_json:
         from dlrmbench.report.jsonout import plan_document
 

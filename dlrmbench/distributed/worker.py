@@ -98,6 +98,8 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
     from dlrmbench.workload.result_metrics import rank_metrics, test_metrics, train_metrics
 
     case = resolved.case
+    if case.threads is not None:  # torchrun gives each rank one thread (OMP_NUM_THREADS=1) unless the case says
+        torch.set_num_threads(case.threads)
     if case.mode == "inference":
         raise ValueError("the inference benchmark runs on one device; set gpus: 1 (processes: 1)")
     group = init_process_group(case, rank, world, local_rank)

@@ -57,9 +57,9 @@ def test_a_local_file_wins_over_a_shipped_name_and_a_typo_gets_the_names(tmp_pat
     assert "shipped suites, by name: " + ", ".join(SHIPPED) in out
 
 
-def _tiny_suite(folder: Path) -> Path:
+def _tiny_suite(folder: Path, case: str = "name: train") -> Path:
     suite = folder / "tiny.yaml"
-    suite.write_text("name: tiny\n" + TINY_DEFAULTS + "cases:\n  - name: train\n")
+    suite.write_text("name: tiny\n" + TINY_DEFAULTS + f"cases:\n  - {case}\n")
     return suite
 
 
@@ -75,12 +75,29 @@ def test_runs_succeed_from_a_folder_holding_a_directory_named_dlrmbench(tmp_path
     (tmp_path / "dlrmbench").mkdir()
     (tmp_path / "dlrmbench_plugins").mkdir()
     script = Path(sys.executable).with_name("dlrmbench")  # the console script a user types
-    result = subprocess.run([str(script), "run", str(_tiny_suite(tmp_path)), "-o", "out", "--quiet"], cwd=tmp_path,
+    suite = _tiny_suite(tmp_path, "{name: train, threads: 1}")
+    result = subprocess.run([str(script), "run", str(suite), "-o", "out", "--quiet"], cwd=tmp_path,
                             env=cli_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     case = _only_result(tmp_path / "out")
     assert case.status == "ok", case.reason
     assert case.metrics["train_steps"].value == 16
+    # the case's threads: applied in the worker (torch's own count there) and recorded with the config
+    assert case.config["threads"] == 1 and case.environment["threads"] == 1
+
+
+def test_threads_times_processes_above_the_cores_warn(tmp_path, monkeypatch):
+    import os
+
+    cores = os.cpu_count() or 1
+    suite = _tiny_suite(tmp_path, f"{{name: hog, threads: {cores}, processes: 2, distributed: {{oversubscribe: true}}}}")
+    code, out = _invoke("run", str(suite), "--dry-run", cwd=tmp_path, monkeypatch=monkeypatch)
+    assert code == 0, out
+    assert (f"Warning: hog: threads {cores} x processes 2 = {2 * cores} exceed the {cores} CPU core(s) here"
+            in " ".join(out.split()))
+    suite = _tiny_suite(tmp_path, "{name: fits, threads: 1}")
+    code, out = _invoke("run", str(suite), "--dry-run", cwd=tmp_path, monkeypatch=monkeypatch)
+    assert code == 0 and "Warning" not in out, out
 
 
 def _copy_checkout(dest: Path) -> Path:
