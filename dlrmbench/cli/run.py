@@ -21,7 +21,7 @@ from dlrmbench.runner.plan import PlannedCase, plan, select
 def plan_table(planned: list[PlannedCase]) -> Table:
     table = Table(title="planned cases", title_justify="left")
     for column in ("case", "mode", "device", "precision", "backend", "embedding", "dataset", "batch", "plan"):
-        table.add_column(column, overflow="fold", no_wrap=column != "plan", min_width=12 if column == "plan" else None)
+        table.add_column(column, no_wrap=True)
     for item in planned:
         c = item.case
         device = f"{c.gpus}x cuda" if c.device == "cuda" else (f"cpu x{c.processes}" if c.processes > 1 else "cpu")
@@ -47,21 +47,10 @@ def plan_lines(planned: list[PlannedCase]) -> list[str]:
 
 
 def print_plan(console: Console, planned: list[PlannedCase]) -> None:
-    """The plan table when every name and field fits whole at the console's width (only the verdict
-    column may wrap, and it keeps at least 12 characters), else the stacked list."""
-    from rich.cells import cell_len
+    """The plan table when every cell fits whole at the console's width, else the stacked list."""
+    from dlrmbench.report.fit import print_table
 
-    from dlrmbench.report.terminal import print_plain
-
-    cells = [[c.name, c.mode, "cpu x00", c.precision, c.backend.name, c.embedding.name, c.dataset.name,
-              str(c.batch_size)] for c in (p.case for p in planned)]
-    headers = ["case", "mode", "device", "precision", "backend", "embedding", "dataset", "batch"]
-    widths = [max([cell_len(h)] + [cell_len(row[i]) for row in cells]) for i, h in enumerate(headers)]
-    needed = sum(widths) + 12 + 3 * 9 + 1  # the verdict column's 12, padding and borders of 9 columns
-    if needed <= console.width:
-        console.print(plan_table(planned))
-    else:
-        print_plain(console, plan_lines(planned))
+    print_table(console, plan_table(planned), plan_lines(planned))
 
 
 @click.command("run")

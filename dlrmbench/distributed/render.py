@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dlrmbench.distributed.memory_plan import MemoryPlan, plan_for_host, plan_rows
+from dlrmbench.report.fit import print_table
 
 
 def memory_table(title: str, plan: MemoryPlan) -> Table:
@@ -15,7 +16,7 @@ def memory_table(title: str, plan: MemoryPlan) -> Table:
     table = Table(title=title, title_justify="left")
     rows = plan_rows(plan)
     for column in rows[0]:
-        table.add_column(column, overflow="fold", justify="left" if column in ("device", "tables") else "right")
+        table.add_column(column, no_wrap=True, justify="left" if column in ("device", "tables") else "right")
     for row in rows:
         table.add_row(*row.values())
     return table
@@ -38,7 +39,8 @@ def print_memory_plans(console: Console, planned: list[Any], host: Any, every_ca
             continue
         verdict = "[green]fits[/]" if plan.fits else "[red]does not fit[/]: " + "; ".join(plan.problems)
         where = f"{case.world_size} x {case.device}"
-        console.print(memory_table(f"{case.name} ({where}, global batch {case.batch_size}): {verdict}", plan))
+        print_table(console, memory_table(f"{case.name} ({where}, global batch {case.batch_size}): {verdict}", plan),
+                    label_first=True)
         if case.distributed.topology == "torchrec_dmp":
             console.print("  estimated with dlrmbench's placement; TorchRec's EmbeddingShardingPlanner places the tables "
                           "at run time (the result's telemetry records its sharding plan)")

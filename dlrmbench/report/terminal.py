@@ -15,30 +15,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dlrmbench.report.fit import fits, print_plain  # noqa: F401 (callers import them from here too)
 from dlrmbench.report.formatting import fmt_energy, fmt_pct, fmt_ratio, fmt_value
 from dlrmbench.results.compare import Cell, Comparison, Row, reference_value
 from dlrmbench.results.schema import CaseResult, RunManifest
 
 STATUS_STYLE = {"ok": "green", "skipped": "yellow", "failed": "red", "timed_out": "red", "interrupted": "magenta"}
-
-
-def fits(console: Console, table: Table) -> bool:
-    """True when ``table`` can be drawn at its natural width (every cell on its own lines, nothing
-    folded or cropped) within the console's width."""
-    import io
-
-    from rich.cells import cell_len
-
-    probe = Console(width=100_000, file=io.StringIO(), color_system=None, legacy_windows=False)
-    probe.print(table)
-    lines = probe.file.getvalue().splitlines()  # type: ignore[attr-defined]
-    return max((cell_len(line.rstrip()) for line in lines), default=0) <= console.width
-
-
-def print_plain(console: Console, lines: list[str]) -> None:
-    """Plain lines, no markup parsing, never wrapped or cropped by rich (the terminal may fold them)."""
-    for line in lines:
-        console.print(line, markup=False, highlight=False, soft_wrap=True, emoji=False)
 
 
 def _case_label(r: CaseResult) -> str:
@@ -173,7 +155,9 @@ def comparison_table(comparison: Comparison) -> Table:
     table = Table(title=Text("dlrmbench compare"), title_justify="left")
     table.add_column("case", no_wrap=True)
     table.add_column("metric", no_wrap=True)
-    table.add_column("reference", justify="right", no_wrap=True)
+    with_reference = any(row.reference is not None for row in comparison.rows)  # no column of dashes
+    if with_reference:
+        table.add_column("reference", justify="right", no_wrap=True)
     for label in comparison.sets:
         table.add_column(Text(label + (" (baseline)" if label == comparison.baseline else "")), justify="right",
                          no_wrap=True)
@@ -184,8 +168,8 @@ def comparison_table(comparison: Comparison) -> Table:
             for i, (line, style) in enumerate(cell_lines(row, row.cells.get(label))):
                 text.append(("\n" if i else "") + line, style=style or None)
             cells.append(text)
-        table.add_row(Text(f"{row.suite}/{row.case}"), Text(_metric_label(row)),
-                      Text(fmt_value(row.reference, row.unit)), *cells)
+        reference = [Text(fmt_value(row.reference, row.unit))] if with_reference else []
+        table.add_row(Text(f"{row.suite}/{row.case}"), Text(_metric_label(row)), *reference, *cells)
     return table
 
 
