@@ -59,7 +59,7 @@ def print_plan(console: Console, planned: list[PlannedCase]) -> None:
 @click.option("--only", "only", multiple=True, metavar="PATTERN",
               help="Run only cases whose name matches PATTERN (glob or substring); repeatable.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
-              help="Directory under which results/<suite>/<run-id>/ is written.")
+              help="Directory that receives the result set: OUTPUT/<suite>/<run-id>/ (run.json and cases/).")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="Run every case N times (compare reports the median and spread).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -76,11 +76,14 @@ def print_plan(console: Console, planned: list[PlannedCase]) -> None:
               help="Run on the preprocessed Criteo data in this directory (split or binary format) instead of "
                    "synthetic batches: each case takes the dataset whose model_size.json matches its table sizes "
                    "(repeat the option for the small and the large model). AUC is comparable only then.")
+@click.option("--allow-synthetic", is_flag=True,
+              help="Run even when a --dataset-path matches no case's table sizes (those cases use synthetic data); "
+                   "without it that is an error.")
 @click.option("--overwrite", is_flag=True,
               help="Let checkpoint.save and mlperf_log.path replace existing files that dlrmbench did not write.")
 def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path, repeat: int,
                 timeout_s: float | None, quiet: bool, progress_every: float, as_json: bool, scale: bool,
-                dataset_paths: tuple[Path, ...], overwrite: bool) -> None:
+                dataset_paths: tuple[Path, ...], allow_synthetic: bool, overwrite: bool) -> None:
     """Run the benchmark SUITE (a YAML file) and write results.
 
     Each case runs in its own worker process with a timeout. A case that cannot run here is
@@ -106,7 +109,8 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     if scale or dataset_paths:
         from dlrmbench.config.variants import apply_variants
 
-        cases, notes = apply_variants(cases, host, scale=scale, dataset_paths=dataset_paths, registry=get_registry())
+        cases, notes = apply_variants(cases, host, scale=scale, dataset_paths=dataset_paths, registry=get_registry(),
+                                      allow_synthetic=allow_synthetic)
         for note in notes:
             console.print(f"[yellow]Note:[/] {note}")
     planned = plan(cases, host, get_registry())

@@ -1,0 +1,41 @@
+"""The traps a newcomer fell into, each refused or explained instead of passing silently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from dlrmbench.cli import make_cli
+from dlrmbench.data.split import write_split_dataset
+from tests.conftest import REPO
+from tests.datasets.dataset_factories import make_arrays
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(make_cli(), list(args), env={"COLUMNS": "200"})
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_a_dataset_path_that_matches_no_case_is_an_error_naming_both_table_sizes(tmp_path: Path) -> None:
+    sizes = [50, 40, 30]
+    write_split_dataset(tmp_path / "mine", sizes, {"train": make_arrays(64, sizes), "test": make_arrays(32, sizes)})
+    code, out = _invoke("run", str(REPO / "suites/dgx1.yaml"), "--dry-run", "--dataset-path", str(tmp_path / "mine"))
+    assert code == 2, out
+    assert f"--dataset-path {tmp_path / 'mine'}: its model_size.json has 3 tables, 120 rows, which matches no case" in out
+    assert "26 tables, 32,709,138 rows (train-1gpu-small-fp32, train-1gpu-small-amp)" in out  # FL15
+    assert "26 tables, 177,944,291 rows (train-8gpu-large-fp32, train-8gpu-large-amp)" in out  # FL3
+    assert "--allow-synthetic" in out
+    code, out = _invoke("run", str(REPO / "suites/dgx1.yaml"), "--dry-run", "--allow-synthetic",
+                        "--dataset-path", str(tmp_path / "mine"))
+    assert code == 0 and out.count("it runs on synthetic data") == 4, out
+
+
+def test_a_missing_dataset_path_names_the_real_preprocess_command(tmp_path: Path) -> None:
+    code, out = _invoke("run", "dgx1", "--dry-run", "--dataset-path", str(tmp_path / "nope"))
+    assert code == 2 and "the output of 'dlrmbench preprocess'" in out, out
+
+
+def test_output_help_describes_the_layout_written() -> None:
+    code, out = _invoke("run", "--help")
+    assert code == 0 and "Directory that receives the result set: OUTPUT/<suite>/<run-id>/" in out
