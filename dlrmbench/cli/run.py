@@ -28,6 +28,7 @@ def plan_table(planned: list[PlannedCase]) -> Table:
         verdict = Text("run", style="green") if item.runnable else Text("skip: ", style="yellow") + Text(
             str(item.skip_reason))
         verdict += Text("" if c.comparable else " (scaled down: not comparable)", style="dim")
+        verdict += Text(f" (same as {c.tags['same_as']})" if c.tags.get("same_as") else "", style="yellow")
         table.add_row(Text(c.name), c.mode, device, c.precision, Text(c.backend.name), Text(c.embedding.name),
                       Text(c.dataset.name), str(c.batch_size), verdict)
     return table
@@ -39,7 +40,8 @@ def plan_lines(planned: list[PlannedCase]) -> list[str]:
     for item in planned:
         c = item.case
         verdict = "run" if item.runnable else f"skip: {item.skip_reason}"
-        lines.append(f"- {c.name}: {verdict}{'' if c.comparable else ' (scaled down: not comparable)'}")
+        same = f" (same as {c.tags['same_as']})" if c.tags.get("same_as") else ""
+        lines.append(f"- {c.name}: {verdict}{'' if c.comparable else ' (scaled down: not comparable)'}{same}")
         lines.append(f"    {c.mode}, {c.device} x{c.gpus if c.device == 'cuda' else c.processes}, {c.precision}, "
                      f"backend {c.backend.name}, embedding {c.embedding.name}, dataset {c.dataset.name}, "
                      f"batch {c.batch_size}")

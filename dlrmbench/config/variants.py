@@ -154,6 +154,39 @@ def assign_datasets(cases: list[Case], paths: list[Path], registry: "Registry | 
     return out, notes
 
 
+#: Case fields that name or describe a case without changing what it runs.
+LABEL_FIELDS = ("name", "tags", "reference", "comparable", "auc_comparable")
+
+
+def identical_groups(cases: list[Case]) -> list[list[str]]:
+    """Names of cases that run the same thing (every field but the labels equal), groups of two or more."""
+    groups: dict[str, list[str]] = {}
+    for case in cases:
+        groups.setdefault(case.model_dump_json(exclude=set(LABEL_FIELDS)), []).append(case.name)
+    return [names for names in groups.values() if len(names) > 1]
+
+
+def scale_down_notes(before: list[Case], after: list[Case]) -> list[str]:
+    """What ``--scale-down`` changed in each case, and which cases it made identical."""
+    notes = []
+    for old, new in zip(before, after):
+        notes.append(f"{old.name} scaled down: {old.world_size} x {old.device}, {old.precision}, batch {old.batch_size:,}"
+                     f" -> {new.world_size} x {new.device}, {new.precision}, batch {new.batch_size:,}, "
+                     f"{new.max_steps} steps")
+    for names in identical_groups(after):
+        notes.append(f"{', '.join(names)} became the same case when scaled down: their figures differ only by noise")
+    return notes
+
+
+def mark_identical(cases: list[Case]) -> list[Case]:
+    """Each case that another one duplicates carries the tag ``same_as`` (the other names), kept in its result."""
+    same: dict[str, str] = {}
+    for names in identical_groups(cases):
+        for name in names:
+            same[name] = ", ".join(n for n in names if n != name)
+    return [c.model_copy(update={"tags": {**c.tags, "same_as": same[c.name]}}) if c.name in same else c for c in cases]
+
+
 def apply_variants(cases: list[Case], host: Host, scale: bool = False,
                    dataset_paths: list[Path] | tuple[Path, ...] = (), registry: "Registry | None" = None,
                    allow_synthetic: bool = False) -> tuple[list[Case], list[str]]:
@@ -162,5 +195,7 @@ def apply_variants(cases: list[Case], host: Host, scale: bool = False,
     if dataset_paths:
         cases, notes = assign_datasets(cases, list(dataset_paths), registry, allow_synthetic)
     if scale:
-        cases = [scale_down(c, host, registry) for c in cases]
+        scaled = mark_identical([scale_down(c, host, registry) for c in cases])
+        notes += scale_down_notes(cases, scaled)
+        cases = scaled
     return cases, notes

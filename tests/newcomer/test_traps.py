@@ -12,8 +12,8 @@ from tests.conftest import REPO
 from tests.datasets.dataset_factories import make_arrays
 
 
-def _invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(make_cli(), list(args), env={"COLUMNS": "200"})
+def _invoke(*args: str, width: int = 200) -> tuple[int, str]:
+    result = CliRunner().invoke(make_cli(), list(args), env={"COLUMNS": str(width)})
     return result.exit_code, " ".join(result.output.split())
 
 
@@ -39,3 +39,25 @@ def test_a_missing_dataset_path_names_the_real_preprocess_command(tmp_path: Path
 def test_output_help_describes_the_layout_written() -> None:
     code, out = _invoke("run", "--help")
     assert code == 0 and "Directory that receives the result set: OUTPUT/<suite>/<run-id>/" in out
+
+
+def test_scale_down_says_what_it_scaled_and_marks_cases_it_made_identical() -> None:
+    """dgx2's 16- and 8-GPU rows both become one CPU process at batch 512: the same case, twice."""
+    code, out = _invoke("run", "dgx2", "--dry-run", "--scale-down", width=80)  # the stacked plan
+    assert code == 0, out
+    assert ("Note: train-16gpu-large-amp scaled down: 16 x cuda, amp, batch 65,536 -> 1 x cpu, bf16, batch 512, "
+            "24 steps") in out
+    assert ("Note: train-16gpu-large-fp32, train-8gpu-large-fp32 became the same case when scaled down: their "
+            "figures differ only by noise") in out
+    assert "- train-8gpu-large-amp: run (scaled down: not comparable) (same as train-16gpu-large-amp)" in out
+    assert "train-1gpu-small-amp: run (scaled down: not comparable) train" in out  # not the same as any other
+
+
+def test_the_same_as_mark_is_kept_in_the_case_config() -> None:
+    from dlrmbench.config.loader import load_suite
+    from dlrmbench.config.variants import apply_variants
+    from dlrmbench.host import Host
+
+    cases, _ = apply_variants(load_suite("dgx2").cases, Host(), scale=True)
+    tags = {c.name: c.tags.get("same_as") for c in cases}
+    assert tags["train-8gpu-large-fp32"] == "train-16gpu-large-fp32" and tags["train-1gpu-small-fp32"] is None
