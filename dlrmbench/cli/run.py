@@ -56,7 +56,7 @@ def print_plan(console: Console, planned: list[PlannedCase]) -> None:
 
 
 @click.command("run")
-@click.argument("suite", type=click.Path(path_type=Path))
+@click.argument("suite", type=click.Path(path_type=Path), required=False)
 @click.option("--dry-run", is_flag=True, help="Print the planned cases (runnable or skipped, with the reason); run nothing.")
 @click.option("--only", "only", multiple=True, metavar="PATTERN",
               help="Run only cases whose name matches PATTERN (glob or substring); repeatable.")
@@ -81,11 +81,16 @@ def print_plan(console: Console, planned: list[PlannedCase]) -> None:
 @click.option("--allow-synthetic", is_flag=True,
               help="Run even when a --dataset-path matches no case's table sizes (those cases use synthetic data); "
                    "without it that is an error.")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
+              help="Finish the stopped run in RUN_DIR (results/<suite>/<run-id>): its finished cases are kept and "
+                   "skipped, the others run into the same folder. Give the same options as that run; SUITE "
+                   "defaults to the suite file it recorded.")
 @click.option("--overwrite", is_flag=True,
               help="Let checkpoint.save and mlperf_log.path replace existing files that dlrmbench did not write.")
 def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path, repeat: int,
                 timeout_s: float | None, quiet: bool, progress_every: float, as_json: bool, scale: bool,
-                dataset_paths: tuple[Path, ...], allow_synthetic: bool, overwrite: bool) -> None:
+                dataset_paths: tuple[Path, ...], allow_synthetic: bool, resume_dir: Path | None,
+                overwrite: bool) -> None:
     """Run the benchmark SUITE (a YAML file) and write results.
 
     Each case runs in its own worker process with a timeout. A case that cannot run here is
@@ -94,6 +99,12 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     exit 130, 143 and 129.
     """
     console = Console(stderr=as_json)  # with --json, stdout holds only the JSON document
+    if suite is None:
+        if resume_dir is None:
+            raise click.UsageError("Missing argument 'SUITE' (a shipped suite's name or a YAML file).")
+        from dlrmbench.runner.resume import read_manifest
+
+        suite = Path(read_manifest(resume_dir).suite_file)
     loaded = load_suite(suite)
     cases = select(loaded.cases, only)
     if not cases:
@@ -127,7 +138,13 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
 
         click.echo(plan_document(loaded.suite.name, suite, planned), nl=False)
         return
-    if not dry_run:
+    resume = None
+    if resume_dir is not None:
+        from dlrmbench.runner.resume import load_resume
+
+        resume = load_resume(resume_dir.resolve(), loaded, planned, repeat)
+        console.print(Text(f"Resuming {resume_dir}: {len(resume.results)} finished case(s) kept."), soft_wrap=True)
+    elif not dry_run:
         from dlrmbench.results.store import check_output_dir
 
         check_output_dir(output)
@@ -163,9 +180,12 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
             progress_view.write = lambda line: None
     try:
         with stop_requests(), progress_view as progress:
-            report = execute(loaded, planned, output, environment, progress, repeat=repeat, timeout_s=timeout_s)
+            report = execute(loaded, planned, output, environment, progress, repeat=repeat, timeout_s=timeout_s,
+                             resume=resume)
     except RunInterrupted as exc:
-        console.print(Text("Stopped: ", style="magenta") + Text(f"{exc.reason}. Finished results are in {exc.run_dir}"))
+        console.print(Text("Stopped: ", style="magenta") + Text(f"{exc.reason}. Finished results are in {exc.run_dir}; "
+                                                                  f"finish the run with --resume {exc.run_dir}"),
+                      soft_wrap=True)
         sys.exit(exc.exit_code)
     if as_json:
         from dlrmbench.report.jsonout import run_summary

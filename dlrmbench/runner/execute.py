@@ -26,6 +26,7 @@ from dlrmbench.results.store import (
 from dlrmbench.runner.collect import collect
 from dlrmbench.runner.isolate import run_isolated
 from dlrmbench.runner.plan import PlannedCase
+from dlrmbench.runner.resume import Resume
 from dlrmbench.runner.signals import Stopped, deferred
 from dlrmbench.telemetry.sampler import CaseTelemetry
 
@@ -86,17 +87,23 @@ def execute(
     progress: Any,
     repeat: int = 1,
     timeout_s: float | None = None,
+    resume: "Resume | None" = None,
 ) -> RunReport:
-    """Run every planned case ``repeat`` times and write results under ``output``."""
-    run_id = new_run_id()
-    run_dir = run_directory(output, loaded.suite.name, run_id)
-    manifest = RunManifest(
-        suite=loaded.suite.name, suite_file=str(loaded.path), suite_sha256=_file_sha256(loaded.path),
-        run_id=run_id, dlrmbench_version=__version__, command=list(sys.argv), started_at=utc_now(),
-        pid=os.getpid(), host=socket.gethostname(), environment=environment,
-        reference={"source": loaded.suite.source, "description": loaded.suite.description},
-    )
-    report = RunReport(run_dir=run_dir, manifest=manifest)
+    """Run every planned case ``repeat`` times and write results under ``output`` (or, resuming a stopped
+    run, into its folder, skipping the cases it finished)."""
+    if resume is not None:
+        run_dir, manifest, run_id = resume.run_dir, resume.manifest, resume.manifest.run_id
+    else:
+        run_id = new_run_id()
+        run_dir = run_directory(output, loaded.suite.name, run_id)
+        manifest = RunManifest(
+            suite=loaded.suite.name, suite_file=str(loaded.path), suite_sha256=_file_sha256(loaded.path),
+            run_id=run_id, dlrmbench_version=__version__, command=list(sys.argv), started_at=utc_now(),
+            pid=os.getpid(), host=socket.gethostname(), environment=environment,
+            reference={"source": loaded.suite.source, "description": loaded.suite.description},
+        )
+    done = resume.done if resume is not None else set()
+    report = RunReport(run_dir=run_dir, manifest=manifest, results=list(resume.results) if resume else [])
     current: dict[str, Any] = {}  # the case being run: its identity, start time and (once ended) result
 
     def finish(status: str, reason: str | None = None) -> None:
@@ -154,6 +161,8 @@ def execute(
                                        "nothing was run") from None
         for item in planned:
             for r in range(repeat):
+                if (item.case.name, r) in done:
+                    continue
                 base = {"suite": loaded.suite.name, "run_id": run_id, "case": item.case.name, "repeat": r}
                 if not item.runnable:
                     result = CaseResult(**base, status="skipped", reason=item.skip_reason,

@@ -61,3 +61,40 @@ def test_the_same_as_mark_is_kept_in_the_case_config() -> None:
     cases, _ = apply_variants(load_suite("dgx2").cases, Host(), scale=True)
     tags = {c.name: c.tags.get("same_as") for c in cases}
     assert tags["train-8gpu-large-fp32"] == "train-16gpu-large-fp32" and tags["train-1gpu-small-fp32"] is None
+
+
+def test_resume_runs_only_the_cases_a_stopped_run_did_not_finish(tmp_path: Path) -> None:
+    import json
+
+    from dlrmbench.results.schema import CaseResult, RunManifest
+    from tests.conftest import TINY_DEFAULTS, run_cli
+
+    suite = tmp_path / "tiny.yaml"
+    suite.write_text("name: tiny\n" + TINY_DEFAULTS + "cases:\n  - name: first\n  - name: second\n    seed: 3\n")
+    out = tmp_path / "results"
+    first = run_cli("run", str(suite), "-o", str(out), "--quiet", "--only", "first")
+    assert first.returncode == 0, first.stdout + first.stderr
+    (run_dir,) = (out / "tiny").iterdir()
+    # as Ctrl-C leaves it during 'second': 'first' finished, 'second' recorded as interrupted
+    manifest = json.loads((run_dir / "run.json").read_text())
+    manifest.update(status="interrupted", reason="interrupted by the user (Ctrl-C)")
+    manifest["cases"].append({"case": "second", "repeat": 0, "status": "interrupted", "file": "cases/second.json",
+                              "reason": "interrupted by the user (Ctrl-C)"})
+    (run_dir / "run.json").write_text(json.dumps(manifest))
+    kept = (run_dir / "cases/first.json").read_bytes()
+
+    other = run_cli("run", str(suite), "--resume", str(run_dir), "--scale-down", "--quiet")
+    assert other.returncode == 2 and "case first ran with other settings than planned now" in other.stderr
+
+    resumed = run_cli("run", "--resume", str(run_dir), "--quiet")  # SUITE from the manifest
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"Resuming {run_dir}: 1 finished case(s) kept." in " ".join(resumed.stdout.split())
+    assert (run_dir / "cases/first.json").read_bytes() == kept  # not run again
+    assert CaseResult.model_validate_json((run_dir / "cases/second.json").read_text()).status == "ok"
+    after = RunManifest.model_validate_json((run_dir / "run.json").read_text())
+    assert after.status == "complete" and [(c.case, c.status) for c in after.cases] == [("first", "ok"), ("second", "ok")]
+    assert [p.name for p in (out / "tiny").iterdir()] == [run_dir.name]  # no second result set
+
+    suite.write_text(suite.read_text().replace("seed: 3", "seed: 4"))
+    changed = run_cli("run", str(suite), "--resume", str(run_dir), "--quiet")
+    assert changed.returncode == 2 and "changed since that run started" in changed.stderr
