@@ -19,6 +19,7 @@ from typing import Any
 from dlrmbench import __version__
 from dlrmbench.config.loader import LoadedSuite
 from dlrmbench.errors import UserError
+from dlrmbench.output_paths import RUN_DIR_VARIABLE
 from dlrmbench.results.schema import CaseEntry, CaseResult, RunManifest
 from dlrmbench.results.store import (
     atomic_write_json, case_file_name, new_run_id, run_directory, utc_now,
@@ -174,7 +175,8 @@ def execute(
                 current.update(base=base, case=item.case, started=utc_now())
                 progress.start_case(label, item.case.batch_size)
                 with CaseTelemetry(item.case) as telemetry:
-                    outcome = run_isolated(item.resolved, telemetry.observe(progress.on_event), timeout_s=timeout_s)
+                    outcome = run_isolated(item.resolved, telemetry.observe(progress.on_event), timeout_s=timeout_s,
+                                           env={RUN_DIR_VARIABLE: str(run_dir)})
                 result = collect(item.case, outcome, base)
                 result.started_at, result.finished_at = current["started"], utc_now()
                 current["result"] = result  # from here on a stop request records this result

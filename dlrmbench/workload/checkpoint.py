@@ -31,8 +31,10 @@ FORMAT = "dlrmbench-checkpoint-1"
 
 
 def resolve_path(template: str, case: Case) -> Path:
-    """The checkpoint (or log) path of ``case``: ``{case}`` becomes the case name."""
-    return Path(template.replace("{case}", case.name))
+    """The checkpoint (or log) path of ``case``: ``{case}`` becomes the case name, ``{run_dir}`` the result set."""
+    from dlrmbench.output_paths import output_path
+
+    return output_path(template, case.name)
 
 
 def model_shape(case: Case, table_sizes: list[int]) -> dict[str, Any]:
