@@ -98,3 +98,33 @@ def test_resume_runs_only_the_cases_a_stopped_run_did_not_finish(tmp_path: Path)
     suite.write_text(suite.read_text().replace("seed: 3", "seed: 4"))
     changed = run_cli("run", str(suite), "--resume", str(run_dir), "--quiet")
     assert changed.returncode == 2 and "changed since that run started" in changed.stderr
+
+
+def test_the_duckdb_export_keeps_the_batch_size_in_a_column(tmp_path: Path) -> None:
+    import duckdb
+
+    from dlrmbench.results.metrics import make, metric_key
+    from dlrmbench.results.schema import CaseEntry, CaseResult, RunManifest
+    from dlrmbench.results.store import atomic_write_json
+
+    run_dir = tmp_path / "results" / "s" / "r1"
+    manifest = RunManifest(suite="s", suite_file="s.yaml", suite_sha256="0" * 64, run_id="r1", dlrmbench_version="0",
+                           command=["dlrmbench"], started_at="2026-01-01T00:00:00+00:00", status="complete")
+    metrics = {metric_key("inference_throughput", bs): make("inference_throughput", 1000.0 * bs, batch_size=bs)
+               for bs in (64, 2048)}
+    atomic_write_json(run_dir / "cases" / "infer.json", CaseResult(suite="s", run_id="r1", case="infer", repeat=0,
+                                                                   status="ok", metrics=metrics, config={}))
+    manifest.cases.append(CaseEntry(case="infer", repeat=0, status="ok", file="cases/infer.json"))
+    atomic_write_json(run_dir / "run.json", manifest)
+    db = tmp_path / "history.duckdb"
+    old = duckdb.connect(str(db))  # a database written before the columns existed gains them
+    old.execute('CREATE TABLE results (result_set VARCHAR, suite VARCHAR, run_id VARCHAR, "case" VARCHAR, '
+                '"repeat" BIGINT, status VARCHAR, kind VARCHAR, name VARCHAR, idx BIGINT, value DOUBLE, text VARCHAR, '
+                'unit VARCHAR, higher_is_better BOOLEAN)')
+    old.close()
+    code, out = _invoke("results", "export", str(tmp_path / "results"), "--format", "duckdb", "-o", str(db))
+    assert code == 0, out
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT name, batch_size, value FROM results WHERE kind = 'metric' ORDER BY batch_size").fetchall()
+    con.close()
+    assert rows == [("inference_throughput", 64, 64000.0), ("inference_throughput", 2048, 2048000.0)]
