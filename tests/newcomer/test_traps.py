@@ -128,3 +128,18 @@ def test_the_duckdb_export_keeps_the_batch_size_in_a_column(tmp_path: Path) -> N
     rows = con.execute("SELECT name, batch_size, value FROM results WHERE kind = 'metric' ORDER BY batch_size").fetchall()
     con.close()
     assert rows == [("inference_throughput", 64, 64000.0), ("inference_throughput", 2048, 2048000.0)]
+
+
+def test_serve_bench_rows_give_microseconds_and_the_request_count() -> None:
+    from dlrmbench.export.serve_bench import Cell
+    from dlrmbench_plugins.commands.export import HEADER, cell_warnings, format_row
+
+    fast = Cell(batch_size=1, concurrency=2, requests=74, seconds=1.0, latencies_s=[16e-6] * 73 + [950e-6])
+    row = format_row(fast)
+    assert HEADER.split() == ["batch", "conc", "requests", "samples/s", "p50", "µs", "p90", "µs", "p95", "µs",
+                              "p99", "µs"]
+    assert row.split()[:5] == ["1", "2", "74", "74", "16"] and len(row) <= 80 and len(HEADER) <= 80
+    assert cell_warnings([fast]) == ["batch 1, 2 client(s): p99 from 74 requests (fewer than 100: it is about the "
+                                     "slowest request); raise --duration"]
+    slow = Cell(batch_size=2048, concurrency=4, requests=5000, seconds=2.0, latencies_s=[0.067] * 5000)
+    assert format_row(slow).split()[-1] == "67,000" and cell_warnings([slow]) == []
