@@ -32,6 +32,21 @@ def _figure(width: float, height: float, left: float = 0.08) -> Any:
     return fig
 
 
+def fit_labels(fig: Any, axes: list[Any], pad_in: float = 0.2) -> None:
+    """Widen the left margin until the widest y tick label fits, and the figure too when the plot would be left
+    under 5 inches: labels are measured with the renderer (an estimate from the number of characters clipped
+    long ones), without drawing the whole figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    widest = max((label.get_window_extent(renderer).width for ax in axes for label in ax.get_yticklabels()),
+                 default=0.0) / fig.dpi
+    margin = widest + pad_in
+    if fig.get_figwidth() - margin < 5.0:
+        fig.set_figwidth(margin + 5.0)
+    fig.subplots_adjust(left=margin / fig.get_figwidth())
+
+
 def literal(text: str) -> str:
     """``text`` drawn as written: a ``$`` would start matplotlib mathtext (and a bad formula raises)."""
     return str(text).replace("$", r"\$")
@@ -80,8 +95,10 @@ def throughput_chart(comparison: Comparison) -> Any | None:
     axes = fig.subplots(len(groups), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
     for ax, (title, rows) in zip(axes, groups):
         _throughput_axis(ax, rows, sets, comparison)
-        ax.set_title(f"{title.capitalize()} throughput against the published reference", fontsize=10)
+        against = " against the published reference" if any(r.reference for r in rows) else ""
+        ax.set_title(f"{title.capitalize()} throughput{against}", fontsize=10)
     axes[-1].set_xlabel("samples/s (median over repeats; whiskers: min-max; labels: median)")
+    fit_labels(fig, list(axes))
     return fig
 
 
@@ -146,6 +163,7 @@ def baseline_delta_chart(comparison: Comparison) -> Any | None:
     ax.set_title(literal(f"Against the baseline {_short(comparison.baseline)}"))
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), fontsize=8, frameon=False)
     ax.grid(axis="x", alpha=0.3)
+    fit_labels(fig, [ax])
     return fig
 
 

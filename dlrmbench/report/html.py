@@ -207,9 +207,11 @@ def _render(sets: list[ResultSet], baseline: ResultSet | None,
         body = _figure_html(fig, name, caption, png_dir, pngs) if fig is not None else f"<p class='note'>{_e(empty)}</p>"
         parts.append(f"<h2>{_e(title)}</h2>{body}")
 
-    section("Throughput against the reference", charts.throughput_chart(comparison), "throughput",
-            "Median throughput over repeats (labelled); whiskers: min-max; diamonds: published reference. "
-            "Training and inference on separate axes.", "No throughput measured.")
+    with_reference = any(row.reference for row in comparison.rows)  # no "published reference" without one
+    section("Throughput against the reference" if with_reference else "Throughput", charts.throughput_chart(comparison),
+            "throughput", "Median throughput over repeats (labelled); whiskers: min-max"
+            + ("; diamonds: published reference" if with_reference else "")
+            + ". Training and inference on separate axes.", "No throughput measured.")
     if comparison.baseline:
         section("Against the baseline", charts.baseline_delta_chart(comparison), "baseline_delta",
                 "Ratio to the baseline with its 95% bootstrap confidence interval; red: significant regression, "

@@ -143,3 +143,38 @@ def test_serve_bench_rows_give_microseconds_and_the_request_count() -> None:
                                      "slowest request); raise --duration"]
     slow = Cell(batch_size=2048, concurrency=4, requests=5000, seconds=2.0, latencies_s=[0.067] * 5000)
     assert format_row(slow).split()[-1] == "67,000" and cell_warnings([slow]) == []
+
+
+def _comparison(*names: str, baseline: str | None = None):
+    from dlrmbench.results.compare import compare
+    from dlrmbench.results.load import load_results
+
+    fixtures = REPO / "tests/fixtures/results"
+    sets = load_results([fixtures / n for n in names]).sets
+    base = next((s for s in sets if baseline and baseline in str(s.path)), None)
+    return compare(sets, baseline=base)
+
+
+def _labels_inside(fig) -> bool:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    return all(label.get_window_extent(renderer).x0 >= 0 for ax in fig.axes for label in ax.get_yticklabels())
+
+
+def test_report_charts_keep_their_labels_inside_and_claim_no_missing_reference(tmp_path: Path) -> None:
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    from dlrmbench.report import charts
+
+    comparison = _comparison("baseline", "candidate", baseline="baseline")
+    for row in comparison.rows:  # names as long as users write them
+        row.case = row.case + "-with-a-long-descriptive-suffix-for-the-nightly-regression-gate"
+    for fig in (charts.baseline_delta_chart(comparison), charts.throughput_chart(comparison)):
+        assert fig is not None and _labels_inside(fig)
+    titles = [ax.get_title() for ax in charts.throughput_chart(comparison).axes]
+    assert titles == ["Training throughput against the published reference"]
+    for row in comparison.rows:  # a suite without references
+        row.reference = None
+    assert [ax.get_title() for ax in charts.throughput_chart(comparison).axes] == ["Training throughput"]
