@@ -67,7 +67,7 @@ def log_paths(results: Path) -> list[Path]:
 def case_logs(results: Path) -> list[tuple[Path, str, dict[str, Any]]]:
     """(MLLOG file, case, case result) of every case of the result set that wrote one, in (case, repeat) order;
     a ``{run_dir}`` path is found inside ``results`` wherever the set has been moved."""
-    from dlrmbench.output_paths import output_path
+    from dlrmbench.config.paths import output_path
 
     manifest = results / "run.json"
     if not manifest.is_file():

@@ -19,7 +19,7 @@ from typing import Any
 from dlrmbench import __version__
 from dlrmbench.config.loader import LoadedSuite
 from dlrmbench.errors import UserError
-from dlrmbench.output_paths import RUN_DIR_VARIABLE
+from dlrmbench.config.paths import RUN_DIR_VARIABLE
 from dlrmbench.results.schema import CaseEntry, CaseResult, RunManifest
 from dlrmbench.results.store import (
     atomic_write_json, case_file_name, new_run_id, run_directory, utc_now,

@@ -53,10 +53,7 @@ def is_dlrmbench_mlperf_log(path: Path) -> bool:
 
 def overwrite_problems(cases: list[Case]) -> list[str]:
     """One message per case output that would replace a file dlrmbench did not write."""
-    from dlrmbench.output_paths import in_result_set, output_path
-
-    def resolve_path(template: str, case: Case) -> Path:  # as dlrmbench.workload.checkpoint does, without torch
-        return output_path(template, case.name)
+    from dlrmbench.config.paths import case_path as resolve_path, in_result_set
 
     problems = []
     for case in cases:

@@ -104,6 +104,20 @@ def _nested_models(annotation: Any) -> list[type]:
     return [model for arg in typing.get_args(annotation) for model in _nested_models(arg)]
 
 
+def _default_model(field: Any) -> list[type]:
+    """The model class of a field typed loosely (``model:``, whose family decides its model) but whose default
+    is a model: the default family's configuration."""
+    from pydantic import BaseModel
+
+    if field.default_factory is None:
+        return []
+    try:
+        value = field.default_factory()
+    except TypeError:
+        return []
+    return [type(value)] if isinstance(value, BaseModel) else []
+
+
 def model_reference(root: type, title: str, prefix: str = "") -> str:
     """A table per model (field, type, default, description), the root first, then each nested model
     under its dotted path (``model.``, ``inference.``) as a suite writes it."""
@@ -124,7 +138,8 @@ def model_reference(root: type, title: str, prefix: str = "") -> str:
         for name, field in model.model_fields.items():
             parts.append(f"| `{path}{name}` | {_type_name(field.annotation)} | {_escape(_default(field))} | "
                          f"{_escape(field.description or '')} |")
-            queue.extend((nested, f"{path}{name}.") for nested in _nested_models(field.annotation))
+            nested = _nested_models(field.annotation) or _default_model(field)
+            queue.extend((model, f"{path}{name}.") for model in nested)
         parts.append("")
     return "\n".join(parts)
 

@@ -1,15 +1,17 @@
-"""Where a case writes its own files (``checkpoint.save``, ``mlperf_log.path``): the path template's
-``{case}`` becomes the case name and ``{run_dir}`` the result set's folder, so that logs can live inside
-the result set they belong to (``mlperf_log: {path: "{run_dir}/mlperf/{case}.txt"}``) and travel with it.
+"""Paths a case writes or reads, from the templates its suite gives (light: no torch).
 
-The worker learns the folder from :data:`RUN_DIR_VARIABLE` in its environment; a reader of a result set
-(``mlperf package``) substitutes the set's folder, wherever it has been moved since.
+In a template, ``{case}`` becomes the case name (matrix cases do not overwrite each other) and
+``{run_dir}`` the result set's folder, so that a case's logs can live inside the result set they belong
+to (``mlperf_log: {path: "{run_dir}/mlperf/{case}.txt"}``) and travel with it. The worker learns the
+folder from :data:`RUN_DIR_VARIABLE` in its environment; a reader of a result set (``mlperf package``)
+substitutes the set's folder, wherever it has been moved since.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 RUN_DIR_VARIABLE = "DLRMBENCH_RUN_DIR"
 RUN_DIR = "{run_dir}"
@@ -20,6 +22,11 @@ def output_path(template: str, case_name: str, run_dir: str | Path | None = None
     set folder (its environment), else the current folder."""
     folder = run_dir if run_dir is not None else os.environ.get(RUN_DIR_VARIABLE, ".")
     return Path(template.replace("{case}", case_name).replace(RUN_DIR, str(folder)))
+
+
+def case_path(template: str, case: Any) -> Path:
+    """The path of ``case`` for ``template`` (a checkpoint, an MLPerf log)."""
+    return output_path(template, case.name)
 
 
 def in_result_set(template: str) -> bool:
