@@ -86,3 +86,25 @@ def test_every_command_is_covered():
     """Each registered command's output or help is in the test (a command added later must be too)."""
     covered = {args[0] for args in OUTPUTS + HELP if args}
     assert {path[0] for path in _commands(make_cli())} <= covered
+
+
+@pytest.mark.parametrize("width", (60, 80, 100, 120))
+def test_live_progress_keeps_the_case_name_and_every_figure_whole(width):
+    """A terminal's progress bar: at 100 columns rich cropped the step count to ``128/1…``."""
+    import io
+
+    from rich.console import Console
+
+    from dlrmbench.report.progress import SuiteProgress
+
+    console = Console(width=width, file=io.StringIO(), color_system=None)
+    progress = SuiteProgress(console)
+    progress.start_case("train-16gpu-large-amp (scaled down: not comparable)", 512)
+    progress.progress.update(progress._task, total=12800, completed=12345, rate="1,234,567 samples/s",
+                             note="AUC 0.7512")
+    console.print(progress.progress.get_renderable())
+    out = console.file.getvalue()
+    assert "…" not in out, out
+    for whole in ("train-16gpu-large-amp (scaled down: not comparable)", "12345/12800", "1,234,567 samples/s",
+                  "AUC 0.7512", "0:00:00"):
+        assert whole in out, (whole, out)
