@@ -57,11 +57,19 @@ def _run_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
                                               if thr is not None else "—"),
             "vs ref": fmt_ratio(thr / ref if thr and ref else None) if ref else None,
             "step p50 / p99 ms": f"{fmt_value(p50, 'ms')} / {fmt_value(p99, 'ms')}" if p50 is not None else "—",
-            "AUC": fmt_value(r.value("auc")),
+            "AUC": _auc(r),
             "inference samples/s mean (p50)": "\n".join(inference) or "—",
             "note": note,
         })
     return rows
+
+
+def _auc(r: CaseResult) -> str:
+    """The AUC with its 95% half-width and the samples it was measured on (an AUC from 50 rows says so)."""
+    from dlrmbench.results.auc_interval import auc_text
+
+    auc = r.value("auc")
+    return "—" if auc is None else auc_text(auc, r.evaluations[-1] if r.evaluations else None)
 
 
 RUN_COLUMNS = ("case", "status", "train samples/s (mean / p50)", "vs ref", "step p50 / p99 ms", "AUC",

@@ -84,6 +84,10 @@ def test_runs_succeed_from_a_folder_holding_a_directory_named_dlrmbench(tmp_path
     assert case.metrics["train_steps"].value == 16
     # the case's threads: applied in the worker (torch's own count there) and recorded with the config
     assert case.config["threads"] == 1 and case.environment["threads"] == 1
+    # the AUC comes with its interval and the samples it rests on (the 1,024 test rows)
+    evaluation = case.evaluations[-1]
+    assert evaluation["samples"] == 1024 and 0 < evaluation["positives"] < 1024
+    assert f"AUC: {case.metrics['auc'].value:.4f} ±" in result.stdout and "(n=1,024)" in result.stdout
 
 
 def test_threads_times_processes_above_the_cores_warn(tmp_path, monkeypatch):
