@@ -18,6 +18,12 @@ from dlrmbench.plugins import get_manager, get_registry
 from dlrmbench.runner.plan import PlannedCase, plan, select
 
 
+def plugin_name(item: PlannedCase, kind: str) -> str:
+    """The case's plugin of ``kind`` as resolved, ``-`` when its family uses none of that kind."""
+    plugin = item.resolved.plugins.get(kind)  # type: ignore[call-overload]
+    return plugin.name if plugin is not None else "-"
+
+
 def plan_table(planned: list[PlannedCase]) -> Table:
     table = Table(title="planned cases", title_justify="left")
     for column in ("case", "mode", "device", "precision", "backend", "embedding", "dataset", "batch", "plan"):
@@ -29,8 +35,8 @@ def plan_table(planned: list[PlannedCase]) -> Table:
             str(item.skip_reason))
         verdict += Text("" if c.comparable else " (scaled down: not comparable)", style="dim")
         verdict += Text(f" (same as {c.tags['same_as']})" if c.tags.get("same_as") else "", style="yellow")
-        table.add_row(Text(c.name), c.mode, device, c.precision, Text(c.backend.name), Text(c.embedding.name),
-                      Text(c.dataset.name), str(c.batch_size), verdict)
+        table.add_row(Text(c.name), c.mode, device, c.precision, Text(plugin_name(item, "backend")),
+                      Text(plugin_name(item, "embedding")), Text(c.dataset.name), str(c.batch_size), verdict)
     return table
 
 
@@ -43,8 +49,8 @@ def plan_lines(planned: list[PlannedCase]) -> list[str]:
         same = f" (same as {c.tags['same_as']})" if c.tags.get("same_as") else ""
         lines.append(f"- {c.name}: {verdict}{'' if c.comparable else ' (scaled down: not comparable)'}{same}")
         lines.append(f"    {c.mode}, {c.device} x{c.gpus if c.device == 'cuda' else c.processes}, {c.precision}, "
-                     f"backend {c.backend.name}, embedding {c.embedding.name}, dataset {c.dataset.name}, "
-                     f"batch {c.batch_size}")
+                     f"family {c.model.family}, backend {plugin_name(item, 'backend')}, "
+                     f"embedding {plugin_name(item, 'embedding')}, dataset {c.dataset.name}, batch {c.batch_size}")
     return lines
 
 
