@@ -169,9 +169,9 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     if as_json:
         from dlrmbench.report.jsonout import run_summary
         from dlrmbench.report.terminal import print_noise
-        from dlrmbench.results.noise import noise_warnings
+        from dlrmbench.results.noise import case_noise_lines
 
-        print_noise(console, [(r.case, w) for r in report.results for w in noise_warnings(r)])  # stderr
+        print_noise(console, case_noise_lines(report.results))  # stderr
         click.echo(run_summary(loaded.suite.name, report.manifest.run_id, report.run_dir, report.manifest.status,
                                report.results), nl=False)
     else:

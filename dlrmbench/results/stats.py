@@ -1,10 +1,12 @@
 """Statistics shared by the worker and the reports.
 
-Per-run summaries (percentiles, spread) need nothing but the standard library; the statistics between
-result sets (a seeded bootstrap confidence interval, the Mann-Whitney U test) use numpy, imported when
-called. Why Mann-Whitney U: step times are skewed and often bimodal (stalls, evaluation hiccups,
-another process taking the core), so a rank test that assumes no distribution is safer than a t-test
-on means; asv makes the same choice.
+Per-run summaries (percentiles, spread) need nothing but the standard library. Between result sets the
+unit of replication is the run (one worker process), not the step: steps of one process share its
+memory layout, allocator state, clocks and neighbours, so they are not independent samples of what a
+rerun would measure. :func:`per_run_ratio_test` therefore tests one value per run (Welch's t-test on
+the logarithms, so that the result is a ratio with a confidence interval); with fewer than two runs a
+side it can use a run-to-run variation known from elsewhere (``dlrmbench doctor``). The seeded
+bootstrap and the Mann-Whitney U test remain for summaries within one run.
 """
 
 from __future__ import annotations
@@ -199,3 +201,75 @@ def _exact_sf(u: int, n1: int, n2: int) -> float:
     poly = (poly + [0] * (m * n + 1))[: m * n + 1]
     total = math.comb(n1 + n2, n1)
     return sum(poly[u:]) / total if u <= m * n else 0.0
+
+
+# --- the per-run test: one value per run, the run as the unit of replication ---------------------------
+
+@dataclass(frozen=True)
+class RatioTest:
+    """The ratio of two sets of per-run values and how sure it is."""
+
+    ratio: float                   # exp(mean log a - mean log b): the ratio of the geometric means
+    ci: tuple[float, float]        # its confidence interval (``confidence``, default 95%)
+    p_value: float                 # two-sided, null hypothesis "ratio 1"
+    runs: tuple[int, int]          # runs a side
+    method: str                    # "welch" (variation estimated from the runs) or "known variation"
+
+
+def _log_values(values: list[float]) -> list[float] | None:
+    if not values or any(not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0) for v in values):
+        return None
+    return [math.log(v) for v in values]
+
+
+def per_run_ratio_test(a: list[float], b: list[float], known_cv: float | None = None,
+                       confidence: float = 0.95) -> RatioTest | None:
+    """Test whether per-run values ``a`` differ from ``b`` as a ratio.
+
+    Two runs a side or more: Welch's two-sample t-test on the logarithms (unequal variances; the
+    Welch-Satterthwaite degrees of freedom), as pyperf tests per-process values with a t-test. Fewer:
+    a z-test with the run-to-run coefficient of variation ``known_cv`` when it is given, else None
+    (one run a side cannot separate a change from run-to-run variation). None too when a value is not
+    a positive finite number (no ratio exists).
+    """
+    la, lb = _log_values(a), _log_values(b)
+    if la is None or lb is None:
+        return None
+    na, nb = len(la), len(lb)
+    diff = statistics.fmean(la) - statistics.fmean(lb)
+    alpha = 1 - confidence
+    if na >= 2 and nb >= 2:
+        from scipy.special import stdtr, stdtrit
+
+        va, vb = statistics.variance(la) / na, statistics.variance(lb) / nb
+        se = math.sqrt(va + vb)
+        if se == 0:  # no run-to-run variation at all (a deterministic metric): the difference is exact
+            p = 1.0 if diff == 0 else 0.0
+            return RatioTest(math.exp(diff), (math.exp(diff), math.exp(diff)), p, (na, nb), "welch")
+        df = (va + vb) ** 2 / ((va ** 2 / (na - 1) if va else 0.0) + (vb ** 2 / (nb - 1) if vb else 0.0))
+        p = float(2 * stdtr(df, -abs(diff) / se))
+        half = float(stdtrit(df, 1 - alpha / 2)) * se
+        return RatioTest(math.exp(diff), (math.exp(diff - half), math.exp(diff + half)), min(1.0, p), (na, nb),
+                         "welch")
+    if known_cv is None or not known_cv > 0:
+        return None
+    sigma = math.log1p(known_cv)
+    se = sigma * math.sqrt(1 / na + 1 / nb)
+    normal = statistics.NormalDist()
+    p = 2 * normal.cdf(-abs(diff) / se)
+    half = normal.inv_cdf(1 - alpha / 2) * se
+    return RatioTest(math.exp(diff), (math.exp(diff - half), math.exp(diff + half)), p, (na, nb),
+                     "known variation")
+
+
+def run_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float] | None:
+    """Confidence interval of the typical per-run value (geometric mean, t-interval on the logarithms);
+    None with fewer than two positive finite values."""
+    logs = _log_values(values)
+    if logs is None or len(logs) < 2:
+        return None
+    from scipy.special import stdtrit
+
+    centre = statistics.fmean(logs)
+    half = float(stdtrit(len(logs) - 1, 1 - (1 - confidence) / 2)) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(centre - half), math.exp(centre + half)
