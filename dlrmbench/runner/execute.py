@@ -86,8 +86,9 @@ def execute(
     progress: Any,
     repeat: int = 1,
     timeout_s: float | None = None,
+    labels: dict[str, str] | None = None,
 ) -> RunReport:
-    """Run every planned case ``repeat`` times and write results under ``output``."""
+    """Run every planned case ``repeat`` times, interleaved in rounds, and write results under ``output``."""
     run_id = new_run_id()
     run_dir = run_directory(output, loaded.suite.name, run_id)
     manifest = RunManifest(
@@ -95,6 +96,7 @@ def execute(
         run_id=run_id, dlrmbench_version=__version__, command=list(sys.argv), started_at=utc_now(),
         pid=os.getpid(), host=socket.gethostname(), environment=environment,
         reference={"source": loaded.suite.source, "description": loaded.suite.description},
+        labels=dict(labels or {}),
     )
     report = RunReport(run_dir=run_dir, manifest=manifest)
     current: dict[str, Any] = {}  # the case being run: its identity, start time and (once ended) result
@@ -152,8 +154,10 @@ def execute(
             except OSError as exc:
                 raise ResultWriteError(f"{run_dir}: cannot write results: {exc.strerror or exc}; "
                                        "nothing was run") from None
-        for item in planned:
-            for r in range(repeat):
+        # repeats run in rounds (A B A B ...): every case once per round, so that implementations compared
+        # in one suite see the same drift of the machine (other load, clocks, temperature)
+        for r in range(repeat):
+            for item in planned:
                 base = {"suite": loaded.suite.name, "run_id": run_id, "case": item.case.name, "repeat": r}
                 if not item.runnable:
                     result = CaseResult(**base, status="skipped", reason=item.skip_reason,

@@ -76,7 +76,8 @@ BUSY = {"other_cpu_cores_mean": 1.3, "other_cpu_cores_peak": 2.0, "cpu_count": 2
 
 def write_set(root: Path, run_id: str, step_s: float, seed: int, repeats: int = 5, steps: int = 120,
               batch: int = 256, run_sd: float = 0.01, noisy: tuple[int, ...] = (), suite: str = "syn",
-              started_at: str = "2026-01-01T00:00:00+00:00", environment: dict | None = None) -> Path:
+              started_at: str = "2026-01-01T00:00:00+00:00", environment: dict | None = None,
+              labels: dict | None = None) -> Path:
     """A result set of one training and one inference case whose metrics are computed from their step
     times exactly as the worker computes them. Each repeat is one run (a worker process): its steps share
     a run factor drawn with ``run_sd`` (the between-run variation: memory layout, clocks, neighbours), so
@@ -86,7 +87,7 @@ def write_set(root: Path, run_id: str, step_s: float, seed: int, repeats: int = 
     run_dir = root / suite / run_id
     manifest = RunManifest(suite=suite, suite_file="syn.yaml", suite_sha256="0" * 64, run_id=run_id,
                            dlrmbench_version="0", command=[], started_at=started_at, status="complete",
-                           environment=environment or {})
+                           environment=environment or {"machine": "m1"}, labels=labels or {})
     for repeat in range(repeats):
         factor = math.exp(rng.gauss(0.0, run_sd)) * (2.5 if repeat in noisy else 1.0)
         summary = BUSY if repeat in noisy else QUIET

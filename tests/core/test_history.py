@@ -1,0 +1,67 @@
+"""`dlrmbench history`: series over result sets, steps found by ruptures and confirmed by the per-run test,
+named by the labels either side; the CI gate; the JSON document."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dlrmbench.results.history import change_points, history
+from dlrmbench.results.load import load_results
+from tests.conftest import run_cli
+from tests.core.test_statistics import write_set
+
+pytest.importorskip("ruptures", reason="history needs ruptures (dlrmbench[history])")
+
+
+def _series(root, name: str, slow_from: int | None, points: int = 10, slowdown: float = 0.20):
+    """``points`` result sets of 3 runs each, an hour apart, labelled commit=c0..; from ``slow_from`` on every
+    step is ``slowdown`` slower (a regression landed at that commit)."""
+    for i in range(points):
+        step_s = 0.010 * (1 + slowdown if slow_from is not None and i >= slow_from else 1.0)
+        write_set(root / name, f"r{i:02d}", step_s, seed=100 + i, repeats=3, started_at=f"2026-01-01T{i:02d}:00:00+00:00",
+                  labels={"commit": f"c{i}"})
+    return root / name
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory):
+    root = tmp_path_factory.mktemp("history")
+    return {"step": _series(root, "step", 6), "flat": _series(root, "flat", None)}
+
+
+def test_a_planted_step_is_found_confirmed_and_named_by_its_labels(series) -> None:
+    found, notes = history(load_results([series["step"]]).sets, by="commit")
+    assert notes == []
+    train = next(s for s in found if s.case == "train")
+    assert [p.label for p in train.points] == [f"c{i}" for i in range(10)]
+    assert [(st.before, st.after, st.kind) for st in train.confirmed] == [("c5", "c6", "regression")]
+    assert train.confirmed[0].ratio == pytest.approx(1 / 1.2, rel=0.03)
+    assert train.open_regression is train.confirmed[0]
+    assert found[0].open_regression is not None  # regressions first
+
+
+def test_a_flat_series_has_no_step(series) -> None:
+    found, _ = history(load_results([series["flat"]]).sets)
+    assert all(not s.confirmed for s in found)
+
+
+def test_history_command_gate_and_json(series) -> None:
+    out = run_cli("history", str(series["step"]), "--by", "commit", "--fail-on-regression")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "REGRESSION between c5 and c6: 0.8" in out.stdout
+    assert "Regression: syn/train train_throughput: 0.8" in out.stderr
+    flat = run_cli("history", str(series["flat"]), "--fail-on-regression", "--format", "json")
+    assert flat.returncode == 0, flat.stderr
+    doc = json.loads(flat.stdout)
+    assert doc["schema"] == "dlrmbench.history" and len(doc["series"]) == 2
+    assert all(len(s["points"]) == 10 and s["points"][0]["runs"] == 3 for s in doc["series"])
+    unlabelled = run_cli("history", str(series["flat"]), "--by", "branch")
+    assert unlabelled.returncode == 0 and "no label 'branch' (run --label branch=VALUE)" in unlabelled.stderr
+
+
+def test_change_points_on_short_or_constant_series() -> None:
+    assert change_points([1.0, 2.0, 3.0]) == []  # too short to look for steps
+    assert change_points([5.0] * 12) == []
+    assert change_points([1.0] * 8 + [0.5] * 8) == [8]
