@@ -55,13 +55,15 @@ def history_command(paths: tuple[Path, ...], metric: str | None, by: str, min_ch
 
 def history_lines(series: list, by: str) -> list[str]:
     """The history as plain lines: one block per series, one line per step."""
+    from dlrmbench.report.formatting import fmt_value
+
     lines = [f"dlrmbench history (points by {by})"]
     for s in series:
         unit = f" [{s.unit}]" if s.unit else ""
         lines.append(f"{s.suite}/{s.case} - {s.metric_label}{unit}, machine {s.machine}: {len(s.points)} point(s)")
         if s.points:
-            lines.append(f"  from {s.points[0].label} ({s.points[0].value:,.4g}) to {s.points[-1].label} "
-                         f"({s.points[-1].value:,.4g})")
+            lines.append(f"  from {s.points[0].label} ({fmt_value(s.points[0].value, s.unit)}) to {s.points[-1].label} "
+                         f"({fmt_value(s.points[-1].value, s.unit)})")
         if s.note:
             lines.append(f"  {s.note}")
         elif not s.steps:
