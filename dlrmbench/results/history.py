@@ -7,9 +7,10 @@ three times the runs. Points are ordered by the time their first result set star
 Steps: candidate change points come from ``ruptures`` (PELT, an exact search with pruning, on the log of
 the points' median values; the penalty is :data:`PENALTY` x sigma² x log n, sigma the points' own
 noise estimated from successive differences, as a BIC). Each candidate is then confirmed with the per-run
-test of ``compare`` (:func:`dlrmbench.results.verdict.judge`): the runs of the points between the previous
-and this change point against those up to the next one. Only a confirmed regression or improvement is a
-step; the others are shown as unconfirmed.
+test of ``compare`` (:func:`dlrmbench.results.verdict.judge`, with the rank test always required to agree):
+the runs of the points between the previous and this change point against those up to the next one. A
+segment has at least :data:`MIN_SEGMENT` points. Only a confirmed regression or improvement is a step; the
+others are shown as unconfirmed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from dlrmbench.results.noise import noise_warnings
 from dlrmbench.results.verdict import IMPROVEMENT, REGRESSION, Run, Verdict, judge
 
 PENALTY = 3.0
-MIN_POINTS = 4
+MIN_SEGMENT = 3  # points: a step needs three points either side (one outlying pair is not a level)
+MIN_POINTS = 2 * MIN_SEGMENT
 
 
 @dataclass
@@ -172,7 +174,7 @@ def change_points(values: list[float], penalty: float = PENALTY) -> list[int]:
     diffs = np.diff(signal[:, 0])
     sigma = float(np.median(np.abs(diffs - np.median(diffs)))) * 1.4826 / math.sqrt(2)  # MAD of differences
     sigma = max(sigma, 1e-3)
-    bkps = ruptures.Pelt(model="l2", min_size=2, jump=1).fit(signal).predict(
+    bkps = ruptures.Pelt(model="l2", min_size=MIN_SEGMENT, jump=1).fit(signal).predict(
         pen=penalty * sigma ** 2 * math.log(len(values)))
     return [b for b in bkps if 0 < b < len(values)]
 
@@ -189,7 +191,7 @@ def find_steps(series: Series, min_change: float = DEFAULT_MIN_CHANGE, alpha: fl
     for i, cut in enumerate(cuts):
         before = [r for p in points[edges[i]:cut] for r in p.runs]
         after = [r for p in points[cut:edges[i + 2]] for r in p.runs]
-        verdict = judge(after, before, series.higher_is_better, min_change, alpha)
+        verdict = judge(after, before, series.higher_is_better, min_change, alpha, rank_from=1)
         ratio = statistics.median(r.value for r in after) / statistics.median(r.value for r in before)
         series.steps.append(Step(cut, points[cut - 1].label, points[cut].label, ratio, verdict))
 
