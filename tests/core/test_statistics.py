@@ -335,3 +335,21 @@ def test_version_1_files_load_with_the_batch_size_as_a_field(tmp_path) -> None:
         ("inference_throughput", 64, 1000.0)]
     out = run_cli("compare", str(run_dir), "--metric", "inference_throughput", "--format", "csv")
     assert out.returncode == 0 and "inference_throughput,64," in out.stdout and "inference_throughput,8," in out.stdout
+
+
+def test_the_statistics_page_states_the_rules_in_force() -> None:
+    """docs/statistics.md is the contract: its defaults and thresholds are the code's."""
+    from dlrmbench.results import compare as compare_module, history, noise, verdict
+
+    page = " ".join((Path(__file__).resolve().parents[2] / "docs" / "statistics.md").read_text().split())
+    assert f"`--alpha` (default **{compare_module.DEFAULT_ALPHA:g}**)" in page
+    assert f"`--min-change` (default **{compare_module.DEFAULT_MIN_CHANGE:.0%}**)" in page
+    assert f"From {verdict.RANK_TEST_RUNS} runs a side the Mann-Whitney U test" in page
+    assert f"fewer than {verdict.MIN_RUNS} quiet runs the verdict" in page
+    assert verdict.KNOWN_VARIATION_MARGIN == 2.0 and "counted **twice**" in page
+    assert f"≥ {noise.OTHER_CPU_CORES} core on average" in page
+    assert f"lowest reading > {noise.CPU_CLOCK_DROP:.0%} below the highest" in page
+    assert f"in > {noise.GPU_THROTTLED:.0%} of samples" in page
+    assert f"> {noise.MEAN_P50_DIVERGENCE:.0%} away from the median step time" in page
+    assert f"penalty {history.PENALTY:g} σ² log n" in page and f"at least {history.MIN_SEGMENT} points a segment" in page
+    assert "started more than an hour from the baseline" in page and compare_module.HOURS_APART == 1.0
