@@ -278,6 +278,15 @@ def test_sets_measured_hours_apart_are_named(synthetic, tmp_path) -> None:
     assert comparison.timing == ["syn/later was measured 5.5 hours apart from the baseline: the machine's state "
                                  "(other load, clocks, temperature) may have changed in between; interleave runs "
                                  "(run --repeat N with both suites) for a fair ratio"]
+    state = [{"check": "CPU governor", "value": "performance", "stable": True},
+             {"check": "other processes' CPU", "value": "0.1 of 2 cores", "stable": False}]
+    a = write_set(tmp_path / "s", "a", 0.010, seed=2, environment={"machine": "m1", "machine_state": state})
+    changed = [{**state[0], "value": "powersave"}, {**state[1], "value": "1.9 of 2 cores"}]
+    b = write_set(tmp_path / "s", "b", 0.010, seed=3, environment={"machine": "m1", "machine_state": changed})
+    loaded = load_results([a, b])
+    notes = compare([loaded.sets[1]], loaded.sets[0]).timing
+    # the governor is a setting of the machine; other processes' load at the start is not compared
+    assert notes == ["syn/b ran in a different machine state from the baseline: CPU governor: performance -> powersave"]
 
 
 def test_fail_on_regression_is_a_ci_gate(synthetic) -> None:
