@@ -86,6 +86,13 @@ def compare_command(paths: tuple[Path, ...], baseline: Path | None, metric: str 
     if not fail_on_regression:
         return
     regressions = comparison.regressions()
+    unjudged = [(row, label, cell) for row in comparison.rows for label, cell in row.cells.items()
+                if cell.verdict in ("inconclusive", "untested")]
+    if unjudged:
+        click.echo(f"Not judged: {len(unjudged)} case(s) inconclusive or untested (noisy runs, or too few runs); "
+                   "the gate passes them, so it has not checked them: "
+                   + ", ".join(f"{row.suite}/{row.case} in {label}" for row, label, _ in unjudged[:5])
+                   + (", ..." if len(unjudged) > 5 else ""), err=True)
     for row, label, cell in regressions:
         click.echo(f"Regression: {row.suite}/{row.case} {row.metric_label} in {label}: "
                    f"{cell.vs_baseline:.3f}x of the baseline (p={cell.p_value:.2g})", err=True)

@@ -204,6 +204,8 @@ def test_noisy_unchanged_runs_are_inconclusive_and_never_fail_the_gate(synthetic
                            "average (peak 2.0) (syn/busy_base run 2, syn/busy_base run 3, syn/busy_new run 1, "
                            "syn/busy_new run 3)")
     assert "Regression" not in out.stderr
+    assert "Not judged: 2 case(s) inconclusive or untested (noisy runs, or too few runs); the gate passes them" \
+        in out.stderr
 
 
 def test_a_same_run_id_copy_with_halved_throughput_is_shown_and_fails_the_gate(synthetic, tmp_path) -> None:
