@@ -22,7 +22,6 @@ there is. Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal

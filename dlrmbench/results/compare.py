@@ -27,7 +27,6 @@ from typing import Any
 
 from dlrmbench.errors import UserError
 from dlrmbench.results.load import ResultSet
-from dlrmbench.results.metrics import definition
 from dlrmbench.results.noise import noise_line, noise_warnings
 from dlrmbench.results.schema import CaseResult
 from dlrmbench.results.stats import run_interval, spread

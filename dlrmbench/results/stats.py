@@ -5,8 +5,8 @@ unit of replication is the run (one worker process), not the step: steps of one 
 memory layout, allocator state, clocks and neighbours, so they are not independent samples of what a
 rerun would measure. :func:`per_run_ratio_test` therefore tests one value per run (Welch's t-test on
 the logarithms, so that the result is a ratio with a confidence interval); with fewer than two runs a
-side it can use a run-to-run variation known from elsewhere (``dlrmbench doctor``). The seeded
-bootstrap and the Mann-Whitney U test remain for summaries within one run.
+side it can use a run-to-run variation known from elsewhere (``dlrmbench doctor``). The Mann-Whitney U
+test on per-run values backs the t-test up when there are enough runs (see ``verdict``).
 """
 
 from __future__ import annotations
@@ -55,79 +55,7 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
-# --- statistics between result sets -------------------------------------------------------------------
-
-BOOTSTRAP_SEED = 20260101
-BOOTSTRAP_RESAMPLES = 1000
-MAX_BOOTSTRAP_DRAWS = 20_000_000  # resamples x sample size; fewer resamples for very long runs
-
-
-def _statistic(kind: str) -> Any:
-    """A numpy reduction over the last axis for a statistic name of the metric vocabulary."""
-    import numpy as np
-
-    if kind in ("mean", "throughput"):
-        return lambda a: np.mean(a, axis=-1)
-    if kind in ("median", "p50", "throughput_p50"):
-        return lambda a: np.median(a, axis=-1)
-    if kind.startswith("p") and kind[1:].isdigit():
-        q = float(kind[1:])
-        return lambda a: np.percentile(a, q, axis=-1)
-    raise ValueError(f"unknown statistic {kind!r}")
-
-
-def bootstrap_ci(samples: list[float], kind: str = "median", confidence: float = 0.95,
-                 resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[float, float] | None:
-    """Percentile-bootstrap confidence interval of statistic ``kind`` of ``samples``.
-
-    Deterministic: the generator is seeded (numpy PCG64, ``seed``), so the same samples always give
-    the same interval. None with fewer than two samples.
-    """
-    import numpy as np
-
-    data = np.asarray(samples, dtype=float)
-    if data.size < 2:
-        return None
-    resamples = max(200, min(resamples, MAX_BOOTSTRAP_DRAWS // data.size))
-    rng = np.random.default_rng(seed)
-    stat = _statistic(kind)
-    values = np.concatenate([stat(data[rng.integers(0, data.size, size=(n, data.size), dtype=np.int32)])
-                             for n in _chunks(resamples, data.size)])
-    alpha = (1 - confidence) / 2
-    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
-
-
-def bootstrap_ratio_ci(a: list[float], b: list[float], kind: str = "median", confidence: float = 0.95,
-                       resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[float, float] | None:
-    """Percentile-bootstrap confidence interval of ``stat(a) / stat(b)``, the two sets resampled
-    independently with one seeded generator. None unless both have two samples or more."""
-    import numpy as np
-
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if x.size < 2 or y.size < 2:
-        return None
-    resamples = max(200, min(resamples, MAX_BOOTSTRAP_DRAWS // max(x.size, y.size)))
-    rng = np.random.default_rng(seed)
-    stat = _statistic(kind)
-    ratios = []
-    for n in _chunks(resamples, max(x.size, y.size)):
-        sx = stat(x[rng.integers(0, x.size, size=(n, x.size), dtype=np.int32)])
-        sy = stat(y[rng.integers(0, y.size, size=(n, y.size), dtype=np.int32)])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios.append(sx / sy)
-    values = np.concatenate(ratios)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return None
-    alpha = (1 - confidence) / 2
-    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
-
-
-def _chunks(total: int, size: int) -> list[int]:
-    """Split ``total`` resamples so one chunk holds at most ~2M drawn values (bounded memory)."""
-    per = max(1, 2_000_000 // max(1, size))
-    return [min(per, total - i) for i in range(0, total, per)]
-
+# --- rank test ------------------------------------------------------------------------------------------
 
 @dataclass
 class MannWhitney:
