@@ -108,7 +108,7 @@ def test_run_records_labels_machine_state_and_interleaves_repeats(write_suite, t
 cases:
   - name: a
   - name: b
-    embedding: multi_table
+    device: cuda
 """)
     home = tmp_path / "home"
     machine = machine_id(identity(current_host()))
@@ -120,12 +120,24 @@ cases:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     manifest = RunManifest.model_validate_json(next(out.rglob("run.json")).read_text())
     assert manifest.labels == {"commit": "abc123", "branch": "main"}
-    assert [(c.case, c.repeat) for c in manifest.cases] == [("a", 0), ("b", 0), ("a", 1), ("b", 1)]  # A B A B
+    # A B A B (b is skipped without a GPU: the order is what counts, and a skip costs nothing)
+    assert [(c.case, c.repeat) for c in manifest.cases] == [("a", 0), ("b", 0), ("a", 1), ("b", 1)]
     env = manifest.environment
     assert env["machine"] == machine and env["run_to_run"]["cv"] == pytest.approx(
         variation.coefficient_of_variation([100.0, 102.0, 99.0]))
     assert [f["check"] for f in env["machine_state"]][:2] == ["CPU governor", "CPU boost"]
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert env["plugin_commits"]["dlrmbench"]["commit"] == head  # the built-in plugins' checkout
-    bad = run_cli("run", str(suite), "-o", str(out), "--label", "no-equals-sign")
-    assert bad.returncode == 2 and "--label 'no-equals-sign': expected KEY=VALUE" in bad.stderr
+
+
+def test_labels_are_checked_before_anything_runs() -> None:
+    from dlrmbench.cli.run import parse_labels
+    from dlrmbench.errors import UserError
+
+    assert parse_labels(("commit=abc", "driver=550.54=x")) == {"commit": "abc", "driver": "550.54=x"}
+    for bad, message in (("no-equals-sign", "expected KEY=VALUE"), ("9x=1", "expected KEY=VALUE"),
+                         ("k=a\x1b[31m", "printable text"), ("k=" + "v" * 201, "at most 200 characters")):
+        with pytest.raises(UserError, match=message):
+            parse_labels((bad,))
+    with pytest.raises(UserError, match="given twice with different values"):
+        parse_labels(("k=1", "k=2"))
