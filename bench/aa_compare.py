@@ -16,7 +16,7 @@ Pairs drawn from one pool share runs, so they are not independent; the pool size
 there is. Run from the repository root:
 
     python bench/aa_compare.py measure --runs 30 --out /tmp/aa     # minutes: one run is a process
-    python bench/aa_compare.py analyse /tmp/aa --pairs 40 --per-side 3
+    python bench/aa_compare.py analyse /tmp/aa --pairs 40 --per-side 3 [--ignore-noise]
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def measure(args: argparse.Namespace) -> None:
             print(f"{pool}: {args.runs} runs in {time.perf_counter() - start:.0f} s")
 
 
-def _pool_runs(out: Path, pool: str) -> list:
+def _pool_runs(out: Path, pool: str, ignore_noise: bool = False) -> list:
     from dlrmbench.results.load import load_results
     from dlrmbench.results.noise import noise_warnings
     from dlrmbench.results.verdict import Run
@@ -123,8 +123,23 @@ def _pool_runs(out: Path, pool: str) -> list:
         for r in result_set.results:
             value = r.value("train_throughput")
             if r.status == "ok" and value:
-                runs.append(Run(value, f"run {r.repeat + 1}", tuple(noise_warnings(r))))
+                runs.append(Run(value, f"run {r.repeat + 1}", () if ignore_noise else tuple(noise_warnings(r))))
+                STEPS[id(runs[-1])] = r.step_times_s[int(r.config.get("benchmark_warmup_steps") or 0):]
     return runs
+
+
+STEPS: dict[int, list[float]] = {}
+
+
+def old_step_rule(a: list, b: list, planted: float) -> bool:
+    """The rule compare used before the run became the unit: the Mann-Whitney U test on the step times
+    pooled over runs, p < 0.002, and a change of at least 5% in the mean-based throughput."""
+    from dlrmbench.results.stats import mann_whitney_u
+
+    sa = [t for r in a for t in STEPS[id(r)]]
+    sb = [t * (1 + planted) for r in b for t in STEPS[id(r)]]
+    change = (sum(sa) / len(sa)) / (sum(sb) / len(sb)) - 1
+    return mann_whitney_u(sb, sa).p_value < 0.002 and abs(change) >= 0.05
 
 
 def analyse(args: argparse.Namespace) -> None:
@@ -136,10 +151,11 @@ def analyse(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     print(f"defaults: alpha {DEFAULT_ALPHA}, --min-change {DEFAULT_MIN_CHANGE:.0%}; {args.pairs} pairs of "
-          f"{args.per_side} vs {args.per_side} runs per row")
-    print("pool   runs noisy  cv(quiet)  planted  regression  improvement  no change  inconclusive  untested")
+          f"{args.per_side} vs {args.per_side} runs per row" + (" (noise findings ignored)" if args.ignore_noise else ""))
+    print("pool   runs noisy  cv(quiet)  planted  regression  improvement  no change  inconclusive  untested"
+          "  old step rule flagged")
     for pool in args.pools:
-        runs = _pool_runs(out, pool)
+        runs = _pool_runs(out, pool, args.ignore_noise)
         if len(runs) < 2 * args.per_side:
             print(f"{pool}: {len(runs)} runs, too few")
             continue
@@ -148,16 +164,18 @@ def analyse(args: argparse.Namespace) -> None:
         for planted in (0.0, 0.10, 0.20):
             rng = random.Random(args.seed)
             kinds = []
+            old = 0
             for _ in range(args.pairs):
                 drawn = rng.sample(runs, 2 * args.per_side)
                 a, b = drawn[: args.per_side], drawn[args.per_side:]
+                old += old_step_rule(a, b, planted)
                 b = [Run(r.value / (1 + planted), r.name, r.noise) for r in b]
                 kinds.append(judge(b, a, True, DEFAULT_MIN_CHANGE, DEFAULT_ALPHA).kind)
             counts = {k: kinds.count(k) for k in ("regression", "improvement", "no change", "inconclusive",
                                                   "untested")}
             print(f"{pool:<6} {len(runs):>4} {len(runs) - len(quiet):>5}  {cv:>9.1%}  {planted:>7.0%}  "
                   f"{counts['regression']:>10}  {counts['improvement']:>11}  {counts['no change']:>9}  "
-                  f"{counts['inconclusive']:>12}  {counts['untested']:>8}")
+                  f"{counts['inconclusive']:>12}  {counts['untested']:>8}  {old:>21}")
     print("values per run (samples/s, * = noisy):")
     for pool in args.pools:
         runs = _pool_runs(out, pool)
@@ -179,6 +197,8 @@ def main() -> None:
     a.add_argument("--per-side", type=int, default=3)
     a.add_argument("--pools", nargs="+", default=["quiet", "noisy"])
     a.add_argument("--seed", type=int, default=1)
+    a.add_argument("--ignore-noise", action="store_true",
+                   help="count every run as quiet (what the test alone does when the noise checks miss)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     measure(args) if args.step == "measure" else analyse(args)
