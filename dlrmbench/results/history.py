@@ -8,8 +8,10 @@ Steps: candidate change points come from ``ruptures`` (PELT, an exact search wit
 the points' median values; the penalty is :data:`PENALTY` x sigma² x log n, sigma the points' own
 noise estimated from successive differences, as a BIC). Each candidate is then confirmed with the per-run
 test of ``compare`` (:func:`dlrmbench.results.verdict.judge`, with the rank test always required to agree):
-the runs of the points between the previous and this change point against those up to the next one. A
-segment has at least :data:`MIN_SEGMENT` points. Only a confirmed regression or improvement is a step; the
+the runs of the points between the previous and this change point against those up to the next one, at
+alpha / (points - 1): the candidate was chosen as the most step-like of that many places, so testing it
+at alpha on the same data would overstate it (Bonferroni). A segment has at least :data:`MIN_SEGMENT`
+points. Only a confirmed regression or improvement is a step; the
 others are shown as unconfirmed.
 """
 
@@ -188,10 +190,13 @@ def find_steps(series: Series, min_change: float = DEFAULT_MIN_CHANGE, alpha: fl
         return
     cuts = change_points([p.value for p in points], penalty)
     edges = [0, *cuts, len(points)]
+    # a candidate was picked as the most extreme of len(points) - 1 places to cut: testing it on the same
+    # data at alpha would overstate it (the step was chosen because it looked like one), so Bonferroni
+    level = alpha / (len(points) - 1)
     for i, cut in enumerate(cuts):
         before = [r for p in points[edges[i]:cut] for r in p.runs]
         after = [r for p in points[cut:edges[i + 2]] for r in p.runs]
-        verdict = judge(after, before, series.higher_is_better, min_change, alpha, rank_from=1)
+        verdict = judge(after, before, series.higher_is_better, min_change, level, rank_from=1)
         ratio = statistics.median(r.value for r in after) / statistics.median(r.value for r in before)
         series.steps.append(Step(cut, points[cut - 1].label, points[cut].label, ratio, verdict))
 
