@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 # `make run` installs the core only; the tests need every optional part, so `make test` adds them.
 RUN_EXTRAS ?=
-TEST_EXTRAS ?= test,preproc,mlperf,triton,report,export,results,docs
+TEST_EXTRAS ?= test,preproc,mlperf,triton,report,export,results,docs,history
 BASE := $(VENV)/.installed-base
 RUN_STAMP := $(VENV)/.installed-run-$(RUN_EXTRAS)
 TEST_STAMP := $(VENV)/.installed-test-$(TEST_EXTRAS)

@@ -66,12 +66,15 @@ def make_cli() -> click.Group:
         """
 
     from dlrmbench.cli.compare import compare_command
+    from dlrmbench.cli.doctor import doctor_command
+    from dlrmbench.cli.history import history_command
     from dlrmbench.cli.plugins import list_plugins_command
     from dlrmbench.cli.run import run_command
     from dlrmbench.cli.suites import suites_command
     from dlrmbench.cli.validate import validate_command
 
-    for command in (run_command, validate_command, suites_command, list_plugins_command, compare_command):
+    for command in (run_command, validate_command, suites_command, list_plugins_command, compare_command,
+                    doctor_command, history_command):
         cli.add_command(command)
     _plugin_commands(cli)
     return cli

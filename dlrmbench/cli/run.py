@@ -61,6 +61,27 @@ def print_plan(console: Console, planned: list[PlannedCase]) -> None:
     print_table(console, plan_table(planned), plan_lines(planned))
 
 
+LABEL_KEY = r"[A-Za-z][A-Za-z0-9_.-]{0,63}"
+
+
+def parse_labels(labels: tuple[str, ...]) -> dict[str, str]:
+    """``KEY=VALUE`` pairs of ``--label``; a UserError naming the bad one and the fix."""
+    import re
+
+    out: dict[str, str] = {}
+    for item in labels:
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(LABEL_KEY, key):
+            raise UserError(f"--label {item[:80]!r}: expected KEY=VALUE with a KEY of letters, digits, '_', '.', '-' "
+                            "starting with a letter (e.g. --label commit=abc123)")
+        if len(value) > 200 or any(not c.isprintable() for c in value):
+            raise UserError(f"--label {key}: the value must be printable text of at most 200 characters")
+        if key in out and out[key] != value:
+            raise UserError(f"--label {key}: given twice with different values ({out[key]!r}, {value!r})")
+        out[key] = value
+    return out
+
+
 @click.command("run")
 @click.argument("suite", type=click.Path(path_type=Path), required=False)
 @click.option("--dry-run", is_flag=True, help="Print the planned cases (runnable or skipped, with the reason); run nothing.")
@@ -69,7 +90,11 @@ def print_plan(console: Console, planned: list[PlannedCase]) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Directory that receives the result set: OUTPUT/<suite>/<run-id>/ (run.json and cases/).")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Run every case N times (compare reports the median and spread).")
+              help="Run every case N times, each in its own process, interleaved in rounds (A B A B ...); "
+                   "compare's verdicts need 3 or more (see docs/statistics.md).")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
+              help="Record a label with the result set (repeatable), e.g. --label commit=abc123 --label "
+                   "branch=main; 'dlrmbench history --by KEY' orders result sets by it.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Override every case's timeout_s (seconds).")
 @click.option("--quiet", is_flag=True, help="No live progress (bars on a terminal, timestamped lines in a log).")
@@ -93,7 +118,7 @@ def print_plan(console: Console, planned: list[PlannedCase]) -> None:
                    "defaults to the suite file it recorded.")
 @click.option("--overwrite", is_flag=True,
               help="Let checkpoint.save and mlperf_log.path replace existing files that dlrmbench did not write.")
-def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path, repeat: int,
+def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path, repeat: int, labels: tuple[str, ...],
                 timeout_s: float | None, quiet: bool, progress_every: float, as_json: bool, scale: bool,
                 dataset_paths: tuple[Path, ...], allow_synthetic: bool, resume_dir: Path | None,
                 overwrite: bool) -> None:
@@ -105,6 +130,7 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     exit 130, 143 and 129.
     """
     console = Console(stderr=as_json)  # with --json, stdout holds only the JSON document
+    label_map = parse_labels(labels)
     if suite is None:
         if resume_dir is None:
             raise click.UsageError("Missing argument 'SUITE' (a shipped suite's name or a YAML file).")
@@ -172,6 +198,13 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     for info in get_manager().hook.environment_info():
         extra.update(info or {})
     environment = fingerprint(host, extra, plugins=get_registry().plugin_sources)
+    from dlrmbench.machine.checks import machine_checks
+    from dlrmbench.machine.variation import stored_for
+
+    environment["machine_state"] = [f.as_dict() for f in machine_checks()]  # as `dlrmbench doctor` shows them
+    stored = stored_for(environment["machine"])
+    if stored is not None:
+        environment["run_to_run"] = stored
     console.print(Text(loaded.suite.name, style="bold") + Text(f": {len(planned)} case(s), "
                                                                f"{sum(p.runnable for p in planned)} runnable here"))
     progress_view: Any
@@ -187,7 +220,7 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     try:
         with stop_requests(), progress_view as progress:
             report = execute(loaded, planned, output, environment, progress, repeat=repeat, timeout_s=timeout_s,
-                             resume=resume)
+                             resume=resume, labels=label_map)
     except RunInterrupted as exc:
         console.print(Text("Stopped: ", style="magenta") + Text(f"{exc.reason}. Finished results are in {exc.run_dir}; "
                                                                   f"finish the run with --resume {exc.run_dir}"),
@@ -196,9 +229,9 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
     if as_json:
         from dlrmbench.report.jsonout import run_summary
         from dlrmbench.report.terminal import print_noise
-        from dlrmbench.results.noise import noise_warnings
+        from dlrmbench.results.noise import case_noise_lines
 
-        print_noise(console, [(r.case, w) for r in report.results for w in noise_warnings(r)])  # stderr
+        print_noise(console, case_noise_lines(report.results))  # stderr
         click.echo(run_summary(loaded.suite.name, report.manifest.run_id, report.run_dir, report.manifest.status,
                                report.results), nl=False)
     else:

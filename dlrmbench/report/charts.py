@@ -133,7 +133,7 @@ def _throughput_axis(ax: Any, rows: list[Any], sets: list[str], comparison: Comp
 
 
 def baseline_delta_chart(comparison: Comparison) -> Any | None:
-    """Each case's ratio to the baseline with its 95% bootstrap CI; red: significant regression, green:
+    """Each case's ratio to the baseline with its 95% CI over runs; red: significant regression, green:
     significant improvement, grey: not flagged. The band shows +-min_change."""
     if comparison.baseline is None:
         return None
@@ -152,14 +152,14 @@ def baseline_delta_chart(comparison: Comparison) -> Any | None:
         lo, hi = cell.ratio_ci if cell.ratio_ci else (cell.vs_baseline, cell.vs_baseline)
         ax.errorbar([cell.vs_baseline], [i], xerr=[[cell.vs_baseline - lo], [hi - cell.vs_baseline]], fmt="o",
                     color=color, capsize=3)
-        verdict = cell.flag or ("not significant" if cell.p_value is not None else "not tested")
+        verdict = cell.verdict or "not tested"
         ax.annotate(f"{cell.vs_baseline:.3f}x {verdict}", (hi, i), xytext=(5, 0), textcoords="offset points",
                     va="center", fontsize=7, color=color)
     ax.set_yticks(range(len(points)), [literal(f"{r.suite}/{r.case} {r.metric_label} ({_short(lb)})")
                                        for r, lb, _ in points], fontsize=8)
     ax.invert_yaxis()
     ax.margins(x=0.25)
-    ax.set_xlabel("ratio to the baseline (95% bootstrap CI); higher is better for throughput, lower for times")
+    ax.set_xlabel("ratio to the baseline (95% CI over runs); higher is better for throughput, lower for times")
     ax.set_title(literal(f"Against the baseline {_short(comparison.baseline)}"))
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), fontsize=8, frameon=False)
     ax.grid(axis="x", alpha=0.3)

@@ -8,6 +8,7 @@ printed as a plain stacked list instead. Case names are shown literally: they ar
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -137,8 +138,6 @@ def cell_lines(row: Row, cell: Cell | None, baseline: bool = False) -> list[tupl
         line = f"vs base {fmt_ratio(cell.vs_baseline)}"
         if cell.ratio_ci is not None:
             line += f" [{cell.ratio_ci[0]:.3f}-{cell.ratio_ci[1]:.3f}]"
-        if cell.flag:
-            line += f" {cell.flag} (p={cell.p_value:.2g})"
         out.append((line, {"regression": "red", "improvement": "green"}.get(cell.flag or "", "")))
     if row.metric != "auc" and cell.auc is not None:
         auc = f"AUC {cell.auc:.4f}"
@@ -150,7 +149,8 @@ def cell_lines(row: Row, cell: Cell | None, baseline: bool = False) -> list[tupl
     if cell.energy_per_sample is not None:
         out.append((f"{fmt_energy(cell.energy_per_sample)} board", ""))
     if cell.note and cell.comparable:
-        out.append((cell.note, "dim"))
+        style = {"regression": "red", "improvement": "green", "inconclusive": "yellow"}.get(cell.verdict or "", "dim")
+        out.append((cell.note, style))
     return out
 
 
@@ -199,19 +199,15 @@ def print_run(console: Console, title: str, results: list[CaseResult]) -> None:
         console.print(table)
     else:
         print_plain(console, run_lines(title, results))
-    print_noise(console, [(_case_label(r), w) for r in results for w in _warnings(r)])
+    from dlrmbench.results.noise import case_noise_lines
 
-
-def _warnings(result: CaseResult) -> list[str]:
-    from dlrmbench.results.noise import noise_warnings
-
-    return noise_warnings(result)
+    print_noise(console, case_noise_lines(results))
 
 
 def print_noise(console: Console, warnings: list[tuple[str, str]]) -> None:
-    """``Warning (noise): <where>: <what>`` lines; plain text, never cropped."""
+    """``Warning: <where>: <what>`` lines, one per case; plain text, never cropped."""
     for where, what in warnings:
-        console.print(Text("Warning (noise): ", style="yellow") + Text(f"{where}: {what}"), soft_wrap=True)
+        console.print(Text("Warning: ", style="yellow") + Text(f"{where}: {what}"), soft_wrap=True)
 
 
 def print_comparison(console: Console, comparison: Comparison) -> None:
@@ -221,8 +217,8 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
         console.print(table)
     else:
         print_plain(console, comparison_lines(comparison))
-    print_noise(console, [(f"{row.suite}/{row.case} in {label}", w) for row in comparison.rows
-                          for label, cell in row.cells.items() for w in cell.warnings])
+    print_noise(console, comparison.noise_lines())
+    print_noise(console, [("timing", note) for note in comparison.timing])
     if comparison.env_differences:
         console.print("[yellow]Warning:[/] the result sets were measured in different environments; "
                       "differences may come from these, not from the code:", soft_wrap=True)
@@ -230,7 +226,7 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
             values = "; ".join(f"{label}: {value}" for label, value in diff.values.items())
             console.print(Text(f"  {diff.key}", style="yellow") + Text(f": {values}"), soft_wrap=True)
     if comparison.baseline is not None:
-        console.print(Text(f"Regression/improvement {comparison.rule}.", style="dim"), soft_wrap=True)
+        console.print(Text(f"Verdicts: {comparison.rule}.", style="dim"), soft_wrap=True)
     if any(r.auc_note for r in comparison.rows):
         console.print("[dim]AUC on synthetic data is not comparable with the reference (run with --dataset-path "
                       "for Criteo).[/]", soft_wrap=True)
@@ -249,4 +245,5 @@ def print_run_comparison(console: Console, run_dir: Path, manifest: RunManifest,
     for row in comparison.rows:  # noise warnings were printed with the run table already
         for cell in row.cells.values():
             cell.warnings = []
+            cell.runs = [replace(run, noise=()) for run in cell.runs]
     print_comparison(console, comparison)

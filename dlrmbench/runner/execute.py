@@ -89,9 +89,10 @@ def execute(
     repeat: int = 1,
     timeout_s: float | None = None,
     resume: "Resume | None" = None,
+    labels: dict[str, str] | None = None,
 ) -> RunReport:
-    """Run every planned case ``repeat`` times and write results under ``output`` (or, resuming a stopped
-    run, into its folder, skipping the cases it finished)."""
+    """Run every planned case ``repeat`` times, interleaved in rounds, and write results under ``output`` (or,
+    resuming a stopped run, into its folder, skipping the cases it finished)."""
     if resume is not None:
         run_dir, manifest, run_id = resume.run_dir, resume.manifest, resume.manifest.run_id
     else:
@@ -102,6 +103,7 @@ def execute(
             run_id=run_id, dlrmbench_version=__version__, command=list(sys.argv), started_at=utc_now(),
             pid=os.getpid(), host=socket.gethostname(), environment=environment,
             reference={"source": loaded.suite.source, "description": loaded.suite.description},
+            labels=dict(labels or {}),
         )
     done = resume.done if resume is not None else set()
     report = RunReport(run_dir=run_dir, manifest=manifest, results=list(resume.results) if resume else [])
@@ -160,8 +162,10 @@ def execute(
             except OSError as exc:
                 raise ResultWriteError(f"{run_dir}: cannot write results: {exc.strerror or exc}; "
                                        "nothing was run") from None
-        for item in planned:
-            for r in range(repeat):
+        # repeats run in rounds (A B A B ...): every case once per round, so that implementations compared
+        # in one suite see the same drift of the machine (other load, clocks, temperature)
+        for r in range(repeat):
+            for item in planned:
                 if (item.case.name, r) in done:
                     continue
                 base = {"suite": loaded.suite.name, "run_id": run_id, "case": item.case.name, "repeat": r}
