@@ -59,3 +59,13 @@ def test_spaces_in_an_organisation_name_still_make_a_package(tmp_path: Path) -> 
     assert run.exit_code == 0, run.output
     assert (out / "Big_Org" / "systems" / "box_1.json").is_file()
     assert len(list((out / "Big_Org" / "results" / "box_1" / "dlrm_dcnv2").iterdir())) == 10
+
+
+@pytest.mark.parametrize("option, name", [("--org", ".."), ("--system", "../../x"), ("--org", "a\nb")], ids=repr)
+def test_names_given_on_the_command_line_that_are_not_plain_never_become_paths(tmp_path: Path, option: str,
+                                                                                name: str) -> None:
+    results = result_set(tmp_path / "in", "ACME", "box")
+    before = _files(tmp_path)
+    run = CliRunner().invoke(make_cli(), ["mlperf", "package", str(results), str(tmp_path / "out"), option, name])
+    assert run.exit_code == 2 and "cannot name a folder of the submission" in run.output, run.output
+    assert _files(tmp_path) == before
