@@ -1,0 +1,1 @@
+"""Workload families beyond the built-in DLRM (one subpackage each)."""
