@@ -70,13 +70,15 @@ class HSTURetrieval(nn.Module):
         cfg: the model configuration.
         device: where it runs (the attention backend checks it).
         attention: overrides ``cfg.attention`` (verify compares backends on one model).
+        sparse_table: the item table gives sparse gradients (for row-wise Adagrad).
     """
 
-    def __init__(self, cfg: HSTUModelConfig, device: str = "cpu", attention: Optional[str] = None) -> None:
+    def __init__(self, cfg: HSTUModelConfig, device: str = "cpu", attention: Optional[str] = None,
+                 sparse_table: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
         d = cfg.item_embedding_dim
-        self.item_emb = nn.Embedding(cfg.num_items + 1, d, padding_idx=0)
+        self.item_emb = nn.Embedding(cfg.num_items + 1, d, padding_idx=0, sparse=sparse_table)
         truncated_normal_(self.item_emb.weight, std=0.02)
         self.pos_emb = nn.Embedding(cfg.padded_length, d)
         nn.init.xavier_normal_(self.pos_emb.weight)
@@ -113,7 +115,8 @@ class HSTURetrieval(nn.Module):
         """
         query = self.encode(batch)
         positives = batch.supervision_ids()
-        pos_logits = (query * self.item_vectors(positives)).sum(-1, keepdim=True) / self.cfg.temperature
+        pos_logits = torch.bmm(self.item_vectors(positives).unsqueeze(1), query.unsqueeze(2)).squeeze(2)
+        pos_logits = pos_logits / self.cfg.temperature
         neg_logits = torch.bmm(self.item_vectors(negatives), query.unsqueeze(2)).squeeze(2) / self.cfg.temperature
         neg_logits = torch.where(positives.unsqueeze(1) == negatives, -5e4, neg_logits)
         return -F.log_softmax(torch.cat([pos_logits, neg_logits], dim=1), dim=1)[:, 0].mean()
