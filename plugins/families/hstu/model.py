@@ -115,9 +115,14 @@ class HSTURetrieval(nn.Module):
         """
         query = self.encode(batch)
         positives = batch.supervision_ids()
-        pos_logits = torch.bmm(self.item_vectors(positives).unsqueeze(1), query.unsqueeze(2)).squeeze(2)
-        pos_logits = pos_logits / self.cfg.temperature
-        neg_logits = torch.bmm(self.item_vectors(negatives), query.unsqueeze(2)).squeeze(2) / self.cfg.temperature
+        # Each distinct item is looked up and normalised once, then gathered (the reference normalises every
+        # one of the T x R occurrences; the vectors are the same bit for bit, only the gradient sums' order differs).
+        distinct, where = torch.unique(torch.cat([positives, negatives.reshape(-1)]), return_inverse=True)
+        vectors = self.item_vectors(distinct)
+        pos_vec = vectors[where[:positives.numel()]]
+        neg_vec = vectors[where[positives.numel():]].view(negatives.shape + (vectors.shape[-1],))
+        pos_logits = torch.bmm(pos_vec.unsqueeze(1), query.unsqueeze(2)).squeeze(2) / self.cfg.temperature
+        neg_logits = torch.bmm(neg_vec, query.unsqueeze(2)).squeeze(2) / self.cfg.temperature
         neg_logits = torch.where(positives.unsqueeze(1) == negatives, -5e4, neg_logits)
         return -F.log_softmax(torch.cat([pos_logits, neg_logits], dim=1), dim=1)[:, 0].mean()
 
