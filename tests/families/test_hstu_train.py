@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from dlrmbench_plugins.families.hstu.config import HSTUModelConfig, HSTUOptimizerConfig
@@ -32,5 +33,7 @@ def test_hr10_reaches_five_times_random_and_runs_are_reproducible():
     assert after["ndcg@10"] > before["ndcg@10"] and result.losses[-1] < result.losses[0]
     assert result.samples == 3 * 256 and result.tokens > result.samples
     again, opts2 = build_model(cfg, opt, seed=0)
-    assert train(again, opts2, data, batch_size=32, epochs=1, max_steps=3).losses == result.losses[:3]
+    # same steps again (to float rounding: the BLAS may split its sums by the threads it gets)
+    assert train(again, opts2, data, batch_size=32, epochs=1, max_steps=3).losses == pytest.approx(
+        result.losses[:3], rel=1e-6)
     assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -108,10 +108,10 @@ class HSTURetrieval(nn.Module):
             e = e / torch.clamp(torch.linalg.norm(e, ord=2, dim=-1, keepdim=True), min=self.cfg.item_l2_norm_eps)
         return e
 
-    def sampled_softmax_loss(self, batch: SequenceBatch, negatives: torch.Tensor) -> torch.Tensor:
-        """Mean over every history position of -log softmax(positive vs ``negatives``) (T, R) item ids.
-
-        A negative equal to the position's positive gets logit -5e4 (the reference's masking).
+    def sampled_softmax_loss(self, batch: SequenceBatch, negatives: torch.Tensor,
+                             reduction: str = "mean") -> torch.Tensor:
+        """Mean (or ``reduction="sum"``) over every history position of -log softmax(positive vs ``negatives``),
+        (T, R) item ids. A negative equal to the position's positive gets logit -5e4 (the reference's masking).
         """
         query = self.encode(batch)
         positives = batch.supervision_ids()
@@ -124,7 +124,8 @@ class HSTURetrieval(nn.Module):
         pos_logits = torch.bmm(pos_vec.unsqueeze(1), query.unsqueeze(2)).squeeze(2) / self.cfg.temperature
         neg_logits = torch.bmm(neg_vec, query.unsqueeze(2)).squeeze(2) / self.cfg.temperature
         neg_logits = torch.where(positives.unsqueeze(1) == negatives, -5e4, neg_logits)
-        return -F.log_softmax(torch.cat([pos_logits, neg_logits], dim=1), dim=1)[:, 0].mean()
+        per_position = -F.log_softmax(torch.cat([pos_logits, neg_logits], dim=1), dim=1)[:, 0]
+        return per_position.sum() if reduction == "sum" else per_position.mean()
 
     def user_vectors(self, batch: SequenceBatch) -> torch.Tensor:
         """(B, D): the output at each user's last history position (``get_current_embeddings``)."""

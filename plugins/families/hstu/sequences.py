@@ -57,17 +57,15 @@ class UserSequences:
                              offsets=offsets, target_ids=self.ids[target],
                              target_timestamps=self.timestamps[target], target_ratings=self.ratings[target])
 
-    def batches(self, split: Split, batch_size: int, max_length: int, shuffle: bool, seed: int = 0,
-                rank: int = 0, world_size: int = 1, drop_last: bool = False) -> Iterator[SequenceBatch]:
-        """Batches of ``batch_size`` users; with ``world_size`` > 1, rank r takes the r-th slice of each global
-        batch of ``batch_size * world_size`` users (so the ranks together see what one process would)."""
+    def user_chunks(self, batch_size: int, shuffle: bool, seed: int = 0) -> Iterator[torch.Tensor]:
+        """The users of each batch, in order (a seeded permutation when ``shuffle``); the last may be short."""
         order = (torch.randperm(self.num_users, generator=torch.Generator().manual_seed(seed)) if shuffle
                  else torch.arange(self.num_users))
-        step = batch_size * world_size
-        for lo in range(0, self.num_users, step):
-            chunk = order[lo:lo + step]
-            if drop_last and chunk.numel() < step:
-                return
-            mine = chunk[rank * batch_size:(rank + 1) * batch_size]
-            if mine.numel():
-                yield self.batch(mine, split, max_length)
+        for lo in range(0, self.num_users, batch_size):
+            yield order[lo:lo + batch_size]
+
+    def batches(self, split: Split, batch_size: int, max_length: int, shuffle: bool,
+                seed: int = 0) -> Iterator[SequenceBatch]:
+        """Batches of ``batch_size`` users."""
+        for users in self.user_chunks(batch_size, shuffle, seed):
+            yield self.batch(users, split, max_length)
