@@ -83,19 +83,29 @@ class AttentionInputs:
 AttentionFn = Callable[[AttentionInputs, Optional[RelativeBias]], torch.Tensor]
 
 
+def dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, next_timestamps: torch.Tensor,
+                    timestamps: torch.Tensor, bias: Optional[RelativeBias], num_heads: int,
+                    padded_length: int) -> torch.Tensor:
+    """The attention on a padded (B, L, H*d) layout; a real query only sees earlier positions, so padding at the
+    end of a history never reaches a real output."""
+    b, length = q.shape[0], q.shape[1]
+    q = q.reshape(b, length, num_heads, -1)
+    k = k.reshape(b, length, num_heads, -1)
+    v = v.reshape(b, length, num_heads, -1)
+    scores = torch.einsum("bnhd,bmhd->bhnm", q, k)
+    if bias is not None:
+        scores = scores + bias(next_timestamps, timestamps).unsqueeze(1)
+    causal = torch.ones(length, length, dtype=torch.bool, device=q.device).tril()
+    attn = F.silu(scores) / padded_length * causal.to(scores.dtype)
+    return torch.einsum("bhnm,bmhd->bnhd", attn, v).reshape(b, length, -1)
+
+
 def pytorch_attention(x: AttentionInputs, bias: Optional[RelativeBias]) -> torch.Tensor:
     """The materialising reference: dense (B, H, L, L) scores, autograd through all of it."""
     pad = PaddedIndex(x.offsets)
-    b, length, h = x.offsets.numel() - 1, pad.length, x.num_heads
-    q = pad.to_padded(x.q).view(b, length, h, -1)
-    k = pad.to_padded(x.k).view(b, length, h, -1)
-    v = pad.to_padded(x.v).view(b, length, h, -1)
-    scores = torch.einsum("bnhd,bmhd->bhnm", q, k)
-    if bias is not None:
-        scores = scores + bias(pad.to_padded(x.next_timestamps), pad.to_padded(x.timestamps)).unsqueeze(1)
-    causal = torch.ones(length, length, dtype=torch.bool, device=q.device).tril()
-    attn = F.silu(scores) / x.padded_length * causal.to(scores.dtype)
-    out = torch.einsum("bhnm,bmhd->bnhd", attn, v).reshape(b, length, -1)
+    out = dense_attention(pad.to_padded(x.q), pad.to_padded(x.k), pad.to_padded(x.v),
+                          pad.to_padded(x.next_timestamps), pad.to_padded(x.timestamps), bias, x.num_heads,
+                          x.padded_length)
     return pad.to_jagged(out)
 
 

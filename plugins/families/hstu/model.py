@@ -50,15 +50,27 @@ class STULayer(nn.Module):
         self.attention = attention_backend(attention, device)
 
     def forward(self, x: torch.Tensor, batch: SequenceBatch, next_ts: torch.Tensor) -> torch.Tensor:
+        """(T, D) jagged in, (T, D) out."""
+        u, v, q, k = self.project(x)
+        attn = self.attention(AttentionInputs(q, k, v, batch.offsets, batch.timestamps, next_ts, self.cfg.num_heads,
+                                              self.cfg.padded_length), self.rel_bias)
+        return self.combine(x, u, attn)
+
+    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """U, V, Q, K of (..., D) inputs: LayerNorm, one matmul, SiLU."""
         cfg = self.cfg
         h = cfg.num_heads
-        mixed = torch.mm(F.layer_norm(x, [cfg.item_embedding_dim], eps=cfg.layer_norm_eps), self.uvqk)
+        normed = F.layer_norm(x, [cfg.item_embedding_dim], eps=cfg.layer_norm_eps)
+        mixed = torch.mm(normed, self.uvqk) if x.dim() == 2 else torch.matmul(normed, self.uvqk)
         if cfg.linear_activation == "silu":
             mixed = F.silu(mixed)
-        u, v, q, k = torch.split(mixed, [h * cfg.dv, h * cfg.dv, h * cfg.dqk, h * cfg.dqk], dim=1)
-        attn = self.attention(AttentionInputs(q, k, v, batch.offsets, batch.timestamps, next_ts, h,
-                                              cfg.padded_length), self.rel_bias)
-        a = F.layer_norm(attn, [h * cfg.dv], eps=cfg.layer_norm_eps)
+        u, v, q, k = torch.split(mixed, [h * cfg.dv, h * cfg.dv, h * cfg.dqk, h * cfg.dqk], dim=-1)
+        return u, v, q, k
+
+    def combine(self, x: torch.Tensor, u: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+        """The gated output and the residual: x + o(dropout(U * LayerNorm(A)))."""
+        cfg = self.cfg
+        a = F.layer_norm(attn, [cfg.num_heads * cfg.dv], eps=cfg.layer_norm_eps)
         o_input = torch.cat([u, a, u * a], dim=-1) if cfg.concat_ua else u * a
         return self.o(F.dropout(o_input, p=cfg.linear_dropout, training=self.training)) + x
 
