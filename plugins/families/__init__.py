@@ -1,1 +1,1 @@
-"""Workload families beyond the built-in DLRM (one subpackage each)."""
+"""Built-in workload families (registration modules light; implementations import torch)."""
