@@ -122,7 +122,7 @@ class HSTURetrieval(nn.Module):
 
     def sampled_softmax_loss(self, batch: SequenceBatch, negatives: torch.Tensor,
                              reduction: str = "mean") -> torch.Tensor:
-        """Mean (or ``reduction="sum"``) over every history position of -log softmax(positive vs ``negatives``),
+        """Mean (or ``reduction`` "sum", or "none": (T,)) over every history position of -log softmax(positive vs ``negatives``),
         (T, R) item ids. A negative equal to the position's positive gets logit -5e4 (the reference's masking).
         """
         query = self.encode(batch)
@@ -137,6 +137,8 @@ class HSTURetrieval(nn.Module):
         neg_logits = torch.bmm(neg_vec, query.unsqueeze(2)).squeeze(2) / self.cfg.temperature
         neg_logits = torch.where(positives.unsqueeze(1) == negatives, -5e4, neg_logits)
         per_position = -F.log_softmax(torch.cat([pos_logits, neg_logits], dim=1), dim=1)[:, 0]
+        if reduction == "none":
+            return per_position
         return per_position.sum() if reduction == "sum" else per_position.mean()
 
     def user_vectors(self, batch: SequenceBatch) -> torch.Tensor:

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from dlrmbench.data.errors import DatasetError
-from dlrmbench_plugins.families.hstu.sequences import MIN_LENGTH, UserSequences
+from dlrmbench_plugins.families.hstu.config import MIN_LENGTH
+from dlrmbench_plugins.families.hstu.sequences import UserSequences
 
 REQUIRED = ("user_id", "sequence_item_ids", "sequence_ratings", "sequence_timestamps")
 MAX_FILE_BYTES = 64 << 30

@@ -16,7 +16,6 @@ import torch
 from dlrmbench_plugins.families.hstu.jagged import SequenceBatch, offsets_from_lengths, positions
 
 Split = Literal["train", "eval"]
-MIN_LENGTH = 3  # the training history (all but the last two items) must not be empty
 
 
 @dataclass(frozen=True)

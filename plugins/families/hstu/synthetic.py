@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from dlrmbench_plugins.families.hstu.sequences import MIN_LENGTH
+from dlrmbench_plugins.families.hstu.config import MIN_LENGTH
 
 
 class SyntheticSequencesConfig(BaseModel):

@@ -71,7 +71,7 @@ def verify_backends(cfg: HSTUModelConfig = SMALL, opt_cfg: HSTUOptimizerConfig =
     for name, backend in BACKENDS.items():
         reason = backend.check(device)
         if reason is not None:
-            rows += [VerifyRow(name, q, None, tol, skipped=reason) for q, tol in TOLERANCE.items()]
+            rows.append(VerifyRow(name, "all", None, 0.0, skipped=reason))
             continue
         model = HSTURetrieval(cfg, device, attention=name, sparse_table=sparse).to(device)
         model.load_state_dict(state)
