@@ -92,3 +92,21 @@ def test_plan_compare_and_verify_know_the_family(runs):
 def test_no_file_of_the_core_names_the_family():
     for path in (REPO / "dlrmbench").rglob("*.py"):
         assert "hstu" not in path.read_text().lower(), f"{path} names hstu"
+
+
+def test_the_hstu_suites_validate_and_plan_scaled_down_or_on_a_sasrec_folder(tmp_path):
+    env = cli_env(COLUMNS="200")
+    for name in ("hstu-movielens", "dlrmv4-proposal"):
+        done = run_cli("validate", str(REPO / "suites" / f"{name}.yaml"), env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+    done = run_cli("run", str(REPO / "suites" / "hstu-movielens.yaml"), "--scale-down", "--dry-run", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("scaled down: not comparable") >= 4 and "skip" not in done.stdout, done.stdout
+    folder = tmp_path / "ml-1m"
+    folder.mkdir()
+    (folder / "sasrec_format.csv").write_text("index,user_id,sequence_item_ids,sequence_ratings,sequence_timestamps\n"
+                                              '0,1,"1,2,3","5,4,3","10,20,30"\n')
+    done = run_cli("run", str(REPO / "suites" / "hstu-movielens.yaml"), "--scale-down", "--dry-run",
+                   "--dataset-path", str(folder), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("sasrec_csv") == 4, done.stdout

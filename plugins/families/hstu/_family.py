@@ -85,7 +85,8 @@ class HSTUFamily:
         torch.manual_seed(ctx.case.seed)
         opt = ctx.case.optimizer
         sparse = opt.name == "adam" and (opt.options or {}).get("tables") == "rowwise_adagrad"
-        return HSTUWorkloadModel(HSTUModelConfig(**self.config.model_dump(exclude={"family"})), "cpu", sparse)
+        fields = self.config.model_dump(exclude={"family", "table_sizes", "hash_indices", "max_table_size"})
+        return HSTUWorkloadModel(HSTUModelConfig(**fields), "cpu", sparse)
 
     def model_inputs(self, batch: FamilyBatch) -> tuple[Any, ...]:
         return (batch.ids, batch.timestamps, batch.offsets, batch.target_ids, batch.target_timestamps,

@@ -15,8 +15,9 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat
 
 from dlrmbench import hookimpl
 from dlrmbench.memory_plan import rank_devices, terms_plan
-from dlrmbench.plugin_api import FamilyConfig, FamilyMetric, PluginOptions, PluginSpec
+from dlrmbench.plugin_api import DatasetFormat, FamilyConfig, FamilyMetric, PluginOptions, PluginSpec
 from dlrmbench_plugins.families.hstu.config import HSTUModelConfig
+from dlrmbench_plugins.families.hstu.sasrec_csv import detect_folder, inspect_folder
 from dlrmbench_plugins.families.hstu.synthetic import SyntheticSequencesConfig
 
 KS = (10, 50, 200)
@@ -27,12 +28,17 @@ class HSTUConfig(FamilyConfig, HSTUModelConfig):
     """The case's ``model:`` block: ``family: hstu`` and every field of :class:`HSTUModelConfig`."""
 
     family: Literal["hstu"] = "hstu"
+    # Read by the core's --scale-down (written for embedding-strategy families); HSTU's item table is
+    # num_items + 1 rows and ignores them.
+    table_sizes: list[int] | None = Field(default=None, description="unused by hstu (its table: num_items + 1)")
+    hash_indices: bool = Field(default=False, description="unused by hstu (ids above num_items are refused)")
+    max_table_size: int | None = Field(default=None, description="unused by hstu")
 
 
 class SasrecCsvOptions(PluginOptions):
     """The reference's preprocessed file (``tmp/<dataset>/sasrec_format.csv``)."""
 
-    path: str = Field(description="the sasrec_format.csv (relative paths: from the suite's folder)")
+    path: str = Field(description="the sasrec_format.csv, or the folder holding it (--dataset-path sets it)")
     shift_ids: int = Field(default=0, ge=0, description="added to every id (Amazon Books: 1)")
     seed: int = 0
 
@@ -113,17 +119,24 @@ def _synthetic_sizes(options: Any, case: Any) -> list[int]:
     return [options.num_items + 1]
 
 
+def _synthetic_scale_down(options: dict[str, Any], rows: int, samples: tuple[int, int]) -> dict[str, Any]:
+    """--scale-down: as many users as the scaled-down training steps read (the items stay: model.num_items)."""
+    return {**options, "num_users": max(8, min(options.get("num_users", 2048), samples[0]))}
+
+
 @hookimpl
 def register_datasets(register: Callable[[PluginSpec], None]) -> None:
     register(PluginSpec(
         kind="dataset", name="hstu_synthetic", options=SyntheticOptions, families=("hstu",),
         summary="user sequences over drifting item clusters (a planted signal HR@10 can find)",
         factory=f"{FACTORY}:build_synthetic", auc_comparable=False, table_sizes=_synthetic_sizes,
+        scale_down=_synthetic_scale_down,
     ))
     register(PluginSpec(
         kind="dataset", name="sasrec_csv", options=SasrecCsvOptions, families=("hstu",),
         summary="the reference's preprocessed MovieLens / Amazon Books sasrec_format.csv, leave-one-out split",
         factory=f"{FACTORY}:build_sasrec_csv", auc_comparable=False,
+        format=DatasetFormat(detect=detect_folder, table_sizes=lambda path: None, inspect=inspect_folder),
     ))
 
 

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from dlrmbench.data.errors import DatasetError
 from dlrmbench_plugins.families.hstu.config import MIN_LENGTH
-from dlrmbench_plugins.families.hstu.sequences import UserSequences
+
+if TYPE_CHECKING:
+    from dlrmbench_plugins.families.hstu.sequences import UserSequences
 
 REQUIRED = ("user_id", "sequence_item_ids", "sequence_ratings", "sequence_timestamps")
 MAX_FILE_BYTES = 64 << 30
+FILE_NAME = "sasrec_format.csv"  # the reference's output name (preprocessor.py output_format_csv)
 
 
 def looks_like_sasrec_csv(path: Path) -> bool:
@@ -47,11 +49,28 @@ def _ints(text: str, path: Path, line: int, field: str) -> list[int]:
                            "expected comma-joined integers such as \"1193,661,914\"") from None
 
 
-def read_sasrec_csv(path: str | Path, num_items: int | None = None, shift_ids: int = 0) -> UserSequences:
+def detect_folder(path: Path) -> bool:
+    """``--dataset-path`` detector: a folder holding the reference's sasrec_format.csv."""
+    return (path / FILE_NAME).is_file() and looks_like_sasrec_csv(path / FILE_NAME)
+
+
+def inspect_folder(path: Path, scan: bool) -> dict[str, Any]:
+    """``dataset inspect``: users and interactions of the folder's file, and the first problem found."""
+    try:
+        data = read_sasrec_csv(path)
+    except DatasetError as err:
+        return {"format": "sasrec_csv", "table_sizes": None, "splits": {}, "problems": [str(err)], "ok": False}
+    users = data.num_users
+    return {"format": "sasrec_csv", "table_sizes": [data.num_items + 1],
+            "splits": {"train": {"samples": users}, "test": {"samples": users}},
+            "interactions": int(data.offsets[-1]), "problems": [], "ok": True}
+
+
+def read_sasrec_csv(path: str | Path, num_items: int | None = None, shift_ids: int = 0) -> "UserSequences":
     """Read and check a sasrec_format.csv.
 
     Args:
-        path: the file.
+        path: the file, or a folder holding sasrec_format.csv.
         num_items: the largest valid item id (after ``shift_ids``); None: the largest id in the file.
         shift_ids: added to every item id (1 for Amazon Books, as the reference).
 
@@ -60,6 +79,8 @@ def read_sasrec_csv(path: str | Path, num_items: int | None = None, shift_ids: i
             of range, a timestamp earlier than the one before it, or a user with fewer than 3 items.
     """
     path = Path(path)
+    if path.is_dir():
+        path = path / FILE_NAME
     if not path.is_file():
         raise DatasetError(f"{path}: no such file; give the reference's tmp/<dataset>/sasrec_format.csv")
     if path.stat().st_size > MAX_FILE_BYTES:
@@ -104,6 +125,10 @@ def read_sasrec_csv(path: str | Path, num_items: int | None = None, shift_ids: i
             ratings += rating
             timestamps += stamp
             lengths.append(len(item))
+    import torch
+
+    from dlrmbench_plugins.families.hstu.sequences import UserSequences
+
     if not lengths:
         raise DatasetError(f"{path}: no users (only a header); a sasrec_format.csv has one row per user")
     id_tensor = torch.tensor(ids, dtype=torch.int64)
