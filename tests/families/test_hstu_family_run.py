@@ -110,3 +110,16 @@ def test_the_hstu_suites_validate_and_plan_scaled_down_or_on_a_sasrec_folder(tmp
                    "--dataset-path", str(folder), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("sasrec_csv") == 4, done.stdout
+
+
+def test_dataset_inspect_reads_a_sasrec_folder_and_names_a_bad_line(tmp_path):
+    header = "index,user_id,sequence_item_ids,sequence_ratings,sequence_timestamps\n"
+    good = '0,1,"1,2,3","5,4,3","10,20,30"\n1,2,"4,2,9,7","5,4,1,1","10,20,20,21"\n'
+    (tmp_path / "sasrec_format.csv").write_text(header + good)
+    done = run_cli("dataset", "inspect", str(tmp_path), env=cli_env(COLUMNS="200"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sasrec_csv dataset" in done.stdout and "train: 2 samples" in done.stdout
+    (tmp_path / "sasrec_format.csv").write_text(header + good + '2,3,"4,2","5,4","10,20"\n')
+    done = run_cli("dataset", "inspect", str(tmp_path), env=cli_env(COLUMNS="200"))
+    assert done.returncode != 0
+    assert "line 4: field 'sequence_item_ids' has 2 item(s)" in done.stdout, done.stdout

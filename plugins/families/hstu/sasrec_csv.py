@@ -59,9 +59,10 @@ def inspect_folder(path: Path, scan: bool) -> dict[str, Any]:
     try:
         data = read_sasrec_csv(path)
     except DatasetError as err:
-        return {"format": "sasrec_csv", "table_sizes": None, "splits": {}, "problems": [str(err)], "ok": False}
+        return {"path": str(path), "format": "sasrec_csv", "table_sizes": None, "splits": {},
+                "problems": [str(err)], "ok": False}
     users = data.num_users
-    return {"format": "sasrec_csv", "table_sizes": [data.num_items + 1],
+    return {"path": str(path), "format": "sasrec_csv", "table_sizes": [data.num_items + 1],
             "splits": {"train": {"samples": users}, "test": {"samples": users}},
             "interactions": int(data.offsets[-1]), "problems": [], "ok": True}
 
