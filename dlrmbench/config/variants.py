@@ -39,23 +39,13 @@ def _registry(registry: "Registry | None") -> "Registry":
     return get_registry()
 
 
-def _dump(case: Case) -> dict:
-    """The case's fields, except a backend or embedding the suite left to its family's default: dumped, it
-    would read as named, and a family that does not use that kind refuses it."""
-    data = case.model_dump()
-    for kind in ("backend", "embedding"):
-        if not case.names_plugin(kind):
-            data.pop(kind, None)
-    return data
-
-
 def scale_down(case: Case, host: Host, registry: "Registry | None" = None) -> Case:
     """A CPU-sized, not-comparable version of ``case`` (fewer rows, a smaller batch, fewer steps).
 
     A dataset plugin that generates its data declares how it shrinks (``PluginSpec.scale_down``);
     any other dataset keeps its files and the ids are folded into the smaller tables.
     """
-    data = _dump(case)
+    data = case.model_dump()
     tags = dict(case.tags)
     tags["scaled_down"] = f"from {case.world_size} x {case.device}, {case.precision}, batch {case.batch_size}"
     batch = min(case.batch_size, SCALED_BATCH)
@@ -65,7 +55,7 @@ def scale_down(case: Case, host: Host, registry: "Registry | None" = None) -> Ca
     model = data["model"]
     spec = _registry(registry).get("dataset", case.dataset.name)
     if spec.scale_down is not None:  # the data is generated: generate less of it, for smaller tables
-        if model.get("table_sizes"):
+        if model.get("table_sizes"):  # a family without tables (its model block has no such key)
             model["table_sizes"] = [min(rows, SCALED_ROWS) for rows in model["table_sizes"]]
         options = spec.scale_down(dict(case.dataset.options), SCALED_ROWS, (batch * SCALED_STEPS, batch * 4))
         data["dataset"] = {"name": case.dataset.name, "options": options}
@@ -93,7 +83,7 @@ def scale_down(case: Case, host: Host, registry: "Registry | None" = None) -> Ca
 
 def with_dataset_path(case: Case, path: Path, plugin: str = "split") -> Case:
     """``case`` reading the dataset at ``path`` through the ``plugin`` dataset."""
-    data = _dump(case)
+    data = case.model_dump()
     data["dataset"] = {"name": plugin, "options": {"path": str(path)}}
     data["tags"] = {**case.tags, "data": f"criteo ({plugin}: {path})"}
     return Case.model_validate(data)
