@@ -46,7 +46,8 @@ class HSTUModelConfig(_Strict):
     item_l2_norm: bool = Field(default=True, description="L2-normalise positive/negative item embeddings")
     item_l2_norm_eps: PositiveFloat = Field(default=1e-6, description="train_fn.l2_norm_eps")
     attention: Literal["pytorch", "jagged", "triton", "fbgemm"] = Field(
-        default="jagged", description="attention backend (see attention.py's registry)")
+        default="pytorch", description="attention backend (attention.py): pytorch materialises (B, H, L, L) "
+                                       "scores (fastest here at ML shapes); jagged keeps one length group's")
     eval_max_k: PositiveInt = Field(default=2500, description="ranks past this count as eval_max_k + 1")
 
     @property

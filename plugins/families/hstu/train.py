@@ -39,60 +39,32 @@ def build_model(cfg: HSTUModelConfig, opt: HSTUOptimizerConfig, seed: int, devic
 
 
 def train(model: HSTURetrieval, optimizers: Sequence[torch.optim.Optimizer], data: UserSequences,
-          batch_size: int, epochs: int = 1, max_steps: int | None = None, seed: int = 0, rank: int = 0,
-          world_size: int = 1) -> TrainResult:
-    """Train ``epochs`` passes (or ``max_steps`` steps) over the users' training histories.
-
-    Data parallel (``world_size`` > 1, a torch.distributed group already initialised): each step takes a global
-    batch of ``batch_size * world_size`` users, rank r the r-th slice; the negatives are drawn for the global
-    batch and sliced, the loss is the global mean over positions (each rank backpropagates its sum over the
-    global count, gradients are summed across ranks), so the ranks take the steps one process would take with
-    the global batch. (The reference's DDP averages per-rank means instead.) Exact only with dropout 0, as
-    dropout masks depend on the process's random stream. Sparse table gradients are summed densely.
-    """
+          batch_size: int, epochs: int = 1, max_steps: int | None = None, seed: int = 0) -> TrainResult:
+    """Train ``epochs`` passes (or ``max_steps`` steps) over the users' training histories (one process; data
+    parallel runs go through dlrmbench's ``data_parallel`` topology, see _family.py)."""
     cfg = model.cfg
     result = TrainResult()
     model.train()
     step = 0
     start = time.perf_counter()
     for epoch in range(epochs):
-        for users in data.user_chunks(batch_size * world_size, shuffle=True, seed=seed + epoch):
+        for batch in data.batches("train", batch_size, cfg.max_sequence_length, shuffle=True, seed=seed + epoch):
             if max_steps is not None and step >= max_steps:
                 break
-            whole = data.batch(users, "train", cfg.max_sequence_length)
             g = torch.Generator(device=data.all_item_ids.device).manual_seed(seed * 1_000_003 + step)
-            negatives = sample_negatives(whole.num_items, cfg.num_negatives, data.all_item_ids, g)
-            mine = slice(min(rank * batch_size, users.numel()), min((rank + 1) * batch_size, users.numel()))
-            batch = data.batch(users[mine], "train", cfg.max_sequence_length)
-            lo, hi = int(whole.offsets[mine.start]), int(whole.offsets[mine.stop])
+            negatives = sample_negatives(batch.num_items, cfg.num_negatives, data.all_item_ids, g)
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
-            loss_sum = (model.sampled_softmax_loss(batch, negatives[lo:hi], reduction="sum") if hi > lo
-                        else sum(p.sum() * 0 for p in model.parameters()))
-            (loss_sum / whole.num_items).backward()
-            total = loss_sum.detach().clone()
-            if world_size > 1:
-                _sum_across_ranks(model, total)
+            loss = model.sampled_softmax_loss(batch, negatives)
+            loss.backward()
             for opt in optimizers:
                 opt.step()
-            result.losses.append(float(total) / whole.num_items)
-            result.samples += whole.batch_size
-            result.tokens += whole.num_items
+            result.losses.append(loss.item())
+            result.samples += batch.batch_size
+            result.tokens += batch.num_items
             step += 1
     result.seconds = time.perf_counter() - start
     return result
-
-
-def _sum_across_ranks(model: HSTURetrieval, loss_sum: torch.Tensor) -> None:
-    import torch.distributed as dist
-
-    for p in model.parameters():
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        elif p.grad.is_sparse:
-            p.grad = p.grad.to_dense()
-        dist.all_reduce(p.grad)
-    dist.all_reduce(loss_sum)
 
 
 def evaluate(model: HSTURetrieval, data: UserSequences, batch_size: int,
