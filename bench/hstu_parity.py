@@ -5,7 +5,8 @@ Usage::
     .venv/bin/python bench/hstu_parity.py PATH/TO/generative-recommenders [--write-fixture FILE]
 
 PATH is a checkout of meta-recsys/generative-recommenders (measured @ db1bf8f2). The reference runs on the CPU
-with ``fbgemm_gpu`` (fbgemm-gpu-cpu; its jagged ops) imported and ``gin-config`` installed. This script builds
+with ``fbgemm_gpu`` (``make torchrec`` installs fbgemm-gpu-cpu; its jagged ops) imported and ``gin-config``
+installed (``pip install gin-config``; no torch dependency, not in any extra). This script builds
 the reference ``HSTU`` at a small shape, copies its weights into dlrmbench's ``HSTURetrieval``, and compares in
 float32:
 
