@@ -18,6 +18,7 @@ import traceback
 from datetime import timedelta
 from typing import Any
 
+from dlrmbench import allocators
 from dlrmbench.config.schema import Case
 from dlrmbench.resolved import ResolvedCase
 from dlrmbench.workload.reporter import Reporter
@@ -100,6 +101,7 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
     case = resolved.case
     if case.mode == "inference":
         raise ValueError("the inference benchmark runs on one device; set gpus: 1 (processes: 1)")
+    allocator = allocators.checked()  # the allocator this rank runs with, recorded with the result
     group = init_process_group(case, rank, world, local_rank)
     dmp = case.distributed.topology == "torchrec_dmp"
     if dmp:
@@ -116,7 +118,7 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
                   batch_sizes=work.model.batch_sizes,
                   parameters=sum(p.numel() for p in work.model.parameters()),
                   torch_version=torch.__version__, cuda_version=torch.version.cuda,
-                  threads=torch.get_num_threads())
+                  threads=torch.get_num_threads(), allocator=allocator)
     if case.mode == "train":
         outcome = train_dmp(work, reporter) if dmp else train_distributed(work, reporter)
         summary = _rank_summary(outcome, case, rank, work.device)

@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from dlrmbench import allocators
 from dlrmbench.config.schema import Case
 from dlrmbench.errors import UserError
 from dlrmbench.resolved import ResolvedCase, read_resolved_case
@@ -33,6 +34,7 @@ def run_case(resolved: "ResolvedCase | Case", reporter: Reporter) -> None:
 
     resolved = resolved_for(resolved)
     case = resolved.case
+    allocator = allocators.checked()  # the allocator this process runs with, recorded with the result
     from dlrmbench.workload.build import build_workload
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -57,7 +59,7 @@ def run_case(resolved: "ResolvedCase | Case", reporter: Reporter) -> None:
                       embedding_bytes=memory["embedding_parameter_bytes"]["value"],
                       embedding_optimizer_state_bytes=memory["embedding_optimizer_state_bytes"]["value"],
                       torch_version=torch.__version__, cuda_version=torch.version.cuda,
-                      threads=torch.get_num_threads())
+                      threads=torch.get_num_threads(), allocator=allocator)
         if case.mode == "train":
             _run_train(case, work, reporter, mlperf, memory)
         elif case.mode == "test":
