@@ -53,6 +53,7 @@ def main(suite: str, name: str) -> None:
     measured = total - warmup
     print(json.dumps({"step_times_s": times[warmup:], "minor_faults_per_step": (usage.ru_minflt - faults[0]) / measured,
                       "major_faults": usage.ru_majflt - faults[1],
+                      "cpu_s_per_step": (usage.ru_utime + usage.ru_stime - faults[3]) / measured,
                       "kernel_cpu_share": (usage.ru_stime - faults[2]) / max(1e-9, usage.ru_utime + usage.ru_stime - faults[3]),
                       "allocator": allocators.observed()}))
 

@@ -13,9 +13,10 @@ load on a shared machine hits all alike:
 - ``run <allocator>``: ``dlrmbench run`` of the same case with ``allocator: <allocator>`` (``glibc`` = the
   harness before it chose its allocator; ``glibc-tuned`` = its default now).
 
-Per contestant: p50 and mean of the measured step times (warm-up excluded), minor page faults per measured
-step (the harness: its telemetry, first to last progress report; the bare loop: ``getrusage``), the share
-of CPU time in the kernel. Ratios are ``bare / run`` step time (1.00 = the harness costs nothing; below 1 =
+Per contestant: p50 and mean of the measured step times (warm-up excluded), CPU time a step (all threads;
+it hardly moves when other processes take the cores, so it is the figure to trust on a shared machine),
+minor page faults per measured step and the share of CPU time in the kernel (the harness: its telemetry,
+first to last progress report; the bare loop: ``getrusage``). Ratios are ``bare / run`` step time (1.00 = the harness costs nothing; below 1 =
 slower through the harness), per round against the bare loop of the same round, median with min-max.
 bf16 runs only where the CPU has native bf16 (AVX-512-BF16 or AMX); elsewhere it is skipped and says why.
 An allocator whose library is not installed is skipped with the reason.
@@ -57,6 +58,7 @@ class Contestant:
     mean_ms: list[float] = field(default_factory=list)
     faults_per_step: list[float] = field(default_factory=list)
     kernel_share: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # CPU time a measured step (all threads)
     recorded: dict | None = None  # the allocator the process reported
 
     @property
@@ -90,7 +92,7 @@ def run_bare(suite: Path, case: str, allocator: str) -> dict:
         raise SystemExit(f"bare loop of {case} failed:\n{out.stderr[-3000:]}")
     data = json.loads(out.stdout.strip().splitlines()[-1])
     return {"times": data["step_times_s"], "faults": data["minor_faults_per_step"],
-            "kernel": data["kernel_cpu_share"], "allocator": data["allocator"]}
+            "kernel": data["kernel_cpu_share"], "cpu": data["cpu_s_per_step"], "allocator": data["allocator"]}
 
 
 def run_harness(suite: Path, case: str) -> dict:
@@ -106,7 +108,8 @@ def run_harness(suite: Path, case: str) -> dict:
     warmup = result["config"]["benchmark_warmup_steps"]
     summary = result["telemetry"].get("summary", {})
     return {"times": result["step_times_s"][warmup:], "faults": summary.get("page_faults_minor_per_step"),
-            "kernel": summary.get("worker_kernel_cpu_share"), "allocator": result["environment"].get("allocator")}
+            "kernel": summary.get("worker_kernel_cpu_share"), "cpu": summary.get("worker_cpu_s_per_step"),
+            "allocator": result["environment"].get("allocator")}
 
 
 def measure(contestant: Contestant, suite: Path) -> None:
@@ -118,6 +121,8 @@ def measure(contestant: Contestant, suite: Path) -> None:
         contestant.faults_per_step.append(got["faults"])
     if got["kernel"] is not None:
         contestant.kernel_share.append(got["kernel"])
+    if got["cpu"] is not None:
+        contestant.cpu_ms.append(1e3 * got["cpu"])
     contestant.recorded = got["allocator"]
 
 
@@ -136,9 +141,11 @@ def ratios(base: list[float], other: list[float]) -> list[float]:
 def report(contestants: list[Contestant], rounds: int, seconds: float) -> None:
     threads = os.environ.get("OMP_NUM_THREADS", f"torch's default ({os.cpu_count()} cores)")
     print(f"\n{rounds} interleaved round(s) in {seconds:.0f} s; threads {threads}; values: median (min-max) over rounds")
-    header = (f"{'contestant':28s} {'p50 ms':>22s} {'mean ms':>22s} {'faults/step':>22s} {'kernel CPU':>12s} "
+    header = (f"{'contestant':28s} {'p50 ms':>22s} {'mean ms':>22s} {'CPU ms/step':>22s} {'faults/step':>22s} "
+              f"{'kernel CPU':>12s} "
               f"{'bare glibc / this (p50, mean)':>34s} {'bare same / this (p50, mean)':>34s}")
     print(header)
+    cpu_cells: list[tuple[Contestant, Contestant | None, Contestant | None]] = []
     for c in contestants:
         bare = {a.allocator: a for a in contestants if a.kind == "bare" and a.precision == c.precision}
         cells = []
@@ -147,9 +154,16 @@ def report(contestants: list[Contestant], rounds: int, seconds: float) -> None:
                 cells.append("-")
                 continue
             cells.append(f"{spread(ratios(base.p50_ms, c.p50_ms), '.3f')}, {spread(ratios(base.mean_ms, c.mean_ms), '.3f')}")
+        cpu_cells.append((c, bare.get(c.allocator), bare.get("glibc")))
         kernel = f"{100 * statistics.median(c.kernel_share):.1f}%" if c.kernel_share else "-"
         print(f"{c.label:28s} {spread(c.p50_ms, '.1f'):>22s} {spread(c.mean_ms, '.1f'):>22s} "
-              f"{spread(c.faults_per_step, ',.0f'):>22s} {kernel:>12s} {cells[0]:>34s} {cells[1]:>34s}")
+              f"{spread(c.cpu_ms, '.1f'):>22s} {spread(c.faults_per_step, ',.0f'):>22s} {kernel:>12s} {cells[0]:>34s} {cells[1]:>34s}")
+    print("\nCPU time a step, bare / this (robust to other processes taking the cores; per round, median (min-max)):")
+    for c, same, plain in cpu_cells:
+        if c.kind == "run" and c.cpu_ms:
+            vs = [f"bare {b.allocator} {spread(ratios(b.cpu_ms, c.cpu_ms), '.3f')}" for b in (plain, same)
+                  if b is not None and b.cpu_ms and (b is plain or b is not plain)]
+            print(f"  {c.label:28s} {'; '.join(dict.fromkeys(vs))}")
     print("\nallocator each process reported (result environment['allocator'] / the bare loop's own reading):")
     for c in contestants:
         print(f"  {c.label:28s} {json.dumps(c.recorded, sort_keys=True)}")

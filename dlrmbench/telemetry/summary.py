@@ -180,9 +180,10 @@ def window_steps(marks: list[dict[str, Any]]) -> int | None:
 
 def fault_summary(timeline: dict[str, Any], window: tuple[float, float] | None,
                   steps: int | None = None) -> dict[str, Any]:
-    """The worker tree's page faults and its share of CPU time spent in the kernel over ``window`` (the measured
+    """The worker tree's page faults, CPU time and its share spent in the kernel over ``window`` (the measured
     window; else the whole case, labelled so): the running totals interpolated at the window's ends, divided
-    by ``steps`` (the steps in the window) for a per-step figure."""
+    by ``steps`` (the steps in the window) for per-step figures. CPU time a step, unlike a step's wall time,
+    hardly moves when other processes compete for the cores."""
     host = timeline.get("host") or {}
     t = timeline.get("t_s") or []
     if len(t) < 2 or "worker_minor_faults" not in host:
@@ -206,6 +207,7 @@ def fault_summary(timeline: dict[str, Any], window: tuple[float, float] | None,
         "page_faults_minor_per_step": minor / steps if minor is not None and steps else None,
         "page_faults_per_s": (minor + (major or 0)) / (window[1] - window[0]) if minor is not None else None,
         "worker_kernel_cpu_share": kernel / cpu if kernel is not None and cpu else None,
+        "worker_cpu_s_per_step": cpu / steps if cpu is not None and steps else None,
         "page_fault_window": scope,
     }
 

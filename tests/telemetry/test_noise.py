@@ -107,6 +107,7 @@ def test_page_faults_are_counted_over_the_measured_window_per_step() -> None:
     assert summary["page_faults_minor_per_step"] == pytest.approx(625.0)
     assert summary["page_faults_per_s"] == pytest.approx(25_002 / 1.5)
     assert summary["worker_kernel_cpu_share"] == pytest.approx(0.5 / 3.0)
+    assert summary["worker_cpu_s_per_step"] == pytest.approx(3.0 / 40)
     assert summary["page_fault_window"] == "measured window"
     whole = fault_summary(timeline, None, steps)
     assert whole["page_faults_minor"] == 500_000 and whole["page_faults_minor_per_step"] is None
