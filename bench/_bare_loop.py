@@ -4,8 +4,8 @@
     python bench/_bare_loop.py SUITE.yaml CASE    -> one JSON line: step times (s), page faults, allocator
 
 The same model (built by dlrmbench from the case, same seed), the same batches (the case's dataset, iterated
-as the harness iterates it), the same step (forward under the precision's autocast, BCE loss, backward,
-optimizer step); none of the harness around it: no worker protocol, no progress events, no telemetry, no
+as the harness iterates it), the same step (forward under the precision's autocast, the family's loss,
+backward, optimizer step); none of the harness around it: no worker protocol, no progress events, no telemetry, no
 learning-rate schedule. Page faults are this process's own (``getrusage``) over the measured steps.
 """
 
@@ -18,23 +18,18 @@ import time
 
 
 def main(suite: str, name: str) -> None:
-    import torch
-
     from dlrmbench import allocators
     from dlrmbench.config.loader import load_suite
-    from dlrmbench.plugins import get_registry
-    from dlrmbench.resolved import resolve_case
-    from dlrmbench.workload.build import build_workload
+    from dlrmbench.workload.build import build_workload, resolve
     from dlrmbench.workload.precision import apply_precision
     from dlrmbench.workload.train import make_optimizer, train_step
 
     case = next(c for c in load_suite(suite).cases if c.name == name)
-    work = build_workload(resolve_case(case, get_registry())[0])
-    model, policy = work.model, apply_precision(case, work.device)
-    optimizer = make_optimizer(case, model)
+    work = build_workload(resolve(case))
+    model, family, policy = work.model, work.family, apply_precision(case, work.device)
+    optimizer = make_optimizer(work.resolved, model)
     if getattr(model.embeddings, "applies_own_optimizer", False):
         model.embeddings.set_learning_rate(case.optimizer.lr)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
     model.train()
     total, warmup = case.max_steps, case.benchmark_warmup_steps
     times: list[float] = []
@@ -45,7 +40,7 @@ def main(suite: str, name: str) -> None:
                 usage = resource.getrusage(resource.RUSAGE_SELF)
                 faults = [usage.ru_minflt, usage.ru_majflt, usage.ru_stime, usage.ru_utime + usage.ru_stime]
             start = time.perf_counter()
-            train_step(model, batch, batch.label, optimizer, loss_fn, policy)
+            train_step(model, batch, family.target(batch), optimizer, family, policy)
             times.append(time.perf_counter() - start)
             if len(times) == total:
                 break

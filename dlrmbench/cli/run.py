@@ -131,7 +131,7 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
 
         check_output_dir(output)
     if dry_run:
-        from dlrmbench.distributed.render import print_memory_plans
+        from dlrmbench.report.memory_tables import print_memory_plans
 
         print_memory_plans(console, planned, host)
         print_plan(console, planned)

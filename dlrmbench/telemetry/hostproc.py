@@ -213,3 +213,9 @@ class HostReader:
             for i in range(3):
                 self._totals[i] += max(0, values[i] - before[i])
         self._counters = now
+
+
+def open_host(root_pid: int | None) -> tuple["HostReader | None", str | None]:
+    """A reader of the host and the process tree under ``root_pid``, or (None, why /proc cannot be read)."""
+    reason = host_unavailable_reason()
+    return (HostReader(root_pid), None) if reason is None else (None, reason)

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from dlrmbench.config.paths import case_path
 from dlrmbench.config.schema import Case
 from dlrmbench.errors import UserError
 from dlrmbench.safe_text import first_line
@@ -30,9 +31,7 @@ from dlrmbench.safe_text import first_line
 FORMAT = "dlrmbench-checkpoint-1"
 
 
-def resolve_path(template: str, case: Case) -> Path:
-    """The checkpoint (or log) path of ``case``: ``{case}`` becomes the case name."""
-    return Path(template.replace("{case}", case.name))
+resolve_path = case_path  # the checkpoint path of a case (``{case}`` becomes its name)
 
 
 def model_shape(case: Case, table_sizes: list[int]) -> dict[str, Any]:
