@@ -19,7 +19,9 @@ minor page faults per measured step and the share of CPU time in the kernel (the
 first to last progress report; the bare loop: ``getrusage``). Ratios are ``bare / run`` step time (1.00 = the harness costs nothing; below 1 =
 slower through the harness), per round against the bare loop of the same round, median with min-max.
 bf16 runs only where the CPU has native bf16 (AVX-512-BF16 or AMX); elsewhere it is skipped and says why.
-An allocator whose library is not installed is skipped with the reason.
+An allocator whose library is not installed is skipped with the reason. The bare loop runs in a session of
+its own, as dlrmbench's worker does (Linux's autogroup scheduling shares the cores between sessions: a loop in
+the shell's session gets less CPU on a busy machine than the worker, up to 3x less wall time measured here).
 """
 
 from __future__ import annotations
@@ -86,8 +88,10 @@ def write_suite(path: Path, shape: str, precisions: list[str], allocator_names: 
 
 def run_bare(suite: Path, case: str, allocator: str) -> dict:
     env = allocators.worker_environment(allocator, dict(os.environ))
+    # its own session, as dlrmbench's worker: with the kernel's autogroup scheduling each session shares the
+    # cores equally, so on a busy machine a loop in the shell's session gets less CPU than the worker
     out = subprocess.run([sys.executable, str(REPO / "bench" / "_bare_loop.py"), str(suite), case],
-                         capture_output=True, text=True, cwd=REPO, env=env)
+                         capture_output=True, text=True, cwd=REPO, env=env, start_new_session=True)
     if out.returncode != 0:
         raise SystemExit(f"bare loop of {case} failed:\n{out.stderr[-3000:]}")
     data = json.loads(out.stdout.strip().splitlines()[-1])
