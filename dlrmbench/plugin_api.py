@@ -165,7 +165,8 @@ class EmbeddingStrategy(Protocol):
     feature, summed). A strategy that handles only one-hot ids registers with
     ``PluginSpec(multi_hot=False)`` and the planner skips multi-hot cases with a reason.
     Subclass :class:`dlrmbench.model.embeddings.EmbeddingBase` to get id checking, hashing and the
-    memory accounting.
+    memory accounting (``parameter_bytes()``; ``optimizer_state_bytes(per_parameter)``: the state its
+    optimizer keeps for the tables, from the optimizer plugin's bytes per parameter unless it applies its own).
 
     ``applies_own_optimizer``: True when the strategy updates its tables inside backward (FBGEMM's
     fused TBE, TorchRec's fused optimizer, an optimizer-in-backward fast path). The optimizer plugin
@@ -178,6 +179,7 @@ class EmbeddingStrategy(Protocol):
 
     table_sizes: list[int]
     dim: int
+    num_features: int
     applies_own_optimizer: bool
 
     def __call__(self, ids: Ids) -> "torch.Tensor": ...
@@ -185,6 +187,8 @@ class EmbeddingStrategy(Protocol):
     def reset_parameters(self, generator: "torch.Generator | None" = None) -> None: ...
 
     def parameter_bytes(self) -> int: ...
+
+    def optimizer_state_bytes(self, per_parameter: float) -> int: ...
 
     def set_learning_rate(self, lr: float) -> None: ...
 

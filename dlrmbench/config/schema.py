@@ -365,6 +365,10 @@ class Case(Strict):
     device: Device = "cuda"
     gpus: PositiveInt = Field(default=1, description="GPUs (device: cuda)")
     processes: PositiveInt = Field(default=1, description="worker processes (device: cpu, gloo)")
+    threads: PositiveInt | None = Field(
+        default=None, description="torch intra-op threads in each worker process (torch.set_num_threads); "
+        "default: torch's own choice (one per core; torchrun's ranks: 1). Recorded with the result; `run` warns "
+        "when threads x processes exceed the CPU cores")
     precision: Precision = "fp32"
     backend: PluginRef = Field(default_factory=lambda: PluginRef(name=DEFAULT_PLUGINS["backend"]))
     embedding: PluginRef = Field(default_factory=lambda: PluginRef(name=DEFAULT_PLUGINS["embedding"]))
@@ -464,14 +468,14 @@ class Case(Strict):
         return ref.name, ref.options
 
     def names_plugin(self, kind: str) -> bool:
-        """True when the suite chose this case's ``kind`` plugin (False: the family's default applies)."""
-        if kind == "interaction":
-            return "interaction" in getattr(self.model, "model_fields_set", set())
-        if kind == "optimizer":
-            return "name" in self.optimizer.model_fields_set
+        """True when the case's ``kind`` plugin is not the schema's default (the default family's) as it
+        stands, so that a family's own default applies otherwise. Told by value (a name or options other than
+        the default's), not by which fields were set, so that a case rebuilt from its dump (scale-down, a
+        dataset path) keeps its family's defaults."""
         if kind == "topology":
             return self.distributed.topology is not None
-        return kind in self.model_fields_set
+        name, options = self.plugin(kind)
+        return bool(name) and (name != DEFAULT_PLUGINS.get(kind) or bool(options))
 
     @property
     def world_size(self) -> int:

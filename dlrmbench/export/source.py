@@ -27,6 +27,12 @@ def case_from_suite(suite: Path, case_name: str, scale_down: bool = False) -> An
         raise UserError(f"--case {case_name}: no such case in {suite}{did_you_mean(case_name, list(cases))}; "
                         f"cases are: {', '.join(cases)}")
     case = cases[case_name]
+    from dlrmbench.plugins import get_registry
+
+    family = get_registry().get("family", case.model.family)
+    if not family.serving:
+        raise UserError(f"--case {case_name}: its family {family.name} declares no serving export (dlrmbench "
+                        "export writes the serving graphs of families that do; see dlrmbench list-plugins)")
     if scale_down:
         from dlrmbench.config.variants import scale_down as shrink
         from dlrmbench.host import current_host

@@ -32,7 +32,7 @@ def run_case(resolved: ResolvedCase, reporter: Reporter) -> None:
 
     case = resolved.case
     allocator = allocators.checked()  # the allocator this process runs with, recorded with the result
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(case.threads or max(1, torch.get_num_threads()))
     mlperf = None
     if case.mlperf_log is not None and case.mode == "train":
         from dlrmbench.workload.mlperf_log import MlperfLog

@@ -19,13 +19,14 @@ from dlrmbench.config.schema import Case
 from dlrmbench.errors import UserError
 from dlrmbench.plugin_api import (
     BuildContext, Dataset, DenseBackend, EmbeddingStrategy, Interaction, OptimizerPlugin, PluginKind,
-    TopologyRunner, WorkloadFamily, missing_methods,
+    TelemetrySource, TopologyRunner, WorkloadFamily, missing_methods,
 )
 from dlrmbench.resolved import ResolvedCase, resolve_case
 
 PROTOCOLS: dict[str, type] = {
     "family": WorkloadFamily, "backend": DenseBackend, "embedding": EmbeddingStrategy,
     "interaction": Interaction, "optimizer": OptimizerPlugin, "dataset": Dataset, "topology": TopologyRunner,
+    "telemetry": TelemetrySource,
 }
 """The interface each kind's factory must return (:mod:`dlrmbench.plugin_api`)."""
 

@@ -31,6 +31,10 @@ defaults:
   optimizer: {lr: 0.05, warmup_steps: 0, decay_start_step: null, decay_steps: 0}
 cases:
   - name: one
+    checkpoint: {save: "{case}.ckpt"}
+  - name: reload
+    mode: test
+    checkpoint: {load: one.ckpt}
   - name: two
     processes: 2
 """
@@ -50,7 +54,8 @@ def runs(family_site: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     suite = work / "twotower.yaml"
     suite.write_text(SUITE)
     env = cli_env(family_site, COLUMNS="200")
-    done = run_cli("run", str(suite), "--output", str(work / "results"), env=env, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "dlrmbench", "run", str(suite), "--output", str(work / "results")],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return work, suite, env
 
@@ -75,7 +80,7 @@ def test_list_plugins_shows_the_family_kind_with_both_families(family_site: Path
 def test_the_family_trains_in_one_process_and_on_two_ranks(runs: tuple[Path, Path, dict[str, str]]) -> None:
     work, _, _ = runs
     results = _results(work)
-    assert set(results) >= {"one", "two"}, sorted(results)
+    assert set(results) >= {"one", "two", "reload"}, sorted(results)
     for name in ("one", "two"):
         result = results[name]
         assert result["status"] == "ok", result.get("error")
@@ -88,6 +93,10 @@ def test_the_family_trains_in_one_process_and_on_two_ranks(runs: tuple[Path, Pat
         assert result["config"]["model"]["family"] == "two_tower"
     assert results["two"]["telemetry"]["world_size"] == 2
     assert results["two"]["telemetry"]["topology"] == "data_parallel"
+    # the saved model, evaluated again by mode test, scores what it scored at the end of its training
+    reloaded = results["reload"]
+    assert reloaded["status"] == "ok", reloaded.get("error")
+    assert reloaded["metrics"]["recall_at_k"]["value"] == results["one"]["metrics"]["recall_at_k"]["value"]
 
 
 def test_plan_shows_the_family_memory_terms(runs: tuple[Path, Path, dict[str, str]]) -> None:
