@@ -13,6 +13,7 @@ from pydantic import (
     AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator, model_validator,
 )
 
+from dlrmbench.allocators import ALLOCATORS, DEFAULT_ALLOCATOR
 from dlrmbench.devices import DEVICES
 from dlrmbench.precisions import PRECISIONS
 
@@ -40,6 +41,7 @@ def _one_of(table: dict[str, Any], what: str) -> Any:
 
 Precision = Annotated[str, _one_of(PRECISIONS, "precision")]  # the rows of dlrmbench.precisions
 Device = Annotated[str, _one_of(DEVICES, "device")]  # the rows of dlrmbench.devices
+AllocatorName = Annotated[str, _one_of(ALLOCATORS, "allocator")]  # the rows of dlrmbench.allocators
 
 
 def check_safe_name(value: str, what: str = "name") -> str:
@@ -391,6 +393,9 @@ class Case(Strict):
     checkpoint: CheckpointConfig | None = Field(default=None, description="save/load model weights")
     mlperf_log: MlperfLogConfig | None = Field(default=None, description="write an MLPerf dlrm log (train mode)")
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    allocator: AllocatorName = Field(
+        default=DEFAULT_ALLOCATOR, description="the worker's host memory allocator and its settings "
+        "(dlrmbench.allocators: glibc-tuned, glibc, jemalloc, tcmalloc)")
     reference: Reference | None = None
     comparable: bool = Field(default=True, description="false when scaled down: never compare with the reference")
     auc_comparable: bool | None = Field(

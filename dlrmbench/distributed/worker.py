@@ -18,6 +18,7 @@ import traceback
 from datetime import timedelta
 from typing import Any
 
+from dlrmbench import allocators
 from dlrmbench.config.schema import Case
 from dlrmbench.resolved import ResolvedCase
 from dlrmbench.workload.reporter import Reporter
@@ -108,7 +109,7 @@ def run_rank_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_s
                   batch_sizes=batch_sizes,
                   parameters=sum(p.numel() for p in work.model.parameters()),
                   torch_version=torch.__version__, cuda_version=torch.version.cuda,
-                  threads=torch.get_num_threads())
+                  threads=torch.get_num_threads(), allocator=allocators.checked())
     if case.mode == "train":
         outcome = train(work, reporter)
         summary = _rank_summary(outcome, case, rank, work.device)
@@ -137,6 +138,7 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
     case = resolved.case
     if case.mode == "inference":
         raise ValueError("the inference benchmark runs on one device; set gpus: 1 (processes: 1)")
+    allocators.checked()  # a rank whose allocator preload did not take fails before it joins the group
     if case.threads is not None:  # torchrun gives each rank one thread (OMP_NUM_THREADS=1) unless the case says
         import torch
 
