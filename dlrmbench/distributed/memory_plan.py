@@ -288,9 +288,6 @@ def memory_reason(case: Any, host: Any, resolved: Any = None) -> str | None:
     Every case whose memory plan can be made before it runs is checked, single-process ones too,
     so that ``dlrmbench plan`` (which prints every case's plan) and ``run`` always agree.
     """
-    if case.world_size > 1 and case.mode == "inference":
-        return (f"the inference benchmark runs on one device; set {'gpus' if case.device == 'cuda' else 'processes'}: 1 "
-                "(hybrid parallelism is for train and test)")
     if case.world_size > 1 and case.device == "cpu" and case.processes > host.cpu_count \
             and not case.distributed.oversubscribe:
         return (f"needs {case.processes} processes; this machine has {host.cpu_count} CPU cores "

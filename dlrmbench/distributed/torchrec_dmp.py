@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from dlrmbench.batch import Ids, SparseFeatures, ids_batch_size
-from dlrmbench.distributed.placement import batch_offsets, split_batch
+from dlrmbench.distributed.placement import RankSlices, split_batch
 from dlrmbench.distributed.topology import RankShare, gather_evaluation
 from dlrmbench.distributed.train import DistributedWorkload
 from dlrmbench.workload.evaluate import Evaluation
@@ -53,17 +53,21 @@ class DmpDlrm(nn.Module):
         self.dmp = dmp
         self.batch_sizes, self.rank, self.group, self.plan = batch_sizes, rank, group, plan
         self.gradient_scale = gradient_scale  # the tables' gradient in units of the global-batch mean
-        self.offset = batch_offsets(batch_sizes)[rank]
+        self.slices = RankSlices(len(batch_sizes), rank)
 
     def local_slice(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor[self.offset:self.offset + self.batch_sizes[self.rank]]
+        start, stop = self.slices.bounds(tensor.shape[0])
+        return tensor[start:stop]
 
     def forward(self, numerical: torch.Tensor, categorical: Ids) -> torch.Tensor:
         rows = ids_batch_size(categorical)
-        if rows != sum(self.batch_sizes):
-            raise ValueError(f"rank {self.rank} expected the global batch of {sum(self.batch_sizes)} rows, got {rows}")
-        stop = self.offset + self.batch_sizes[self.rank]
-        return self.dmp(numerical[self.offset:stop], local_ids(categorical, self.offset, stop))
+        if rows != numerical.shape[0]:
+            raise ValueError(f"rank {self.rank}: a batch of {numerical.shape[0]} numerical rows and {rows} id rows")
+        start, stop = self.slices.bounds(rows)
+        if start == stop:  # a batch smaller than the world: TorchRec's jagged tensors need a row, so this rank
+            # runs the batch's first row through its collectives and returns none of it (no gradient reaches it)
+            return self.dmp(numerical[:1], local_ids(categorical, 0, 1))[:0]
+        return self.dmp(numerical[start:stop], local_ids(categorical, start, stop))
 
     def dense_parameters(self) -> list[nn.Parameter]:
         """The DDP-wrapped dense parameters (the optimizer plugin's); the sharded tables update themselves."""
@@ -80,8 +84,8 @@ class DmpDlrm(nn.Module):
 class DmpTopology(RankShare):
     """The training loop's view of a DMP rank (see :class:`dlrmbench.workload.topology.Topology`)."""
 
-    def __init__(self, model: DmpDlrm, global_batch: int, optimizer: str) -> None:
-        super().__init__(model, global_batch)
+    def __init__(self, model: DmpDlrm, optimizer: str) -> None:
+        super().__init__(model)
         self.optimizer = optimizer
 
     def parameter_groups(self, model: nn.Module) -> list[dict[str, Any]]:
@@ -159,7 +163,7 @@ def train_dmp(work: DistributedWorkload, reporter: Any) -> Any:
     """Train this rank with the one training loop over the DMP topology."""
     from dlrmbench.workload.train import train
 
-    topology = DmpTopology(work.model, work.case.batch_size, work.case.optimizer.name)  # type: ignore[arg-type]
+    topology = DmpTopology(work.model, work.case.optimizer.name)  # type: ignore[arg-type]
     return train(work, reporter, topology=topology)  # type: ignore[arg-type]
 
 

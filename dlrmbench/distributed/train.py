@@ -66,7 +66,7 @@ def peak_memory_bytes(device: torch.device) -> int:
 def make_optimizer(model: DistributedDlrm, world_size: int, case: Case | None = None) -> torch.optim.Optimizer:
     """The optimizer over the hybrid-parallel groups (all at the case's lr: every gradient is the global mean):
     the case's optimizer plugin, or plain SGD without a case (benchmarks)."""
-    groups = HybridParallel(model, sum(model.batch_sizes)).parameter_groups(model)
+    groups = HybridParallel(model).parameter_groups(model)
     if case is None:
         return torch.optim.SGD([g for g in groups if g["params"]], lr=0.0)
     from dlrmbench.workload.build import build_optimizer
@@ -78,4 +78,4 @@ def train_distributed(work: DistributedWorkload, reporter: Reporter) -> Distribu
     """Train this rank's part with the one training loop, over the hybrid-parallel topology."""
     from dlrmbench.workload.train import train
 
-    return train(work, reporter, topology=HybridParallel(work.model, work.case.batch_size))  # type: ignore[arg-type]
+    return train(work, reporter, topology=HybridParallel(work.model))  # type: ignore[arg-type]

@@ -95,11 +95,9 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
 
     from dlrmbench.distributed.train import evaluate_distributed, peak_memory_bytes, train_distributed
     from dlrmbench.workload.precision import apply_precision
-    from dlrmbench.workload.result_metrics import rank_metrics, test_metrics, train_metrics
+    from dlrmbench.workload.result_metrics import inference_metrics, rank_metrics, test_metrics, train_metrics
 
     case = resolved.case
-    if case.mode == "inference":
-        raise ValueError("the inference benchmark runs on one device; set gpus: 1 (processes: 1)")
     group = init_process_group(case, rank, world, local_rank)
     dmp = case.distributed.topology == "torchrec_dmp"
     if dmp:
@@ -126,6 +124,15 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
         reporter.emit("result", metrics=metrics, evaluations=outcome.evaluations, step_times=outcome.step_times,
                       telemetry={"world_size": world, "ranks": everyone, **layout,
                                  "batch_sizes": work.model.batch_sizes})
+    elif case.mode == "inference":
+        from dlrmbench.workload.inference import run_inference
+
+        records = run_inference(work, reporter)  # every rank in step: each global batch split over the ranks
+        memory = [None] * world
+        dist.all_gather_object(memory, peak_memory_bytes(work.device), group=group)
+        reporter.emit("result", metrics=inference_metrics(records), inference=records,
+                      telemetry={"world_size": world, **layout,
+                                 "ranks": [{"rank": r, "peak_memory_bytes": m} for r, m in enumerate(memory)]})
     else:
         reporter.emit("start", mode="test", total_steps=1)
         result = evaluate_distributed(work, apply_precision(case, work.device), case.test_batches)

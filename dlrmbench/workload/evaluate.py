@@ -42,6 +42,11 @@ def evaluate(model: torch.nn.Module, batches: BatchStream, device: torch.device,
              limit: int | None = None) -> Evaluation:
     """AUC (ties collapsed, facts sheet 2.4) and log loss of ``model`` on ``batches``."""
     logits, labels = predict(model, batches, device, policy, limit)
+    return score(logits, labels)
+
+
+def score(logits: torch.Tensor, labels: torch.Tensor) -> Evaluation:
+    """AUC and log loss of ``logits`` against ``labels``; refuses non-finite scores."""
     bad = ~torch.isfinite(logits)
     if bool(bad.any()):  # an AUC over NaN scores is a number, and a wrong one: fail the evaluation instead
         raise NonFiniteScores(int(bad.sum()), logits.numel(), int(bad.reshape(-1).nonzero()[0]))

@@ -97,7 +97,8 @@ def train_step(model: torch.nn.Module, batch: Any, labels: torch.Tensor, optimiz
     returns the logits and the unscaled loss. The training loop and ``dlrmbench verify`` share it."""
     with policy.autocast():
         logits = model(batch.numerical, batch.categorical)
-    loss = loss_fn(logits.float(), labels)
+    # a rank without rows of a short batch still runs backward (its exchange and all-reduce): loss 0
+    loss = loss_fn(logits.float(), labels) if labels.numel() else logits.float().sum()
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()
@@ -146,7 +147,6 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
     scaler = policy.make_scaler()
     base_lr = case.optimizer.lr / policy.static_loss_scale  # reference: lr / 1024 with loss x 1024
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    gradient_scale = topology.loss_weight * policy.static_loss_scale
     losses = torch.zeros(total, device=device)
     timer, clock = StepTimer(device), WallClock(device)
     outcome = TrainOutcome(optimizer=optimizer)
@@ -198,10 +198,11 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
                 check_batch_shape(batch, case, len(work.table_sizes))
             timer.start()
             batch = batch.to(device, non_blocking=True)
-            _, loss = train_step(model, batch, topology.labels(batch), optimizer, loss_fn, policy, gradient_scale,
-                                 scaler)
+            share = topology.share(batch.size)  # this rank's weight in the global-batch mean (1 alone)
+            _, loss = train_step(model, batch, topology.labels(batch), optimizer, loss_fn, policy,
+                                 share * topology.world_size * policy.static_loss_scale, scaler)
             timer.stop()
-            losses[step] = loss.detach()
+            losses[step] = loss.detach() * share
             step += 1
             measuring = step > case.benchmark_warmup_steps
             if progress.due(step):
