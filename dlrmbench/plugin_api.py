@@ -248,6 +248,8 @@ class PluginSpec:
     Interactions:
         output_width: ``output_width(options, num_vectors, dim)`` the top MLP's input width, light (the
             memory planner uses it before torch is imported); None: unknown to the planner.
+        mlp_init: the MLP initialisation (``model.mlp_init``) of a case that leaves it ``auto``: that of the
+            reference model the interaction comes from (``nvidia`` or ``torch``).
 
     Optimizers:
         state_bytes_per_parameter: optimizer state per parameter element in bytes (Adagrad fp32: 4),
@@ -273,6 +275,7 @@ class PluginSpec:
     requires: tuple[str, ...] = ()
     multi_hot: bool = False
     output_width: Callable[[Any, int, int], int] | None = None
+    mlp_init: str = "nvidia"
     state_bytes_per_parameter: float = 0.0
     table_sizes: Callable[[Any, "Case"], "list[int] | None"] | None = None
     format: DatasetFormat | None = None

@@ -149,11 +149,15 @@ def resolve_plugins(case: Case, registry: "Registry") -> tuple[dict[PluginKind, 
     return specs, options
 
 
-def _with_full_options(case: Case, options: dict[PluginKind, Any], auc_comparable: bool) -> Case:
-    """``case`` with every plugin's options as validated (defaults filled in) and the dataset's AUC
-    property: what the worker reads and the result records."""
+def _with_full_options(case: Case, options: dict[PluginKind, Any], auc_comparable: bool,
+                       mlp_init: str = "nvidia") -> Case:
+    """``case`` with every plugin's options as validated (defaults filled in), the dataset's AUC
+    property and the MLP initialisation written out (``auto``: ``mlp_init``, the interaction's default):
+    what the worker reads and the result records."""
     data = case.model_dump()
     data["auc_comparable"] = auc_comparable
+    if data["model"]["mlp_init"] == "auto":
+        data["model"]["mlp_init"] = mlp_init
     for kind, value in options.items():
         dumped = value.model_dump(mode="json")
         if kind == "interaction":
@@ -189,7 +193,7 @@ def resolve_case(case: Case, registry: "Registry") -> tuple[ResolvedCase, dict[P
                for kind in KINDS}
     width = specs["interaction"].output_width
     resolved = ResolvedCase(
-        case=_with_full_options(case, options, dataset.auc_comparable), plugins=plugins,
+        case=_with_full_options(case, options, dataset.auc_comparable, specs["interaction"].mlp_init), plugins=plugins,
         table_sizes=list(sizes) if sizes else None, hotness=list(hotness) if hotness is not None else None,
         launcher="torchrun" if case.world_size > 1 else "process", world_size=case.world_size,
         auc_comparable=dataset.auc_comparable,

@@ -145,6 +145,7 @@ def build_model(case: "Case | ResolvedCase", table_sizes: list[int]) -> torch.nn
         top_sizes=list(case.model.top_mlp),
         interaction=interaction,
         seed=case.seed,
+        mlp_init="nvidia" if case.model.mlp_init == "auto" else case.model.mlp_init,  # auto: resolved before
     )
 
 
