@@ -159,12 +159,12 @@ def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, gr
     return DistributedWorkload(case, device, dataset, wrapped, table_sizes, rank, world)  # type: ignore[arg-type]
 
 
-def train_dmp(work: DistributedWorkload, reporter: Any) -> Any:
-    """Train this rank with the one training loop over the DMP topology."""
+def train_dmp(work: DistributedWorkload, reporter: Any, mlperf: Any = None) -> Any:
+    """Train this rank with the one training loop over the DMP topology (``mlperf``: rank 0's MLLOG)."""
     from dlrmbench.workload.train import train
 
     topology = DmpTopology(work.model, work.case.optimizer.name)  # type: ignore[arg-type]
-    return train(work, reporter, topology=topology)  # type: ignore[arg-type]
+    return train(work, reporter, mlperf, topology=topology)  # type: ignore[arg-type]
 
 
 def plan_table(work: DistributedWorkload) -> list[dict[str, Any]]:

@@ -74,8 +74,9 @@ def make_optimizer(model: DistributedDlrm, world_size: int, case: Case | None = 
     return build_optimizer(case, groups)
 
 
-def train_distributed(work: DistributedWorkload, reporter: Reporter) -> DistributedTrainOutcome:
-    """Train this rank's part with the one training loop, over the hybrid-parallel topology."""
+def train_distributed(work: DistributedWorkload, reporter: Reporter, mlperf: Any = None) -> DistributedTrainOutcome:
+    """Train this rank's part with the one training loop, over the hybrid-parallel topology (``mlperf``:
+    rank 0's MLLOG, None on the others)."""
     from dlrmbench.workload.train import train
 
-    return train(work, reporter, topology=HybridParallel(work.model))  # type: ignore[arg-type]
+    return train(work, reporter, mlperf, topology=HybridParallel(work.model))  # type: ignore[arg-type]

@@ -89,7 +89,24 @@ def _rank_summary(outcome: Any, case: Case, rank: int, device: Any) -> dict[str,
 
 
 def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world: int, local_rank: int) -> None:
-    """Run the resolved case as rank ``rank`` of ``world``; rank 0 emits the ``result`` event."""
+    """Run the resolved case as rank ``rank`` of ``world``; rank 0 emits the ``result`` event and writes the
+    case's MLLOG (``mlperf_log``)."""
+    from dlrmbench.workload.mlperf_log import open_mlperf_log
+
+    case = resolved.case
+    group = init_process_group(case, rank, world, local_rank)
+    mlperf = open_mlperf_log(case) if rank == 0 else None  # rank 0 writes; the values it logs are global
+    try:
+        _run_mode(resolved, reporter, rank, world, local_rank, group, mlperf)
+    finally:
+        if mlperf is not None:
+            mlperf.run_stop(success=False, epochs_done=0.0)  # no-op unless the run stopped early
+            mlperf.close()
+
+
+def _run_mode(resolved: ResolvedCase, reporter: Reporter, rank: int, world: int, local_rank: int, group: Any,
+              mlperf: Any) -> None:
+    """Build this rank's workload and run the case's mode (train, test or inference)."""
     import torch
     import torch.distributed as dist
 
@@ -98,7 +115,6 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
     from dlrmbench.workload.result_metrics import inference_metrics, rank_metrics, test_metrics, train_metrics
 
     case = resolved.case
-    group = init_process_group(case, rank, world, local_rank)
     dmp = case.distributed.topology == "torchrec_dmp"
     if dmp:
         from dlrmbench.distributed.torchrec_dmp import build_dmp_workload, plan_table, train_dmp
@@ -108,6 +124,8 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
     else:
         work = build_distributed_workload(resolved, rank, world, local_rank, group)
         layout = {"topology": "dlrmbench", "placement": [list(t) for t in work.model.placement.tables]}
+    if mlperf is not None:
+        mlperf.weights_initialized(work.model)
     if os.environ.get("DLRMBENCH_TEST_FAIL_RANK") == str(rank):  # failure-handling tests only
         _injected_failure(rank)
     reporter.emit("built", table_sizes=work.table_sizes, world_size=world, **layout,
@@ -116,7 +134,7 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
                   torch_version=torch.__version__, cuda_version=torch.version.cuda,
                   threads=torch.get_num_threads())
     if case.mode == "train":
-        outcome = train_dmp(work, reporter) if dmp else train_distributed(work, reporter)
+        outcome = train_dmp(work, reporter, mlperf) if dmp else train_distributed(work, reporter, mlperf)
         summary = _rank_summary(outcome, case, rank, work.device)
         everyone: list[Any] = [None] * world
         dist.all_gather_object(everyone, summary, group=group)

@@ -20,7 +20,7 @@ from dlrmbench.batch import ids_num_features
 from dlrmbench.config.schema import Case
 from dlrmbench.model.schedule import learning_rate
 from dlrmbench.workload.build import Workload
-from dlrmbench.workload.loop import ProgressReporter, evaluation_due, record_evaluation
+from dlrmbench.workload.loop import ProgressReporter, evaluation_due, final_evaluation_due, record_evaluation
 from dlrmbench.workload.precision import apply_precision
 from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.timing import StepTimer, WallClock, synchronize
@@ -155,7 +155,7 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
                   batch_size=case.batch_size, warmup_steps=case.benchmark_warmup_steps, **extra)
     model.train()
     if mlperf is not None:
-        mlperf.train_samples(total * case.batch_size * case.world_size)
+        mlperf.train_samples(total * case.batch_size)  # batch_size is the global batch (the reference's count)
     progress = ProgressReporter(reporter, timer, case, total)
     step = 0
 
@@ -225,7 +225,7 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
     check_losses()
     outcome.steps = step
     outcome.measured_seconds = clock.elapsed
-    if not outcome.evaluations or outcome.evaluations[-1]["step"] != step:
+    if final_evaluation_due(case, outcome.evaluations, step):
         run_evaluation()
     outcome.wall_seconds = time.perf_counter() - run_start
     if mlperf is not None:

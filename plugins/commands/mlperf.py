@@ -20,12 +20,12 @@ def mlperf_group() -> None:
 def package_command(results: Path, out: Path) -> None:
     """Write OUT/<org>/{systems,results} from the 10 dlrm_dcnv2 MLPerf logs of the result set RESULTS.
 
-    Check it with: python -m mlperf_logging.package_checker OUT/<org> training 5.0.0
+    Check it with: python -m mlperf_logging.package_checker OUT/<org> training 6.0.0
     """
     from dlrmbench.mlperf.package import write_package
 
     root = write_package(results, out)
-    click.echo(f"wrote {root} (check: python -m mlperf_logging.package_checker {root} training 5.0.0)")
+    click.echo(f"wrote {root} (check: python -m mlperf_logging.package_checker {root} training 6.0.0)")
 
 
 @hookimpl
