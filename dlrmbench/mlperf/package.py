@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dlrmbench.errors import UserError
+from dlrmbench.mlperf.dcnv2_log import EVAL_SAMPLES
 
 BENCHMARK = "dlrm_dcnv2"
 RUNS_REQUIRED = 10  # mlperf_logging.benchmark_meta: dlrm_dcnv2 result file count (training)
@@ -56,6 +57,11 @@ def read_log_keys(path: Path) -> LogInfo:
 
 def log_paths(results: Path) -> list[Path]:
     """The MLLOG files of a result set's cases, in (case, repeat) order, from each case's ``mlperf_log.path``."""
+    return list(log_configs(results))
+
+
+def log_configs(results: Path) -> dict[Path, tuple[Path, dict[str, Any]]]:
+    """Each MLLOG file of a result set (in (case, repeat) order) with its result file and recorded case."""
     manifest = results / "run.json"
     if not manifest.is_file():
         raise UserError(f"{results}: no run.json; give a result-set folder (results/<suite>/<run-id>)")
@@ -63,7 +69,7 @@ def log_paths(results: Path) -> list[Path]:
         entries = json.loads(manifest.read_text())["cases"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise UserError(f"{manifest}: not a dlrmbench run manifest ({exc})") from None
-    paths: list[Path] = []
+    paths: dict[Path, tuple[Path, dict[str, Any]]] = {}
     for entry in sorted(entries, key=lambda e: (e.get("case", ""), e.get("repeat", 0))):
         result_file = results / entry["file"]
         try:
@@ -78,8 +84,31 @@ def log_paths(results: Path) -> list[Path]:
             raise UserError(f"{result_file}: repeat {entry.get('repeat', 0)} wrote its MLPerf log to {path}, the same "
                             "file as an earlier run (repeats of one case share it); run the 10 runs as 10 cases, "
                             "e.g. matrix: {seed: [1, 2, ..., 10]}, with {case} in mlperf_log.path")
-        paths.append(path)
+        paths[path] = (result_file, config)
     return paths
+
+
+def closed_refusals(results: Path, logs: list[LogInfo]) -> list[str]:
+    """For every log that says closed: each reason its recorded case cannot be closed (``result: reason``)."""
+    from pydantic import ValidationError
+
+    from dlrmbench.config.schema import Case
+    from dlrmbench.mlperf.closed import closed_problems
+
+    configs = log_configs(results)
+    refusals = []
+    for log in logs:
+        if log.keys.get("submission_division") != "closed":
+            continue
+        result_file, config = configs[log.path]
+        try:
+            problems = closed_problems(Case.model_validate(config))
+        except ValidationError as exc:
+            problems = [f"its recorded case does not validate ({exc.errors()[0]['msg']})"]
+        if log.keys.get("eval_samples") != EVAL_SAMPLES:
+            problems.append(f"eval_samples {log.keys.get('eval_samples')} (closed: {EVAL_SAMPLES})")
+        refusals += [f"{result_file.name}: {problem}" for problem in problems]
+    return refusals
 
 
 def system_description(org: str, system: str, division: str, status: str, environment: dict[str, Any]) -> dict[str, str]:
@@ -128,6 +157,10 @@ def write_package(results: Path, out: Path) -> Path:
         if len(values) != 1:
             raise UserError(f"{results}: the logs disagree on {key} ({', '.join(sorted(values))}); package runs "
                             "of one system and division")
+    refusals = closed_refusals(results, logs)
+    if refusals:
+        raise UserError(f"{results}: the logs say division closed, but these runs cannot be closed results:\n  "
+                        + "\n  ".join(refusals) + "\nrerun them as closed runs, or with mlperf_log.division: open")
     first = logs[0].keys
     org, system = str(first["submission_org"]).translate(SAFE), str(first["submission_platform"]).translate(SAFE)
     environment = json.loads((results / "run.json").read_text()).get("environment", {})

@@ -20,6 +20,7 @@ from dlrmbench.config.schema import Case
 from dlrmbench.devices import device_of
 from dlrmbench.host import Host
 from dlrmbench.plugin_api import KINDS, PluginKind, PluginSpec
+from dlrmbench.mlperf.closed import closed_reason
 from dlrmbench.plugins import Registry
 from dlrmbench.resolved import Launcher, ResolvedCase, resolve_case, resolve_plugins
 
@@ -115,6 +116,7 @@ def resolve(case: Case, host: Host, registry: Registry) -> PlannedCase:
         or plugin_reason(case, host, specs, options)
         or multi_hot_reason(case, specs["embedding"], resolved.hotness)
         or serve_reason(case)
+        or closed_reason(resolved.case, resolved.table_sizes, resolved.hotness)
         or distributed_reason(case, host, resolved)
     )
     return PlannedCase(resolved, reason, options)
