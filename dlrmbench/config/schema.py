@@ -245,8 +245,8 @@ class DistributedConfig(Strict):
     )
     torchrec_sharding: Literal["table_wise", "column_wise"] | None = Field(
         default=None,
-        description="topology torchrec_dmp: the one sharding type the planner may use for every table (default "
-        "table_wise); TorchRec 1.8 offers row_wise, table_row_wise and grid_shard on CUDA only, and its "
+        description="topology torchrec_dmp: the one sharding type the planner may use for every table (default: "
+        "the planner picks each table's type from the model-parallel ones offered on the device); TorchRec 1.8 offers row_wise, table_row_wise and grid_shard on CUDA only, and its "
         "data_parallel tables do not train as one process does here (not offered)",
     )
 

@@ -4,8 +4,9 @@ The same case, the same one training loop, another layout: every rank builds the
 from the case's seed (so the initial weights are those of one process), swaps its embedding strategy
 for the strategy's ``shardable()`` form (a TorchRec ``EmbeddingBagCollection`` with the optimizer applied
 in backward), and hands the whole model to ``DistributedModelParallel`` with a plan from TorchRec's
-``EmbeddingShardingPlanner`` over a ``Topology`` of the world size: DMP shards the tables (every table
-with ``distributed.torchrec_sharding``, default table-wise), runs FBGEMM's fused kernels and its
+``EmbeddingShardingPlanner`` over a ``Topology`` of the world size: DMP shards the tables (the planner picks
+each table's sharding type from the model-parallel types TorchRec offers on the device, as the reference
+lets it; ``distributed.torchrec_sharding`` forces one type on every table), runs FBGEMM's fused kernels and its
 input/output all-to-alls, and wraps the dense parts in DDP. Then the initial rows are copied into the
 shards.
 
@@ -32,7 +33,9 @@ from dlrmbench.distributed.train import DistributedWorkload
 from dlrmbench.workload.evaluate import Evaluation
 from dlrmbench.workload.precision import PrecisionPolicy
 
-DEFAULT_SHARDING = "table_wise"
+# the model-parallel types, in TorchRec's names; data_parallel is left out: with the optimizer applied in
+# backward its replicated tables do not train as one process does (README, torchrec_dmp)
+MODEL_PARALLEL = ("table_wise", "column_wise", "row_wise", "table_row_wise", "grid_shard")
 EMBEDDINGS = "embeddings.ebc"  # where the sharded collection sits in the DLRM (its parameters: fused)
 
 
@@ -103,15 +106,25 @@ class DmpTopology(RankShare):
         return gather_evaluation(self.model, batches, device, policy, limit)  # type: ignore[arg-type]
 
 
-def sharding_plan(model: nn.Module, num_tables: int, sharding: str, world: int, device: torch.device,
-                  group: Any, sharders: list[Any]) -> Any:
-    """TorchRec's planner over ``world`` ranks of ``device``'s kind, every table limited to ``sharding``."""
+def allowed_sharding_types(sharders: list[Any], device: torch.device, forced: str | None) -> list[str]:
+    """The sharding types the planner may give a table: ``forced`` alone, else every model-parallel type the
+    sharder offers on ``device``'s kind (TorchRec 1.8 on the CPU: table_wise and column_wise)."""
+    if forced is not None:
+        return [forced]
+    offered = set(sharders[0].sharding_types(device.type))
+    return [t for t in MODEL_PARALLEL if t in offered]
+
+
+def sharding_plan(model: nn.Module, num_tables: int, allowed: list[str], world: int, device: torch.device,
+                  group: Any, sharders: list[Any], batch_size: int) -> Any:
+    """TorchRec's planner over ``world`` ranks of ``device``'s kind: each table gets the type (and ranks) its
+    cost model prefers among ``allowed``, for this rank's ``batch_size`` (as the reference plans)."""
     from torchrec.distributed.planner import EmbeddingShardingPlanner, Topology
     from torchrec.distributed.planner.types import ParameterConstraints
 
-    constraints = {f"table_{i}": ParameterConstraints(sharding_types=[sharding]) for i in range(num_tables)}
+    constraints = {f"table_{i}": ParameterConstraints(sharding_types=list(allowed)) for i in range(num_tables)}
     planner = EmbeddingShardingPlanner(topology=Topology(world_size=world, compute_device=device.type),
-                                       constraints=constraints)
+                                       batch_size=batch_size, constraints=constraints)
     return planner.collective_plan(model, sharders, group)
 
 
@@ -151,11 +164,12 @@ def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, gr
     model.embeddings = strategy.shardable(gradient_scale=gradient_scale)
     del strategy
     sharders = [EmbeddingBagCollectionSharder()]
-    sharding = case.distributed.torchrec_sharding or DEFAULT_SHARDING
-    plan = sharding_plan(model, len(table_sizes), sharding, world, device, group, sharders)
+    allowed = allowed_sharding_types(sharders, device, case.distributed.torchrec_sharding)
+    batch_sizes = split_batch(case.batch_size, world)
+    plan = sharding_plan(model, len(table_sizes), allowed, world, device, group, sharders, batch_sizes[rank])
     dmp = DistributedModelParallel(model, device=device, plan=plan, sharders=sharders)
     copy_initial_tables(dmp, initial)
-    wrapped = DmpDlrm(dmp, split_batch(case.batch_size, world), rank, group, plan, gradient_scale)
+    wrapped = DmpDlrm(dmp, batch_sizes, rank, group, plan, gradient_scale)
     return DistributedWorkload(case, device, dataset, wrapped, table_sizes, rank, world)  # type: ignore[arg-type]
 
 
