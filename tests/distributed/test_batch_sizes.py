@@ -45,23 +45,24 @@ def cases(world: int, data: Path) -> list[Case]:
 def rank_events(rank: int, world: int, cases: list[Case]) -> list[list[dict[str, Any]]]:
     """Every case through the rank's entry, as torchrun's rank would run it; its reporter's events."""
     from dlrmbench.distributed.worker import run_distributed
-    from dlrmbench.workload.build import resolved_for
+    from dlrmbench.workload.build import resolve
     from dlrmbench.workload.reporter import Reporter
 
     out = []
     for case in cases:
         reporter = Reporter(None, rank=rank)
-        run_distributed(resolved_for(case), reporter, rank, world, rank)
+        run_distributed(resolve(case), reporter, rank, world, rank)
         out.append(reporter.events)
     return out
 
 
 def single_events(case: Case) -> list[dict[str, Any]]:
     from dlrmbench.runner.worker import run_case
+    from dlrmbench.workload.build import resolve
     from dlrmbench.workload.reporter import Reporter
 
     reporter = Reporter(None)
-    run_case(case.model_copy(update={"processes": 1}), reporter)
+    run_case(resolve(case.model_copy(update={"processes": 1})), reporter)
     return reporter.events
 
 
@@ -72,10 +73,12 @@ def of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The on-disk synthetic split (written once here, so the ranks only read it)."""
-    from dlrmbench.workload.build import open_dataset
+    import torch
+
+    from dlrmbench.workload.build import open_dataset, resolve
 
     folder = tmp_path_factory.mktemp("split") / "data"
-    open_dataset(make_case("train", "dlrmbench", 1, folder), __import__("torch").device("cpu"))
+    open_dataset(resolve(make_case("train", "dlrmbench", 1, folder)), torch.device("cpu"))
     return folder
 
 

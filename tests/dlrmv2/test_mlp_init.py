@@ -90,19 +90,19 @@ def reference() -> dict[str, torch.Tensor]:
 
 
 def pvalues(case: Case, reference: dict[str, torch.Tensor]) -> dict[str, float]:
-    from dlrmbench.workload.build import build_model
+    from dlrmbench.workload.build import build_model, resolve
 
-    ours = our_tensors(build_model(case, ROWS))
+    ours = our_tensors(build_model(resolve(case), ROWS))
     assert ours.keys() == reference.keys()
     return {k: float(ks_2samp(sample(v).numpy(), reference[k].numpy()).pvalue) for k, v in ours.items()}
 
 
 def test_resolving_writes_the_interaction_default_and_keeps_a_choice() -> None:
-    from dlrmbench.workload.build import resolved_for
+    from dlrmbench.workload.build import resolve
 
-    assert resolved_for(dlrmv2_case()).case.model.mlp_init == "torch"  # the DLRMv2 reference
-    assert resolved_for(dlrmv2_case(interaction="dot")).case.model.mlp_init == "nvidia"  # NVIDIA's 2020 model
-    assert resolved_for(dlrmv2_case("nvidia")).case.model.mlp_init == "nvidia"
+    assert resolve(dlrmv2_case()).case.model.mlp_init == "torch"  # the DLRMv2 reference
+    assert resolve(dlrmv2_case(interaction="dot")).case.model.mlp_init == "nvidia"  # NVIDIA's 2020 model
+    assert resolve(dlrmv2_case("nvidia")).case.model.mlp_init == "nvidia"
 
 
 def test_dlrmv2_weights_follow_the_reference_distribution(reference: dict[str, torch.Tensor]) -> None:

@@ -1,6 +1,6 @@
-"""The hybrid-parallel topology: one rank of model-parallel tables and a data-parallel top model.
+"""The hybrid-parallel layout: one rank of model-parallel tables and a data-parallel top model.
 
-What the one training loop asks of it (see :class:`dlrmbench.workload.topology.Topology`):
+What the one training loop asks of it (see :class:`dlrmbench.workload.layout.Layout`):
 
 * the rank's loss is the mean over its slice of the global batch, weighted by ``b_r * W / B`` (DDP
   averages the top model's gradients, so this gives the global-batch mean gradient exactly);
@@ -16,33 +16,14 @@ What the one training loop asks of it (see :class:`dlrmbench.workload.topology.T
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
-from dlrmbench.batch import Batch
-from dlrmbench.distributed.model import DistributedDlrm
-from dlrmbench.workload.evaluate import Evaluation, predict, score
+from dlrmbench.workload.evaluate import Evaluation, predict_rows, score
+from dlrmbench.workload.layout import split_parameters
 from dlrmbench.workload.precision import PrecisionPolicy
-from dlrmbench.workload.topology import split_parameters
-
-
-class _LocalLabels:
-    """A batch stream whose labels are this rank's slice (what the rank's logits predict); it records the
-    global row count of every batch it hands out."""
-
-    def __init__(self, batches: Any, model: Any) -> None:
-        self.batches, self.model = batches, model
-        self.rows: list[int] = []
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self) -> Iterator[Batch]:
-        for b in self.batches:
-            self.rows.append(b.size)
-            yield Batch(b.numerical, b.categorical, self.model.local_slice(b.label))
 
 
 def _gather_slices(tensor: torch.Tensor, world: int, group: Any) -> list[torch.Tensor]:
@@ -60,27 +41,38 @@ def _gather_slices(tensor: torch.Tensor, world: int, group: Any) -> list[torch.T
     return [o[: int(c.item())] for o, c in zip(out, all_counts)]
 
 
-def gather_evaluation(model: Any, batches: Any, device: torch.device, policy: Any,
+def gather_rows(rows: dict[str, torch.Tensor], sizes: list[list[int]], group: Any) -> dict[str, torch.Tensor]:
+    """Every rank's per-sample rows in the global order. ``sizes[b][r]``: rank r's rows of evaluated batch b
+    (each batch split by its own row count); rank r holds its slices one batch after the other. The result
+    is batch by batch, rank by rank within each."""
+    names = sorted(rows)
+    world = len(sizes[0])
+    per_rank = [sum(s[r] for s in sizes) for r in range(world)]
+    gathered = _gather_slices(torch.cat([rows[n].float().reshape(-1) for n in names]), world, group)
+    out = {}
+    for i, name in enumerate(names):
+        pieces = [g.view(len(names), per_rank[r])[i].split([s[r] for s in sizes]) for r, g in enumerate(gathered)]
+        ordered = torch.cat([pieces[r][b] for b in range(len(sizes)) for r in range(world)])
+        out[name] = ordered.to(rows[name].dtype)
+    return out
+
+
+def gather_evaluation(family: Any, model: Any, batches: Any, device: torch.device, policy: Any,
                       limit: int | None = None) -> Evaluation:
-    """Predict this rank's slices of ``batches``, gather every rank's in global order, score them.
+    """Predict this rank's slices of ``batches``, gather every rank's rows in global order, score them.
 
     Each batch is split by its own row count (``model.slices``), so a test batch other than the training
-    batch and a short last batch gather right; ``model`` has ``slices``, ``group`` and ``local_slice``.
-    """
-    stream = _LocalLabels(batches, model)
-    logits, labels = predict(model, stream, device, policy, limit)
-    slices = model.slices
-    sizes = [slices.sizes(rows) for rows in stream.rows]  # per batch, every rank's rows
-    world = slices.world_size
-    per_rank = [sum(s[r] for s in sizes) for r in range(world)]
-    gathered = _gather_slices(torch.cat([logits.float(), labels.float()]), world, model.group)
-    pieces = []  # per rank: (logits, labels) of each batch
-    for r, flat in enumerate(gathered):
-        rank_logits, rank_labels = flat.split(per_rank[r])
-        counts = [s[r] for s in sizes]
-        pieces.append((rank_logits.split(counts), rank_labels.split(counts)))
-    order = [(r, i) for i in range(len(sizes)) for r in range(world)]  # batch by batch, rank by rank
-    return score(torch.cat([pieces[r][0][i] for r, i in order]), torch.cat([pieces[r][1][i] for r, i in order]))
+    batch and a short last batch gather right. Every rank computes the same metrics from the same gathered
+    rows (no broadcast needed)."""
+    batch_rows: list[int] = []
+
+    def target(batch: Any) -> Any:
+        full = family.target(batch)
+        batch_rows.append(int(full.shape[0]))
+        return model.local_slice(full)
+
+    rows = predict_rows(family, model, batches, device, policy, limit, target=target)
+    return score(family, gather_rows(rows, [model.slices.sizes(n) for n in batch_rows], model.group))
 
 
 class RankShare:
@@ -96,8 +88,11 @@ class RankShare:
         """This rank's rows of a global batch of ``rows``, as a fraction of it (its weight in the mean)."""
         return self.model.slices.sizes(rows)[self.model.slices.rank] / rows
 
-    def labels(self, batch: Batch) -> torch.Tensor:
-        return self.model.local_slice(batch.label)
+    def local_batch(self, batch: Any) -> Any:
+        return batch  # the model slices the global batch itself (the exchange)
+
+    def target(self, family: Any, batch: Any) -> Any:
+        return self.model.local_slice(family.target(batch))
 
     def global_losses(self, window: torch.Tensor) -> list[float]:
         if self.world_size > 1:
@@ -123,6 +118,6 @@ class HybridParallel(RankShare):
     def embedding_lr_scale(self) -> float:
         return 1.0  # the exchange hands the tables the global-batch mean gradient
 
-    def evaluate(self, model: torch.nn.Module, batches: Any, device: torch.device, policy: PrecisionPolicy,
-                 limit: int | None) -> Evaluation:
-        return gather_evaluation(self.model, batches, device, policy, limit)
+    def evaluate(self, family: Any, model: torch.nn.Module, batches: Any, device: torch.device,
+                 policy: PrecisionPolicy, limit: int | None) -> Evaluation:
+        return gather_evaluation(family, self.model, batches, device, policy, limit)
