@@ -59,7 +59,7 @@ def rank_run(rank: int, world: int, cases: list[Case]) -> list[dict]:
     out = []
     for case in cases:
         if case.distributed.topology == "torchrec_dmp":
-            work = build_dmp_workload(case, rank, world, rank, dist.group.WORLD)
+            work = build_dmp_workload(resolve(case), rank, world, rank, dist.group.WORLD)
             outcome = train_dmp(work, Reporter(None, rank=rank))
             dense = {n: p.detach().clone() for n, p in work.model.dmp.named_parameters() if "embeddings.ebc" not in n}
             extra = {"plan": plan_table(work)}
