@@ -160,6 +160,10 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
     from dlrmbench.workload.build import checked
 
     case = resolved.case
+    if case.threads is not None:  # torchrun gives each rank one thread (OMP_NUM_THREADS=1) unless the case says
+        import torch
+
+        torch.set_num_threads(case.threads)
     init_process_group(case, rank, world, local_rank)
     plugin = resolved.plugins["topology"]
     ctx = BuildContext(case, plugin.options_object(), None, case.device, rank, world)

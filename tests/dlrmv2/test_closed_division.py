@@ -115,7 +115,7 @@ def test_package_refuses_to_call_a_differing_run_closed(tmp_path: Path, name: st
     results = closed_result_set(tmp_path, reference_config(**change))
     with pytest.raises(UserError, match="cannot be closed results") as refused:
         write_package(results, tmp_path / "out")
-    lines = [line.strip() for line in str(refused.value).splitlines() if "closed0.json: " in line]
+    lines = [line.strip() for line in str(refused.value).splitlines() if line.strip().startswith("closed0: ")]
     assert len(lines) == 1 and reason in lines[0], str(refused.value)
     assert not (tmp_path / "out").exists()
 
