@@ -103,6 +103,11 @@ class ModelConfig(Strict):
         description="rows per categorical table, or a preset name (criteo_fl15, criteo_fl3: "
         "dlrmbench/config/presets.py); None takes them from the dataset",
     )
+    mlp_init: Literal["auto", "nvidia", "torch"] = Field(
+        default="auto", description="how the bottom and top MLPs are initialised: nvidia (weights N(0, 2/(fan_in+"
+        "fan_out)), biases N(0, 1/fan_out): NVIDIA's 2020 DLRM), torch (PyTorch's nn.Linear default, weights and "
+        "biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)): the MLPerf DLRMv2 reference); auto: the interaction plugin's "
+        "default (dcnv2: torch, dot and cat: nvidia), written out when the case is resolved")
     hash_indices: bool = Field(default=False, description="ids modulo the table size before lookup")
     max_table_size: PositiveInt | None = Field(default=None, description="clip table sizes (needs hash_indices)")
 
@@ -284,8 +289,8 @@ class DistributedConfig(Strict):
     )
     torchrec_sharding: Literal["table_wise", "column_wise"] | None = Field(
         default=None,
-        description="topology torchrec_dmp: the one sharding type the planner may use for every table (default "
-        "table_wise); TorchRec 1.8 offers row_wise, table_row_wise and grid_shard on CUDA only, and its "
+        description="topology torchrec_dmp: the one sharding type the planner may use for every table (default: "
+        "the planner picks each table's type from the model-parallel ones offered on the device); TorchRec 1.8 offers row_wise, table_row_wise and grid_shard on CUDA only, and its "
         "data_parallel tables do not train as one process does here (not offered)",
     )
 

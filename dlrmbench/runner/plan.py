@@ -21,6 +21,7 @@ from dlrmbench.config.schema import Case
 from dlrmbench.devices import device_of
 from dlrmbench.host import Host
 from dlrmbench.plugin_api import PluginKind, PluginSpec
+from dlrmbench.mlperf.closed import closed_reason
 from dlrmbench.plugins import Registry
 from dlrmbench.resolved import Launcher, ResolvedCase, resolve_case, resolve_plugins
 
@@ -148,6 +149,7 @@ def resolve(case: Case, host: Host, registry: Registry) -> PlannedCase:
         or multi_hot_reason(case, specs.get("embedding"), resolved.hotness)
         or serve_reason(case, specs["family"])
         or allocator_reason(case)
+        or closed_reason(resolved.case, resolved.table_sizes, resolved.hotness)
         or memory_reason(resolved, host)
     )
     return PlannedCase(resolved, reason, options)

@@ -33,17 +33,9 @@ def run_case(resolved: ResolvedCase, reporter: Reporter) -> None:
     case = resolved.case
     allocator = allocators.checked()  # the allocator this process runs with, recorded with the result
     torch.set_num_threads(case.threads or max(1, torch.get_num_threads()))
-    mlperf = None
-    if case.mlperf_log is not None and case.mode == "train":
-        from dlrmbench.workload.mlperf_log import MlperfLog
+    from dlrmbench.workload.mlperf_log import open_mlperf_log
 
-        if case.mlperf_log.benchmark == "dlrm_dcnv2":
-            from dlrmbench.mlperf.dcnv2_log import dcnv2_log_for
-
-            mlperf = dcnv2_log_for(case)
-        else:
-            mlperf = MlperfLog(case)
-        mlperf.init_start()
+    mlperf = open_mlperf_log(case)
     try:
         work = build_workload(resolved)
         if mlperf is not None:
