@@ -151,7 +151,7 @@ def measure_rank(rank: int, world: int, case: Case) -> dict:
 
     from dlrmbench.workload.build import open_dataset
 
-    batch = next(iter(open_dataset(case, torch.device("cpu")).batches("train", case.batch_size, torch.device("cpu"))))
+    batch = next(iter(open_dataset(resolve(case), torch.device("cpu")).batches("train", case.batch_size, torch.device("cpu"))))
     tiny = case.model_copy(update={"model": case.model.model_copy(update={"table_sizes": [8] * 5, "hash_indices": True})})
     _steps(tiny, rank, world, batch, 2)
     gc.collect()
