@@ -6,10 +6,11 @@
 ARG BASE_IMAGE=nvcr.io/nvidia/pytorch:24.10-py3
 FROM ${BASE_IMAGE}
 
-# Java for PySpark (`dlrmbench preprocess`); SPARK_LOCAL_IP keeps local Spark on the loopback.
+# Java for PySpark (`dlrmbench preprocess`); SPARK_LOCAL_IP keeps local Spark on the loopback; jemalloc and
+# tcmalloc for the `allocator:` choices (docs/measurement.md; the default needs neither).
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 SPARK_LOCAL_IP=127.0.0.1
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        openjdk-17-jre-headless && rm -rf /var/lib/apt/lists/*
+        openjdk-17-jre-headless libjemalloc2 libtcmalloc-minimal4 && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /workspace/dlrmbench
 COPY . .

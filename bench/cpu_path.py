@@ -1,6 +1,6 @@
 """The CPU path against its peers, in one run: training (fp32, and bf16 where native) and inference.
 
-    .venv/bin/python bench/cpu_path.py --peer-dlrm ../dlrm --rounds 3 [--profile /tmp/prof]
+    .venv/bin/python bench/cpu_path.py --peer-dlrm ../dlrm --processes 3 --rounds 2 [--kernels] [--profile DIR]
 
 NVIDIA's shape (26 x 100k x 128, one id per feature, 13-512-256-128 / 1024-1024-512-256-1, dot).
 Contestants, each built afresh per round and run in interleaved rounds (so drifting load hits all):
@@ -9,24 +9,37 @@ Contestants, each built afresh per round and run in interleaved rounds (so drift
 - ``before``: eager + joint_sparse with autograd's two-``bmm`` dot backward (the path before this work);
 - ``after``: eager + joint_sgd_in_backward (SGD applied to the touched rows inside backward) with the
   one-``bmm`` dot backward, both gathers (``index_select``, ``embedding_bag``);
-- ``torchrec_fused``: TorchRec's FusedEmbeddingBagCollection (FBGEMM TBE, SGD fused), eager dense parts;
-- ``after bf16``: ``after`` under bfloat16 autocast, only where the CPU has native bf16.
+- ``torchrec_fused``: TorchRec's FusedEmbeddingBagCollection (FBGEMM TBE, SGD fused), eager dense parts
+  (where ``make torchrec`` installed it);
+- ``after bf16``: ``after`` with each step's forward under bfloat16 autocast (a context per step, as the
+  training loop has it), only where the CPU has native bf16 (AVX-512-BF16 or AMX).
 
-Where bf16 is native, every round also times the MLPs' own GEMMs (forward and both backward
-products of every layer at batch 2048) in fp32 and in bf16: their ratio is the most bf16 autocast
-can gain on this CPU, since the MLP GEMMs are most of a step. ``--gemm-only`` prints just that.
+A process's speed differs from another's running the same code on the same data (by 8-10% for the peer on a
+quiet machine: memory placement, allocator state), so every contestant runs in ``--processes`` fresh
+processes, each with ``--rounds`` interleaved rounds of ``--warmup`` untimed and ``--steps`` timed training
+steps. Training: samples/s of the timed steps (batch 2048). Inference: samples/s of forward passes under
+``torch.no_grad`` at batch 64 and 2048. Ratios are per round, to the peer of the same round; the table
+shows the median of all rounds with min-max, and each process's median ratio (the between-process spread).
+The peer's own spread between processes is printed as the noise floor: a ratio inside it is no difference.
 
-Training: samples/s of the steps after warm-up (batch 2048). Inference: samples/s of forward
-passes under ``torch.no_grad`` at batch 64 and 2048. Ratios are medians of per-round ratios to the
-peer, with their min-max spread. ``--profile DIR`` also records ``torch.profiler`` tables of two
-training steps of ``before`` and ``after`` (written there and printed).
+Where bf16 is native, every round also times the MLPs' own GEMMs (forward and both backward products of
+every layer at batch 2048) in fp32 and in bf16: their ratio is the most bf16 autocast can gain on this CPU,
+since the MLP GEMMs are most of a step. ``--gemm-only`` prints just that. ``--kernels`` runs one short
+process with ``ONEDNN_VERBOSE=1`` and ``MKL_VERBOSE=1`` and prints which GEMM kernels were chosen, per
+precision (fp32 matmuls go to MKL's SGEMM in torch's CPU wheels; bf16 to oneDNN where the CPU has bf16,
+else to ATen's own fallback, which neither library reports). ``--profile DIR`` records ``torch.profiler``
+tables of two training steps of ``before`` and ``after`` (written there and printed).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
+import re
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,9 +49,10 @@ from torch import nn
 
 from strategies import SHAPES, build, make_batches, time_training  # noqa: E402 (bench/ is on sys.path)
 
-from dlrmbench.cpu_features import native_bf16_reason  # noqa: E402
+from dlrmbench.cpu_features import cpu_flags, native_bf16_reason  # noqa: E402
 
 SHAPE = SHAPES["large"]
+HERE = Path(__file__).resolve()
 
 
 def two_bmm_dot(model: nn.Module) -> nn.Module:
@@ -66,16 +80,13 @@ def make_model(name: str) -> nn.Module:
     raise ValueError(name)
 
 
-def train_rate(name: str, peer: object, batches: list) -> float:
+def train_rate(name: str, peer: object, batches: list, warmup: int) -> float:
     if name == "dlrm":
         from strategies import time_peer_training
 
-        return time_peer_training(peer, SHAPE, batches, SHAPE.warmup)
+        return time_peer_training(peer, SHAPE, batches, warmup)
     model = make_model(name.replace(" bf16", ""))
-    if name.endswith("bf16"):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return time_training(model, batches, SHAPE.warmup)
-    return time_training(model, batches, SHAPE.warmup)
+    return time_training(model, batches, warmup, autocast=torch.bfloat16 if name.endswith("bf16") else None)
 
 
 def mlp_gemm_shapes() -> list[tuple[int, int, int]]:
@@ -162,59 +173,176 @@ def print_gemm_ceiling(ratios: list[float]) -> None:
           f"({min(ratios):.2f}-{max(ratios):.2f}, {len(ratios)} rounds): the most bf16 autocast can gain here")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--peer-dlrm", metavar="PATH", help="a clone of facebookresearch/dlrm (required unless --gemm-only)")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--inference-repeats", type=int, default=10)
-    parser.add_argument("--profile", metavar="DIR", help="write torch.profiler tables of before/after here")
-    parser.add_argument("--gemm-only", action="store_true", help="only the bf16/fp32 GEMM ratio of the MLP shapes")
-    args = parser.parse_args(argv)
-    if args.gemm_only:
-        print_gemm_ceiling(gemm_ceiling(args.rounds))
-        return 0
-    if not args.peer_dlrm:
-        parser.error("--peer-dlrm PATH is required (a clone of facebookresearch/dlrm)")
+def contestants(bf16: str | None) -> tuple[list[str], list[str]]:
+    """(training, inference) contestants available here."""
+    training = ["dlrm", "before", "after", "after embedding_bag"]
+    inference = ["dlrm", "after"]
+    from dlrmbench.host import current_host
+    from dlrmbench.plugins import get_registry
+
+    if get_registry().get("embedding", "torchrec_fused").availability(current_host(), None, None) is None:
+        training.append("torchrec_fused")
+        inference.append("torchrec_fused")
+    if bf16 is None:
+        training.append("after bf16")
+    return training, inference
+
+
+def child(args: argparse.Namespace) -> dict:
+    """One process: ``args.rounds`` interleaved rounds of every contestant; the rates per round."""
     from _peer_dlrm import PeerDlrm
 
     peer = PeerDlrm.load(args.peer_dlrm)
     bf16 = native_bf16_reason()
-    training = ["dlrm", "before", "after", "after embedding_bag", "torchrec_fused"]
-    if bf16 is None:
-        training.append("after bf16")
-    inference = ["dlrm", "after", "torchrec_fused"]
-    batches = make_batches(SHAPE, SHAPE.warmup + SHAPE.steps)
+    training, inference = contestants(bf16)
+    batches = make_batches(SHAPE, args.warmup + args.steps)
     rates: dict[str, list[float]] = {}
     ceiling: list[float] = []
     for round_index in range(args.rounds):
         if bf16 is None:
             ceiling += gemm_ceiling(1)
         for name in training:
-            rates.setdefault(f"train {name}", []).append(train_rate(name, peer, batches))
+            rates.setdefault(f"train {name}", []).append(train_rate(name, peer, batches, args.warmup))
             gc.collect()
-            print(f"  round {round_index + 1} train {name:20s} {rates[f'train {name}'][-1]:10.0f}/s", file=sys.stderr)
+            print(f"  pid {os.getpid()} round {round_index + 1} train {name:20s} {rates[f'train {name}'][-1]:10.0f}/s",
+                  file=sys.stderr, flush=True)
         for batch in (64, 2048):
             for name in inference:
                 repeats = args.inference_repeats * (8 if batch == 64 else 1)
                 rates.setdefault(f"infer{batch} {name}", []).append(infer_rate(name, peer, batch, repeats))
                 gc.collect()
-                print(f"  round {round_index + 1} infer{batch} {name:16s} {rates[f'infer{batch} {name}'][-1]:10.0f}/s",
-                      file=sys.stderr)
-    print(f"facebookresearch/dlrm {peer.commit()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"{args.rounds} interleaved rounds; bf16: {'native' if bf16 is None else 'skipped: ' + bf16}")
-    print(f"{'measurement':32s} {'samples/s':>12s} {'vs dlrm (min-max)':>24s}")
-    for key, values in rates.items():
+                print(f"  pid {os.getpid()} round {round_index + 1} infer{batch} {name:16s} "
+                      f"{rates[f'infer{batch} {name}'][-1]:10.0f}/s", file=sys.stderr, flush=True)
+    return {"rates": rates, "ceiling": ceiling, "peer_commit": peer.commit()}
+
+
+def run_children(args: argparse.Namespace) -> list[dict]:
+    """``args.processes`` fresh processes, one after another, each running :func:`child`."""
+    out = []
+    for index in range(args.processes):
+        command = [sys.executable, str(HERE), "--child", "--peer-dlrm", args.peer_dlrm, "--rounds", str(args.rounds),
+                   "--warmup", str(args.warmup), "--steps", str(args.steps),
+                   "--inference-repeats", str(args.inference_repeats)]
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"process {index + 1} of {args.processes} failed (exit {done.returncode})")
+        out.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return out
+
+
+def spread(values: list[float], fmt: str = ".2f") -> str:
+    mid = format(statistics.median(values), fmt)
+    return mid if len(values) == 1 else f"{mid} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+
+def report(runs: list[dict], args: argparse.Namespace, bf16: str | None) -> None:
+    keys = list(runs[0]["rates"])
+    print(f"{'measurement':28s} {'samples/s':>24s} {'vs dlrm, all rounds':>22s}  per-process median vs dlrm")
+    for key in keys:
         kind = key.split(" ")[0]
-        base = rates[f"{kind} dlrm"]
-        ratios = [v / b for v, b in zip(values, base)]
-        print(f"{key:32s} {statistics.median(values):12,.0f} "
-              f"{statistics.median(ratios):10.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
+        values = [v for run in runs for v in run["rates"][key]]
+        per_process = [[v / b for v, b in zip(run["rates"][key], run["rates"][f"{kind} dlrm"])] for run in runs]
+        ratios = [r for process in per_process for r in process]
+        medians = " ".join(f"{statistics.median(p):.2f}" for p in per_process)
+        print(f"{key:28s} {spread(values, ',.0f'):>24s} {spread(ratios) + 'x':>22s}  {medians}")
+    for kind in sorted({k.split(' ')[0] for k in keys}):
+        peer = [statistics.median(run["rates"][f"{kind} dlrm"]) for run in runs]
+        if len(peer) > 1:
+            print(f"noise: the peer's {kind} rate differs by {100 * (max(peer) - min(peer)) / statistics.median(peer):.1f}% "
+                  f"between processes ({', '.join(f'{p:,.0f}' for p in peer)} samples/s)")
     if bf16 is not None:
         print(f"train after bf16: skipped ({bf16})")
     else:
-        print_gemm_ceiling(ceiling)
+        print_gemm_ceiling([c for run in runs for c in run["ceiling"]])
+
+
+KERNEL_SCRIPT = r"""
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+from cpu_path import SHAPE, make_model
+from strategies import make_batches, time_training
+batches = make_batches(SHAPE, 2)
+precision = sys.argv[2]
+print(f"=== {precision}", flush=True)
+model = make_model("after")
+time_training(model, batches, 1, autocast=torch.bfloat16 if precision == "bf16" else None)
+print("=== end", flush=True)
+"""
+
+
+def kernel_summary(log: str) -> list[str]:
+    """Distinct GEMM-like calls in ``ONEDNN_VERBOSE`` / ``MKL_VERBOSE`` output, with counts."""
+    counts: dict[str, int] = {}
+    for line in log.splitlines():
+        if line.startswith("onednn_verbose") and ",exec," in line:
+            fields = line.split(",")
+            at = fields.index("exec")
+            kind, impl = fields[at + 2], fields[at + 3]
+            src = next((f.split(":")[1] for f in fields if f.startswith("src") and ":" in f), "?")
+            key = f"oneDNN {kind} {impl} (src {src})"
+        elif line.startswith("MKL_VERBOSE ") and "(" in line.split()[1]:  # not the version banner
+            key = f"MKL {line.split()[1].split('(')[0]}"
+        else:
+            continue
+        counts[key] = counts.get(key, 0) + 1
+    return [f"{key} x{count}" for key, count in sorted(counts.items(), key=lambda kv: -kv[1])]
+
+
+def print_kernels(bf16: str | None) -> None:
+    """Which kernels oneDNN and MKL chose for two training steps of ``after``, per precision."""
+    env = {**os.environ, "ONEDNN_VERBOSE": "1", "MKL_VERBOSE": "1"}
+    for precision in ["fp32"] + (["bf16"] if bf16 is None else []):
+        done = subprocess.run([sys.executable, "-c", KERNEL_SCRIPT, str(HERE.parent), precision], env=env,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"kernels {precision}: the probe failed: {done.stderr[-500:]}")
+            continue
+        found = kernel_summary(done.stdout)
+        print(f"kernels {precision} (2 training steps of 'after'): "
+              f"{'; '.join(found) if found else 'no oneDNN or MKL call reported (ATen kernels)'}")
+    if bf16 is not None:
+        print(f"kernels bf16: not probed ({bf16})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--peer-dlrm", metavar="PATH", help="a clone of facebookresearch/dlrm (required unless --gemm-only)")
+    parser.add_argument("--processes", type=int, default=3, help="fresh processes per contestant (at least 2)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds in each process")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed training steps per contestant and round")
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps per contestant and round")
+    parser.add_argument("--inference-repeats", type=int, default=10)
+    parser.add_argument("--profile", metavar="DIR", help="write torch.profiler tables of before/after here")
+    parser.add_argument("--kernels", action="store_true", help="print the GEMM kernels oneDNN / MKL chose")
+    parser.add_argument("--gemm-only", action="store_true", help="only the bf16/fp32 GEMM ratio of the MLP shapes")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.gemm_only:
+        print_gemm_ceiling(gemm_ceiling(args.rounds))
+        return 0
+    if not args.peer_dlrm:
+        parser.error("--peer-dlrm PATH is required (a clone of facebookresearch/dlrm)")
+    if args.rounds < 1 or args.warmup < 1 or args.steps < 5:
+        parser.error("--rounds and --warmup must be at least 1, --steps at least 5")
+    if args.child:
+        print(json.dumps(child(args)))
+        return 0
+    if args.processes < 2:
+        parser.error("--processes must be at least 2: one process's speed is not another's")
+    bf16 = native_bf16_reason()
+    flags = sorted(f for f in cpu_flags() if f.startswith(("avx512", "amx")) or f in ("avx2", "fma", "avx_vnni"))
+    print(f"CPU {os.cpu_count()} cores, flags: {' '.join(flags) or 'none of avx2/avx512/amx'}; bf16: "
+          f"{'native' if bf16 is None else 'skipped: ' + bf16}", flush=True)
+    if args.kernels:
+        print_kernels(bf16)
+    started = time.monotonic()
+    runs = run_children(args)
+    print(f"facebookresearch/dlrm {runs[0]['peer_commit']}; torch {torch.__version__}, {torch.get_num_threads()} "
+          f"threads; {args.processes} processes x {args.rounds} interleaved rounds, {args.warmup} warm-up + "
+          f"{args.steps} timed steps each, {time.monotonic() - started:.0f} s")
+    report(runs, args, bf16)
     if args.profile:
-        profile(["before", "after"], batches, Path(args.profile))
+        profile(["before", "after"], make_batches(SHAPE, 3), Path(args.profile))
     return 0
 
 

@@ -136,8 +136,13 @@ def build(backend: str, embedding: str, shape: Shape) -> nn.Module:
                       top_sizes=list(shape.top), interaction="dot", seed=1)
 
 
-def time_training(model: nn.Module, batches: list, warmup: int, lr: float = 0.01) -> float:
-    """Samples/s of the steps after ``warmup`` (SGD; sparse table gradients or SGD inside backward)."""
+def time_training(model: nn.Module, batches: list, warmup: int, lr: float = 0.01,
+                  autocast: torch.dtype | None = None) -> float:
+    """Samples/s of the steps after ``warmup`` (SGD; sparse table gradients or SGD inside backward).
+
+    ``autocast`` (e.g. ``torch.bfloat16``): each step's forward runs in its own autocast context, as the
+    training loop does; one context around the whole loop would cache the low-precision copy of every weight
+    until it exits, so every step would compute with step 1's weights."""
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     model.embeddings.set_learning_rate(lr)  # strategies that apply their optimizer in backward
     loss_fn = nn.BCEWithLogitsLoss()
@@ -146,7 +151,9 @@ def time_training(model: nn.Module, batches: list, warmup: int, lr: float = 0.01
     for step, (numerical, categorical, label) in enumerate(batches):
         if step == warmup:
             start = time.perf_counter()
-        loss = loss_fn(model(numerical, categorical), label)
+        with torch.autocast("cpu", dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+            logits = model(numerical, categorical)
+        loss = loss_fn(logits.float(), label)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -129,9 +129,6 @@ def format_plan(plan: MemoryPlan) -> str:
 def memory_reason(resolved: "ResolvedCase", host: "Host") -> str | None:
     """Why the case cannot run here for its processes or memory, or None (the planner's check)."""
     case = resolved.case
-    if resolved.world_size > 1 and case.mode == "inference":
-        return (f"the inference benchmark runs on one device; set {'gpus' if case.device == 'cuda' else 'processes'}: 1 "
-                "(multi-process topologies are for train and test)")
     if resolved.world_size > 1 and case.device == "cpu" and case.processes > host.cpu_count \
             and not case.distributed.oversubscribe:
         return (f"needs {case.processes} processes; this machine has {host.cpu_count} CPU cores "

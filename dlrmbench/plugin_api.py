@@ -362,6 +362,8 @@ class PluginSpec:
     Interactions:
         output_width: ``output_width(options, num_vectors, dim)`` the top MLP's input width, light (the
             memory planner uses it before torch is imported); None: unknown to the planner.
+        mlp_init: the MLP initialisation (``model.mlp_init``) of a case that leaves it ``auto``: that of the
+            reference model the interaction comes from (``nvidia`` or ``torch``).
         saved_bytes: ``saved_bytes(options, num_vectors, dim)`` bytes per sample the interaction keeps for
             its backward besides its output (the memory planner's activations); None: nothing counted.
 
@@ -416,6 +418,7 @@ class PluginSpec:
     requires: tuple[str, ...] = ()
     multi_hot: bool = False
     output_width: Callable[[Any, int, int], int] | None = None
+    mlp_init: str = "nvidia"
     saved_bytes: Callable[[Any, int, int], int] | None = None
     state_bytes_per_parameter: float = 0.0
     linear_in_gradient: bool = False

@@ -225,10 +225,12 @@ def resolve_plugins(case: Case, registry: "Registry") -> tuple[dict[PluginKind, 
 def _with_full_options(case: Case, specs: dict[PluginKind, PluginSpec], options: dict[PluginKind, Any],
                        auc_comparable: bool) -> Case:
     """``case`` with every plugin named and its options as validated (defaults filled in), the family's
-    model configuration in full, and the dataset's AUC property: what the worker reads and the result records."""
+    model configuration in full (``mlp_init: auto`` written out as the interaction plugin's default), and the dataset's AUC property: what the worker reads and the result records."""
     data = case.model_dump()
     data["auc_comparable"] = auc_comparable
     data["model"] = {**options["family"].model_dump(mode="json"), "family": specs["family"].name}
+    if data["model"].get("mlp_init") == "auto" and "interaction" in specs:  # the interaction's reference rule
+        data["model"]["mlp_init"] = specs["interaction"].mlp_init
     for kind, value in options.items():
         dumped = value.model_dump(mode="json")
         if kind == "family":

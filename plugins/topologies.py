@@ -41,8 +41,6 @@ def dmp_reason(host: Any, case: Any, options: Any) -> str | None:
     if case.precision != "fp32":
         return (f"distributed.topology torchrec_dmp is tested in fp32 only (its fused tables are fp32); "
                 f"precision {case.precision}: set precision: fp32")
-    if case.mode == "inference":
-        return "distributed.topology torchrec_dmp trains and tests; the inference benchmark runs on one device"
     return None
 
 

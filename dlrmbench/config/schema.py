@@ -12,6 +12,7 @@ from pydantic import (
     AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator, model_validator,
 )
 
+from dlrmbench.allocators import ALLOCATORS, DEFAULT_ALLOCATOR
 from dlrmbench.devices import DEVICES
 from dlrmbench.precisions import PRECISIONS
 from dlrmbench.safe_names import MAX_NAME_LENGTH, SAFE_NAME, check_safe_name  # noqa: F401 (re-exported)
@@ -38,6 +39,7 @@ def _one_of(table: dict[str, Any], what: str) -> Any:
 
 Precision = Annotated[str, _one_of(PRECISIONS, "precision")]  # the rows of dlrmbench.precisions
 Device = Annotated[str, _one_of(DEVICES, "device")]  # the rows of dlrmbench.devices
+AllocatorName = Annotated[str, _one_of(ALLOCATORS, "allocator")]  # the rows of dlrmbench.allocators
 
 
 class Strict(BaseModel):
@@ -86,6 +88,11 @@ class ModelConfig(Strict):
         description="rows per categorical table, or a preset name (criteo_fl15, criteo_fl3: "
         "dlrmbench/config/presets.py); None takes them from the dataset",
     )
+    mlp_init: Literal["auto", "nvidia", "torch"] = Field(
+        default="auto", description="how the bottom and top MLPs are initialised: nvidia (weights N(0, 2/(fan_in+"
+        "fan_out)), biases N(0, 1/fan_out): NVIDIA's 2020 DLRM), torch (PyTorch's nn.Linear default, weights and "
+        "biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)): the MLPerf DLRMv2 reference); auto: the interaction plugin's "
+        "default (dcnv2: torch, dot and cat: nvidia), written out when the case is resolved")
     hash_indices: bool = Field(default=False, description="ids modulo the table size before lookup")
     max_table_size: PositiveInt | None = Field(default=None, description="clip table sizes (needs hash_indices)")
 
@@ -267,8 +274,8 @@ class DistributedConfig(Strict):
     )
     torchrec_sharding: Literal["table_wise", "column_wise"] | None = Field(
         default=None,
-        description="topology torchrec_dmp: the one sharding type the planner may use for every table (default "
-        "table_wise); TorchRec 1.8 offers row_wise, table_row_wise and grid_shard on CUDA only, and its "
+        description="topology torchrec_dmp: the one sharding type the planner may use for every table (default: "
+        "the planner picks each table's type from the model-parallel ones offered on the device); TorchRec 1.8 offers row_wise, table_row_wise and grid_shard on CUDA only, and its "
         "data_parallel tables do not train as one process does here (not offered)",
     )
 
@@ -376,6 +383,9 @@ class Case(Strict):
     checkpoint: CheckpointConfig | None = Field(default=None, description="save/load model weights")
     mlperf_log: MlperfLogConfig | None = Field(default=None, description="write an MLPerf dlrm log (train mode)")
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    allocator: AllocatorName = Field(
+        default=DEFAULT_ALLOCATOR, description="the worker's host memory allocator and its settings "
+        "(dlrmbench.allocators: glibc-tuned, glibc, jemalloc, tcmalloc)")
     reference: Reference | None = None
     comparable: bool = Field(default=True, description="false when scaled down: never compare with the reference")
     auc_comparable: bool | None = Field(

@@ -55,7 +55,7 @@ def scale_down(case: Case, host: Host, registry: "Registry | None" = None) -> Ca
     model = data["model"]
     spec = _registry(registry).get("dataset", case.dataset.name)
     if spec.scale_down is not None:  # the data is generated: generate less of it, for smaller tables
-        if model["table_sizes"]:
+        if model.get("table_sizes"):  # a family without tables (its model block has no such key)
             model["table_sizes"] = [min(rows, SCALED_ROWS) for rows in model["table_sizes"]]
         options = spec.scale_down(dict(case.dataset.options), SCALED_ROWS, (batch * SCALED_STEPS, batch * 4))
         data["dataset"] = {"name": case.dataset.name, "options": options}

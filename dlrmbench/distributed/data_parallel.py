@@ -19,7 +19,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from dlrmbench.distributed.hybrid_layout import gather_rows
-from dlrmbench.distributed.placement import batch_offsets, split_batch  # noqa: F401 (batch_offsets: _slice)
+from dlrmbench.distributed.placement import RankSlices, split_batch
 from dlrmbench.distributed.train import DistributedWorkload
 from dlrmbench.workload.evaluate import Evaluation, predict_rows, score
 from dlrmbench.workload.layout import whole_model_groups
@@ -30,19 +30,19 @@ class DataParallelLayout:
     """The training loop's view of a data-parallel rank (see :class:`dlrmbench.workload.layout.Layout`)."""
 
     def __init__(self, model: DistributedDataParallel, batch_sizes: list[int], rank: int, group: Any,
-                 test_batch_size: int, sparse: list[torch.nn.Parameter]) -> None:
+                 sparse: list[torch.nn.Parameter]) -> None:
         self.model, self.batch_sizes, self.rank, self.group = model, batch_sizes, rank, group
         self.sparse = sparse
         self.world_size = len(batch_sizes)
-        self.share = batch_sizes[rank] / sum(batch_sizes)
-        self.loss_weight = self.share * self.world_size
-        self.test_batch_sizes = split_batch(test_batch_size, self.world_size)
+        self.slices = RankSlices(self.world_size, rank)
+
+    def share(self, rows: int) -> float:
+        return self.slices.sizes(rows)[self.rank] / rows
 
     def _slice(self, batch: Any) -> Any:
         """This rank's slice of ``batch`` (the same split for every global batch size)."""
-        sizes = split_batch(batch.size, self.world_size)
-        start = batch_offsets(sizes)[self.rank]
-        return batch.samples(start, start + sizes[self.rank])
+        start, stop = self.slices.bounds(batch.size)
+        return batch.samples(start, stop)
 
     def parameter_groups(self, model: torch.nn.Module) -> list[dict[str, Any]]:
         return whole_model_groups(self.model.module)
@@ -74,15 +74,21 @@ class DataParallelLayout:
             param.grad = grad / self.world_size
 
     def global_losses(self, window: torch.Tensor) -> list[float]:
-        window = window * self.share
         if self.world_size > 1:
+            window = window.clone()
             dist.all_reduce(window, group=self.group)
         return window.tolist()
 
     def evaluate(self, family: Any, model: torch.nn.Module, batches: Any, device: torch.device,
                  policy: PrecisionPolicy, limit: int | None) -> Evaluation:
-        rows = predict_rows(family, self.model, batches, device, policy, limit, local=self._slice)
-        return score(family, gather_rows(rows, self.test_batch_sizes, self.rank, self.group))
+        batch_rows: list[int] = []
+
+        def local(batch: Any) -> Any:
+            batch_rows.append(batch.size)
+            return self._slice(batch)
+
+        rows = predict_rows(family, self.model, batches, device, policy, limit, local=local)
+        return score(family, gather_rows(rows, [self.slices.sizes(n) for n in batch_rows], self.group))
 
 
 class DataParallelRank:
@@ -103,7 +109,7 @@ class DataParallelRank:
         ddp = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None,
                                       process_group=dist.group.WORLD)
         batch_sizes = split_batch(case.batch_size, world)
-        layout = DataParallelLayout(ddp, batch_sizes, rank, dist.group.WORLD, case.eval_batch_size, sparse)
+        layout = DataParallelLayout(ddp, batch_sizes, rank, dist.group.WORLD, sparse)
         work = DistributedWorkload(case, device, dataset, ddp, table_sizes, rank, world,  # type: ignore[arg-type]
                                    family=family, resolved=resolved)
 
@@ -112,7 +118,7 @@ class DataParallelRank:
             return layout.evaluate(family, ddp, batches, work.device, policy, limit)
 
         run_rank_mode(work, reporter, {"topology": resolved.plugins["topology"].name}, batch_sizes,
-                      lambda work, reporter: train(work, reporter, layout=layout), evaluate)
+                      lambda work, reporter, mlperf=None: train(work, reporter, mlperf, layout=layout), evaluate)
 
 
 def _table_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:

@@ -9,7 +9,9 @@ What the one training loop asks of it (see :class:`dlrmbench.workload.layout.Lay
   learning rate (``lr_scale`` 1): exact for SGD and for Adagrad, for which the reference's ``lr / W``
   rule would not be (see :mod:`dlrmbench.distributed.exchange`);
 * reported losses are the global-batch mean (slice means weighted by ``b_r / B``, all-reduced once
-  per progress window, not every step).
+  per progress window, not every step);
+* every batch is split by its own row count, so the test and inference batches, and a split's short
+  last batch, need not be the training batch.
 """
 
 from __future__ import annotations
@@ -24,11 +26,10 @@ from dlrmbench.workload.layout import split_parameters
 from dlrmbench.workload.precision import PrecisionPolicy
 
 
-def _gather_slices(tensor: torch.Tensor, sizes: list[int], group: Any) -> torch.Tensor:
-    """Concatenate every rank's 1-D ``tensor`` (rank r has sizes[r] * k entries) in rank order."""
-    world = len(sizes)
+def _gather_slices(tensor: torch.Tensor, world: int, group: Any) -> list[torch.Tensor]:
+    """Every rank's 1-D ``tensor`` (their lengths may differ), in rank order."""
     if world == 1:
-        return tensor
+        return [tensor]
     counts = torch.tensor([tensor.numel()], device=tensor.device)
     all_counts = [torch.zeros_like(counts) for _ in range(world)]
     dist.all_gather(all_counts, counts, group=group)
@@ -37,46 +38,55 @@ def _gather_slices(tensor: torch.Tensor, sizes: list[int], group: Any) -> torch.
     padded[: tensor.numel()] = tensor
     out = [torch.empty_like(padded) for _ in range(world)]
     dist.all_gather(out, padded, group=group)
-    return torch.cat([o[: int(c.item())] for o, c in zip(out, all_counts)])
+    return [o[: int(c.item())] for o, c in zip(out, all_counts)]
 
 
-def gather_rows(rows: dict[str, torch.Tensor], batch_sizes: list[int], rank: int, group: Any
-                ) -> dict[str, torch.Tensor]:
-    """Every rank's per-sample rows in the global order: rank r holds its slice (``batch_sizes[r]`` samples)
-    of each evaluated batch, one after the other; the result is batch by batch, rank by rank within each."""
+def gather_rows(rows: dict[str, torch.Tensor], sizes: list[list[int]], group: Any) -> dict[str, torch.Tensor]:
+    """Every rank's per-sample rows in the global order. ``sizes[b][r]``: rank r's rows of evaluated batch b
+    (each batch split by its own row count); rank r holds its slices one batch after the other. The result
+    is batch by batch, rank by rank within each."""
     names = sorted(rows)
-    per_batch = batch_sizes[rank]
-    steps = rows[names[0]].numel() // per_batch
-    stacked = torch.stack([rows[n].float() for n in names]).reshape(len(names), steps, per_batch)
-    gathered = _gather_slices(stacked.reshape(-1), batch_sizes, group)
-    chunks, start = [], 0
-    for size in batch_sizes:
-        chunks.append(gathered[start:start + len(names) * steps * size].reshape(len(names), steps, size))
-        start += len(names) * steps * size
-    ordered = torch.cat(chunks, dim=2).reshape(len(names), -1)
-    return {name: ordered[i].to(rows[name].dtype) for i, name in enumerate(names)}
+    world = len(sizes[0])
+    per_rank = [sum(s[r] for s in sizes) for r in range(world)]
+    gathered = _gather_slices(torch.cat([rows[n].float().reshape(-1) for n in names]), world, group)
+    out = {}
+    for i, name in enumerate(names):
+        pieces = [g.view(len(names), per_rank[r])[i].split([s[r] for s in sizes]) for r, g in enumerate(gathered)]
+        ordered = torch.cat([pieces[r][b] for b in range(len(sizes)) for r in range(world)])
+        out[name] = ordered.to(rows[name].dtype)
+    return out
 
 
 def gather_evaluation(family: Any, model: Any, batches: Any, device: torch.device, policy: Any,
                       limit: int | None = None) -> Evaluation:
     """Predict this rank's slices of ``batches``, gather every rank's rows in global order, score them.
 
-    Every rank computes the same metrics from the same gathered rows (no broadcast needed)."""
-    rows = predict_rows(family, model, batches, device, policy, limit,
-                        target=lambda batch: model.local_slice(family.target(batch)))
-    return score(family, gather_rows(rows, model.batch_sizes, model.rank, model.group))
+    Each batch is split by its own row count (``model.slices``), so a test batch other than the training
+    batch and a short last batch gather right. Every rank computes the same metrics from the same gathered
+    rows (no broadcast needed)."""
+    batch_rows: list[int] = []
+
+    def target(batch: Any) -> Any:
+        full = family.target(batch)
+        batch_rows.append(int(full.shape[0]))
+        return model.local_slice(full)
+
+    rows = predict_rows(family, model, batches, device, policy, limit, target=target)
+    return score(family, gather_rows(rows, [model.slices.sizes(n) for n in batch_rows], model.group))
 
 
 class RankShare:
-    """What every hybrid-parallel topology's rank shares: its slice of the global batch, its weight in the
-    global mean loss, and the all-reduce of the loss window. ``model`` has ``batch_sizes``, ``rank``,
-    ``group`` and ``local_slice``."""
+    """What every hybrid-parallel topology's rank shares: its slice of each global batch, its weight in the
+    global mean loss, and the all-reduce of the loss window. ``model`` has ``slices``, ``group`` and
+    ``local_slice``."""
 
-    def __init__(self, model: Any, global_batch: int) -> None:
+    def __init__(self, model: Any) -> None:
         self.model = model
-        self.world_size = len(model.batch_sizes)
-        self.share = model.batch_sizes[model.rank] / global_batch  # this rank's weight in the global mean
-        self.loss_weight = self.share * self.world_size
+        self.world_size = model.slices.world_size
+
+    def share(self, rows: int) -> float:
+        """This rank's rows of a global batch of ``rows``, as a fraction of it (its weight in the mean)."""
+        return self.model.slices.sizes(rows)[self.model.slices.rank] / rows
 
     def local_batch(self, batch: Any) -> Any:
         return batch  # the model slices the global batch itself (the exchange)
@@ -85,8 +95,8 @@ class RankShare:
         return self.model.local_slice(family.target(batch))
 
     def global_losses(self, window: torch.Tensor) -> list[float]:
-        window = window * self.share
         if self.world_size > 1:
+            window = window.clone()
             dist.all_reduce(window, group=self.model.group)
         return window.tolist()
 

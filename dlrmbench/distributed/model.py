@@ -1,7 +1,9 @@
 """DistributedDlrm: model-parallel bottom MLP and tables, data-parallel interaction and top MLP.
 
 Every rank is called with the whole global batch (as in the reference, every rank reads it) and
-returns the logits of its own slice ``[offset_r, offset_r + b_r)``. Rank r looks up only its tables,
+returns the logits of its own slice ``[offset_r, offset_r + b_r)``, split from the batch's row count
+(:class:`~dlrmbench.distributed.placement.RankSlices`: the training, test and inference batches and a
+split's short last batch all split by one rule). Rank r looks up only its tables,
 rank 0 also runs the bottom MLP over the global batch; :func:`bottom_to_top` hands every rank its slice
 of all vectors, which are put back in feature order (bottom MLP, table 0, 1, ...: the reference's
 ``--bottom_features_ordered``) so the interaction, and so the weights, are those of one process.
@@ -16,7 +18,7 @@ import torch
 from torch import nn
 
 from dlrmbench.distributed.exchange import bottom_to_top
-from dlrmbench.distributed.placement import Placement, batch_offsets
+from dlrmbench.distributed.placement import Placement, RankSlices
 from dlrmbench.batch import Ids, SparseFeatures, ids_batch_size
 from dlrmbench.model.embeddings import EmbeddingBase as EmbeddingStrategy
 from dlrmbench.workload.build import build_embeddings, build_model
@@ -53,11 +55,12 @@ class DistributedDlrm(nn.Module):
         self.register_buffer("feature_order", torch.tensor([position[s] for s in [-1, *sorted(s for s in order if s >= 0)]],
                                                            dtype=torch.int64), persistent=False)
         self.vectors = [placement.vectors(r) for r in range(placement.world_size)]
-        self.offset = batch_offsets(batch_sizes)[rank]
+        self.slices = RankSlices(placement.world_size, rank)
 
     def local_slice(self, tensor: torch.Tensor) -> torch.Tensor:
         """This rank's rows of a global-batch tensor (labels)."""
-        return tensor[self.offset:self.offset + self.batch_sizes[self.rank]]
+        start, stop = self.slices.bounds(tensor.shape[0])
+        return tensor[start:stop]
 
     def model_parallel_parameters(self) -> list[nn.Parameter]:
         """Bottom MLP and tables: no all-reduce; the exchange's backward gives them the global-mean gradient."""
@@ -72,9 +75,8 @@ class DistributedDlrm(nn.Module):
 
     def forward(self, numerical: torch.Tensor, categorical: Ids) -> torch.Tensor:
         rows = ids_batch_size(categorical)
-        if rows != sum(self.batch_sizes):
-            raise ValueError(f"rank {self.rank} expected the global batch of {sum(self.batch_sizes)} rows, "
-                             f"got {rows}")
+        if rows != numerical.shape[0]:
+            raise ValueError(f"rank {self.rank}: a batch of {numerical.shape[0]} numerical rows and {rows} id rows")
         parts = []
         if self.bottom_mlp is not None:
             parts.append(self.bottom_mlp(numerical).float().unsqueeze(1))
@@ -90,7 +92,7 @@ class DistributedDlrm(nn.Module):
             # a rank without tables still takes part in the backward exchange: its empty input must need grad
             local = numerical.new_zeros(rows, 0, self.dim, dtype=torch.float32)
             local.requires_grad_(torch.is_grad_enabled())
-        exchanged = bottom_to_top(local, self.batch_sizes, self.vectors, self.rank, self.group)
+        exchanged = bottom_to_top(local, self.slices.sizes(rows), self.vectors, self.rank, self.group)
         return self.top(exchanged.index_select(1, self.feature_order))
 
 

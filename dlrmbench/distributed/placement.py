@@ -75,21 +75,44 @@ def device_mapping(table_sizes: list[int], world_size: int) -> Placement:
     return Placement(tuple(tuple(b) for b in buckets))
 
 
-def split_batch(global_batch: int, world_size: int, multiple: int = 64) -> list[int]:
+def split_batch(global_batch: int, world_size: int, multiple: int = 64, allow_empty: bool = False) -> list[int]:
     """Per-rank batch sizes summing to ``global_batch``: multiples of 64 within ±64 of the mean, most equal.
 
     This is the reference's choice (the combination with the largest product is the most equal one;
     among equals it keeps the larger sizes on the last ranks, as its lexicographic search does). Where
     no such split exists (a global batch that is not a multiple of 64 per rank: small CPU cases), the
     reference raises; here the batch is split as equally as possible in single samples instead.
+    ``allow_empty``: a batch smaller than the world (the short last batch of a split, inference at batch 1)
+    leaves the first ranks without rows instead of raising.
     """
-    if global_batch < world_size:
+    if global_batch < world_size and not allow_empty:
         raise ValueError(f"global batch {global_batch} is smaller than the world size {world_size}")
     if global_batch % multiple != 0 or global_batch // multiple < world_size:
         multiple = 1
     units = global_batch // multiple
     base, extra = divmod(units, world_size)
     return [(base + (1 if rank >= world_size - extra else 0)) * multiple for rank in range(world_size)]
+
+
+class RankSlices:
+    """Rank ``rank``'s rows of any global batch: the same split rule for the training batch, the test
+    batch, an inference batch and a split's short last batch (every rank derives it from the row count)."""
+
+    def __init__(self, world_size: int, rank: int) -> None:
+        self.world_size, self.rank = world_size, rank
+        self._cache: dict[int, list[int]] = {}
+
+    def sizes(self, rows: int) -> list[int]:
+        """Every rank's rows of a global batch of ``rows`` (rank order)."""
+        if rows not in self._cache:
+            self._cache[rows] = split_batch(rows, self.world_size, allow_empty=True)
+        return self._cache[rows]
+
+    def bounds(self, rows: int) -> tuple[int, int]:
+        """``[start, stop)`` of this rank's rows of a global batch of ``rows``."""
+        sizes = self.sizes(rows)
+        start = batch_offsets(sizes)[self.rank]
+        return start, start + sizes[self.rank]
 
 
 def batch_offsets(sizes: list[int]) -> list[int]:

@@ -4,8 +4,9 @@ The same case, the same one training loop, another layout: every rank builds the
 from the case's seed (so the initial weights are those of one process), swaps its embedding strategy
 for the strategy's ``shardable()`` form (a TorchRec ``EmbeddingBagCollection`` with the optimizer applied
 in backward), and hands the whole model to ``DistributedModelParallel`` with a plan from TorchRec's
-``EmbeddingShardingPlanner`` over a ``Topology`` of the world size: DMP shards the tables (every table
-with ``distributed.torchrec_sharding``, default table-wise), runs FBGEMM's fused kernels and its
+``EmbeddingShardingPlanner`` over a ``Topology`` of the world size: DMP shards the tables (the planner picks
+each table's sharding type from the model-parallel types TorchRec offers on the device, as the reference
+lets it; ``distributed.torchrec_sharding`` forces one type on every table), runs FBGEMM's fused kernels and its
 input/output all-to-alls, and wraps the dense parts in DDP. Then the initial rows are copied into the
 shards.
 
@@ -26,13 +27,15 @@ import torch
 from torch import nn
 
 from dlrmbench.batch import Ids, SparseFeatures, ids_batch_size
-from dlrmbench.distributed.placement import batch_offsets, split_batch
+from dlrmbench.distributed.placement import RankSlices, split_batch
 from dlrmbench.distributed.hybrid_layout import RankShare, gather_evaluation
 from dlrmbench.distributed.train import DistributedWorkload
 from dlrmbench.workload.evaluate import Evaluation
 from dlrmbench.workload.precision import PrecisionPolicy
 
-DEFAULT_SHARDING = "table_wise"
+# the model-parallel types, in TorchRec's names; data_parallel is left out: with the optimizer applied in
+# backward its replicated tables do not train as one process does (README, torchrec_dmp)
+MODEL_PARALLEL = ("table_wise", "column_wise", "row_wise", "table_row_wise", "grid_shard")
 EMBEDDINGS = "embeddings.ebc"  # where the sharded collection sits in the DLRM (its parameters: fused)
 
 
@@ -53,17 +56,21 @@ class DmpDlrm(nn.Module):
         self.dmp = dmp
         self.batch_sizes, self.rank, self.group, self.plan = batch_sizes, rank, group, plan
         self.gradient_scale = gradient_scale  # the tables' gradient in units of the global-batch mean
-        self.offset = batch_offsets(batch_sizes)[rank]
+        self.slices = RankSlices(len(batch_sizes), rank)
 
     def local_slice(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor[self.offset:self.offset + self.batch_sizes[self.rank]]
+        start, stop = self.slices.bounds(tensor.shape[0])
+        return tensor[start:stop]
 
     def forward(self, numerical: torch.Tensor, categorical: Ids) -> torch.Tensor:
         rows = ids_batch_size(categorical)
-        if rows != sum(self.batch_sizes):
-            raise ValueError(f"rank {self.rank} expected the global batch of {sum(self.batch_sizes)} rows, got {rows}")
-        stop = self.offset + self.batch_sizes[self.rank]
-        return self.dmp(numerical[self.offset:stop], local_ids(categorical, self.offset, stop))
+        if rows != numerical.shape[0]:
+            raise ValueError(f"rank {self.rank}: a batch of {numerical.shape[0]} numerical rows and {rows} id rows")
+        start, stop = self.slices.bounds(rows)
+        if start == stop:  # a batch smaller than the world: TorchRec's jagged tensors need a row, so this rank
+            # runs the batch's first row through its collectives and returns none of it (no gradient reaches it)
+            return self.dmp(numerical[:1], local_ids(categorical, 0, 1))[:0]
+        return self.dmp(numerical[start:stop], local_ids(categorical, start, stop))
 
     def dense_parameters(self) -> list[nn.Parameter]:
         """The DDP-wrapped dense parameters (the optimizer plugin's); the sharded tables update themselves."""
@@ -84,8 +91,8 @@ class DmpLayout(RankShare):
     receive k x the global-mean gradient run at lr / k; otherwise (Adagrad) the strategy scaled eps by k.
     """
 
-    def __init__(self, model: DmpDlrm, global_batch: int, linear_optimizer: bool) -> None:
-        super().__init__(model, global_batch)
+    def __init__(self, model: DmpDlrm, linear_optimizer: bool) -> None:
+        super().__init__(model)
         self.linear_optimizer = linear_optimizer
 
     def parameter_groups(self, model: nn.Module) -> list[dict[str, Any]]:
@@ -109,15 +116,25 @@ class DmpLayout(RankShare):
         return gather_evaluation(family, self.model, batches, device, policy, limit)
 
 
-def sharding_plan(model: nn.Module, num_tables: int, sharding: str, world: int, device: torch.device,
-                  group: Any, sharders: list[Any]) -> Any:
-    """TorchRec's planner over ``world`` ranks of ``device``'s kind, every table limited to ``sharding``."""
+def allowed_sharding_types(sharders: list[Any], device: torch.device, forced: str | None) -> list[str]:
+    """The sharding types the planner may give a table: ``forced`` alone, else every model-parallel type the
+    sharder offers on ``device``'s kind (TorchRec 1.8 on the CPU: table_wise and column_wise)."""
+    if forced is not None:
+        return [forced]
+    offered = set(sharders[0].sharding_types(device.type))
+    return [t for t in MODEL_PARALLEL if t in offered]
+
+
+def sharding_plan(model: nn.Module, num_tables: int, allowed: list[str], world: int, device: torch.device,
+                  group: Any, sharders: list[Any], batch_size: int) -> Any:
+    """TorchRec's planner over ``world`` ranks of ``device``'s kind: each table gets the type (and ranks) its
+    cost model prefers among ``allowed``, for this rank's ``batch_size`` (as the reference plans)."""
     from torchrec.distributed.planner import EmbeddingShardingPlanner, Topology
     from torchrec.distributed.planner.types import ParameterConstraints
 
-    constraints = {f"table_{i}": ParameterConstraints(sharding_types=[sharding]) for i in range(num_tables)}
+    constraints = {f"table_{i}": ParameterConstraints(sharding_types=list(allowed)) for i in range(num_tables)}
     planner = EmbeddingShardingPlanner(topology=Topology(world_size=world, compute_device=device.type),
-                                       constraints=constraints)
+                                       batch_size=batch_size, constraints=constraints)
     return planner.collective_plan(model, sharders, group)
 
 
@@ -158,22 +175,22 @@ def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, gr
     model.embeddings = strategy.shardable(gradient_scale=gradient_scale)
     del strategy
     sharders = [EmbeddingBagCollectionSharder()]
-    sharding = case.distributed.torchrec_sharding or DEFAULT_SHARDING
-    plan = sharding_plan(model, len(table_sizes), sharding, world, device, group, sharders)
+    allowed = allowed_sharding_types(sharders, device, case.distributed.torchrec_sharding)
+    batch_sizes = split_batch(case.batch_size, world)
+    plan = sharding_plan(model, len(table_sizes), allowed, world, device, group, sharders, batch_sizes[rank])
     dmp = DistributedModelParallel(model, device=device, plan=plan, sharders=sharders)
     copy_initial_tables(dmp, initial)
-    wrapped = DmpDlrm(dmp, split_batch(case.batch_size, world), rank, group, plan, gradient_scale)
+    wrapped = DmpDlrm(dmp, batch_sizes, rank, group, plan, gradient_scale)
     return DistributedWorkload(case, device, dataset, wrapped, table_sizes, rank, world,  # type: ignore[arg-type]
                                family=family, resolved=resolved)
 
 
-def train_dmp(work: DistributedWorkload, reporter: Any) -> Any:
-    """Train this rank with the one training loop over the DMP layout."""
+def train_dmp(work: DistributedWorkload, reporter: Any, mlperf: Any = None) -> Any:
+    """Train this rank with the one training loop over the DMP layout (``mlperf``: rank 0's MLLOG)."""
     from dlrmbench.workload.train import train
 
-    layout = DmpLayout(work.model, work.case.batch_size,  # type: ignore[arg-type]
-                       work.resolved.optimizer_linear_in_gradient)
-    return train(work, reporter, layout=layout)  # type: ignore[arg-type]
+    layout = DmpLayout(work.model, work.resolved.optimizer_linear_in_gradient)  # type: ignore[arg-type]
+    return train(work, reporter, mlperf, layout=layout)  # type: ignore[arg-type]
 
 
 def evaluate_dmp(work: DistributedWorkload, policy: Any, limit: int | None = None) -> Evaluation:

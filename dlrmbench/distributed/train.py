@@ -68,7 +68,7 @@ def peak_memory_bytes(device: torch.device) -> int:
 def make_optimizer(model: DistributedDlrm, world_size: int, resolved: Any = None) -> torch.optim.Optimizer:
     """The optimizer over the hybrid-parallel groups (all at the case's lr: every gradient is the global mean):
     the resolved case's optimizer plugin, or plain SGD without one (benchmarks)."""
-    groups = HybridParallel(model, sum(model.batch_sizes)).parameter_groups(model)
+    groups = HybridParallel(model).parameter_groups(model)
     if resolved is None:
         return torch.optim.SGD([g for g in groups if g["params"]], lr=0.0)
     from dlrmbench.workload.build import build_optimizer
@@ -76,8 +76,9 @@ def make_optimizer(model: DistributedDlrm, world_size: int, resolved: Any = None
     return build_optimizer(resolved, groups)
 
 
-def train_distributed(work: DistributedWorkload, reporter: Reporter) -> DistributedTrainOutcome:
-    """Train this rank's part with the one training loop, over the hybrid-parallel topology."""
+def train_distributed(work: DistributedWorkload, reporter: Reporter, mlperf: Any = None) -> DistributedTrainOutcome:
+    """Train this rank's part with the one training loop, over the hybrid-parallel topology (``mlperf``:
+    rank 0's MLLOG, None on the others)."""
     from dlrmbench.workload.train import train
 
-    return train(work, reporter, layout=HybridParallel(work.model, work.case.batch_size))  # type: ignore[arg-type]
+    return train(work, reporter, mlperf, layout=HybridParallel(work.model))  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ import traceback
 from datetime import timedelta
 from typing import Any
 
+from dlrmbench import allocators
 from dlrmbench.config.schema import Case
 from dlrmbench.resolved import ResolvedCase
 from dlrmbench.workload.reporter import Reporter
@@ -93,12 +94,26 @@ def run_rank_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_s
     """What every topology's rank does once its share is built: report it, then train (``train(work,
     reporter)``) or evaluate (``evaluate(work, policy, limit)``) with the one loop; rank 0 emits the result
     with every rank's step times and peak memory, gathered at the end."""
+    from dlrmbench.workload.mlperf_log import open_mlperf_log
+
+    mlperf = open_mlperf_log(work.case) if work.rank == 0 else None  # rank 0 writes; its values are the gathered
+    try:
+        _run_mode(work, reporter, layout, batch_sizes, train, evaluate, mlperf)
+    finally:
+        if mlperf is not None:
+            mlperf.run_stop(success=False, epochs_done=0.0)  # no-op unless the run stopped early
+            mlperf.close()
+
+
+def _run_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_sizes: list[int], train: Any,
+              evaluate: Any, mlperf: Any) -> None:
+    """Train (with rank 0's MLLOG, ``mlperf``), evaluate, or run the inference benchmark on every rank."""
     import torch
     import torch.distributed as dist
 
     from dlrmbench.distributed.train import peak_memory_bytes
     from dlrmbench.workload.precision import apply_precision
-    from dlrmbench.workload.result_metrics import rank_metrics, test_metrics, train_metrics
+    from dlrmbench.workload.result_metrics import inference_metrics, rank_metrics, test_metrics, train_metrics
 
     case, rank, world = work.case, work.rank, work.world_size
     group = dist.group.WORLD
@@ -108,15 +123,26 @@ def run_rank_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_s
                   batch_sizes=batch_sizes,
                   parameters=sum(p.numel() for p in work.model.parameters()),
                   torch_version=torch.__version__, cuda_version=torch.version.cuda,
-                  threads=torch.get_num_threads())
+                  threads=torch.get_num_threads(), allocator=allocators.checked())
     if case.mode == "train":
-        outcome = train(work, reporter)
+        if mlperf is not None:
+            mlperf.weights_initialized(work.model)
+        outcome = train(work, reporter, mlperf)
         summary = _rank_summary(outcome, case, rank, work.device)
         everyone: list[Any] = [None] * world
         dist.all_gather_object(everyone, summary, group=group)
         metrics = {**train_metrics(outcome, work.resolved), **rank_metrics(everyone)}
         reporter.emit("result", metrics=metrics, evaluations=outcome.evaluations, step_times=outcome.step_times,
                       telemetry={"world_size": world, "ranks": everyone, **layout, "batch_sizes": batch_sizes})
+    elif case.mode == "inference":
+        from dlrmbench.workload.inference import run_inference
+
+        records = run_inference(work, reporter)  # every rank in step: each global batch split over the ranks
+        memory = [None] * world
+        dist.all_gather_object(memory, peak_memory_bytes(work.device), group=group)
+        reporter.emit("result", metrics=inference_metrics(records), inference=records,
+                      telemetry={"world_size": world, **layout,
+                                 "ranks": [{"rank": r, "peak_memory_bytes": m} for r, m in enumerate(memory)]})
     else:
         reporter.emit("start", mode="test", total_steps=1)
         result = evaluate(work, apply_precision(case, work.device), case.test_batches)
@@ -135,8 +161,7 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
     from dlrmbench.workload.build import checked
 
     case = resolved.case
-    if case.mode == "inference":
-        raise ValueError("the inference benchmark runs on one device; set gpus: 1 (processes: 1)")
+    allocators.checked()  # a rank whose allocator preload did not take fails before it joins the group
     if case.threads is not None:  # torchrun gives each rank one thread (OMP_NUM_THREADS=1) unless the case says
         import torch
 

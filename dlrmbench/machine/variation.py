@@ -3,7 +3,7 @@
 ``dlrmbench doctor --measure-variation`` runs :data:`REFERENCE_SUITE` (a few seconds of training of the
 quickstart model) ``runs`` times, each run its own worker process, and stores the coefficient of
 variation of the runs' training throughput, ``cv = exp(sd(log values)) - 1``, keyed by the machine id
-(:func:`dlrmbench.telemetry.environment.machine_id`). Every run's value counts, noisy ones included: noise
+(:func:`dlrmbench.results.machine.machine_id`). Every run's value counts, noisy ones included: noise
 widens the stored variation, which makes single-run verdicts more cautious, never bolder.
 
 ``dlrmbench run`` copies the stored record for its machine into the result set

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dlrmbench.errors import UserError
+from dlrmbench.mlperf.dcnv2_log import EVAL_SAMPLES
 
 BENCHMARK = "dlrm_dcnv2"
 RUNS_REQUIRED = 10  # mlperf_logging.benchmark_meta: dlrm_dcnv2 result file count (training)
@@ -116,6 +117,28 @@ def submission_problems(logs: list[LogInfo]) -> list[str]:
     return problems
 
 
+def closed_refusals(logs: list[LogInfo]) -> list[str]:
+    """For every log that says closed: each reason its recorded case cannot be a closed result (``case: reason``;
+    :func:`dlrmbench.mlperf.closed.closed_problems`, and the closed eval set)."""
+    from pydantic import ValidationError
+
+    from dlrmbench.config.schema import Case
+    from dlrmbench.mlperf.closed import closed_problems
+
+    refusals = []
+    for log in logs:
+        if log.keys.get("submission_division") != "closed":
+            continue
+        try:
+            problems = closed_problems(Case.model_validate(log.result.get("config") or {}))
+        except ValidationError as exc:
+            problems = [f"its recorded case does not validate ({exc.errors()[0]['msg']})"]
+        if log.keys.get("eval_samples") != EVAL_SAMPLES:
+            problems.append(f"eval_samples {log.keys.get('eval_samples')} (closed: {EVAL_SAMPLES})")
+        refusals += [f"{log.case}: {problem}" for problem in problems]
+    return refusals
+
+
 def relabel(line: str, names: dict[str, str]) -> str:
     """An MLLOG line with the value of a ``submission_org``/``submission_platform`` record replaced."""
     if ":::MLLOG" not in line:
@@ -198,6 +221,10 @@ def write_package(results: Path, out: Path, org: str | None = None, system: str 
         raise UserError(f"{results}: these runs are not an MLPerf result:\n  " + "\n  ".join(problems)
                         + "\nRun the submission suite (dlrmbench run mlperf-dlrmv2-submission) on the real data at "
                         "full scale; --allow-invalid writes the tree anyway (to test the tooling, never to submit)")
+    refusals = closed_refusals(logs)  # a closed claim is never written when it is not true (not even --allow-invalid)
+    if refusals:
+        raise UserError(f"{results}: the logs say division closed, but these runs cannot be closed results:\n  "
+                        + "\n  ".join(refusals) + "\nrerun them as closed runs, or with mlperf_log.division: open")
     names = {"submission_org": org, "submission_platform": system}
     names = {k: v for k, v in names.items() if v is not None}
     for log in logs:

@@ -3,8 +3,9 @@
 The reference (``mlcommons/training:recommendation_v2/torchrec_dlrm/dlrm_main.py``) uses
 ``torch.optim.Adagrad`` for the dense layers and FBGEMM's fused ``EXACT_ADAGRAD`` for the embedding
 tables (applied in the backward through ``apply_optimizer_in_backward``); lr_decay 0, weight_decay 0,
-initial accumulator 0, no warm-up or decay. Epsilon is 1e-8: what the MLPerf compliance checker
-requires (``opt_adagrad_epsilon == 1e-8``) and NVIDIA logs, not the reference code's ``1e-10``.
+initial accumulator 0, no warm-up or decay. Epsilon is 1e-8: the reference's ``ADAGRAD_EPS``
+(``dlrm_main.py@f41be00c``; older commits, e.g. 3264b4fb, had 1e-10), what the MLPerf compliance checker
+requires (``opt_adagrad_epsilon == 1e-8``) and what NVIDIA logs.
 
 Embedding tables get :class:`RowSparseAdagrad`: it touches only the rows in the batch. "Exact" as in
 FBGEMM: the gradients of a row that occurs several times in the batch are summed first, then the

@@ -69,6 +69,7 @@ def build_dlrm(
     top_sizes: list[int],
     interaction: "str | nn.Module",
     seed: int,
+    mlp_init: str = "nvidia",
 ) -> nn.Module:
     """Assemble and initialise a DLRM reproducibly from ``seed`` (facts sheet 1.3).
 
@@ -76,6 +77,7 @@ def build_dlrm(
     one), or ``"dot"``/``"cat"`` for the plain PyTorch ones (tests and benchmarks).
     Parameters are drawn in a fixed order (bottom MLP, embeddings, top MLP, out) from one
     generator, so every backend and strategy starts from the same weights for the same seed.
+    ``mlp_init`` (``model.mlp_init``): the bottom and top MLPs' rule, ``nvidia`` or ``torch``.
     """
     generator = torch.Generator().manual_seed(seed)
     bottom = backend.mlp(num_numerical, bottom_sizes)
@@ -88,18 +90,20 @@ def build_dlrm(
     top = backend.mlp(width, top_sizes[:-1]) if len(top_sizes) > 1 else None
     out = nn.Linear(top_sizes[-2] if len(top_sizes) > 1 else width, 1)
     model = Dlrm(bottom, embeddings, inter, top, out)
-    _initialise(model, generator)
+    _initialise(model, generator, mlp_init)
     return backend.finalize(model)
 
 
-def _initialise(model: Dlrm, generator: torch.Generator) -> None:
-    model.bottom_mlp.reset_parameters(generator=generator)
+def _initialise(model: Dlrm, generator: torch.Generator, mlp_init: str) -> None:
+    from dlrmbench.model.mlp import init_mlp_
+
+    init_mlp_(model.bottom_mlp, mlp_init, generator)
     model.embeddings.reset_parameters(generator=generator)
     reset = getattr(model.interaction, "reset_parameters", None)
     if callable(reset) and any(True for _ in model.interaction.parameters()):
         reset(generator=generator)  # an interaction with weights (a cross network) draws after the tables
     if not isinstance(model.top_mlp, nn.Identity):
-        model.top_mlp.reset_parameters(generator=generator)
+        init_mlp_(model.top_mlp, mlp_init, generator)
     bound = 1.0 / model.out.in_features**0.5  # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
     with torch.no_grad():
         model.out.weight.uniform_(-bound, bound, generator=generator)

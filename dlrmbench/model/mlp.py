@@ -1,4 +1,5 @@
-"""Plain PyTorch MLPs with NVIDIA's initialisation (facts sheet 1.2, 1.3)."""
+"""Plain PyTorch MLPs and the two MLP initialisations: NVIDIA's (facts sheet 1.2, 1.3) and PyTorch's
+``nn.Linear`` default (the MLPerf DLRMv2 reference's TorchRec Perceptrons)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,30 @@ def init_linear_(layer: nn.Linear, generator: torch.Generator | None = None) -> 
         layer.weight.normal_(0.0, math.sqrt(2.0 / (fan_in + fan_out)), generator=generator)
         if layer.bias is not None:
             layer.bias.normal_(0.0, math.sqrt(1.0 / fan_out), generator=generator)
+
+
+def torch_default_init_(layer: nn.Linear, generator: torch.Generator | None = None) -> None:
+    """``nn.Linear.reset_parameters``: weights (kaiming-uniform, a = sqrt(5)) and biases both
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), weight first, with ``generator``."""
+    bound = 1.0 / math.sqrt(layer.weight.shape[1])
+    with torch.no_grad():
+        layer.weight.uniform_(-bound, bound, generator=generator)
+        if layer.bias is not None:
+            layer.bias.uniform_(-bound, bound, generator=generator)
+
+
+MLP_INITS = {"nvidia": init_linear_, "torch": torch_default_init_}  # model.mlp_init -> rule per layer
+
+
+def init_mlp_(mlp: nn.Module, rule: str, generator: torch.Generator | None = None) -> None:
+    """Initialise every ``nn.Linear`` of ``mlp`` (in order) with ``rule`` (``nvidia`` keeps the backend's own
+    ``reset_parameters``, which draws NVIDIA's rule)."""
+    if rule == "nvidia":
+        mlp.reset_parameters(generator=generator)
+        return
+    layers = mlp.linears() if hasattr(mlp, "linears") else [m for m in mlp.modules() if isinstance(m, nn.Linear)]
+    for layer in layers:
+        MLP_INITS[rule](layer, generator)
 
 
 class TorchMlp(nn.Module):

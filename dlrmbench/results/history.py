@@ -94,7 +94,7 @@ def _machine(result_set: ResultSet) -> str:
     env = result_set.manifest.environment or {}
     if isinstance(env.get("machine"), str):
         return env["machine"]
-    from dlrmbench.telemetry.environment import machine_id
+    from dlrmbench.results.machine import machine_id
 
     return machine_id(env)
 

@@ -20,10 +20,13 @@ OTHER_CPU_CORES = 0.5      # other processes used at least half a core on averag
 CPU_CLOCK_DROP = 0.10      # the CPU clock fell more than 10% below its highest reading
 GPU_THROTTLED = 0.05       # a GPU slowed down (thermal / power / sync boost) in more than 5% of samples
 MEAN_P50_DIVERGENCE = 0.10  # mean step time more than 10% away from the median step time
+KERNEL_CPU_SHARE = 0.05    # the worker spent at least 5% of its CPU time in the kernel ...
+PAGE_FAULTS_PER_S = 10_000  # ... while it took at least this many page faults a second (faulting memory in)
 
 __doc__ += (f"other processes >= {OTHER_CPU_CORES} core on average; CPU clock drop > {CPU_CLOCK_DROP:.0%}; any CPU "
             f"thermal throttle event; GPU slowdown in > {GPU_THROTTLED:.0%} of samples; any other process on the "
-            f"case's GPUs; |mean / p50 - 1| > {MEAN_P50_DIVERGENCE:.0%} for step times or latencies.")
+            f"case's GPUs; |mean / p50 - 1| > {MEAN_P50_DIVERGENCE:.0%} for step times or latencies; the worker's kernel "
+            f"time >= {KERNEL_CPU_SHARE:.0%} of its CPU time with >= {PAGE_FAULTS_PER_S:,} page faults a second.")
 
 
 def _divergence(times: list[float]) -> float | None:
@@ -73,10 +76,30 @@ def telemetry_warnings(summary: dict[str, Any], cpu_count: int | None = None) ->
     if summary.get("throttled") and (summary.get("throttled_fraction") or 0) > GPU_THROTTLED:
         reasons = ", ".join(sorted(summary.get("throttle_reasons") or {})) or "unknown reason"
         out.append(f"a GPU slowed down in {summary['throttled_fraction']:.0%} of samples ({reasons})")
+    out += fault_warnings(summary)
     others = summary.get("other_gpu_processes")
     if others:
         out.append(f"{others} other process(es) on the case's GPU(s) (NVML)")
     return out
+
+
+def fault_warnings(summary: dict[str, Any]) -> list[str]:
+    """The worker faulted memory in while it was measured: its allocator gave freed memory back to the kernel
+    (or it ran short of memory); the step times include the kernel's page-fault work."""
+    share, rate = summary.get("worker_kernel_cpu_share"), summary.get("page_faults_per_s")
+    if not isinstance(share, (int, float)) or not isinstance(rate, (int, float)):
+        return []
+    if share < KERNEL_CPU_SHARE or rate < PAGE_FAULTS_PER_S:
+        return []
+    per_step = summary.get("page_faults_minor_per_step")
+    count = (f"{per_step:,.0f} minor page faults a step" if isinstance(per_step, (int, float))
+             else f"{rate:,.0f} page faults a second")
+    major = summary.get("page_faults_major")
+    disk = f", {major:,} of them major (read from disk)" if isinstance(major, int) and major else ""
+    return [f"the worker took {count}{disk} and spent {share:.0%} of its CPU time in the kernel while it was measured "
+            f"({summary.get('page_fault_window', 'whole case')}): memory was returned to the OS and faulted in again; "
+            "the step times include that (allocator: glibc-tuned, jemalloc or tcmalloc keeps it; major faults mean "
+            "the machine is short of memory)"]
 
 
 def noise_warnings(result: CaseResult) -> list[str]:

@@ -99,7 +99,8 @@ def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseRes
 
             reason = distributed.failure_reason(outcome.log_tail, reason or "", error)
         metrics = _partial_metrics(case, step_times) if case.mode == "train" else {}
-    environment = {k: built[k] for k in ("torch_version", "cuda_version", "threads") if k in built}
+    environment = {k: built[k] for k in ("torch_version", "cuda_version", "threads", "allocator")
+                   if k in built}
     if final is not None and status == "ok" and isinstance(final.get("environment"), dict):  # what the mode ran on (serving runtime)
         environment.update(final["environment"])
     log_tail = None if status == "ok" else ((error or {}).get("traceback") or outcome.log_tail or None)

@@ -4,7 +4,8 @@ The worker runs in a new session (process group), so a terminal's Ctrl-C reaches
 parent, which forwards it (SIGTERM and SIGHUP to the parent likewise stop the worker) and records
 the case as interrupted; the temporary directory is removed on every path. A case that exceeds its timeout is
 terminated (SIGTERM, then SIGKILL) and recorded as timed out. Events are read on a thread so the
-parent can enforce the deadline while the worker is silent.
+parent can enforce the deadline while the worker is silent. The worker starts with the case's allocator
+(:mod:`dlrmbench.allocators`: its preload and settings replace the parent's), torchrun's ranks likewise.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from dlrmbench.allocators import worker_environment
 from dlrmbench.config.schema import Case
 from dlrmbench.resolved import ResolvedCase, write_resolved_case
 from dlrmbench.runner.signals import deferred
@@ -133,6 +135,7 @@ def run_isolated(case: "ResolvedCase | Case", on_event: EventHandler, timeout_s:
         # the worker asks to die with this process (worker.die_with_parent)
         worker_env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PID_VARIABLE: str(os.getpid()),
                       **SAFE_PATH_ENV, **(env or {})}
+        worker_env = worker_environment(case.allocator, worker_env)  # the case's allocator, not the shell's
         start = time.monotonic()
         with open(log_path, "w") as log:
             events: queue.Queue[dict[str, Any] | None] = queue.Queue()

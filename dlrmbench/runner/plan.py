@@ -6,7 +6,8 @@ the case in full, defaults included; the table sizes when known before the data 
 per feature; the launcher; the plugins' factories), which is exactly what the worker receives, and
 either runnable or skipped with a human reason (no CUDA, too few GPUs, a precision the device cannot
 run, a plugin that is unavailable for this case, multi-hot data for a one-hot strategy, a serving
-target whose runtime is not installed, a plan that does not fit in memory).
+target whose runtime is not installed, an allocator library that is not installed, a plan that does not
+fit in memory).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dlrmbench.config.schema import Case
 from dlrmbench.devices import device_of
 from dlrmbench.host import Host
 from dlrmbench.plugin_api import PluginKind, PluginSpec
+from dlrmbench.mlperf.closed import closed_reason
 from dlrmbench.plugins import Registry
 from dlrmbench.resolved import Launcher, ResolvedCase, resolve_case, resolve_plugins
 
@@ -92,6 +94,13 @@ def multi_hot_reason(case: Case, embedding: PluginSpec | None, hotness: list[int
     return None
 
 
+def allocator_reason(case: Case) -> str | None:
+    """Why the case's allocator cannot be used here: its library is not installed."""
+    from dlrmbench.allocators import unavailable_reason
+
+    return unavailable_reason(case.allocator)
+
+
 def serve_reason(case: Case, family: PluginSpec) -> str | None:
     """Why a ``mode: serve`` case cannot run here: its family has no serving export, or its target needs a
     module that is not installed."""
@@ -139,6 +148,8 @@ def resolve(case: Case, host: Host, registry: Registry) -> PlannedCase:
         or plugin_reason(resolved.case, host, specs, options)
         or multi_hot_reason(case, specs.get("embedding"), resolved.hotness)
         or serve_reason(case, specs["family"])
+        or allocator_reason(case)
+        or closed_reason(resolved.case, resolved.table_sizes, resolved.hotness)
         or memory_reason(resolved, host)
     )
     return PlannedCase(resolved, reason, options)

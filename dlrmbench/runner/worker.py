@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from dlrmbench import allocators
 from dlrmbench.errors import UserError
 from dlrmbench.resolved import ResolvedCase, read_resolved_case
 from dlrmbench.workload.reporter import Reporter
@@ -30,18 +31,11 @@ def run_case(resolved: ResolvedCase, reporter: Reporter) -> None:
     from dlrmbench.workload.build import build_workload
 
     case = resolved.case
+    allocator = allocators.checked()  # the allocator this process runs with, recorded with the result
     torch.set_num_threads(case.threads or max(1, torch.get_num_threads()))
-    mlperf = None
-    if case.mlperf_log is not None and case.mode == "train":
-        from dlrmbench.workload.mlperf_log import MlperfLog
+    from dlrmbench.workload.mlperf_log import open_mlperf_log
 
-        if case.mlperf_log.benchmark == "dlrm_dcnv2":
-            from dlrmbench.mlperf.dcnv2_log import dcnv2_log_for
-
-            mlperf = dcnv2_log_for(case)
-        else:
-            mlperf = MlperfLog(case)
-        mlperf.init_start()
+    mlperf = open_mlperf_log(case)
     try:
         work = build_workload(resolved)
         if mlperf is not None:
@@ -52,7 +46,7 @@ def run_case(resolved: ResolvedCase, reporter: Reporter) -> None:
                       embedding_bytes=memory.get("embedding_parameter_bytes", {}).get("value"),
                       embedding_optimizer_state_bytes=memory.get("embedding_optimizer_state_bytes", {}).get("value"),
                       torch_version=torch.__version__, cuda_version=torch.version.cuda,
-                      threads=torch.get_num_threads())
+                      threads=torch.get_num_threads(), allocator=allocator)
         if case.mode == "train":
             _run_train(work, reporter, mlperf, memory)
         elif case.mode == "test":

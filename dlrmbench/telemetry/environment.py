@@ -20,6 +20,7 @@ from typing import Any
 
 from dlrmbench import __version__
 from dlrmbench.host import Host
+from dlrmbench.results.machine import machine_id
 
 PACKAGES = ("torch", "triton", "numpy", "pandas", "pydantic", "pluggy", "click", "rich", "nvidia-ml-py",
             "pyspark", "apex", "mlperf-logging")
@@ -151,15 +152,6 @@ def identity(host: Host) -> dict[str, Any]:
     return {"hostname_sha256": hashlib.sha256(socket.gethostname().encode()).hexdigest()[:16], "cpu": cpu_model(),
             "cpu_count": host.cpu_count, "memory_bytes": host.memory_bytes,
             "gpus": [{"name": g.name} for g in host.gpus]}
-
-
-def machine_id(env: dict[str, Any]) -> str:
-    """A short, stable id of the machine class an environment fingerprint describes: the hashed host name,
-    CPU model and count, memory and GPU models. Result sets with the same id ran on the same machine, so
-    its stored run-to-run variation and its history series apply to both."""
-    gpus = ",".join(str(g.get("name")) for g in env.get("gpus") or [] if isinstance(g, dict))
-    key = "|".join(str(env.get(k)) for k in ("hostname_sha256", "cpu", "cpu_count", "memory_bytes")) + "|" + gpus
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def plugin_checkouts() -> dict[str, dict[str, Any]]:

@@ -2,8 +2,8 @@
 
 Read directly from /proc (no psutil dependency): ``/proc/stat`` and ``/proc/meminfo`` for the
 machine, ``/proc/<pid>/stat`` of every process whose parent chain leads to the root pid for the
-worker tree (CPU time and resident memory). CPU percentages are over the interval since the
-previous reading; 100% = one core.
+worker tree (CPU time and resident memory; its page faults and kernel time as running totals). CPU
+percentages are over the interval since the previous reading; 100% = one core.
 
 Noise: the CPU time of every process that is neither the worker tree nor the dlrmbench process itself
 (``other_cpu_cores``: cores' worth, machine busy time minus ours), the mean CPU clock (cpufreq in
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 PROC = Path("/proc")
 
@@ -48,21 +48,33 @@ def _memory_used(proc: Path) -> tuple[int, int]:
     return total - info.get("MemAvailable", info.get("MemFree", 0)), total
 
 
-def _process_stat(proc: Path, pid: int) -> tuple[int, int, int] | None:
-    """(ppid, cpu ticks, rss pages) of one process, or None if it is gone."""
+class ProcessStat(NamedTuple):
+    """What is read of one process from ``/proc/<pid>/stat``."""
+
+    ppid: int
+    cpu_ticks: int  # user + system
+    rss_pages: int
+    minor_faults: int  # page faults served without I/O (a fresh zeroed page, a page already in memory)
+    major_faults: int  # page faults that read from disk
+    system_ticks: int  # CPU time in the kernel (page faults are served there)
+
+
+def _process_stat(proc: Path, pid: int) -> ProcessStat | None:
+    """One process's :class:`ProcessStat`, or None if it is gone."""
     try:
         text = (proc / str(pid) / "stat").read_text()
     except OSError:  # exited meanwhile
         return None
     rest = text[text.rfind(")") + 2:].split()  # fields from 3 (state) on; comm may hold spaces
-    try:
-        return int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[21])
+    try:  # proc(5): minflt is field 10, majflt 12, utime 14, stime 15, rss 24
+        return ProcessStat(int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[21]), int(rest[7]), int(rest[9]),
+                           int(rest[12]))
     except (IndexError, ValueError):
         return None
 
 
-def _process_table(proc: Path) -> dict[int, tuple[int, int, int]]:
-    """pid -> (ppid, cpu ticks, rss pages) of every process."""
+def _process_table(proc: Path) -> dict[int, ProcessStat]:
+    """pid -> :class:`ProcessStat` of every process."""
     table = {}
     for entry in proc.iterdir():
         if entry.name.isdigit() and (stat := _process_stat(proc, int(entry.name))) is not None:
@@ -70,11 +82,11 @@ def _process_table(proc: Path) -> dict[int, tuple[int, int, int]]:
     return table
 
 
-def descendants(table: dict[int, tuple[int, int, int]], root: int) -> set[int]:
-    """Every pid below ``root`` in the process tree (``root`` itself excluded)."""
+def descendants(table: "dict[int, ProcessStat] | dict[int, tuple[int, ...]]", root: int) -> set[int]:
+    """Every pid below ``root`` in the process tree (``root`` itself excluded); a table row starts with the ppid."""
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
+    for pid, row in table.items():
+        children.setdefault(row[0], []).append(pid)
     found: set[int] = set()
     stack = [root]
     while stack:
@@ -130,6 +142,9 @@ class HostReader:
         self._tree: set[int] = set()
         self._readings = 0
         self._ticks: dict[int, int] = {}  # last CPU ticks of every tree member
+        self._counters: dict[int, tuple[int, int, int]] = {}  # last (minor, major faults, system ticks) of each
+        self._totals = [0, 0, 0]  # minor faults, major faults, system ticks of the tree since sampling began
+        self._cpu_total = 0  # CPU ticks of the tree since sampling began
         self.proc = proc
         self.root_pid = os.getpid() if root_pid is None else root_pid
         self._tick_hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -160,17 +175,21 @@ class HostReader:
         tree = [pid for pid in self._tree if pid in table]
         # CPU used since the last reading, per process: a process seen for the first time adds nothing
         # (its earlier CPU time is not from this interval); one that exited drops out without a negative step
-        used_ticks = sum(max(0, table[p][1] - self._ticks.get(p, table[p][1])) for p in tree)
-        self._ticks = {p: table[p][1] for p in tree}
-        tree_rss = sum(table[p][2] for p in tree) * self._page
+        used_ticks = sum(max(0, table[p].cpu_ticks - self._ticks.get(p, table[p].cpu_ticks)) for p in tree)
+        self._ticks = {p: table[p].cpu_ticks for p in tree}
+        self._cpu_total += used_ticks
+        self._count_faults({p: table[p] for p in tree})
+        tree_rss = sum(table[p].rss_pages for p in tree) * self._page
         own = _process_stat(self.proc, self.root_pid)
-        own_ticks = own[1] if own else None
+        own_ticks = own.cpu_ticks if own else None
         own_used = max(0, own_ticks - self._own_ticks) if own_ticks is not None and self._own_ticks is not None else 0
         self._own_ticks = own_ticks
         reading: dict[str, Any] = {
             "cpu_pct": None, "memory_used_bytes": used, "memory_total_bytes": mem_total,
             "worker_cpu_pct": None, "worker_rss_bytes": tree_rss, "worker_processes": len(tree),
             "other_cpu_cores": None, "cpu_mhz": self._clock, "cpu_throttle_count": self._throttle,
+            "worker_minor_faults": self._totals[0], "worker_major_faults": self._totals[1],
+            "worker_system_cpu_s": self._totals[2] / self._tick_hz, "worker_cpu_s": self._cpu_total / self._tick_hz,
         }
         if self._last is not None:
             t0, busy0, total0 = self._last
@@ -184,6 +203,16 @@ class HostReader:
                 reading["other_cpu_cores"] = max(0.0, busy_cores - ours)
         self._last = (now, busy, total)
         return reading
+
+    def _count_faults(self, tree: dict[int, ProcessStat]) -> None:
+        """Add the tree's page faults and kernel time since the last reading to the running totals (a process
+        seen for the first time counts from then on, like its CPU time)."""
+        now = {pid: (stat.minor_faults, stat.major_faults, stat.system_ticks) for pid, stat in tree.items()}
+        for pid, values in now.items():
+            before = self._counters.get(pid, values)
+            for i in range(3):
+                self._totals[i] += max(0, values[i] - before[i])
+        self._counters = now
 
 
 def open_host(root_pid: int | None) -> tuple["HostReader | None", str | None]:

@@ -25,7 +25,8 @@ from dlrmbench.telemetry import summary as S
 GPU_FIELDS = ("power_w", "energy_j", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "mem_util_pct",
               "memory_used_bytes", "temperature_c", "throttle_mask", "other_processes")
 HOST_FIELDS = ("cpu_pct", "memory_used_bytes", "worker_cpu_pct", "worker_rss_bytes", "worker_processes",
-               "other_cpu_cores", "cpu_mhz", "cpu_throttle_count")
+               "other_cpu_cores", "cpu_mhz", "cpu_throttle_count", "worker_minor_faults", "worker_major_faults",
+               "worker_system_cpu_s", "worker_cpu_s")
 
 
 Opener = Callable[[Any], tuple[Any, "str | None"]]
@@ -219,6 +220,8 @@ class CaseTelemetry:
                                             _samples_processed(result), sampler.interval_s))
         window = S.work_window(self.marks, self.case.batch_size)
         figures.update(S.host_summary(timeline, (window[0], window[1]) if window else None))
+        figures.update(S.fault_summary(timeline, (window[0], window[1]) if window else None,
+                                       S.window_steps(self.marks)))
         result.telemetry = {
             "enabled": True,
             "interval_ms": self.case.telemetry.interval_ms,

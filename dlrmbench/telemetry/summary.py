@@ -172,6 +172,46 @@ def host_summary(timeline: dict[str, Any], window: tuple[float, float] | None = 
     }
 
 
+def window_steps(marks: list[dict[str, Any]]) -> int | None:
+    """Training steps between the first and the last progress mark (the window of :func:`work_window`)."""
+    steps = [int(m["step"]) for m in marks if m.get("event") == "progress" and m.get("step") is not None]
+    return steps[-1] - steps[0] if len(steps) >= 2 else None
+
+
+def fault_summary(timeline: dict[str, Any], window: tuple[float, float] | None,
+                  steps: int | None = None) -> dict[str, Any]:
+    """The worker tree's page faults, CPU time and its share spent in the kernel over ``window`` (the measured
+    window; else the whole case, labelled so): the running totals interpolated at the window's ends, divided
+    by ``steps`` (the steps in the window) for per-step figures. CPU time a step, unlike a step's wall time,
+    hardly moves when other processes compete for the cores."""
+    host = timeline.get("host") or {}
+    t = timeline.get("t_s") or []
+    if len(t) < 2 or "worker_minor_faults" not in host:
+        return {}
+    scope = "measured window"
+    if window is None or window[1] <= window[0]:
+        window, steps, scope = (t[0], t[-1]), None, "whole case"
+
+    def delta(key: str) -> float | None:
+        points = [(ti, v) for ti, v in zip(t, host.get(key, [])) if v is not None]
+        if len(points) < 2:
+            return None
+        times, values = [p[0] for p in points], [p[1] for p in points]
+        return interpolate(times, values, window[1]) - interpolate(times, values, window[0])
+
+    minor, major = delta("worker_minor_faults"), delta("worker_major_faults")
+    kernel, cpu = delta("worker_system_cpu_s"), delta("worker_cpu_s")
+    return {
+        "page_faults_minor": round(minor) if minor is not None else None,
+        "page_faults_major": round(major) if major is not None else None,
+        "page_faults_minor_per_step": minor / steps if minor is not None and steps else None,
+        "page_faults_per_s": (minor + (major or 0)) / (window[1] - window[0]) if minor is not None else None,
+        "worker_kernel_cpu_share": kernel / cpu if kernel is not None and cpu else None,
+        "worker_cpu_s_per_step": cpu / steps if cpu is not None and steps else None,
+        "page_fault_window": scope,
+    }
+
+
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 

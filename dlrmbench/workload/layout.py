@@ -21,12 +21,15 @@ class Layout(Protocol):
 
     Attributes:
         world_size: processes taking part (1 for a single process).
-        loss_weight: factor on this process's mean loss before backward (besides the loss scale), so
-            that the gradients are those of the global-batch mean.
     """
 
     world_size: int
-    loss_weight: float
+
+    def share(self, rows: int) -> float:
+        """This process's rows of a global batch of ``rows`` as a fraction of it: its mean loss is weighted
+        ``share * world_size`` before backward (so the gradients are those of the global-batch mean) and
+        ``share`` in the reported loss."""
+        ...
 
     def parameter_groups(self, model: torch.nn.Module) -> list[dict[str, Any]]:
         """The optimizer's groups: ``params``, ``sparse`` (tables), ``lr_scale``; leaves out the tables of
@@ -79,7 +82,9 @@ class SingleProcess:
     """The whole model in this process."""
 
     world_size = 1
-    loss_weight = 1.0
+
+    def share(self, rows: int) -> float:
+        return 1.0
 
     def parameter_groups(self, model: torch.nn.Module) -> list[dict[str, Any]]:
         return whole_model_groups(model)

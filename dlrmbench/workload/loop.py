@@ -38,6 +38,20 @@ def evaluation_due(case: Case, step: int, total: int) -> bool:
     return bool(case.test_freq) and step % case.test_freq == 0 and step < total
 
 
+def final_evaluation_due(case: Case, evaluations: list[dict[str, Any]], step: int) -> bool:
+    """Whether the run ends with an evaluation of its last step: always when none was made, never when the
+    last one was of this step. A case that logs MLPerf ``dlrm_dcnv2`` evaluates only on its schedule, as its
+    reference does (``--evaluate_on_epoch_end`` off: an extra last evaluation could turn a failed run into a
+    success). Decided from the case and the step alone, so every rank decides alike."""
+    if not evaluations:
+        return True
+    if evaluations[-1]["step"] == step:
+        return False
+    if case.mlperf_log is not None and case.mlperf_log.benchmark == "dlrm_dcnv2":
+        return bool(case.test_freq) and step % case.test_freq == 0  # the schedule's own last evaluation
+    return True
+
+
 def record_evaluation(outcome: Any, reporter: Reporter, case: Case, step: int, result: Evaluation,
                       elapsed_s: float, target_metric: str | None = None) -> bool:
     """Keep and report one evaluation; True when the family's target metric reaches ``auc_threshold``.

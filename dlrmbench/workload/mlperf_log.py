@@ -9,7 +9,7 @@ status. ``run_start`` is the same instant the harness's time to train starts fro
 
 from __future__ import annotations
 
-import torch
+from typing import Any
 
 from dlrmbench.config.schema import Case
 from dlrmbench.errors import UserError
@@ -49,7 +49,7 @@ class MlperfLog(MllogFile):
         self._event(c.SUBMISSION_PLATFORM, self.cfg.platform)
         self._event(c.SUBMISSION_STATUS, self.cfg.status)
         self._event(c.SEED, int(case.seed))
-        self._event(c.GLOBAL_BATCH_SIZE, int(case.batch_size * case.world_size))
+        self._event(c.GLOBAL_BATCH_SIZE, int(case.batch_size))  # batch_size is the global batch
         self._event(c.GRADIENT_ACCUMULATION_STEPS, 1)
         self._event(c.OPT_NAME, "sgd")
         self._event(c.OPT_BASE_LR, float(opt.lr))
@@ -61,17 +61,32 @@ class MlperfLog(MllogFile):
         power = 2.0 if opt.lr_policy == "single_gpu_2020" else float(opt.decay_power)
         self._event("sgd_opt_learning_rate_decay_poly_power", int(power) if power.is_integer() else power)
 
-    def weights_initialized(self, model: torch.nn.Module) -> None:
-        """One ``weights_initialization`` line per tensor group the checker names."""
+    def weights_initialized(self, model: Any = None) -> None:
+        """One ``weights_initialization`` line per tensor group the checker names: the tables, then one per
+        layer of the case's bottom and top MLPs (the top's last layer is the output layer), whatever the
+        topology holds on this rank."""
         c = self.c
         self._event(c.WEIGHTS_INITIALIZATION, tensor="embeddings")
-        linears = lambda module: [m for m in module.modules() if isinstance(m, torch.nn.Linear)]  # noqa: E731
-        for i, _ in enumerate(linears(model.bottom_mlp), 1):
+        for i in range(1, len(self.case.model.bottom_mlp) + 1):
             self._event(c.WEIGHTS_INITIALIZATION, tensor=f"bottom_mlp_dense{i}")
-        top = linears(model.top_mlp) + [model.out]
-        for i, _ in enumerate(top, 1):
+        for i in range(1, len(self.case.model.top_mlp) + 1):
             self._event(c.WEIGHTS_INITIALIZATION, tensor=f"top_mlp_dense{i}")
 
     def target(self) -> float:
         """The AUC that counts as success: the case's auc_threshold, else MLPerf's 0.8025."""
         return self.case.auc_threshold if self.case.auc_threshold is not None else MLPERF_TARGET_AUC
+
+
+def open_mlperf_log(case: Case) -> "MllogFile | None":
+    """The MLLOG of a training case with ``mlperf_log`` (``init_start`` written), else None. A multi-process
+    case calls this on rank 0 only: its values (evaluations, samples) are already the global ones."""
+    if case.mlperf_log is None or case.mode != "train":
+        return None
+    if case.mlperf_log.benchmark == "dlrm_dcnv2":
+        from dlrmbench.mlperf.dcnv2_log import dcnv2_log_for
+
+        log: MllogFile = dcnv2_log_for(case)
+    else:
+        log = MlperfLog(case)
+    log.init_start()
+    return log

@@ -19,7 +19,7 @@ import torch
 from dlrmbench.config.schema import Case
 from dlrmbench.model.schedule import learning_rate
 from dlrmbench.workload.build import Workload
-from dlrmbench.workload.loop import ProgressReporter, evaluation_due, record_evaluation
+from dlrmbench.workload.loop import ProgressReporter, evaluation_due, final_evaluation_due, record_evaluation
 from dlrmbench.workload.precision import apply_precision
 from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.timing import StepTimer, WallClock, synchronize
@@ -75,6 +75,16 @@ def total_steps(case: Case, steps_per_epoch: int) -> int:
     return total
 
 
+def _rows(target: Any) -> int:
+    """Samples in ``target`` (a tensor's first dimension; a target of another type counts as non-empty)."""
+    return int(target.shape[0]) if isinstance(target, torch.Tensor) else 1
+
+
+def _zero_loss(outputs: Any) -> torch.Tensor:
+    """Zero, still attached to the rank's graph: its backward runs the exchange and DDP's all-reduce."""
+    return outputs.float().sum() * 0.0
+
+
 def train_step(model: torch.nn.Module, batch: Any, target: Any, optimizer: torch.optim.Optimizer,
                family: Any, policy: Any, gradient_scale: float = 1.0, scaler: Any = None,
                after_backward: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,7 +95,8 @@ def train_step(model: torch.nn.Module, batch: Any, target: Any, optimizer: torch
     with stale copies. ``after_backward()`` (a layout's) runs between backward and the optimizer step."""
     with policy.autocast():
         outputs = model(*family.model_inputs(batch))
-    loss = family.loss(outputs, target)
+    # a rank without rows of a short batch still runs backward (its exchange and all-reduce): loss 0
+    loss = family.loss(outputs, target) if _rows(target) else _zero_loss(outputs)
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()
@@ -137,7 +148,6 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
     fused_scale = layout.embedding_lr_scale()
     scaler = policy.make_scaler()
     base_lr = case.optimizer.lr / policy.static_loss_scale  # reference: lr / 1024 with loss x 1024
-    gradient_scale = layout.loss_weight * policy.static_loss_scale
     losses = torch.zeros(total, device=device)
     timer, clock = StepTimer(device), WallClock(device)
     outcome = TrainOutcome(optimizer=optimizer)
@@ -146,7 +156,7 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
                   batch_size=case.batch_size, warmup_steps=case.benchmark_warmup_steps, **extra)
     model.train()
     if mlperf is not None:
-        mlperf.train_samples(total * case.batch_size * case.world_size)
+        mlperf.train_samples(total * case.batch_size)  # batch_size is the global batch (the reference's count)
     progress = ProgressReporter(reporter, timer, case, total)
     resolved = work.resolved
     target_metric = resolved.target_metric or (resolved.metrics[0].name if resolved.metrics else None)
@@ -194,10 +204,11 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
             timer.start()
             batch = batch.to(device, non_blocking=True)
             local = layout.local_batch(batch)
+            share = layout.share(batch.size)  # this rank's weight in the global-batch mean (1 alone)
             _, loss = train_step(model, local, layout.target(family, local), optimizer, family, policy,
-                                 gradient_scale, scaler, after_backward)
+                                 share * layout.world_size * policy.static_loss_scale, scaler, after_backward)
             timer.stop()
-            losses[step] = loss.detach()
+            losses[step] = loss.detach() * share
             step += 1
             measuring = step > case.benchmark_warmup_steps
             if progress.due(step):
@@ -223,7 +234,7 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
     check_losses()
     outcome.steps = step
     outcome.measured_seconds = clock.elapsed
-    if not outcome.evaluations or outcome.evaluations[-1]["step"] != step:
+    if final_evaluation_due(case, outcome.evaluations, step):
         run_evaluation()
     outcome.wall_seconds = time.perf_counter() - run_start
     if mlperf is not None:

@@ -26,12 +26,12 @@ def package_command(results: Path, out: Path, org: str | None, system: str | Non
 
     Refuses runs that were scaled down, did not end ok or stopped without reaching the quality target
     (the official package checker accepts such logs). Check the tree with:
-    python -m mlperf_logging.package_checker OUT/<org> training 5.0.0
+    python -m mlperf_logging.package_checker OUT/<org> training 6.0.0
     """
     from dlrmbench.mlperf.package import write_package
 
     root = write_package(results, out, org=org, system=system, allow_invalid=allow_invalid)
-    click.echo(f"wrote {root} (check: python -m mlperf_logging.package_checker {root} training 5.0.0)")
+    click.echo(f"wrote {root} (check: python -m mlperf_logging.package_checker {root} training 6.0.0)")
 
 
 @hookimpl

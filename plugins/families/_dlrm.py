@@ -26,7 +26,8 @@ class DlrmFamily:
         config = ctx.case.model
         return build_dlrm(backend, embeddings, num_numerical=config.num_numerical,
                           bottom_sizes=list(config.bottom_mlp), top_sizes=list(config.top_mlp),
-                          interaction=interaction, seed=ctx.case.seed)
+                          interaction=interaction, seed=ctx.case.seed,
+                          mlp_init="nvidia" if config.mlp_init == "auto" else config.mlp_init)  # auto: resolved
 
     def model_inputs(self, batch: Batch) -> tuple[Any, ...]:
         return batch.numerical, batch.categorical

@@ -29,5 +29,6 @@ def dcnv2_width(options: Any, num_vectors: int, dim: int) -> int:
 @hookimpl
 def register_interactions(register: Callable[[PluginSpec], None]) -> None:
     register(PluginSpec(kind="interaction", name="dcnv2", options=Dcnv2Options, output_width=dcnv2_width,
+                        mlp_init="torch",  # the DLRMv2 reference's MLPs: TorchRec Perceptrons, nn.Linear's default
                         summary="DCNv2 low-rank cross network (MLPerf DLRMv2: 3 layers, rank 512), no padding",
                         factory="dlrmbench.model.dcnv2:build_dcnv2"))

@@ -1,8 +1,8 @@
 """The ``adagrad`` optimizer: what MLPerf DLRMv2 trains with (registration only; no torch here).
 
 Dense layers: ``torch.optim.Adagrad``'s update; tables: exact row-sparse Adagrad (only the rows in the
-batch, duplicates summed first, as FBGEMM's EXACT_ADAGRAD). eps 1e-8 (the MLPerf checker's value; the
-reference code says 1e-10), initial accumulator 0, lr_decay 0, weight decay 0. The schedule is the case's
+batch, duplicates summed first, as FBGEMM's EXACT_ADAGRAD). eps 1e-8 (the reference's, dlrm_main.py@f41be00c, and
+the MLPerf checker's value), initial accumulator 0, lr_decay 0, weight decay 0. The schedule is the case's
 ``optimizer:`` fields: MLPerf DLRMv2 uses none (``warmup_steps: 0, decay_start_step: 0, decay_steps: 0``).
 State: one fp32 accumulator per weight (4 bytes a parameter), which doubles the embedding bytes.
 Hybrid parallel: exact too (every group receives the global-batch mean gradient; see

@@ -34,7 +34,7 @@ def _resolved(**overrides) -> ResolvedCase:
 
 def test_the_planner_resolves_every_plugin_with_full_options_and_the_facts_a_worker_needs() -> None:
     resolved = _resolved()
-    assert set(resolved.plugins) == set(KINDS) - {"topology"}  # one process: no topology
+    assert set(resolved.plugins) == set(KINDS) - {"topology", "telemetry"}  # one process; telemetry is the run's
     assert resolved.plugins["family"].name == "dlrm" and resolved.case.model.family == "dlrm"
     dataset = resolved.plugins["dataset"]
     assert dataset.name == "synthetic" and dataset.factory.startswith("dlrmbench_plugins.datasets")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from dlrmbench.allocators import unavailable_reason
 from dlrmbench.results.schema import CaseResult, RunManifest
 from tests.conftest import REPO, TINY_DEFAULTS, cli_env, run_cli
 
@@ -35,15 +36,21 @@ cases:
     inference: {batch_sizes: [1, 64], steps: 5, warmup_steps: 1}
   - name: gpu-only
     device: cuda
+  - name: jemalloc
+    allocator: jemalloc
+    max_steps: 4
 """)
     out = tmp_path / "results"
-    result = run_cli("run", str(suite), "-o", str(out), "--quiet")
+    shell = cli_env(MALLOC_TRIM_THRESHOLD_="0", MALLOC_CONF="narenas:1")  # leftovers the worker must not inherit
+    result = run_cli("run", str(suite), "-o", str(out), "--quiet", env=shell)
     assert result.returncode == 0, result.stdout + result.stderr
     run_dir = _run_dir(out)
     assert run_dir.parent == out / "tiny"
     manifest = RunManifest.model_validate_json((run_dir / "run.json").read_text())
     assert manifest.status == "complete" and manifest.finished_at
-    assert [(c.case, c.status) for c in manifest.cases] == [("train", "ok"), ("infer", "ok"), ("gpu-only", "skipped")]
+    jemalloc_missing = unavailable_reason("jemalloc")
+    assert [(c.case, c.status) for c in manifest.cases] == [("train", "ok"), ("infer", "ok"), ("gpu-only", "skipped"),
+                                                            ("jemalloc", "skipped" if jemalloc_missing else "ok")]
     assert manifest.environment["packages"]["torch"] and manifest.environment["cpu_count"] >= 1
     assert len(manifest.environment["hostname_sha256"]) == 16
     results = _results(run_dir)
@@ -55,6 +62,15 @@ cases:
     assert train.metrics["train_steps"].value == 16
     assert train.evaluations and 0.0 <= train.evaluations[-1]["auc"] <= 1.0
     assert train.environment["torch_version"]
+    # the worker ran with the default allocator's settings, whatever this shell says, and counted its page faults
+    assert train.environment["allocator"] == {"name": "glibc-tuned", "library": "glibc malloc", "settings": {
+        "MALLOC_MMAP_THRESHOLD_": "1073741824", "MALLOC_TOP_PAD_": "67108864", "MALLOC_TRIM_THRESHOLD_": "1099511627776"}}
+    faults = train.telemetry["summary"]
+    assert faults["page_faults_minor"] >= 0 and faults["page_fault_window"] in ("measured window", "whole case")
+    if jemalloc_missing:
+        assert results["jemalloc"].reason == jemalloc_missing
+    else:
+        assert results["jemalloc"].environment["allocator"]["library"].endswith("libjemalloc.so.2")
     infer = results["infer"]
     assert [r["batch_size"] for r in infer.inference] == [1, 64]
     assert len(infer.inference[0]["end_to_end"]["step_times_s"]) == 5

@@ -42,10 +42,12 @@ def test_the_runner_launches_torchrun_standalone() -> None:
 
 @pytest.mark.slow
 def test_two_processes_give_one_result_with_every_rank() -> None:
-    case = small_case()
+    case = small_case(allocator="glibc")
     outcome = run_isolated(case, lambda event: None)
     result = collect(case, outcome, BASE)
     assert result.status == "ok", (result.reason, outcome.log_tail[-2000:])
+    # torchrun passes the case's allocator on to its ranks, which record what they ran with
+    assert result.environment["allocator"] == {"name": "glibc", "library": "glibc malloc", "settings": {}}
     ranks = result.telemetry["ranks"]
     assert [r["rank"] for r in ranks] == [0, 1]
     assert all(len(r["step_times_s"]) == 6 and r["peak_memory_bytes"] > 0 for r in ranks)

@@ -95,7 +95,7 @@ def test_dlrmbench_run_puts_both_topologies_side_by_side(tmp_path: Path) -> None
     assert mine["status"] == theirs["status"] == "ok"
     assert theirs["telemetry"]["topology"] == "torchrec_dmp"
     plan = theirs["telemetry"]["sharding_plan"]
-    assert {row["sharding_type"] for row in plan} == {"table_wise"} and len(plan) == 3
+    assert {row["sharding_type"] for row in plan} <= {"table_wise", "column_wise"} and len(plan) == 3  # planner's pick
     assert mine["telemetry"]["topology"] == "dlrmbench"
     loss = lambda r: r["metrics"]["final_train_loss"]["value"]  # noqa: E731
     auc = lambda r: r["metrics"]["auc"]["value"]  # noqa: E731

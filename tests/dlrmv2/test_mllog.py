@@ -23,7 +23,7 @@ def check(path: Path, ruleset: str) -> subprocess.CompletedProcess:
                            str(path)], capture_output=True, text=True, timeout=120, cwd=path.parent)
 
 
-@pytest.mark.parametrize("ruleset", ["4.0.0", "5.0.0"])
+@pytest.mark.parametrize("ruleset", ["4.0.0", "5.0.0", "6.0.0"])
 def test_closed_reference_run_passes(tmp_path: Path, ruleset: str) -> None:
     run = Dcnv2Run(global_batch_size=55296, learning_rate=0.004, seed=3, division="closed")
     path = write_log(tmp_path / "result_0.txt", run, [0.79, 0.801, 0.8029])
@@ -42,7 +42,7 @@ def test_closed_run_missing_target_fails_on_eval_accuracy(tmp_path: Path) -> Non
     assert result.returncode != 0 and "eval_accuracy" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("ruleset", ["4.0.0", "5.0.0"])
+@pytest.mark.parametrize("ruleset", ["4.0.0", "5.0.0", "6.0.0"])
 def test_open_scaled_run_passes(tmp_path: Path, ruleset: str) -> None:
     run = Dcnv2Run(global_batch_size=512, learning_rate=0.004, seed=1, eval_samples=2048)
     result = check(write_log(tmp_path / "r.txt", run, [0.61, 0.66]), ruleset)
@@ -75,7 +75,7 @@ def test_a_training_run_writes_a_dlrm_dcnv2_log_the_checker_accepts(tmp_path: Pa
     records = [json.loads(line.split(":::MLLOG ", 1)[1]) for line in path.read_text().splitlines()]
     assert [r["value"] for r in records if r["key"] in ("submission_benchmark", "opt_name")] == ["dlrm_dcnv2", "adagrad"]
     assert [round(r["metadata"]["epoch_num"], 6) for r in records if r["key"] == "eval_accuracy"] == [0.25, 0.5, 0.75]
-    for ruleset in ("4.0.0", "5.0.0"):
+    for ruleset in ("4.0.0", "5.0.0", "6.0.0"):
         result = check(path, ruleset)
         assert result.returncode == 0, result.stdout + result.stderr
 

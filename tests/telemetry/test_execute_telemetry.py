@@ -25,7 +25,7 @@ def test_execute_attaches_the_timeline_to_each_case_result(tmp_path: Path, monke
     loaded = load_suite(REPO / "suites" / "quickstart.yaml")
     planned = plan(loaded.cases[:1], Host(cpu_count=2), get_registry())
 
-    def fake_run_isolated(case, on_event, timeout_s=None):
+    def fake_run_isolated(case, on_event, timeout_s=None, env=None):
         outcome = WorkerOutcome(returncode=0)
         events = [{"event": "start", "total_steps": 20},
                   {"event": "progress", "step": 10, "step_times": [0.01] * 10},

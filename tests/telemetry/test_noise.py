@@ -4,6 +4,8 @@ other processes on a GPU from NVML pids."""
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 from types import SimpleNamespace
 
 from dlrmbench.results.noise import noise_warnings, step_warnings, telemetry_warnings
@@ -88,3 +90,46 @@ def test_other_gpu_processes_need_our_pids_to_be_visible() -> None:
     assert count(sampler, [500, 501, 777]) == 1   # our worker and one stranger
     assert count(sampler, [9000, 9001]) is None   # NVML in another pid namespace: unknown, not "2 others"
     assert count(sampler, None) is None
+
+
+def test_page_faults_are_counted_over_the_measured_window_per_step() -> None:
+    from dlrmbench.telemetry.summary import fault_summary, window_steps
+
+    timeline = {"t_s": [0.0, 1.0, 2.0, 3.0, 4.0],
+                "host": {"worker_minor_faults": [0, 100_000, 110_000, 130_000, 500_000],
+                         "worker_major_faults": [0, 10, 10, 12, 50],
+                         "worker_system_cpu_s": [0.0, 1.0, 1.2, 1.6, 5.0],
+                         "worker_cpu_s": [0.0, 2.0, 4.0, 6.0, 8.0]}}
+    marks = [{"event": "progress", "step": 20, "t_s": 1.5}, {"event": "progress", "step": 40, "t_s": 2.5},
+             {"event": "progress", "step": 60, "t_s": 3.0}]
+    steps = window_steps(marks)
+    assert steps == 40
+    # the window 1.5-3.0 s: minor 105,000 -> 130,000 (interpolated at 1.5 s), major 10 -> 12, kernel 1.1 -> 1.6 s of
+    # 3.0 -> 6.0 s of CPU
+    summary = fault_summary(timeline, (1.5, 3.0), steps)
+    assert summary["page_faults_minor"] == 25_000 and summary["page_faults_major"] == 2
+    assert summary["page_faults_minor_per_step"] == pytest.approx(625.0)
+    assert summary["page_faults_per_s"] == pytest.approx(25_002 / 1.5)
+    assert summary["worker_kernel_cpu_share"] == pytest.approx(0.5 / 3.0)
+    assert summary["worker_cpu_s_per_step"] == pytest.approx(3.0 / 40)
+    assert summary["page_fault_window"] == "measured window"
+    whole = fault_summary(timeline, None, steps)
+    assert whole["page_faults_minor"] == 500_000 and whole["page_faults_minor_per_step"] is None
+    assert whole["page_fault_window"] == "whole case"
+    assert fault_summary({"t_s": [0.0, 1.0], "host": {}}, (0.0, 1.0), 5) == {}  # a result from before the counters
+
+
+def test_a_run_that_faults_memory_in_says_so() -> None:
+    from dlrmbench.results.noise import fault_warnings
+
+    faulting = {"worker_kernel_cpu_share": 0.18, "page_faults_per_s": 60_000.0, "page_faults_minor_per_step": 6_000.0,
+                "page_faults_major": 0, "page_fault_window": "measured window"}
+    (warning,) = telemetry_warnings(faulting)
+    assert warning.startswith("the worker took 6,000 minor page faults a step and spent 18% of its CPU time in the "
+                              "kernel while it was measured (measured window): memory was returned to the OS")
+    assert "allocator: glibc-tuned, jemalloc or tcmalloc" in warning
+    assert fault_warnings({**faulting, "worker_kernel_cpu_share": 0.02}) == []  # faults that cost little
+    assert fault_warnings({**faulting, "page_faults_per_s": 2_000.0}) == []     # kernel time spent on something else
+    assert fault_warnings({}) == []                                             # no host telemetry
+    (short,) = fault_warnings({**faulting, "page_faults_minor_per_step": None, "page_faults_major": 12})
+    assert "took 60,000 page faults a second, 12 of them major (read from disk)" in short
