@@ -83,6 +83,9 @@ def print_plan(console: Console, planned: list[PlannedCase]) -> None:
 @click.option("--scale-down", "scale", is_flag=True,
               help="Run a reduced version of every case (tables capped at 20,000 rows, batch <= 512, 24 steps, "
                    "the CPU when there is no GPU); results are labelled not comparable with the reference.")
+@click.option("--short", is_flag=True,
+              help="LoadGen serving cases (serve.scenario) run for seconds (1 s minimum duration, few queries); "
+                   "results are labelled not valid for submission and not comparable.")
 @click.option("--dataset-path", "dataset_paths", type=click.Path(path_type=Path), multiple=True,
               help="Run on the preprocessed Criteo data in this directory (split or binary format) instead of "
                    "synthetic batches: each case takes the dataset whose model_size.json matches its table sizes "
@@ -91,7 +94,7 @@ def print_plan(console: Console, planned: list[PlannedCase]) -> None:
               help="Let checkpoint.save and mlperf_log.path replace existing files that dlrmbench did not write.")
 def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path, repeat: int,
                 timeout_s: float | None, quiet: bool, progress_every: float, as_json: bool, scale: bool,
-                dataset_paths: tuple[Path, ...], overwrite: bool) -> None:
+                dataset_paths: tuple[Path, ...], overwrite: bool, short: bool = False) -> None:
     """Run the benchmark SUITE (a YAML file) and write results.
 
     Each case runs in its own worker process with a timeout. A case that cannot run here is
@@ -120,6 +123,10 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
         cases, notes = apply_variants(cases, host, scale=scale, dataset_paths=dataset_paths, registry=get_registry())
         for note in notes:
             console.print(f"[yellow]Note:[/] {note}")
+    if short:
+        from dlrmbench.config.variants import shorten
+
+        cases = [shorten(c) for c in cases]
     planned = plan(cases, host, get_registry())
     if dry_run and as_json:
         from dlrmbench.report.jsonout import plan_document

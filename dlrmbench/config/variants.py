@@ -66,7 +66,10 @@ def scale_down(case: Case, host: Host, registry: "Registry | None" = None) -> Ca
         sizes = [bs for bs in case.inference.batch_sizes if bs <= SCALED_MAX_INFERENCE_BATCH]
         data["inference"] = {**data["inference"], "batch_sizes": sizes or [min(case.inference.batch_sizes)],
                              "steps": 20, "warmup_steps": 5}
-    if case.mode == "serve" and case.serve is not None:
+    if case.mode == "serve" and case.serve is not None and case.serve.scenario is not None:
+        data["serve"] = {**data["serve"], "short": True}
+        tags["loadgen"] = SHORT_TAG
+    elif case.mode == "serve" and case.serve is not None:
         sizes = [bs for bs in case.serve.batch_sizes if bs <= SCALED_MAX_INFERENCE_BATCH]
         data["serve"] = {**data["serve"], "batch_sizes": sizes or [min(case.serve.batch_sizes)],
                          "duration_s": min(case.serve.duration_s, SCALED_SERVE_SECONDS),
@@ -79,6 +82,19 @@ def scale_down(case: Case, host: Host, registry: "Registry | None" = None) -> Ca
         tags["scaled_down"] += "; on the CPU (no CUDA GPU here)"
     data["tags"] = tags
     return Case.model_validate(data)
+
+
+SHORT_TAG = "short: seconds-long LoadGen runs, not valid for submission"
+
+
+def shorten(case: Case) -> Case:
+    """``--short``: a LoadGen serving case that runs for seconds, marked not comparable and not valid for
+    submission; any other case is returned unchanged."""
+    if case.mode != "serve" or case.serve is None or case.serve.scenario is None:
+        return case
+    serve = case.serve.model_copy(update={"short": True})
+    return case.model_copy(update={"serve": serve, "comparable": False,
+                                   "tags": {**case.tags, "loadgen": SHORT_TAG}})
 
 
 def with_dataset_path(case: Case, path: Path, plugin: str = "split") -> Case:

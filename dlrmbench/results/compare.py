@@ -55,6 +55,11 @@ FLAG_RULE = flag_rule()
 MetricSpec = tuple[str, "int | None", "int | None"]
 
 
+#: A LoadGen serving case is judged by the first of these it has: a search's peak QPS, the samples/s (Offline,
+#: Server), the scenario latency (SingleStream, MultiStream), the served AUC (accuracy mode).
+LOADGEN_HEADLINES = ("loadgen_peak_qps", "loadgen_throughput", "loadgen_scenario_latency", "serving_auc")
+
+
 def headline_metric(result: CaseResult) -> MetricSpec | None:
     """The one number a case is judged by: training throughput, test AUC, the largest batch size's
     end-to-end inference throughput, or (serving) the serving throughput at the largest batch size with
@@ -65,6 +70,9 @@ def headline_metric(result: CaseResult) -> MetricSpec | None:
     if mode == "test":
         return "auc", None, None
     if mode == "serve":
+        for name in LOADGEN_HEADLINES:  # a LoadGen case: its scenario's metric
+            if name in result.metrics:
+                return name, None, None
         cells = [(m.batch_size, m.concurrency) for m in result.metrics.values()
                  if m.name == "serving_throughput" and m.batch_size and m.concurrency]
         return ("serving_throughput", *max(cells)) if cells else None

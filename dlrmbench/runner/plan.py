@@ -89,6 +89,12 @@ def serve_reason(case: Case) -> str | None:
         return None
     from dlrmbench.export.requirements import missing_modules_reason
 
+    if case.serve.precision == "bf16" and case.device == "cpu":
+        from dlrmbench.cpu_features import native_bf16_reason
+
+        why = native_bf16_reason()
+        if why:
+            return f"serve precision bf16: {why}"
     return missing_modules_reason(case.serve)
 
 

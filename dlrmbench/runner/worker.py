@@ -62,6 +62,15 @@ def run_case(resolved: "ResolvedCase | Case", reporter: Reporter) -> None:
             _run_train(case, work, reporter, mlperf, memory)
         elif case.mode == "test":
             _run_test(case, work, reporter, memory)
+        elif case.mode == "serve" and case.serve is not None and case.serve.scenario is not None:
+            from dlrmbench.runner.artifacts import ARTIFACTS_VARIABLE, case_artifacts
+            from dlrmbench.workload.result_metrics import loadgen_metrics
+            from dlrmbench.workload.serve_loadgen import run_loadgen
+
+            records, facts, outcome = run_loadgen(work, reporter, case_artifacts(case.name) / "loadgen",
+                                                  relative_to_run=bool(os.environ.get(ARTIFACTS_VARIABLE)))
+            reporter.emit("result", metrics={**loadgen_metrics(records, outcome), **memory}, inference=records,
+                          environment={**facts, "loadgen_outcome": outcome})
         elif case.mode == "serve":
             from dlrmbench.workload.serve import run_serve
 
