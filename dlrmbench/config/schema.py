@@ -291,7 +291,8 @@ class ServeConfig(Strict):
                                  "server, single_stream or multi_stream) or use onnxruntime / torchscript")
             lg = ("loadgen", "batcher", "search", "samples", "aggregation", "rows_per_sample", "precision",
                   "table_bits")
-            given = [f for f in lg if f in self.model_fields_set]
+            given = [f for f in lg  # set to other than the default (a dumped case repeats every default)
+                     if getattr(self, f) != type(self).model_fields[f].get_default(call_default_factory=True)]
             if given:
                 raise ValueError(f"{', '.join(given)} only apply under LoadGen; set serve.scenario")
         if self.search is not None and self.scenario != "server":

@@ -51,12 +51,18 @@ class Summary:
         return "VALID" if self.valid else "INVALID (" + "; ".join(self.unmet or ["no reason given"]) + ")"
 
     def record(self) -> dict[str, Any]:
-        return {"scenario": self.scenario, "mode": self.mode, "valid": self.valid, "verdict": self.verdict,
-                "unmet": self.unmet, "samples_per_s": self.samples_per_s,
-                "scheduled_samples_per_s": self.scheduled_samples_per_s, "latency_ms": self.latency_ms,
-                "scenario_latency_ms": self.scenario_latency_ms, "early_stopping_ms": self.early_stopping_ms,
-                "recommendations": self.recommendations,
-                "target_qps": _number(self.parameters.get("target_qps"))}
+        """Flat (a result's inference records hold numbers, strings and booleans): ``latency_p99_ms``,
+        ``early_stopping_p90_ms``, the unmet conditions and recommendations joined."""
+        out: dict[str, Any] = {"scenario": self.scenario, "mode": self.mode, "valid": self.valid,
+                               "verdict": self.verdict, "unmet": "; ".join(self.unmet),
+                               "samples_per_s": self.samples_per_s,
+                               "scheduled_samples_per_s": self.scheduled_samples_per_s,
+                               "scenario_latency_ms": self.scenario_latency_ms,
+                               "recommendations": " | ".join(self.recommendations),
+                               "target_qps": _number(self.parameters.get("target_qps"))}
+        out.update({f"latency_{q}_ms": ms for q, ms in self.latency_ms.items()})
+        out.update({f"early_stopping_p{p.removesuffix('.0')}_ms": ms for p, ms in self.early_stopping_ms.items()})
+        return out
 
 
 def _number(text: str | None) -> float | None:

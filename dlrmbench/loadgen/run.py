@@ -34,9 +34,9 @@ class LoadgenRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
-        return {"folder": self.folder.name, "settings": self.settings, "wall_s": self.wall_s,
-                "model_calls": self.model_calls, "mean_batch_samples": self.mean_batch_samples,
-                **self.summary.record(), **self.extra}
+        return {"folder": self.folder.name, "wall_s": self.wall_s, "model_calls": self.model_calls,
+                "mean_batch_samples": self.mean_batch_samples, **self.summary.record(),
+                **{f"setting_{k}": v for k, v in self.settings.items()}, **self.extra}
 
 
 def run_test(library: SampleLibrary, model: ModelCall, run: RunSettings, folder: Path, max_batch_size: int,

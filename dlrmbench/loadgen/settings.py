@@ -23,6 +23,8 @@ MODES = {"performance": "PerformanceOnly", "accuracy": "AccuracyOnly"}
 #: ``--short``: a few seconds per LoadGen run on a CPU.
 SHORT_MIN_DURATION_MS = 1000
 SHORT_MAX_DURATION_MS = 10_000
+#: --short Offline: at most this many samples in the one query when the size comes from a probe.
+SHORT_MAX_OFFLINE_SAMPLES = 50_000
 #: Enough queries for early stopping to pass when no query is over the bound (LoadGen asks for about 460 at
 #: p99 and 64 at p90).
 SHORT_MIN_QUERY_COUNT = {"offline": 1, "server": 512, "single_stream": 64, "multi_stream": 512}
@@ -75,7 +77,10 @@ def test_settings(run: RunSettings) -> Any:
         settings.offline_expected_qps = qps
     probe = run.calibrated or {}
     if qps is None and "expected_qps" in probe:
-        settings.offline_expected_qps = probe["expected_qps"]
+        expected = probe["expected_qps"]
+        if run.short:  # a probe on a busy machine can be far too fast: keep the one query to seconds
+            expected = min(expected, SHORT_MAX_OFFLINE_SAMPLES / (1.1 * SHORT_MIN_DURATION_MS / 1e3))
+        settings.offline_expected_qps = expected
     if cfg.target_latency_ms is None and "expected_latency_ms" in probe:
         settings.single_stream_expected_latency_ns = _ms_to_ns(probe["expected_latency_ms"])
         settings.multi_stream_expected_latency_ns = _ms_to_ns(probe["expected_latency_ms"])

@@ -226,7 +226,7 @@ def loadgen_search_chart(sets: list[Any]) -> Any | None:
     for s in sets:
         for r in s.results:
             runs = [x for x in r.inference if x.get("scenario") == "Server" and x.get("samples_per_s") is not None
-                    and x.get("latency_ms")]
+                    and x.get("latency_p99_ms") is not None]
             if r.status == "ok" and not r.repeat and len(runs) > 1:
                 searches.append((f"{r.case} ({_short(s.label)})", sorted(runs, key=lambda x: x["samples_per_s"])))
     if not searches:
@@ -238,11 +238,11 @@ def loadgen_search_chart(sets: list[Any]) -> Any | None:
         color = COLORS[i % len(COLORS)]
         qps = [x["samples_per_s"] for x in runs]
         for q, style in (("p50", ":"), ("p90", "--"), ("p99", "-")):
-            ax.plot(qps, [x["latency_ms"].get(q) for x in runs], style, color=color, label=literal(f"{label} {q}"))
+            ax.plot(qps, [x.get(f"latency_{q}_ms") for x in runs], style, color=color, label=literal(f"{label} {q}"))
         for x in runs:
-            ax.plot([x["samples_per_s"]], [x["latency_ms"].get("p99")], "o", color=color,
+            ax.plot([x["samples_per_s"]], [x["latency_p99_ms"]], "o", color=color,
                     fillstyle="full" if x.get("valid") else "none")
-            bound = (x.get("settings") or {}).get("server_target_latency_ns")
+            bound = x.get("setting_server_target_latency_ns")
             if bound:
                 bounds.add(bound / 1e6)
     for bound in sorted(bounds):

@@ -65,12 +65,13 @@ def run_case(resolved: "ResolvedCase | Case", reporter: Reporter) -> None:
         elif case.mode == "serve" and case.serve is not None and case.serve.scenario is not None:
             from dlrmbench.runner.artifacts import ARTIFACTS_VARIABLE, case_artifacts
             from dlrmbench.workload.result_metrics import loadgen_metrics
-            from dlrmbench.workload.serve_loadgen import run_loadgen
+            from dlrmbench.workload.serve_loadgen import accuracy_evaluation, run_loadgen
 
             records, facts, outcome = run_loadgen(work, reporter, case_artifacts(case.name) / "loadgen",
                                                   relative_to_run=bool(os.environ.get(ARTIFACTS_VARIABLE)))
+            accuracy = outcome.get("accuracy")
             reporter.emit("result", metrics={**loadgen_metrics(records, outcome), **memory}, inference=records,
-                          environment={**facts, "loadgen_outcome": outcome})
+                          environment=facts, evaluations=[accuracy_evaluation(accuracy)] if accuracy else [])
         elif case.mode == "serve":
             from dlrmbench.workload.serve import run_serve
 

@@ -94,10 +94,12 @@ def loadgen_metrics(records: list[dict[str, Any]], outcome: dict[str, Any]) -> d
         values.append(make("loadgen_scheduled_rate", run["scheduled_samples_per_s"]))
     if run.get("scenario_latency_ms") is not None:
         values.append(make("loadgen_scenario_latency", run["scenario_latency_ms"]))
-    if run.get("early_stopping_ms"):
-        values.append(make("loadgen_early_stopping_latency", max(run["early_stopping_ms"].values(), default=None)))
-    for q, ms in (run.get("latency_ms") or {}).items():
-        values.append(make(f"loadgen_latency_{q}", ms))
+    estimates = [v for k, v in run.items() if k.startswith("early_stopping_p") and v is not None]
+    if estimates:  # SingleStream reports p90 and p99 estimates: the scenario's percentile is the first
+        values.append(make("loadgen_early_stopping_latency", estimates[0]))
+    for q in ("min", "mean", "p50", "p90", "p95", "p97", "p99", "p99.9", "max"):
+        if run.get(f"latency_{q}_ms") is not None:
+            values.append(make(f"loadgen_latency_{q}", run[f"latency_{q}_ms"]))
     if "best_qps" in outcome:
         values.append(make("loadgen_peak_qps", outcome["best_qps"], description=outcome.get("search_ended")))
     accuracy = outcome.get("accuracy")

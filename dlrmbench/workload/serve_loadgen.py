@@ -216,12 +216,13 @@ def run_loadgen(work: Workload, reporter: Reporter, folder: Path, relative_to_ru
             outcome["accuracy"] = accuracy_check(work, library, runs[-1].folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    base = folder.parent.parent if relative_to_run else None
+    base = folder.parent.parent.parent if relative_to_run else None  # <run dir>/artifacts/<case>/loadgen
     records = [{**run.record(), "folder": str(run.folder.relative_to(base) if base else run.folder)} for run in runs]
     for record, run in zip(records, runs):
-        record["files"] = sorted(p.name for p in run.folder.iterdir())
-    facts.update(loadgen_version=_loadgen_version(runs[-1].folder), loadgen_short=serve.short,
-                 loadgen_folder=folder.name)
+        record["files"] = ", ".join(sorted(p.name for p in run.folder.iterdir()))
+    facts.update(loadgen_version=_loadgen_version(runs[-1].folder))
+    for record in records:
+        record.update({f"calibrated_{k}": v for k, v in (outcome.get("calibration") or {}).items()})
     return records, facts, outcome
 
 
@@ -252,3 +253,11 @@ def accuracy_check(work: Workload, library: RowLibrary, folder: Path) -> dict[st
             "rows": int(rows.shape[0]), "samples": int(len(set(owners.tolist()))),
             "max_abs_diff": float(np.max(np.abs(outputs.astype(np.float64) - reference))),
             "meets": gates(served, ref)}
+
+
+def accuracy_evaluation(accuracy: dict[str, Any]) -> dict[str, Any]:
+    """The accuracy check as a result's evaluation row (flat: numbers and booleans)."""
+    meets = accuracy["meets"]
+    return {"step": 0, "auc": accuracy["auc"], "reference_auc": accuracy["reference_auc"],
+            "auc_ratio": accuracy["auc_ratio"], "rows": accuracy["rows"], "samples": accuracy["samples"],
+            "max_abs_diff": accuracy["max_abs_diff"], "meets_99": meets["99%"], "meets_99.9": meets["99.9%"]}
