@@ -401,6 +401,8 @@ class Reference(Strict):
     inference_throughput: dict[PositiveInt, PositiveFloat] | None = Field(
         default=None, description="inference samples/s per batch size (inference benchmark tables)"
     )
+    serving_throughput: PositiveFloat | None = Field(
+        default=None, description="MLPerf Inference result: Offline samples/s or Server completed samples/s (LoadGen)")
     source: str = Field(min_length=1, description="where the numbers come from (README commit, table)")
     system: str | None = None
 

@@ -31,7 +31,7 @@ LATENCY_MARGIN = 0.5
 def _timed_calls(library: SampleLibrary, call: Callable[[Any], np.ndarray], per_call: int, probe_s: float
                  ) -> list[float]:
     count = library.total_samples
-    for k in range(3):  # warm-up: allocator, thread pools
+    for k in range(1):  # warm-up: allocator, thread pools
         call(library.prepare([(k * per_call + i) % count for i in range(per_call)]).inputs)
     times: list[float] = []
     start = 0

@@ -99,6 +99,8 @@ def reference_value(result: CaseResult, metric_name: str | None,
         return ref.get("throughput"), ref.get("source")
     if metric_name == "auc":
         return (None, None) if synthetic_data(result) else (ref.get("auc"), ref.get("source"))
+    if metric_name in ("loadgen_throughput", "loadgen_peak_qps"):  # MLPerf Inference: samples/s = QPS here
+        return ref.get("serving_throughput"), ref.get("source")
     if metric_name == "inference_throughput" and batch_size is not None:
         table = {int(k): v for k, v in (ref.get("inference_throughput") or {}).items()}
         return table.get(batch_size), ref.get("source")

@@ -89,6 +89,9 @@ def serve_reason(case: Case) -> str | None:
         return None
     from dlrmbench.export.requirements import missing_modules_reason
 
+    if case.serve.precision == "int8" and case.device != "cpu":
+        return ("serve precision int8: PyTorch's dynamic quantisation and quantised embedding bags run on the CPU; "
+                "set device: cpu")
     if case.serve.precision == "bf16" and case.device == "cpu":
         from dlrmbench.cpu_features import native_bf16_reason
 

@@ -87,10 +87,12 @@ def _sigmoid(logits: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32).reshape(-1)
 
 
-def torch_predict(module: torch.nn.Module) -> Predict:
+def torch_predict(module: torch.nn.Module, device: torch.device) -> Predict:
+    """``module`` on ``device``: inputs copied there, outputs back (the copy is part of serving)."""
     def predict(numerical: np.ndarray, categorical: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return module(torch.from_numpy(numerical), torch.from_numpy(categorical)).float().numpy()
+            out = module(torch.from_numpy(numerical).to(device), torch.from_numpy(categorical).to(device))
+            return out.float().cpu().numpy()
     return predict
 
 
@@ -111,10 +113,11 @@ def build_target(work: Workload, scratch: Path) -> tuple[Predict, dict[str, Any]
     if serve.target in ("eager", "compiled"):
         from dlrmbench.export.serving_precision import in_precision
 
-        module = in_precision(served_module(work), serve.precision, serve.table_bits)
+        module = in_precision(served_module(work), serve.precision, serve.table_bits).to(work.device)
         if serve.target == "compiled":
             module = torch.compile(module, dynamic=True)
-        return torch_predict(module), {"serving_target": f"{serve.target} PyTorch (CPU), {serve.precision}"
+        where = "CPU" if work.device.type == "cpu" else str(work.device)
+        return torch_predict(module, work.device), {"serving_target": f"{serve.target} PyTorch ({where}), {serve.precision}"
                                        + (f", {serve.table_bits}-bit tables" if serve.precision == "int8" else ""),
                                        "quantized_engine": torch.backends.quantized.engine}
     from dlrmbench.export.serve_bench import LocalTarget, TritonTarget
@@ -196,6 +199,9 @@ def run_loadgen(work: Workload, reporter: Reporter, folder: Path, relative_to_ru
         if serve.search is not None:
             from dlrmbench.loadgen.search import search_qps
 
+            bounds = search_bounds(serve.search, calibrate(library, call, "offline", serve.batcher.max_batch_size, 8))
+            outcome["search_bounds"] = [bounds.lower_qps, bounds.upper_qps]
+
             reporter.emit("start", mode="serve", total_steps=serve.search.max_runs)
             count = [0]
 
@@ -204,7 +210,7 @@ def run_loadgen(work: Workload, reporter: Reporter, folder: Path, relative_to_ru
                 reporter.emit("progress", step=count[0], target_qps=qps, valid=run.summary.valid,
                               **_rate(run, serve.batcher.max_batch_size))
 
-            found = search_qps(lambda q: run_at(q, f"search-{count[0] + 1:02d}-{q:g}qps"), serve.search, progress)
+            found = search_qps(lambda q: run_at(q, f"search-{count[0] + 1:02d}-{q:g}qps"), bounds, progress)
             runs = [run for _, run in found.runs]
             outcome.update(best_qps=found.best_qps, search_ended=found.ended)
         else:
@@ -224,6 +230,20 @@ def run_loadgen(work: Workload, reporter: Reporter, folder: Path, relative_to_ru
     for record in records:
         record.update({f"calibrated_{k}": v for k, v in (outcome.get("calibration") or {}).items()})
     return records, facts, outcome
+
+
+def search_bounds(search: Any, probe: dict[str, float]) -> Any:
+    """The search's bounds, capped by what the model can do at all: no Server rate above the probe's (optimistic)
+    Offline samples/s can be VALID, and a rate far above it makes LoadGen wait minutes for the backlog. The
+    upper bound becomes at most 1.5x the probe's rate, the lower at most half of it."""
+    rate = probe.get("probe_samples_per_s")
+    if not rate:
+        return search
+    upper = min(search.upper_qps, 1.5 * rate)
+    lower = min(search.lower_qps, 0.5 * rate)
+    if upper <= lower:
+        upper = 2 * lower
+    return search.model_copy(update={"lower_qps": round(lower, 3), "upper_qps": round(upper, 3)})
 
 
 def _rate(run: Any, batch: int) -> dict[str, Any]:
