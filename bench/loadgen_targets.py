@@ -66,7 +66,9 @@ def main() -> None:
         case = base.model_copy(update={"serve": serve})
         work = build_workload(case)
         library = library or build_library(work)
-        predict, facts = build_target(work, scratch / f"{target}-{precision}")
+        folder = scratch / f"{target}-{precision}"
+        folder.mkdir()
+        predict, facts = build_target(work, folder)
         call = model_call(predict)
         for _ in range(3):  # warm-up (torch.compile compiles here)
             call(library.prepare(list(range(min(args.offline_batch, library.total_samples)))).inputs)

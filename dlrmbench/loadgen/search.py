@@ -3,12 +3,13 @@
 LoadGen's own ``FindPeakPerformance`` mode tests only the latency bound (not the duration, query count or
 early stopping), so its answer still needs a VALID run; here every probe *is* a full PerformanceOnly run and
 is kept. Order: ``lower_qps`` (halved while it fails), ``upper_qps`` (if it passes, it is the answer and the
-outcome says the bound was too low), then bisection of the gap until it is below ``tolerance`` of the lower
-rate or ``max_runs`` runs are spent.
+outcome says the bound was too low), then bisection at the geometric mean of the bounds (they may be orders of
+magnitude apart) until the gap is below ``tolerance`` of the lower rate or ``max_runs`` runs are spent.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -54,7 +55,7 @@ def search_qps(run_at: Callable[[float], LoadgenRun], config: SearchConfig,
         outcome.ended = f"the upper bound {high:g} QPS passed: raise search.upper_qps"
         return outcome
     while len(outcome.runs) < config.max_runs and (high - low) / low >= config.tolerance:
-        middle = (low + high) / 2
+        middle = math.sqrt(low * high)  # geometric: the bounds may be orders of magnitude apart
         if probe(middle):
             low = middle
         else:

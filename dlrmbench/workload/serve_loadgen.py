@@ -121,7 +121,7 @@ def build_target(work: Workload, scratch: Path) -> tuple[Predict, dict[str, Any]
                                        + (f", {serve.table_bits}-bit tables" if serve.precision == "int8" else ""),
                                        "quantized_engine": torch.backends.quantized.engine}
     from dlrmbench.export.serve_bench import LocalTarget, TritonTarget
-    from dlrmbench.workload.serve import TARGET_FORMATS, export_case_model, serving_model_info
+    from dlrmbench.workload.serve import TARGET_FORMATS, export_case_model
 
     if serve.target == "triton":
         name = serve.model or "dlrm"
@@ -133,7 +133,6 @@ def build_target(work: Workload, scratch: Path) -> tuple[Predict, dict[str, Any]
                 local.client = remote.client()
             return local.client(numerical, categorical)
 
-        serving_model_info(work)
         return predict, {"serving_target": remote.description}
     manifest = export_case_model(work.case, work.model, scratch / "export")
     target = LocalTarget(scratch / "export", manifest, TARGET_FORMATS[serve.target], serve.threads)
@@ -184,11 +183,12 @@ def run_loadgen(work: Workload, reporter: Reporter, folder: Path, relative_to_ru
         predict, facts = build_target(work, scratch)
         call = model_call(predict)
         call(library.prepare([0]).inputs)  # warm-up (a compiled target compiles here, outside LoadGen's clock)
-        probe = calibrate(library, call, serve.scenario, serve.batcher.max_batch_size,
-                          serve.loadgen.samples_per_query or 8)
-        needed = {"offline": serve.loadgen.target_qps, "single_stream": serve.loadgen.target_latency_ms,
-                  "multi_stream": serve.loadgen.target_latency_ms}
-        calibrated = probe if serve.scenario in needed and needed[serve.scenario] is None else None
+        unset = {"offline": serve.loadgen.target_qps, "single_stream": serve.loadgen.target_latency_ms,
+                 "multi_stream": serve.loadgen.target_latency_ms}
+        calibrated = None  # a probe sizes the run where the case does not (accuracy runs send every sample once)
+        if serve.loadgen.mode == "performance" and serve.scenario in unset and unset[serve.scenario] is None:
+            calibrated = calibrate(library, call, serve.scenario, serve.batcher.max_batch_size,
+                                   serve.loadgen.samples_per_query or 8)
 
         def run_at(qps: float | None, name: str) -> Any:
             settings = RunSettings(serve.scenario, serve.loadgen, library.total_samples, serve.short, qps, calibrated)

@@ -130,10 +130,13 @@ def test_search_bisects_between_the_bounds_and_keeps_every_run():
         tried.append(qps)
         return _fake_run(qps <= 1000)
 
-    outcome = search_qps(run_at, SearchConfig(lower_qps=100, upper_qps=1700, max_runs=6, tolerance=0.01))
-    assert tried == [100, 1700, 900, 1300, 1100, 1000]
-    assert outcome.best_qps == 1000 and [q for q, _ in outcome.runs] == tried
-    assert "run budget (6) spent: 1000 QPS passes, 1100 QPS fails" in outcome.ended
+    outcome = search_qps(run_at, SearchConfig(lower_qps=100, upper_qps=1600, max_runs=6, tolerance=0.01))
+    # lower, upper, then geometric midpoints: 400 and 800 pass, sqrt(800 * 1600) fails, then between those
+    expected = [100, 1600, 400, 800, 800 * 2 ** 0.5]
+    expected.append((800 * expected[-1]) ** 0.5)
+    assert tried == pytest.approx(expected)
+    assert outcome.best_qps == pytest.approx(expected[5]) and [q for q, _ in outcome.runs] == tried
+    assert f"run budget (6) spent: {expected[5]:g} QPS passes, {expected[4]:g} QPS fails" in outcome.ended
 
 
 def test_search_says_when_the_upper_bound_passes_or_nothing_passes():
