@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from dlrmbench.workload.build import resolve
 
 
 def make_case(world: int, batch: int, steps: int) -> "object":
@@ -49,7 +50,7 @@ def _rank(rank: int, world: int, port: int, args: argparse.Namespace, out_dir: s
     torch.set_num_threads(threads)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     case = make_case(world, args.batch, args.steps + args.warmup)
-    work = build_distributed_workload(case, rank, world, rank, dist.group.WORLD)
+    work = build_distributed_workload(resolve(case), rank, world, rank, dist.group.WORLD)
     model = work.model
     optimizer = make_optimizer(model, world)
     for group in optimizer.param_groups:

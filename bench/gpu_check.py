@@ -126,7 +126,7 @@ def check_kernels() -> list[dict[str, Any]]:
 
 
 def run_verify() -> list[dict[str, Any]]:
-    from dlrmbench.verify import VerifySettings, verify
+    from dlrmbench_plugins.families.dlrm_verify import VerifySettings, verify
 
     rows = []
     for precision in ("fp32", "amp"):

@@ -22,8 +22,9 @@ BARE_LOOP = r"""
 import json, sys, time, torch
 from dlrmbench.config.loader import load_suite
 from dlrmbench.workload.build import build_workload
+from dlrmbench.workload.build import resolve
 case = next(c for c in load_suite(sys.argv[1]).cases if c.name == sys.argv[2])
-work = build_workload(case)
+work = build_workload(resolve(case))
 batches = list(work.dataset.batches("train", case.batch_size, work.device))
 model = work.model
 opt = torch.optim.SGD(model.parameters(), lr=case.optimizer.lr)

@@ -25,10 +25,10 @@ sys.path.insert(0, str(REPO))
 
 
 def targets(native_bf16: bool) -> list[tuple[str, str]]:
-    out = [("eager", "fp32"), ("compiled", "fp32"), ("torchscript", "fp32"), ("onnxruntime", "fp32"),
-           ("eager", "int8"), ("compiled", "int8")]
+    out = [("pytorch", "fp32"), ("pytorch_compiled", "fp32"), ("torchscript", "fp32"), ("onnxruntime", "fp32"),
+           ("pytorch", "int8"), ("pytorch_compiled", "int8")]
     if native_bf16:
-        out += [("eager", "bf16"), ("compiled", "bf16")]
+        out += [("pytorch", "bf16"), ("pytorch_compiled", "bf16")]
     return out
 
 
@@ -50,8 +50,8 @@ def main() -> None:
     from dlrmbench.loadgen.run import run_test
     from dlrmbench.loadgen.search import search_qps
     from dlrmbench.loadgen.settings import RunSettings
-    from dlrmbench.workload.build import build_workload
-    from dlrmbench.workload.serve_loadgen import build_library, build_target, model_call
+    from dlrmbench.workload.build import build_workload, resolve
+    from dlrmbench.export.serve_loadgen import build_library, build_target, model_call
 
     suite = load_suite(REPO / "suites" / "loadgen-cpu.yaml")
     base = next(c for c in suite.cases if c.name == "offline-eager-fp32")
@@ -64,7 +64,7 @@ def main() -> None:
     for target, precision in targets(bf16_reason is None):
         serve = base.serve.model_copy(update={"target": target, "precision": precision, "rows_per_sample": 1})
         case = base.model_copy(update={"serve": serve})
-        work = build_workload(case)
+        work = build_workload(resolve(case))
         library = library or build_library(work)
         folder = scratch / f"{target}-{precision}"
         folder.mkdir()
@@ -98,7 +98,7 @@ def main() -> None:
                   f"({run.summary.verdict}); Server peak {server[key][-1]:>8,.0f} QPS ({found.ended})", flush=True)
 
     def table(name: str, data: dict[Any, list[float]], unit: str) -> None:
-        base_key = ("eager", "fp32")
+        base_key = ("pytorch", "fp32")
         print(f"\n{name}: median [min-max] over {args.rounds} rounds; ratio to eager fp32 within each round")
         best: dict[str, tuple[float, Any]] = {}
         for key in keys:

@@ -129,7 +129,7 @@ def train_small(dataset: InMemoryDataset, overrides: dict[str, Any] | None = Non
     import torch
 
     from dlrmbench.config.schema import Case
-    from dlrmbench.workload.build import Workload, build_model
+    from dlrmbench.workload.build import resolve, workload_over
     from dlrmbench.workload.reporter import Reporter
     from dlrmbench.workload.train import train
 
@@ -138,9 +138,7 @@ def train_small(dataset: InMemoryDataset, overrides: dict[str, Any] | None = Non
     optimizer = dict(raw["optimizer"])
     optimizer.setdefault("decay_steps", max(1, steps - optimizer["decay_start_step"]))  # decay ends with the epoch
     case = Case.model_validate({**raw, "optimizer": optimizer})
-    sizes = dataset.table_sizes()
-    model = build_model(case, sizes)
-    work = Workload(case=case, device=torch.device("cpu"), dataset=dataset, model=model, table_sizes=sizes)
+    work = workload_over(resolve(case), dataset, dataset.table_sizes())
     outcome = train(work, Reporter(stream=None))
     return outcome.evaluations[-1]["auc"], outcome
 

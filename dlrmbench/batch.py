@@ -217,3 +217,14 @@ class Batch:
             self.categorical.to(device, non_blocking=non_blocking),
             self.label.to(device, non_blocking=non_blocking),
         )
+
+    def samples(self, start: int, stop: int) -> "Batch":
+        """Samples ``[start, stop)``: a data-parallel rank's slice of the global batch."""
+        categorical = (self.categorical.samples(start, stop) if isinstance(self.categorical, SparseFeatures)
+                       else self.categorical[start:stop])
+        return Batch(self.numerical[start:stop], categorical, self.label[start:stop])
+
+    def pin_memory(self) -> "Batch":
+        """The batch in page-locked host memory (a faster, asynchronous copy to a GPU)."""
+        categorical = self.categorical if isinstance(self.categorical, SparseFeatures) else self.categorical.pin_memory()
+        return Batch(self.numerical.pin_memory(), categorical, self.label)

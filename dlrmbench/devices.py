@@ -2,8 +2,9 @@
 
 Each row says how to probe the machine for it (light: no torch), how the worker addresses,
 synchronises and measures it (torch, imported inside the functions), which torch.distributed
-backend its ranks use and where its telemetry comes from. Adding a device type (``xpu``) is one row
-plus its probe; the planner, the worker, the timers and the launcher read this table.
+backend its ranks use. Its telemetry comes from the telemetry plugins that declare the type. Adding a
+device type (``xpu``) is one row plus its probe; the planner, the worker, the timers and the launcher
+read this table.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ class DeviceType:
         name: what a suite writes (``cpu``).
         torch_type: ``torch.device`` type (``cuda``).
         distributed_backend: torch.distributed backend of its ranks (``nccl``, ``gloo``).
-        telemetry: where device telemetry comes from (``nvml``; ``host`` = CPU and memory only).
         count: ``count(host)`` devices of this type here (None: unlimited, the CPU's processes).
         unavailable: ``unavailable(host)`` why none is usable here, or None.
         compute_capability: ``compute_capability(host)`` of the first device, or None when not applicable.
@@ -37,7 +37,6 @@ class DeviceType:
     name: str
     torch_type: str
     distributed_backend: str
-    telemetry: str
     count: Callable[["Host"], "int | None"]
     unavailable: Callable[["Host"], "str | None"]
     compute_capability: Callable[["Host"], "tuple[int, int] | None"]
@@ -91,12 +90,12 @@ def _cuda_capability(host: "Host") -> tuple[int, int] | None:
 
 DEVICES: dict[str, DeviceType] = {
     "cpu": DeviceType(
-        name="cpu", torch_type="cpu", distributed_backend="gloo", telemetry="host",
+        name="cpu", torch_type="cpu", distributed_backend="gloo",
         count=lambda host: None, unavailable=lambda host: None, compute_capability=lambda host: None,
         synchronize=_no_sync, peak_memory=_process_peak_rss, indexed=False,
     ),
     "cuda": DeviceType(
-        name="cuda", torch_type="cuda", distributed_backend="nccl", telemetry="nvml",
+        name="cuda", torch_type="cuda", distributed_backend="nccl",
         count=lambda host: host.cuda_devices,
         unavailable=lambda host: None if host.cuda_devices else host.no_gpu_reason(),
         compute_capability=_cuda_capability, synchronize=_cuda_sync, peak_memory=_cuda_peak,

@@ -1,4 +1,5 @@
-"""The plugin contract: every hook a dlrmbench plugin may implement.
+"""The plugin hooks: every hook a dlrmbench plugin may implement (the types they exchange are in
+:mod:`dlrmbench.plugin_api`).
 
 A plugin is a module (or package) with functions decorated by :data:`dlrmbench.hookimpl`,
 exposed through the ``dlrmbench`` entry-point group. The built-in plugins in ``plugins/`` use
@@ -21,6 +22,47 @@ if TYPE_CHECKING:
 hookspec = pluggy.HookspecMarker("dlrmbench")
 
 # --- Registration -----------------------------------------------------------------------------
+
+
+@hookspec
+def register_families(register: Callable[["PluginSpec"], None]) -> None:
+    """Register workload families (``model.family`` in a suite; ``dlrm`` when a suite names none).
+
+    Args:
+        register: call it once per family with a ``PluginSpec`` of kind ``"family"``. Its ``options`` is the
+            family's model configuration (a :class:`~dlrmbench.plugin_api.FamilyConfig`, validated where
+            ``model:`` is written); it declares the model kinds it ``uses``, its ``metrics``,
+            ``target_metric``, ``flops_per_sample``, ``memory_plan``, ``default_topology`` and ``verify``.
+            Its factory is called as ``factory(ctx: BuildContext)`` and returns a
+            :class:`~dlrmbench.plugin_api.WorkloadFamily`: ``build_model(ctx, build)``,
+            ``model_inputs(batch)``, ``target(batch)``, ``loss(outputs, target)``,
+            ``eval_rows(outputs, target)``, ``metrics(rows)`` and ``check_batch(batch, table_sizes)``.
+    """
+
+
+@hookspec
+def register_topologies(register: Callable[["PluginSpec"], None]) -> None:
+    """Register topologies: how the ranks of a multi-process case split the model and the data
+    (``distributed.topology`` in a suite; the family's ``default_topology`` when it names none).
+
+    Args:
+        register: call it once per topology with a ``PluginSpec`` of kind ``"topology"`` (``families`` says
+            which families it can run; ``check`` refuses a case it cannot, with the reason). Its factory is
+            called as ``factory(ctx: BuildContext)`` and returns a :class:`~dlrmbench.plugin_api.TopologyRunner`
+            whose ``run(resolved, reporter, rank, world_size, local_rank)`` runs one rank.
+    """
+
+
+@hookspec
+def register_telemetry(register: Callable[["PluginSpec"], None]) -> None:
+    """Register telemetry sources: what the sampler reads around every case (a GPU vendor's library, the host).
+
+    Args:
+        register: call it once per source with a ``PluginSpec`` of kind ``"telemetry"`` (``devices``: the
+            device types it reads, None for the host). Its factory is called as ``factory(ctx: BuildContext)``
+            and returns a :class:`~dlrmbench.plugin_api.TelemetrySource`: ``open(targets)`` gives a reader or
+            the reason there is none.
+    """
 
 
 @hookspec

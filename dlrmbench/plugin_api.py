@@ -8,12 +8,21 @@ kind's interface below:
 =============  =================================  ==============================================
 kind           factory(ctx) returns               interface
 =============  =================================  ==============================================
+family         the workload family (model, loss,  :class:`WorkloadFamily`
+               metrics over its batches)
 backend        the dense parts                    :class:`DenseBackend`
 embedding      an ``nn.Module``                   :class:`EmbeddingStrategy`
 interaction    an ``nn.Module``                   :class:`Interaction`
 optimizer      an optimizer builder               :class:`OptimizerPlugin`
 dataset        a dataset                          :class:`Dataset`
+topology       how the ranks of a multi-process   :class:`TopologyRunner`
+               case split the model and the data
+telemetry      an opener of its readings          :class:`TelemetrySource`
 =============  =================================  ==============================================
+
+A case names one plugin of each kind its family uses (``PluginSpec.uses`` of the family spec; a
+dataset and an optimizer always), and a topology when it runs on more than one process. Every other
+kind's spec may declare the families it serves (``families``; None: every family).
 
 Everything here is light (pydantic and the standard library; tensor types only under
 TYPE_CHECKING) so that listing plugins and validating suites never imports torch.
@@ -35,23 +44,51 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from dlrmbench.config.schema import Case
     from dlrmbench.host import Host
 
 __all__ = [
     "Batch", "BatchStream", "BuildContext", "CapabilityCheck", "Dataset", "DatasetFormat", "DenseBackend",
-    "EmbeddingStrategy", "Ids", "Interaction", "KINDS", "OptimizerPlugin", "ParameterGroup", "PluginKind",
-    "PluginOptions", "PluginSpec", "SparseFeatures", "module_available",
+    "EmbeddingStrategy", "FamilyConfig", "FamilyMetric", "Ids", "Interaction", "KINDS", "MODEL_KINDS",
+    "OptimizerPlugin", "ParameterGroup", "PluginKind", "PluginOptions", "PluginSpec", "SparseFeatures",
+    "TopologyRunner", "WorkloadFamily", "missing_methods", "module_available",
 ]
 
-PluginKind = Literal["backend", "embedding", "interaction", "optimizer", "dataset"]
-KINDS: tuple[PluginKind, ...] = ("backend", "embedding", "interaction", "optimizer", "dataset")
+PluginKind = Literal["family", "backend", "embedding", "interaction", "optimizer", "dataset", "topology",
+                     "telemetry"]
+KINDS: tuple[PluginKind, ...] = ("family", "backend", "embedding", "interaction", "optimizer", "dataset", "topology",
+                                 "telemetry")
+MODEL_KINDS: tuple[PluginKind, ...] = ("backend", "embedding", "interaction")
+"""The kinds a family may build its model from (it lists those it uses in ``PluginSpec.uses``)."""
+ALWAYS_USED: tuple[PluginKind, ...] = ("family", "optimizer", "dataset")
+"""The kinds every case resolves, whatever its family (a topology only when it runs on several processes)."""
 
 
 class PluginOptions(BaseModel):
     """Base class of every plugin's options model: unknown keys are an error."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class FamilyConfig(PluginOptions):
+    """Base class of a family's model configuration (the case's ``model:`` block).
+
+    ``family`` names the family; the rest are the family's own fields. A family whose model uses an
+    embedding strategy gives the fields the strategies read (``embedding_dim``, ``table_sizes``,
+    ``hash_indices``, ``max_table_size``).
+    """
+
+    family: str
+
+
+@dataclass(frozen=True)
+class FamilyMetric:
+    """A quality metric a family computes at evaluation: its name, unit and direction travel with every
+    value into the result (``compare`` reads them from there, never from the family)."""
+
+    name: str
+    unit: str = ""
+    higher_is_better: bool | None = True
+    description: str = ""
 
 
 # --- The build context ----------------------------------------------------------------------------
@@ -71,7 +108,7 @@ class BuildContext:
         world_size: processes of the case (1 in a single-process run).
     """
 
-    case: "Case"
+    case: Any  # the resolved case (dlrmbench.config.schema.Case); the contract does not import the config stage
     options: Any
     table_sizes: tuple[int, ...] | None
     device: str = "cpu"
@@ -85,7 +122,8 @@ class BuildContext:
 
     @property
     def embedding_dim(self) -> int:
-        return self.case.model.embedding_dim
+        """The model configuration's ``embedding_dim`` (families that use embedding strategies declare it)."""
+        return int(getattr(self.case.model, "embedding_dim"))
 
     @property
     def num_vectors(self) -> int:
@@ -127,7 +165,8 @@ class EmbeddingStrategy(Protocol):
     feature, summed). A strategy that handles only one-hot ids registers with
     ``PluginSpec(multi_hot=False)`` and the planner skips multi-hot cases with a reason.
     Subclass :class:`dlrmbench.model.embeddings.EmbeddingBase` to get id checking, hashing and the
-    memory accounting.
+    memory accounting (``parameter_bytes()``; ``optimizer_state_bytes(per_parameter)``: the state its
+    optimizer keeps for the tables, from the optimizer plugin's bytes per parameter unless it applies its own).
 
     ``applies_own_optimizer``: True when the strategy updates its tables inside backward (FBGEMM's
     fused TBE, TorchRec's fused optimizer, an optimizer-in-backward fast path). The optimizer plugin
@@ -140,6 +179,7 @@ class EmbeddingStrategy(Protocol):
 
     table_sizes: list[int]
     dim: int
+    num_features: int
     applies_own_optimizer: bool
 
     def __call__(self, ids: Ids) -> "torch.Tensor": ...
@@ -147,6 +187,8 @@ class EmbeddingStrategy(Protocol):
     def reset_parameters(self, generator: "torch.Generator | None" = None) -> None: ...
 
     def parameter_bytes(self) -> int: ...
+
+    def optimizer_state_bytes(self, per_parameter: float) -> int: ...
 
     def set_learning_rate(self, lr: float) -> None: ...
 
@@ -157,8 +199,8 @@ class Interaction(Protocol):
     with an ``out_features`` attribute (the top MLP's input width).
 
     Optional: ``reset_parameters(generator)`` for an interaction with weights (called after the tables,
-    from the case's seed); ``zero_padding_column = False`` when the top MLP's last input column is not a
-    zero pad (the reference zeroes its weights for ``dot``).
+    from the case's seed); ``zero_padding_column = True`` when the top MLP's last input column is a zero
+    pad whose weights start at zero (the reference's ``dot``); the model assumes none.
     """
 
     out_features: int
@@ -203,6 +245,77 @@ class Dataset(Protocol):
     def batches(self, split: str, batch_size: int, device: "torch.device") -> BatchStream: ...
 
 
+@runtime_checkable
+class WorkloadFamily(Protocol):
+    """A workload family: what the one training loop, evaluation and inference ask of a model family.
+
+    ``build_model(ctx, build)``: the family's ``nn.Module`` on the CPU, seeded from ``ctx.case.seed``;
+    ``build(kind, table_sizes=None)`` builds the case's plugin of a kind the family uses (its spec's
+    ``uses``), e.g. ``build("embedding")``.
+    ``model_inputs(batch)``: the tuple the model is called with (``model(*inputs)``): what inference,
+    CUDA graphs and serving export trace.
+    ``target(batch)``: what the loss compares the outputs with (a per-sample tensor: a hybrid-parallel
+    rank takes its slice of it), or None when the batch itself is the target (in-batch negatives).
+    ``loss(outputs, target)``: the mean loss of the batch (a 0-d tensor; fp32).
+    ``eval_rows(outputs, target)``: one 1-D tensor per name with one value per sample (logits, labels,
+    hit indicators, ranks): the core concatenates them over the test split (and over ranks, in order).
+    ``metrics(rows)``: the family's quality metrics from the concatenated rows (names as declared in its
+    spec's ``metrics``); raises on rows that cannot be scored (non-finite outputs).
+    ``check_batch(batch, table_sizes)``: refuse data that does not fit the model, naming the fields.
+    """
+
+    def build_model(self, ctx: BuildContext, build: Callable[..., Any]) -> "nn.Module": ...
+
+    def model_inputs(self, batch: Any) -> tuple[Any, ...]: ...
+
+    def target(self, batch: Any) -> Any: ...
+
+    def loss(self, outputs: "torch.Tensor", target: Any) -> "torch.Tensor": ...
+
+    def eval_rows(self, outputs: "torch.Tensor", target: Any) -> dict[str, "torch.Tensor"]: ...
+
+    def metrics(self, rows: dict[str, "torch.Tensor"]) -> dict[str, float]: ...
+
+    def check_batch(self, batch: Any, table_sizes: list[int]) -> None: ...
+
+
+@runtime_checkable
+class TopologyRunner(Protocol):
+    """How the ranks of a multi-process case run it (``distributed.topology``; factory(ctx) returns it).
+
+    ``run(resolved, reporter, rank, world_size, local_rank)``: build this rank's share of the model and
+    data, run the case's mode with the one training loop, and (rank 0) emit the ``result`` event. The
+    process group is already initialised (gloo on the CPU, NCCL on GPUs).
+    """
+
+    def run(self, resolved: Any, reporter: Any, rank: int, world_size: int, local_rank: int) -> None: ...
+
+
+@runtime_checkable
+class TelemetrySource(Protocol):
+    """A telemetry source the sampler reads around every case (in the ``dlrmbench run`` process).
+
+    ``open(targets)``: ``(reader, None)``, or ``(None, why it cannot read here)``. A device source
+    (``PluginSpec.devices`` lists the device types it reads) gets the indices of the case's devices and its
+    reader's ``read()`` returns one dict per device (``power_w``, ``energy_j``, ``sm_clock_mhz``,
+    ``memory_used_bytes``, ``temperature_c``, ``throttle_mask``, ``pids``, ...: None where unknown), with
+    ``indices``, ``names`` and ``close()``. The host source (``devices`` None) gets the worker's pid and
+    its reader's ``read(now)`` returns the machine's and the worker tree's CPU and memory, with ``tree``.
+    """
+
+    def open(self, targets: Any) -> tuple[Any, "str | None"]: ...
+
+
+def missing_methods(obj: Any, protocol: type) -> list[str]:
+    """The methods and attributes of ``protocol`` that ``obj`` lacks (the check made when a plugin is built,
+    so that a plugin missing something the core calls is refused by name, not by an AttributeError later)."""
+    wanted = [name for name in getattr(protocol, "__protocol_attrs__", ()) if not name.startswith("_")]
+    if not wanted:  # Python < 3.12 keeps them elsewhere
+        wanted = [name for name in vars(protocol) if not name.startswith("_")]
+        wanted += list(getattr(protocol, "__annotations__", {}))
+    return sorted(name for name in set(wanted) if not hasattr(obj, name))
+
+
 @dataclass(frozen=True)
 class DatasetFormat:
     """An on-disk format a dataset plugin reads, so ``--dataset-path`` and ``dataset inspect`` know it.
@@ -223,7 +336,8 @@ class DatasetFormat:
 
 # --- What a plugin registers ----------------------------------------------------------------------
 
-CapabilityCheck = Callable[["Host", "Case | None", Any], "str | None"]
+CapabilityCheck = Callable[["Host", Any, Any], "str | None"]
+"""``check(host, case, options)``: ``case`` is the case (``dlrmbench.config.schema.Case``) or None."""
 
 
 @dataclass(frozen=True)
@@ -248,10 +362,39 @@ class PluginSpec:
     Interactions:
         output_width: ``output_width(options, num_vectors, dim)`` the top MLP's input width, light (the
             memory planner uses it before torch is imported); None: unknown to the planner.
+        saved_bytes: ``saved_bytes(options, num_vectors, dim)`` bytes per sample the interaction keeps for
+            its backward besides its output (the memory planner's activations); None: nothing counted.
 
     Optimizers:
         state_bytes_per_parameter: optimizer state per parameter element in bytes (Adagrad fp32: 4),
             counted by the memory planner.
+        linear_in_gradient: the update is proportional to the gradient (SGD), so a gradient k times too
+            large is undone by a learning rate k times smaller (TorchRec's summed table gradients).
+
+    Every kind but ``family``:
+        families: the families this plugin serves (``("dlrm",)`` for an interaction of DLRM's), or None
+            for every family; the planner skips a case whose family it does not serve, with the reason.
+
+    Families (``options`` is the family's model configuration, a :class:`FamilyConfig`):
+        uses: the model kinds (:data:`MODEL_KINDS`) the family builds its model from; a case of the family
+            resolves a plugin of each (the suite's choice or the kind's default) and none of the others.
+        metrics: the quality metrics its ``metrics(rows)`` returns (name, unit, direction).
+        target_metric: the metric ``auc_threshold`` and the MLPerf log's quality target apply to.
+        flops_per_sample: ``flops_per_sample(config, resolved)`` training FLOPs per sample (forward and
+            backward), light; None when unknown. The result gets a FLOP/s figure from it.
+        memory_plan: ``memory_plan(resolved, table_sizes, capacities, shared_capacity)`` the memory plan of
+            the case's processes, light: a :class:`dlrmbench.memory_plan.TermsPlan` built from the family's
+            named byte terms per rank (:func:`dlrmbench.memory_plan.terms_plan`), or any object with
+            ``fits``, ``problems``, ``rows()``, ``notes()`` and ``shared_capacity_bytes``. ``plan`` shows
+            it and the planner skips a case that does not fit. None: no plan before the run.
+        default_topology: the topology of its multi-process cases when the suite names none.
+        serving: its models can be exported for serving (``dlrmbench export``, ``mode: serve``).
+        verify: ``"module:attr"`` of ``verify(device) -> list[dict]``, the family's rows of
+            ``dlrmbench verify`` (each with ``name``, ``ok``, ``max_abs_diff``, ``detail``).
+        defaults: the default plugin of each kind for this family's cases (``{"embedding": "joint"}``).
+
+    Telemetry sources:
+        devices: the device types whose devices it reads (``("cuda",)``), or None for the host source.
 
     Datasets:
         table_sizes: ``table_sizes(options, case)`` the table sizes before the worker runs, or None.
@@ -273,15 +416,32 @@ class PluginSpec:
     requires: tuple[str, ...] = ()
     multi_hot: bool = False
     output_width: Callable[[Any, int, int], int] | None = None
+    saved_bytes: Callable[[Any, int, int], int] | None = None
     state_bytes_per_parameter: float = 0.0
-    table_sizes: Callable[[Any, "Case"], "list[int] | None"] | None = None
+    linear_in_gradient: bool = False
+    table_sizes: Callable[[Any, Any], "list[int] | None"] | None = None
     format: DatasetFormat | None = None
-    hotness: Callable[[Any, "Case"], "list[int] | None"] | None = None
+    hotness: Callable[[Any, Any], "list[int] | None"] | None = None
     scale_down: Callable[[dict[str, Any], int, "tuple[int, int]"], dict[str, Any]] | None = None
     auc_comparable: bool = True
+    families: tuple[str, ...] | None = None
+    devices: tuple[str, ...] | None = None
+    uses: tuple[PluginKind, ...] = ()
+    metrics: tuple[FamilyMetric, ...] = ()
+    target_metric: str | None = None
+    flops_per_sample: Callable[[Any, Any], "float | None"] | None = None
+    memory_plan: Callable[[Any, list[int], "list[int] | None", "int | None"], Any] | None = None
+    default_topology: str | None = None
+    serving: bool = False
+    verify: str | None = None
+    defaults: dict[str, str] = field(default_factory=dict, compare=False)
     source: str = field(default="", compare=False)
 
-    def availability(self, host: "Host", case: "Case | None" = None, options: Any = None) -> str | None:
+    def serves(self, family: str) -> bool:
+        """True when this plugin can be part of a case of ``family``."""
+        return self.families is None or family in self.families
+
+    def availability(self, host: "Host", case: Any = None, options: Any = None) -> str | None:
         """Return ``None`` if this implementation can run here (for ``case``), else why not."""
         for module in self.requires:
             if not module_available(module):

@@ -26,11 +26,14 @@ from dlrmbench.plugin_api import KINDS, PluginKind, PluginSpec
 ENTRY_POINT_GROUP = "dlrmbench"
 
 REGISTRATION_HOOKS: dict[PluginKind, str] = {
+    "family": "register_families",
     "backend": "register_backends",
     "embedding": "register_embeddings",
     "interaction": "register_interactions",
     "optimizer": "register_optimizers",
     "dataset": "register_datasets",
+    "topology": "register_topologies",
+    "telemetry": "register_telemetry",
 }
 """The hook that registers each plugin kind."""
 

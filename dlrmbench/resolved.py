@@ -21,11 +21,11 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from dlrmbench.config.schema import Case
 from dlrmbench.errors import UserError
-from dlrmbench.plugin_api import KINDS, BuildContext, PluginKind, PluginSpec
+from dlrmbench.plugin_api import ALWAYS_USED, KINDS, MODEL_KINDS, BuildContext, PluginKind, PluginSpec
 
 if TYPE_CHECKING:
     from dlrmbench.plugins import Registry
@@ -90,6 +90,17 @@ class ResolvedPlugin(BaseModel):
         return import_object(self.factory)(ctx)
 
 
+class FamilyMetricRecord(BaseModel):
+    """A quality metric of the case's family (name, unit, direction), as the worker records it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    unit: str = ""
+    higher_is_better: bool | None = True
+    description: str = ""
+
+
 class ResolvedCase(BaseModel):
     """The planner's answer for one case, serialisable: what a worker (or a rank) receives.
 
@@ -103,7 +114,13 @@ class ResolvedCase(BaseModel):
         world_size: processes of the case.
         auc_comparable: the dataset's AUC can be set against published ones.
         optimizer_state_bytes_per_parameter: the optimizer plugin's state per parameter element.
+        optimizer_linear_in_gradient: the optimizer plugin's update is proportional to the gradient (SGD).
         interaction_width: ``"module:attr"`` of the interaction plugin's ``output_width``, or None.
+        interaction_saved: ``"module:attr"`` of the interaction plugin's ``saved_bytes``, or None.
+        memory_plan: ``"module:attr"`` of the family's ``memory_plan``, or None.
+        metrics: the family's quality metrics (name, unit, direction), recorded with every value.
+        target_metric: the family's metric that ``auc_threshold`` and the MLPerf quality target apply to.
+        flops_per_sample: the family's training FLOPs per sample for this configuration, or None.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -117,11 +134,33 @@ class ResolvedCase(BaseModel):
     world_size: int = 1
     auc_comparable: bool = True
     optimizer_state_bytes_per_parameter: float = 0.0
+    optimizer_linear_in_gradient: bool = False
     interaction_width: str | None = None
+    interaction_saved: str | None = None
+    memory_plan: str | None = None
+    metrics: list[FamilyMetricRecord] = []
+    target_metric: str | None = None
+    flops_per_sample: float | None = None
+
+    @model_validator(mode="after")
+    def _typed_model(self) -> "ResolvedCase":
+        """The case's ``model`` as its family's configuration (constructed from the validated data, no
+        registry: the family's options model is imported by name)."""
+        family = self.plugins.get("family")
+        if family is not None and not isinstance(self.case.model, import_object(family.options_model)):
+            self.case.model = construct_options(import_object(family.options_model),
+                                                self.case.model.model_dump(mode="json"))
+        return self
 
     def options(self, kind: PluginKind) -> BaseModel:
         """The Options instance of the case's ``kind`` plugin (constructed, not re-validated)."""
         return self.plugins[kind].options_object()
+
+    def interaction_saved_bytes(self, num_vectors: int, dim: int) -> int:
+        """Bytes per sample the interaction keeps for its backward (0 when its plugin declares none)."""
+        if self.interaction_saved is None:
+            return 0
+        return int(import_object(self.interaction_saved)(self.options("interaction"), num_vectors, dim))
 
     def output_width(self, num_vectors: int, dim: int) -> int | None:
         """The interaction's output width (the top MLP's input), or None when its plugin declares none."""
@@ -130,39 +169,82 @@ class ResolvedCase(BaseModel):
         return int(import_object(self.interaction_width)(self.options("interaction"), num_vectors, dim))
 
 
+def case_kinds(case: Case, family: PluginSpec) -> list[PluginKind]:
+    """The plugin kinds ``case`` resolves: its family, the model kinds the family uses, the optimizer and
+    the dataset, and a topology when it runs on several processes or names one (in :data:`KINDS` order)."""
+    wanted = {*ALWAYS_USED, *family.uses}
+    if case.world_size > 1 or case.distributed.topology is not None:  # a named one is checked even on 1 process
+        wanted.add("topology")
+    return [kind for kind in KINDS if kind in wanted]
+
+
+def _chosen_name(case: Case, kind: PluginKind, family: PluginSpec) -> str:
+    """The suite's choice of ``kind``, else the family's default, else the schema's (the default family's)."""
+    if kind == "topology":
+        name = case.distributed.topology or family.default_topology
+        if not name:
+            raise UserError(f"case {case.name}: family {family.name} declares no default topology for its "
+                            f"{case.world_size} processes; set distributed.topology (dlrmbench list-plugins)")
+        return name
+    if not case.names_plugin(kind) and kind in family.defaults:
+        return family.defaults[kind]
+    return case.plugin(kind)[0]
+
+
+def _validate(spec: PluginSpec, raw: dict[str, Any], case: Case, where: str) -> Any:
+    try:
+        return spec.options.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(options)'}: {e['msg']}"
+                             for e in exc.errors())
+        raise UserError(f"case {case.name}: {where} of {spec.kind} {spec.name!r}: {problems}") from None
+
+
 def resolve_plugins(case: Case, registry: "Registry") -> tuple[dict[PluginKind, PluginSpec], dict[PluginKind, Any]]:
-    """Every plugin's spec and validated options: the one place plugin options are validated (a
-    UserError names the case, the field and the problem)."""
-    specs: dict[PluginKind, PluginSpec] = {}
-    options: dict[PluginKind, Any] = {}
-    where = {"interaction": "model.interaction", "optimizer": "optimizer"}
-    for kind in KINDS:
-        name, raw = case.plugin(kind)
-        spec = registry.get(kind, name)
-        try:
-            options[kind] = spec.options.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(options)'}: {e['msg']}"
-                                 for e in exc.errors())
-            raise UserError(f"case {case.name}: {where.get(kind, kind)}.options of {kind} {name!r}: {problems}") from None
+    """Every plugin's spec and validated options: the one place plugin options (and a family's model
+    configuration) are validated (a UserError names the case, the field and the problem)."""
+    family_name, family_raw = case.plugin("family")
+    family = registry.get("family", family_name)
+    specs: dict[PluginKind, PluginSpec] = {"family": family}
+    options: dict[PluginKind, Any] = {"family": _validate(family, {"family": family_name, **family_raw}, case, "model")}
+    unused = [k for k in MODEL_KINDS if k not in family.uses and case.names_plugin(k)]
+    if unused:
+        raise UserError(f"case {case.name}: family {family_name} does not use a {unused[0]} plugin; drop "
+                        f"{'model.interaction' if unused[0] == 'interaction' else unused[0]} from the case")
+    where = {"interaction": "model.interaction.options", "optimizer": "optimizer.options",
+             "topology": "distributed.topology"}
+    for kind in case_kinds(case, family)[1:]:
+        spec = registry.get(kind, _chosen_name(case, kind, family))
+        raw = {} if kind == "topology" or not case.names_plugin(kind) and kind in family.defaults \
+            else case.plugin(kind)[1]
+        options[kind] = _validate(spec, raw, case, where.get(kind, f"{kind}.options"))
         specs[kind] = spec
     return specs, options
 
 
-def _with_full_options(case: Case, options: dict[PluginKind, Any], auc_comparable: bool) -> Case:
-    """``case`` with every plugin's options as validated (defaults filled in) and the dataset's AUC
-    property: what the worker reads and the result records."""
+def _with_full_options(case: Case, specs: dict[PluginKind, PluginSpec], options: dict[PluginKind, Any],
+                       auc_comparable: bool) -> Case:
+    """``case`` with every plugin named and its options as validated (defaults filled in), the family's
+    model configuration in full, and the dataset's AUC property: what the worker reads and the result records."""
     data = case.model_dump()
     data["auc_comparable"] = auc_comparable
+    data["model"] = {**options["family"].model_dump(mode="json"), "family": specs["family"].name}
     for kind, value in options.items():
         dumped = value.model_dump(mode="json")
+        if kind == "family":
+            continue
         if kind == "interaction":
-            data["model"]["interaction"]["options"] = dumped
+            data["model"]["interaction"] = {"name": specs[kind].name, "options": dumped}
         elif kind == "optimizer":
-            data["optimizer"]["options"] = dumped
+            data["optimizer"].update(name=specs[kind].name, options=dumped)
+        elif kind == "topology":
+            data["distributed"]["topology"] = specs[kind].name
         else:
-            data[kind]["options"] = dumped
-    return Case.model_validate(data)
+            data[kind] = {"name": specs[kind].name, "options": dumped}
+    full = Case.model_validate(data)
+    if not isinstance(full.model, type(options["family"])):  # another family's block: its typed configuration
+        full.model = construct_options(type(options["family"]), data["model"])
+    return full
 
 
 def _plugin_path(spec: PluginSpec) -> str:
@@ -173,29 +255,53 @@ def _plugin_path(spec: PluginSpec) -> str:
     return path
 
 
+def _function_path(function: Any, spec: PluginSpec | None, what: str) -> str | None:
+    """``"module:attr"`` of a plugin's light function (a worker imports it by name), None when there is none."""
+    if function is None or spec is None:
+        return None
+    path = object_path(function)
+    if path is None:
+        raise UserError(f"{spec.kind} {spec.name} ({spec.source or 'in code'}): its {what} must be a module-level "
+                        "function (workers and the planner import it by name)")
+    return path
+
+
 def resolve_case(case: Case, registry: "Registry") -> tuple[ResolvedCase, dict[PluginKind, PluginSpec],
                                                             dict[PluginKind, Any]]:
     """Resolve ``case`` against ``registry``: the resolved case, plus the specs and validated options the
     planner's availability checks use."""
     specs, options = resolve_plugins(case, registry)
-    dataset = specs["dataset"]
-    sizes = case.model.table_sizes or (dataset.table_sizes(options["dataset"], case) if dataset.table_sizes else None)
-    if sizes and case.model.max_table_size is not None:
-        sizes = [min(s, case.model.max_table_size) for s in sizes]
+    dataset, family = specs["dataset"], specs["family"]
+    model = options["family"]
+    declared = getattr(model, "table_sizes", None)
+    sizes = declared or (dataset.table_sizes(options["dataset"], case) if dataset.table_sizes else None)
+    clip = getattr(model, "max_table_size", None)
+    if sizes and clip is not None:
+        sizes = [min(s, clip) for s in sizes]
     hotness = dataset.hotness(options["dataset"], case) if dataset.hotness is not None else None
     plugins = {kind: ResolvedPlugin(kind=kind, name=specs[kind].name, factory=specs[kind].factory,
                                     options_model=_plugin_path(specs[kind]),
                                     options=options[kind].model_dump(mode="json"))
-               for kind in KINDS}
-    width = specs["interaction"].output_width
+               for kind in specs}
+    width = specs["interaction"].output_width if "interaction" in specs else None
+    saved = specs["interaction"].saved_bytes if "interaction" in specs else None
+    full = _with_full_options(case, specs, options, dataset.auc_comparable)
     resolved = ResolvedCase(
-        case=_with_full_options(case, options, dataset.auc_comparable), plugins=plugins,
+        case=full, plugins=plugins,
         table_sizes=list(sizes) if sizes else None, hotness=list(hotness) if hotness is not None else None,
         launcher="torchrun" if case.world_size > 1 else "process", world_size=case.world_size,
         auc_comparable=dataset.auc_comparable,
         optimizer_state_bytes_per_parameter=specs["optimizer"].state_bytes_per_parameter,
-        interaction_width=object_path(width) if width is not None else None,
+        optimizer_linear_in_gradient=specs["optimizer"].linear_in_gradient,
+        interaction_width=_function_path(width, specs.get("interaction"), "output_width"),
+        interaction_saved=_function_path(saved, specs.get("interaction"), "saved_bytes"),
+        memory_plan=_function_path(family.memory_plan, family, "memory_plan"),
+        metrics=[FamilyMetricRecord(name=m.name, unit=m.unit, higher_is_better=m.higher_is_better,
+                                    description=m.description) for m in family.metrics],
+        target_metric=family.target_metric,
     )
+    if family.flops_per_sample is not None:
+        resolved.flops_per_sample = family.flops_per_sample(model, resolved)
     return resolved, specs, options
 
 

@@ -17,7 +17,8 @@ from dlrmbench.plugins import get_registry
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.option("--options", "options_of", metavar="NAME", help="Show the options schema of plugin NAME.")
 def list_plugins_command(as_json: bool, options_of: str | None) -> None:
-    """List backends, embeddings and datasets: origin, availability here, and why not."""
+    """List every plugin (families, backends, embeddings, interactions, optimizers, datasets, topologies,
+    telemetry sources): origin, the families it serves, availability here, and why not."""
     registry, host = get_registry(), current_host()
     if options_of:
         matches = [s for s in registry.all_specs() if s.name == options_of]
@@ -34,8 +35,10 @@ def list_plugins_command(as_json: bool, options_of: str | None) -> None:
     rows = []
     for spec in registry.all_specs():
         reason = spec.availability(host)
-        rows.append({"kind": spec.kind, "name": spec.name, "summary": spec.summary, "source": spec.source,
-                     "available": reason is None, "reason": reason})
+        serves = f" (family: {', '.join(spec.families)})" if spec.families else ""
+        rows.append({"kind": spec.kind, "name": spec.name, "summary": spec.summary + serves, "source": spec.source,
+                     "available": reason is None, "reason": reason,
+                     "families": list(spec.families) if spec.families else None})
     broken = [{"name": b.name, "source": b.source, "error": b.error} for b in registry.broken]
     if as_json:
         click.echo(json.dumps({"plugins": rows, "broken": broken}, indent=2))

@@ -18,6 +18,12 @@ from dlrmbench.plugins import get_manager, get_registry
 from dlrmbench.runner.plan import PlannedCase, plan, select
 
 
+def plugin_name(item: PlannedCase, kind: str) -> str:
+    """The case's plugin of ``kind`` as resolved, ``-`` when its family uses none of that kind."""
+    plugin = item.resolved.plugins.get(kind)  # type: ignore[call-overload]
+    return plugin.name if plugin is not None else "-"
+
+
 def plan_table(planned: list[PlannedCase]) -> Table:
     table = Table(title="planned cases", title_justify="left")
     for column in ("case", "mode", "device", "precision", "backend", "embedding", "dataset", "batch", "plan"):
@@ -28,8 +34,8 @@ def plan_table(planned: list[PlannedCase]) -> Table:
         verdict = Text("run", style="green") if item.runnable else Text("skip: ", style="yellow") + Text(
             str(item.skip_reason))
         verdict += Text("" if c.comparable else " (scaled down: not comparable)", style="dim")
-        table.add_row(Text(c.name), c.mode, device, c.precision, Text(c.backend.name), Text(c.embedding.name),
-                      Text(c.dataset.name), str(c.batch_size), verdict)
+        table.add_row(Text(c.name), c.mode, device, c.precision, Text(plugin_name(item, "backend")),
+                      Text(plugin_name(item, "embedding")), Text(c.dataset.name), str(c.batch_size), verdict)
     return table
 
 
@@ -41,8 +47,8 @@ def plan_lines(planned: list[PlannedCase]) -> list[str]:
         verdict = "run" if item.runnable else f"skip: {item.skip_reason}"
         lines.append(f"- {c.name}: {verdict}{'' if c.comparable else ' (scaled down: not comparable)'}")
         lines.append(f"    {c.mode}, {c.device} x{c.gpus if c.device == 'cuda' else c.processes}, {c.precision}, "
-                     f"backend {c.backend.name}, embedding {c.embedding.name}, dataset {c.dataset.name}, "
-                     f"batch {c.batch_size}")
+                     f"family {c.model.family}, backend {plugin_name(item, 'backend')}, "
+                     f"embedding {plugin_name(item, 'embedding')}, dataset {c.dataset.name}, batch {c.batch_size}")
     return lines
 
 
@@ -53,8 +59,8 @@ def print_plan(console: Console, planned: list[PlannedCase]) -> None:
 
     from dlrmbench.report.terminal import print_plain
 
-    cells = [[c.name, c.mode, "cpu x00", c.precision, c.backend.name, c.embedding.name, c.dataset.name,
-              str(c.batch_size)] for c in (p.case for p in planned)]
+    cells = [[p.case.name, p.case.mode, "cpu x00", p.case.precision, plugin_name(p, "backend"),
+              plugin_name(p, "embedding"), p.case.dataset.name, str(p.case.batch_size)] for p in planned]
     headers = ["case", "mode", "device", "precision", "backend", "embedding", "dataset", "batch"]
     widths = [max([cell_len(h)] + [cell_len(row[i]) for row in cells]) for i, h in enumerate(headers)]
     needed = sum(widths) + 12 + 3 * 9 + 1  # the verdict column's 12, padding and borders of 9 columns
@@ -138,7 +144,7 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
 
         check_output_dir(output)
     if dry_run:
-        from dlrmbench.distributed.render import print_memory_plans
+        from dlrmbench.report.memory_tables import print_memory_plans
 
         print_memory_plans(console, planned, host)
         print_plan(console, planned)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from dlrmbench.config.schema import SAFE_NAME, Case, Suite
 from dlrmbench.errors import UserError, did_you_mean
+from dlrmbench.plugin_api import MODEL_KINDS
 
 Path_ = tuple[str | int, ...]
 
@@ -464,6 +465,31 @@ PLUGIN_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 """Each plugin kind and where a case names it (the optimizer's ``name`` and ``options`` sit next to its schedule)."""
 
 
+def _where(template: dict, origin: int, field_path: tuple[str, ...]) -> "Path_":
+    """Where a case sets ``field_path``: its own template, or the suite's defaults."""
+    in_case = template.get(field_path[0]) if len(field_path) > 1 else field_path[0] in template
+    if len(field_path) > 1:
+        in_case = isinstance(in_case, dict) and field_path[1] in in_case
+    return ("cases", origin, *field_path) if in_case else ("defaults", *field_path)
+
+
+def _options_problems(spec: Any, options: dict, where: "Path_", loc: _Locator, what: str) -> list[str]:
+    """The problems of ``options`` against the spec's options model, located under ``where``."""
+    try:
+        spec.options.model_validate(options)
+    except ValidationError as exc:
+        out = []
+        for err in exc.errors():
+            text = err["msg"].replace("Value error, ", "")
+            if err["type"] == "extra_forbidden":
+                fields = [f for f in spec.options.model_fields if f != "family"]
+                text = (f"unknown option for {what}{did_you_mean(str(err['loc'][-1]), fields)}; "
+                        f"valid options: {', '.join(fields) or '(none)'}")
+            out.append(loc.message(where + tuple(err["loc"]), text))
+        return out
+    return []
+
+
 def _plugin_problems(cases: list[Case], origins: list[int], templates: list[dict], loc: _Locator) -> list[str]:
     from dlrmbench.plugins import get_registry
 
@@ -471,32 +497,39 @@ def _plugin_problems(cases: list[Case], origins: list[int], templates: list[dict
     problems = []
     for case, origin in zip(cases, origins):
         template = templates[origin]
+        family_name, family_options = case.plugin("family")
+        try:
+            family = registry.get("family", family_name)
+        except UserError as exc:
+            problems.append(loc.message(_where(template, origin, ("model", "family")), exc.message))
+            continue
+        if family.options is not type(case.model):  # another family's block: its own configuration model
+            where = _where(template, origin, ("model",))
+            problems += _options_problems(family, {"family": family_name, **family_options}, where, loc,
+                                          f"family {family_name!r}")
         for kind, field_path in PLUGIN_FIELDS:
+            where = _where(template, origin, field_path)
+            if kind in MODEL_KINDS and kind not in family.uses:
+                if where[0] == "cases" or case.names_plugin(kind):
+                    problems.append(loc.message(where, f"family {family_name} does not use a {kind} plugin; "
+                                                       f"drop {'.'.join(field_path)}"))
+                continue
+            if not case.names_plugin(kind) and kind in family.defaults:
+                continue  # the family's default, checked with the family
             ref: Any = case
             for part in field_path:
                 ref = getattr(ref, part)
-            in_case = template.get(field_path[0]) if len(field_path) > 1 else field_path[0] in template
-            if len(field_path) > 1:
-                in_case = isinstance(in_case, dict) and field_path[1] in in_case
-            where: Path_ = ("cases", origin, *field_path) if in_case else ("defaults", *field_path)
             try:
                 spec = registry.get(kind, ref.name)  # type: ignore[arg-type]
             except UserError as exc:
                 problems.append(loc.message(where, exc.message))
                 continue
+            problems += _options_problems(spec, ref.options, where + ("options",), loc, f"{kind} {ref.name!r}")
+        if case.distributed.topology is not None:
             try:
-                spec.options.model_validate(ref.options)
-            except ValidationError as exc:
-                for err in exc.errors():
-                    opt_path = where + ("options",) + tuple(err["loc"])
-                    text = err["msg"].replace("Value error, ", "")
-                    if err["type"] == "extra_forbidden":
-                        fields = list(spec.options.model_fields)
-                        text = (
-                            f"unknown option for {kind} {ref.name!r}{did_you_mean(str(err['loc'][-1]), fields)}; "
-                            f"valid options: {', '.join(fields) or '(none)'}"
-                        )
-                    problems.append(loc.message(opt_path, text))
+                registry.get("topology", case.distributed.topology)
+            except UserError as exc:
+                problems.append(loc.message(_where(template, origin, ("distributed", "topology")), exc.message))
     return problems
 
 

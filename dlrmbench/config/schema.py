@@ -10,7 +10,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator, model_validator,
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator, model_validator,
 )
 
 from dlrmbench.devices import DEVICES
@@ -73,15 +73,26 @@ class PluginRef(Strict):
         return {"name": value} if isinstance(value, str) else value
 
 
-class ModelConfig(Strict):
-    """The DLRM architecture (defaults: NVIDIA's 13-512-256-128 / 1024-1024-512-256-1, dim 128)."""
+DEFAULT_FAMILY = "dlrm"
+"""The family of a case whose ``model:`` block names none (every suite written before families existed)."""
 
+DEFAULT_PLUGINS: dict[str, str] = {"backend": "eager", "embedding": "joint", "interaction": "dot",
+                                   "dataset": "synthetic", "optimizer": "sgd"}
+"""The plugin of each kind a case of the default family runs when its suite names none (NVIDIA's
+single-GPU DLRM). A family's spec declares its own (``PluginSpec.defaults``)."""
+
+
+class ModelConfig(Strict):
+    """The DLRM architecture (defaults: NVIDIA's 13-512-256-128 / 1024-1024-512-256-1, dim 128): the model
+    configuration of the default family."""
+
+    family: Literal["dlrm"] = Field(default="dlrm", description="the workload family (dlrm: DLRM and DLRMv2)")
     num_numerical: PositiveInt = 13
     bottom_mlp: list[PositiveInt] = Field(default=[512, 256, 128], min_length=1)
     top_mlp: list[PositiveInt] = Field(default=[1024, 1024, 512, 256, 1], min_length=1)
     embedding_dim: PositiveInt = 128
     interaction: PluginRef = Field(
-        default_factory=lambda: PluginRef(name="dot"),
+        default_factory=lambda: PluginRef(name=DEFAULT_PLUGINS["interaction"]),
         description="interaction plugin (dot, cat, or one a plugin registers); `interaction: dot` is short for "
         "{name: dot}",
     )
@@ -132,6 +143,34 @@ class ModelConfig(Strict):
         return value
 
 
+class OpenModelConfig(BaseModel):
+    """The ``model:`` block of a family other than the default one, as written: the family's own
+    configuration model validates it when the case is resolved (:func:`dlrmbench.resolved.resolve_plugins`),
+    and the resolved case carries the validated one."""
+
+    model_config = ConfigDict(extra="allow")
+
+    family: str = Field(min_length=1)
+
+
+def _model_block(value: Any) -> Any:
+    """``model:`` as the default family's :class:`ModelConfig`, another family's validated configuration (a
+    model instance, kept), or another family's block as written (:class:`OpenModelConfig`)."""
+    if isinstance(value, BaseModel):
+        return value
+    if value is None:
+        return ModelConfig()
+    if isinstance(value, dict) and value.get("family", DEFAULT_FAMILY) != DEFAULT_FAMILY:
+        if not isinstance(value["family"], str):
+            raise ValueError(f"model.family must be a family name, not {value['family']!r}")
+        return OpenModelConfig.model_validate(value)
+    return ModelConfig.model_validate(value)
+
+
+ModelBlock = Annotated[Any, BeforeValidator(_model_block)]
+"""A case's ``model:`` block: its family's model configuration (``family: dlrm`` when none is named)."""
+
+
 class OptimizerConfig(Strict):
     """The optimizer plugin (default: SGD) with NVIDIA's warm-up and polynomial decay (facts sheet 2.2).
 
@@ -139,7 +178,8 @@ class OptimizerConfig(Strict):
     are validated by its Options model.
     """
 
-    name: str = Field(default="sgd", min_length=1, description="optimizer plugin (dlrmbench list-plugins)")
+    name: str = Field(default=DEFAULT_PLUGINS["optimizer"], min_length=1,
+                      description="optimizer plugin (dlrmbench list-plugins)")
     options: dict[str, Any] = Field(default_factory=dict, description="validated by the optimizer's Options model")
     lr: PositiveFloat = 28.0
     warmup_steps: int = Field(default=6400, ge=0)
@@ -177,6 +217,8 @@ class InferenceConfig(Strict):
 
 
 Scenario = Literal["offline", "server", "single_stream", "multi_stream"]
+#: Serving targets that run the served modules in PyTorch in the worker (LoadGen only; any serving precision).
+PYTORCH_TARGETS = ("pytorch", "pytorch_compiled")
 
 
 class LoadgenConfig(Strict):
@@ -240,9 +282,9 @@ class ServeConfig(Strict):
     mounted as the server's model repository).
     """
 
-    target: Literal["onnxruntime", "torchscript", "triton", "eager", "compiled"] = Field(
+    target: Literal["onnxruntime", "torchscript", "triton", "pytorch", "pytorch_compiled"] = Field(
         default="onnxruntime", description="onnxruntime | torchscript (in the worker, CPU) | triton (a server) | "
-        "eager | compiled (torch.compile; with scenario only)")
+        "pytorch | pytorch_compiled (the served modules in PyTorch, eager or torch.compile; with scenario only)")
     scenario: Scenario | None = Field(
         default=None, description="serve under MLPerf LoadGen in this scenario (the serve extra); None: the "
         "closed-loop clients")
@@ -255,7 +297,7 @@ class ServeConfig(Strict):
         "100-700 rows drawn from its quantiles)")
     rows_per_sample: PositiveInt = Field(default=1, description="aggregation fixed: data rows per sample")
     precision: Literal["fp32", "bf16", "int8"] = Field(
-        default="fp32", description="serving precision (eager/compiled): bf16 only where the CPU has it natively; "
+        default="fp32", description="serving precision (pytorch targets): bf16 only where the CPU has it natively; "
         "int8 = dynamically quantised MLPs + row-wise quantised tables")
     table_bits: Literal[8, 4] = Field(default=8, description="int8: bits per table entry (row-wise quantised)")
     short: bool = Field(default=False, description="seconds-long LoadGen runs (--short): not valid for submission")
@@ -286,7 +328,7 @@ class ServeConfig(Strict):
     @model_validator(mode="after")
     def _loadgen_fields(self) -> "ServeConfig":
         if self.scenario is None:
-            if self.target in ("eager", "compiled"):
+            if self.target in PYTORCH_TARGETS:
                 raise ValueError(f"target {self.target} serves under LoadGen only; set serve.scenario (offline, "
                                  "server, single_stream or multi_stream) or use onnxruntime / torchscript")
             lg = ("loadgen", "batcher", "search", "samples", "aggregation", "rows_per_sample", "precision",
@@ -298,9 +340,9 @@ class ServeConfig(Strict):
         if self.search is not None and self.scenario != "server":
             raise ValueError(f"search finds a Server QPS (this case has scenario {self.scenario}); set scenario: "
                              "server or drop search")
-        if self.precision != "fp32" and self.target not in ("eager", "compiled"):
-            raise ValueError(f"precision {self.precision} is served by the eager and compiled targets (the exports "
-                             f"are fp32); set target: eager or precision: fp32")
+        if self.precision != "fp32" and self.target not in PYTORCH_TARGETS:
+            raise ValueError(f"precision {self.precision} is served by the pytorch and pytorch_compiled targets (the "
+                             "exports are fp32); set target: pytorch or precision: fp32")
         return self
 
 
@@ -324,11 +366,13 @@ class DistributedConfig(Strict):
     oversubscribe: bool = Field(
         default=False, description="allow more CPU processes than CPU cores (device: cpu); otherwise a skip"
     )
-    topology: Literal["dlrmbench", "torchrec_dmp"] = Field(
-        default="dlrmbench",
-        description="dlrmbench: dlrmbench's hybrid parallel (tables placed by its planner, its all-to-all, DDP top); "
-        "torchrec_dmp: TorchRec's DistributedModelParallel (EmbeddingShardingPlanner over the world size, "
-        "sharded fused tables, DDP around the dense parts); needs embedding torchrec_fused (make torchrec)",
+    topology: str | None = Field(
+        default=None, min_length=1,
+        description="the topology plugin of a multi-process case (dlrmbench list-plugins); None: the family's "
+        "default (dlrm: dlrmbench's hybrid parallel). dlrmbench: tables placed by its planner, its all-to-all, "
+        "DDP top; torchrec_dmp: TorchRec's DistributedModelParallel (EmbeddingShardingPlanner over the world "
+        "size, sharded fused tables, DDP around the dense parts; needs embedding torchrec_fused, make torchrec); "
+        "data_parallel: every rank holds the whole model and its slice of each batch (DDP), for any family",
     )
     torchrec_sharding: Literal["table_wise", "column_wise"] | None = Field(
         default=None,
@@ -339,7 +383,7 @@ class DistributedConfig(Strict):
 
     @model_validator(mode="after")
     def _sharding_needs_dmp(self) -> "DistributedConfig":
-        if self.torchrec_sharding is not None and self.topology != "torchrec_dmp":
+        if self.torchrec_sharding is not None and self.topology != "torchrec_dmp":  # noqa: the option's own topology
             raise ValueError("distributed.torchrec_sharding applies to distributed.topology: torchrec_dmp only "
                              "(set the topology, or drop torchrec_sharding)")
         return self
@@ -416,9 +460,9 @@ class Case(Strict):
     gpus: PositiveInt = Field(default=1, description="GPUs (device: cuda)")
     processes: PositiveInt = Field(default=1, description="worker processes (device: cpu, gloo)")
     precision: Precision = "fp32"
-    backend: PluginRef = Field(default_factory=lambda: PluginRef(name="eager"))
-    embedding: PluginRef = Field(default_factory=lambda: PluginRef(name="joint"))
-    dataset: PluginRef = Field(default_factory=lambda: PluginRef(name="synthetic"))
+    backend: PluginRef = Field(default_factory=lambda: PluginRef(name=DEFAULT_PLUGINS["backend"]))
+    embedding: PluginRef = Field(default_factory=lambda: PluginRef(name=DEFAULT_PLUGINS["embedding"]))
+    dataset: PluginRef = Field(default_factory=lambda: PluginRef(name=DEFAULT_PLUGINS["dataset"]))
     batch_size: PositiveInt = 32768
     test_batch_size: PositiveInt | None = None
     epochs: PositiveFloat = 1.0
@@ -427,7 +471,8 @@ class Case(Strict):
     test_freq: PositiveInt | None = Field(default=None, description="evaluate every N steps (and at the end)")
     test_batches: PositiveInt | None = Field(default=None, description="evaluate on the first N test batches")
     auc_threshold: float | None = Field(default=None, gt=0, le=1)
-    model: ModelConfig = Field(default_factory=ModelConfig)
+    model: ModelBlock = Field(default_factory=ModelConfig,
+                              description="the workload family's model configuration (family: dlrm by default)")
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
     serve: ServeConfig | None = Field(default=None, description="the serving benchmark (mode: serve)")
@@ -460,7 +505,7 @@ class Case(Strict):
             if self.mlperf_log.benchmark == "dlrm_dcnv2":
                 if self.optimizer.name != "adagrad":
                     raise ValueError("mlperf_log.benchmark dlrm_dcnv2 needs optimizer.name adagrad (MLPerf DLRMv2)")
-                if self.mlperf_log.division == "closed" and (
+                if self.mlperf_log.division == "closed" and isinstance(self.model, ModelConfig) and (
                     self.model.interaction.name != "dcnv2" or self.model.bottom_mlp != [512, 256, 128]
                     or self.model.top_mlp != [1024, 1024, 512, 256, 1] or self.model.embedding_dim != 128
                 ):
@@ -470,7 +515,7 @@ class Case(Strict):
             elif self.optimizer.name == "adagrad":
                 raise ValueError("mlperf_log.benchmark dlrm is the SGD DLRM; an adagrad run logs "
                                  "benchmark: dlrm_dcnv2")
-            elif self.mlperf_log.division == "closed" and (
+            elif self.mlperf_log.division == "closed" and isinstance(self.model, ModelConfig) and (
                 len(self.model.bottom_mlp) != 3 or len(self.model.top_mlp) != 5
             ):
                 raise ValueError(
@@ -493,10 +538,31 @@ class Case(Strict):
         return self
 
     def plugin(self, kind: str) -> tuple[str, dict[str, Any]]:
-        """``(name, options)`` of the case's plugin of ``kind`` (``backend``, ``embedding``, ``interaction``:
-        ``model.interaction``, ``optimizer``: ``optimizer.name`` / ``optimizer.options``, ``dataset``)."""
-        ref: Any = {"interaction": self.model.interaction, "optimizer": self.optimizer}.get(kind) or getattr(self, kind)
+        """``(name, options)`` of the case's plugin of ``kind``: ``family`` (``model.family``; the options are
+        the rest of the ``model:`` block), ``backend``, ``embedding``, ``interaction`` (``model.interaction``),
+        ``optimizer`` (``optimizer.name`` / ``optimizer.options``), ``dataset``, ``topology``
+        (``distributed.topology``, None when the suite names none)."""
+        if kind == "family":
+            return self.model.family, self.model.model_dump(mode="json", exclude={"family"})
+        if kind == "topology":
+            return self.distributed.topology or "", {}
+        if kind == "interaction":
+            ref = getattr(self.model, "interaction", None)
+            if ref is None:
+                return "", {}
+            return ref.name, ref.options
+        ref: Any = self.optimizer if kind == "optimizer" else getattr(self, kind)
         return ref.name, ref.options
+
+    def names_plugin(self, kind: str) -> bool:
+        """True when the case's ``kind`` plugin is not the schema's default (the default family's) as it
+        stands, so that a family's own default applies otherwise. Told by value (a name or options other than
+        the default's), not by which fields were set, so that a case rebuilt from its dump (scale-down, a
+        dataset path) keeps its family's defaults."""
+        if kind == "topology":
+            return self.distributed.topology is not None
+        name, options = self.plugin(kind)
+        return bool(name) and (name != DEFAULT_PLUGINS.get(kind) or bool(options))
 
     @property
     def world_size(self) -> int:

@@ -1,10 +1,10 @@
-"""Hybrid-parallel training on torch.distributed (facts sheet section 5).
+"""Multi-process cases on torch.distributed: the ranks of the topology plugins (facts sheet section 5).
 
-Model-parallel embeddings (each table on one rank) and bottom MLP (rank 0), data-parallel
-interaction and top MLP (DDP), an all-to-all between them; or, with ``distributed.topology:
-torchrec_dmp``, TorchRec's DistributedModelParallel (``torchrec_dmp``). ``placement``,
-``memory_plan``, ``topologies`` and ``launch`` are light (no torch); ``exchange``, ``model``,
-``topology``, ``train``, ``worker`` and ``torchrec_dmp`` import torch.
+dlrmbench's hybrid layout for DLRM (model-parallel embeddings, each table on one rank, and bottom MLP on
+rank 0; data-parallel interaction and top MLP under DDP; an all-to-all between them), TorchRec's
+DistributedModelParallel (``torchrec_dmp``), and plain data parallelism for any family
+(``data_parallel``). ``placement``, ``hybrid_memory`` and ``launch`` are light (no torch); ``exchange``,
+``model``, ``hybrid_layout``, ``data_parallel``, ``train``, ``worker`` and ``torchrec_dmp`` import torch.
 
 The runner calls this package only through the functions below (one way: nothing here imports
 ``dlrmbench.runner``), so the layering test can hold the runner away from the internals.
@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dlrmbench.config.schema import Case
-    from dlrmbench.host import Host
     from dlrmbench.resolved import ResolvedCase
 
 
@@ -26,15 +25,6 @@ def launch_command(case: "Case", case_file: Path) -> list[str]:
     from dlrmbench.distributed.launch import torchrun_command
 
     return torchrun_command(case, case_file)
-
-
-def planning_reason(case: "Case", host: "Host", resolved: Any = None) -> str | None:
-    """Why a case cannot run here (process count, memory plan), or None (light); ``resolved`` (the
-    planner's ResolvedCase) gives the plan its plugin facts and the data's ids per feature."""
-    from dlrmbench.distributed.memory_plan import memory_reason
-    from dlrmbench.distributed.topologies import topology_reason
-
-    return topology_reason(case) or memory_reason(case, host, resolved)
 
 
 def failure_reason(log: str, reason: str, first_error: dict[str, Any] | None) -> str:

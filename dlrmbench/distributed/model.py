@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlrmbench.config.schema import Case
 from dlrmbench.distributed.exchange import bottom_to_top
 from dlrmbench.distributed.placement import Placement, batch_offsets
 from dlrmbench.batch import Ids, SparseFeatures, ids_batch_size
@@ -128,28 +127,25 @@ class Parts:
     top: TopModel
 
 
-def _local_embeddings(case: Case, sizes: list[int]) -> EmbeddingStrategy:
-    return build_embeddings(case, sizes)
-
-
-def build_parts(case: Case, table_sizes: list[int], placement: Placement, rank: int) -> Parts:
+def build_parts(resolved: Any, table_sizes: list[int], placement: Placement, rank: int) -> Parts:
     """This rank's modules on the CPU, initialised as ``distributed.init`` says."""
+    case = resolved.case
     local = list(placement.tables[rank])
     mode = case.distributed.init
     if mode == "auto":
         total = sum(table_sizes) * case.model.embedding_dim * 4
         mode = "replicate" if total <= REPLICATE_LIMIT_BYTES else "sharded"
     if mode == "replicate":
-        full = build_model(case, table_sizes)
+        full = build_model(resolved, table_sizes)
         embeddings = None
         if local:
-            embeddings = _local_embeddings(case, [table_sizes[f] for f in local])
+            embeddings = build_embeddings(resolved, [table_sizes[f] for f in local])
             load_tables(embeddings, [table_weights(full.embeddings, f, table_sizes[f]) for f in local])
     else:  # dense parts from the seed, tables from a generator of their own
-        full = build_model(case, [1] * len(table_sizes))
+        full = build_model(resolved, [1] * len(table_sizes))
         embeddings = None
         if local:
-            embeddings = _local_embeddings(case, [table_sizes[f] for f in local])
+            embeddings = build_embeddings(resolved, [table_sizes[f] for f in local])
             embeddings.reset_parameters(generator=torch.Generator().manual_seed(case.seed * 1_000_003 + local[0]))
     for attr in ("bottom_mlp", "interaction", "top_mlp", "out"):
         if not hasattr(full, attr):

@@ -27,7 +27,7 @@ from torch import nn
 
 from dlrmbench.batch import Ids, SparseFeatures, ids_batch_size
 from dlrmbench.distributed.placement import batch_offsets, split_batch
-from dlrmbench.distributed.topology import RankShare, gather_evaluation
+from dlrmbench.distributed.hybrid_layout import RankShare, gather_evaluation
 from dlrmbench.distributed.train import DistributedWorkload
 from dlrmbench.workload.evaluate import Evaluation
 from dlrmbench.workload.precision import PrecisionPolicy
@@ -77,12 +77,16 @@ class DmpDlrm(nn.Module):
         optimizer.step()  # a fused optimizer's step only hands the rate to the kernels
 
 
-class DmpTopology(RankShare):
-    """The training loop's view of a DMP rank (see :class:`dlrmbench.workload.topology.Topology`)."""
+class DmpLayout(RankShare):
+    """The training loop's view of a DMP rank (see :class:`dlrmbench.workload.layout.Layout`).
 
-    def __init__(self, model: DmpDlrm, global_batch: int, optimizer: str) -> None:
+    ``linear_optimizer``: the optimizer's update is proportional to the gradient (SGD), so tables that
+    receive k x the global-mean gradient run at lr / k; otherwise (Adagrad) the strategy scaled eps by k.
+    """
+
+    def __init__(self, model: DmpDlrm, global_batch: int, linear_optimizer: bool) -> None:
         super().__init__(model, global_batch)
-        self.optimizer = optimizer
+        self.linear_optimizer = linear_optimizer
 
     def parameter_groups(self, model: nn.Module) -> list[dict[str, Any]]:
         return [{"params": self.model.dense_parameters(), "sparse": False, "lr_scale": 1.0}]
@@ -92,11 +96,17 @@ class DmpTopology(RankShare):
 
     def embedding_lr_scale(self) -> float:
         # tables receiving k x the global-mean gradient: SGD at lr / k; Adagrad's eps was scaled by k instead
-        return 1.0 / self.model.gradient_scale if self.optimizer == "sgd" else 1.0
+        return 1.0 / self.model.gradient_scale if self.linear_optimizer else 1.0
 
-    def evaluate(self, model: nn.Module, batches: Any, device: torch.device, policy: PrecisionPolicy,
+    def local_batch(self, batch: Any) -> Any:
+        return batch  # DMP's input dist slices the global batch itself
+
+    def target(self, family: Any, batch: Any) -> Any:
+        return self.model.local_slice(family.target(batch))
+
+    def evaluate(self, family: Any, model: nn.Module, batches: Any, device: torch.device, policy: PrecisionPolicy,
                  limit: int | None) -> Evaluation:
-        return gather_evaluation(self.model, batches, device, policy, limit)  # type: ignore[arg-type]
+        return gather_evaluation(family, self.model, batches, device, policy, limit)
 
 
 def sharding_plan(model: nn.Module, num_tables: int, sharding: str, world: int, device: torch.device,
@@ -131,15 +141,16 @@ def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, gr
     from torchrec.distributed import DistributedModelParallel
     from torchrec.distributed.embeddingbag import EmbeddingBagCollectionSharder
 
-    from dlrmbench.workload.build import build_model, open_case_data
+    from dlrmbench.workload.build import build_family, build_model, open_case_data
 
     resolved, device, dataset, table_sizes = open_case_data(resolved, local_rank, rank, world)
     case = resolved.case
-    model = build_model(resolved, table_sizes)  # the single-process model: the same initial weights
+    family = build_family(resolved, table_sizes)
+    model = build_model(resolved, table_sizes, family)  # the single-process model: the same initial weights
     strategy = model.embeddings
     if not hasattr(strategy, "shardable"):
         raise ValueError(f"distributed.topology torchrec_dmp shards TorchRec tables; embedding "
-                         f"{case.embedding.name} has none (use embedding: torchrec_fused)")
+                         f"{case.embedding.name} has no shardable() form (choose a strategy that has one: dlrmbench list-plugins)")
     from torchrec.distributed.comm_ops import get_gradient_division
 
     gradient_scale = 1.0 if get_gradient_division() else float(world)
@@ -152,15 +163,41 @@ def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, gr
     dmp = DistributedModelParallel(model, device=device, plan=plan, sharders=sharders)
     copy_initial_tables(dmp, initial)
     wrapped = DmpDlrm(dmp, split_batch(case.batch_size, world), rank, group, plan, gradient_scale)
-    return DistributedWorkload(case, device, dataset, wrapped, table_sizes, rank, world)  # type: ignore[arg-type]
+    return DistributedWorkload(case, device, dataset, wrapped, table_sizes, rank, world,  # type: ignore[arg-type]
+                               family=family, resolved=resolved)
 
 
 def train_dmp(work: DistributedWorkload, reporter: Any) -> Any:
-    """Train this rank with the one training loop over the DMP topology."""
+    """Train this rank with the one training loop over the DMP layout."""
     from dlrmbench.workload.train import train
 
-    topology = DmpTopology(work.model, work.case.batch_size, work.case.optimizer.name)  # type: ignore[arg-type]
-    return train(work, reporter, topology=topology)  # type: ignore[arg-type]
+    layout = DmpLayout(work.model, work.case.batch_size,  # type: ignore[arg-type]
+                       work.resolved.optimizer_linear_in_gradient)
+    return train(work, reporter, layout=layout)  # type: ignore[arg-type]
+
+
+def evaluate_dmp(work: DistributedWorkload, policy: Any, limit: int | None = None) -> Evaluation:
+    """The family's metrics over the test split, every rank's rows gathered in order."""
+    batches = work.dataset.batches("test", work.case.eval_batch_size, work.device)
+    return gather_evaluation(work.family, work.model, batches, work.device, policy, limit)
+
+
+class DmpRank:
+    """One rank of TorchRec's DistributedModelParallel (the ``torchrec_dmp`` topology)."""
+
+    def run(self, resolved: Any, reporter: Any, rank: int, world: int, local_rank: int) -> None:
+        import torch.distributed as dist
+
+        from dlrmbench.distributed.worker import run_rank_mode
+
+        work = build_dmp_workload(resolved, rank, world, local_rank, dist.group.WORLD)
+        layout = {"topology": resolved.plugins["topology"].name, "sharding_plan": plan_table(work)}
+        run_rank_mode(work, reporter, layout, work.model.batch_sizes, train_dmp, evaluate_dmp)
+
+
+def dmp_rank(ctx: Any) -> DmpRank:
+    """The ``torchrec_dmp`` topology's factory."""
+    return DmpRank()
 
 
 def plan_table(work: DistributedWorkload) -> list[dict[str, Any]]:

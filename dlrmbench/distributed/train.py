@@ -22,8 +22,8 @@ from typing import Any
 import torch
 
 from dlrmbench.config.schema import Case
+from dlrmbench.distributed.hybrid_layout import HybridParallel, gather_evaluation
 from dlrmbench.distributed.model import DistributedDlrm
-from dlrmbench.distributed.topology import HybridParallel, gather_evaluation
 from dlrmbench.workload.evaluate import Evaluation
 from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.train import TrainOutcome
@@ -40,6 +40,8 @@ class DistributedWorkload:
     table_sizes: list[int]
     rank: int
     world_size: int
+    family: Any = None
+    resolved: Any = None
 
 
 DistributedTrainOutcome = TrainOutcome  # ``losses``: every step's global-batch mean loss (the same on every rank)
@@ -53,7 +55,7 @@ def evaluate_distributed(work: DistributedWorkload, policy: Any, limit: int | No
     """
     if batches is None:
         batches = work.dataset.batches("test", work.case.eval_batch_size, work.device)
-    return gather_evaluation(work.model, batches, work.device, policy, limit)  # one rule for both callers
+    return gather_evaluation(work.family, work.model, batches, work.device, policy, limit)  # one rule for both callers
 
 
 def peak_memory_bytes(device: torch.device) -> int:
@@ -63,19 +65,19 @@ def peak_memory_bytes(device: torch.device) -> int:
     return device_type_of(device).peak_memory(device)[0]
 
 
-def make_optimizer(model: DistributedDlrm, world_size: int, case: Case | None = None) -> torch.optim.Optimizer:
+def make_optimizer(model: DistributedDlrm, world_size: int, resolved: Any = None) -> torch.optim.Optimizer:
     """The optimizer over the hybrid-parallel groups (all at the case's lr: every gradient is the global mean):
-    the case's optimizer plugin, or plain SGD without a case (benchmarks)."""
+    the resolved case's optimizer plugin, or plain SGD without one (benchmarks)."""
     groups = HybridParallel(model, sum(model.batch_sizes)).parameter_groups(model)
-    if case is None:
+    if resolved is None:
         return torch.optim.SGD([g for g in groups if g["params"]], lr=0.0)
     from dlrmbench.workload.build import build_optimizer
 
-    return build_optimizer(case, groups)
+    return build_optimizer(resolved, groups)
 
 
 def train_distributed(work: DistributedWorkload, reporter: Reporter) -> DistributedTrainOutcome:
     """Train this rank's part with the one training loop, over the hybrid-parallel topology."""
     from dlrmbench.workload.train import train
 
-    return train(work, reporter, topology=HybridParallel(work.model, work.case.batch_size))  # type: ignore[arg-type]
+    return train(work, reporter, layout=HybridParallel(work.model, work.case.batch_size))  # type: ignore[arg-type]

@@ -32,7 +32,6 @@ def rank_environment() -> tuple[int, int, int]:
 
 def init_process_group(case: Case, rank: int, world: int, local_rank: int) -> Any:
     """NCCL on GPUs, gloo on the CPU, with the case's collective timeout."""
-    import torch
     import torch.distributed as dist
 
     from dlrmbench.devices import device_of
@@ -46,35 +45,36 @@ def init_process_group(case: Case, rank: int, world: int, local_rank: int) -> An
     return dist.group.WORLD
 
 
-def build_distributed_workload(case: "Case | ResolvedCase", rank: int, world: int, local_rank: int,
+def build_distributed_workload(resolved: ResolvedCase, rank: int, world: int, local_rank: int,
                                group: Any = None) -> Any:
     """Dataset, placement, this rank's modules (DDP around the top model) on its device, from the
-    resolved case (a bare Case is resolved in process: tests and benchmarks)."""
-    import torch
+    resolved case: one rank of dlrmbench's hybrid layout (the DLRM family)."""
     from torch.nn.parallel import DistributedDataParallel
 
-    from dlrmbench.distributed.memory_plan import plan_for_host
+    from dlrmbench.distributed.hybrid_memory import plan_memory
     from dlrmbench.distributed.model import DistributedDlrm, build_parts
     from dlrmbench.distributed.placement import device_mapping, split_batch
     from dlrmbench.distributed.train import DistributedWorkload
     from dlrmbench.host import current_host
-    from dlrmbench.workload.build import open_case_data
+    from dlrmbench.memory_plan import capacities
+    from dlrmbench.workload.build import build_family, open_case_data
 
-    resolved, device, dataset, table_sizes = open_case_data(case, local_rank, rank, world)
+    resolved, device, dataset, table_sizes = open_case_data(resolved, local_rank, rank, world)
     case = resolved.case
-    plan = plan_for_host(case, current_host(), table_sizes, resolved)
-    if plan is not None and not plan.fits:  # table sizes known only now (from the dataset)
+    plan = plan_memory(resolved, table_sizes, *capacities(resolved, current_host()))
+    if not plan.fits:  # table sizes known only now (from the dataset)
         raise ValueError("the case does not fit: " + "; ".join(plan.problems))
     placement = device_mapping(table_sizes, world)
     batch_sizes = split_batch(case.batch_size, world)
-    parts = build_parts(case, table_sizes, placement, rank)
+    parts = build_parts(resolved, table_sizes, placement, rank)
     top = parts.top.to(device)
     if world > 1:
         top = DistributedDataParallel(top, device_ids=[local_rank] if device.type == "cuda" else None,
                                       process_group=group)
     model = DistributedDlrm(parts.bottom_mlp, parts.embeddings, top, placement, batch_sizes, rank,
                             case.model.embedding_dim, group).to(device)
-    return DistributedWorkload(case, device, dataset, model, table_sizes, rank, world)
+    return DistributedWorkload(case, device, dataset, model, table_sizes, rank, world,
+                               family=build_family(resolved, table_sizes), resolved=resolved)
 
 
 def _rank_summary(outcome: Any, case: Case, rank: int, device: Any) -> dict[str, Any]:
@@ -88,52 +88,79 @@ def _rank_summary(outcome: Any, case: Case, rank: int, device: Any) -> dict[str,
             "peak_memory_bytes": peak, "peak_memory_kind": kind}
 
 
-def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world: int, local_rank: int) -> None:
-    """Run the resolved case as rank ``rank`` of ``world``; rank 0 emits the ``result`` event."""
+def run_rank_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_sizes: list[int],
+                  train: Any, evaluate: Any) -> None:
+    """What every topology's rank does once its share is built: report it, then train (``train(work,
+    reporter)``) or evaluate (``evaluate(work, policy, limit)``) with the one loop; rank 0 emits the result
+    with every rank's step times and peak memory, gathered at the end."""
     import torch
     import torch.distributed as dist
 
-    from dlrmbench.distributed.train import evaluate_distributed, peak_memory_bytes, train_distributed
+    from dlrmbench.distributed.train import peak_memory_bytes
     from dlrmbench.workload.precision import apply_precision
     from dlrmbench.workload.result_metrics import rank_metrics, test_metrics, train_metrics
 
-    case = resolved.case
-    if case.mode == "inference":
-        raise ValueError("the inference benchmark runs on one device; set gpus: 1 (processes: 1)")
-    group = init_process_group(case, rank, world, local_rank)
-    dmp = case.distributed.topology == "torchrec_dmp"
-    if dmp:
-        from dlrmbench.distributed.torchrec_dmp import build_dmp_workload, plan_table, train_dmp
-
-        work = build_dmp_workload(resolved, rank, world, local_rank, group)
-        layout: dict[str, Any] = {"topology": "torchrec_dmp", "sharding_plan": plan_table(work)}
-    else:
-        work = build_distributed_workload(resolved, rank, world, local_rank, group)
-        layout = {"topology": "dlrmbench", "placement": [list(t) for t in work.model.placement.tables]}
+    case, rank, world = work.case, work.rank, work.world_size
+    group = dist.group.WORLD
     if os.environ.get("DLRMBENCH_TEST_FAIL_RANK") == str(rank):  # failure-handling tests only
         _injected_failure(rank)
     reporter.emit("built", table_sizes=work.table_sizes, world_size=world, **layout,
-                  batch_sizes=work.model.batch_sizes,
+                  batch_sizes=batch_sizes,
                   parameters=sum(p.numel() for p in work.model.parameters()),
                   torch_version=torch.__version__, cuda_version=torch.version.cuda,
                   threads=torch.get_num_threads())
     if case.mode == "train":
-        outcome = train_dmp(work, reporter) if dmp else train_distributed(work, reporter)
+        outcome = train(work, reporter)
         summary = _rank_summary(outcome, case, rank, work.device)
         everyone: list[Any] = [None] * world
         dist.all_gather_object(everyone, summary, group=group)
-        metrics = {**train_metrics(outcome, case), **rank_metrics(everyone)}
+        metrics = {**train_metrics(outcome, work.resolved), **rank_metrics(everyone)}
         reporter.emit("result", metrics=metrics, evaluations=outcome.evaluations, step_times=outcome.step_times,
-                      telemetry={"world_size": world, "ranks": everyone, **layout,
-                                 "batch_sizes": work.model.batch_sizes})
+                      telemetry={"world_size": world, "ranks": everyone, **layout, "batch_sizes": batch_sizes})
     else:
         reporter.emit("start", mode="test", total_steps=1)
-        result = evaluate_distributed(work, apply_precision(case, work.device), case.test_batches)
+        result = evaluate(work, apply_precision(case, work.device), case.test_batches)
         memory = [None] * world
         dist.all_gather_object(memory, peak_memory_bytes(work.device), group=group)
-        reporter.emit("result", metrics=test_metrics(result), evaluations=[{"step": 0, "auc": result.auc, "log_loss": result.log_loss, "samples": result.samples}],
-            telemetry={"world_size": world, "ranks": [{"rank": r, "peak_memory_bytes": m} for r, m in enumerate(memory)]})
+        reporter.emit("result", metrics=test_metrics(result, work.resolved),
+                      evaluations=[{"step": 0, **result.record()}],
+                      telemetry={"world_size": world,
+                                 "ranks": [{"rank": r, "peak_memory_bytes": m} for r, m in enumerate(memory)]})
     dist.barrier(group=group)
+
+
+def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world: int, local_rank: int) -> None:
+    """Run the resolved case as rank ``rank`` of ``world`` on its topology plugin; rank 0 emits the result."""
+    from dlrmbench.plugin_api import BuildContext
+    from dlrmbench.workload.build import checked
+
+    case = resolved.case
+    if case.mode == "inference":
+        raise ValueError("the inference benchmark runs on one device; set gpus: 1 (processes: 1)")
+    init_process_group(case, rank, world, local_rank)
+    plugin = resolved.plugins["topology"]
+    ctx = BuildContext(case, plugin.options_object(), None, case.device, rank, world)
+    runner = checked("topology", plugin.name, plugin.build(ctx))
+    runner.run(resolved, reporter, rank, world, local_rank)
+
+
+class HybridRank:
+    """One rank of dlrmbench's hybrid layout (the ``dlrmbench`` topology of the DLRM family)."""
+
+    def run(self, resolved: ResolvedCase, reporter: Reporter, rank: int, world: int, local_rank: int) -> None:
+        import torch.distributed as dist
+
+        from dlrmbench.distributed.train import evaluate_distributed, train_distributed
+
+        work = build_distributed_workload(resolved, rank, world, local_rank, dist.group.WORLD)
+        layout = {"topology": resolved.plugins["topology"].name,
+                  "placement": [list(t) for t in work.model.placement.tables]}
+        run_rank_mode(work, reporter, layout, work.model.batch_sizes, train_distributed, evaluate_distributed)
+
+
+def hybrid_rank(ctx: Any) -> HybridRank:
+    """The ``dlrmbench`` topology's factory."""
+    return HybridRank()
 
 
 def main(resolved: ResolvedCase) -> int:

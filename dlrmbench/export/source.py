@@ -27,6 +27,12 @@ def case_from_suite(suite: Path, case_name: str, scale_down: bool = False) -> An
         raise UserError(f"--case {case_name}: no such case in {suite}{did_you_mean(case_name, list(cases))}; "
                         f"cases are: {', '.join(cases)}")
     case = cases[case_name]
+    from dlrmbench.plugins import get_registry
+
+    family = get_registry().get("family", case.model.family)
+    if not family.serving:
+        raise UserError(f"--case {case_name}: its family {family.name} declares no serving export (dlrmbench "
+                        "export writes the serving graphs of families that do; see dlrmbench list-plugins)")
     if scale_down:
         from dlrmbench.config.variants import scale_down as shrink
         from dlrmbench.host import current_host
@@ -73,21 +79,20 @@ def case_from_checkpoint(path: Path, hash_indices: bool) -> Any:
 
 def build_export_model(case: Any, checkpoint: Path | None) -> tuple[Any, dict[str, Any]]:
     """The case's model on the CPU, with the checkpoint's weights when one is given; and its source record."""
-    from dlrmbench.workload.build import build_model, resolve_table_sizes
+    from dlrmbench.workload.build import build_model, resolve, resolve_table_sizes
 
-    case = case.model_copy(update={"device": "cpu"})
+    resolved = resolve(case.model_copy(update={"device": "cpu"}))
+    case = resolved.case
     dataset = None
-    if not case.model.table_sizes:  # the dataset knows them (e.g. a split dataset's model_size.json)
+    if not case.model.table_sizes and not resolved.table_sizes:  # the dataset knows them when it is opened
         import torch
 
         from dlrmbench.workload.build import open_dataset
 
-        dataset = open_dataset(case, torch.device("cpu"))
-    sizes = resolve_table_sizes(case, dataset)
-    model = build_model(case, list(sizes))
-    from dlrmbench.workload.build import resolved_for
-
-    hotness = resolved_for(case).hotness  # ids per feature of the case's data (multi-hot), None when one-hot
+        dataset = open_dataset(resolved, torch.device("cpu"))
+    sizes = resolve_table_sizes(resolved, dataset)
+    model = build_model(resolved, list(sizes))
+    hotness = resolved.hotness  # ids per feature of the case's data (multi-hot), None when one-hot
     path = checkpoint
     if path is None and case.checkpoint is not None and case.checkpoint.load is not None:
         from dlrmbench.workload.checkpoint import resolve_path

@@ -117,7 +117,7 @@ class Dcnv2MlperfLog(MllogFile):
 
 def dcnv2_log_for(case: "Case") -> Dcnv2MlperfLog:
     """The dlrm_dcnv2 log of a training case (``mlperf_log: {benchmark: dlrm_dcnv2, ...}``)."""
-    from dlrmbench.workload.checkpoint import resolve_path
+    from dlrmbench.config.paths import case_path as resolve_path
 
     cfg, opt = case.mlperf_log, case.optimizer
     assert cfg is not None

@@ -104,5 +104,5 @@ def _initialise(model: Dlrm, generator: torch.Generator) -> None:
     with torch.no_grad():
         model.out.weight.uniform_(-bound, bound, generator=generator)
         model.out.bias.uniform_(-bound, bound, generator=generator)
-        if getattr(model.interaction, "zero_padding_column", True):  # dot's zero pad (cat keeps the old rule)
+        if getattr(model.interaction, "zero_padding_column", False):  # declared by the interaction (dot's pad)
             first_top_linear(model).weight[:, -1] = 0.0

@@ -38,6 +38,7 @@ class DotInteraction(nn.Module):
         self.register_buffer("flat_index", rows * num_vectors + cols, persistent=False)
         self.register_buffer("flat_index_transposed", cols * num_vectors + rows, persistent=False)
         self.out_features = interaction_width("dot", num_vectors, dim)
+        self.zero_padding_column = True  # the reference zeroes the top MLP's weights on the pad
 
     def forward(self, bottom: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
         from dlrmbench.model.dot_autograd import dot_interaction
@@ -51,6 +52,7 @@ class CatInteraction(nn.Module):
     def __init__(self, num_vectors: int, dim: int) -> None:
         super().__init__()
         self.out_features = interaction_width("cat", num_vectors, dim)
+        self.zero_padding_column = True  # dlrmbench's rule since the 2020 model: the last input column starts at 0
 
     def forward(self, bottom: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
         return torch.cat([bottom.unsqueeze(1), embedded.to(bottom.dtype)], dim=1).flatten(1)

@@ -25,6 +25,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
+
+EVALUATION_FIELDS = ("event", "step", "samples", "elapsed_s", "rank", "time")
+"""Fields of an ``evaluation`` event that are not the family's metrics."""
+
+
+def evaluation_note(event: dict) -> str:
+    """The family's first metric of an evaluation event (``AUC 0.7512``; another family's by its name)."""
+    for name, value in event.items():
+        if name not in EVALUATION_FIELDS and isinstance(value, (int, float)):
+            return f"{'AUC' if name == 'auc' else name} {value:.4f}"
+    return "no metric"
+
 class SuiteProgress:
     """Renders worker events; a no-op when ``enabled`` is False."""
 
@@ -70,7 +82,7 @@ class SuiteProgress:
             note = f"loss {event['loss']:.4f}" if "loss" in event else ""
             self.progress.update(self._task, completed=event.get("step", 0), rate=rate, note=note)
         elif kind == "evaluation":
-            self.progress.update(self._task, note=f"AUC {event['auc']:.4f} at step {event['step']}")
+            self.progress.update(self._task, note=f"{evaluation_note(event)} at step {event['step']}")
 
     def end_case(self, status: str, summary: str) -> None:
         if self._task is not None:
@@ -137,7 +149,7 @@ class LogProgress:
                     self._explained = True
                     self._line(f"  ({LIVE_RATE_NOTE})")
         elif kind == "evaluation":
-            self._line(f"evaluated {self._label}: AUC {event.get('auc', float('nan')):.4f} at step {event.get('step')}")
+            self._line(f"evaluated {self._label}: {evaluation_note(event)} at step {event.get('step')}")
 
     def end_case(self, status: str, summary: str) -> None:
         self._line(f"end {self._label}: {status} after {self.clock() - self._started:,.1f} s"

@@ -19,7 +19,7 @@ from dlrmbench.config.capabilities import precision_unavailable
 from dlrmbench.config.schema import Case
 from dlrmbench.devices import device_of
 from dlrmbench.host import Host
-from dlrmbench.plugin_api import KINDS, PluginKind, PluginSpec
+from dlrmbench.plugin_api import PluginKind, PluginSpec
 from dlrmbench.plugins import Registry
 from dlrmbench.resolved import Launcher, ResolvedCase, resolve_case, resolve_plugins
 
@@ -69,24 +69,36 @@ def device_reason(case: Case, host: Host) -> str | None:
 
 def plugin_reason(case: Case, host: Host, specs: dict[PluginKind, PluginSpec], options: dict[PluginKind, Any]
                   ) -> str | None:
-    for kind in KINDS:
-        reason = specs[kind].availability(host, case, options[kind])
+    """The first plugin of the case that cannot run here or does not serve the case's family."""
+    family = specs["family"].name
+    for kind, spec in specs.items():
+        if kind != "family" and not spec.serves(family):
+            served = ", ".join(spec.families or ())
+            return (f"{kind} {spec.name} serves the {served} famil{'y' if len(spec.families or ()) == 1 else 'ies'}, "
+                    f"not {family}: choose a {kind} of the {family} family (dlrmbench list-plugins)")
+        reason = spec.availability(host, case, options[kind])
         if reason:
-            return f"{kind} {specs[kind].name}: {reason}"
+            return f"{kind} {spec.name}: {reason}"
     return None
 
 
-def multi_hot_reason(case: Case, embedding: PluginSpec, hotness: list[int] | None) -> str | None:
+def multi_hot_reason(case: Case, embedding: PluginSpec | None, hotness: list[int] | None) -> str | None:
+    if embedding is None:
+        return None
     if hotness is not None and any(h != 1 for h in hotness) and not embedding.multi_hot:
         return (f"embedding {embedding.name}: multi-hot is not supported by this strategy (one id per feature; the "
-                f"dataset gives up to {max(hotness)} ids per feature); use joint or multi_table")
+                f"dataset gives up to {max(hotness)} ids per feature); choose a strategy marked multi-hot in "
+                "dlrmbench list-plugins")
     return None
 
 
-def serve_reason(case: Case) -> str | None:
-    """Why a ``mode: serve`` case cannot run here: its target needs a module that is not installed."""
-    if case.mode != "serve" or case.serve is None:
+def serve_reason(case: Case, family: PluginSpec) -> str | None:
+    """Why a ``mode: serve`` case cannot run here: its family has no serving export, or its target needs a
+    module that is not installed."""
+    if case.mode not in ("serve",) or case.serve is None:
         return None
+    if not family.serving:
+        return f"mode serve exports the model for serving; family {family.name} declares no serving export"
     from dlrmbench.export.requirements import missing_modules_reason
 
     if case.serve.precision == "int8" and case.device != "cpu":
@@ -101,12 +113,12 @@ def serve_reason(case: Case) -> str | None:
     return missing_modules_reason(case.serve)
 
 
-def distributed_reason(case: Case, host: Host, resolved: Any = None) -> str | None:
+def memory_reason(resolved: ResolvedCase, host: Host) -> str | None:
     """The memory planner's verdict (processes, memory): for every case, single-process ones too, so
     that ``dlrmbench plan`` (which shows every case's memory plan) and ``run`` agree."""
-    from dlrmbench import distributed
+    from dlrmbench.memory_plan import memory_reason as reason
 
-    return distributed.planning_reason(case, host, resolved)
+    return reason(resolved, host)
 
 
 def select(cases: list[Case], only: tuple[str, ...]) -> list[Case]:
@@ -121,10 +133,10 @@ def resolve(case: Case, host: Host, registry: Registry) -> PlannedCase:
     resolved, specs, options = resolve_case(case, registry)
     reason = (
         device_reason(case, host)
-        or plugin_reason(case, host, specs, options)
-        or multi_hot_reason(case, specs["embedding"], resolved.hotness)
-        or serve_reason(case)
-        or distributed_reason(case, host, resolved)
+        or plugin_reason(resolved.case, host, specs, options)
+        or multi_hot_reason(case, specs.get("embedding"), resolved.hotness)
+        or serve_reason(case, specs["family"])
+        or memory_reason(resolved, host)
     )
     return PlannedCase(resolved, reason, options)
 

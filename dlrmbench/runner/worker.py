@@ -15,7 +15,6 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from dlrmbench.config.schema import Case
 from dlrmbench.errors import UserError
 from dlrmbench.resolved import ResolvedCase, read_resolved_case
 from dlrmbench.workload.reporter import Reporter
@@ -24,17 +23,13 @@ from dlrmbench.workload.result_metrics import (
 )
 
 
-def run_case(resolved: "ResolvedCase | Case", reporter: Reporter) -> None:
-    """Build the resolved case's workload and run its mode, reporting the final ``result`` event (a bare
-    Case, from an in-process caller, is resolved against the registry first)."""
+def run_case(resolved: ResolvedCase, reporter: Reporter) -> None:
+    """Build the resolved case's workload and run its mode, reporting the final ``result`` event."""
     import torch
 
-    from dlrmbench.workload.build import resolved_for
-
-    resolved = resolved_for(resolved)
-    case = resolved.case
     from dlrmbench.workload.build import build_workload
 
+    case = resolved.case
     torch.set_num_threads(max(1, torch.get_num_threads()))
     mlperf = None
     if case.mlperf_log is not None and case.mode == "train":
@@ -51,21 +46,21 @@ def run_case(resolved: "ResolvedCase | Case", reporter: Reporter) -> None:
         work = build_workload(resolved)
         if mlperf is not None:
             mlperf.weights_initialized(work.model)
-        memory = memory_metrics(work.model.embeddings, case, resolved.optimizer_state_bytes_per_parameter)
+        memory = memory_metrics(getattr(work.model, "embeddings", None), resolved)
         reporter.emit("built", table_sizes=work.table_sizes,
                       parameters=sum(p.numel() for p in work.model.parameters()),
-                      embedding_bytes=memory["embedding_parameter_bytes"]["value"],
-                      embedding_optimizer_state_bytes=memory["embedding_optimizer_state_bytes"]["value"],
+                      embedding_bytes=memory.get("embedding_parameter_bytes", {}).get("value"),
+                      embedding_optimizer_state_bytes=memory.get("embedding_optimizer_state_bytes", {}).get("value"),
                       torch_version=torch.__version__, cuda_version=torch.version.cuda,
                       threads=torch.get_num_threads())
         if case.mode == "train":
-            _run_train(case, work, reporter, mlperf, memory)
+            _run_train(work, reporter, mlperf, memory)
         elif case.mode == "test":
-            _run_test(case, work, reporter, memory)
+            _run_test(work, reporter, memory)
         elif case.mode == "serve" and case.serve is not None and case.serve.scenario is not None:
             from dlrmbench.runner.artifacts import ARTIFACTS_VARIABLE, case_artifacts
             from dlrmbench.workload.result_metrics import loadgen_metrics
-            from dlrmbench.workload.serve_loadgen import accuracy_evaluation, run_loadgen
+            from dlrmbench.export.serve_loadgen import accuracy_evaluation, run_loadgen
 
             records, facts, outcome = run_loadgen(work, reporter, case_artifacts(case.name) / "loadgen",
                                                   relative_to_run=bool(os.environ.get(ARTIFACTS_VARIABLE)))
@@ -73,7 +68,7 @@ def run_case(resolved: "ResolvedCase | Case", reporter: Reporter) -> None:
             reporter.emit("result", metrics={**loadgen_metrics(records, outcome), **memory}, inference=records,
                           environment=facts, evaluations=[accuracy_evaluation(accuracy)] if accuracy else [])
         elif case.mode == "serve":
-            from dlrmbench.workload.serve import run_serve
+            from dlrmbench.export.serve_mode import run_serve
 
             records, facts = run_serve(work, reporter)
             reporter.emit("result", metrics={**serving_metrics(records), **memory}, inference=records,
@@ -89,9 +84,10 @@ def run_case(resolved: "ResolvedCase | Case", reporter: Reporter) -> None:
             mlperf.close()
 
 
-def _run_train(case: Case, work: Any, reporter: Reporter, mlperf: Any, memory: dict[str, Any]) -> None:
+def _run_train(work: Any, reporter: Reporter, mlperf: Any, memory: dict[str, Any]) -> None:
     from dlrmbench.workload.train import train
 
+    case, resolved = work.case, work.resolved
     outcome = train(work, reporter, mlperf)
     if case.checkpoint is not None and case.checkpoint.save is not None:
         from dlrmbench.workload.checkpoint import resolve_path, save_checkpoint
@@ -99,23 +95,25 @@ def _run_train(case: Case, work: Any, reporter: Reporter, mlperf: Any, memory: d
         path = resolve_path(case.checkpoint.save, case)
         last = outcome.evaluations[-1] if outcome.evaluations else {}
         save_checkpoint(work.model, path, case, work.table_sizes,
-                        extra={"steps": outcome.steps, "auc": last.get("auc")}, optimizer=outcome.optimizer)
+                        extra={"steps": outcome.steps, "auc": last.get(resolved.target_metric or "auc")},
+                        optimizer=outcome.optimizer)
         reporter.emit("checkpoint", path=str(path), steps=outcome.steps)
-    reporter.emit("result", metrics={**train_metrics(outcome, case), **memory}, evaluations=outcome.evaluations,
+    reporter.emit("result", metrics={**train_metrics(outcome, resolved), **memory}, evaluations=outcome.evaluations,
                   step_times=outcome.step_times)
 
 
-def _run_test(case: Case, work: Any, reporter: Reporter, memory: dict[str, Any]) -> None:
-    """Evaluate the (loaded) model once on the test split: the AUC of the run that saved it."""
+def _run_test(work: Any, reporter: Reporter, memory: dict[str, Any]) -> None:
+    """Evaluate the (loaded) model once on the test split: the quality of the run that saved it."""
     from dlrmbench.workload.evaluate import evaluate
     from dlrmbench.workload.precision import apply_precision
 
+    case = work.case
     policy = apply_precision(case, work.device)
     reporter.emit("start", mode="test", total_steps=1)
-    result = evaluate(work.model, work.dataset.batches("test", case.eval_batch_size, work.device),
+    result = evaluate(work.family, work.model, work.dataset.batches("test", case.eval_batch_size, work.device),
                       work.device, policy, case.test_batches)
-    reporter.emit("result", metrics={**test_metrics(result), **memory},
-                  evaluations=[{"step": 0, "auc": result.auc, "log_loss": result.log_loss, "samples": result.samples}])
+    reporter.emit("result", metrics={**test_metrics(result, work.resolved), **memory},
+                  evaluations=[{"step": 0, **result.record()}])
 
 
 def _terminate(signum: int, frame: object) -> None:

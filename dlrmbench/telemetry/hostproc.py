@@ -184,3 +184,9 @@ class HostReader:
                 reading["other_cpu_cores"] = max(0.0, busy_cores - ours)
         self._last = (now, busy, total)
         return reading
+
+
+def open_host(root_pid: int | None) -> tuple["HostReader | None", str | None]:
+    """A reader of the host and the process tree under ``root_pid``, or (None, why /proc cannot be read)."""
+    reason = host_unavailable_reason()
+    return (HostReader(root_pid), None) if reason is None else (None, reason)

@@ -1,4 +1,7 @@
-"""The telemetry sampler: a thread in the parent process that reads NVML and /proc while a case runs.
+"""The telemetry sampler: a thread in the parent process that reads the telemetry sources while a case runs.
+
+The sources are telemetry plugins (``register_telemetry``): the device source that declares the case's
+device type (NVML for ``cuda``) and the host source (/proc).
 
 Per case, :class:`CaseTelemetry` starts a :class:`Sampler` (default every 100 ms, ``case.telemetry``),
 notes when the worker's progress events arrive (to find the steady window for energy per sample),
@@ -18,8 +21,6 @@ from dlrmbench.host import Host, current_host
 from dlrmbench.results.metrics import make
 from dlrmbench.results.schema import CaseResult
 from dlrmbench.telemetry import summary as S
-from dlrmbench.telemetry.hostproc import HostReader, host_unavailable_reason
-from dlrmbench.telemetry.nvml import NvmlReader
 
 GPU_FIELDS = ("power_w", "energy_j", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "mem_util_pct",
               "memory_used_bytes", "temperature_c", "throttle_mask", "other_processes")
@@ -27,16 +28,54 @@ HOST_FIELDS = ("cpu_pct", "memory_used_bytes", "worker_cpu_pct", "worker_rss_byt
                "other_cpu_cores", "cpu_mhz", "cpu_throttle_count")
 
 
+Opener = Callable[[Any], tuple[Any, "str | None"]]
+
+
+def telemetry_sources(device: str) -> tuple[Opener | None, str | None, Opener | None]:
+    """The openers of the device source that reads ``device`` (first available by name), why there is none,
+    and of the host source, from the telemetry plugins (this process's registry: the parent of the worker)."""
+    from dlrmbench.host import current_host
+    from dlrmbench.plugin_api import BuildContext
+    from dlrmbench.plugins import get_registry
+
+    specs = get_registry().specs["telemetry"].values()
+    device_open, why, host_open = None, f"no telemetry plugin reads {device} devices", None
+    for spec in sorted(specs, key=lambda s: s.name):
+        if spec.devices is not None and device not in spec.devices:
+            continue
+        reason = spec.availability(current_host())
+        if reason:
+            why = f"telemetry {spec.name}: {reason}" if spec.devices else why
+            continue
+        opener = spec.build(BuildContext(None, spec.options(), None)).open
+        if spec.devices is None and host_open is None:
+            host_open = opener
+        elif spec.devices is not None and device_open is None:
+            device_open, why = opener, None
+    return device_open, why, host_open
+
+
 class Sampler:
-    """Reads every ``interval_s`` on its own thread into a columnar timeline (seconds since start)."""
+    """Reads every ``interval_s`` on its own thread into a columnar timeline (seconds since start).
+
+    ``device`` picks the device source (the telemetry plugin that reads that device type); ``gpu_indices``
+    are the devices it reads (none: the host only)."""
 
     def __init__(self, interval_s: float, gpu_indices: list[int], root_pid: int | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, device: str = "cuda") -> None:
         self.interval_s = interval_s
         self.clock = clock
-        self.gpu, self.gpu_reason = NvmlReader.open(gpu_indices)
-        self.host_reason = host_unavailable_reason()
-        self.host = HostReader(root_pid) if self.host_reason is None else None
+        device_open, device_reason, host_open = telemetry_sources(device)
+        if not gpu_indices:
+            self.gpu, self.gpu_reason = None, "the case uses no GPU"
+        elif device_open is None:
+            self.gpu, self.gpu_reason = None, device_reason
+        else:
+            self.gpu, self.gpu_reason = device_open(gpu_indices)
+        if host_open is None:
+            self.host, self.host_reason = None, "no telemetry plugin reads the host"
+        else:
+            self.host, self.host_reason = host_open(root_pid)
         gpus = self.gpu.indices if self.gpu else []
         names = self.gpu.names if self.gpu else []
         self.timeline: dict[str, Any] = {
@@ -110,11 +149,11 @@ class Sampler:
 
 
 def case_gpu_indices(case: Case, host: Host) -> list[int]:
-    """The NVML indices of the GPUs a case runs on (the first ``case.gpus`` visible ones); none when the
-    device table says its telemetry does not come from NVML."""
+    """The indices of the accelerators a case runs on (the first ``case.gpus`` visible ones); none for a
+    device type that is not indexed (the CPU: the host source reads it)."""
     from dlrmbench.devices import device_of
 
-    if device_of(case.device).telemetry != "nvml":
+    if not device_of(case.device).indexed:
         return []
     return [g.index for g in host.gpus[: case.gpus]]
 
@@ -134,7 +173,7 @@ class CaseTelemetry:
         if self.case.telemetry.enabled:
             try:
                 self.sampler = Sampler(self.case.telemetry.interval_ms / 1000.0,
-                                       case_gpu_indices(self.case, self.host)).start()
+                                       case_gpu_indices(self.case, self.host), device=self.case.device).start()
             except Exception as exc:
                 self.setup_error = f"telemetry could not start: {type(exc).__name__}: {exc}"
         return self

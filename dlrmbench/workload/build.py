@@ -1,11 +1,11 @@
-"""Turn a resolved case into live objects: dataset, embedding strategy, backend, interaction, model.
+"""Turn a resolved case into live objects: the family, the dataset, the model and its optimizer.
 
 Every plugin is built the same way: its factory called with one :class:`BuildContext` holding the
-case, the plugin's options, the table sizes and the device. Everything comes from the case's
-:class:`~dlrmbench.resolved.ResolvedCase`: in a worker, the one read from its case file (no plugin
-registry, no option validation); for an in-process caller that passes a bare :class:`Case` (tests,
-``verify``, ``export``), the case is resolved once against the registry by :func:`resolved_for`,
-with the planner's own function.
+case, the plugin's options, the table sizes and the device, from the case's
+:class:`~dlrmbench.resolved.ResolvedCase` (a worker's comes from its case file: no plugin registry, no
+option validation). What a factory returns is checked against its kind's protocol at once, so that a
+plugin missing a method the core calls is refused by name. In-process callers that hold a bare
+:class:`Case` (tests, ``verify``, ``export``) resolve it first with :func:`resolve`, once.
 """
 
 from __future__ import annotations
@@ -17,9 +17,18 @@ import torch
 
 from dlrmbench.config.schema import Case
 from dlrmbench.errors import UserError
-from dlrmbench.model.dlrm import build_dlrm
-from dlrmbench.plugin_api import KINDS, BuildContext, PluginKind
+from dlrmbench.plugin_api import (
+    BuildContext, Dataset, DenseBackend, EmbeddingStrategy, Interaction, OptimizerPlugin, PluginKind,
+    TelemetrySource, TopologyRunner, WorkloadFamily, missing_methods,
+)
 from dlrmbench.resolved import ResolvedCase, resolve_case
+
+PROTOCOLS: dict[str, type] = {
+    "family": WorkloadFamily, "backend": DenseBackend, "embedding": EmbeddingStrategy,
+    "interaction": Interaction, "optimizer": OptimizerPlugin, "dataset": Dataset, "topology": TopologyRunner,
+    "telemetry": TelemetrySource,
+}
+"""The interface each kind's factory must return (:mod:`dlrmbench.plugin_api`)."""
 
 
 @dataclass
@@ -31,45 +40,56 @@ class Workload:
     dataset: Any
     model: torch.nn.Module
     table_sizes: list[int]
+    family: Any = None
+    resolved: ResolvedCase | None = None
 
 
-_resolved: list[tuple[Case, ResolvedCase]] = []  # (the Case callers pass, its resolved case)
+def resolve(case: Case) -> ResolvedCase:
+    """``case`` resolved against this process's plugin registry (options validated once): for in-process
+    callers that start from a bare case; the planner does this for every case it runs."""
+    from dlrmbench.plugins import get_registry
+
+    return resolve_case(case, get_registry())[0]
 
 
-def resolved_for(case: "Case | ResolvedCase") -> ResolvedCase:
-    """The resolved case of ``case``: itself when resolved (and remembered, so that later calls with its
-    ``.case`` find it), else the one remembered for this very Case object, else resolved now against
-    the process's registry (options validated once, by :func:`dlrmbench.resolved.resolve_plugins`)."""
-    if isinstance(case, ResolvedCase):
-        key, found = case.case, case
-    else:
-        key = case
-        found = next((r for c, r in _resolved if c is case or r.case is case), None)
-        if found is None:
-            from dlrmbench.plugins import get_registry
-
-            found = resolve_case(case, get_registry())[0]
-    if not any(c is key and r is found for c, r in _resolved):
-        _resolved[:] = [(key, found), *_resolved[:7]]  # a worker runs one case; in-process callers a few
-    return found
+def checked(kind: PluginKind, name: str, built: Any) -> Any:
+    """``built`` when it has every method of its kind's protocol, else a UserError naming what is missing."""
+    missing = missing_methods(built, PROTOCOLS[kind])
+    if missing:
+        protocol = PROTOCOLS[kind].__name__
+        raise UserError(f"{kind} {name}: its factory returned a {type(built).__name__} without "
+                        f"{', '.join(missing)} (the core calls them; see dlrmbench.plugin_api.{protocol})")
+    return built
 
 
-def plugin_options(case: "Case | ResolvedCase") -> dict[PluginKind, Any]:
-    """Every plugin's Options instance for ``case`` (constructed from the resolved case, not re-validated)."""
-    resolved = resolved_for(case)
-    return {kind: resolved.options(kind) for kind in KINDS}
+class PluginBuilder:
+    """Builds the case's plugins for one process (what a family's ``build_model`` receives as ``build``)."""
 
+    def __init__(self, resolved: ResolvedCase, table_sizes: "list[int] | None", device: str = "cpu",
+                 rank: int = 0, world_size: int = 1) -> None:
+        self.resolved = resolved
+        self.table_sizes = tuple(table_sizes) if table_sizes is not None else None
+        self.device, self.rank, self.world_size = device, rank, world_size
 
-def resolve_table_sizes(case: Case, dataset: Any) -> list[int]:
-    """Table sizes from the case's model, else the dataset; clipped by ``max_table_size``."""
-    sizes = case.model.table_sizes or dataset.table_sizes()
-    if not sizes:
-        raise UserError(
-            f"case {case.name}: no table sizes: set model.table_sizes or use a dataset that provides them"
-        )
-    if case.model.max_table_size is not None:
-        sizes = [min(s, case.model.max_table_size) for s in sizes]
-    return list(sizes)
+    def context(self, kind: PluginKind, table_sizes: "list[int] | None" = None, options: Any = None) -> BuildContext:
+        """The build context of the case's ``kind`` plugin (``table_sizes``: a rank's tables)."""
+        plugin = self._plugin(kind)
+        sizes = tuple(table_sizes) if table_sizes is not None else self.table_sizes
+        return BuildContext(self.resolved.case, options if options is not None else plugin.options_object(),
+                            sizes, self.device, self.rank, self.world_size)
+
+    def __call__(self, kind: PluginKind, table_sizes: "list[int] | None" = None, options: Any = None) -> Any:
+        """The case's ``kind`` plugin, built and checked against its protocol."""
+        plugin = self._plugin(kind)
+        return checked(kind, plugin.name, plugin.build(self.context(kind, table_sizes, options)))
+
+    def _plugin(self, kind: PluginKind) -> Any:
+        plugin = self.resolved.plugins.get(kind)
+        if plugin is None:
+            family = self.resolved.case.model.family
+            raise UserError(f"family {family} builds a {kind} but does not declare it in its spec's `uses`; "
+                            f"add {kind!r} to uses")
+        return plugin
 
 
 def case_device(case: Case, local_rank: int = 0) -> torch.device:
@@ -78,12 +98,25 @@ def case_device(case: Case, local_rank: int = 0) -> torch.device:
     return torch.device(device_of(case.device).torch_device(local_rank))
 
 
-def open_dataset(case: "Case | ResolvedCase", device: torch.device, rank: int = 0, world_size: int = 1) -> Any:
+def resolve_table_sizes(resolved: ResolvedCase, dataset: Any) -> list[int]:
+    """Table sizes from the model configuration or the planner, else the dataset; clipped by ``max_table_size``."""
+    case = resolved.case
+    sizes = getattr(case.model, "table_sizes", None) or resolved.table_sizes or dataset.table_sizes()
+    if not sizes:
+        raise UserError(
+            f"case {case.name}: no table sizes: set model.table_sizes or use a dataset that provides them"
+        )
+    clip = getattr(case.model, "max_table_size", None)
+    if clip is not None:
+        sizes = [min(s, clip) for s in sizes]
+    return list(sizes)
+
+
+def open_dataset(resolved: ResolvedCase, device: torch.device, rank: int = 0, world_size: int = 1) -> Any:
     """The case's dataset plugin, built (its files are opened by the plugin)."""
-    resolved = resolved_for(case)
-    plugin, case = resolved.plugins["dataset"], resolved.case
-    sizes = tuple(case.model.table_sizes) if case.model.table_sizes else None
-    return plugin.build(BuildContext(case, plugin.options_object(), sizes, str(device), rank, world_size))
+    declared = getattr(resolved.case.model, "table_sizes", None)
+    builder = PluginBuilder(resolved, declared, str(device), rank, world_size)
+    return builder("dataset")
 
 
 class CaseData(NamedTuple):
@@ -95,66 +128,61 @@ class CaseData(NamedTuple):
     table_sizes: list[int]
 
 
-def open_case_data(case: "Case | ResolvedCase", local_rank: int = 0, rank: int = 0, world_size: int = 1) -> CaseData:
-    """Resolve ``case``, pick its device, seed torch with the case's seed (so that every topology's model
-    starts from the same weights), open this rank's dataset and resolve the table sizes."""
-    resolved = resolved_for(case)
+def open_case_data(resolved: ResolvedCase, local_rank: int = 0, rank: int = 0, world_size: int = 1) -> CaseData:
+    """Pick the case's device, seed torch with the case's seed (so that every topology's model starts from
+    the same weights), open this rank's dataset and resolve the table sizes."""
     device = case_device(resolved.case, local_rank)
     torch.manual_seed(resolved.case.seed)
     dataset = open_dataset(resolved, device, rank, world_size)
-    return CaseData(resolved, device, dataset, resolve_table_sizes(resolved.case, dataset))
+    return CaseData(resolved, device, dataset, resolve_table_sizes(resolved, dataset))
 
 
-def build_workload(case: "Case | ResolvedCase", local_rank: int = 0) -> Workload:
-    """Open the dataset and build the model of ``case`` on its device, seeded (or from its checkpoint)."""
-    resolved, device, dataset, table_sizes = open_case_data(case, local_rank)
+def build_family(resolved: ResolvedCase, table_sizes: "list[int] | None" = None) -> Any:
+    """The case's workload family object (its factory's, checked against :class:`WorkloadFamily`)."""
+    return PluginBuilder(resolved, table_sizes)("family")
+
+
+def build_model(resolved: ResolvedCase, table_sizes: list[int], family: Any = None) -> torch.nn.Module:
+    """The case's model on the CPU, built by its family from the plugins it uses, seeded."""
+    builder = PluginBuilder(resolved, table_sizes)
+    family = family if family is not None else builder("family")
+    return family.build_model(builder.context("family"), builder)
+
+
+def build_workload(resolved: ResolvedCase, local_rank: int = 0) -> Workload:
+    """Open the dataset and build the model of the case on its device, seeded (or from its checkpoint)."""
+    if not isinstance(resolved, ResolvedCase):
+        raise TypeError("build_workload takes a ResolvedCase: resolve a bare Case with dlrmbench.workload.build.resolve")
+    resolved, device, dataset, table_sizes = open_case_data(resolved, local_rank)
     case = resolved.case
-    model = build_model(resolved, table_sizes)
+    family = build_family(resolved, table_sizes)
+    model = build_model(resolved, table_sizes, family)
     if case.checkpoint is not None and case.checkpoint.load is not None:
         from dlrmbench.workload.checkpoint import load_checkpoint, resolve_path
 
         load_checkpoint(model, resolve_path(case.checkpoint.load, case), case, table_sizes)
     model = model.to(device)
-    if getattr(dataset, "ids_validated", False):  # checked once in the data layer, not again every step
-        model.embeddings.check_every_batch = False
-    return Workload(case=case, device=device, dataset=dataset, model=model, table_sizes=table_sizes)
+    embeddings = getattr(model, "embeddings", None)
+    if getattr(dataset, "ids_validated", False) and embeddings is not None:
+        embeddings.check_every_batch = False  # checked once in the data layer, not again every step
+    return Workload(case=case, device=device, dataset=dataset, model=model, table_sizes=table_sizes,
+                    family=family, resolved=resolved)
 
 
-def build_embeddings(case: "Case | ResolvedCase", table_sizes: list[int], options: Any = None) -> Any:
+def workload_over(resolved: ResolvedCase, dataset: Any, table_sizes: list[int]) -> Workload:
+    """The case's family and model (on the CPU, seeded) over a dataset the caller already holds (tests and
+    benchmarks with data in memory)."""
+    family = build_family(resolved, table_sizes)
+    return Workload(case=resolved.case, device=torch.device("cpu"), dataset=dataset,
+                    model=build_model(resolved, table_sizes, family), table_sizes=list(table_sizes), family=family,
+                    resolved=resolved)
+
+
+def build_embeddings(resolved: ResolvedCase, table_sizes: list[int], options: Any = None) -> Any:
     """The case's embedding strategy over ``table_sizes`` (a rank's tables in a hybrid-parallel run)."""
-    resolved = resolved_for(case)
-    plugin = resolved.plugins["embedding"]
-    options = options if options is not None else plugin.options_object()
-    return plugin.build(BuildContext(resolved.case, options, tuple(table_sizes)))
+    return PluginBuilder(resolved, table_sizes)("embedding", table_sizes, options)
 
 
-def build_model(case: "Case | ResolvedCase", table_sizes: list[int]) -> torch.nn.Module:
-    """The case's DLRM on the CPU, from its backend, embedding and interaction plugins, seeded."""
-    resolved = resolved_for(case)
-    plugins, options, case = resolved.plugins, plugin_options(resolved), resolved.case
-    base = BuildContext(case, None, tuple(table_sizes))
-    backend = plugins["backend"].build(base.with_plugin(options["backend"]))
-    embeddings = plugins["embedding"].build(base.with_plugin(options["embedding"]))
-    interaction_ctx = base.with_plugin(options["interaction"])
-    interaction = backend.interaction(interaction_ctx) or plugins["interaction"].build(interaction_ctx)
-    return build_dlrm(
-        backend,
-        embeddings,
-        num_numerical=case.model.num_numerical,
-        bottom_sizes=list(case.model.bottom_mlp),
-        top_sizes=list(case.model.top_mlp),
-        interaction=interaction,
-        seed=case.seed,
-    )
-
-
-def build_optimizer(case: "Case | ResolvedCase", groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+def build_optimizer(resolved: ResolvedCase, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
     """The case's optimizer plugin over ``groups`` (each with ``params``, ``sparse``, ``lr_scale``)."""
-    resolved = resolved_for(case)
-    plugin = resolved.plugins["optimizer"]
-    return plugin.build(BuildContext(resolved.case, plugin.options_object(), None)).build(groups)
-
-
-def optimizer_state_bytes_per_parameter(case: "Case | ResolvedCase") -> float:
-    """State bytes per parameter element of the case's optimizer plugin (from the resolved case)."""
-    return resolved_for(case).optimizer_state_bytes_per_parameter
+    return PluginBuilder(resolved, None)("optimizer").build(groups)

@@ -23,21 +23,24 @@ from typing import Any
 
 import torch
 
-from dlrmbench.config.schema import Case
+from dlrmbench.config.paths import case_path
+from dlrmbench.config.schema import DEFAULT_FAMILY, Case
 from dlrmbench.errors import UserError
 from dlrmbench.safe_text import first_line
 
 FORMAT = "dlrmbench-checkpoint-1"
 
 
-def resolve_path(template: str, case: Case) -> Path:
-    """The checkpoint (or log) path of ``case``: ``{case}`` becomes the case name."""
-    return Path(template.replace("{case}", case.name))
+resolve_path = case_path  # the checkpoint path of a case (``{case}`` becomes its name)
 
 
 def model_shape(case: Case, table_sizes: list[int]) -> dict[str, Any]:
-    """What must match for weights to fit: the architecture and the embedding strategy."""
+    """What must match for weights to fit: the architecture and the embedding strategy (another family's:
+    its whole model configuration but the table clipping, the table sizes and the strategy)."""
     m = case.model
+    if m.family != DEFAULT_FAMILY:
+        return {"family": m.family, "config": m.model_dump(mode="json", exclude={"table_sizes", "max_table_size"}),
+                "table_sizes": [int(s) for s in table_sizes], "embedding": case.embedding.name}
     return {
         "num_numerical": m.num_numerical,
         "bottom_mlp": list(m.bottom_mlp),
@@ -53,6 +56,8 @@ def model_shape(case: Case, table_sizes: list[int]) -> dict[str, Any]:
 def _describe(shape: dict[str, Any]) -> str:
     sizes = shape.get("table_sizes", [])
     tables = f"{len(sizes)} tables, {sum(sizes):,} rows" if len(sizes) > 6 else f"tables {sizes}"
+    if "family" in shape:
+        return f"family {shape['family']} {shape.get('config')} {tables} embedding {shape.get('embedding')}"
     return (
         f"bottom {shape.get('bottom_mlp')} top {shape.get('top_mlp')} dim {shape.get('embedding_dim')} "
         f"{shape.get('interaction')} {tables} embedding {shape.get('embedding')} "

@@ -20,36 +20,36 @@ import torch
 
 from dlrmbench.results.stats import latency_summary
 from dlrmbench.workload.build import Workload
-from dlrmbench.batch import Batch
 from dlrmbench.workload.precision import apply_precision
 from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.timing import synchronize
 
 
-def _host_batches(work: Workload, batch_size: int, needed: int) -> list[Batch]:
+def _host_batches(work: Workload, batch_size: int, needed: int) -> list[Any]:
     stream = work.dataset.batches("test", batch_size, torch.device("cpu"))
     batches = [b for b in itertools.islice(stream, needed) if b.size == batch_size]  # graphs need one shape
     if not batches:
         raise ValueError(f"the test split has no complete batch of {batch_size}; lower the inference batch size")
     if work.device.type == "cuda":
-        batches = [Batch(b.numerical.pin_memory(), b.categorical.pin_memory(), b.label) for b in batches]
+        batches = [b.pin_memory() if hasattr(b, "pin_memory") else b for b in batches]
     return batches
 
 
-Forward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Forward = Callable[..., torch.Tensor]
+"""``forward(*inputs)``: the model's outputs for the family's model inputs of one batch."""
 
 
 def eager_forward(model: torch.nn.Module, policy: Any) -> Forward:
     """The model called directly, under ``no_grad`` and the precision's autocast."""
 
-    def forward(numerical: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+    def forward(*inputs: Any) -> torch.Tensor:
         with torch.no_grad(), policy.autocast():
-            return model(numerical, categorical)
+            return model(*inputs)
 
     return forward
 
 
-def graphed_forward(model: torch.nn.Module, policy: Any, example: Batch, device: torch.device,
+def graphed_forward(model: torch.nn.Module, policy: Any, example: tuple[Any, ...], device: torch.device,
                     warmup: int = 10) -> Forward:
     """A CUDA-graph replay of the forward pass at ``example``'s batch size (GPU only).
 
@@ -60,34 +60,36 @@ def graphed_forward(model: torch.nn.Module, policy: Any, example: Batch, device:
     """
     if device.type != "cuda":
         raise ValueError(f"inference.cuda_graphs needs a CUDA device, not {device.type}")
-    static_num = example.numerical.to(device).clone()
-    static_cat = example.categorical.to(device).clone()
+    if not all(isinstance(x, torch.Tensor) for x in example):
+        raise ValueError("inference.cuda_graphs needs the model's inputs as tensors (one-hot ids); this case's "
+                         "inputs hold jagged features: set inference.cuda_graphs: false")
+    static = [x.to(device).clone() for x in example]
     side = torch.cuda.Stream(device)
     side.wait_stream(torch.cuda.current_stream(device))
     with torch.cuda.stream(side), torch.no_grad(), policy.autocast():
         for _ in range(max(1, warmup)):  # also runs any first-batch checks that synchronise
-            model(static_num, static_cat)
+            model(*static)
     torch.cuda.current_stream(device).wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     try:
         with torch.cuda.graph(graph), torch.no_grad(), policy.autocast():
-            static_out = model(static_num, static_cat)
+            static_out = model(*static)
     except RuntimeError as exc:
         raise RuntimeError(
             f"CUDA graph capture failed ({str(exc).splitlines()[0][:200]}); the backend or embedding "
             "strategy synchronises with the host inside forward(): set inference.cuda_graphs: false"
         ) from exc
 
-    def forward(numerical: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        static_num.copy_(numerical, non_blocking=True)
-        static_cat.copy_(categorical, non_blocking=True)
+    def forward(*inputs: torch.Tensor) -> torch.Tensor:
+        for target, value in zip(static, inputs):
+            target.copy_(value, non_blocking=True)
         graph.replay()
         return static_out
 
     return forward
 
 
-def _time_steps(forward: Forward, batches: list[Batch], device: torch.device,
+def _time_steps(forward: Forward, family: Any, batches: list[Any], device: torch.device,
                 steps: int, warmup: int, copy: bool, graphed: bool) -> list[float]:
     """Per-step latency: from the batch in host memory (``copy``) or on the device, to the output
     ready on the device. A graph replay copies host batches straight into its static inputs."""
@@ -98,7 +100,7 @@ def _time_steps(forward: Forward, batches: list[Batch], device: torch.device,
         start = time.perf_counter()
         if copy and not graphed:
             batch = batch.to(device, non_blocking=True)
-        forward(batch.numerical, batch.categorical)
+        forward(*family.model_inputs(batch))
         synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - start)
@@ -120,10 +122,11 @@ def run_inference(work: Workload, reporter: Reporter) -> list[dict[str, Any]]:
         record: dict[str, Any] = {"batch_size": batch_size, "steps": cfg.steps}
         graphed = cfg.cuda_graphs and work.device.type == "cuda"
         record["cuda_graphs"] = graphed
-        forward = (graphed_forward(model, policy, batches[0], work.device) if graphed
+        forward = (graphed_forward(model, policy, work.family.model_inputs(batches[0]), work.device) if graphed
                    else eager_forward(model, policy))
         for label, copy in (("end_to_end", True), ("device_only", False)):
-            times = _time_steps(forward, batches, work.device, cfg.steps, cfg.warmup_steps, copy, graphed)
+            times = _time_steps(forward, work.family, batches, work.device, cfg.steps, cfg.warmup_steps, copy,
+                                graphed)
             summary = latency_summary(times)
             record[label] = {**summary, "throughput": batch_size / summary["mean_s"], "step_times_s": times}
             done += cfg.steps + cfg.warmup_steps

@@ -39,17 +39,17 @@ def evaluation_due(case: Case, step: int, total: int) -> bool:
 
 
 def record_evaluation(outcome: Any, reporter: Reporter, case: Case, step: int, result: Evaluation,
-                      elapsed_s: float) -> bool:
-    """Keep and report one evaluation; True when it reaches ``auc_threshold``.
+                      elapsed_s: float, target_metric: str | None = None) -> bool:
+    """Keep and report one evaluation; True when the family's target metric reaches ``auc_threshold``.
 
     The first evaluation that reaches the threshold fixes the time to train (MLPerf: evaluations
     included, measured from run start to the end of that evaluation).
     """
-    record = {"step": step, "auc": result.auc, "log_loss": result.log_loss,
-              "samples": result.samples, "elapsed_s": elapsed_s}
+    record = {"step": step, **result.record(), "elapsed_s": elapsed_s}
     outcome.evaluations.append(record)
     reporter.emit("evaluation", **record)
-    hit = case.auc_threshold is not None and result.auc >= case.auc_threshold
+    value = result.metrics.get(target_metric) if target_metric else None
+    hit = case.auc_threshold is not None and value is not None and value >= case.auc_threshold
     if hit and outcome.time_to_train_s is None:
         outcome.time_to_train_s = elapsed_s
     return hit

@@ -32,7 +32,7 @@ class MlperfLog(MllogFile):
                 f"case {case.name}: mlperf_log needs the mlperf-logging package "
                 "(pip install 'dlrmbench[mlperf]')"
             ) from None
-        from dlrmbench.workload.checkpoint import resolve_path
+        from dlrmbench.config.paths import case_path as resolve_path
 
         assert case.mlperf_log is not None
         self.case, self.cfg = case, case.mlperf_log

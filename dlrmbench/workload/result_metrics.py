@@ -8,30 +8,64 @@ from __future__ import annotations
 
 from typing import Any
 
-from dlrmbench.config.schema import Case
 
 
-def train_metrics(outcome: Any, case: Case) -> dict[str, dict[str, Any]]:
-    """Throughput (mean- and p50-based), step-time percentiles, AUC, loss and step counts of a training run."""
+def family_metric(record: Any, value: float | None, name: str | None = None, description: str | None = None
+                  ) -> Any:
+    """A :class:`~dlrmbench.results.schema.Metric` of one of the family's quality metrics (unit and direction
+    from the family's declaration, carried by the resolved case)."""
+    from dlrmbench.results.schema import Metric
+
+    return Metric(name=name or record.name, value=value, unit=record.unit, higher_is_better=record.higher_is_better,
+                  description=record.description if description is None else description)
+
+
+def quality_metrics(resolved: Any, evaluations: list[dict[str, Any]]) -> list[Any]:
+    """The family's metrics at the last evaluation, and the best value of its target metric over them."""
+    last = evaluations[-1] if evaluations else {}
+    out = []
+    for record in resolved.metrics:
+        out.append(family_metric(record, last.get(record.name), description=f"{record.description or record.name} "
+                                 "at the last evaluation"))
+        if record.name == resolved.target_metric:
+            values = [e[record.name] for e in evaluations if e.get(record.name) is not None]
+            best = (max(values) if record.higher_is_better is not False else min(values)) if values else None
+            out.append(family_metric(record, best, f"best_{record.name}",
+                                     f"best {record.name} over the evaluations"))
+    return out
+
+
+def train_metrics(outcome: Any, resolved: Any) -> dict[str, dict[str, Any]]:
+    """Throughput (mean- and p50-based, and per work unit the family counts), FLOP/s, step-time
+    percentiles, the family's quality metrics, loss and step counts of a training run."""
     from dlrmbench.results.metrics import make, metric_key
+    from dlrmbench.results.schema import Metric
     from dlrmbench.results.stats import latency_summary
 
+    case = resolved.case
     measured = outcome.step_times[case.benchmark_warmup_steps:]
     summary = latency_summary(measured)
-    throughput = outcome.measured_samples / outcome.measured_seconds if outcome.measured_seconds > 0 else None
+    seconds = outcome.measured_seconds
+    throughput = outcome.measured_samples / seconds if seconds > 0 else None
     p50_throughput = case.batch_size / summary["p50_s"] if measured and summary["p50_s"] > 0 else None
-    last = outcome.evaluations[-1] if outcome.evaluations else {}
-    best = max((e["auc"] for e in outcome.evaluations), default=None)
     values = [
         make("train_throughput", throughput),
         make("train_throughput_p50", p50_throughput),
+        *[Metric(name=f"train_{unit}_throughput", value=count / seconds if seconds > 0 else None, unit=f"{unit}/s",
+                 higher_is_better=True, description=f"{unit} processed in the measured window / its wall time")
+          for unit, count in sorted(outcome.measured_units.items())],
+    ]
+    if resolved.flops_per_sample is not None:
+        values.append(Metric(name="train_flops", value=resolved.flops_per_sample * throughput if throughput else None,
+                             unit="FLOP/s", higher_is_better=True,
+                             description=f"mean throughput x the family's {resolved.flops_per_sample:.4g} "
+                                         "training FLOPs per sample"))
+    values += [
         make("step_time_mean", summary["mean_s"] * 1e3),
         make("step_time_p50", summary["p50_s"] * 1e3),
         make("step_time_p90", summary["p90_s"] * 1e3),
         make("step_time_p99", summary["p99_s"] * 1e3),
-        make("auc", last.get("auc")),
-        make("best_auc", best),
-        make("log_loss", last.get("log_loss")),
+        *quality_metrics(resolved, outcome.evaluations),
         make("final_train_loss", outcome.final_loss),
         make("train_steps", float(outcome.steps)),
         make("measured_steps", float(outcome.measured_steps)),
@@ -112,41 +146,36 @@ def loadgen_metrics(records: list[dict[str, Any]], outcome: dict[str, Any]) -> d
     return {m.name: m.model_dump() for m in values if m.value is not None}
 
 
-def memory_metrics(embeddings: Any, case: Case, state_bytes_per_parameter: float | None = None
-                   ) -> dict[str, dict[str, Any]]:
-    """What the embedding strategy holds: its parameters, and its optimizer's state for them.
+def memory_metrics(embeddings: Any, resolved: Any) -> dict[str, dict[str, Any]]:
+    """What the embedding strategy holds: its parameters, and its optimizer's state for them (none for a
+    model without one).
 
-    The state is the optimizer plugin's ``state_bytes_per_parameter`` (plain SGD: none; a worker passes
-    its resolved case's, others leave it to the registry), unless the strategy applies its own
-    optimizer and counts its own state (``optimizer_state_bytes()``).
+    The state is the optimizer plugin's ``state_bytes_per_parameter`` (plain SGD: none), from the resolved
+    case, unless the strategy applies its own optimizer and counts its own state (``optimizer_state_bytes()``).
     """
     from dlrmbench.results.metrics import make
 
-    per_parameter = 0.0
-    if not getattr(embeddings, "applies_own_optimizer", False) and state_bytes_per_parameter is not None:
-        per_parameter = state_bytes_per_parameter
-    elif not getattr(embeddings, "applies_own_optimizer", False):
-        from dlrmbench.plugins import get_registry
-
-        per_parameter = get_registry().get("optimizer", case.optimizer.name).state_bytes_per_parameter
+    if embeddings is None or not hasattr(embeddings, "parameter_bytes"):
+        return {}
+    own = getattr(embeddings, "applies_own_optimizer", False)
+    per_parameter = 0.0 if own else float(resolved.optimizer_state_bytes_per_parameter)
     state = embeddings.optimizer_state_bytes(per_parameter)
     values = [
         make("embedding_parameter_bytes", float(embeddings.parameter_bytes())),
         make("embedding_optimizer_state_bytes", float(state),
-             description=f"bytes of {case.optimizer.name} state for the tables"),
+             description=f"bytes of {resolved.case.optimizer.name} state for the tables"),
     ]
     return {m.name: m.model_dump() for m in values}
 
 
-def test_metrics(result: Any) -> dict[str, dict[str, Any]]:
-    """AUC, log loss and sample count of one evaluation (``mode: test``)."""
+def test_metrics(result: Any, resolved: Any) -> dict[str, dict[str, Any]]:
+    """The family's metrics and the sample count of one evaluation (``mode: test``)."""
     from dlrmbench.results.metrics import make
 
-    return {
-        "auc": make("auc", result.auc, description="ROC AUC on the test split").model_dump(),
-        "log_loss": make("log_loss", result.log_loss, description="test log loss").model_dump(),
-        "test_samples": make("test_samples", float(result.samples)).model_dump(),
-    }
+    out = {r.name: family_metric(r, result.metrics.get(r.name), description=f"{r.description or r.name} "
+                                 "on the test split").model_dump() for r in resolved.metrics}
+    out["test_samples"] = make("test_samples", float(result.samples)).model_dump()
+    return out
 
 
 def rank_metrics(ranks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

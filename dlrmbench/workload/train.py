@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from dlrmbench.batch import ids_num_features
 from dlrmbench.config.schema import Case
 from dlrmbench.model.schedule import learning_rate
 from dlrmbench.workload.build import Workload
@@ -24,7 +23,7 @@ from dlrmbench.workload.loop import ProgressReporter, evaluation_due, record_eva
 from dlrmbench.workload.precision import apply_precision
 from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.timing import StepTimer, WallClock, synchronize
-from dlrmbench.workload.topology import SingleProcess, Topology
+from dlrmbench.workload.layout import Layout, SingleProcess
 
 if TYPE_CHECKING:
     from dlrmbench.workload.mlperf_log import MlperfLog
@@ -46,30 +45,16 @@ class TrainOutcome:
     final_loss: float | None = None
     step_times: list[float] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)  # every step's global-batch mean loss
+    measured_units: dict[str, float] = field(default_factory=dict)  # the family's work units (tokens) measured
     optimizer: Any = field(default=None, repr=False, compare=False)  # the optimizer plugin's, for checkpoint.save
 
 
-def check_batch_shape(batch: Any, case: Any, num_tables: int) -> None:
-    """Refuse data whose feature counts do not match the model, naming the fields to fix."""
-    numerical = tuple(batch.numerical.shape)
-    if len(numerical) != 2 or numerical[1] != case.model.num_numerical:
-        raise ValueError(f"the dataset gives numerical features of shape {numerical} but model.num_numerical is "
-                         f"{case.model.num_numerical}; make them agree")
-    features = ids_num_features(batch.categorical)
-    if features != num_tables:
-        if features < 0:
-            shape = tuple(batch.categorical.shape)
-            features = shape[-1] if shape else 0
-        raise ValueError(f"the dataset gives {features} categorical features per sample "
-                         f"but the model has {num_tables} tables (model.table_sizes); make them agree")
-
-
-def make_optimizer(case: Case, model: torch.nn.Module, topology: "Topology | None" = None) -> torch.optim.Optimizer:
-    """The case's optimizer plugin over the topology's parameter groups (dense, and the tables' sparse group)."""
+def make_optimizer(resolved: Any, model: torch.nn.Module, layout: "Layout | None" = None) -> torch.optim.Optimizer:
+    """The case's optimizer plugin over the layout's parameter groups (dense, and the tables' sparse group)."""
     from dlrmbench.workload.build import build_optimizer
 
-    groups = (topology or SingleProcess()).parameter_groups(model)
-    return build_optimizer(case, groups)
+    groups = (layout or SingleProcess()).parameter_groups(model)
+    return build_optimizer(resolved, groups)
 
 
 def total_steps(case: Case, steps_per_epoch: int) -> int:
@@ -90,39 +75,46 @@ def total_steps(case: Case, steps_per_epoch: int) -> int:
     return total
 
 
-def train_step(model: torch.nn.Module, batch: Any, labels: torch.Tensor, optimizer: torch.optim.Optimizer,
-               loss_fn: torch.nn.Module, policy: Any, gradient_scale: float = 1.0, scaler: Any = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimisation step (forward under the precision policy, scaled backward, optimizer step);
-    returns the logits and the unscaled loss. The training loop and ``dlrmbench verify`` share it."""
+def train_step(model: torch.nn.Module, batch: Any, target: Any, optimizer: torch.optim.Optimizer,
+               family: Any, policy: Any, gradient_scale: float = 1.0, scaler: Any = None,
+               after_backward: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step (forward under the precision policy, the family's loss, scaled backward,
+    optimizer step); returns the outputs and the unscaled loss. The training loop and ``dlrmbench verify``
+    share it. The autocast context is entered for this step's forward only: autocast caches its low-precision
+    copies of the weights until the outermost context exits, so a context around several steps would train
+    with stale copies. ``after_backward()`` (a layout's) runs between backward and the optimizer step."""
     with policy.autocast():
-        logits = model(batch.numerical, batch.categorical)
-    loss = loss_fn(logits.float(), labels)
+        outputs = model(*family.model_inputs(batch))
+    loss = family.loss(outputs, target)
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()
+        if after_backward is not None:
+            after_backward()
         scaler.step(optimizer)
         scaler.update()
     else:
         (loss * gradient_scale if gradient_scale != 1 else loss).backward()
+        if after_backward is not None:
+            after_backward()
         optimizer.step()
-    return logits, loss
+    return outputs, loss
 
 
 def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
-          topology: "Topology | None" = None) -> TrainOutcome:
+          layout: "Layout | None" = None) -> TrainOutcome:
     """Train ``work.model`` for the case's epochs or max_steps; evaluate as configured.
 
-    The one training loop: ``topology`` (default: a single process) says what differs in a
-    hybrid-parallel rank (its labels, its loss weight, its parameter groups, how losses and
-    predictions are gathered). ``mlperf`` (optional) receives the MLPerf run markers: ``run_start``
+    The one training loop: ``layout`` (default: a single process) says what differs in a rank of a
+    topology (its slice and target, its loss weight, its parameter groups, how losses and the family's
+    evaluation rows are gathered); the workload's family says what the model takes and how it is scored. ``mlperf`` (optional) receives the MLPerf run markers: ``run_start``
     at the same instant the time to train starts, one eval block per evaluation, ``run_stop`` after
     the last one. Raises :class:`Diverged` naming the first step whose loss was NaN or infinite.
     """
-    case, device, model = work.case, work.device, work.model
-    topology = topology or SingleProcess()
+    case, device, model, family = work.case, work.device, work.model, work.family
+    layout = layout or SingleProcess()
     policy = apply_precision(case, device)
-    if policy.dynamic_scaler and topology.world_size > 1:
+    if policy.dynamic_scaler and layout.world_size > 1:
         raise ValueError("amp_scaler: dynamic is not supported in hybrid-parallel runs (each rank would decide "
                          "on overflow alone); use the reference's static loss scale")
     # MLPerf: the clock starts before the data is touched; opening the splits is timed.
@@ -134,34 +126,37 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
     steps_per_epoch = len(train_batches)
     total = total_steps(case, steps_per_epoch)
     test_batches = work.dataset.batches("test", case.eval_batch_size, device)
-    optimizer = make_optimizer(case, model, topology)
-    if case.checkpoint is not None and case.checkpoint.load is not None and topology.world_size == 1:
+    optimizer = make_optimizer(work.resolved, model, layout)
+    if case.checkpoint is not None and case.checkpoint.load is not None and layout.world_size == 1:
         from dlrmbench.workload.checkpoint import load_optimizer_state, resolve_path
 
         load_optimizer_state(optimizer, resolve_path(case.checkpoint.load, case), case)
-    fused = topology.embeddings(model)
+    fused = layout.embeddings(model)
     if fused is not None and not getattr(fused, "applies_own_optimizer", False):
         fused = None  # the optimizer plugin updates the tables
-    fused_scale = topology.embedding_lr_scale()
+    fused_scale = layout.embedding_lr_scale()
     scaler = policy.make_scaler()
     base_lr = case.optimizer.lr / policy.static_loss_scale  # reference: lr / 1024 with loss x 1024
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    gradient_scale = topology.loss_weight * policy.static_loss_scale
+    gradient_scale = layout.loss_weight * policy.static_loss_scale
     losses = torch.zeros(total, device=device)
     timer, clock = StepTimer(device), WallClock(device)
     outcome = TrainOutcome(optimizer=optimizer)
-    extra = {"world_size": topology.world_size} if topology.world_size > 1 else {}
+    extra = {"world_size": layout.world_size} if layout.world_size > 1 else {}
     reporter.emit("start", mode="train", total_steps=total, steps_per_epoch=steps_per_epoch,
                   batch_size=case.batch_size, warmup_steps=case.benchmark_warmup_steps, **extra)
     model.train()
     if mlperf is not None:
         mlperf.train_samples(total * case.batch_size * case.world_size)
     progress = ProgressReporter(reporter, timer, case, total)
+    resolved = work.resolved
+    target_metric = resolved.target_metric or (resolved.metrics[0].name if resolved.metrics else None)
+    units = getattr(family, "units", None)  # optional: work per batch besides samples (tokens, items)
+    after_backward = getattr(layout, "after_backward", None)  # optional: a layout's own gradient exchange
     step = 0
 
     def check_losses() -> None:
         """Global-batch losses of the steps since the last check; Diverged at the first non-finite one."""
-        values = topology.global_losses(losses[len(outcome.losses):step])
+        values = layout.global_losses(losses[len(outcome.losses):step])
         for i, value in enumerate(values):
             if not math.isfinite(value):
                 first = len(outcome.losses) + i + 1
@@ -177,11 +172,11 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
         epochs_done = step / steps_per_epoch
         if mlperf is not None:
             mlperf.eval_start(epochs_done)
-        result = topology.evaluate(model, test_batches, device, policy, case.test_batches)
+        result = layout.evaluate(family, model, test_batches, device, policy, case.test_batches)
         elapsed = time.perf_counter() - run_start  # evaluate() returned host floats: the device is idle
         if mlperf is not None:
-            mlperf.eval_result(epochs_done, result.auc, result.samples)
-        return record_evaluation(outcome, reporter, case, step, result, elapsed)
+            mlperf.eval_result(epochs_done, result.metrics[target_metric], result.samples)
+        return record_evaluation(outcome, reporter, case, step, result, elapsed, target_metric)
 
     current_lr = base_lr
     stop = False
@@ -195,11 +190,12 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
             if fused is not None:
                 fused.set_learning_rate(learning_rate(step + 1, base_lr * fused_scale, case.optimizer))
             if step == 0:
-                check_batch_shape(batch, case, len(work.table_sizes))
+                family.check_batch(batch, work.table_sizes)
             timer.start()
             batch = batch.to(device, non_blocking=True)
-            _, loss = train_step(model, batch, topology.labels(batch), optimizer, loss_fn, policy, gradient_scale,
-                                 scaler)
+            local = layout.local_batch(batch)
+            _, loss = train_step(model, local, layout.target(family, local), optimizer, family, policy,
+                                 gradient_scale, scaler, after_backward)
             timer.stop()
             losses[step] = loss.detach()
             step += 1
@@ -210,6 +206,9 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
             if measuring:
                 outcome.measured_steps += 1
                 outcome.measured_samples += batch.size
+                if units is not None:
+                    for unit, count in units(batch).items():
+                        outcome.measured_units[unit] = outcome.measured_units.get(unit, 0.0) + float(count)
             if evaluation_due(case, step, total):
                 if run_evaluation():
                     stop = True
@@ -229,7 +228,7 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
     outcome.wall_seconds = time.perf_counter() - run_start
     if mlperf is not None:
         target = mlperf.target()
-        mlperf.run_stop(success=any(e["auc"] >= target for e in outcome.evaluations),
+        mlperf.run_stop(success=any(e[target_metric] >= target for e in outcome.evaluations),
                         epochs_done=step / steps_per_epoch)
     outcome.final_loss = outcome.losses[-1]
     outcome.step_times = timer.times

@@ -18,6 +18,7 @@ class TritonDotInteraction(nn.Module):
         super().__init__()
         self.num_vectors, self.dim = num_vectors, dim
         self.out_features = interaction_width("dot", num_vectors, dim)
+        self.zero_padding_column = True  # the reference zeroes the top MLP's weights on the pad
 
     def forward(self, bottom: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
         from dlrmbench_plugins.kernels.dot_interaction import triton_dot_interaction

@@ -31,7 +31,7 @@ def plan_command(suite: Path, only: tuple[str, ...], case_files: Path | None, no
 
     from dlrmbench.cli.run import print_plan
     from dlrmbench.config.loader import load_suite
-    from dlrmbench.distributed.render import print_memory_plans
+    from dlrmbench.report.memory_tables import print_memory_plans
     from dlrmbench.errors import UserError
     from dlrmbench.host import current_host
     from dlrmbench.plugins import get_registry

@@ -25,12 +25,21 @@ def cat_width(options: Any, num_vectors: int, dim: int) -> int:
     return num_vectors * dim
 
 
+def dot_saved_bytes(options: Any, num_vectors: int, dim: int) -> int:
+    """Per sample, what the dot interaction keeps for its backward: the stacked vectors, the Gram matrix and
+    the gathered pairs (float32)."""
+    n = num_vectors
+    return (n * dim + n * n + n * (n - 1) // 2) * 4
+
+
 @hookimpl
 def register_interactions(register: Callable[[PluginSpec], None]) -> None:
     impl = "dlrmbench_plugins.interactions._builtin"
     register(PluginSpec(kind="interaction", name="dot", options=NoOptions, output_width=dot_width,
+                        saved_bytes=dot_saved_bytes, families=("dlrm",),
                         summary="pairwise dot products (strict lower triangle) + bottom output + 1 pad (reference)",
                         factory=f"{impl}:build_dot"))
     register(PluginSpec(kind="interaction", name="cat", options=NoOptions, output_width=cat_width,
+                        families=("dlrm",),
                         summary="the bottom output and the embeddings concatenated",
                         factory=f"{impl}:build_cat"))

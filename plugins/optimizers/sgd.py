@@ -19,5 +19,6 @@ class SgdOptions(PluginOptions):
 @hookimpl
 def register_optimizers(register: Callable[[PluginSpec], None]) -> None:
     register(PluginSpec(kind="optimizer", name="sgd", options=SgdOptions, state_bytes_per_parameter=0.0,
+                        linear_in_gradient=True,
                         summary="plain SGD, sparse row updates for the tables, NVIDIA's warm-up + decay schedule",
                         factory="dlrmbench_plugins.optimizers._sgd:SgdPlugin"))

@@ -14,6 +14,10 @@ from tests.conftest import FIXTURES, REPO
 
 # hook -> (interface, the methods its documentation must spell out with their exact arguments)
 DOCUMENTED = {
+    "register_families": (plugin_api.WorkloadFamily, ("build_model", "model_inputs", "target", "loss", "eval_rows",
+                                                      "metrics", "check_batch")),
+    "register_topologies": (plugin_api.TopologyRunner, ("run",)),
+    "register_telemetry": (plugin_api.TelemetrySource, ("open",)),
     "register_backends": (plugin_api.DenseBackend, ("mlp", "interaction", "finalize")),
     "register_embeddings": (plugin_api.EmbeddingStrategy, ("__call__", "reset_parameters", "parameter_bytes",
                                                            "set_learning_rate")),

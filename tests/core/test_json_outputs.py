@@ -50,7 +50,7 @@ def test_plan_json_and_dry_run_json(write_suite) -> None:
 
 
 def _report():
-    from dlrmbench.verify import Check, Combination, VerifyReport, VerifySettings
+    from dlrmbench_plugins.families.dlrm_verify import Check, Combination, VerifyReport, VerifySettings
 
     long = "NVIDIA apex is not installed\n" + "\n".join(f"detail line {i}" for i in range(16))
     checks = [Check(Combination("eager", "joint", "dot"), "pass", 1e-7, 2e-7, 3e-7)]
@@ -62,7 +62,7 @@ def _report():
 def test_verify_states_a_long_reason_once() -> None:
     from rich.console import Console
 
-    from plugins.commands import verify as command
+    from dlrmbench_plugins.families import dlrm_verify as command
 
     report, long = _report()
     buffer = io.StringIO()

@@ -183,3 +183,37 @@ def test_the_contract_module_stays_light() -> None:
     code = ("import sys; import dlrmbench.plugin_api, dlrmbench.hookspecs, dlrmbench.batch, dlrmbench.devices, "
             "dlrmbench.precisions; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+# --- Folders: one-way between them too ---------------------------------------------------------
+
+def _unit(module: str) -> str:
+    """The layering unit of a core module: its folder (``dlrmbench.workload``) or, at the top, itself."""
+    parts = module.split(".")
+    if len(parts) > 2 or (REPO / Path(*parts)).is_dir():
+        return ".".join(parts[:2])
+    return module
+
+
+def folder_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for module, deps in graph.items():
+        out.setdefault(_unit(module), set()).update(_unit(d) for d in deps if _unit(d) != _unit(module))
+    return out
+
+
+def test_no_import_cycles_between_folders() -> None:
+    """``workload`` never imports ``export`` or ``mlperf`` back, and no other pair of folders (or top-level
+    modules) reaches each other both ways."""
+    graph = _import_graph()
+    folders = folder_graph(graph)
+    cycles = _cycles(folders)
+    edges = [f"{m} -> {d}" for c in cycles for m, deps in graph.items() for d in deps
+             if _unit(m) in c and _unit(d) in c and _unit(m) != _unit(d)]
+    assert cycles == [], "folder cycles: " + "; ".join(edges)
+
+
+def test_the_folder_cycle_finder_sees_a_cycle_made_of_modules() -> None:
+    graph = {"dlrmbench.workload.a": {"dlrmbench.export.b"}, "dlrmbench.export.b": set(),
+             "dlrmbench.export.c": {"dlrmbench.workload.d"}, "dlrmbench.workload.d": set()}
+    assert _cycles(folder_graph(graph)) == [["dlrmbench.export", "dlrmbench.workload"]]

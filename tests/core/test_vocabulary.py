@@ -15,7 +15,7 @@ from dlrmbench.runner.plan import plan
 def test_a_new_device_type_is_one_row_plus_its_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     """``xpu``: the case validates, the planner asks the row's probe, the precision rules apply to it."""
     found = {"count": 0}
-    xpu = DeviceType(name="xpu", torch_type="xpu", distributed_backend="xccl", telemetry="host",
+    xpu = DeviceType(name="xpu", torch_type="xpu", distributed_backend="xccl",
                      count=lambda host: found["count"],
                      unavailable=lambda host: None if found["count"] else "needs an Intel XPU; none found",
                      compute_capability=lambda host: None, synchronize=lambda device: None,
@@ -50,7 +50,7 @@ def test_precision_rows_drive_the_rules() -> None:
 def test_the_policy_takes_its_dtype_and_loss_scale_from_the_row() -> None:
     import torch
 
-    from dlrmbench.verify import TOLERANCES
+    from dlrmbench_plugins.families.dlrm_verify import TOLERANCES
     from dlrmbench.workload.precision import apply_precision
 
     cpu = torch.device("cpu")

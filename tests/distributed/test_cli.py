@@ -62,10 +62,13 @@ def test_more_gpus_than_present_is_a_skip() -> None:
 
 
 def test_planning_imports_no_torch() -> None:
-    code = ("import sys; from dlrmbench import distributed; from dlrmbench.distributed import launch, memory_plan, "
-            "placement, render; from dlrmbench.host import Host; from dlrmbench.config.schema import Case; "
-            "distributed.planning_reason(Case(name='c', device='cpu', processes=2, model={'table_sizes': [4, 4]}), "
-            "Host(cpu_count=4, memory_bytes=2**33)); assert 'torch' not in sys.modules, 'torch imported'")
+    code = ("import sys; from dlrmbench.distributed import launch, hybrid_memory, placement; "
+            "from dlrmbench.report import memory_tables; from dlrmbench.host import Host; "
+            "from dlrmbench.config.schema import Case; from dlrmbench.runner.plan import plan; "
+            "from dlrmbench.plugins import get_registry; "
+            "[p] = plan([Case(name='c', device='cpu', processes=2, model={'table_sizes': [4, 4]})], "
+            "Host(cpu_count=4, memory_bytes=2**33), get_registry()); assert p.runnable, p.skip_reason; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

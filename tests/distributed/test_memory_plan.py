@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 
 from dlrmbench.config.schema import Case
-from dlrmbench.distributed.memory_plan import format_plan, memory_reason, plan_memory
+from dlrmbench.distributed.hybrid_memory import plan_memory
+from dlrmbench.memory_plan import format_plan
+from dlrmbench.memory_plan import memory_reason as planner_reason
 from dlrmbench.distributed.placement import device_mapping, split_batch
 from dlrmbench.host import Gpu, Host
 from tests.distributed.harness import run_ranks
+from dlrmbench.workload.build import resolve
 
 FL3 = [45833188, 36747, 17246, 7414, 20244, 4, 7115, 1442, 63, 29275261, 1572176, 345139, 11, 2209, 11268, 128,
        4, 975, 15, 48937457, 11316796, 40094537, 452104, 12607, 105, 36]
@@ -50,6 +53,11 @@ def test_batch_split_is_the_reference_split() -> None:
     assert split_batch(100, 3) == [33, 33, 34]  # not a multiple of 64: equal split in samples
 
 
+def memory_reason(case: Case, host: Host) -> str | None:
+    """The planner's verdict on ``case`` (resolved as the planner resolves it)."""
+    return planner_reason(resolve(case), host)
+
+
 def case(**fields: object) -> Case:
     return Case.model_validate({"name": "big", "device": "cuda", "batch_size": 65536,
                                 "model": {"table_sizes": FL3}, **fields})
@@ -57,7 +65,7 @@ def case(**fields: object) -> Case:
 
 def test_fl3_fits_on_eight_80gb_gpus_not_on_one() -> None:
     assert memory_reason(case(gpus=8), gpu_host(8, 80)) is None
-    plan = plan_memory(case(gpus=8), FL3, [int(80 * GIB * 0.9)] * 8)
+    plan = plan_memory(resolve(case(gpus=8)), FL3, [int(80 * GIB * 0.9)] * 8)
     assert plan.fits
     assert abs(plan.ranks[7].table_bytes / GIB - 23.34) < 0.01  # tables 16 + 19, facts sheet: ~23.3 GiB
 
@@ -115,7 +123,7 @@ def _steps(case: Case, rank: int, world: int, batch: object, count: int, reset_p
     from dlrmbench.distributed.train import make_optimizer
     from dlrmbench.distributed.worker import build_distributed_workload
 
-    work = build_distributed_workload(case, rank, world, rank, dist.group.WORLD)
+    work = build_distributed_workload(resolve(case), rank, world, rank, dist.group.WORLD)
     model = work.model
     optimizer = make_optimizer(model, world)
     loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -157,7 +165,7 @@ def measure_rank(rank: int, world: int, case: Case) -> dict:
 def test_estimate_is_within_20_percent_of_measured_peak(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
     c = memory_case()
-    plan = plan_memory(c, list(c.model.table_sizes), None)
+    plan = plan_memory(resolve(c), list(c.model.table_sizes), None)
     measured = run_ranks(2, measure_rank, c)
     print(format_plan(plan))
     for r, m in zip(plan.ranks, measured):
@@ -181,7 +189,7 @@ def test_multi_hot_sparse_gradient_counts_every_looked_up_id() -> None:
     })
     resolved = resolve_case(c, get_registry())[0]
     assert resolved.hotness == hotness
-    multi = plan_memory(c, [10, 20, 30, 40], None, resolved=resolved).ranks[0]
-    one = plan_memory(c, [10, 20, 30, 40], None, resolved=resolved.model_copy(update={"hotness": None})).ranks[0]
+    multi = plan_memory(resolved, [10, 20, 30, 40], None).ranks[0]
+    one = plan_memory(resolved.model_copy(update={"hotness": None}), [10, 20, 30, 40], None).ranks[0]
     row = 4 * 4 + 8  # dim float32s plus an int64 index per looked-up id
     assert multi.gradient_bytes - one.gradient_bytes == 64 * (sum(hotness) - len(hotness)) * row

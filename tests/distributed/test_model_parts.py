@@ -10,6 +10,7 @@ from dlrmbench.config.schema import Case
 from dlrmbench.distributed.model import build_parts, table_weights
 from dlrmbench.distributed.placement import device_mapping
 from dlrmbench.workload.build import build_model
+from dlrmbench.workload.build import resolve
 
 SIZES = [400, 100, 30, 9]
 
@@ -24,7 +25,7 @@ def make_case(init: str) -> Case:
 def test_replicate_keeps_the_single_process_weights_of_the_rank_tables() -> None:
     case = make_case("replicate")
     placement = device_mapping(SIZES, 2)
-    single = build_model(case, SIZES)
+    single = build_model(resolve(case), SIZES)
     for rank in range(2):
         parts = build_parts(case, SIZES, placement, rank)
         assert (parts.bottom_mlp is not None) == (rank == 0)

@@ -14,6 +14,7 @@ from dlrmbench.config.schema import Case
 from dlrmbench.distributed.placement import device_mapping
 from dlrmbench.model.embeddings import EmbeddingStrategy
 from tests.distributed.harness import run_ranks
+from dlrmbench.workload.build import resolve
 
 STEPS = 20
 
@@ -40,7 +41,7 @@ def distributed_run(rank: int, world: int, cases: list[Case]) -> list[dict]:
 
     out = []
     for case in cases:
-        work = build_distributed_workload(case, rank, world, rank, dist.group.WORLD)
+        work = build_distributed_workload(resolve(case), rank, world, rank, dist.group.WORLD)
         outcome = train_distributed(work, Reporter(None, rank=rank))
         top = work.model.top.module.state_dict()
         bottom = work.model.bottom_mlp.state_dict() if work.model.bottom_mlp is not None else None
@@ -55,7 +56,7 @@ def single_run(case: Case) -> dict:
     from dlrmbench.workload.reporter import Reporter
     from dlrmbench.workload.train import train
 
-    work = build_workload(case.model_copy(update={"processes": 1}))
+    work = build_workload(resolve(case.model_copy(update={"processes": 1})))
     reporter = Reporter(None)
     outcome = train(work, reporter)
     losses = [e["loss"] for e in reporter.events if e["event"] == "progress"]
@@ -117,5 +118,5 @@ def make_initial_table(case: Case, feature: int) -> torch.Tensor:
     from dlrmbench.distributed.model import table_weights
     from dlrmbench.workload.build import build_model
 
-    model = build_model(case, list(case.model.table_sizes))
+    model = build_model(resolve(case), list(case.model.table_sizes))
     return table_weights(model.embeddings, feature, case.model.table_sizes[feature])

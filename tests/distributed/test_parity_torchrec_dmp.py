@@ -18,6 +18,7 @@ from dlrmbench.host import current_host
 from dlrmbench.plugins import get_registry
 from tests.distributed.harness import run_ranks
 from tests.distributed.test_parity import STEPS, relative, single_run
+from dlrmbench.workload.build import resolve
 
 HOTNESS = [3, 1, 4, 2]
 
@@ -63,7 +64,7 @@ def rank_run(rank: int, world: int, cases: list[Case]) -> list[dict]:
             dense = {n: p.detach().clone() for n, p in work.model.dmp.named_parameters() if "embeddings.ebc" not in n}
             extra = {"plan": plan_table(work)}
         else:
-            work = build_distributed_workload(case, rank, world, rank, dist.group.WORLD)
+            work = build_distributed_workload(resolve(case), rank, world, rank, dist.group.WORLD)
             outcome = train_distributed(work, Reporter(None, rank=rank))
             dense = {f"top.{n}": p.detach().clone() for n, p in work.model.top.module.named_parameters()}
             extra = {}
@@ -83,7 +84,7 @@ def dense_of_single(case: Case) -> dict[str, torch.Tensor]:
     from dlrmbench.workload.reporter import Reporter
     from dlrmbench.workload.train import train
 
-    work = build_workload(case.model_copy(update={"processes": 1}))
+    work = build_workload(resolve(case.model_copy(update={"processes": 1})))
     train(work, Reporter(None))
     return {n: p.detach().clone() for n, p in work.model.named_parameters() if not n.startswith("embeddings")}
 

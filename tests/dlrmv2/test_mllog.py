@@ -12,6 +12,7 @@ import pytest
 from dlrmbench.errors import UserError
 from dlrmbench.mlperf.dcnv2_log import Dcnv2Run, division_problems, eval_interval_steps
 from tests.dlrmv2.mllog_runs import write_log
+from dlrmbench.workload.build import resolve
 
 pytest.importorskip("mlperf_logging", reason="the mlperf-logging package (dlrmbench[mlperf]) is not installed")
 
@@ -69,7 +70,7 @@ def test_a_training_run_writes_a_dlrm_dcnv2_log_the_checker_accepts(tmp_path: Pa
     case = tiny_case(name="v2", max_steps=6, test_freq=2, model={"interaction": "dcnv2"},
                      optimizer={"name": "adagrad", "lr": 0.05},
                      mlperf_log={"path": str(tmp_path / "{case}.txt"), "benchmark": "dlrm_dcnv2"})
-    run_case(case, Reporter(stream=None))
+    run_case(resolve(case), Reporter(stream=None))
     path = tmp_path / "v2.txt"
     records = [json.loads(line.split(":::MLLOG ", 1)[1]) for line in path.read_text().splitlines()]
     assert [r["value"] for r in records if r["key"] in ("submission_benchmark", "opt_name")] == ["dlrm_dcnv2", "adagrad"]

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from dlrmbench import verify as verify_module
+from dlrmbench_plugins.families import dlrm_verify as verify_module
 from dlrmbench.model import adagrad
-from dlrmbench.verify import Combination, VerifyReport, VerifySettings, make_batches, verify
+from dlrmbench_plugins.families.dlrm_verify import Combination, VerifyReport, VerifySettings, make_batches, verify
 
 # every multi-hot strategy (joint_fused: Triton, interpreted; torchrec_fused: FBGEMM's fused EXACT_ADAGRAD)
 EMBEDDINGS = ["multi_table", "joint", "joint_fused", "torchrec", "torchrec_fused",
@@ -73,7 +73,7 @@ def test_a_non_exact_sparse_adagrad_fails(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_json_names_each_check_reference() -> None:
-    from dlrmbench_plugins.commands.verify import to_json
+    from dlrmbench_plugins.families.dlrm_verify import to_json
 
     settings = VerifySettings(steps=1)
     fake = VerifyReport(settings, [verify_module.Check(Combination("eager", "joint", "dcnv2"), "pass", 0, 0, 0),

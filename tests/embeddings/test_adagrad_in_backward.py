@@ -8,7 +8,8 @@ import torch
 
 from dlrmbench.config.schema import OptimizerConfig
 from dlrmbench.model.adagrad import ADAGRAD_EPS, exact_adagrad_ids_
-from dlrmbench.verify import (
+from dlrmbench.workload.build import resolve
+from dlrmbench_plugins.families.dlrm_verify import (
     Combination, VerifySettings, make_batches, make_case, relative_difference, run_combination, run_float64_reference,
 )
 
@@ -42,10 +43,10 @@ def test_matches_the_row_sparse_adagrad_path_and_the_float64_reference(interacti
                                       ADAGRAD_EPS)
     assert _worst(in_backward, reference) <= 1e-5
     # the tables moved: a strategy that never updated would be far from both
-    from dlrmbench.verify import canonical_parameters
+    from dlrmbench_plugins.families.dlrm_verify import canonical_parameters
     from dlrmbench.workload.build import build_model
 
-    start = canonical_parameters(build_model(_adagrad_case(STRATEGY, interaction), list(SETTINGS.table_sizes)))
+    start = canonical_parameters(build_model(resolve(_adagrad_case(STRATEGY, interaction)), list(SETTINGS.table_sizes)))
     assert relative_difference(start["embeddings"], reference.parameters["embeddings"]) > 1e-3
 
 
@@ -66,7 +67,7 @@ def test_no_sparse_gradient_tensor_and_no_grad_are_made(monkeypatch, multi_hot):
     from dlrmbench.workload.build import build_model
 
     case = _adagrad_case(STRATEGY, "dcnv2" if multi_hot else "dot")
-    model = build_model(case, list(SETTINGS.table_sizes))
+    model = build_model(resolve(case), list(SETTINGS.table_sizes))
     model.embeddings.set_learning_rate(0.01)
     numerical, categorical, label = make_batches(SETTINGS, multi_hot=multi_hot)[0]
     before = model.embeddings.weight.detach().clone()
@@ -115,8 +116,8 @@ def test_sgd_in_backward_takes_multi_hot_bags_like_joint():
     in_backward = run_combination(sgd_case("joint_sgd_in_backward"), batches, SETTINGS.lr)
     joint = run_combination(sgd_case("joint"), batches, SETTINGS.lr)
     assert _worst(in_backward, joint) <= 1e-6
-    from dlrmbench.verify import canonical_parameters
+    from dlrmbench_plugins.families.dlrm_verify import canonical_parameters
     from dlrmbench.workload.build import build_model
 
-    start = canonical_parameters(build_model(sgd_case("joint"), list(SETTINGS.table_sizes)))
+    start = canonical_parameters(build_model(resolve(sgd_case("joint")), list(SETTINGS.table_sizes)))
     assert relative_difference(start["embeddings"], joint.parameters["embeddings"]) > 1e-3

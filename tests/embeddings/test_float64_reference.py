@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from dlrmbench.plugins import get_registry
-from dlrmbench.verify import Combination, VerifySettings, canonical_parameters, make_batches, make_case, run_combination
+from dlrmbench_plugins.families.dlrm_verify import Combination, VerifySettings, canonical_parameters, make_batches, make_case, run_combination
 from dlrmbench.workload.build import build_model
+from dlrmbench.workload.build import resolve
 
 STRATEGIES = ["multi_table", "torchrec", "torchrec_fused", "joint_sgd_in_backward"]
 SETTINGS = VerifySettings(steps=1, batch_size=32, table_sizes=(3, 13, 5, 2), lr=0.7)  # small tables: repeated ids
@@ -64,7 +65,7 @@ def test_forward_and_one_sgd_step_match_float64(strategy: str) -> None:
     case = make_case(SETTINGS, Combination("eager", strategy, "dot"), {})
     batch = make_batches(SETTINGS)[0]
     assert len(set(batch[1][:, 0].tolist())) < SETTINGS.batch_size  # duplicates exercise the summed update
-    expected_logits, expected = float64_step(build_model(case, list(SETTINGS.table_sizes)), batch, SETTINGS.lr)
+    expected_logits, expected = float64_step(build_model(resolve(case), list(SETTINGS.table_sizes)), batch, SETTINGS.lr)
     trace = run_combination(case, [batch], SETTINGS.lr)
     assert relative(trace.outputs[0], expected_logits) < 1e-5
     assert set(trace.parameters) == set(expected)

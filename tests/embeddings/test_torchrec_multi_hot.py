@@ -22,10 +22,11 @@ from dlrmbench.batch import SparseFeatures
 from dlrmbench.config.schema import OptimizerConfig
 from dlrmbench.host import current_host
 from dlrmbench.plugins import get_registry
-from dlrmbench.verify import (
+from dlrmbench_plugins.families.dlrm_verify import (
     Combination, VerifySettings, canonical_parameters, make_batches, make_case, relative_difference, run_combination,
 )
 from dlrmbench.workload.build import build_model
+from dlrmbench.workload.build import resolve
 
 SETTINGS = VerifySettings(steps=2, batch_size=24, table_sizes=(3, 13, 5, 2), lr=0.3, multi_hot_sizes=(4, 1, 3, 2))
 TORCHREC = ["torchrec", "torchrec_fused"]
@@ -82,7 +83,7 @@ def test_multi_hot_training_steps_equal_multi_table(strategy: str, optimizer: st
     for name, value in expected.parameters.items():
         assert relative_difference(trace.parameters[name], value) < 1e-5, name
     # the update did happen, and it differs from the starting point by more than the tolerance
-    start = canonical_parameters(build_model(case_of(strategy, optimizer), list(SETTINGS.table_sizes)))
+    start = canonical_parameters(build_model(resolve(case_of(strategy, optimizer)), list(SETTINGS.table_sizes)))
     assert relative_difference(trace.parameters["embeddings"], start["embeddings"]) > 1e-3
 
 
@@ -92,7 +93,7 @@ def test_torchrec_multi_hot_forward_and_sgd_step_in_float64(layout: str) -> None
     numerical, categorical, label = LAYOUTS[layout]()[0]
     results = {}
     for strategy in ("multi_table", "torchrec"):
-        model = build_model(case_of(strategy, "sgd"), list(SETTINGS.table_sizes)).double()
+        model = build_model(resolve(case_of(strategy, "sgd")), list(SETTINGS.table_sizes)).double()
         logits = model(numerical.double(), categorical)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, label.double())
         loss.backward()
@@ -110,7 +111,7 @@ def test_torchrec_multi_hot_forward_and_sgd_step_in_float64(layout: str) -> None
 def test_empty_bags_pool_to_zero_and_fixed_hotness_equals_its_jagged_form() -> None:
     require("torchrec_fused")
     case = case_of("torchrec_fused", "sgd")
-    emb = build_model(case, list(SETTINGS.table_sizes)).embeddings
+    emb = build_model(resolve(case), list(SETTINGS.table_sizes)).embeddings
     fixed = make_batches(SETTINGS, multi_hot=True)[0][1]
     jagged = SparseFeatures(fixed.values, fixed.batch_size, fixed.num_features, lengths=fixed.bag_lengths())
     with torch.no_grad():
@@ -119,7 +120,7 @@ def test_empty_bags_pool_to_zero_and_fixed_hotness_equals_its_jagged_form() -> N
         out = emb(SparseFeatures(torch.tensor([0, 1, 0, 1, 0, 1, 0, 1]), 2, 4, lengths=lengths))
     assert out.shape == (2, 4, SETTINGS.embedding_dim)
     assert torch.count_nonzero(out[0]) == 0
-    tables = canonical_parameters(build_model(case, list(SETTINGS.table_sizes)))["embeddings"]
+    tables = canonical_parameters(build_model(resolve(case), list(SETTINGS.table_sizes)))["embeddings"]
     offsets = [0, 3, 16, 21]
     for f, offset in enumerate(offsets):
         torch.testing.assert_close(out[1, f], tables[offset] + tables[offset + 1])

@@ -9,10 +9,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from dlrmbench import hookimpl, plugins, verify as verify_module
+from dlrmbench import hookimpl, plugins
+from dlrmbench_plugins.families import dlrm_verify as verify_module
 from dlrmbench.cli import make_cli
 from dlrmbench.plugin_api import PluginSpec
-from dlrmbench.verify import Combination, VerifyReport, VerifySettings, relative_difference, verify
+from dlrmbench_plugins.families.dlrm_verify import Combination, VerifyReport, VerifySettings, relative_difference, verify
 
 BACKENDS = ["eager", "cuda_fused", "compiled", "apex_mlp"]
 EMBEDDINGS = ["multi_table", "joint", "joint_sparse", "joint_fused", "joint_sgd_in_backward", "torchrec", "torchrec_fused"]

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from tests.conftest import run_cli
 from tests.export.conftest import small_case
+from dlrmbench.workload.build import resolve
 
 
 def _cli(*args: str):
@@ -33,7 +34,7 @@ def checkpoint(tmp_path_factory) -> Path:
     from dlrmbench.workload.checkpoint import save_checkpoint
 
     case = small_case("joint")
-    model = build_model(case, list(case.model.table_sizes))
+    model = build_model(resolve(case), list(case.model.table_sizes))
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.01)
@@ -80,7 +81,7 @@ def test_checkpoint_weights_are_the_ones_exported(checkpoint, tmp_path):
     assert _cli("export", "-o", str(out), "--checkpoint", str(checkpoint), "--format", "onnx").exit_code == 0
     manifest = json.loads((out / "export.json").read_text())
     case = small_case("joint")
-    trained, fresh = build_model(case, list(case.model.table_sizes)), build_model(case, list(case.model.table_sizes))
+    trained, fresh = build_model(resolve(case), list(case.model.table_sizes)), build_model(resolve(case), list(case.model.table_sizes))
     load_checkpoint(trained, checkpoint, case, list(case.model.table_sizes))
     numerical, categorical = random_inputs(manifest["model"], 16, 1)
     exported = Predictor(out, manifest["models"]["onnx"], "onnx").predict(numerical, categorical)

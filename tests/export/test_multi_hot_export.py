@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from dlrmbench.workload.build import resolve
 
 #: MLPerf DLRMv2's ids per feature (suites/mlperf-dlrmv2.yaml), over small tables.
 DLRMV2_HOTNESS = [3, 2, 1, 2, 6, 1, 1, 1, 1, 7, 3, 8, 1, 6, 9, 5, 1, 1, 1, 12, 100, 27, 10, 3, 1, 1]
@@ -116,7 +117,7 @@ def test_a_dlrmv2_serve_case_runs_in_process():
     case = Case.model_validate({**dlrmv2_case().model_dump(), "mode": "serve", "serve": {
         "target": "onnxruntime", "batch_sizes": [4], "concurrency": [1], "duration_s": 0.05, "warmup": 1}})
     reporter = Reporter(None)
-    run_case(case, reporter)
+    run_case(resolve(case), reporter)
     (result,) = [e for e in reporter.events if e["event"] == "result"]
     assert result["metrics"]["serving_requests@4:c1"]["value"] > 0
     assert result["environment"]["serving_export"]["check"]["onnx"]["passed"]

@@ -10,6 +10,7 @@ import pytest
 
 from dlrmbench.results.schema import CaseResult
 from tests.conftest import TINY_DEFAULTS, run_cli
+from dlrmbench.workload.build import resolve
 
 SERVE_SUITE = "name: served\n" + TINY_DEFAULTS + """
 cases:
@@ -121,7 +122,7 @@ def test_the_count_of_requests_is_what_the_clients_sent(monkeypatch):
         "serve": {"target": "torchscript", "batch_sizes": [2, 5], "concurrency": [2], "duration_s": 0.05,
                   "warmup": 3, "check": False}})
     reporter = Reporter(None)
-    run_case(case, reporter)
+    run_case(resolve(case), reporter)
     (result,) = [e for e in reporter.events if e["event"] == "result"]
     for batch in (2, 5):
         recorded = result["metrics"][f"serving_requests@{batch}:c2"]["value"]
@@ -215,5 +216,5 @@ def test_an_export_that_differs_fails_the_case_and_leaves_no_folder(monkeypatch,
         "dataset": {"name": "synthetic", "options": {"train_samples": 64, "test_samples": 64}},
         "serve": {"target": "torchscript", "batch_sizes": [2], "concurrency": [1], "duration_s": 0.05}})
     with pytest.raises(ExportMismatch, match=r"torchscript: 0.5 \(tolerance 1e-05\)"):
-        run_case(case, Reporter(None))
+        run_case(resolve(case), Reporter(None))
     assert list(tmp_path.iterdir()) == []  # neither the export nor its scratch folder is left behind

@@ -18,7 +18,7 @@ def test_the_documented_suite_loads_with_the_documented_values(tmp_path):
     path.write_text(block)
     cases = {c.name: c for c in load_suite(path).cases}
     search = cases["server-search"].serve
-    assert (search.target, search.scenario, search.loadgen.target_latency_ms) == ("eager", "server", 60)
+    assert (search.target, search.scenario, search.loadgen.target_latency_ms) == ("pytorch", "server", 60)
     assert (search.batcher.max_batch_size, search.batcher.max_wait_ms, search.search.max_runs) == (256, 2, 5)
     accuracy = cases["accuracy-int8"].serve
     assert (accuracy.precision, accuracy.table_bits, accuracy.loadgen.mode) == ("int8", 4, "accuracy")

@@ -282,5 +282,5 @@ def test_missing_loadgen_names_the_serve_extra(monkeypatch):
     with pytest.raises(UserError, match=re.escape("pip install 'dlrmbench[serve]'")):
         library.loadgen()
     assert "pip install 'dlrmbench[serve]'" in library.missing_reason()
-    reason = missing_modules_reason(ServeConfig(target="eager", scenario="offline"))
-    assert reason == "serve target eager: mlperf_loadgen is not installed (pip install 'dlrmbench[serve]')"
+    reason = missing_modules_reason(ServeConfig(target="pytorch", scenario="offline"))
+    assert reason == "serve target pytorch: mlperf_loadgen is not installed (pip install 'dlrmbench[serve]')"

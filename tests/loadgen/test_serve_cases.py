@@ -22,11 +22,11 @@ SUITE = "name: lg\n" + TINY_DEFAULTS + """
 cases:
   - name: offline
     mode: serve
-    serve: {target: eager, scenario: offline, samples: 256, rows_per_sample: 2, batcher: {max_batch_size: 64},
+    serve: {target: pytorch, scenario: offline, samples: 256, rows_per_sample: 2, batcher: {max_batch_size: 64},
             loadgen: {target_qps: 2000}}
   - name: search
     mode: serve
-    serve: {target: eager, scenario: server, samples: 256, batcher: {max_batch_size: 32, max_wait_ms: 1},
+    serve: {target: pytorch, scenario: server, samples: 256, batcher: {max_batch_size: 32, max_wait_ms: 1},
             loadgen: {target_latency_ms: 100, min_query_count: 64},
             search: {lower_qps: 200, upper_qps: 800, max_runs: 3}}
   - name: single
@@ -151,17 +151,17 @@ ACCURACY_CASE = {
 @pytest.fixture(scope="module")
 def accuracy_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     from dlrmbench.config.schema import Case
-    from dlrmbench.workload.build import build_workload
+    from dlrmbench.workload.build import build_workload, resolve
     from dlrmbench.workload.reporter import Reporter
-    from dlrmbench.workload.serve_loadgen import run_loadgen
+    from dlrmbench.export.serve_loadgen import run_loadgen
 
     root = tmp_path_factory.mktemp("accuracy")
     out = {}
     for precision, bits in (("fp32", 8), ("int8", 8), ("int8", 4)):
-        serve = {"target": "eager", "scenario": "offline", "samples": 300, "rows_per_sample": 3,
+        serve = {"target": "pytorch", "scenario": "offline", "samples": 300, "rows_per_sample": 3,
                  "precision": precision, "table_bits": bits, "loadgen": {"mode": "accuracy"}, "short": True}
         case = Case.model_validate({**ACCURACY_CASE, "serve": serve})
-        work = build_workload(case)
+        work = build_workload(resolve(case))
         records, facts, outcome = run_loadgen(work, Reporter(io.StringIO()), root / f"{precision}-{bits}")
         out[f"{precision}-{bits}"] = (work, records, outcome, root / f"{precision}-{bits}")
     return out
@@ -234,13 +234,13 @@ def test_quantized_lookup_matches_the_fp32_lookup_within_row_quantisation_error(
 
 
 @pytest.mark.parametrize(("serve", "message"), [
-    ({"target": "eager"}, "target eager serves under LoadGen only; set serve.scenario"),
+    ({"target": "pytorch"}, "target pytorch serves under LoadGen only; set serve.scenario"),
     ({"target": "onnxruntime", "scenario": "offline", "search": {"lower_qps": 1, "upper_qps": 2}},
      "search finds a Server QPS (this case has scenario offline)"),
     ({"target": "onnxruntime", "scenario": "offline", "precision": "int8"},
-     "precision int8 is served by the eager and compiled targets"),
+     "precision int8 is served by the pytorch and pytorch_compiled targets"),
     ({"target": "onnxruntime", "samples": 10}, "samples only apply under LoadGen; set serve.scenario"),
-    ({"target": "eager", "scenario": "server", "search": {"lower_qps": 5, "upper_qps": 2}},
+    ({"target": "pytorch", "scenario": "server", "search": {"lower_qps": 5, "upper_qps": 2}},
      "upper_qps 2.0 must be above lower_qps 5.0"),
 ])
 def test_bad_serving_fields_are_refused_with_the_field_and_the_fix(serve, message):
@@ -256,7 +256,7 @@ def test_bf16_serving_is_skipped_with_a_reason_where_the_cpu_has_no_native_bf16(
     from dlrmbench.config.schema import Case
     from dlrmbench.runner import plan as planner
 
-    case = Case.model_validate({**ACCURACY_CASE, "serve": {"target": "eager", "scenario": "offline",
+    case = Case.model_validate({**ACCURACY_CASE, "serve": {"target": "pytorch", "scenario": "offline",
                                                            "precision": "bf16"}})
     monkeypatch.setattr("dlrmbench.cpu_features.native_bf16_reason", lambda flags=None: "no avx512_bf16 here")
     assert planner.serve_reason(case) == "serve precision bf16: no avx512_bf16 here"

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 
 from dlrmbench.config.schema import Case
-from dlrmbench.workload.build import Workload, build_model
 from dlrmbench.batch import Batch
+from dlrmbench.workload.build import Workload, resolve, workload_over
 
 TABLES = [7, 5, 3]
 
@@ -59,8 +59,7 @@ class ListDataset:
 
 def workload(case: Case, dataset: Any) -> Workload:
     sizes = list(case.model.table_sizes or dataset.table_sizes())
-    return Workload(case=case, device=torch.device("cpu"), dataset=dataset, model=build_model(case, sizes),
-                    table_sizes=sizes)
+    return workload_over(resolve(case), dataset, sizes)
 
 
 def rel_err(actual: torch.Tensor, expected: torch.Tensor) -> float:

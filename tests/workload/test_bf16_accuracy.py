@@ -21,6 +21,7 @@ from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.train import train
 
 from .helpers import real_criteo_bench
+from dlrmbench.workload.build import resolve
 
 TOLERANCE = 0.002
 NATIVE = native_bf16_reason()
@@ -40,7 +41,7 @@ def teacher_case(precision: str, embedding: str) -> Case:
 
 
 def final_evaluation(case: Case) -> dict:
-    outcome = train(build_workload(case), Reporter(stream=None))
+    outcome = train(build_workload(resolve(case)), Reporter(stream=None))
     return outcome.evaluations[-1]
 
 

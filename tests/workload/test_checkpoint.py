@@ -18,6 +18,7 @@ from dlrmbench.runner.plan import plan
 from dlrmbench.workload.build import build_model
 from dlrmbench.workload.checkpoint import load_checkpoint, save_checkpoint
 from .helpers import TABLES, tiny_case
+from dlrmbench.workload.build import resolve
 
 SUITE = """
 name: ckpt
@@ -71,10 +72,10 @@ def test_test_mode_reproduces_the_saved_runs_auc(tmp_path: Path) -> None:
 
 def test_checkpoint_holds_only_tensors_and_round_trips(tmp_path: Path) -> None:
     case = tiny_case()
-    model = build_model(case, TABLES)
+    model = build_model(resolve(case), TABLES)
     save_checkpoint(model, tmp_path / "m.pt", case, TABLES)
     torch.load(tmp_path / "m.pt", weights_only=True)  # loadable without unpickling arbitrary objects
-    other = build_model(tiny_case(seed=77), TABLES)
+    other = build_model(resolve(tiny_case(seed=77)), TABLES)
     load_checkpoint(other, tmp_path / "m.pt", case, TABLES)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
 
@@ -88,15 +89,15 @@ def test_pickled_objects_are_refused_not_executed(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"format": "dlrmbench-checkpoint-1", "payload": _Evil()}, path, pickle_module=pickle)
     with pytest.raises(UserError, match="refused: the file holds pickled objects other than tensors"):
-        load_checkpoint(build_model(tiny_case(), TABLES), path, tiny_case(), TABLES)
+        load_checkpoint(build_model(resolve(tiny_case()), TABLES), path, tiny_case(), TABLES)
 
 
 def test_other_model_shape_is_refused_with_both_shapes(tmp_path: Path) -> None:
     case = tiny_case()
-    save_checkpoint(build_model(case, TABLES), tmp_path / "m.pt", case, TABLES)
+    save_checkpoint(build_model(resolve(case), TABLES), tmp_path / "m.pt", case, TABLES)
     bigger = tiny_case(model={"bottom_mlp": [6, 4], "top_mlp": [9, 3, 1], "table_sizes": list(TABLES)})
     with pytest.raises(UserError) as err:
-        load_checkpoint(build_model(bigger, TABLES), tmp_path / "m.pt", bigger, TABLES)
+        load_checkpoint(build_model(resolve(bigger), TABLES), tmp_path / "m.pt", bigger, TABLES)
     message = str(err.value)
     assert "different model shape" in message and "bottom_mlp, top_mlp differ" in message
     assert "checkpoint: bottom [5, 4] top [6, 3, 1]" in message
@@ -105,4 +106,4 @@ def test_other_model_shape_is_refused_with_both_shapes(tmp_path: Path) -> None:
 
 def test_missing_checkpoint_names_the_field(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"checkpoint.load .*nope.pt: no such file"):
-        load_checkpoint(build_model(tiny_case(), TABLES), tmp_path / "nope.pt", tiny_case(), TABLES)
+        load_checkpoint(build_model(resolve(tiny_case()), TABLES), tmp_path / "nope.pt", tiny_case(), TABLES)

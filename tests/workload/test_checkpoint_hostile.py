@@ -17,6 +17,7 @@ from dlrmbench.workload.build import build_model
 from dlrmbench.workload.checkpoint import load_checkpoint, save_checkpoint
 from tests.conftest import run_cli
 from .helpers import TABLES, tiny_case
+from dlrmbench.workload.build import resolve
 
 
 class _Evil:
@@ -26,7 +27,7 @@ class _Evil:
 
 def _load_error(path: Path) -> str:
     with pytest.raises(UserError) as info:
-        load_checkpoint(build_model(tiny_case(), TABLES), path, tiny_case(), TABLES)
+        load_checkpoint(build_model(resolve(tiny_case()), TABLES), path, tiny_case(), TABLES)
     return info.value.message
 
 
@@ -66,7 +67,7 @@ def test_saved_checkpoints_use_the_umask_and_are_recognised(tmp_path: Path) -> N
     case = tiny_case()
     old = os.umask(0o022)
     try:
-        save_checkpoint(build_model(case, TABLES), tmp_path / "m.pt", case, TABLES)
+        save_checkpoint(build_model(resolve(case), TABLES), tmp_path / "m.pt", case, TABLES)
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "m.pt").stat().st_mode) == 0o644
@@ -78,7 +79,7 @@ def test_saved_checkpoints_use_the_umask_and_are_recognised(tmp_path: Path) -> N
 def test_outputs_that_dlrmbench_did_not_write_are_not_overwritten(tmp_path: Path) -> None:
     ours = tmp_path / "ours.pt"
     case = tiny_case()
-    save_checkpoint(build_model(case, TABLES), ours, case, TABLES)
+    save_checkpoint(build_model(resolve(case), TABLES), ours, case, TABLES)
     (tmp_path / "notes.txt").write_text("precious")
     (tmp_path / "run.log").write_text(':::MLLOG {"key": "x", "metadata": {"file": "/elsewhere/train.py"}}\n')
     cases = [

@@ -22,6 +22,7 @@ from dlrmbench.host import current_host
 from dlrmbench.plugins import get_registry
 from dlrmbench.runner.worker import run_case
 from dlrmbench.workload.reporter import Reporter
+from dlrmbench.workload.build import resolve
 
 EPOCH = 4  # batches per epoch, all distinct, repeated in the next epoch
 CONTESTANTS = [("torchrec_fused", "sgd"), ("torchrec_fused", "adagrad"), ("torchrec", "adagrad"),
@@ -49,7 +50,7 @@ def case_of(name: str, embedding: str, optimizer: str, steps: int, checkpoint: d
 def train(case: Case) -> tuple[list[float], dict[str, Any]]:
     """Every step's loss and the final evaluation of ``case`` run as the worker runs it."""
     reporter = Reporter(None)
-    run_case(case, reporter)
+    run_case(resolve(case), reporter)
     losses = [e["loss"] for e in reporter.events if e["event"] == "progress"]
     result = next(e for e in reporter.events if e["event"] == "result")
     return losses, result["evaluations"][-1]

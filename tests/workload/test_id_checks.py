@@ -8,6 +8,7 @@ import torch
 from dlrmbench.config.schema import Case
 from dlrmbench.model.embeddings import IndexOutOfRange
 from dlrmbench.workload.build import build_workload
+from dlrmbench.workload.build import resolve
 
 
 def small_case(**dataset_options) -> Case:
@@ -17,13 +18,13 @@ def small_case(**dataset_options) -> Case:
 
 
 def test_a_dataset_that_checked_its_ids_spares_the_model_the_per_batch_check():
-    work = build_workload(small_case())
+    work = build_workload(resolve(small_case()))
     assert work.dataset.ids_validated is True
     assert work.model.embeddings.check_every_batch is False
 
 
 def test_ids_from_other_table_sizes_are_still_checked_every_batch():
-    work = build_workload(small_case(table_sizes=[10, 40]))  # the data may hold ids the model lacks
+    work = build_workload(resolve(small_case(table_sizes=[10, 40])))  # the data may hold ids the model lacks
     assert work.dataset.ids_validated is False
     embeddings = work.model.embeddings
     assert embeddings.check_every_batch is True

@@ -10,11 +10,12 @@ from dlrmbench.workload.build import build_workload
 from dlrmbench.workload.inference import graphed_forward, run_inference
 from dlrmbench.workload.reporter import Reporter
 from .helpers import tiny_case
+from dlrmbench.workload.build import resolve
 
 
 def test_records_per_batch_size_with_and_without_copy() -> None:
     case = tiny_case(mode="inference", inference={"batch_sizes": [1, 4], "steps": 7, "warmup_steps": 3})
-    work = build_workload(case)
+    work = build_workload(resolve(case))
     reporter = Reporter(stream=None)
     records = run_inference(work, reporter)
     assert [r["batch_size"] for r in records] == [1, 4]
@@ -38,7 +39,7 @@ def test_records_per_batch_size_with_and_without_copy() -> None:
 
 def test_model_is_left_in_eval_mode_and_unchanged() -> None:
     case = tiny_case(mode="inference", inference={"batch_sizes": [2], "steps": 2, "warmup_steps": 1})
-    work = build_workload(case)
+    work = build_workload(resolve(case))
     before = {k: v.clone() for k, v in work.model.state_dict().items()}
     run_inference(work, Reporter(stream=None))
     assert not work.model.training
@@ -47,7 +48,7 @@ def test_model_is_left_in_eval_mode_and_unchanged() -> None:
 
 def test_cuda_graphs_refused_off_the_gpu() -> None:
     case = tiny_case(mode="inference")
-    work = build_workload(case)
+    work = build_workload(resolve(case))
     batch = next(iter(work.dataset.batches("test", 4, torch.device("cpu"))))
     with pytest.raises(ValueError, match="needs a CUDA device"):
         graphed_forward(work.model, None, batch, torch.device("cpu"))
@@ -59,7 +60,7 @@ def test_cuda_graph_replay_matches_eager() -> None:
     from dlrmbench.workload.precision import PrecisionPolicy
 
     case = tiny_case(mode="inference", device="cuda", inference={"cuda_graphs": True, "batch_sizes": [4]})
-    work = build_workload(case)
+    work = build_workload(resolve(case))
     work.model.eval()
     batch = next(iter(work.dataset.batches("test", 4, torch.device("cpu"))))
     policy = PrecisionPolicy("fp32", "cuda", None)

@@ -12,6 +12,7 @@ import pytest
 from dlrmbench.runner.worker import run_case
 from dlrmbench.workload.reporter import Reporter
 from .helpers import tiny_case
+from dlrmbench.workload.build import resolve
 
 pytest.importorskip("mlperf_logging", reason="the mlperf-logging package (dlrmbench[mlperf]) is not installed")
 
@@ -31,7 +32,7 @@ def _check(path: Path, tmp_path: Path) -> subprocess.CompletedProcess:
 def test_short_cpu_run_log_passes_the_compliance_checker(tmp_path: Path) -> None:
     log = tmp_path / "logs" / "{case}.mllog"
     case = tiny_case(name="mlperf-tiny", max_steps=6, test_freq=2, mlperf_log={"path": str(log)})
-    run_case(case, Reporter(stream=None))
+    run_case(resolve(case), Reporter(stream=None))
     path = tmp_path / "logs" / "mlperf-tiny.mllog"
     records = _records(path)
     keys = [r["key"] for r in records]
@@ -52,7 +53,7 @@ def test_closed_division_checks_weights_and_target(tmp_path: Path) -> None:
     case = tiny_case(name="closed", max_steps=4, mlperf_log={"path": str(tmp_path / "c.mllog"), "division": "closed"},
                      model={"num_numerical": 3, "bottom_mlp": [5, 5, 4], "embedding_dim": 4,
                             "top_mlp": [6, 6, 6, 3, 1], "table_sizes": [7, 5, 3]})
-    run_case(case, Reporter(stream=None))
+    run_case(resolve(case), Reporter(stream=None))
     tensors = sorted(r["metadata"]["tensor"] for r in _records(tmp_path / "c.mllog")
                      if r["key"] == "weights_initialization")
     assert tensors == sorted(["embeddings"] + [f"bottom_mlp_dense{i}" for i in (1, 2, 3)]
@@ -67,6 +68,6 @@ def test_closed_division_checks_weights_and_target(tmp_path: Path) -> None:
 def test_failed_run_still_closes_the_log(tmp_path: Path) -> None:
     case = tiny_case(name="div", max_steps=6, optimizer={"lr": 1e30}, mlperf_log={"path": str(tmp_path / "d.mllog")})
     with pytest.raises(Exception, match="at step"):
-        run_case(case, Reporter(stream=None))
+        run_case(resolve(case), Reporter(stream=None))
     records = _records(tmp_path / "d.mllog")
     assert records[-1]["key"] == "run_stop" and records[-1]["metadata"]["status"] == "aborted"

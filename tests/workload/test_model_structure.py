@@ -15,6 +15,7 @@ from dlrmbench.workload.build import build_model, resolve_table_sizes
 from dlrmbench.workload.train import train
 from dlrmbench.workload.reporter import Reporter
 from .helpers import TABLES, ListDataset, random_batch, tiny_case, workload
+from dlrmbench.workload.build import resolve
 
 
 def test_dot_interaction_hand_computed() -> None:
@@ -44,7 +45,7 @@ def test_default_widths_480_and_3456() -> None:
 def test_default_model_shapes() -> None:
     """NVIDIA's default 13-512-256-128 / 480-1024-1024-512-256-1 with dim 128 (tiny tables)."""
     case = Case(name="d", device="cpu", model={"table_sizes": [3] * 26})
-    model = build_model(case, [3] * 26)
+    model = build_model(resolve(case), [3] * 26)
     bottom = [m for m in model.bottom_mlp.modules() if isinstance(m, torch.nn.Linear)]
     top = [m for m in model.top_mlp.modules() if isinstance(m, torch.nn.Linear)] + [model.out]
     assert [(l.in_features, l.out_features) for l in bottom] == [(13, 512), (512, 256), (256, 128)]
@@ -55,12 +56,12 @@ def test_default_model_shapes() -> None:
     out = model(torch.rand(4, 13), torch.zeros(4, 26, dtype=torch.long))
     assert out.shape == (4,)  # logits, no sigmoid: values are not confined to (0, 1) in general
     case_cat = Case(name="c", device="cpu", model={"table_sizes": [3] * 26, "interaction": "cat"})
-    assert first_top_linear(build_model(case_cat, [3] * 26)).in_features == 3456
+    assert first_top_linear(build_model(resolve(case_cat), [3] * 26)).in_features == 3456
 
 
 def test_initialisation_statistics() -> None:
     case = Case(name="d", device="cpu", seed=5, model={"table_sizes": [1000, 10] + [3] * 24})
-    model = build_model(case, case.model.table_sizes).requires_grad_(False)
+    model = build_model(resolve(case), case.model.table_sizes).requires_grad_(False)
     layer = [m for m in model.top_mlp.modules() if isinstance(m, torch.nn.Linear)][1]  # 1024 x 1024
     assert float(layer.weight.std()) == pytest.approx(math.sqrt(2 / 2048), rel=0.02)
     assert float(layer.weight.mean()) == pytest.approx(0.0, abs=0.002)
@@ -81,13 +82,13 @@ def test_initialisation_statistics() -> None:
 
 
 def test_seeding_reproducible_and_strategy_independent() -> None:
-    a = build_model(tiny_case(seed=9), TABLES).state_dict()
-    b = build_model(tiny_case(seed=9), TABLES).state_dict()
-    c = build_model(tiny_case(seed=10), TABLES).state_dict()
+    a = build_model(resolve(tiny_case(seed=9)), TABLES).state_dict()
+    b = build_model(resolve(tiny_case(seed=9)), TABLES).state_dict()
+    c = build_model(resolve(tiny_case(seed=10)), TABLES).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["bottom_mlp.layers.0.weight"], c["bottom_mlp.layers.0.weight"])
     # joint and multi_table draw the same numbers for the same seed
-    multi = build_model(tiny_case(seed=9, embedding="multi_table"), TABLES).state_dict()
+    multi = build_model(resolve(tiny_case(seed=9, embedding="multi_table")), TABLES).state_dict()
     tables = torch.cat([multi[f"embeddings.tables.{i}.weight"] for i in range(len(TABLES))])
     assert torch.equal(tables, a["embeddings.weight"])
     assert torch.equal(multi["out.weight"], a["out.weight"])
@@ -108,7 +109,7 @@ def test_padding_column_stays_zero_after_training() -> None:
 
 def test_hash_indices_folds_ids_modulo_table_size() -> None:
     case = tiny_case(model={"hash_indices": True, "table_sizes": list(TABLES)})
-    model = build_model(case, TABLES)
+    model = build_model(resolve(case), TABLES)
     ids = torch.tensor([[7, 11, 302], [-1, 4, 2]])
     folded = model.embeddings.prepare_indices(ids)
     assert folded.tolist() == [[0, 1, 2], [6, 4, 2]]  # id mod size (Python/torch floor modulo for -1)
@@ -118,16 +119,16 @@ def test_hash_indices_folds_ids_modulo_table_size() -> None:
 
 
 def test_out_of_range_id_without_hashing_is_refused() -> None:
-    model = build_model(tiny_case(), TABLES)
+    model = build_model(resolve(tiny_case()), TABLES)
     with pytest.raises(IndexOutOfRange, match=r"cat_1.*id 5.*5 rows.*hash_indices"):
         model.embeddings(torch.tensor([[0, 5, 0]]))
 
 
 def test_max_table_size_clips_tables() -> None:
     case = tiny_case(model={"hash_indices": True, "max_table_size": 4, "table_sizes": [7, 5, 3]})
-    sizes = resolve_table_sizes(case, dataset=None)
+    sizes = resolve_table_sizes(resolve(case), dataset=None)
     assert sizes == [4, 4, 3]
-    model = build_model(case, sizes)
+    model = build_model(resolve(case), sizes)
     assert model.embeddings.weight.shape == (11, 4)
     assert model.embeddings.prepare_indices(torch.tensor([[6, 4, 2]])).tolist() == [[2, 0, 2]]
     # each clipped table is initialised by its clipped size: U(-1/2, 1/2) for 4 rows

@@ -47,9 +47,9 @@ def test_auc_threshold_stops_and_time_to_train_includes_evaluations(monkeypatch:
     def slow_evaluate(*args: object, **kwargs: object) -> Evaluation:
         time.sleep(0.2)
         calls.append(1)
-        return Evaluation(auc=0.5 + 0.1 * len(calls), log_loss=0.5, samples=16)
+        return Evaluation(metrics={"auc": 0.5 + 0.1 * len(calls), "log_loss": 0.5}, samples=16)
 
-    monkeypatch.setattr("dlrmbench.workload.topology.evaluate", slow_evaluate)  # the single-process evaluation
+    monkeypatch.setattr("dlrmbench.workload.layout.evaluate", slow_evaluate)  # the single-process evaluation
     work = workload(tiny_case(test_freq=2, auc_threshold=0.75), _data(20))
     outcome = train(work, Reporter(stream=None))
     assert [e["step"] for e in outcome.evaluations] == [2, 4, 6]

@@ -10,6 +10,7 @@ from dlrmbench.config.loader import SuiteError, load_suite
 from dlrmbench.workload.reporter import Reporter
 from dlrmbench.workload.train import train
 from .helpers import ListDataset, random_batch, tiny_case, workload
+from dlrmbench.workload.build import resolve
 
 
 def _problems(tmp_path: Path, case_yaml: str) -> str:
@@ -57,7 +58,7 @@ def test_batch_larger_than_dataset_is_refused_at_open() -> None:
     with pytest.raises(ValueError, match="batch size 4096 is larger than the synthetic train split"):
         from dlrmbench.workload.build import build_workload
 
-        work = build_workload(case)
+        work = build_workload(resolve(case))
         train(work, Reporter(stream=None))
 
 

@@ -1,9 +1,9 @@
-"""The topology a case runs on: what the one training loop asks that differs between layouts.
+"""The layout a case runs on: what the one training loop asks that differs between layouts.
 
-:class:`SingleProcess` is one process holding the whole model. The hybrid-parallel layout
-(:class:`dlrmbench.distributed.topology.HybridParallel`) fills the same interface for one rank of
-model-parallel tables and a data-parallel top model; TorchRec's DistributedModelParallel would be
-a third.
+:class:`SingleProcess` is one process holding the whole model. Every topology plugin's rank fills the
+same interface (:class:`Layout`): dlrmbench's hybrid layout (model-parallel tables, a data-parallel top
+model), TorchRec's DistributedModelParallel, or plain data parallelism (every rank the whole model and
+its slice of each batch).
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from typing import Any, Protocol
 
 import torch
 
-from dlrmbench.batch import Batch
 from dlrmbench.workload.evaluate import Evaluation, evaluate
 from dlrmbench.workload.precision import PrecisionPolicy
 
 
-class Topology(Protocol):
+class Layout(Protocol):
     """What the training loop asks of a layout.
 
     Attributes:
@@ -39,20 +38,24 @@ class Topology(Protocol):
         ...
 
     def embedding_lr_scale(self) -> float:
-        """``lr_scale`` of the tables (1 in both layouts: hybrid parallel hands them the global-mean gradient)."""
+        """``lr_scale`` of the tables (1 in every layout: each hands them the global-batch mean gradient)."""
         ...
 
-    def labels(self, batch: Batch) -> torch.Tensor:
-        """The labels this process's logits predict."""
+    def local_batch(self, batch: Any) -> Any:
+        """What this process computes on (a data-parallel rank's slice of the global batch; else the batch)."""
+        ...
+
+    def target(self, family: Any, batch: Any) -> Any:
+        """What this process's outputs are scored against (``batch`` is the local batch)."""
         ...
 
     def global_losses(self, window: torch.Tensor) -> list[float]:
         """The global-batch mean loss of each step of ``window`` (this process's losses), on the host."""
         ...
 
-    def evaluate(self, model: torch.nn.Module, batches: Any, device: torch.device, policy: PrecisionPolicy,
-                 limit: int | None) -> Evaluation:
-        """AUC and log loss over the test split (the same on every rank)."""
+    def evaluate(self, family: Any, model: torch.nn.Module, batches: Any, device: torch.device,
+                 policy: PrecisionPolicy, limit: int | None) -> Evaluation:
+        """The family's metrics over the test split (the same on every rank)."""
         ...
 
 
@@ -64,6 +67,14 @@ def split_parameters(module: torch.nn.Module | None, lr_scale: float) -> list[di
     return [{"params": params, "sparse": True, "lr_scale": lr_scale}] if params else []
 
 
+def whole_model_groups(model: torch.nn.Module) -> list[dict[str, Any]]:
+    """The groups of a model held whole: its dense parameters, and its ``embeddings`` as the sparse group."""
+    embeddings = getattr(model, "embeddings", None)
+    table_ids = {id(p) for p in embeddings.parameters()} if embeddings is not None else set()
+    dense = [p for p in model.parameters() if p.requires_grad and id(p) not in table_ids]
+    return [{"params": dense, "sparse": False, "lr_scale": 1.0}, *split_parameters(embeddings, 1.0)]
+
+
 class SingleProcess:
     """The whole model in this process."""
 
@@ -71,10 +82,7 @@ class SingleProcess:
     loss_weight = 1.0
 
     def parameter_groups(self, model: torch.nn.Module) -> list[dict[str, Any]]:
-        embeddings = getattr(model, "embeddings", None)
-        table_ids = {id(p) for p in embeddings.parameters()} if embeddings is not None else set()
-        dense = [p for p in model.parameters() if p.requires_grad and id(p) not in table_ids]
-        return [{"params": dense, "sparse": False, "lr_scale": 1.0}, *split_parameters(embeddings, 1.0)]
+        return whole_model_groups(model)
 
     def embeddings(self, model: torch.nn.Module) -> Any:
         return getattr(model, "embeddings", None)
@@ -82,12 +90,15 @@ class SingleProcess:
     def embedding_lr_scale(self) -> float:
         return 1.0
 
-    def labels(self, batch: Batch) -> torch.Tensor:
-        return batch.label
+    def local_batch(self, batch: Any) -> Any:
+        return batch
+
+    def target(self, family: Any, batch: Any) -> Any:
+        return family.target(batch)
 
     def global_losses(self, window: torch.Tensor) -> list[float]:
         return window.tolist()
 
-    def evaluate(self, model: torch.nn.Module, batches: Any, device: torch.device, policy: PrecisionPolicy,
-                 limit: int | None) -> Evaluation:
-        return evaluate(model, batches, device, policy, limit)
+    def evaluate(self, family: Any, model: torch.nn.Module, batches: Any, device: torch.device,
+                 policy: PrecisionPolicy, limit: int | None) -> Evaluation:
+        return evaluate(family, model, batches, device, policy, limit)

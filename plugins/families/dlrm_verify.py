@@ -1,4 +1,4 @@
-"""``dlrmbench verify``: prove every backend x embedding x interaction computes the same function.
+"""The DLRM family's ``dlrmbench verify``: prove every backend x embedding x interaction computes the same function.
 
 Every available combination is built on one small random DLRM from the same seed (``build_dlrm``
 draws all initial weights from one generator in a fixed order, so every implementation starts from
@@ -219,25 +219,26 @@ def run_combination(case: "Case", batches: list[Any], lr: float) -> Trace:
     import torch
 
     from dlrmbench.batch import Batch
-    from dlrmbench.workload.build import build_model, case_device
+    from dlrmbench.workload.build import build_family, build_model, case_device, resolve
     from dlrmbench.workload.precision import apply_precision
     from dlrmbench.workload.train import make_optimizer, train_step
 
     device = case_device(case)
-    model = build_model(case, list(case.model.table_sizes or [])).to(device)
+    resolved = resolve(case)
+    family = build_family(resolved)
+    model = build_model(resolved, list(case.model.table_sizes or []), family).to(device)
     policy = apply_precision(case, device)
     scale = policy.static_loss_scale
-    optimizer = make_optimizer(case, model)
+    optimizer = make_optimizer(resolved, model)
     for group in optimizer.param_groups:
         group["lr"] = lr / scale
     if getattr(model.embeddings, "applies_own_optimizer", False):
         model.embeddings.set_learning_rate(lr / scale)  # it updates its tables inside backward
-    loss_fn = torch.nn.BCEWithLogitsLoss()
     outputs, losses = [], []
     model.train()
     for numerical, categorical, label in batches:
         batch = Batch(numerical, categorical, label).to(device)
-        logits, loss = train_step(model, batch, batch.label, optimizer, loss_fn, policy, scale)
+        logits, loss = train_step(model, batch, family.target(batch), optimizer, family, policy, scale)
         outputs.append(logits.detach().float().cpu())
         losses.append(loss.detach().float().cpu())
     return Trace(torch.stack(outputs), torch.stack(losses), canonical_parameters(model))
@@ -250,11 +251,11 @@ def run_float64_reference(case: "Case", batches: list[Any], lr: float, eps: floa
     import torch
 
     from dlrmbench.config.schema import PluginRef
-    from dlrmbench.workload.build import build_model
+    from dlrmbench.workload.build import build_model, resolve
 
     reference = case.model_copy(update={"backend": PluginRef(name=REFERENCE[0]), "precision": "fp32",
                                         "embedding": PluginRef(name=REFERENCE[1]), "device": "cpu"})
-    model = build_model(reference, list(case.model.table_sizes or [])).double()
+    model = build_model(resolve(reference), list(case.model.table_sizes or [])).double()
     params = [p for p in model.parameters() if p.requires_grad]
     sums = [torch.zeros_like(p) for p in params]
     loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -375,3 +376,111 @@ def _unavailable(case: "Case", registry: "Registry", host: "Host") -> str | None
         if reason:
             return f"optimizer {case.optimizer.name}: {reason}"
     return None
+
+
+# --- What ``dlrmbench verify`` prints for the DLRM family ------------------------------------------
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.2e}"
+
+
+def reasons_of(report: object) -> list[str]:
+    """The distinct reasons of the checks that did not pass, in order of first appearance."""
+    return list(dict.fromkeys(c.reason for c in report.checks if c.reason and c.status != "pass"))  # type: ignore[attr-defined]
+
+
+def render(report: object, console: Any = None) -> None:
+    """Print the verdicts as a table (stacked when it does not fit); each distinct reason once, numbered,
+    under the table, and the rows refer to it by number."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from dlrmbench.report.terminal import fits, print_plain
+    from dlrmbench_plugins.families.dlrm_verify import VerifyReport
+
+    assert isinstance(report, VerifyReport)
+    s = report.settings
+    dlrmv2 = ("; dcnv2: multi-hot ids, Adagrad steps, vs a float64 computation" if s.precision == "fp32" else "")
+    title = (f"dlrmbench verify: {s.device}, {s.precision}, {s.steps} steps, batch {s.batch_size}; largest "
+             f"relative difference vs eager + multi_table with SGD{dlrmv2} (tolerance {s.tolerance:g})")
+    reasons = reasons_of(report)
+    table = Table(title=Text(title), title_justify="left")
+    for column in ("backend", "embedding", "interaction", "outputs", "losses", "parameters", "result"):
+        table.add_column(column, no_wrap=True, justify="right" if column in ("outputs", "losses", "parameters") else "left")
+    style = {"pass": "green", "fail": "red", "error": "red", "unavailable": "yellow"}
+    rows = []
+    for check in report.checks:
+        c = check.combination
+        result = {"fail": "FAIL", "error": "ERROR"}.get(check.status, check.status)
+        if check.status == "fail" and check.worst_parameter:
+            result += f" (worst parameter: {check.worst_parameter})"
+        if check.reason and check.status != "pass":
+            result += f" [reason {reasons.index(check.reason) + 1}]"
+        rows.append((c.backend, c.embedding, c.interaction, _fmt(check.outputs), _fmt(check.losses),
+                     _fmt(check.parameters), result, check.status))
+        table.add_row(*(Text(v) for v in rows[-1][:6]), Text(result, style=style[check.status]))
+    console = console or Console()
+    if fits(console, table):
+        console.print(table)
+    else:
+        lines = [title]
+        for backend, embedding, interaction, outputs, losses, parameters, result, _ in rows:
+            lines.append(f"- {backend} + {embedding} + {interaction}: {result}")
+            if outputs:
+                lines.append(f"    outputs {outputs}, losses {losses}, parameters {parameters}")
+        print_plain(console, lines)
+    if reasons:
+        print_plain(console, ["Reasons:"] + [f"  [{i + 1}] {reason}" for i, reason in enumerate(reasons)])
+    failed = [c for c in report.checks if c.failed]
+    checked = [c for c in report.checks if c.status in ("pass", "fail", "error")]
+    if failed:
+        console.print(f"[red]{len(failed)} of {len(checked)} checked combinations failed.[/]")
+    else:
+        console.print(f"[green]All {len(checked)} checked combinations match the reference.[/]")
+
+
+def to_json(report: object) -> str:
+    """``dlrmbench.verify``: settings, verdict, the distinct reasons, and one record per combination."""
+    from dataclasses import asdict, is_dataclass
+
+    from dlrmbench.report.jsonout import document
+    from dlrmbench_plugins.families.dlrm_verify import dlrmv2_check
+
+    reasons = reasons_of(report)
+    settings = report.settings  # type: ignore[attr-defined]
+    checks = []
+    for check in report.checks:  # type: ignore[attr-defined]
+        c = check.combination
+        checks.append({"backend": c.backend, "embedding": c.embedding, "interaction": c.interaction,
+                       "reference": "float64" if dlrmv2_check(settings, c) else "eager+multi_table",
+                       "status": check.status, "outputs": check.outputs, "losses": check.losses,
+                       "parameters": check.parameters, "worst_parameter": check.worst_parameter,
+                       "reason": reasons.index(check.reason) if check.reason and check.status != "pass" else None})
+    return document("dlrmbench.verify", settings={**(asdict(settings) if is_dataclass(settings) else {}),
+                                                  "tolerance": settings.tolerance},
+                    ok=report.ok, reasons=reasons, checks=checks)  # type: ignore[attr-defined]
+
+
+class FamilyVerification:
+    """The DLRM family's verification as the ``verify`` command reads every family's (``ok``,
+    ``render(console)``, ``document()``)."""
+
+    def __init__(self, report: VerifyReport) -> None:
+        self.report = report
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok
+
+    def render(self, console: Any = None) -> None:
+        render(self.report, console)
+
+    def document(self) -> str:
+        return to_json(self.report)
+
+
+def family_rows(device: str, precision: str, steps: int) -> FamilyVerification:
+    """The DLRM family's ``PluginSpec.verify``: every backend x embedding x interaction against eager +
+    multi_table (fp32: dcnv2 with multi-hot ids and Adagrad against float64)."""
+    return FamilyVerification(verify(VerifySettings(device=device, precision=precision, steps=steps)))  # type: ignore[arg-type]

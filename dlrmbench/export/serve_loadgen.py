@@ -6,7 +6,7 @@ It gives the generic pieces (:mod:`dlrmbench.loadgen`) a sample library and a mo
   ``(B, sum(hotness))`` layout, labels), grouped into samples of ``serve.rows_per_sample`` rows, or of
   100-700 rows drawn from the DLRMv2 reference's quantiles (``aggregation: dlrmv2``);
 - **model**: the target's ``predict(numerical, categorical) -> logits``, then a sigmoid (the reference
-  returns probabilities): eager and compiled (``torch.compile``) run the served modules in the case's serving
+  returns probabilities): pytorch and pytorch_compiled (``torch.compile``) run the served modules in the serving
   precision; torchscript and onnxruntime run the export (checked against the eager model first); triton
   a model on a running server.
 
@@ -25,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from dlrmbench.config.schema import PYTORCH_TARGETS
 from dlrmbench.errors import UserError
 from dlrmbench.loadgen.qsl import DLRMV2_QUANTILES, RowLibrary, fixed_offsets
 from dlrmbench.workload.build import Workload
@@ -99,10 +100,9 @@ def torch_predict(module: torch.nn.Module, device: torch.device) -> Predict:
 def served_module(work: Workload) -> Any:
     """The served fp32 modules (sparse lookup + dense tower) of the case's model."""
     from dlrmbench.export.serving_model import serving_parts
-    from dlrmbench.workload.build import resolved_for
-
     case = work.case
-    parts = serving_parts(work.model.cpu(), case.model.interaction.name, resolved_for(case).hotness)
+    assert work.resolved is not None
+    parts = serving_parts(work.model.cpu(), case.model.interaction.name, work.resolved.hotness)
     return parts.whole()
 
 
@@ -110,21 +110,21 @@ def build_target(work: Workload, scratch: Path) -> tuple[Predict, dict[str, Any]
     """The case's serving target as ``predict`` and the facts a result records about it."""
     serve = work.case.serve
     assert serve is not None
-    if serve.target in ("eager", "compiled"):
+    if serve.target in PYTORCH_TARGETS:
         from dlrmbench.export.serving_precision import in_precision
 
         module = in_precision(served_module(work), serve.precision, serve.table_bits).to(work.device)
-        if serve.target == "compiled":
+        if serve.target == PYTORCH_TARGETS[1]:
             module = torch.compile(module, dynamic=True)
         where = "CPU" if work.device.type == "cpu" else str(work.device)
         return torch_predict(module, work.device), {"serving_target": f"{serve.target} PyTorch ({where}), {serve.precision}"
                                        + (f", {serve.table_bits}-bit tables" if serve.precision == "int8" else ""),
                                        "quantized_engine": torch.backends.quantized.engine}
     from dlrmbench.export.serve_bench import LocalTarget, TritonTarget
-    from dlrmbench.workload.serve import TARGET_FORMATS, export_case_model
+    from dlrmbench.export.serve_mode import DEFAULT_TRITON_MODEL, TARGET_FORMATS, export_case_model
 
     if serve.target == "triton":
-        name = serve.model or "dlrm"
+        name = serve.model or DEFAULT_TRITON_MODEL
         remote = TritonTarget(serve.url, serve.protocol, name)
         local = threading.local()
 
@@ -134,7 +134,7 @@ def build_target(work: Workload, scratch: Path) -> tuple[Predict, dict[str, Any]
             return local.client(numerical, categorical)
 
         return predict, {"serving_target": remote.description}
-    manifest = export_case_model(work.case, work.model, scratch / "export")
+    manifest = export_case_model(work.resolved, work.model, scratch / "export")
     target = LocalTarget(scratch / "export", manifest, TARGET_FORMATS[serve.target], serve.threads)
     return target.client(), {"serving_target": target.description,
                              "serving_export": {"split": manifest["split"], "check": manifest["check"]}}
@@ -151,10 +151,9 @@ def model_call(predict: Predict) -> Callable[[Any], np.ndarray]:
 def reference_outputs(work: Workload, library: RowLibrary) -> np.ndarray:
     """The fp32 eager training model's probabilities for every row of the library (the accuracy reference)."""
     from dlrmbench.export.serving_model import eager_logits
-    from dlrmbench.workload.build import resolved_for
-
+    assert work.resolved is not None
     numerical, ids = library.columns
-    hotness = resolved_for(work.case).hotness
+    hotness = work.resolved.hotness
     out = []
     for start in range(0, numerical.shape[0], READ_BATCH):
         logits = eager_logits(work.model.float().cpu(), torch.from_numpy(numerical[start:start + READ_BATCH]),

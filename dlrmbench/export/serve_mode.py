@@ -36,18 +36,18 @@ def _export_folder(case: Case) -> tuple[Path, Path | None]:
     return scratch / "export", scratch
 
 
-def export_case_model(case: Case, model: Any, output: Path) -> dict[str, Any]:
+def export_case_model(resolved: Any, model: Any, output: Path) -> dict[str, Any]:
     """Export ``model`` to ``output`` as the case's serving config says; return the export's manifest."""
     from dlrmbench.export.exporter import ExportSettings, export
-    from dlrmbench.workload.build import resolved_for
 
+    case = resolved.case
     serve = case.serve
     assert serve is not None
     formats = ("onnx", "torchscript") if serve.target == "triton" else (TARGET_FORMATS[serve.target],)
     source = {"case": case.name, "seed": case.seed, "backend": case.backend.name, "embedding": case.embedding.name,
               "interaction": case.model.interaction.name,
               "checkpoint": case.checkpoint.load if case.checkpoint is not None else None,
-              "hotness": resolved_for(case).hotness}
+              "hotness": resolved.hotness}
     settings = ExportSettings(output=output, formats=formats, split=serve.split, check=serve.check,
                               force=serve.export_to is not None)
     return export(model.eval(), source, settings)
@@ -74,7 +74,7 @@ def run_serve(work: Workload, reporter: Reporter) -> tuple[list[dict[str, Any]],
             model_info = serving_model_info(work)
         else:
             root, scratch = _export_folder(case)
-            manifest = export_case_model(case, work.model, root)
+            manifest = export_case_model(work.resolved, work.model, root)
             model_info = manifest["model"]
         if serve.target == "triton":
             name = serve.model or (manifest["models"]["onnx"]["model"] if manifest else DEFAULT_TRITON_MODEL)
@@ -104,9 +104,7 @@ def run_serve(work: Workload, reporter: Reporter) -> tuple[list[dict[str, Any]],
 
 def serving_model_info(work: Workload) -> dict[str, Any]:
     """The input facts the clients need (what an export's manifest records), from the built workload."""
-    from dlrmbench.workload.build import resolved_for
-
     case = work.case
     return {"num_numerical": case.model.num_numerical, "num_features": len(work.table_sizes),
             "table_sizes": list(work.table_sizes), "hash_indices": case.model.hash_indices,
-            "hotness": resolved_for(case).hotness}
+            "hotness": work.resolved.hotness}

@@ -1,6 +1,6 @@
-"""The hybrid-parallel topology: one rank of model-parallel tables and a data-parallel top model.
+"""The hybrid-parallel layout: one rank of model-parallel tables and a data-parallel top model.
 
-What the one training loop asks of it (see :class:`dlrmbench.workload.topology.Topology`):
+What the one training loop asks of it (see :class:`dlrmbench.workload.layout.Layout`):
 
 * the rank's loss is the mean over its slice of the global batch, weighted by ``b_r * W / B`` (DDP
   averages the top model's gradients, so this gives the global-batch mean gradient exactly);
@@ -14,31 +14,14 @@ What the one training loop asks of it (see :class:`dlrmbench.workload.topology.T
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
-from dlrmbench.batch import Batch
-from dlrmbench.distributed.model import DistributedDlrm
-from dlrmbench.metrics.auc import log_loss, roc_auc
-from dlrmbench.workload.evaluate import Evaluation, predict
+from dlrmbench.workload.evaluate import Evaluation, predict_rows, score
+from dlrmbench.workload.layout import split_parameters
 from dlrmbench.workload.precision import PrecisionPolicy
-from dlrmbench.workload.topology import split_parameters
-
-
-class _LocalLabels:
-    """A batch stream whose labels are this rank's slice (what the rank's logits predict)."""
-
-    def __init__(self, batches: Any, model: DistributedDlrm) -> None:
-        self.batches, self.model = batches, model
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self) -> Iterator[Batch]:
-        for b in self.batches:
-            yield Batch(b.numerical, b.categorical, self.model.local_slice(b.label))
 
 
 def _gather_slices(tensor: torch.Tensor, sizes: list[int], group: Any) -> torch.Tensor:
@@ -57,23 +40,31 @@ def _gather_slices(tensor: torch.Tensor, sizes: list[int], group: Any) -> torch.
     return torch.cat([o[: int(c.item())] for o, c in zip(out, all_counts)])
 
 
-def gather_evaluation(model: DistributedDlrm, batches: Any, device: torch.device, policy: Any,
-                      limit: int | None = None) -> Evaluation:
-    """Predict this rank's slices of ``batches``, gather every rank's in global order, score them."""
-    logits, labels = predict(model, _LocalLabels(batches, model), device, policy, limit)
-    # logits are [batch0 slice, batch1 slice, ...] per rank; regroup so the global order is restored
-    per_batch = model.batch_sizes[model.rank]
-    steps = logits.numel() // per_batch
-    pieces = torch.stack([logits, labels]).reshape(2, steps, per_batch)
-    gathered = _gather_slices(pieces.reshape(-1), model.batch_sizes, model.group)
+def gather_rows(rows: dict[str, torch.Tensor], batch_sizes: list[int], rank: int, group: Any
+                ) -> dict[str, torch.Tensor]:
+    """Every rank's per-sample rows in the global order: rank r holds its slice (``batch_sizes[r]`` samples)
+    of each evaluated batch, one after the other; the result is batch by batch, rank by rank within each."""
+    names = sorted(rows)
+    per_batch = batch_sizes[rank]
+    steps = rows[names[0]].numel() // per_batch
+    stacked = torch.stack([rows[n].float() for n in names]).reshape(len(names), steps, per_batch)
+    gathered = _gather_slices(stacked.reshape(-1), batch_sizes, group)
     chunks, start = [], 0
-    for size in model.batch_sizes:
-        chunks.append(gathered[start:start + 2 * steps * size].reshape(2, steps, size))
-        start += 2 * steps * size
-    ordered = torch.cat(chunks, dim=2).reshape(2, -1)
-    return Evaluation(auc=roc_auc(ordered[0], ordered[1]), log_loss=log_loss(ordered[0], ordered[1]),
-                      samples=int(ordered.shape[1]))
+    for size in batch_sizes:
+        chunks.append(gathered[start:start + len(names) * steps * size].reshape(len(names), steps, size))
+        start += len(names) * steps * size
+    ordered = torch.cat(chunks, dim=2).reshape(len(names), -1)
+    return {name: ordered[i].to(rows[name].dtype) for i, name in enumerate(names)}
 
+
+def gather_evaluation(family: Any, model: Any, batches: Any, device: torch.device, policy: Any,
+                      limit: int | None = None) -> Evaluation:
+    """Predict this rank's slices of ``batches``, gather every rank's rows in global order, score them.
+
+    Every rank computes the same metrics from the same gathered rows (no broadcast needed)."""
+    rows = predict_rows(family, model, batches, device, policy, limit,
+                        target=lambda batch: model.local_slice(family.target(batch)))
+    return score(family, gather_rows(rows, model.batch_sizes, model.rank, model.group))
 
 
 class RankShare:
@@ -87,8 +78,11 @@ class RankShare:
         self.share = model.batch_sizes[model.rank] / global_batch  # this rank's weight in the global mean
         self.loss_weight = self.share * self.world_size
 
-    def labels(self, batch: Batch) -> torch.Tensor:
-        return self.model.local_slice(batch.label)
+    def local_batch(self, batch: Any) -> Any:
+        return batch  # the model slices the global batch itself (the exchange)
+
+    def target(self, family: Any, batch: Any) -> Any:
+        return self.model.local_slice(family.target(batch))
 
     def global_losses(self, window: torch.Tensor) -> list[float]:
         window = window * self.share
@@ -114,6 +108,6 @@ class HybridParallel(RankShare):
     def embedding_lr_scale(self) -> float:
         return 1.0  # the exchange hands the tables the global-batch mean gradient
 
-    def evaluate(self, model: torch.nn.Module, batches: Any, device: torch.device, policy: PrecisionPolicy,
-                 limit: int | None) -> Evaluation:
-        return gather_evaluation(self.model, batches, device, policy, limit)
+    def evaluate(self, family: Any, model: torch.nn.Module, batches: Any, device: torch.device,
+                 policy: PrecisionPolicy, limit: int | None) -> Evaluation:
+        return gather_evaluation(family, self.model, batches, device, policy, limit)

@@ -1,6 +1,8 @@
-"""The memory planner: per rank, the bytes a hybrid-parallel case needs, against the device's memory.
+"""The DLRM family's memory plan: per rank of dlrmbench's hybrid layout (one rank for a single process),
+the bytes a case needs, against the device's memory.
 
-Light (no torch): the planner runs it before anything is launched. Per rank it counts
+Light (no torch): the planner (:mod:`dlrmbench.memory_plan`) runs it before anything is launched. Per rank
+it counts
 
 * tables: the rows placed there x dim x 4 bytes (float32 tables, facts sheet 1.4);
 * optimizer state: the optimizer plugin's bytes per parameter over the rank's tables and dense parts
@@ -23,44 +25,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlrmbench.distributed.placement import Placement, device_mapping, split_batch
+from dlrmbench.memory_plan import GIB, human_bytes
 
 FLOAT = 4
 INDEX = 8
-GIB = 2**30
 
 
-def interaction_width(kind: Any, num_vectors: int, dim: int, resolved: Any = None) -> int:
-    """The top MLP's input width: the interaction plugin's ``output_width`` (light), for a name or a
-    ``model.interaction`` reference; ``n * d`` when the plugin does not declare one. With the case's
-    ``resolved`` case (a worker's rank), the plugin facts come from it, not from the registry."""
-    if resolved is not None:
-        width = resolved.output_width(num_vectors, dim)
-        return width if width is not None else num_vectors * dim
-    name = getattr(kind, "name", kind)
-    options = getattr(kind, "options", {})
-    if name == "dot":
-        return dim + num_vectors * (num_vectors - 1) // 2 + 1
-    if name == "cat":
-        return num_vectors * dim
-    from dlrmbench.plugins import get_registry
-
-    spec = get_registry().specs["interaction"].get(name)
-    if spec is None or spec.output_width is None:
-        return num_vectors * dim
-    return spec.output_width(spec.options.model_validate(options), num_vectors, dim)
-
-
-def optimizer_state_bytes_per_parameter(case: Any, resolved: Any = None) -> float:
-    """State bytes per parameter element of the case's optimizer plugin (SGD: 0)."""
-    if resolved is not None:
-        return float(resolved.optimizer_state_bytes_per_parameter)
-    name = case.optimizer.name
-    if name == "sgd":
-        return 0.0
-    from dlrmbench.plugins import get_registry
-
-    spec = get_registry().specs["optimizer"].get(name)
-    return spec.state_bytes_per_parameter if spec is not None else 0.0
+def interaction_width(resolved: Any, num_vectors: int, dim: int) -> int:
+    """The top MLP's input width: the interaction plugin's ``output_width`` (light, from the resolved case);
+    ``n * d`` when the plugin declares none."""
+    width = resolved.output_width(num_vectors, dim)
+    return width if width is not None else num_vectors * dim
 
 
 @dataclass
@@ -93,10 +68,18 @@ class MemoryPlan:
     ranks: list[RankMemory]
     shared_capacity_bytes: int | None = None  # CPU: every rank shares the host's memory
     problems: list[str] = field(default_factory=list)
+    note: str | None = None
 
     @property
     def fits(self) -> bool:
         return not self.problems
+
+    def rows(self) -> list[dict[str, str]]:
+        return plan_rows(self)
+
+    def notes(self) -> list[str]:
+        """What a reader of the table should know besides the numbers."""
+        return [self.note] if self.note else []
 
 
 def _mlp_params(in_features: int, sizes: list[int]) -> int:
@@ -108,7 +91,7 @@ def _mlp_params(in_features: int, sizes: list[int]) -> int:
 
 
 def _activation_bytes(model: Any, batch: int, local: int, vectors: int, tables: int, bottom: bool, n: int,
-                      resolved: Any = None) -> int:
+                      resolved: Any) -> int:
     """Peak live activation bytes of one training step on one rank.
 
     ``batch`` is the global batch, ``local`` the rank's slice, ``vectors`` what the rank sends
@@ -126,9 +109,8 @@ def _activation_bytes(model: Any, batch: int, local: int, vectors: int, tables: 
     if bottom and tables:
         total += batch * vectors * d * FLOAT  # torch.cat of the bottom vector and the lookups
     total += local * n * d * FLOAT
-    width = interaction_width(model.interaction, n, d, resolved)
-    if model.interaction.name == "dot":
-        total += local * (n * d + n * n + n * (n - 1) // 2) * FLOAT
+    width = interaction_width(resolved, n, d)
+    total += local * resolved.interaction_saved_bytes(n, d)  # what the interaction keeps for its backward
     top = list(model.top_mlp[:-1])
     total += local * (width + sum(top) + 1) * FLOAT
     widest = max([width, *top])
@@ -136,25 +118,26 @@ def _activation_bytes(model: Any, batch: int, local: int, vectors: int, tables: 
     return total
 
 
-def plan_memory(case: Any, table_sizes: list[int], capacities: list[int] | None,
-                shared_capacity: int | None = None, resolved: Any = None) -> MemoryPlan:
-    """Estimate every rank's memory for ``case`` with ``table_sizes``.
+def plan_memory(resolved: Any, table_sizes: list[int], capacities: list[int] | None,
+                shared_capacity: int | None = None) -> MemoryPlan:
+    """Estimate every rank's memory for the resolved case with ``table_sizes``.
 
     Args:
+        resolved: the case's ResolvedCase: its plugin facts (interaction width, optimizer state, hotness).
         capacities: usable bytes of each rank's device (GPU memory x memory_fraction), or None.
         shared_capacity: usable bytes shared by all ranks (CPU processes on one host), or None.
-        resolved: the case's ResolvedCase (a rank): plugin facts from it instead of the registry.
     """
+    case = resolved.case
     model = case.model
     world = case.world_size
     placement = device_mapping(table_sizes, world)
     sizes = split_batch(case.batch_size, world)
     d = model.embedding_dim
     n = 1 + len(table_sizes)
-    top_params = _mlp_params(interaction_width(model.interaction, n, d, resolved), list(model.top_mlp))
+    top_params = _mlp_params(interaction_width(resolved, n, d), list(model.top_mlp))
     bottom_params = _mlp_params(model.num_numerical, list(model.bottom_mlp))
-    state = optimizer_state_bytes_per_parameter(case, resolved)
-    hotness = getattr(resolved, "hotness", None)
+    state = float(resolved.optimizer_state_bytes_per_parameter)
+    hotness = resolved.hotness
     ranks = []
     for rank, tables in enumerate(placement.tables):
         rows = sum(table_sizes[f] for f in tables)
@@ -203,14 +186,6 @@ def _problems(plan: MemoryPlan, table_sizes: list[int], dim: int, capacities: li
     return out
 
 
-def human_bytes(value: int) -> str:
-    """``1.50 GiB``, ``12.0 MiB``, ``512 B``: binary units, three significant digits."""
-    for unit, size in (("GiB", GIB), ("MiB", 2**20), ("KiB", 2**10)):
-        if value >= size:
-            return f"{value / size:.3g} {unit}" if value < 1000 * size else f"{value / size:.0f} {unit}"
-    return f"{value} B"
-
-
 def plan_rows(plan: MemoryPlan) -> list[dict[str, str]]:
     """One row per rank, as strings, for the plan table and the skip reason."""
     rows = []
@@ -236,69 +211,17 @@ def plan_rows(plan: MemoryPlan) -> list[dict[str, str]]:
     return rows
 
 
-def format_plan(plan: MemoryPlan) -> str:
-    """The plan as a plain-text table (the skip reason of a case that does not fit)."""
-    rows = plan_rows(plan)
-    columns = list(rows[0]) if rows else []
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(r[c].ljust(widths[c]) for c in columns) for r in rows]
-    if plan.shared_capacity_bytes is not None:
-        lines.append(f"host memory shared by all ranks: {human_bytes(plan.shared_capacity_bytes)} usable")
-    return "\n".join(lines)
+def plan_dlrm_memory(resolved: Any, table_sizes: list[int], capacities: list[int] | None,
+                     shared_capacity: int | None) -> MemoryPlan:
+    """The DLRM family's ``memory_plan`` (``PluginSpec.memory_plan``): dlrmbench's hybrid layout over the
+    case's ranks (one for a single process), with a note where TorchRec places the tables itself."""
+    plan = plan_memory(resolved, table_sizes, capacities, shared_capacity)
+    topology = resolved.plugins.get("topology")
+    if topology is not None and topology.factory != HYBRID_TOPOLOGY:
+        plan.note = (f"estimated with dlrmbench's placement; the {topology.name} topology places the tables at run "
+                     "time (the result's telemetry records its plan)")
+    return plan
 
 
-def case_table_sizes(case: Any) -> list[int] | None:
-    """Table sizes known before the worker runs: the model's, else what the dataset plugin can tell."""
-    sizes = case.model.table_sizes
-    if sizes is None:
-        from dlrmbench.plugins import get_registry
-
-        spec = get_registry().get("dataset", case.dataset.name)
-        if spec.table_sizes is not None:
-            sizes = spec.table_sizes(spec.options.model_validate(case.dataset.options), case)
-    if sizes is None:
-        return None
-    if case.model.max_table_size is not None:
-        sizes = [min(s, case.model.max_table_size) for s in sizes]
-    return list(sizes)
-
-
-def plan_for_host(case: Any, host: Any, table_sizes: list[int] | None = None, resolved: Any = None
-                  ) -> MemoryPlan | None:
-    """The memory plan of ``case`` on ``host`` (None when the table sizes are only known at run time);
-    a rank passes its ``resolved`` case so that no plugin registry is needed."""
-    sizes = table_sizes if table_sizes is not None else case_table_sizes(case)
-    if sizes is None:
-        return None
-    fraction = case.distributed.memory_fraction
-    if case.device == "cuda":
-        gpus = list(host.gpus)
-        if len(gpus) < case.world_size:
-            return plan_memory(case, sizes, None, resolved=resolved)
-        return plan_memory(case, sizes, [int(gpus[r].memory_bytes * fraction) for r in range(case.world_size)],
-                           resolved=resolved)
-    shared = int(host.memory_bytes * fraction) if host.memory_bytes else None
-    return plan_memory(case, sizes, None, shared, resolved)
-
-
-def memory_reason(case: Any, host: Any, resolved: Any = None) -> str | None:
-    """Planner check (``dlrmbench.distributed.planning_reason``): why a case cannot run here.
-
-    Every case whose memory plan can be made before it runs is checked, single-process ones too,
-    so that ``dlrmbench plan`` (which prints every case's plan) and ``run`` always agree.
-    """
-    if case.world_size > 1 and case.mode == "inference":
-        return (f"the inference benchmark runs on one device; set {'gpus' if case.device == 'cuda' else 'processes'}: 1 "
-                "(hybrid parallelism is for train and test)")
-    if case.world_size > 1 and case.device == "cpu" and case.processes > host.cpu_count \
-            and not case.distributed.oversubscribe:
-        return (f"needs {case.processes} processes; this machine has {host.cpu_count} CPU cores "
-                "(set distributed.oversubscribe: true to run anyway)")
-    try:
-        plan = plan_for_host(case, host, resolved=resolved)
-    except ValueError as exc:
-        return str(exc)
-    if plan is None or plan.fits:
-        return None
-    return "does not fit: " + "; ".join(plan.problems) + "\n" + format_plan(plan)
+HYBRID_TOPOLOGY = "dlrmbench.distributed.worker:hybrid_rank"
+"""The factory of the topology this plan describes exactly (dlrmbench's own placement)."""

@@ -7,13 +7,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from dlrmbench.distributed.memory_plan import MemoryPlan, plan_for_host, plan_rows
+from dlrmbench.memory_plan import MemoryPlan, plan_for_host
 
 
 def memory_table(title: str, plan: MemoryPlan) -> Table:
-    """One row per rank: tables placed, their bytes, optimizer state, gradients, activations, device."""
+    """One row per rank: the family's terms (DLRM: tables placed, their bytes, optimizer state, gradients,
+    activations), the total and the device's usable memory."""
     table = Table(title=title, title_justify="left")
-    rows = plan_rows(plan)
+    rows = plan.rows()
     for column in rows[0]:
         table.add_column(column, overflow="fold", justify="left" if column in ("device", "tables") else "right")
     for row in rows:
@@ -29,19 +30,21 @@ def print_memory_plans(console: Console, planned: list[Any], host: Any, every_ca
         if case.world_size <= 1 and not every_case:
             continue
         try:
-            plan = plan_for_host(case, host, resolved=item.resolved)
+            plan = plan_for_host(item.resolved, host)
         except ValueError as exc:
             console.print(f"[yellow]{case.name}[/]: no memory plan: {exc}")
             continue
         if plan is None:
-            console.print(f"{case.name}: table sizes come from the dataset at run time; the worker checks the plan")
+            if item.resolved.memory_plan is None:
+                console.print(f"{case.name}: its family ({case.model.family}) plans no memory before the run")
+            else:
+                console.print(f"{case.name}: table sizes come from the dataset at run time; the worker checks the plan")
             continue
         verdict = "[green]fits[/]" if plan.fits else "[red]does not fit[/]: " + "; ".join(plan.problems)
         where = f"{case.world_size} x {case.device}"
         console.print(memory_table(f"{case.name} ({where}, global batch {case.batch_size}): {verdict}", plan))
-        if case.distributed.topology == "torchrec_dmp":
-            console.print("  estimated with dlrmbench's placement; TorchRec's EmbeddingShardingPlanner places the tables "
-                          "at run time (the result's telemetry records its sharding plan)")
+        for note in plan.notes():
+            console.print(f"  {note}")
         if plan.shared_capacity_bytes is not None:
             console.print(f"  all ranks share the host's memory: {plan.shared_capacity_bytes / 2**30:.2f} GiB usable "
                           f"({case.distributed.memory_fraction:g} of it)")

@@ -1,0 +1,1 @@
+"""Built-in workload families (registration modules light; implementations import torch)."""

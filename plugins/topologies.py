@@ -1,0 +1,66 @@
+"""The built-in topologies of multi-process cases (registration only; no torch).
+
+``dlrmbench``: dlrmbench's hybrid layout for the DLRM family (tables placed per rank by its planner, its
+all-to-all, a data-parallel top model); ``torchrec_dmp``: TorchRec's DistributedModelParallel (sharded
+fused tables, DDP around the dense parts); ``data_parallel``: every rank holds the whole model and its
+slice of each batch (DDP), for any family.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from dlrmbench import hookimpl
+from dlrmbench.plugin_api import PluginOptions, PluginSpec
+
+DMP_EMBEDDINGS = ("torchrec_fused",)  # strategies with a ``shardable()`` form DMP can shard
+
+
+class NoOptions(PluginOptions):
+    """This topology has no options."""
+
+
+def more_than_one_process(case: Any, name: str) -> str | None:
+    if case.world_size < 2:
+        return (f"distributed.topology {name} needs more than one process (processes on the CPU, gpus on "
+                "CUDA); with one it would be the single-process run: raise processes/gpus or drop the topology")
+    return None
+
+
+def dmp_reason(host: Any, case: Any, options: Any) -> str | None:
+    """Why ``case`` cannot run on TorchRec's DMP, naming the field and the fix; or None."""
+    if case is None:
+        return None
+    reason = more_than_one_process(case, "torchrec_dmp")
+    if reason:
+        return reason
+    if case.embedding.name not in DMP_EMBEDDINGS:
+        return (f"distributed.topology torchrec_dmp shards TorchRec's fused tables and embedding "
+                f"{case.embedding.name} has none: set embedding: {' or '.join(DMP_EMBEDDINGS)}, or use "
+                "distributed.topology: dlrmbench for this strategy")
+    if case.precision != "fp32":
+        return (f"distributed.topology torchrec_dmp is tested in fp32 only (its fused tables are fp32); "
+                f"precision {case.precision}: set precision: fp32")
+    if case.mode == "inference":
+        return "distributed.topology torchrec_dmp trains and tests; the inference benchmark runs on one device"
+    return None
+
+
+def data_parallel_reason(host: Any, case: Any, options: Any) -> str | None:
+    return None if case is None else more_than_one_process(case, "data_parallel")
+
+
+@hookimpl
+def register_topologies(register: Callable[[PluginSpec], None]) -> None:
+    register(PluginSpec(
+        kind="topology", name="dlrmbench", options=NoOptions, families=("dlrm",),
+        summary="hybrid parallel: tables placed per rank, all-to-all, data-parallel top MLP (NVIDIA's layout)",
+        factory="dlrmbench.distributed.worker:hybrid_rank"))
+    register(PluginSpec(
+        kind="topology", name="torchrec_dmp", options=NoOptions, families=("dlrm",), check=dmp_reason,
+        summary="TorchRec DistributedModelParallel: sharded fused tables, DDP dense parts (make torchrec)",
+        factory="dlrmbench.distributed.torchrec_dmp:dmp_rank", requires=("torchrec",)))
+    register(PluginSpec(
+        kind="topology", name="data_parallel", options=NoOptions, check=data_parallel_reason,
+        summary="every rank the whole model and its slice of each batch (DDP); any family",
+        factory="dlrmbench.distributed.data_parallel:data_parallel_rank"))
