@@ -100,6 +100,9 @@ def test_settings(run: RunSettings) -> Any:
             setattr(settings, field, value)
     if cfg.samples_per_query is not None:
         settings.multi_stream_samples_per_query = cfg.samples_per_query
+    if run.short and run.scenario == "server" and qps and cfg.max_duration_ms is None:
+        needed_ms = 1.2 * settings.min_query_count / qps * 1e3  # room for the minimum queries at a low rate
+        settings.max_duration_ms = int(max(SHORT_MAX_DURATION_MS, needed_ms))
     return settings
 
 

@@ -258,7 +258,10 @@ def test_bf16_serving_is_skipped_with_a_reason_where_the_cpu_has_no_native_bf16(
 
     case = Case.model_validate({**ACCURACY_CASE, "serve": {"target": "pytorch", "scenario": "offline",
                                                            "precision": "bf16"}})
+    from dlrmbench.plugins import get_registry
+
+    family = get_registry().get("family", case.model.family)
     monkeypatch.setattr("dlrmbench.cpu_features.native_bf16_reason", lambda flags=None: "no avx512_bf16 here")
-    assert planner.serve_reason(case) == "serve precision bf16: no avx512_bf16 here"
+    assert planner.serve_reason(case, family) == "serve precision bf16: no avx512_bf16 here"
     monkeypatch.setattr("dlrmbench.cpu_features.native_bf16_reason", lambda flags=None: None)
-    assert planner.serve_reason(case) is None
+    assert planner.serve_reason(case, family) is None
