@@ -267,10 +267,15 @@ def accuracy_check(work: Workload, library: RowLibrary, folder: Path) -> dict[st
     reference = reference_all[rows]
     if not np.array_equal(labels, library.labels[rows]):
         raise RuntimeError("the accuracy log's labels are not the library's: responses were mixed up")
+    from dlrmbench.export.serving_precision import PROBABILITY_TOLERANCE
+
     served, ref = auc(outputs, labels), auc(reference, labels)
+    diff = float(np.max(np.abs(outputs.astype(np.float64) - reference)))
+    serve = work.case.serve
+    tolerance = PROBABILITY_TOLERANCE[serve.precision] if serve is not None else None
     return {"auc": served, "reference_auc": ref, "auc_ratio": served / ref if ref == ref and ref else None,
-            "rows": int(rows.shape[0]), "samples": int(len(set(owners.tolist()))),
-            "max_abs_diff": float(np.max(np.abs(outputs.astype(np.float64) - reference))),
+            "rows": int(rows.shape[0]), "samples": int(len(set(owners.tolist()))), "max_abs_diff": diff,
+            "tolerance": tolerance, "within_tolerance": None if tolerance is None else diff <= tolerance,
             "meets": gates(served, ref)}
 
 
@@ -279,4 +284,5 @@ def accuracy_evaluation(accuracy: dict[str, Any]) -> dict[str, Any]:
     meets = accuracy["meets"]
     return {"step": 0, "auc": accuracy["auc"], "reference_auc": accuracy["reference_auc"],
             "auc_ratio": accuracy["auc_ratio"], "rows": accuracy["rows"], "samples": accuracy["samples"],
-            "max_abs_diff": accuracy["max_abs_diff"], "meets_99": meets["99%"], "meets_99.9": meets["99.9%"]}
+            "max_abs_diff": accuracy["max_abs_diff"], "tolerance": accuracy["tolerance"],
+            "within_tolerance": accuracy["within_tolerance"], "meets_99": meets["99%"], "meets_99.9": meets["99.9%"]}

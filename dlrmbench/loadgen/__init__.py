@@ -7,5 +7,6 @@ supplies the library and the callable (DLRM's: :mod:`dlrmbench.export.serve_load
 
 Modules: ``library`` (import LoadGen or say which extra), ``settings`` (case fields -> ``TestSettings``),
 ``qsl``, ``sut``, ``logs`` (read LoadGen's summary and detail files), ``accuracy`` (read its accuracy log),
-``run`` (one LoadGen test in its own folder), ``search`` (the Server QPS search).
+``calibrate`` (size a run from a probe where the case does not), ``run`` (one LoadGen test in its own folder),
+``search`` (the Server QPS search).
 """

@@ -209,6 +209,8 @@ def test_int8_and_4bit_serving_stay_within_their_tolerances_of_fp32(accuracy_run
 
     int8 = accuracy_runs["int8-8"][2]["accuracy"]
     int4 = accuracy_runs["int8-4"][2]["accuracy"]
+    assert int8["tolerance"] == int4["tolerance"] == PROBABILITY_TOLERANCE["int8"]
+    assert int8["within_tolerance"] is True and int4["within_tolerance"] is True
     assert 0 < int8["max_abs_diff"] <= PROBABILITY_TOLERANCE["int8"]
     assert 0 < int4["max_abs_diff"] <= PROBABILITY_TOLERANCE["int8"]
     assert int8["max_abs_diff"] < int4["max_abs_diff"]  # 8-bit tables are closer than 4-bit ones
@@ -265,3 +267,18 @@ def test_bf16_serving_is_skipped_with_a_reason_where_the_cpu_has_no_native_bf16(
     assert planner.serve_reason(case, family) == "serve precision bf16: no avx512_bf16 here"
     monkeypatch.setattr("dlrmbench.cpu_features.native_bf16_reason", lambda flags=None: None)
     assert planner.serve_reason(case, family) is None
+
+
+def test_report_plots_the_server_search_latencies_against_the_rate(lg_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    run_dir, results, _ = lg_run
+    runs = [r for r in results["search"].inference if r.get("samples_per_s") is not None]
+    out = tmp_path / "report.html"
+    made = run_cli("report", str(run_dir), "--html", str(out), "--png", str(tmp_path / "png"))
+    assert made.returncode == 0, made.stderr
+    html = out.read_text()
+    section = html.split("<h2>Server QPS search (MLPerf LoadGen)</h2>", 1)[1].split("<h2>", 1)[0]
+    if len(runs) > 1:
+        assert "<svg" in section and (tmp_path / "png" / "loadgen_search.png").is_file()
+    else:
+        assert "No Server QPS search." in section
