@@ -1,71 +1,54 @@
-"""How the compare flag rule behaves: false alarms on noise-only pairs, detection of known slowdowns,
-and what the statistics cost on long runs.
+"""How the compare verdict behaves on simulated runs: false alarms on unchanged pairs, detection of known
+slowdowns, by runs per side, and what the statistics cost.
 
-Synthetic step times (3% Gaussian jitter, 2% of steps stalled 3x, like a CPU run here) for a baseline and
-a candidate that is slower by a known factor; every pair is compared exactly as ``dlrmbench compare``
-does (Mann-Whitney U at alpha 0.002, 95% bootstrap CI of the ratio, --min-change 5%).
+Each simulated run has a run factor (log-normal, ``--run-sd``, the between-run variation a process sees:
+memory layout, clocks, neighbours) and per-step times around it (3% jitter, 2% of steps stalled 3x, like a
+CPU run here); a run's value is batch / mean step time, as the worker computes train_throughput. Pairs are
+judged exactly as ``dlrmbench compare`` does (:func:`dlrmbench.results.verdict.judge`, defaults). The real
+A/A figures on this machine come from ``bench/aa_compare.py``; this one shows the rule's operating curve.
 
-    python bench/compare_statistics.py [--pairs 40] [--steps 200]
+    python bench/compare_statistics.py [--pairs 400] [--run-sd 0.02]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import random
-import sys
 import time
-from pathlib import Path
-from tempfile import TemporaryDirectory
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the synthetic result sets of tests/core/test_statistics.py
-
-from dlrmbench.results.compare import Cell, Row, Samples, judge_change
+from dlrmbench.results.compare import DEFAULT_ALPHA, DEFAULT_MIN_CHANGE
+from dlrmbench.results.verdict import Run, judge
 
 
-def steps(rng: random.Random, mean_s: float, n: int) -> list[float]:
-    return [mean_s * (3.0 if rng.random() < 0.02 else 1.0) * rng.gauss(1.0, 0.03) for _ in range(n)]
+def run_value(rng: random.Random, slowdown: float, run_sd: float, steps: int = 100) -> float:
+    factor = math.exp(rng.gauss(0.0, run_sd)) * (1 + slowdown)
+    times = [0.010 * factor * (3.0 if rng.random() < 0.02 else 1.0) * rng.gauss(1.0, 0.03) for _ in range(steps)]
+    return 256 / (sum(times) / len(times))
 
 
-def flagged(slowdown: float, seed: int, n: int, min_change: float = 0.05) -> str | None:
+def verdict(slowdown: float, seed: int, runs: int, run_sd: float) -> str:
     rng = random.Random(seed)
-    base_times, new_times = steps(rng, 0.010, n), steps(rng, 0.010 * (1 + slowdown), n)
-    cells = []
-    for times in (new_times, base_times):
-        value = 256 / (sum(times) / len(times))
-        cells.append(Cell(status="ok", value=value, values=[value], repeats=1,
-                          samples=Samples(times, "steps", "mean", inverse=True)))
-    row = Row(suite="s", case="c", metric="train_throughput", unit="samples/s", higher_is_better=True)
-    judge_change(cells[0], cells[1], row, min_change, 0.002)
-    return cells[0].flag
+    base = [Run(run_value(rng, 0.0, run_sd), f"run {i + 1}") for i in range(runs)]
+    new = [Run(run_value(rng, slowdown, run_sd), f"run {i + 1}") for i in range(runs)]
+    return judge(new, base, True, DEFAULT_MIN_CHANGE, DEFAULT_ALPHA).kind
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=40)
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--pairs", type=int, default=400)
+    parser.add_argument("--run-sd", type=float, default=0.02, help="between-run standard deviation (log scale)")
     args = parser.parse_args()
-    print(f"{args.pairs} pairs per row, {args.steps} step times per side")
-    print("slowdown  flagged regression  flagged improvement")
-    for slowdown in (0.0, 0.02, 0.05, 0.07, 0.10, 0.20):
-        flags = [flagged(slowdown, seed, args.steps) for seed in range(args.pairs)]
-        print(f"{slowdown:>7.0%}  {flags.count('regression'):>10d}/{args.pairs:<8d}  "
-              f"{flags.count('improvement'):>10d}/{args.pairs}")
-
-    from tests.core.test_statistics import write_set  # the same synthetic result sets as the tests
-
-    from dlrmbench.results.compare import compare
-    from dlrmbench.results.load import load_results
-
-    with TemporaryDirectory() as tmp:
-        for n in (1_000, 100_000):
-            a = write_set(Path(tmp) / str(n), "a", 0.010, 1, repeats=1, steps=n)
-            b = write_set(Path(tmp) / str(n), "b", 0.012, 2, repeats=1, steps=n)
-            loaded = load_results([a, b])
-            base = next(s for s in loaded.sets if s.path == a)
-            start = time.perf_counter()
-            compare([s for s in loaded.sets if s is not base], base)
-            print(f"compare, 2 cases x {n:,} step times per side: {time.perf_counter() - start:.2f} s")
+    print(f"{args.pairs} simulated pairs per cell, between-run sd {args.run_sd:.1%}, alpha {DEFAULT_ALPHA}, "
+          f"--min-change {DEFAULT_MIN_CHANGE:.0%}")
+    print("runs/side  slowdown  regression  improvement  no change  inconclusive")
+    start = time.perf_counter()
+    for runs in (2, 3, 5):
+        for slowdown in (0.0, 0.05, 0.10, 0.20):
+            kinds = [verdict(slowdown, seed, runs, args.run_sd) for seed in range(args.pairs)]
+            print(f"{runs:>9d}  {slowdown:>8.0%}  {kinds.count('regression'):>10d}  {kinds.count('improvement'):>11d}  "
+                  f"{kinds.count('no change'):>9d}  {kinds.count('inconclusive'):>12d}")
+    print(f"{time.perf_counter() - start:.1f} s in all")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from preproc import atomic, preflight
 from preproc.dictionaries import build_dictionaries, export_lookup
 from preproc.errors import PreprocError
+from preproc.split_summary import split_plan
 from preproc.inputs import InputFile, discover
 from preproc.options import PreprocOptions
 from preproc import parsing
-from preproc.scan import SCAN_FORMAT, bad_line_message, batches, scan_files
+from preproc.scan import SCAN_FORMAT, bad_line_message, bad_lines_advice, batches, not_criteo, scan_files
 from preproc.schema import CAT_KEYS, SPLITS, cat_dtype
 from preproc.session import effective_conf, get_session, master_url, require_pyspark
 from preproc.state import MANIFEST, WorkState, prepare_output
@@ -185,11 +186,19 @@ def _stages(
                                "delete OUTPUT/_work and rerun")
     if opts.bad_lines == "fail" and any(st["bad_lines"] for st in stats):  # scanned earlier under `skip`
         reports = [bad_line_message(f, st) for f, st in zip(files, stats) if st["bad_lines"]]
-        raise PreprocError("\n".join(reports) + "\nPass --bad-lines skip to skip (and report) such lines instead.")
+        raise PreprocError("\n".join(reports) + "\n" + bad_lines_advice(files, stats))
     for f, st in zip(files, stats):
         if st["bad_lines"]:
             echo(bad_line_message(f, st) + "\n  (skipped under --bad-lines skip)")
+    for message in not_criteo(files, stats):
+        echo(f"Warning: {message}")
     check_evaluation_rows(opts, files, stats)
+    lines, warnings = split_plan(opts.split, files, stats)
+    echo(f"splits (--split {opts.split.describe()}):")
+    for line in lines:
+        echo(f"  {line}")
+    for warning in warnings:
+        echo(f"Warning: {warning}")
 
     dict_dir = state.output / "dictionaries"
     marker = state.done("dictionaries")

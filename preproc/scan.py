@@ -85,7 +85,7 @@ def scan_files(
         reports = [bad_line_message(f, st) for f, st in zip(files, all_stats) if st["bad"]]
         if reports:
             atomic.remove(tmp)
-            raise PreprocError("\n".join(reports) + "\nPass --bad-lines skip to skip (and report) such lines instead.")
+            raise PreprocError("\n".join(reports) + "\n" + bad_lines_advice(files, all_stats))
     for k, (work, st) in enumerate(zip(work_dirs, all_stats)):
         work.mkdir(parents=True, exist_ok=True)
         src = tmp / f"file={k}"
@@ -216,6 +216,23 @@ def file_problem(f: InputFile) -> str | None:
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
     return None
+
+
+def not_criteo(files: Sequence[InputFile], stats: Sequence[dict[str, Any]]) -> list[str]:
+    """A message for each file whose every line is bad: not a Criteo log (a README, a listing beside the
+    data), which must leave the input folder; skipping its lines would hide that."""
+    return [f"input file {f.path}: every one of its {st['lines']:,} lines is bad: it is not a Criteo click log "
+            "(a README or another file beside the data?); move it out of the input folder"
+            for f, st in zip(files, stats) if st["lines"] and st["bad_lines"] == st["lines"]]
+
+
+def bad_lines_advice(files: Sequence[InputFile], stats: Sequence[dict[str, Any]]) -> str:
+    """The fix for bad lines: files that are not Criteo logs leave the folder; for the others ``--bad-lines skip``."""
+    advice = not_criteo(files, stats)
+    partly = [f for f, st in zip(files, stats) if st["bad_lines"] and st["bad_lines"] < st["lines"]]
+    if partly:
+        advice.append("Pass --bad-lines skip to skip (and report) such lines instead.")
+    return "\n".join(advice)
 
 
 def bad_line_message(f: InputFile, stats: dict[str, Any]) -> str:

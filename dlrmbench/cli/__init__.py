@@ -27,8 +27,29 @@ class DlrmbenchGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
+def _help_wraps_between_words() -> None:
+    """Help text wraps only at spaces: click's wrapper would break ``<run-id>`` after the hyphen and cut a
+    path longer than the width (a split name misreads); a long word overflows the line instead."""
+    from click import _textwrap
+
+    base = _textwrap.TextWrapper
+    if getattr(base, "whole_words", False):
+        return
+
+    class WholeWords(base):  # type: ignore[misc, valid-type]
+        whole_words = True
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.break_on_hyphens = False
+            self.break_long_words = False
+
+    _textwrap.TextWrapper = WholeWords  # type: ignore[misc]
+
+
 def make_cli() -> click.Group:
     """Build the root command group with every built-in and plugin-provided command."""
+    _help_wraps_between_words()
 
     @click.group(cls=DlrmbenchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
     @click.version_option(__version__, "--version", prog_name="dlrmbench")
@@ -38,17 +59,22 @@ def make_cli() -> click.Group:
 
         \b
         Start with:
-          dlrmbench run suites/quickstart.yaml     a small DLRM on the CPU, in about a minute
+          dlrmbench run quickstart                 a small DLRM on the CPU, in about a minute
+          dlrmbench suites                         the shipped suites, runnable by name
           dlrmbench list-plugins                   what can run on this machine, and why not
           dlrmbench compare results/               all results side by side
         """
 
     from dlrmbench.cli.compare import compare_command
+    from dlrmbench.cli.doctor import doctor_command
+    from dlrmbench.cli.history import history_command
     from dlrmbench.cli.plugins import list_plugins_command
     from dlrmbench.cli.run import run_command
+    from dlrmbench.cli.suites import suites_command
     from dlrmbench.cli.validate import validate_command
 
-    for command in (run_command, validate_command, list_plugins_command, compare_command):
+    for command in (run_command, validate_command, suites_command, list_plugins_command, compare_command,
+                    doctor_command, history_command):
         cli.add_command(command)
     _plugin_commands(cli)
     return cli

@@ -20,31 +20,36 @@ REGRESSION_EXIT = 1
                    "serving_latency_p99@64:c4).")
 @click.option("--min-change", type=click.FloatRange(min=0), default=0.05, show_default=True,
               help="Smallest relative change that is flagged, as a fraction (0.05 = 5%).")
-@click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.002,
-              show_default=True, help="Significance level of the Mann-Whitney U test.")
+@click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.01,
+              show_default=True, help="Significance level of the per-run test (Welch's t on log per-run values).")
 @click.option("--fail-on-regression", is_flag=True,
-              help=f"Exit {REGRESSION_EXIT} when a significant regression of at least --min-change is found "
-                   "(needs --baseline).")
+              help=f"Exit {REGRESSION_EXIT} when a significant regression of at least --min-change is found, or "
+                   "when a case cannot be compared with the baseline (needs --baseline). Inconclusive (noisy) "
+                   "verdicts never fail it.")
+@click.option("--allow-missing", is_flag=True,
+              help="With --fail-on-regression: cases that cannot be compared (missing, failed, not recorded) "
+                   "are listed but do not fail the gate.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table",
               show_default=True, help="Output format.")
 def compare_command(paths: tuple[Path, ...], baseline: Path | None, metric: str | None, min_change: float,
-                    alpha: float, fail_on_regression: bool, fmt: str) -> None:
+                    alpha: float, fail_on_regression: bool, allow_missing: bool, fmt: str) -> None:
     """Compare every result set found under PATHS (directories or run.json files).
 
-    One row per case and metric, one column group per result set: the median over repeats with its
-    spread, a 95% bootstrap confidence interval, the p50-based throughput next to the mean-based
+    One row per case and metric, one column group per result set: the median over runs (repeats)
+    with its spread and 95% confidence interval, the p50-based throughput next to the mean-based
     one, the ratio to the suite's reference value, and the ratio to --baseline with its confidence
-    interval. Malformed result files are reported and skipped.
+    interval and verdict. Malformed result files are reported and skipped.
 
     \b
-    A case is flagged as a regression or improvement only when the two-sided
-    Mann-Whitney U test gives p < --alpha (default 0.002, as asv) and the
-    change is at least --min-change (default 5%). Throughput, step-time and
-    latency metrics are tested on the per-step times (pooled over repeats),
-    other metrics on one value per repeat; too few samples: not flagged.
-    Noise (a busy machine, clock changes, throttling, bimodal steps) and
-    environment differences are printed as warnings.
-    Exit status: 0, 1 with --fail-on-regression and a regression, 2 bad input.
+    The run (a worker process), not the step, is the unit of replication:
+    verdicts test one value per run (Welch's t on log values, p < --alpha,
+    default 0.01) and flag changes of at least --min-change (default 5%).
+    Noisy runs (other processes' CPU, clock changes, throttling, bimodal
+    steps) are left out; too few quiet runs: "inconclusive (noisy: ...)".
+    One run a side cannot be judged unless 'dlrmbench doctor' stored this
+    machine's run-to-run variation. Run with --repeat 3 or more.
+    Exit status: 0; 1 with --fail-on-regression and a regression or a case
+    that cannot be compared (unless --allow-missing); 2 bad input.
     """
     from dlrmbench.errors import UserError
     from dlrmbench.report import export
@@ -61,10 +66,10 @@ def compare_command(paths: tuple[Path, ...], baseline: Path | None, metric: str 
         for diff in comparison.env_differences:
             click.echo(f"Warning: environments differ in {diff.key}: "
                        + "; ".join(f"{k}: {v}" for k, v in diff.values.items()), err=True)
-        for row in comparison.rows:
-            for label, cell in row.cells.items():
-                for warning in cell.warnings:
-                    click.echo(f"Warning (noise): {row.suite}/{row.case} in {label}: {warning}", err=True)
+        for where, line in comparison.noise_lines():
+            click.echo(f"Warning: {where}: {line}", err=True)
+        for note in comparison.timing:
+            click.echo(f"Warning: {note}", err=True)
     if fmt == "table":
         from dlrmbench.report.terminal import print_comparison
 
@@ -75,9 +80,24 @@ def compare_command(paths: tuple[Path, ...], baseline: Path | None, metric: str 
         click.echo(export.to_json(comparison), nl=False)
     else:
         click.echo(export.to_markdown(comparison), nl=False)
+    missing = comparison.not_compared()
+    for row, label, reason in missing:
+        click.echo(f"Not compared: {row.suite}/{row.case} {row.metric_label} in {label}: {reason}", err=True)
+    if not fail_on_regression:
+        return
     regressions = comparison.regressions()
-    if fail_on_regression and regressions:
-        for row, label, cell in regressions:
-            click.echo(f"Regression: {row.suite}/{row.case} {row.metric_label} in {label}: "
-                       f"{cell.vs_baseline:.3f}x of the baseline (p={cell.p_value:.2g})", err=True)
+    unjudged = [(row, label, cell) for row in comparison.rows for label, cell in row.cells.items()
+                if cell.verdict in ("inconclusive", "untested")]
+    if unjudged:
+        click.echo(f"Not judged: {len(unjudged)} case(s) inconclusive or untested (noisy runs, or too few runs); "
+                   "the gate passes them, so it has not checked them: "
+                   + ", ".join(f"{row.suite}/{row.case} in {label}" for row, label, _ in unjudged[:5])
+                   + (", ..." if len(unjudged) > 5 else ""), err=True)
+    for row, label, cell in regressions:
+        click.echo(f"Regression: {row.suite}/{row.case} {row.metric_label} in {label}: "
+                   f"{cell.vs_baseline:.3f}x of the baseline (p={cell.p_value:.2g})", err=True)
+    if regressions or (missing and not allow_missing):
+        if missing and not allow_missing:
+            click.echo(f"{len(missing)} case(s) could not be compared with the baseline: failing the gate "
+                       "(--allow-missing to accept that)", err=True)
         raise click.exceptions.Exit(REGRESSION_EXIT)

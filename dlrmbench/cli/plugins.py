@@ -11,6 +11,7 @@ from rich.table import Table
 from dlrmbench.errors import UserError, did_you_mean
 from dlrmbench.host import current_host
 from dlrmbench.plugins import get_registry
+from dlrmbench.report.fit import print_table
 
 
 @click.command("list-plugins")
@@ -45,14 +46,22 @@ def list_plugins_command(as_json: bool, options_of: str | None) -> None:
         return
     table = Table(title="dlrmbench plugins", title_justify="left")
     for column in ("kind", "name", "from", "here", "summary / reason"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True)
     for row in rows:
         here = "[green]yes[/]" if row["available"] else "[yellow]no[/]"
         detail = row["summary"] if row["available"] else f"{row['summary']}\n[yellow]{row['reason']}[/]"
         table.add_row(row["kind"], row["name"], row["source"], here, detail)
     for item in broken:
         table.add_row("?", item["name"], item["source"], "[red]broken[/]", f"[red]{item['error']}[/]")
-    Console().print(table)
+    lines = ["dlrmbench plugins"]
+    for row in rows:
+        lines.append(f"- {row['kind']} {row['name']} ({row['source']}): {'yes' if row['available'] else 'no'}")
+        lines.append(f"    {row['summary']}")
+        if not row["available"]:
+            lines.append(f"    not here: {row['reason']}")
+    for item in broken:
+        lines.extend([f"- ? {item['name']} ({item['source']}): broken", f"    {item['error']}"])
+    print_table(Console(), table, lines)
 
 
 def _print_options(spec: object) -> None:
@@ -61,7 +70,7 @@ def _print_options(spec: object) -> None:
     assert isinstance(spec, PluginSpec)
     table = Table(title=f"{spec.kind} {spec.name}: options", title_justify="left")
     for column in ("option", "type", "default", "description"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True)
     schema = spec.options.model_json_schema()
     for name, field in spec.options.model_fields.items():
         prop = schema.get("properties", {}).get(name, {})
@@ -72,4 +81,4 @@ def _print_options(spec: object) -> None:
                       field.description or "")
     if not spec.options.model_fields:
         table.add_row("(none)", "", "", "")
-    Console().print(table)
+    print_table(Console(), table)

@@ -209,7 +209,12 @@ def read_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
     values after alias expansion, duplicate keys and non-finite numbers (``.inf``, ``.nan``).
     """
     if not path.exists():
-        raise UserError(f"{path}: no such suite file (check the path; suites live in suites/)")
+        from dlrmbench.config.catalog import shipped_suites
+
+        names = list(shipped_suites())
+        hint = did_you_mean(path.stem, names) if names else ""
+        shipped = f"; shipped suites, by name: {', '.join(names)} (`dlrmbench suites`)" if names else ""
+        raise UserError(f"{path}: no such suite file{hint} (check the path{shipped})")
     if path.is_dir():
         raise UserError(f"{path}: is a directory; give a suite file such as suites/quickstart.yaml")
     if not path.is_file():
@@ -408,11 +413,13 @@ def load_suite(path: str | Path, check_plugins: bool = True) -> LoadedSuite:
     """Read, expand and validate a suite file; raise :class:`SuiteError` listing every problem.
 
     Args:
-        path: the YAML file.
+        path: the YAML file, or the bare name of a shipped suite (``quickstart``).
         check_plugins: also check plugin names and validate each plugin's options against its
             own options model (needs the plugin registry, still without torch).
     """
-    path = Path(path)
+    from dlrmbench.config.catalog import resolve_suite
+
+    path = resolve_suite(path)
     data, lines = read_yaml(path)
     loc = _Locator(path, lines)
     if not isinstance(data, dict):

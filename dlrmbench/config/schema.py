@@ -459,6 +459,10 @@ class Case(Strict):
     device: Device = "cuda"
     gpus: PositiveInt = Field(default=1, description="GPUs (device: cuda)")
     processes: PositiveInt = Field(default=1, description="worker processes (device: cpu, gloo)")
+    threads: PositiveInt | None = Field(
+        default=None, description="torch intra-op threads in each worker process (torch.set_num_threads); "
+        "default: torch's own choice (one per core; torchrun's ranks: 1). Recorded with the result; `run` warns "
+        "when threads x processes exceed the CPU cores")
     precision: Precision = "fp32"
     backend: PluginRef = Field(default_factory=lambda: PluginRef(name=DEFAULT_PLUGINS["backend"]))
     embedding: PluginRef = Field(default_factory=lambda: PluginRef(name=DEFAULT_PLUGINS["embedding"]))

@@ -119,7 +119,7 @@ def dataset_of(path: Path, registry: "Registry | None" = None) -> tuple[str, lis
     asked, highest priority first) and its table sizes."""
     if not path.is_dir():
         raise UserError(f"--dataset-path {path}: no such directory (give a preprocessed Criteo dataset, e.g. the "
-                        "output of 'dlrmbench preproc')")
+                        "output of 'dlrmbench preprocess')")
     specs = _registry(registry).formats()
     for spec in specs:
         assert spec.format is not None
@@ -132,15 +132,20 @@ def dataset_of(path: Path, registry: "Registry | None" = None) -> tuple[str, lis
                     f"{', '.join(s.name for s in specs)})")
 
 
-def assign_datasets(cases: list[Case], paths: list[Path], registry: "Registry | None" = None
-                    ) -> tuple[list[Case], list[str]]:
+def _sizes_text(sizes: list[int] | None) -> str:
+    return "table sizes from the data" if sizes is None else f"{len(sizes)} tables, {sum(sizes):,} rows"
+
+
+def assign_datasets(cases: list[Case], paths: list[Path], registry: "Registry | None" = None,
+                    allow_synthetic: bool = False) -> tuple[list[Case], list[str]]:
     """Point every case at the given dataset whose table sizes equal the case's ``model.table_sizes``.
 
     The DGX suites mix the small (FL15) and the large (FL3) model, so one suite may need two datasets:
     ``--dataset-path`` is repeatable and each case takes the matching one. A single dataset without
     ``model_size.json`` (binary format) is used by every case, and a single dataset by every case whose
     table sizes come from the data (``model.table_sizes`` unset). Cases left without data keep synthetic
-    batches; the returned notes say which.
+    batches; the returned notes say which. A dataset that no case takes is an error (the user asked for
+    real data and would get none), naming its table sizes and the cases', unless ``allow_synthetic``.
     """
     found = [(path, *dataset_of(path, registry)) for path in paths]
     notes: list[str] = []
@@ -158,16 +163,64 @@ def assign_datasets(cases: list[Case], paths: list[Path], registry: "Registry | 
             out.append(case)
             notes.append(f"{case.name}: no --dataset-path has its {len(case.model.table_sizes or [])} table sizes "
                          f"({sum(case.model.table_sizes or []):,} rows); it runs on synthetic data")
+    used = {c.dataset.options.get("path") for c in out}
+    unused = [(path, sizes) for path, _, sizes in found if str(path) not in used]
+    if unused and not allow_synthetic:
+        suite_sizes: dict[str, list[str]] = {}
+        for case in cases:
+            suite_sizes.setdefault(_sizes_text(case.model.table_sizes), []).append(case.name)
+        wanted = "; ".join(f"{text} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+                           for text, names in suite_sizes.items())
+        raise UserError("\n".join(
+            f"--dataset-path {path}: its model_size.json has {_sizes_text(sizes)}, which matches no case; the cases "
+            f"have {wanted}. Give the dataset preprocessed for these tables (dlrmbench preprocess with the suite's "
+            "--frequency-threshold), or add --allow-synthetic to run the cases on synthetic data anyway"
+            for path, sizes in unused))
     return out, notes
 
 
+#: Case fields that name or describe a case without changing what it runs.
+LABEL_FIELDS = ("name", "tags", "reference", "comparable", "auc_comparable")
+
+
+def identical_groups(cases: list[Case]) -> list[list[str]]:
+    """Names of cases that run the same thing (every field but the labels equal), groups of two or more."""
+    groups: dict[str, list[str]] = {}
+    for case in cases:
+        groups.setdefault(case.model_dump_json(exclude=set(LABEL_FIELDS)), []).append(case.name)
+    return [names for names in groups.values() if len(names) > 1]
+
+
+def scale_down_notes(before: list[Case], after: list[Case]) -> list[str]:
+    """What ``--scale-down`` changed in each case, and which cases it made identical."""
+    notes = []
+    for old, new in zip(before, after):
+        notes.append(f"{old.name} scaled down: {old.world_size} x {old.device}, {old.precision}, batch {old.batch_size:,}"
+                     f" -> {new.world_size} x {new.device}, {new.precision}, batch {new.batch_size:,}, "
+                     f"{new.max_steps} steps")
+    for names in identical_groups(after):
+        notes.append(f"{', '.join(names)} became the same case when scaled down: their figures differ only by noise")
+    return notes
+
+
+def mark_identical(cases: list[Case]) -> list[Case]:
+    """Each case that another one duplicates carries the tag ``same_as`` (the other names), kept in its result."""
+    same: dict[str, str] = {}
+    for names in identical_groups(cases):
+        for name in names:
+            same[name] = ", ".join(n for n in names if n != name)
+    return [c.model_copy(update={"tags": {**c.tags, "same_as": same[c.name]}}) if c.name in same else c for c in cases]
+
+
 def apply_variants(cases: list[Case], host: Host, scale: bool = False,
-                   dataset_paths: list[Path] | tuple[Path, ...] = (), registry: "Registry | None" = None
-                   ) -> tuple[list[Case], list[str]]:
+                   dataset_paths: list[Path] | tuple[Path, ...] = (), registry: "Registry | None" = None,
+                   allow_synthetic: bool = False) -> tuple[list[Case], list[str]]:
     """Apply the command line's variants to every case; returns the cases and notes for the user."""
     notes: list[str] = []
     if dataset_paths:
-        cases, notes = assign_datasets(cases, list(dataset_paths), registry)
+        cases, notes = assign_datasets(cases, list(dataset_paths), registry, allow_synthetic)
     if scale:
-        cases = [scale_down(c, host, registry) for c in cases]
+        scaled = mark_identical([scale_down(c, host, registry) for c in cases])
+        notes += scale_down_notes(cases, scaled)
+        cases = scaled
     return cases, notes

@@ -137,6 +137,10 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
     case = resolved.case
     if case.mode == "inference":
         raise ValueError("the inference benchmark runs on one device; set gpus: 1 (processes: 1)")
+    if case.threads is not None:  # torchrun gives each rank one thread (OMP_NUM_THREADS=1) unless the case says
+        import torch
+
+        torch.set_num_threads(case.threads)
     init_process_group(case, rank, world, local_rank)
     plugin = resolved.plugins["topology"]
     ctx = BuildContext(case, plugin.options_object(), None, case.device, rank, world)

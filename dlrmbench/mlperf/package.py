@@ -34,6 +34,9 @@ SAFE = str.maketrans({c: "_" for c in " /\\:*?\"<>|"})
 class LogInfo:
     path: Path
     keys: dict[str, Any] = field(default_factory=dict)
+    stop_status: str | None = None  # run_stop's metadata status: success, aborted; None when the run never stopped
+    case: str = ""
+    result: dict[str, Any] = field(default_factory=dict)  # the case's result file (status, config)
 
 
 def read_log_keys(path: Path) -> LogInfo:
@@ -51,11 +54,21 @@ def read_log_keys(path: Path) -> LogInfo:
         except json.JSONDecodeError:
             raise UserError(f"{path}:{number}: not a valid :::MLLOG JSON line") from None
         info.keys.setdefault(record.get("key"), record.get("value"))
+        if record.get("key") == "run_stop":
+            info.stop_status = str((record.get("metadata") or {}).get("status"))
     return info
 
 
 def log_paths(results: Path) -> list[Path]:
     """The MLLOG files of a result set's cases, in (case, repeat) order, from each case's ``mlperf_log.path``."""
+    return [path for path, _, _ in case_logs(results)]
+
+
+def case_logs(results: Path) -> list[tuple[Path, str, dict[str, Any]]]:
+    """(MLLOG file, case, case result) of every case of the result set that wrote one, in (case, repeat) order;
+    a ``{run_dir}`` path is found inside ``results`` wherever the set has been moved."""
+    from dlrmbench.config.paths import output_path
+
     manifest = results / "run.json"
     if not manifest.is_file():
         raise UserError(f"{results}: no run.json; give a result-set folder (results/<suite>/<run-id>)")
@@ -64,22 +77,55 @@ def log_paths(results: Path) -> list[Path]:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise UserError(f"{manifest}: not a dlrmbench run manifest ({exc})") from None
     paths: list[Path] = []
+    found = []
     for entry in sorted(entries, key=lambda e: (e.get("case", ""), e.get("repeat", 0))):
+        if not entry.get("file"):
+            continue
         result_file = results / entry["file"]
         try:
-            config = json.loads(result_file.read_text()).get("config", {})
+            result = json.loads(result_file.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise UserError(f"{result_file}: cannot read the case result ({exc})") from None
+        config = result.get("config", {})
         template = (config.get("mlperf_log") or {}).get("path")
         if not template:
             continue
-        path = Path(template.replace("{case}", entry["case"]))
+        path = output_path(template, entry["case"], run_dir=results)
         if path in paths:
             raise UserError(f"{result_file}: repeat {entry.get('repeat', 0)} wrote its MLPerf log to {path}, the same "
                             "file as an earlier run (repeats of one case share it); run the 10 runs as 10 cases, "
                             "e.g. matrix: {seed: [1, 2, ..., 10]}, with {case} in mlperf_log.path")
         paths.append(path)
-    return paths
+        found.append((path, entry["case"], {**result, "status": entry.get("status", result.get("status"))}))
+    return found
+
+
+def submission_problems(logs: list[LogInfo]) -> list[str]:
+    """Why these runs are not a submission: scaled down, not ended ok, or stopped without reaching the target
+    (the official package checker accepts such logs: it checks their form, not that they are a result)."""
+    problems = []
+    for log in logs:
+        config = log.result.get("config") or {}
+        if config.get("comparable") is False:
+            problems.append(f"{log.case}: scaled down (--scale-down), not the benchmark")
+        if log.result.get("status") not in (None, "ok"):
+            problems.append(f"{log.case}: the case ended {log.result.get('status')}")
+        if log.stop_status != "success":
+            problems.append(f"{log.case}: run_stop status {log.stop_status or '(none: the run never stopped)'}; "
+                            "a submitted run must reach the quality target")
+    return problems
+
+
+def relabel(line: str, names: dict[str, str]) -> str:
+    """An MLLOG line with the value of a ``submission_org``/``submission_platform`` record replaced."""
+    if ":::MLLOG" not in line:
+        return line
+    head, payload = line.split(":::MLLOG", 1)
+    record = json.loads(payload)
+    if record.get("key") not in names:
+        return line
+    record["value"] = names[record["key"]]
+    return f"{head}:::MLLOG {json.dumps(record)}\n"
 
 
 def system_description(org: str, system: str, division: str, status: str, environment: dict[str, Any]) -> dict[str, str]:
@@ -112,17 +158,35 @@ def system_description(org: str, system: str, division: str, status: str, enviro
     return desc
 
 
-def write_package(results: Path, out: Path) -> Path:
-    """Write the submission tree for ``results`` into ``out`` (which must not exist or be empty)."""
+def write_package(results: Path, out: Path, org: str | None = None, system: str | None = None,
+                  allow_invalid: bool = False) -> Path:
+    """Write the submission tree for ``results`` into ``out`` (which must not exist or be empty).
+
+    ``org`` and ``system`` replace the logs' ``submission_org`` and ``submission_platform`` (in the tree's
+    names, the system description and those two lines of each copied log). Runs that are scaled down,
+    did not end ok or never reached the target are refused unless ``allow_invalid``.
+    """
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out}: exists and is not empty; give a new folder for the submission tree")
-    paths = log_paths(results)
-    logs = [read_log_keys(p) for p in paths]
-    logs = [log for log in logs if log.keys.get("submission_benchmark") == BENCHMARK]
+    logs = []
+    for path, case, result in case_logs(results):
+        log = read_log_keys(path)
+        log.case, log.result = case, result
+        if log.keys.get("submission_benchmark") == BENCHMARK:
+            logs.append(log)
     if len(logs) != RUNS_REQUIRED:
         raise UserError(f"{results}: {len(logs)} {BENCHMARK} MLPerf logs found; a submission holds exactly "
                         f"{RUNS_REQUIRED} runs (10 cases, e.g. matrix: {{seed: [1, ..., 10]}}, each logging to "
                         "its own {case} path)")
+    problems = submission_problems(logs)
+    if problems and not allow_invalid:
+        raise UserError(f"{results}: these runs are not an MLPerf result:\n  " + "\n  ".join(problems)
+                        + "\nRun the submission suite (dlrmbench run mlperf-dlrmv2-submission) on the real data at "
+                        "full scale; --allow-invalid writes the tree anyway (to test the tooling, never to submit)")
+    names = {"submission_org": org, "submission_platform": system}
+    names = {k: v for k, v in names.items() if v is not None}
+    for log in logs:
+        log.keys.update(names)
     for key in ("submission_org", "submission_platform", "submission_division", "submission_status"):
         values = {str(log.keys.get(key)) for log in logs}
         if len(values) != 1:
@@ -141,7 +205,12 @@ def write_package(results: Path, out: Path) -> Path:
         folder = staging / org / "results" / system / BENCHMARK
         folder.mkdir(parents=True)
         for number, log in enumerate(logs):
-            shutil.copyfile(log.path, folder / f"result_{number}.txt")
+            if names:  # the submitter's names in place of what the suite wrote; every other byte as logged
+                with open(log.path, encoding="utf-8", newline="") as source:
+                    text = "".join(relabel(line, names) for line in source)
+                (folder / f"result_{number}.txt").write_text(text, encoding="utf-8", newline="")
+            else:
+                shutil.copyfile(log.path, folder / f"result_{number}.txt")
         if out.exists():
             out.rmdir()
         os.replace(staging, out)

@@ -32,6 +32,21 @@ def _figure(width: float, height: float, left: float = 0.08) -> Any:
     return fig
 
 
+def fit_labels(fig: Any, axes: list[Any], pad_in: float = 0.2) -> None:
+    """Widen the left margin until the widest y tick label fits, and the figure too when the plot would be left
+    under 5 inches: labels are measured with the renderer (an estimate from the number of characters clipped
+    long ones), without drawing the whole figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    widest = max((label.get_window_extent(renderer).width for ax in axes for label in ax.get_yticklabels()),
+                 default=0.0) / fig.dpi
+    margin = widest + pad_in
+    if fig.get_figwidth() - margin < 5.0:
+        fig.set_figwidth(margin + 5.0)
+    fig.subplots_adjust(left=margin / fig.get_figwidth())
+
+
 def literal(text: str) -> str:
     """``text`` drawn as written: a ``$`` would start matplotlib mathtext (and a bad formula raises)."""
     return str(text).replace("$", r"\$")
@@ -80,8 +95,10 @@ def throughput_chart(comparison: Comparison) -> Any | None:
     axes = fig.subplots(len(groups), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
     for ax, (title, rows) in zip(axes, groups):
         _throughput_axis(ax, rows, sets, comparison)
-        ax.set_title(f"{title.capitalize()} throughput against the published reference", fontsize=10)
+        against = " against the published reference" if any(r.reference for r in rows) else ""
+        ax.set_title(f"{title.capitalize()} throughput{against}", fontsize=10)
     axes[-1].set_xlabel("samples/s (median over repeats; whiskers: min-max; labels: median)")
+    fit_labels(fig, list(axes))
     return fig
 
 
@@ -116,7 +133,7 @@ def _throughput_axis(ax: Any, rows: list[Any], sets: list[str], comparison: Comp
 
 
 def baseline_delta_chart(comparison: Comparison) -> Any | None:
-    """Each case's ratio to the baseline with its 95% bootstrap CI; red: significant regression, green:
+    """Each case's ratio to the baseline with its 95% CI over runs; red: significant regression, green:
     significant improvement, grey: not flagged. The band shows +-min_change."""
     if comparison.baseline is None:
         return None
@@ -135,17 +152,18 @@ def baseline_delta_chart(comparison: Comparison) -> Any | None:
         lo, hi = cell.ratio_ci if cell.ratio_ci else (cell.vs_baseline, cell.vs_baseline)
         ax.errorbar([cell.vs_baseline], [i], xerr=[[cell.vs_baseline - lo], [hi - cell.vs_baseline]], fmt="o",
                     color=color, capsize=3)
-        verdict = cell.flag or ("not significant" if cell.p_value is not None else "not tested")
+        verdict = cell.verdict or "not tested"
         ax.annotate(f"{cell.vs_baseline:.3f}x {verdict}", (hi, i), xytext=(5, 0), textcoords="offset points",
                     va="center", fontsize=7, color=color)
     ax.set_yticks(range(len(points)), [literal(f"{r.suite}/{r.case} {r.metric_label} ({_short(lb)})")
                                        for r, lb, _ in points], fontsize=8)
     ax.invert_yaxis()
     ax.margins(x=0.25)
-    ax.set_xlabel("ratio to the baseline (95% bootstrap CI); higher is better for throughput, lower for times")
+    ax.set_xlabel("ratio to the baseline (95% CI over runs); higher is better for throughput, lower for times")
     ax.set_title(literal(f"Against the baseline {_short(comparison.baseline)}"))
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), fontsize=8, frameon=False)
     ax.grid(axis="x", alpha=0.3)
+    fit_labels(fig, [ax])
     return fig
 
 

@@ -80,7 +80,8 @@ def _summary_table(comparison: Comparison) -> str:
     rows = []
     for row in comparison.rows:
         for label, cell in row.cells.items():
-            flag = f" <span class='{cell.flag}'>{cell.flag}</span>" if cell.flag else ""
+            flag = f" <span class='{cell.flag}'>{cell.flag}</span>" if cell.flag else (
+                f" <span class='nc'>{_e(cell.verdict)}</span>" if cell.verdict else "")
             if cell.auc is None:
                 auc = "—"
             elif cell.auc_vs_reference is not None:
@@ -193,26 +194,28 @@ def _render(sets: list[ResultSet], baseline: ResultSet | None,
     if any(r.auc_note for r in comparison.rows):
         notes.append("Cases on synthetic data: throughput is comparable with the reference, AUC is not.")
     if comparison.baseline:
-        notes.append(f"Regression/improvement {comparison.rule}.")
+        notes.append(f"Verdicts: {comparison.rule}.")
     notes.append("Energy is board energy from NVML's energy counter (GPU boards only, not wall-socket energy).")
     parts.append("<ul class='note'>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
-    noise = [(f"{row.suite}/{row.case} in {label}", w) for row in comparison.rows
-             for label, cell in row.cells.items() for w in cell.warnings]
+    noise = comparison.noise_lines() + [("timing", note) for note in comparison.timing]
     if noise:
         items = "".join(f"<li><b>{_e(where)}</b>: {_e(what)}</li>" for where, what in noise)
-        parts.append(f"<div class='warn'><b>Noise:</b> these measurements may not be trustworthy.<ul>{items}</ul></div>")
+        parts.append(f"<div class='warn'><b>Warning:</b> noisy runs are left out of verdicts; a verdict with too "
+                     f"few quiet runs is inconclusive.<ul>{items}</ul></div>")
     parts.append("<h2>Summary</h2>" + _summary_table(comparison))
 
     def section(title: str, fig: Any, name: str, caption: str, empty: str) -> None:
         body = _figure_html(fig, name, caption, png_dir, pngs) if fig is not None else f"<p class='note'>{_e(empty)}</p>"
         parts.append(f"<h2>{_e(title)}</h2>{body}")
 
-    section("Throughput against the reference", charts.throughput_chart(comparison), "throughput",
-            "Median throughput over repeats (labelled); whiskers: min-max; diamonds: published reference. "
-            "Training and inference on separate axes.", "No throughput measured.")
+    with_reference = any(row.reference for row in comparison.rows)  # no "published reference" without one
+    section("Throughput against the reference" if with_reference else "Throughput", charts.throughput_chart(comparison),
+            "throughput", "Median throughput over repeats (labelled); whiskers: min-max"
+            + ("; diamonds: published reference" if with_reference else "")
+            + ". Training and inference on separate axes.", "No throughput measured.")
     if comparison.baseline:
         section("Against the baseline", charts.baseline_delta_chart(comparison), "baseline_delta",
-                "Ratio to the baseline with its 95% bootstrap confidence interval; red: significant regression, "
+                "Ratio to the baseline with its 95% confidence interval over runs; red: significant regression, "
                 "green: significant improvement, grey: not flagged; shaded: within --min-change.",
                 "No case was measured in both the baseline and another result set.")
     section("Inference latency against batch size", charts.latency_chart(comparison, sets), "inference_latency",
@@ -274,6 +277,5 @@ def write_report(sets: list[ResultSet], out: Path, baseline: ResultSet | None = 
     """Render and write the report atomically; PNG files go to ``png_dir`` when given."""
     document, pngs, comparison = _render(sets, baseline, png_dir)
     atomic_write_text(out, document)
-    warnings = [f"noise: {row.suite}/{row.case} in {label}: {w}" for row in comparison.rows
-                for label, cell in row.cells.items() for w in cell.warnings]
+    warnings = [f"{where}: {line}" for where, line in comparison.noise_lines()]
     return Report(html=out, pngs=pngs, warnings=warnings)

@@ -18,6 +18,7 @@ SCHEMAS: dict[str, tuple[int, tuple[str, ...]]] = {
     "dlrmbench.plan": (1, ("schema", "schema_version", "suite", "file", "cases")),
     "dlrmbench.verify": (1, ("schema", "schema_version", "settings", "ok", "reasons", "checks")),
     "dlrmbench.validate": (1, ("schema", "schema_version", "valid", "suites")),
+    "dlrmbench.suites": (1, ("schema", "schema_version", "suites")),
 }
 
 

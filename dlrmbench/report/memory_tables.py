@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dlrmbench.memory_plan import MemoryPlan, plan_for_host
+from dlrmbench.report.fit import print_table
 
 
 def memory_table(title: str, plan: MemoryPlan) -> Table:
@@ -16,7 +17,7 @@ def memory_table(title: str, plan: MemoryPlan) -> Table:
     table = Table(title=title, title_justify="left")
     rows = plan.rows()
     for column in rows[0]:
-        table.add_column(column, overflow="fold", justify="left" if column in ("device", "tables") else "right")
+        table.add_column(column, no_wrap=True, justify="left" if column in ("device", "tables") else "right")
     for row in rows:
         table.add_row(*row.values())
     return table
@@ -42,7 +43,8 @@ def print_memory_plans(console: Console, planned: list[Any], host: Any, every_ca
             continue
         verdict = "[green]fits[/]" if plan.fits else "[red]does not fit[/]: " + "; ".join(plan.problems)
         where = f"{case.world_size} x {case.device}"
-        console.print(memory_table(f"{case.name} ({where}, global batch {case.batch_size}): {verdict}", plan))
+        print_table(console, memory_table(f"{case.name} ({where}, global batch {case.batch_size}): {verdict}", plan),
+                    label_first=True)
         for note in plan.notes():
             console.print(f"  {note}")
         if plan.shared_capacity_bytes is not None:

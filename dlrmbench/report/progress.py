@@ -22,7 +22,8 @@ LIVE_RATE_NOTE = ("live rate = batch size / mean time of the steps timed since t
                   "(data loading and evaluation not included)")
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Column
 
 
 
@@ -37,22 +38,37 @@ def evaluation_note(event: dict) -> str:
             return f"{'AUC' if name == 'auc' else name} {value:.4f}"
     return "no metric"
 
+class CaseLineProgress(Progress):
+    """Each case on two lines: its name whole, then the bar and its figures; a name and numbers side by side
+    did not fit 100 columns and rich cropped both (``128/1…``)."""
+
+    def get_renderables(self) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
+        lines: list[Any] = []
+        for task in self.tasks:
+            lines.append(Text(task.description, style="bold", overflow="fold", no_wrap=False))
+            lines.append(self.make_tasks_table([task]))
+        yield Group(*lines)
+
+
 class SuiteProgress:
     """Renders worker events; a no-op when ``enabled`` is False."""
 
     def __init__(self, console: Console, enabled: bool = True) -> None:
         self.console = console
         self.enabled = enabled
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TextColumn("{task.fields[note]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
+        whole = Column(no_wrap=True)  # numbers keep their width; the bar takes what is left
+        self.progress = CaseLineProgress(
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=4)),
+            MofNCompleteColumn(table_column=whole),
+            TextColumn("{task.fields[rate]}", table_column=whole),
+            TextColumn("{task.fields[note]}", table_column=whole),
+            TimeElapsedColumn(table_column=whole),
             console=console,
             disable=not enabled,
+            expand=True,
         )
         self._task: Any = None
         self._batch = 1

@@ -8,6 +8,7 @@ printed as a plain stacked list instead. Case names are shown literally: they ar
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,30 +16,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dlrmbench.report.fit import fits, print_plain  # noqa: F401 (callers import them from here too)
 from dlrmbench.report.formatting import fmt_energy, fmt_pct, fmt_ratio, fmt_value
 from dlrmbench.results.compare import Cell, Comparison, Row, reference_value
 from dlrmbench.results.schema import CaseResult, RunManifest
 
 STATUS_STYLE = {"ok": "green", "skipped": "yellow", "failed": "red", "timed_out": "red", "interrupted": "magenta"}
-
-
-def fits(console: Console, table: Table) -> bool:
-    """True when ``table`` can be drawn at its natural width (every cell on its own lines, nothing
-    folded or cropped) within the console's width."""
-    import io
-
-    from rich.cells import cell_len
-
-    probe = Console(width=100_000, file=io.StringIO(), color_system=None, legacy_windows=False)
-    probe.print(table)
-    lines = probe.file.getvalue().splitlines()  # type: ignore[attr-defined]
-    return max((cell_len(line.rstrip()) for line in lines), default=0) <= console.width
-
-
-def print_plain(console: Console, lines: list[str]) -> None:
-    """Plain lines, no markup parsing, never wrapped or cropped by rich (the terminal may fold them)."""
-    for line in lines:
-        console.print(line, markup=False, highlight=False, soft_wrap=True, emoji=False)
 
 
 def _case_label(r: CaseResult) -> str:
@@ -92,11 +75,19 @@ def _run_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
                                               if thr is not None else "—"),
             "vs ref": fmt_ratio(thr / ref if thr and ref else None) if ref else None,
             "step p50 / p99 ms": f"{fmt_value(p50, 'ms')} / {fmt_value(p99, 'ms')}" if p50 is not None else "—",
-            "AUC": fmt_value(r.value("auc")),
+            "AUC": _auc(r),
             "inference samples/s mean (p50)": "\n".join(inference) or "—",
             "note": note,
         })
     return rows
+
+
+def _auc(r: CaseResult) -> str:
+    """The AUC with its 95% half-width and the samples it was measured on (an AUC from 50 rows says so)."""
+    from dlrmbench.results.auc_interval import auc_text
+
+    auc = r.value("auc")
+    return "—" if auc is None else auc_text(auc, r.evaluations[-1] if r.evaluations else None)
 
 
 RUN_COLUMNS = ("case", "status", "train samples/s (mean / p50)", "vs ref", "step p50 / p99 ms", "AUC",
@@ -164,8 +155,6 @@ def cell_lines(row: Row, cell: Cell | None, baseline: bool = False) -> list[tupl
         line = f"vs base {fmt_ratio(cell.vs_baseline)}"
         if cell.ratio_ci is not None:
             line += f" [{cell.ratio_ci[0]:.3f}-{cell.ratio_ci[1]:.3f}]"
-        if cell.flag:
-            line += f" {cell.flag} (p={cell.p_value:.2g})"
         out.append((line, {"regression": "red", "improvement": "green"}.get(cell.flag or "", "")))
     if row.metric != "auc" and cell.auc is not None:
         auc = f"AUC {cell.auc:.4f}"
@@ -177,7 +166,8 @@ def cell_lines(row: Row, cell: Cell | None, baseline: bool = False) -> list[tupl
     if cell.energy_per_sample is not None:
         out.append((f"{fmt_energy(cell.energy_per_sample)} board", ""))
     if cell.note and cell.comparable:
-        out.append((cell.note, "dim"))
+        style = {"regression": "red", "improvement": "green", "inconclusive": "yellow"}.get(cell.verdict or "", "dim")
+        out.append((cell.note, style))
     return out
 
 
@@ -190,7 +180,9 @@ def comparison_table(comparison: Comparison) -> Table:
     table = Table(title=Text("dlrmbench compare"), title_justify="left")
     table.add_column("case", no_wrap=True)
     table.add_column("metric", no_wrap=True)
-    table.add_column("reference", justify="right", no_wrap=True)
+    with_reference = any(row.reference is not None for row in comparison.rows)  # no column of dashes
+    if with_reference:
+        table.add_column("reference", justify="right", no_wrap=True)
     for label in comparison.sets:
         table.add_column(Text(label + (" (baseline)" if label == comparison.baseline else "")), justify="right",
                          no_wrap=True)
@@ -201,8 +193,8 @@ def comparison_table(comparison: Comparison) -> Table:
             for i, (line, style) in enumerate(cell_lines(row, row.cells.get(label))):
                 text.append(("\n" if i else "") + line, style=style or None)
             cells.append(text)
-        table.add_row(Text(f"{row.suite}/{row.case}"), Text(_metric_label(row)),
-                      Text(fmt_value(row.reference, row.unit)), *cells)
+        reference = [Text(fmt_value(row.reference, row.unit))] if with_reference else []
+        table.add_row(Text(f"{row.suite}/{row.case}"), Text(_metric_label(row)), *reference, *cells)
     return table
 
 
@@ -224,19 +216,15 @@ def print_run(console: Console, title: str, results: list[CaseResult]) -> None:
         console.print(table)
     else:
         print_plain(console, run_lines(title, results))
-    print_noise(console, [(_case_label(r), w) for r in results for w in _warnings(r)])
+    from dlrmbench.results.noise import case_noise_lines
 
-
-def _warnings(result: CaseResult) -> list[str]:
-    from dlrmbench.results.noise import noise_warnings
-
-    return noise_warnings(result)
+    print_noise(console, case_noise_lines(results))
 
 
 def print_noise(console: Console, warnings: list[tuple[str, str]]) -> None:
-    """``Warning (noise): <where>: <what>`` lines; plain text, never cropped."""
+    """``Warning: <where>: <what>`` lines, one per case; plain text, never cropped."""
     for where, what in warnings:
-        console.print(Text("Warning (noise): ", style="yellow") + Text(f"{where}: {what}"), soft_wrap=True)
+        console.print(Text("Warning: ", style="yellow") + Text(f"{where}: {what}"), soft_wrap=True)
 
 
 def print_comparison(console: Console, comparison: Comparison) -> None:
@@ -246,8 +234,8 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
         console.print(table)
     else:
         print_plain(console, comparison_lines(comparison))
-    print_noise(console, [(f"{row.suite}/{row.case} in {label}", w) for row in comparison.rows
-                          for label, cell in row.cells.items() for w in cell.warnings])
+    print_noise(console, comparison.noise_lines())
+    print_noise(console, [("timing", note) for note in comparison.timing])
     if comparison.env_differences:
         console.print("[yellow]Warning:[/] the result sets were measured in different environments; "
                       "differences may come from these, not from the code:", soft_wrap=True)
@@ -255,7 +243,7 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
             values = "; ".join(f"{label}: {value}" for label, value in diff.values.items())
             console.print(Text(f"  {diff.key}", style="yellow") + Text(f": {values}"), soft_wrap=True)
     if comparison.baseline is not None:
-        console.print(Text(f"Regression/improvement {comparison.rule}.", style="dim"), soft_wrap=True)
+        console.print(Text(f"Verdicts: {comparison.rule}.", style="dim"), soft_wrap=True)
     if any(r.auc_note for r in comparison.rows):
         console.print("[dim]AUC on synthetic data is not comparable with the reference (run with --dataset-path "
                       "for Criteo).[/]", soft_wrap=True)
@@ -274,4 +262,5 @@ def print_run_comparison(console: Console, run_dir: Path, manifest: RunManifest,
     for row in comparison.rows:  # noise warnings were printed with the run table already
         for cell in row.cells.values():
             cell.warnings = []
+            cell.runs = [replace(run, noise=()) for run in cell.runs]
     print_comparison(console, comparison)

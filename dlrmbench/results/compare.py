@@ -4,16 +4,14 @@ Per case, metric and result set: the median of the metric over repeats, its rela
 ((max - min) / median), a 95% confidence interval, the ratio to the suite's reference value, and the
 ratio to a baseline result set with its confidence interval and a significance test.
 
-Statistics (:data:`FLAG_RULE`): a metric derived from step times (throughput, step-time and latency
-percentiles) rests on the per-step times of the measured window, pooled over repeats; any other
-metric (AUC, energy, ...) on one value per repeat. The confidence interval is a seeded, deterministic
-percentile bootstrap of the metric's statistic. Against the baseline, the two-sided Mann-Whitney U
-test (as asv) decides whether the sets differ; a case is flagged as a regression or an improvement
-only when p < alpha (default 0.002, asv's), the 95% bootstrap CI of the ratio excludes 1 (so that the
-statistic shown, e.g. a p99, moved and not only the bulk of the steps), *and* the change is at least
-``min_change`` (default 5%).
-With too few samples for the test to reach alpha (one or two repeats of a per-repeat metric) nothing
-is flagged and the row says so; a change that is not significant is shown as such.
+Statistics (:mod:`dlrmbench.results.verdict`): the run (one worker process) is the unit of replication.
+Each run contributes one value of the metric; the verdict against the baseline is Welch's t-test on
+the logarithms of the per-run values of the quiet runs, flagged as a regression or an improvement when
+p < alpha (default 0.01) and the change is at least ``min_change`` (default 5%). Noisy runs are left
+out; a side left with too few quiet runs is "inconclusive (noisy: ...)", which never fails
+``--fail-on-regression``. One run a side cannot separate a change from run-to-run variation, unless
+both result sets carry this machine's run-to-run variation (``dlrmbench doctor``). The CI shown with
+a value is the 95% t-interval of the per-run values (none with one run).
 
 Numbers that must not be set against each other are not: scaled-down cases get no reference ratio
 and no baseline ratio against a full-size case; AUC is compared with the reference only for cases
@@ -29,23 +27,19 @@ from typing import Any
 
 from dlrmbench.errors import UserError
 from dlrmbench.results.load import ResultSet
-from dlrmbench.results.metrics import definition
-from dlrmbench.results.noise import noise_warnings
+from dlrmbench.results.noise import noise_line, noise_warnings
 from dlrmbench.results.schema import CaseResult
-from dlrmbench.results.stats import (
-    bootstrap_ci, bootstrap_ratio_ci, mann_whitney_u, spread,
-)
+from dlrmbench.results.stats import run_interval, spread
+from dlrmbench.results.verdict import UNTESTED, Run, judge, rule
 
 DEFAULT_MIN_CHANGE = 0.05
-DEFAULT_ALPHA = 0.002
+DEFAULT_ALPHA = 0.01
+HOURS_APART = 1.0  # sets started further apart than this are said to be measured at different times
 
 
 def flag_rule(min_change: float = DEFAULT_MIN_CHANGE, alpha: float = DEFAULT_ALPHA) -> str:
-    """The flag rule in words, with the thresholds in force."""
-    return (f"flagged only when the two-sided Mann-Whitney U test gives p < {alpha:g}, the 95% bootstrap CI of "
-            f"the ratio excludes 1, and the change is at least {min_change:.0%} (--min-change); step-time metrics (throughput, step time, latency) are "
-            "tested on the per-step times pooled over repeats, other metrics on one value per repeat; "
-            "CI: 95% seeded bootstrap")
+    """The verdict rule in words, with the thresholds in force."""
+    return rule(min_change, alpha)
 
 
 FLAG_RULE = flag_rule()
@@ -112,12 +106,11 @@ class Samples:
     """What a metric's statistics rest on in one result set."""
 
     values: list[float]
-    kind: str                 # "steps" (per-step times, seconds) or "repeats" (one metric value per repeat)
-    statistic: str            # the reduction over ``values`` the metric is built from
-    inverse: bool = False     # the metric is batch / statistic (throughput): it moves against the step times
+    kind: str = "runs"        # one value of the metric per run (worker process)
+    statistic: str = "median"
 
     def describe(self) -> str:
-        return f"{len(self.values)} {'step times' if self.kind == 'steps' else 'repeats'}"
+        return f"{len(self.values)} run{'' if len(self.values) == 1 else 's'}"
 
 
 @dataclass
@@ -145,6 +138,8 @@ class Cell:
     reason: str | None = None
     comparable: bool = True
     warnings: list[str] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
+    verdict: str | None = None   # regression, improvement, no change, inconclusive, untested (vs the baseline)
 
 
 @dataclass
@@ -189,6 +184,7 @@ class Comparison:
     env_differences: list[EnvDifference] = field(default_factory=list)
     min_change: float = DEFAULT_MIN_CHANGE
     alpha: float = DEFAULT_ALPHA
+    timing: list[str] = field(default_factory=list)  # sets measured hours apart from the baseline
 
     @property
     def rule(self) -> str:
@@ -198,6 +194,38 @@ class Comparison:
         """Every (row, result set, cell) flagged as a significant regression beyond min_change."""
         return [(row, label, cell) for row in self.rows for label, cell in row.cells.items()
                 if cell.flag == "regression"]
+
+    def not_compared(self) -> list[tuple[Row, str, str]]:
+        """Every (row, result set, reason) that has a baseline to be judged against but could not be:
+        missing on one side, failed, not recorded, or not comparable. ``--fail-on-regression`` fails on
+        these unless ``--allow-missing``."""
+        if self.baseline is None:
+            return []
+        out = []
+        for row in self.rows:
+            base = row.cells.get(self.baseline)
+            for label in self.sets:
+                if label == self.baseline:
+                    continue
+                cell = row.cells.get(label)
+                reason = _why_not_compared(cell, base, label, self.baseline)
+                if reason:
+                    out.append((row, label, reason))
+        return out
+
+    def noise_lines(self) -> list[tuple[str, str]]:
+        """(case, line): one warning line per case with a noisy run, over every result set."""
+        out: dict[str, str] = {}
+        for row in self.rows:
+            where = f"{row.suite}/{row.case}"
+            if where in out:
+                continue
+            runs = [(f"{label} {run.name}", list(run.noise)) for label in self.sets
+                    if (cell := row.cells.get(label)) is not None for run in cell.runs]
+            line = noise_line(runs)
+            if line:
+                out[where] = line
+        return list(out.items())
 
     def to_records(self) -> list[dict[str, Any]]:
         """Flat records (one per row and result set) for CSV and JSON output."""
@@ -217,64 +245,43 @@ class Comparison:
                     "vs_baseline_ci_low": cell.ratio_ci[0] if cell.ratio_ci else None,
                     "vs_baseline_ci_high": cell.ratio_ci[1] if cell.ratio_ci else None,
                     "p_value": cell.p_value, "significant": cell.significant, "flag": cell.flag,
+                    "verdict": cell.verdict,
                     "energy_per_sample_j": cell.energy_per_sample, "comparable": cell.comparable,
                     "note": cell.note, "reason": cell.reason, "warnings": "; ".join(cell.warnings) or None,
                 })
         return out
 
 
+def _why_not_compared(cell: Cell | None, base: Cell | None, label: str, baseline: str) -> str | None:
+    if base is None:
+        return f"not in the baseline {baseline}"
+    if cell is None:
+        return f"not run in {label}"
+    if base.status != "ok":
+        return f"{base.status} in the baseline"
+    if cell.status != "ok":
+        return f"{cell.status} in {label}" + (f": {cell.reason}" if cell.reason else "")
+    if cell.comparable != base.comparable:
+        return "scaled down vs full size"
+    if cell.value is None or base.value is None:
+        return "the metric is not recorded on both sides"
+    if cell.verdict is None:
+        return "no verdict"
+    return None
+
+
 def _median(values: list[float]) -> float | None:
     return spread(values)["median"] if values else None
 
 
-def _step_times(result: CaseResult, name: str, batch_size: int | None) -> list[float]:
-    """The per-step times (seconds) a step-derived metric of ``result`` was computed from."""
-    if batch_size is None:
-        warmup = int(result.config.get("benchmark_warmup_steps") or 0)
-        return [t for t in result.step_times_s[warmup:] if isinstance(t, (int, float)) and math.isfinite(t)]
-    variant = "device_only" if name.endswith("_device_only") else "end_to_end"
-    for record in result.inference:
-        if record.get("batch_size") == batch_size:
-            times = (record.get(variant) or {}).get("step_times_s") or []
-            return [t for t in times if isinstance(t, (int, float)) and math.isfinite(t)]
-    return []
-
-
-def metric_samples(results: list[CaseResult], name: str, batch_size: int | None,
-                   concurrency: int | None = None) -> Samples | None:
-    """What the statistics of metric ``name`` rest on in ``results`` (ok repeats of one case)."""
-    definition_row = definition(name)
-    with_metric = [r for r in results if r.value(name, batch_size, concurrency) is not None]
-    if definition_row is not None and definition_row.from_steps:
-        steps = [t for r in with_metric for t in _step_times(r, name, batch_size)]
-        if len(steps) >= 2:
-            how = definition_row.from_steps
-            statistic = {"throughput": "mean", "throughput_p50": "p50"}.get(how, how)
-            return Samples(steps, "steps", statistic, inverse=how.startswith("throughput"))
-    values = [v for r in with_metric
-              if (v := r.value(name, batch_size, concurrency)) is not None and math.isfinite(v)]
-    return Samples(values, "repeats", "median") if values else None
-
-
-def _metric_ci(cell: Cell) -> tuple[float, float] | None:
-    """The metric's 95% CI on its own scale (from the bootstrap of the statistic it is built from)."""
-    samples, value = cell.samples, cell.value
-    if samples is None or value is None:
-        return None
-    ci = bootstrap_ci(samples.values, samples.statistic)
-    if ci is None:
-        return None
-    if samples.kind == "repeats":
-        return ci
-    import numpy as np
-
-    estimate = float(np.percentile(samples.values, 50) if samples.statistic == "p50" else
-                     np.mean(samples.values) if samples.statistic == "mean" else
-                     np.percentile(samples.values, float(samples.statistic[1:])))
-    if estimate <= 0 or ci[0] <= 0:
-        return None
-    lo, hi = ci[0] / estimate, ci[1] / estimate
-    return (value / hi, value / lo) if samples.inverse else (value * lo, value * hi)
+def _runs(results: list[CaseResult], name: str, batch_size: int | None, concurrency: int | None) -> list[Run]:
+    """One :class:`Run` per ok result that records the metric: its value and its noise findings."""
+    out = []
+    for result in results:
+        value = result.value(name, batch_size, concurrency)
+        if result.status == "ok" and value is not None and math.isfinite(value):
+            out.append(Run(value, f"run {result.repeat + 1}", tuple(noise_warnings(result))))
+    return out
 
 
 def _cell(results: list[CaseResult], name: str | None, batch_size: int | None,
@@ -290,18 +297,16 @@ def _cell(results: list[CaseResult], name: str | None, batch_size: int | None,
     p50_name = {"train_throughput": "train_throughput_p50", "inference_throughput": "inference_throughput_p50",
                 "inference_throughput_device_only": "inference_throughput_p50_device_only"}.get(name or "")
     p50_values = [v for r in ok if p50_name and (v := r.value(p50_name, batch_size)) is not None]
+    runs = _runs(ok, name, batch_size, concurrency) if name else []
     cell = Cell(
         status="ok", value=stats.get("median"), values=values,
         rel_spread=stats["rel_spread"] if len(values) > 1 else None, repeats=len(ok),
         p50_value=_median(p50_values), auc=_median(aucs), energy_per_sample=_median(energy), comparable=comparable,
         note=None if comparable else "scaled down: not comparable",
-        samples=metric_samples(ok, name, batch_size, concurrency) if name else None,
+        samples=Samples([r.value for r in runs]) if runs else None, runs=runs,
     )
-    cell.ci = _metric_ci(cell)
-    cell.warnings = [w for r in ok for w in noise_warnings(r)]
-    if cell.rel_spread is not None and cell.rel_spread > 0.10:
-        cell.warnings.append(f"high spread over repeats: {cell.rel_spread:.0%} ((max - min) / median)")
-    cell.warnings = list(dict.fromkeys(cell.warnings))
+    cell.ci = run_interval(cell.samples.values) if cell.samples else None
+    cell.warnings = [f"{run.name}: {finding}" for run in runs for finding in run.noise]
     return cell
 
 
@@ -311,49 +316,79 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
-def min_samples_note(a: Samples, b: Samples, alpha: float) -> str | None:
-    """Why the test cannot reach ``alpha`` with these sample sizes, or None when it can.
-
-    Without ties the smallest two-sided p-value of the exact test is 2 / C(n1 + n2, n1)."""
-    n1, n2 = len(a.values), len(b.values)
-    if n1 and n2 and 2 / math.comb(n1 + n2, n1) < alpha:
-        return None
-    what = "repeats" if a.kind == "repeats" or b.kind == "repeats" else "samples"
-    return f"too few {what} to test (n={n1} vs {n2}): not flagged"
-
-
-def judge_change(cell: Cell, base: Cell, row: Row, min_change: float, alpha: float) -> None:
-    """Fill the cell's baseline ratio CI, p-value and flag (see :data:`FLAG_RULE`)."""
+def judge_change(cell: Cell, base: Cell, row: Row, min_change: float, alpha: float,
+                 known_cv: float | None = None) -> None:
+    """Fill the cell's baseline ratio, its CI, p-value, verdict and flag (see :mod:`dlrmbench.results.verdict`)."""
     cell.vs_baseline = _ratio(cell.value, base.value)
-    if cell.vs_baseline is None or cell.samples is None or base.samples is None:
+    if cell.vs_baseline is None or not cell.runs or not base.runs:
         return
-    a, b = cell.samples, base.samples
-    if a.kind != b.kind:  # one side without step times (older files): both on repeats
-        a, b = Samples(cell.values, "repeats", "median"), Samples(base.values, "repeats", "median")
-    ratio_ci = bootstrap_ratio_ci(a.values, b.values, a.statistic)
-    if ratio_ci is not None:
-        cell.ratio_ci = (1 / ratio_ci[1], 1 / ratio_ci[0]) if a.inverse and ratio_ci[0] > 0 else ratio_ci
-    too_few = min_samples_note(a, b, alpha)
-    if too_few is not None:
-        cell.note = too_few
-        return
-    cell.p_value = mann_whitney_u(a.values, b.values).p_value
-    # the rank test says the distributions differ; the ratio's CI must agree that *this statistic* moved
-    # (a tail percentile can move the other way, or not at all, when the bulk shifts)
-    ci_agrees = cell.ratio_ci is not None and (cell.ratio_ci[0] > 1.0 or cell.ratio_ci[1] < 1.0) and \
-        (cell.ratio_ci[0] > 1.0) == (cell.vs_baseline > 1.0)
-    cell.significant = cell.p_value < alpha and ci_agrees
-    change = abs(cell.vs_baseline - 1.0)
-    if not row.direction_known:
-        cell.note = "no better direction for this metric: not flagged"
-    elif not cell.significant:
-        why = "" if cell.p_value >= alpha else ", the ratio's 95% CI includes 1"
-        cell.note = f"not significant (p={cell.p_value:.2g}{why})"
-    elif change < min_change:
-        cell.note = f"significant (p={cell.p_value:.2g}) but below --min-change {min_change:.0%}"
-    else:
-        better = cell.vs_baseline > 1.0 if row.higher_is_better else cell.vs_baseline < 1.0
-        cell.flag = "improvement" if better else "regression"
+    verdict = judge(cell.runs, base.runs, row.higher_is_better if row.direction_known else None,
+                    min_change, alpha, known_cv)
+    cell.verdict, cell.flag, cell.note = verdict.kind, verdict.flag, verdict.text
+    if verdict.test is not None:
+        cell.ratio_ci, cell.p_value = verdict.test.ci, verdict.test.p_value
+        cell.significant = verdict.test.p_value < alpha and verdict.kind != UNTESTED
+
+
+def known_variation(a: ResultSet, b: ResultSet) -> float | None:
+    """This machine's run-to-run coefficient of variation when both sets recorded one for the same
+    machine (``environment.run_to_run``, stored by ``dlrmbench doctor``): the larger of the two."""
+    found = []
+    for result_set in (a, b):
+        stored = (result_set.manifest.environment or {}).get("run_to_run")
+        if not isinstance(stored, dict) or not isinstance(stored.get("cv"), (int, float)):
+            return None
+        found.append(stored)
+    if found[0].get("machine") != found[1].get("machine") or not all(math.isfinite(f["cv"]) for f in found):
+        return None
+    return max(float(f["cv"]) for f in found)
+
+
+def _started(result_set: ResultSet) -> Any:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(result_set.manifest.started_at)
+    except (TypeError, ValueError):
+        return None
+
+
+def timing_notes(sets: list[ResultSet], baseline: ResultSet | None) -> list[str]:
+    """Sets started more than :data:`HOURS_APART` hours from the baseline, and sets whose machine
+    state (``dlrmbench doctor`` findings recorded at the start of the run) differs from the baseline's."""
+    if baseline is None:
+        return []
+    out = []
+    base_time = _started(baseline)
+    base_state = _state(baseline)
+    for result_set in sets:
+        if result_set is baseline:
+            continue
+        when = _started(result_set)
+        if base_time is not None and when is not None:
+            try:
+                hours = abs((when - base_time).total_seconds()) / 3600
+            except TypeError:  # one time with a zone, one without
+                hours = None
+            if hours is not None and hours > HOURS_APART:
+                out.append(f"{result_set.label} was measured {hours:,.1f} hours apart from the baseline: the machine's "
+                           "state (other load, clocks, temperature) may have changed in between; "
+                           "interleave runs (run --repeat N with both suites) for a fair ratio")
+        state = _state(result_set)
+        if base_state is not None and state is not None and state != base_state:
+            changed = sorted(k for k in set(state) | set(base_state) if state.get(k) != base_state.get(k))
+            out.append(f"{result_set.label} ran in a different machine state from the baseline: "
+                       + "; ".join(f"{k}: {base_state.get(k)} -> {state.get(k)}" for k in changed))
+    return out
+
+
+def _state(result_set: ResultSet) -> dict[str, str] | None:
+    """The machine-state findings recorded in a result set (``environment.machine_state``), by check."""
+    checks = (result_set.manifest.environment or {}).get("machine_state")
+    if not isinstance(checks, list):
+        return None
+    return {str(c.get("check")): str(c.get("value")) for c in checks
+            if isinstance(c, dict) and c.get("stable", True)}
 
 
 ENV_KEYS = ("gpus", "nvidia_driver", "cpu", "python", "torch", "cuda")
@@ -454,24 +489,28 @@ def compare(sets: list[ResultSet], baseline: ResultSet | None = None, metric: st
                 order.append(key)
             groups[key].setdefault(result_set.label, []).append(result)
     labels = [s.label for s in all_sets]
+    if len(set(labels)) != len(labels):
+        raise ValueError("result sets must have distinct labels (load them with load_results)")
+    by_label = {s.label: s for s in all_sets}
     rows = []
     for key in order:
         per_set = groups[key]
         everything = [r for rs in per_set.values() for r in rs]
         sample = next((r for r in everything if r.status == "ok"), everything[0])
         for name, batch, clients in _metrics_of(everything, metric):
-            rows.append(_row(key, per_set, sample, (name, batch, clients), labels, baseline, min_change, alpha))
+            rows.append(_row(key, per_set, sample, (name, batch, clients), by_label, baseline, min_change, alpha))
     if metric is not None and not any(any(c.value is not None for c in r.cells.values()) for r in rows):
         names = ", ".join(available_metrics(all_sets)) or "none"
         raise UserError(f"--metric {metric}: no result records this metric; recorded metrics are: {names} "
                         "(per-batch-size metrics take NAME or NAME@BATCH; serving metrics NAME@BATCH:cCLIENTS)")
     return Comparison(sets=labels, baseline=baseline.label if baseline else None, rows=rows,
-                      env_differences=environment_differences(all_sets), min_change=min_change, alpha=alpha)
+                      env_differences=environment_differences(all_sets), min_change=min_change, alpha=alpha,
+                      timing=timing_notes(all_sets, baseline))
 
 
 def _row(key: tuple[str, str], per_set: dict[str, list[CaseResult]], sample: CaseResult,
-         spec: tuple[str | None, int | None, int | None], labels: list[str], baseline: ResultSet | None,
-         min_change: float, alpha: float) -> Row:
+         spec: tuple[str | None, int | None, int | None], by_label: dict[str, ResultSet],
+         baseline: ResultSet | None, min_change: float, alpha: float) -> Row:
     name, batch, clients = spec
     m = next((r.metric(name, batch, clients) for rs in per_set.values() for r in rs
               if name and r.metric(name, batch, clients)), None)
@@ -483,7 +522,7 @@ def _row(key: tuple[str, str], per_set: dict[str, list[CaseResult]], sample: Cas
               reference=ref, reference_source=source, reference_auc=ref_auc, config=sample.config)
     if ref_auc is not None and synthetic_data(sample):
         row.auc_note = "synthetic data: AUC not comparable with the reference"
-    for label in labels:
+    for label in by_label:
         if label not in per_set:
             continue
         cell = _cell(per_set[label], name, batch, clients)
@@ -502,5 +541,5 @@ def _row(key: tuple[str, str], per_set: dict[str, list[CaseResult]], sample: Cas
         if cell.comparable != base_cell.comparable:
             cell.note = "scaled down vs full size: no baseline ratio"
             continue
-        judge_change(cell, base_cell, row, min_change, alpha)
+        judge_change(cell, base_cell, row, min_change, alpha, known_variation(by_label[label], baseline))
     return row

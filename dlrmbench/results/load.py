@@ -256,7 +256,8 @@ def _distinct(sets: list[ResultSet], problems: list[str]) -> list[ResultSet]:
         if len(unique) > 1:
             places = ", ".join(str(s.path) for s in unique.values())
             problems.append(f"{len(unique)} different result sets carry the same suite/run id {label} ({places}); "
-                            "kept apart, each labelled by its location, never pooled as repeats")
+                            "each is its own column, labelled by its location (label@path), never pooled as "
+                            "repeats")
             for result_set in unique.values():
                 result_set.distinct_label = f"{label}@{result_set.path}"
     return [s for s in sets if id(s) not in dropped]
@@ -265,7 +266,9 @@ def _distinct(sets: list[ResultSet], problems: list[str]) -> list[ResultSet]:
 def load_with_baseline(paths: list[Path], baseline: Path | None) -> tuple[Loaded, ResultSet | None]:
     """Result sets under ``paths`` plus the one run directory ``baseline``, which is put first.
 
-    Raises UserError when ``baseline`` holds no result set or several.
+    The baseline read again under ``paths`` (the same folder, or the same run in an exported table) is
+    counted once; any other set, even one that carries the baseline's suite/run id, is its own column,
+    every set labelled distinctly. Raises UserError when ``baseline`` holds no result set or several.
     """
     loaded = load_results(paths)
     if baseline is None:
@@ -277,16 +280,40 @@ def load_with_baseline(paths: list[Path], baseline: Path | None) -> tuple[Loaded
     base_set = base_loaded.sets[0]
     loaded.problems.extend(p for p in base_loaded.problems if p not in loaded.problems)
     others = [s for s in loaded.sets if not same_result_set(s, base_set)]
-    loaded.sets = [base_set, *others]
+    for result_set in [base_set, *others]:
+        result_set.distinct_label = None
+    sets = [base_set, *others]
+    shared: dict[str, list[ResultSet]] = {}
+    for result_set in sets:
+        shared.setdefault(result_set.label, []).append(result_set)
+    for label, same in shared.items():
+        if len(same) > 1:
+            places = ", ".join(str(s.path) for s in same)
+            note = (f"{len(same)} different result sets carry the same suite/run id {label} ({places}); "
+                    "each is its own column, labelled by its location (label@path), never pooled as repeats")
+            if not any(p.startswith(f"{len(same)} different result sets carry the same suite/run id {label} ")
+                       for p in loaded.problems):
+                loaded.problems.append(note)
+            for result_set in same:
+                result_set.distinct_label = f"{label}@{result_set.path}"
+    loaded.sets = sets
     return loaded, base_set
 
 
+def _content(result_set: ResultSet) -> list[tuple[Any, ...]]:
+    """What a result set measured: (case, repeat, status, metric key, value) for every metric."""
+    return sorted((r.case, r.repeat, r.status, key, repr(m.value)) for r in result_set.results
+                  for key, m in r.metrics.items())
+
+
 def same_result_set(a: ResultSet, b: ResultSet) -> bool:
-    """The same run, read from the same folder or once from a folder and once from an exported table."""
+    """The same run, read from the same folder or once from a folder and once from an exported table:
+    the same place, or the same suite, run id and start time *and* the same measured values. A copy
+    whose numbers were changed is a different set."""
     if a.path.resolve() == b.path.resolve():
         return True
     ma, mb = a.manifest, b.manifest
-    return (ma.suite, ma.run_id, ma.started_at) == (mb.suite, mb.run_id, mb.started_at)
+    return (ma.suite, ma.run_id, ma.started_at) == (mb.suite, mb.run_id, mb.started_at) and _content(a) == _content(b)
 
 
 def to_frame(sets: list[ResultSet]) -> "pd.DataFrame":

@@ -135,6 +135,7 @@ class RunManifest(BaseModel):
     environment: dict[str, Any] = Field(default_factory=dict)
     cases: list[CaseEntry] = Field(default_factory=list)
     reference: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)  # run --label KEY=VALUE (commit, branch, driver, ...)
 
 
 def metric(value: float | None, unit: str, higher_is_better: bool | None = None, description: str = "",

@@ -1,10 +1,12 @@
 """Statistics shared by the worker and the reports.
 
-Per-run summaries (percentiles, spread) need nothing but the standard library; the statistics between
-result sets (a seeded bootstrap confidence interval, the Mann-Whitney U test) use numpy, imported when
-called. Why Mann-Whitney U: step times are skewed and often bimodal (stalls, evaluation hiccups,
-another process taking the core), so a rank test that assumes no distribution is safer than a t-test
-on means; asv makes the same choice.
+Per-run summaries (percentiles, spread) need nothing but the standard library. Between result sets the
+unit of replication is the run (one worker process), not the step: steps of one process share its
+memory layout, allocator state, clocks and neighbours, so they are not independent samples of what a
+rerun would measure. :func:`per_run_ratio_test` therefore tests one value per run (Welch's t-test on
+the logarithms, so that the result is a ratio with a confidence interval); with fewer than two runs a
+side it can use a run-to-run variation known from elsewhere (``dlrmbench doctor``). The Mann-Whitney U
+test on per-run values backs the t-test up when there are enough runs (see ``verdict``).
 """
 
 from __future__ import annotations
@@ -53,79 +55,7 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
-# --- statistics between result sets -------------------------------------------------------------------
-
-BOOTSTRAP_SEED = 20260101
-BOOTSTRAP_RESAMPLES = 1000
-MAX_BOOTSTRAP_DRAWS = 20_000_000  # resamples x sample size; fewer resamples for very long runs
-
-
-def _statistic(kind: str) -> Any:
-    """A numpy reduction over the last axis for a statistic name of the metric vocabulary."""
-    import numpy as np
-
-    if kind in ("mean", "throughput"):
-        return lambda a: np.mean(a, axis=-1)
-    if kind in ("median", "p50", "throughput_p50"):
-        return lambda a: np.median(a, axis=-1)
-    if kind.startswith("p") and kind[1:].isdigit():
-        q = float(kind[1:])
-        return lambda a: np.percentile(a, q, axis=-1)
-    raise ValueError(f"unknown statistic {kind!r}")
-
-
-def bootstrap_ci(samples: list[float], kind: str = "median", confidence: float = 0.95,
-                 resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[float, float] | None:
-    """Percentile-bootstrap confidence interval of statistic ``kind`` of ``samples``.
-
-    Deterministic: the generator is seeded (numpy PCG64, ``seed``), so the same samples always give
-    the same interval. None with fewer than two samples.
-    """
-    import numpy as np
-
-    data = np.asarray(samples, dtype=float)
-    if data.size < 2:
-        return None
-    resamples = max(200, min(resamples, MAX_BOOTSTRAP_DRAWS // data.size))
-    rng = np.random.default_rng(seed)
-    stat = _statistic(kind)
-    values = np.concatenate([stat(data[rng.integers(0, data.size, size=(n, data.size), dtype=np.int32)])
-                             for n in _chunks(resamples, data.size)])
-    alpha = (1 - confidence) / 2
-    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
-
-
-def bootstrap_ratio_ci(a: list[float], b: list[float], kind: str = "median", confidence: float = 0.95,
-                       resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[float, float] | None:
-    """Percentile-bootstrap confidence interval of ``stat(a) / stat(b)``, the two sets resampled
-    independently with one seeded generator. None unless both have two samples or more."""
-    import numpy as np
-
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if x.size < 2 or y.size < 2:
-        return None
-    resamples = max(200, min(resamples, MAX_BOOTSTRAP_DRAWS // max(x.size, y.size)))
-    rng = np.random.default_rng(seed)
-    stat = _statistic(kind)
-    ratios = []
-    for n in _chunks(resamples, max(x.size, y.size)):
-        sx = stat(x[rng.integers(0, x.size, size=(n, x.size), dtype=np.int32)])
-        sy = stat(y[rng.integers(0, y.size, size=(n, y.size), dtype=np.int32)])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios.append(sx / sy)
-    values = np.concatenate(ratios)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return None
-    alpha = (1 - confidence) / 2
-    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
-
-
-def _chunks(total: int, size: int) -> list[int]:
-    """Split ``total`` resamples so one chunk holds at most ~2M drawn values (bounded memory)."""
-    per = max(1, 2_000_000 // max(1, size))
-    return [min(per, total - i) for i in range(0, total, per)]
-
+# --- rank test ------------------------------------------------------------------------------------------
 
 @dataclass
 class MannWhitney:
@@ -199,3 +129,75 @@ def _exact_sf(u: int, n1: int, n2: int) -> float:
     poly = (poly + [0] * (m * n + 1))[: m * n + 1]
     total = math.comb(n1 + n2, n1)
     return sum(poly[u:]) / total if u <= m * n else 0.0
+
+
+# --- the per-run test: one value per run, the run as the unit of replication ---------------------------
+
+@dataclass(frozen=True)
+class RatioTest:
+    """The ratio of two sets of per-run values and how sure it is."""
+
+    ratio: float                   # exp(mean log a - mean log b): the ratio of the geometric means
+    ci: tuple[float, float]        # its confidence interval (``confidence``, default 95%)
+    p_value: float                 # two-sided, null hypothesis "ratio 1"
+    runs: tuple[int, int]          # runs a side
+    method: str                    # "welch" (variation estimated from the runs) or "known variation"
+
+
+def _log_values(values: list[float]) -> list[float] | None:
+    if not values or any(not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0) for v in values):
+        return None
+    return [math.log(v) for v in values]
+
+
+def per_run_ratio_test(a: list[float], b: list[float], known_cv: float | None = None,
+                       confidence: float = 0.95) -> RatioTest | None:
+    """Test whether per-run values ``a`` differ from ``b`` as a ratio.
+
+    Two runs a side or more: Welch's two-sample t-test on the logarithms (unequal variances; the
+    Welch-Satterthwaite degrees of freedom), as pyperf tests per-process values with a t-test. Fewer:
+    a z-test with the run-to-run coefficient of variation ``known_cv`` when it is given, else None
+    (one run a side cannot separate a change from run-to-run variation). None too when a value is not
+    a positive finite number (no ratio exists).
+    """
+    la, lb = _log_values(a), _log_values(b)
+    if la is None or lb is None:
+        return None
+    na, nb = len(la), len(lb)
+    diff = statistics.fmean(la) - statistics.fmean(lb)
+    alpha = 1 - confidence
+    if na >= 2 and nb >= 2:
+        from scipy.special import stdtr, stdtrit
+
+        va, vb = statistics.variance(la) / na, statistics.variance(lb) / nb
+        se = math.sqrt(va + vb)
+        if se == 0:  # no run-to-run variation at all (a deterministic metric): the difference is exact
+            p = 1.0 if diff == 0 else 0.0
+            return RatioTest(math.exp(diff), (math.exp(diff), math.exp(diff)), p, (na, nb), "welch")
+        df = (va + vb) ** 2 / ((va ** 2 / (na - 1) if va else 0.0) + (vb ** 2 / (nb - 1) if vb else 0.0))
+        p = float(2 * stdtr(df, -abs(diff) / se))
+        half = float(stdtrit(df, 1 - alpha / 2)) * se
+        return RatioTest(math.exp(diff), (math.exp(diff - half), math.exp(diff + half)), min(1.0, p), (na, nb),
+                         "welch")
+    if known_cv is None or not known_cv > 0:
+        return None
+    sigma = math.log1p(known_cv)
+    se = sigma * math.sqrt(1 / na + 1 / nb)
+    normal = statistics.NormalDist()
+    p = 2 * normal.cdf(-abs(diff) / se)
+    half = normal.inv_cdf(1 - alpha / 2) * se
+    return RatioTest(math.exp(diff), (math.exp(diff - half), math.exp(diff + half)), p, (na, nb),
+                     "known variation")
+
+
+def run_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float] | None:
+    """Confidence interval of the typical per-run value (geometric mean, t-interval on the logarithms);
+    None with fewer than two positive finite values."""
+    logs = _log_values(values)
+    if logs is None or len(logs) < 2:
+        return None
+    from scipy.special import stdtrit
+
+    centre = statistics.fmean(logs)
+    half = float(stdtrit(len(logs) - 1, 1 - (1 - confidence) / 2)) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(centre - half), math.exp(centre + half)

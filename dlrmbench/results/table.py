@@ -7,7 +7,8 @@ columns (result set, suite, run id, case, repeat, status):
 =============  ==================================================================================
 kind           name / idx / value / text
 =============  ==================================================================================
-metric         metric name; value, unit, higher_is_better
+metric         metric name (``inference_throughput``); value, unit, higher_is_better, batch_size and
+               concurrency (for a metric measured per batch size / number of clients, else empty)
 step_time      idx = step; value in s (every measured step, the samples behind a throughput)
 evaluation     field (auc, log_loss, samples, step, ...); idx = evaluation number; value
 inference      field (batch_size, p50_ms, ...); idx = row of the latency sweep; value
@@ -45,6 +46,7 @@ COLUMNS = [
     ("result_set", "string"), ("suite", "string"), ("run_id", "string"), ("case", "string"),
     ("repeat", "int64"), ("status", "string"), ("kind", "string"), ("name", "string"), ("idx", "int64"),
     ("value", "float64"), ("text", "string"), ("unit", "string"), ("higher_is_better", "bool_"),
+    ("batch_size", "int64"), ("concurrency", "int64"),
 ]
 EXTRA = "pip install 'dlrmbench[results]'"
 
@@ -86,16 +88,19 @@ def tidy_rows(sets: list[ResultSetLike]) -> list[dict[str, Any]]:
 
         def add(case: str | None, repeat: int | None, status: str | None, kind: str, name: str | None = None,
                 idx: int | None = None, value: float | None = None, text: str | None = None,
-                unit: str | None = None, higher_is_better: bool | None = None) -> None:
+                unit: str | None = None, higher_is_better: bool | None = None, batch_size: int | None = None,
+                concurrency: int | None = None) -> None:
             rows.append({**base, "case": case, "repeat": repeat, "status": status, "kind": kind, "name": name,
-                         "idx": idx, "value": value, "text": text, "unit": unit, "higher_is_better": higher_is_better})
+                         "idx": idx, "value": value, "text": text, "unit": unit, "higher_is_better": higher_is_better,
+                         "batch_size": batch_size, "concurrency": concurrency})
 
         add(None, None, s.manifest.status, "run_json", text=s.manifest.model_dump_json())
         for position, r in enumerate(s.results):
             ident = (r.case, r.repeat, r.status)
             add(*ident, "case_json", idx=position, text=r.model_dump_json())
-            for name, m in r.metrics.items():
-                add(*ident, "metric", name, value=m.value, unit=m.unit, higher_is_better=m.higher_is_better)
+            for key, m in r.metrics.items():  # the name, with the batch size and clients as columns of their own
+                add(*ident, "metric", m.name or key, value=m.value, unit=m.unit, higher_is_better=m.higher_is_better,
+                    batch_size=m.batch_size, concurrency=m.concurrency)
             for i, t in enumerate(r.step_times_s):
                 add(*ident, "step_time", "step_time", idx=i, value=t, unit="s")
             for kind, records in (("evaluation", r.evaluations), ("inference", r.inference)):
@@ -158,9 +163,13 @@ def _write_duckdb(table: "pa.Table", path: Path, labels: list[str]) -> None:
     try:
         con.execute("BEGIN TRANSACTION")
         con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns})")
+        present = {row[0] for row in con.execute(f"DESCRIBE {TABLE}").fetchall()}
+        for name, kind in COLUMNS:  # a database written by an earlier version gains the new columns
+            if name not in present:
+                con.execute(f'ALTER TABLE {TABLE} ADD COLUMN "{name}" {sql_type[kind]}')
         con.execute(f"DELETE FROM {TABLE} WHERE result_set IN (SELECT unnest(?))", [labels])
         con.register("incoming", table)
-        con.execute(f"INSERT INTO {TABLE} SELECT * FROM incoming")
+        con.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM incoming")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -19,6 +19,7 @@ from typing import Any
 from dlrmbench import __version__
 from dlrmbench.config.loader import LoadedSuite
 from dlrmbench.errors import UserError
+from dlrmbench.config.paths import RUN_DIR_VARIABLE
 from dlrmbench.results.schema import CaseEntry, CaseResult, RunManifest
 from dlrmbench.results.store import (
     atomic_write_json, case_file_name, new_run_id, run_directory, utc_now,
@@ -27,6 +28,7 @@ from dlrmbench.runner.artifacts import ARTIFACTS_VARIABLE
 from dlrmbench.runner.collect import collect
 from dlrmbench.runner.isolate import run_isolated
 from dlrmbench.runner.plan import PlannedCase
+from dlrmbench.runner.resume import Resume
 from dlrmbench.runner.signals import Stopped, deferred
 from dlrmbench.telemetry.sampler import CaseTelemetry
 
@@ -87,17 +89,25 @@ def execute(
     progress: Any,
     repeat: int = 1,
     timeout_s: float | None = None,
+    resume: "Resume | None" = None,
+    labels: dict[str, str] | None = None,
 ) -> RunReport:
-    """Run every planned case ``repeat`` times and write results under ``output``."""
-    run_id = new_run_id()
-    run_dir = run_directory(output, loaded.suite.name, run_id)
-    manifest = RunManifest(
-        suite=loaded.suite.name, suite_file=str(loaded.path), suite_sha256=_file_sha256(loaded.path),
-        run_id=run_id, dlrmbench_version=__version__, command=list(sys.argv), started_at=utc_now(),
-        pid=os.getpid(), host=socket.gethostname(), environment=environment,
-        reference={"source": loaded.suite.source, "description": loaded.suite.description},
-    )
-    report = RunReport(run_dir=run_dir, manifest=manifest)
+    """Run every planned case ``repeat`` times, interleaved in rounds, and write results under ``output`` (or,
+    resuming a stopped run, into its folder, skipping the cases it finished)."""
+    if resume is not None:
+        run_dir, manifest, run_id = resume.run_dir, resume.manifest, resume.manifest.run_id
+    else:
+        run_id = new_run_id()
+        run_dir = run_directory(output, loaded.suite.name, run_id)
+        manifest = RunManifest(
+            suite=loaded.suite.name, suite_file=str(loaded.path), suite_sha256=_file_sha256(loaded.path),
+            run_id=run_id, dlrmbench_version=__version__, command=list(sys.argv), started_at=utc_now(),
+            pid=os.getpid(), host=socket.gethostname(), environment=environment,
+            reference={"source": loaded.suite.source, "description": loaded.suite.description},
+            labels=dict(labels or {}),
+        )
+    done = resume.done if resume is not None else set()
+    report = RunReport(run_dir=run_dir, manifest=manifest, results=list(resume.results) if resume else [])
     current: dict[str, Any] = {}  # the case being run: its identity, start time and (once ended) result
 
     def finish(status: str, reason: str | None = None) -> None:
@@ -153,8 +163,12 @@ def execute(
             except OSError as exc:
                 raise ResultWriteError(f"{run_dir}: cannot write results: {exc.strerror or exc}; "
                                        "nothing was run") from None
-        for item in planned:
-            for r in range(repeat):
+        # repeats run in rounds (A B A B ...): every case once per round, so that implementations compared
+        # in one suite see the same drift of the machine (other load, clocks, temperature)
+        for r in range(repeat):
+            for item in planned:
+                if (item.case.name, r) in done:
+                    continue
                 base = {"suite": loaded.suite.name, "run_id": run_id, "case": item.case.name, "repeat": r}
                 if not item.runnable:
                     result = CaseResult(**base, status="skipped", reason=item.skip_reason,
@@ -168,7 +182,7 @@ def execute(
                 with CaseTelemetry(item.case) as telemetry:
                     artifacts = run_dir / "artifacts" / case_file_name(item.case.name, r, repeat).removesuffix(".json")
                     outcome = run_isolated(item.resolved, telemetry.observe(progress.on_event), timeout_s=timeout_s,
-                                           env={ARTIFACTS_VARIABLE: str(artifacts)})
+                                           env={RUN_DIR_VARIABLE: str(run_dir), ARTIFACTS_VARIABLE: str(artifacts)})
                 result = collect(item.case, outcome, base)
                 result.started_at, result.finished_at = current["started"], utc_now()
                 current["result"] = result  # from here on a stop request records this result

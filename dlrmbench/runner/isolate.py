@@ -102,6 +102,11 @@ def as_resolved(case: "ResolvedCase | Case") -> ResolvedCase:
     return resolve_case(case, get_registry())[0]
 
 
+#: Python 3.11+ leaves the current folder off ``sys.path`` in the worker (and in torchrun's ranks, which
+#: inherit the environment): a folder named ``dlrmbench`` there (the clone's own folder, as git names it)
+#: would otherwise shadow the installed package as a namespace package and fail every case.
+SAFE_PATH_ENV = {"PYTHONSAFEPATH": "1"}
+
 #: The pid of the ``dlrmbench run`` process that started a worker, in the worker's environment.
 PARENT_PID_VARIABLE = "DLRMBENCH_PARENT_PID"
 
@@ -126,7 +131,8 @@ def run_isolated(case: "ResolvedCase | Case", on_event: EventHandler, timeout_s:
         case_file.write_text(write_resolved_case(resolved))
         log_path = Path(tmp) / "worker.log"
         # the worker asks to die with this process (worker.die_with_parent)
-        worker_env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PID_VARIABLE: str(os.getpid()), **(env or {})}
+        worker_env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PID_VARIABLE: str(os.getpid()),
+                      **SAFE_PATH_ENV, **(env or {})}
         start = time.monotonic()
         with open(log_path, "w") as log:
             events: queue.Queue[dict[str, Any] | None] = queue.Queue()

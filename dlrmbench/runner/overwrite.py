@@ -53,15 +53,14 @@ def is_dlrmbench_mlperf_log(path: Path) -> bool:
 
 def overwrite_problems(cases: list[Case]) -> list[str]:
     """One message per case output that would replace a file dlrmbench did not write."""
-    def resolve_path(template: str, case: Case) -> Path:  # as dlrmbench.workload.checkpoint does, without torch
-        return Path(template.replace("{case}", case.name))
+    from dlrmbench.config.paths import case_path as resolve_path, in_result_set
 
     problems = []
     for case in cases:
         outputs = []
         if case.checkpoint is not None and case.checkpoint.save:
             outputs.append(("checkpoint.save", resolve_path(case.checkpoint.save, case), is_dlrmbench_checkpoint))
-        if case.mlperf_log is not None:
+        if case.mlperf_log is not None and not in_result_set(case.mlperf_log.path):
             outputs.append(("mlperf_log.path", resolve_path(case.mlperf_log.path, case), is_dlrmbench_mlperf_log))
         for field, path, ours in outputs:
             if path.is_dir():

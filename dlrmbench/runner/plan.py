@@ -121,6 +121,18 @@ def memory_reason(resolved: ResolvedCase, host: Host) -> str | None:
     return reason(resolved, host)
 
 
+def thread_warning(case: Case, host: Host) -> str | None:
+    """Why a case's CPU threads oversubscribe this machine (``threads`` x ``processes`` above its cores), or None:
+    the processes then compete for cores and the figures measure the contention."""
+    if case.threads is None or case.device != "cpu":
+        return None
+    wanted = case.threads * case.processes
+    if wanted <= host.cpu_count:
+        return None
+    return (f"threads {case.threads} x processes {case.processes} = {wanted} exceed the {host.cpu_count} CPU "
+            f"core(s) here; the threads will compete for cores (lower threads)")
+
+
 def select(cases: list[Case], only: tuple[str, ...]) -> list[Case]:
     """Cases whose name matches any glob in ``only`` (all when empty)."""
     if not only:

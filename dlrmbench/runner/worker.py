@@ -30,7 +30,7 @@ def run_case(resolved: ResolvedCase, reporter: Reporter) -> None:
     from dlrmbench.workload.build import build_workload
 
     case = resolved.case
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(case.threads or max(1, torch.get_num_threads()))
     mlperf = None
     if case.mlperf_log is not None and case.mode == "train":
         from dlrmbench.workload.mlperf_log import MlperfLog

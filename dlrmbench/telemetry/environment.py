@@ -146,10 +146,60 @@ def gpu_settings(nvml: Any = None) -> list[dict[str, Any]]:
     return out
 
 
+def identity(host: Host) -> dict[str, Any]:
+    """The fields of the fingerprint that say which machine this is (what :func:`machine_id` hashes)."""
+    return {"hostname_sha256": hashlib.sha256(socket.gethostname().encode()).hexdigest()[:16], "cpu": cpu_model(),
+            "cpu_count": host.cpu_count, "memory_bytes": host.memory_bytes,
+            "gpus": [{"name": g.name} for g in host.gpus]}
+
+
+def machine_id(env: dict[str, Any]) -> str:
+    """A short, stable id of the machine class an environment fingerprint describes: the hashed host name,
+    CPU model and count, memory and GPU models. Result sets with the same id ran on the same machine, so
+    its stored run-to-run variation and its history series apply to both."""
+    gpus = ",".join(str(g.get("name")) for g in env.get("gpus") or [] if isinstance(g, dict))
+    key = "|".join(str(env.get(k)) for k in ("hostname_sha256", "cpu", "cpu_count", "memory_bytes")) + "|" + gpus
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def plugin_checkouts() -> dict[str, dict[str, Any]]:
+    """The git commit of every plugin distribution (entry point group ``dlrmbench``) installed from a
+    checkout: the commit pip recorded for a VCS install, or the checkout's HEAD (and whether it has
+    local changes) for an editable install. Distributions installed from an index are left out."""
+    import json
+    from urllib.parse import unquote, urlparse
+
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        dists = {ep.dist.metadata["Name"]: ep.dist for ep in metadata.entry_points(group="dlrmbench") if ep.dist}
+    except Exception:  # a broken distribution must not stop a run
+        return out
+    for name, dist in sorted(dists.items()):
+        try:
+            raw = dist.read_text("direct_url.json")
+            info = json.loads(raw) if raw else None
+        except Exception:
+            info = None
+        if not isinstance(info, dict):
+            continue
+        vcs = info.get("vcs_info")
+        if isinstance(vcs, dict) and vcs.get("commit_id"):
+            out[name] = {"commit": vcs["commit_id"], "dirty": None, "url": info.get("url")}
+        elif isinstance(info.get("dir_info"), dict) and str(info.get("url", "")).startswith("file://"):
+            out[name] = git_commit(Path(unquote(urlparse(info["url"]).path)))
+    return out
+
+
 def fingerprint(host: Host, extra: dict[str, Any] | None = None,
                 plugins: dict[str, str] | None = None) -> dict[str, Any]:
     """Everything that could explain a difference between two results; ``plugins`` maps each loaded
     plugin to its distribution and version."""
+    env = _fingerprint(host, extra, plugins)
+    env["machine"] = machine_id(env)
+    return env
+
+
+def _fingerprint(host: Host, extra: dict[str, Any] | None, plugins: dict[str, str] | None) -> dict[str, Any]:
     return {
         "dlrmbench": __version__,
         "git": git_commit(),
@@ -158,7 +208,7 @@ def fingerprint(host: Host, extra: dict[str, Any] | None = None,
         "cpu": cpu_model(),
         "cpu_count": host.cpu_count,
         "memory_bytes": host.memory_bytes,
-        "hostname_sha256": hashlib.sha256(socket.gethostname().encode()).hexdigest()[:16],
+        "hostname_sha256": identity(host)["hostname_sha256"],
         "gpus": [{"index": g.index, "name": g.name, "memory_bytes": g.memory_bytes,
                   "compute_capability": list(g.compute_capability) if g.compute_capability else None}
                  for g in host.gpus],
@@ -166,6 +216,7 @@ def fingerprint(host: Host, extra: dict[str, Any] | None = None,
         "nvidia_driver": nvidia_driver() if host.gpus else None,
         "packages": package_versions(),
         "plugins": dict(sorted((plugins or {}).items())),
+        "plugin_commits": plugin_checkouts(),
         "libraries": library_versions(),
         "gpu_settings": gpu_settings() if host.gpus else [],
         **cpu_frequency_policy(),

@@ -20,6 +20,8 @@ def render(report: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from dlrmbench.report.fit import print_table
+
     console = Console()
     console.print(f"[bold]{escape(str(report['path']))}[/]: {escape(str(report['format']))} dataset", soft_wrap=True)
     for name, info in report["splits"].items():
@@ -36,13 +38,13 @@ def render(report: dict[str, Any]) -> None:
     if first is not None:
         table = Table(title="categorical features", title_justify="left")
         for column in ("feature", "key", "dtype", "table size", "ids seen"):
-            table.add_column(column, justify="right" if column in ("feature", "table size") else "left")
+            table.add_column(column, justify="right" if column in ("feature", "table size") else "left", no_wrap=True)
         for f, feature in enumerate(first["features"]):
             seen = [f"{n}: {i['features'][f]['min_id']}..{i['features'][f]['max_id']}"
                     for n, i in report["splits"].items() if "features" in i and "max_id" in i["features"][f]]
             size = feature["table_size"]
             table.add_row(str(f), feature["key"], feature["dtype"], f"{size:,}" if size else "-", "; ".join(seen))
-        console.print(table)
+        print_table(console, table)
     if report["problems"]:
         for problem in report["problems"]:
             console.print(f"[red]✗[/] {problem}", soft_wrap=True)

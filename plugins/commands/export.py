@@ -185,6 +185,8 @@ def serve_bench_command(export_dir: Path, target: str, batch_sizes: str, concurr
     started = utc_now()
     click.echo(HEADER)
     cells = run_serving(runner, manifest["model"], settings, progress=lambda c: click.echo(format_row(c)))
+    for warning in cell_warnings(cells):
+        click.echo(f"Warning (noise): {warning}")
     if not no_save:
         from dlrmbench.export.results import write_serving_result
 
@@ -195,9 +197,13 @@ def serve_bench_command(export_dir: Path, target: str, batch_sizes: str, concurr
         click.echo(f"Results: {run_dir}")
 
 
-#: perf_analyzer's columns; numbers are right-aligned and never cropped (rows fit in 80 columns).
-HEADER = (f"{'batch':>6} {'conc':>5} {'samples/s':>12} {'req/s':>10} {'p50 ms':>9} {'p90 ms':>9} "
-          f"{'p95 ms':>9} {'p99 ms':>9}")
+#: perf_analyzer's columns, with the number of timed requests each percentile rests on; latencies in µs
+#: (a CPU model answers in well under a millisecond); numbers right-aligned, never cropped (rows fit in 80).
+HEADER = (f"{'batch':>6} {'conc':>5} {'requests':>9} {'samples/s':>12} {'p50 µs':>10} {'p90 µs':>10} "
+          f"{'p95 µs':>10} {'p99 µs':>10}")
+
+#: Below this many requests a cell's p99 is (nearly) its maximum: one slow request decides it.
+MIN_REQUESTS_FOR_P99 = 100
 
 
 def format_row(cell: object) -> str:
@@ -205,9 +211,15 @@ def format_row(cell: object) -> str:
     from dlrmbench.export.serve_bench import Cell
 
     assert isinstance(cell, Cell)
-    return (f"{cell.batch_size:>6} {cell.concurrency:>5} {cell.samples_per_s:>12,.0f} "
-            f"{cell.requests_per_s:>10,.1f} {cell.percentile_ms(50):>9.3f} {cell.percentile_ms(90):>9.3f} "
-            f"{cell.percentile_ms(95):>9.3f} {cell.percentile_ms(99):>9.3f}")
+    latencies = " ".join(f"{cell.percentile_ms(q) * 1e3:>10,.0f}" for q in (50, 90, 95, 99))
+    return f"{cell.batch_size:>6} {cell.concurrency:>5} {cell.requests:>9,} {cell.samples_per_s:>12,.0f} {latencies}"
+
+
+def cell_warnings(cells: list) -> list[str]:
+    """A warning for each cell whose p99 rests on too few requests to mean a 99th percentile."""
+    return [f"batch {c.batch_size}, {c.concurrency} client(s): p99 from {c.requests} requests (fewer than "
+            f"{MIN_REQUESTS_FOR_P99}: it is about the slowest request); raise --duration"
+            for c in cells if c.requests < MIN_REQUESTS_FOR_P99]
 
 
 @hookimpl

@@ -18,7 +18,13 @@ from dlrmbench.errors import UserError
               help="Also write every chart as a PNG file into this directory.")
 @click.option("--baseline", type=click.Path(path_type=Path), default=None,
               help="A result set (run directory) to compute ratios and regression flags against.")
-def report_command(results: tuple[Path, ...], html_out: Path, png_dir: Path | None, baseline: Path | None) -> None:
+@click.option("--history", "history_out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write the history page here: every case's series over the result sets, steps marked "
+                   "(as 'dlrmbench history'), regressions first.")
+@click.option("--by", "by", default="time", show_default=True, metavar="time|LABEL",
+              help="With --history: order points by start time or by a label recorded with 'run --label'.")
+def report_command(results: tuple[Path, ...], html_out: Path, png_dir: Path | None, baseline: Path | None,
+                   history_out: Path | None, by: str) -> None:
     """Make a report of the result sets found under RESULTS.
 
     Throughput against the published reference per case, mixed-precision speed-up, scaling with
@@ -38,6 +44,14 @@ def report_command(results: tuple[Path, ...], html_out: Path, png_dir: Path | No
         click.echo(f"Warning: {problem}", err=True)
     pngs = len(set(written.pngs))
     click.echo(f"Report: {written.html}" + (f" and {pngs} PNG file(s) in {png_dir}" if png_dir else ""))
+    if history_out is not None:
+        from dlrmbench.report.history_page import write_history
+        from dlrmbench.results.history import history
+
+        if history_out.parent and not history_out.parent.exists():
+            raise UserError(f"--history {history_out}: the directory {history_out.parent} does not exist")
+        series, notes = history(loaded.sets, by=by)
+        click.echo(f"History: {write_history(series, by, notes, history_out)}")
 
 
 @hookimpl

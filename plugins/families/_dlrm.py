@@ -47,7 +47,9 @@ class DlrmFamily:
         bad = ~torch.isfinite(logits)
         if bool(bad.any()):
             raise NonFiniteScores(int(bad.sum()), logits.numel(), int(bad.reshape(-1).nonzero()[0]))
-        return {"auc": roc_auc(logits, labels), "log_loss": log_loss(logits, labels)}
+        # the positives scored go with the AUC so that every view can give its confidence interval
+        return {"auc": roc_auc(logits, labels), "log_loss": log_loss(logits, labels),
+                "positives": float((labels > 0.5).sum())}
 
     def check_batch(self, batch: Batch, table_sizes: list[int]) -> None:
         """Refuse data whose feature counts do not match the model, naming the fields to fix."""

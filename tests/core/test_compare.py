@@ -48,11 +48,11 @@ def test_median_spread_and_ratios(tmp_path):
     assert a_new.value == 100 and a_new.rel_spread == pytest.approx(0.02)
     assert a_new.vs_reference == pytest.approx(0.5)
     assert a_new.vs_baseline == pytest.approx(100 / 100)
-    assert a_new.flag is None
+    assert a_new.flag is None and a_new.verdict == "no change"
     b_new = rows["b"].cells["s/new"]
-    # -20%, but three repeats per side cannot reach p < 0.002 (no step times in these files): shown, not flagged
-    assert b_new.vs_baseline == pytest.approx(40 / 50) and b_new.flag is None
-    assert b_new.note.startswith("too few repeats to test (n=3 vs 3")
+    # -20% over three quiet runs a side: the per-run test (Welch on log values) finds it
+    assert b_new.vs_baseline == pytest.approx(40 / 50) and b_new.flag == "regression"
+    assert b_new.note.startswith("regression (p=") and "3 vs 3 runs" in b_new.note
     assert rows["b"].cells["s/base"].rel_spread == 0.0
 
 
@@ -69,9 +69,9 @@ def test_cli_formats_and_malformed_files(tmp_path):
     as_json = json.loads(run_cli("compare", str(tmp_path), "--format", "json").stdout)
     assert as_json["result_sets"] == ["s/r1", "s/r2"]
     md = run_cli("compare", str(tmp_path), "--format", "markdown", "--baseline", str(tmp_path / "s" / "r1")).stdout
-    # one repeat each: no test is possible, so the +20% is shown but not flagged (rule in results/compare.py)
+    # one run each: no test is possible, so the +20% is shown but not flagged (rule in results/verdict.py)
     assert ("| s/a | train\\_throughput \\[samples/s\\] | 400 | 100 (0.250x ref) | 120 (0.300x ref) (1.200x base, "
-            "too few repeats to test (n=1 vs 1") in md
+            "cannot separate a change from run-to-run variation (1 vs 1 runs;") in md
     table = run_cli("compare", str(tmp_path), env=None)
     assert table.returncode == 0 and "s/a" in table.stdout
 

@@ -37,7 +37,7 @@ def test_a_cpu_hog_is_reported_and_piped_progress_is_timestamped(write_suite, tm
     assert {"train_throughput", "train_throughput_p50", "step_time_p99"} <= {m["name"] for m in case["metrics"]}
     busy = [w for w in case["warnings"] if w.startswith("other processes used")]
     assert busy, case["warnings"]
-    assert "Warning (noise): train: other processes used" in result.stderr
+    assert "Warning: train: noisy run: other processes used" in result.stderr
     # not a terminal: one line when the case starts, lines while it runs (the worker's start-up alone takes
     # longer than --progress-every 1, so the first progress report always prints one), one when it ends
     assert re.search(rf"^{STAMP} start train$", result.stderr, re.M), result.stderr
@@ -50,4 +50,4 @@ def test_a_cpu_hog_is_reported_and_piped_progress_is_timestamped(write_suite, tm
     assert telemetry["other_cpu_cores_mean"] >= 0.5 and telemetry["noise_window"] == "measured window"
     # and compare repeats the warning
     compared = run_cli("compare", str(tmp_path / "out"))
-    assert compared.returncode == 0 and "Warning (noise): hog/train in hog/" in compared.stdout
+    assert compared.returncode == 0 and "Warning: hog/train: noisy run: other processes used" in compared.stdout

@@ -57,6 +57,10 @@ def test_skip_counts_every_bad_line_per_file(spark, bad_input):
     total = sum(manifest["rows"].values())
     assert total == 60 + 502 + 4
     assert any("b_trailing_tabs" in m and "field_count: 498 lines" in m for m in messages)
+    assert any(m.startswith("Warning: input file") and "c_kaggle.csv: every one of its 2,000 lines is bad: it is not "
+               "a Criteo click log" in m for m in messages), messages
+    at = messages.index("splits (--split fraction:0.2,0.2):")  # which files became which split, before the work
+    assert messages[at + 1].startswith("  every file (a_good .. d_handmade (4 files)) split by a hash of file and line")
     reference(inp, root / "ref", threshold=2, split="fraction:0.2,0.2")
     assert_same_dataset(root / "skip", root / "ref")
 
@@ -70,6 +74,7 @@ def test_fail_policy_reports_file_line_and_fix_and_writes_nothing(spark, bad_inp
     assert "field_count: 498 lines, first at line" in text and "expected 40" in text
     assert "c_kaggle.csv" in text and "header: 1 lines, first at line 1" in text
     assert "d_handmade" in text and "--bad-lines skip" in text and "a_good" not in text
+    assert "c_kaggle.csv: every one of its 2,000 lines is bad: it is not a Criteo click log" in text
     assert sorted(p.name for p in (root / "fail").iterdir()) == ["_work"]
     assert not (root / "fail" / "_work" / "scan").exists()
     # the natural next step, the same command with --bad-lines skip, starts over in the same directory

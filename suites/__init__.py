@@ -1,0 +1,1 @@
+"""The suites shipped with dlrmbench, installed as package data (``dlrmbench suites`` lists them)."""
