@@ -1,13 +1,13 @@
 # dlrmbench: the two commands a new user needs.
 #   make run    create .venv with what the CPU quickstart needs, and run it
-#   make test   add the test extras (Spark, Triton, MLPerf logging, plots, export, MkDocs) and run every test
+#   make test   add the test extras (Spark, Triton, MLPerf logging and LoadGen, plots, export, MkDocs) and run every test
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 # `make run` installs the core only; the tests need every optional part, so `make test` adds them.
 RUN_EXTRAS ?=
-TEST_EXTRAS ?= test,preproc,mlperf,triton,report,export,results,docs,history
+TEST_EXTRAS ?= test,preproc,mlperf,triton,report,export,results,docs,history,serve
 BASE := $(VENV)/.installed-base
 RUN_STAMP := $(VENV)/.installed-run-$(RUN_EXTRAS)
 TEST_STAMP := $(VENV)/.installed-test-$(TEST_EXTRAS)

@@ -105,6 +105,9 @@ def parse_labels(labels: tuple[str, ...]) -> dict[str, str]:
 @click.option("--scale-down", "scale", is_flag=True,
               help="Run a reduced version of every case (tables capped at 20,000 rows, batch <= 512, 24 steps, "
                    "the CPU when there is no GPU); results are labelled not comparable with the reference.")
+@click.option("--short", is_flag=True,
+              help="LoadGen serving cases (serve.scenario) run for seconds (1 s minimum duration, few queries); "
+                   "results are labelled not valid for submission and not comparable.")
 @click.option("--dataset-path", "dataset_paths", type=click.Path(path_type=Path), multiple=True,
               help="Run on the preprocessed Criteo data in this directory (split or binary format) instead of "
                    "synthetic batches: each case takes the dataset whose model_size.json matches its table sizes "
@@ -121,7 +124,7 @@ def parse_labels(labels: tuple[str, ...]) -> dict[str, str]:
 def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path, repeat: int, labels: tuple[str, ...],
                 timeout_s: float | None, quiet: bool, progress_every: float, as_json: bool, scale: bool,
                 dataset_paths: tuple[Path, ...], allow_synthetic: bool, resume_dir: Path | None,
-                overwrite: bool) -> None:
+                overwrite: bool, short: bool = False) -> None:
     """Run the benchmark SUITE (a YAML file) and write results.
 
     Each case runs in its own worker process with a timeout. A case that cannot run here is
@@ -158,6 +161,10 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
                                       allow_synthetic=allow_synthetic)
         for note in notes:
             console.print(f"[yellow]Note:[/] {note}")
+    if short:
+        from dlrmbench.config.variants import shorten
+
+        cases = [shorten(c) for c in cases]
     planned = plan(cases, host, get_registry())
     from dlrmbench.runner.plan import thread_warning
 

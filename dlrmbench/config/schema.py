@@ -208,6 +208,63 @@ class InferenceConfig(Strict):
     cuda_graphs: bool = False
 
 
+Scenario = Literal["offline", "server", "single_stream", "multi_stream"]
+#: Serving targets that run the served modules in PyTorch in the worker (LoadGen only; any serving precision).
+PYTORCH_TARGETS = ("pytorch", "pytorch_compiled")
+
+
+class LoadgenConfig(Strict):
+    """LoadGen's test settings for a ``serve.scenario`` case. Unset fields take the reference's defaults for
+    ``model`` from LoadGen's own built-in ``mlperf.conf`` (``TestSettings.FromConfig``), then LoadGen's."""
+
+    model: str = Field(default="dlrm-v2", min_length=1,
+                       description="the mlperf.conf model whose defaults apply (dlrm-v2: Server p99 <= 60 ms)")
+    mode: Literal["performance", "accuracy"] = Field(
+        default="performance", description="performance (PerformanceOnly) | accuracy (AccuracyOnly: every sample "
+        "once, AUC checked against the fp32 eager model)")
+    target_qps: PositiveFloat | None = Field(default=None, description="server: Poisson arrival rate; offline: "
+                                                                       "expected samples/s (sizes the one query)")
+    target_latency_ms: PositiveFloat | None = Field(
+        default=None, description="server: the latency bound; single_stream / multi_stream: the expected latency")
+    latency_percentile: float | None = Field(default=None, gt=0, lt=100, description="percent, e.g. 99")
+    min_duration_ms: PositiveInt | None = None
+    max_duration_ms: PositiveInt | None = None
+    min_query_count: PositiveInt | None = None
+    max_query_count: PositiveInt | None = None
+    samples_per_query: PositiveInt | None = Field(default=None, description="multi_stream (reference: 8)")
+    performance_sample_count: PositiveInt | None = Field(
+        default=None, description="samples LoadGen loads for performance runs (None: the reference's, capped at "
+        "serve.samples)")
+    qsl_rng_seed: int | None = Field(default=None, ge=0, description="None: mlperf.conf's fixed seed")
+    sample_index_rng_seed: int | None = Field(default=None, ge=0)
+    schedule_rng_seed: int | None = Field(default=None, ge=0)
+
+
+class BatcherConfig(Strict):
+    """How issued samples become model calls: the reference's ``--max-batchsize`` and worker threads,
+    plus a maximum wait for more samples before a partial batch runs."""
+
+    max_batch_size: PositiveInt = Field(default=2048, description="QSL samples per model call at most")
+    max_wait_ms: float = Field(default=1.0, ge=0, le=10_000, description="wait for more samples this long "
+                                                                        "before running a partial batch")
+    workers: Annotated[int, Field(ge=1, le=64)] = Field(default=1, description="threads calling the model")
+
+
+class SearchConfig(Strict):
+    """Server: find the highest target QPS whose run is VALID by a bounded binary search over LoadGen runs."""
+
+    lower_qps: PositiveFloat = Field(description="a rate expected to pass")
+    upper_qps: PositiveFloat = Field(description="a rate expected to fail")
+    max_runs: Annotated[int, Field(ge=2, le=30)] = Field(default=6, description="LoadGen runs at most")
+    tolerance: float = Field(default=0.05, gt=0, lt=1, description="stop when (high - low) / low is below this")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SearchConfig":
+        if self.upper_qps <= self.lower_qps:
+            raise ValueError(f"upper_qps {self.upper_qps} must be above lower_qps {self.lower_qps}")
+        return self
+
+
 class ServeConfig(Strict):
     """The serving benchmark (``mode: serve``): the case's model is exported (ONNX, TorchScript) and
     served, perf_analyzer-style, to closed-loop clients over batch size x concurrency.
@@ -217,8 +274,25 @@ class ServeConfig(Strict):
     mounted as the server's model repository).
     """
 
-    target: Literal["onnxruntime", "torchscript", "triton"] = Field(
-        default="onnxruntime", description="onnxruntime | torchscript (in the worker, CPU) | triton (a server)")
+    target: Literal["onnxruntime", "torchscript", "triton", "pytorch", "pytorch_compiled"] = Field(
+        default="onnxruntime", description="onnxruntime | torchscript (in the worker, CPU) | triton (a server) | "
+        "pytorch | pytorch_compiled (the served modules in PyTorch, eager or torch.compile; with scenario only)")
+    scenario: Scenario | None = Field(
+        default=None, description="serve under MLPerf LoadGen in this scenario (the serve extra); None: the "
+        "closed-loop clients")
+    loadgen: LoadgenConfig = Field(default_factory=LoadgenConfig)
+    batcher: BatcherConfig = Field(default_factory=BatcherConfig)
+    search: SearchConfig | None = Field(default=None, description="server: search the highest VALID target QPS")
+    samples: PositiveInt = Field(default=1024, description="LoadGen's query sample library: samples from the test split")
+    aggregation: Literal["fixed", "dlrmv2"] = Field(
+        default="fixed", description="data rows per sample: fixed (rows_per_sample) | dlrmv2 (the reference's "
+        "100-700 rows drawn from its quantiles)")
+    rows_per_sample: PositiveInt = Field(default=1, description="aggregation fixed: data rows per sample")
+    precision: Literal["fp32", "bf16", "int8"] = Field(
+        default="fp32", description="serving precision (pytorch targets): bf16 only where the CPU has it natively; "
+        "int8 = dynamically quantised MLPs + row-wise quantised tables")
+    table_bits: Literal[8, 4] = Field(default=8, description="int8: bits per table entry (row-wise quantised)")
+    short: bool = Field(default=False, description="seconds-long LoadGen runs (--short): not valid for submission")
     batch_sizes: list[PositiveInt] = Field(default=[1, 64, 2048], min_length=1, description="samples per request")
     concurrency: list[Annotated[int, Field(ge=1, le=256)]] = Field(
         default=[1, 2, 4], min_length=1, description="closed-loop clients sending requests at once")
@@ -242,6 +316,26 @@ class ServeConfig(Strict):
         if len(set(value)) != len(value):
             raise ValueError(f"{value} repeats a value; list each once")
         return value
+
+    @model_validator(mode="after")
+    def _loadgen_fields(self) -> "ServeConfig":
+        if self.scenario is None:
+            if self.target in PYTORCH_TARGETS:
+                raise ValueError(f"target {self.target} serves under LoadGen only; set serve.scenario (offline, "
+                                 "server, single_stream or multi_stream) or use onnxruntime / torchscript")
+            lg = ("loadgen", "batcher", "search", "samples", "aggregation", "rows_per_sample", "precision",
+                  "table_bits")
+            given = [f for f in lg  # set to other than the default (a dumped case repeats every default)
+                     if getattr(self, f) != type(self).model_fields[f].get_default(call_default_factory=True)]
+            if given:
+                raise ValueError(f"{', '.join(given)} only apply under LoadGen; set serve.scenario")
+        if self.search is not None and self.scenario != "server":
+            raise ValueError(f"search finds a Server QPS (this case has scenario {self.scenario}); set scenario: "
+                             "server or drop search")
+        if self.precision != "fp32" and self.target not in PYTORCH_TARGETS:
+            raise ValueError(f"precision {self.precision} is served by the pytorch and pytorch_compiled targets (the "
+                             "exports are fp32); set target: pytorch or precision: fp32")
+        return self
 
 
 class DistributedConfig(Strict):
@@ -343,6 +437,8 @@ class Reference(Strict):
     inference_throughput: dict[PositiveInt, PositiveFloat] | None = Field(
         default=None, description="inference samples/s per batch size (inference benchmark tables)"
     )
+    serving_throughput: PositiveFloat | None = Field(
+        default=None, description="MLPerf Inference result: Offline samples/s or Server completed samples/s (LoadGen)")
     source: str = Field(min_length=1, description="where the numbers come from (README commit, table)")
     system: str | None = None
 

@@ -28,6 +28,7 @@ SCALED_WARMUP = 4
 SCALED_MAX_INFERENCE_BATCH = 4096
 SCALED_TIMEOUT_S = 900.0
 SCALED_SERVE_SECONDS = 0.5  # per serving cell
+SCALED_LOADGEN_SAMPLES = 64  # LoadGen's sample library
 CPU_PRECISION = {name: row.cpu_stand_in for name, row in PRECISIONS.items()}
 
 
@@ -54,10 +55,18 @@ def scale_down(case: Case, host: Host, registry: "Registry | None" = None) -> Ca
                 timeout_s=min(case.timeout_s, SCALED_TIMEOUT_S), comparable=False, auc_threshold=None)
     model = data["model"]
     spec = _registry(registry).get("dataset", case.dataset.name)
+    test_rows = batch * 4
+    loadgen = case.mode == "serve" and case.serve is not None and case.serve.scenario is not None
+    if loadgen:  # fewer LoadGen samples, and test rows enough for them (up to 700 rows each for dlrmv2)
+        assert case.serve is not None
+        samples = min(case.serve.samples, SCALED_LOADGEN_SAMPLES)
+        data["serve"] = {**data["serve"], "samples": samples}
+        per_sample = 700 if case.serve.aggregation == "dlrmv2" else case.serve.rows_per_sample
+        test_rows = max(test_rows, samples * per_sample)
     if spec.scale_down is not None:  # the data is generated: generate less of it, for smaller tables
         if model.get("table_sizes"):  # a family without tables (its model block has no such key)
             model["table_sizes"] = [min(rows, SCALED_ROWS) for rows in model["table_sizes"]]
-        options = spec.scale_down(dict(case.dataset.options), SCALED_ROWS, (batch * SCALED_STEPS, batch * 4))
+        options = spec.scale_down(dict(case.dataset.options), SCALED_ROWS, (batch * SCALED_STEPS, test_rows))
         data["dataset"] = {"name": case.dataset.name, "options": options}
     else:  # real data: ids above the cap are folded into the smaller tables
         model["hash_indices"] = True
@@ -66,7 +75,10 @@ def scale_down(case: Case, host: Host, registry: "Registry | None" = None) -> Ca
         sizes = [bs for bs in case.inference.batch_sizes if bs <= SCALED_MAX_INFERENCE_BATCH]
         data["inference"] = {**data["inference"], "batch_sizes": sizes or [min(case.inference.batch_sizes)],
                              "steps": 20, "warmup_steps": 5}
-    if case.mode == "serve" and case.serve is not None:
+    if case.mode == "serve" and case.serve is not None and case.serve.scenario is not None:
+        data["serve"] = {**data["serve"], "short": True}
+        tags["loadgen"] = SHORT_TAG
+    elif case.mode == "serve" and case.serve is not None:
         sizes = [bs for bs in case.serve.batch_sizes if bs <= SCALED_MAX_INFERENCE_BATCH]
         data["serve"] = {**data["serve"], "batch_sizes": sizes or [min(case.serve.batch_sizes)],
                          "duration_s": min(case.serve.duration_s, SCALED_SERVE_SECONDS),
@@ -79,6 +91,19 @@ def scale_down(case: Case, host: Host, registry: "Registry | None" = None) -> Ca
         tags["scaled_down"] += "; on the CPU (no CUDA GPU here)"
     data["tags"] = tags
     return Case.model_validate(data)
+
+
+SHORT_TAG = "short: seconds-long LoadGen runs, not valid for submission"
+
+
+def shorten(case: Case) -> Case:
+    """``--short``: a LoadGen serving case that runs for seconds, marked not comparable and not valid for
+    submission; any other case is returned unchanged."""
+    if case.mode != "serve" or case.serve is None or case.serve.scenario is None:
+        return case
+    serve = case.serve.model_copy(update={"short": True})
+    return case.model_copy(update={"serve": serve, "comparable": False,
+                                   "tags": {**case.tags, "loadgen": SHORT_TAG}})
 
 
 def with_dataset_path(case: Case, path: Path, plugin: str = "split") -> Case:

@@ -15,6 +15,8 @@ def _needs(serve: ServeConfig) -> dict[str, str]:
     needs: dict[str, str] = {}
     if serve.target == "onnxruntime" or (serve.target == "triton" and (serve.check or serve.export_to)):
         needs.update((m, "pip install 'dlrmbench[export]'") for m in EXPORT_MODULES)
+    if serve.scenario is not None:
+        needs["mlperf_loadgen"] = "pip install 'dlrmbench[serve]'"
     if serve.target == "triton":
         needs["tritonclient"] = ("pip install 'dlrmbench[export]'" if serve.protocol == "http"
                                  else "pip install 'tritonclient[grpc]'")

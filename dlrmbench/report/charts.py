@@ -237,6 +237,45 @@ def latency_chart(comparison: Comparison, sets: list[Any]) -> Any | None:
     return fig
 
 
+def loadgen_search_chart(sets: list[Any]) -> Any | None:
+    """Server QPS searches: LoadGen's latency percentiles (p50, p90, p99) against the completed samples/s of
+    every run of a search, VALID runs filled and INVALID ones hollow, with the latency bound."""
+    searches = []
+    for s in sets:
+        for r in s.results:
+            runs = [x for x in r.inference if x.get("scenario") == "Server" and x.get("samples_per_s") is not None
+                    and x.get("latency_p99_ms") is not None]
+            if r.status == "ok" and not r.repeat and len(runs) > 1:
+                searches.append((f"{r.case} ({_short(s.label)})", sorted(runs, key=lambda x: x["samples_per_s"])))
+    if not searches:
+        return None
+    fig = _figure(10, 4.5, left=0.09)
+    ax = fig.add_subplot()
+    bounds = set()
+    for i, (label, runs) in enumerate(searches):
+        color = COLORS[i % len(COLORS)]
+        qps = [x["samples_per_s"] for x in runs]
+        for q, style in (("p50", ":"), ("p90", "--"), ("p99", "-")):
+            ax.plot(qps, [x.get(f"latency_{q}_ms") for x in runs], style, color=color, label=literal(f"{label} {q}"))
+        for x in runs:
+            ax.plot([x["samples_per_s"]], [x["latency_p99_ms"]], "o", color=color,
+                    fillstyle="full" if x.get("valid") else "none")
+            bound = x.get("setting_server_target_latency_ns")
+            if bound:
+                bounds.add(bound / 1e6)
+    for bound in sorted(bounds):
+        ax.axhline(bound, color="black", linewidth=0.8, linestyle="-.")
+        ax.annotate(f"bound {bound:g} ms", (ax.get_xlim()[0], bound), xytext=(2, 2), textcoords="offset points",
+                    fontsize=7)
+    ax.set_yscale("log")
+    ax.set_xlabel("completed samples/s (LoadGen Server)")
+    ax.set_ylabel("latency per query [ms]")
+    ax.set_title("Server QPS search: latency percentiles against rate (filled: VALID run, hollow: INVALID)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return fig
+
+
 def speedup_chart(speedups: list[Speedup]) -> Any | None:
     """Mixed-precision speed-up over full precision: measured bars next to the reference's."""
     if not speedups:

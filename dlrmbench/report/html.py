@@ -250,6 +250,9 @@ def _render(sets: list[ResultSet], baseline: ResultSet | None,
     section("Inference latency against batch size", charts.latency_chart(comparison, sets), "inference_latency",
             "End-to-end latency per batch: p50 (solid) and p99 (dashed, labelled), first repeat.",
             "No inference cases.")
+    section("Server QPS search (MLPerf LoadGen)", charts.loadgen_search_chart(sets), "loadgen_search",
+            "LoadGen's p50 (dotted), p90 (dashed) and p99 (solid) latency per run of each Server search against "
+            "the completed samples/s; filled points: VALID runs.", "No Server QPS search.")
     speedups = precision_speedups(comparison)[:MAX_CHART_ROWS]
     section("Mixed precision speed-up", charts.speedup_chart(speedups), "precision_speedup",
             "Throughput of the mixed-precision case over the full-precision case with the same configuration.",

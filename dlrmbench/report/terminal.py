@@ -28,6 +28,20 @@ def _case_label(r: CaseResult) -> str:
     return r.case + (f" #{r.repeat + 1}" if r.repeat else "")
 
 
+def loadgen_line(rec: dict[str, Any]) -> str:
+    """One LoadGen run in a line: scenario, its metric, LoadGen's verdict."""
+    if rec.get("samples_per_s") is not None:
+        what = f"{fmt_value(rec['samples_per_s'], 'samples/s')} samples/s"
+        if rec.get("scenario") == "Server":
+            what += f" at target {fmt_value(rec.get('target_qps'), 'QPS')} QPS"
+    elif rec.get("scenario_latency_ms") is not None:
+        what = f"{fmt_value(rec['scenario_latency_ms'], 'ms')} latency"
+    else:
+        what = "accuracy run" if rec.get("mode") == "AccuracyOnly" else (rec.get("mode") or "")
+    verdict = "VALID" if rec.get("valid") else ("INVALID" if rec.get("valid") is False else "-")
+    return f"LoadGen {rec.get('scenario')}: {what}, {verdict}"
+
+
 def _run_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
     rows = []
     for r in results:
@@ -41,6 +55,9 @@ def _run_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
             note = "partial"
         inference = []
         for rec in r.inference:
+            if "verdict" in rec:  # a LoadGen run (mode serve with a scenario)
+                inference.append(loadgen_line(rec))
+                continue
             if "concurrency" in rec:  # a serving cell (mode serve)
                 served = rec.get("throughput_samples_per_s")
                 inference.append(f"{fmt_value(served, 'samples/s')} @bs {rec.get('batch_size')}, "

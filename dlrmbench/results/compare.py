@@ -49,6 +49,11 @@ FLAG_RULE = flag_rule()
 MetricSpec = tuple[str, "int | None", "int | None"]
 
 
+#: A LoadGen serving case is judged by the first of these it has: a search's peak QPS, the samples/s (Offline,
+#: Server), the scenario latency (SingleStream, MultiStream), the served AUC (accuracy mode).
+LOADGEN_HEADLINES = ("loadgen_peak_qps", "loadgen_throughput", "loadgen_scenario_latency", "serving_auc")
+
+
 def headline_metric(result: CaseResult) -> MetricSpec | None:
     """The one number a case is judged by: training throughput, test AUC, the largest batch size's
     end-to-end inference throughput, or (serving) the serving throughput at the largest batch size with
@@ -59,6 +64,9 @@ def headline_metric(result: CaseResult) -> MetricSpec | None:
     if mode == "test":
         return "auc", None, None
     if mode == "serve":
+        for name in LOADGEN_HEADLINES:  # a LoadGen case: its scenario's metric
+            if name in result.metrics:
+                return name, None, None
         cells = [(m.batch_size, m.concurrency) for m in result.metrics.values()
                  if m.name == "serving_throughput" and m.batch_size and m.concurrency]
         return ("serving_throughput", *max(cells)) if cells else None
@@ -85,6 +93,8 @@ def reference_value(result: CaseResult, metric_name: str | None,
         return ref.get("throughput"), ref.get("source")
     if metric_name == "auc":
         return (None, None) if synthetic_data(result) else (ref.get("auc"), ref.get("source"))
+    if metric_name in ("loadgen_throughput", "loadgen_peak_qps"):  # MLPerf Inference: samples/s = QPS here
+        return ref.get("serving_throughput"), ref.get("source")
     if metric_name == "inference_throughput" and batch_size is not None:
         table = {int(k): v for k, v in (ref.get("inference_throughput") or {}).items()}
         return table.get(batch_size), ref.get("source")

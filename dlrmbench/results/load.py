@@ -79,6 +79,7 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
 }
 _REFERENCE_TYPES: dict[str, tuple[type, ...]] = {
     "throughput": _NUMBER, "auc": _NUMBER, "source": (str,), "inference_throughput": (dict,),
+    "serving_throughput": _NUMBER,
 }
 
 

@@ -82,6 +82,26 @@ def _rows() -> list[MetricDef]:
     for q in ("mean", "p50", "p90", "p95", "p99"):
         rows.append(MetricDef(f"serving_latency_{q}", "ms", False, f"{q} request latency, send to answer",
                               True, per_concurrency=True))
+    loadgen = "MLPerf LoadGen"
+    rows += [
+        MetricDef("loadgen_throughput", "samples/s", True,
+                  f"{loadgen}: Offline 'Samples per second', Server 'Completed samples per second'"),
+        MetricDef("loadgen_scheduled_rate", "samples/s", True, f"{loadgen} Server: 'Scheduled samples per second'"),
+        MetricDef("loadgen_peak_qps", "QPS", True, "the highest Server target QPS whose LoadGen run was VALID"),
+        MetricDef("loadgen_valid", "", True, f"1 when {loadgen}'s result is VALID, else 0"),
+        MetricDef("loadgen_scenario_latency", "ms", False,
+                  f"{loadgen}: the scenario's latency metric (SingleStream p90, MultiStream p99)"),
+        MetricDef("loadgen_early_stopping_latency", "ms", False,
+                  f"{loadgen}: early-stopping estimate of the scenario's latency percentile"),
+        MetricDef("serving_auc", "", True, "ROC AUC over LoadGen's accuracy log"),
+        MetricDef("serving_auc_reference", "", True, "ROC AUC of the fp32 eager model on the same rows"),
+        MetricDef("serving_auc_ratio", "", True, "served AUC / fp32 eager AUC on the same rows"),
+        MetricDef("serving_auc_meets_99", "", True, "1 when the served AUC is at least 99% of the fp32 eager AUC"),
+        MetricDef("serving_auc_meets_99.9", "", True,
+                  "1 when the served AUC is at least 99.9% of the fp32 eager AUC"),
+    ]
+    for q in ("min", "mean", "p50", "p90", "p95", "p97", "p99", "p99.9", "max"):
+        rows.append(MetricDef(f"loadgen_latency_{q}", "ms", False, f"{loadgen} {q} latency per query"))
     return rows
 
 

@@ -24,6 +24,7 @@ from dlrmbench.results.schema import CaseEntry, CaseResult, RunManifest
 from dlrmbench.results.store import (
     atomic_write_json, case_file_name, new_run_id, run_directory, utc_now,
 )
+from dlrmbench.runner.artifacts import ARTIFACTS_VARIABLE
 from dlrmbench.runner.collect import collect
 from dlrmbench.runner.isolate import run_isolated
 from dlrmbench.runner.plan import PlannedCase
@@ -179,8 +180,9 @@ def execute(
                 current.update(base=base, case=item.case, started=utc_now())
                 progress.start_case(label, item.case.batch_size)
                 with CaseTelemetry(item.case) as telemetry:
+                    artifacts = run_dir / "artifacts" / case_file_name(item.case.name, r, repeat).removesuffix(".json")
                     outcome = run_isolated(item.resolved, telemetry.observe(progress.on_event), timeout_s=timeout_s,
-                                           env={RUN_DIR_VARIABLE: str(run_dir)})
+                                           env={RUN_DIR_VARIABLE: str(run_dir), ARTIFACTS_VARIABLE: str(artifacts)})
                 result = collect(item.case, outcome, base)
                 result.started_at, result.finished_at = current["started"], utc_now()
                 current["result"] = result  # from here on a stop request records this result

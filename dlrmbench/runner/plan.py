@@ -110,6 +110,15 @@ def serve_reason(case: Case, family: PluginSpec) -> str | None:
         return f"mode serve exports the model for serving; family {family.name} declares no serving export"
     from dlrmbench.export.requirements import missing_modules_reason
 
+    if case.serve.precision == "int8" and case.device != "cpu":
+        return ("serve precision int8: PyTorch's dynamic quantisation and quantised embedding bags run on the CPU; "
+                "set device: cpu")
+    if case.serve.precision == "bf16" and case.device == "cpu":
+        from dlrmbench.cpu_features import native_bf16_reason
+
+        why = native_bf16_reason()
+        if why:
+            return f"serve precision bf16: {why}"
     return missing_modules_reason(case.serve)
 
 

@@ -51,6 +51,16 @@ def run_case(resolved: ResolvedCase, reporter: Reporter) -> None:
             _run_train(work, reporter, mlperf, memory)
         elif case.mode == "test":
             _run_test(work, reporter, memory)
+        elif case.mode == "serve" and case.serve is not None and case.serve.scenario is not None:
+            from dlrmbench.runner.artifacts import ARTIFACTS_VARIABLE, case_artifacts
+            from dlrmbench.workload.result_metrics import loadgen_metrics
+            from dlrmbench.export.serve_loadgen import accuracy_evaluation, run_loadgen
+
+            records, facts, outcome = run_loadgen(work, reporter, case_artifacts(case.name) / "loadgen",
+                                                  relative_to_run=bool(os.environ.get(ARTIFACTS_VARIABLE)))
+            accuracy = outcome.get("accuracy")
+            reporter.emit("result", metrics={**loadgen_metrics(records, outcome), **memory}, inference=records,
+                          environment=facts, evaluations=[accuracy_evaluation(accuracy)] if accuracy else [])
         elif case.mode == "serve":
             from dlrmbench.export.serve_mode import run_serve
 

@@ -111,6 +111,41 @@ def serving_metrics(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {metric_key(m.name, m.batch_size, m.concurrency): m.model_dump() for m in out}
 
 
+def loadgen_metrics(records: list[dict[str, Any]], outcome: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """From LoadGen's summaries (one record per run): throughput, latencies and validity of the run that
+    counts (a search's best VALID run, else the last), the peak QPS of a search, and the accuracy check."""
+    from dlrmbench.results.metrics import make
+
+    if not records:
+        return {}
+    run = records[-1]
+    if outcome.get("best_qps") is not None:
+        run = next(r for r in records if r.get("target_qps") == outcome["best_qps"] and r.get("valid"))
+    values = [make("loadgen_throughput", run.get("samples_per_s")),
+              make("loadgen_valid", None if run.get("valid") is None else float(bool(run["valid"])),
+                   description=f"LoadGen: {run.get('verdict')}")]
+    if run.get("scheduled_samples_per_s") is not None:
+        values.append(make("loadgen_scheduled_rate", run["scheduled_samples_per_s"]))
+    if run.get("scenario_latency_ms") is not None:
+        values.append(make("loadgen_scenario_latency", run["scenario_latency_ms"]))
+    estimates = [v for k, v in run.items() if k.startswith("early_stopping_p") and v is not None]
+    if estimates:  # SingleStream reports p90 and p99 estimates: the scenario's percentile is the first
+        values.append(make("loadgen_early_stopping_latency", estimates[0]))
+    for q in ("min", "mean", "p50", "p90", "p95", "p97", "p99", "p99.9", "max"):
+        if run.get(f"latency_{q}_ms") is not None:
+            values.append(make(f"loadgen_latency_{q}", run[f"latency_{q}_ms"]))
+    if "best_qps" in outcome:
+        values.append(make("loadgen_peak_qps", outcome["best_qps"], description=outcome.get("search_ended")))
+    accuracy = outcome.get("accuracy")
+    if accuracy:
+        values += [make("serving_auc", accuracy["auc"]), make("serving_auc_reference", accuracy["reference_auc"]),
+                   make("serving_auc_ratio", accuracy["auc_ratio"])]
+        for gate, name in (("99%", "serving_auc_meets_99"), ("99.9%", "serving_auc_meets_99.9")):
+            met = accuracy["meets"][gate]
+            values.append(make(name, None if met is None else float(met)))
+    return {m.name: m.model_dump() for m in values if m.value is not None}
+
+
 def memory_metrics(embeddings: Any, resolved: Any) -> dict[str, dict[str, Any]]:
     """What the embedding strategy holds: its parameters, and its optimizer's state for them (none for a
     model without one).

@@ -1,0 +1,101 @@
+"""The query sample library: LoadGen's sample indices -> a batch of model inputs.
+
+Generic over workloads: a sample is a run of consecutive *data rows* (the DLRMv2 reference aggregates 100 to
+700 Criteo rows into one sample; a synthetic case uses one row, an HSTU request its candidates). The rows
+live in arrays the workload provides; :class:`RowLibrary` slices and concatenates them for a batch of
+samples and keeps each sample's row span, so the SUT can return each sample its own outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+#: ``tools/dist_quantile.txt`` of the DLRMv2 inference reference (mlcommons/inference
+#: recommendation/dlrm_v2/pytorch): rows per aggregated sample, 20 equally likely quantiles.
+DLRMV2_QUANTILES = (100, 100, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 300, 300, 400, 500,
+                    600, 700)
+
+
+@dataclass
+class Prepared:
+    """A batch of samples ready for the model: its inputs, each sample's row span, and the rows' labels."""
+
+    inputs: Any
+    offsets: np.ndarray   # (samples + 1,) row offsets into the model's outputs
+    labels: np.ndarray    # (rows,) float32
+
+
+class SampleLibrary(Protocol):
+    """What the SUT and LoadGen's QSL callbacks need."""
+
+    @property
+    def total_samples(self) -> int: ...
+
+    def load(self, indices: list[int]) -> None: ...
+
+    def unload(self, indices: list[int]) -> None: ...
+
+    def prepare(self, indices: list[int]) -> Prepared: ...
+
+
+def fixed_offsets(rows: int, per_sample: int) -> np.ndarray:
+    """Sample boundaries of ``per_sample`` consecutive rows each (the last sample may be shorter)."""
+    bounds = np.arange(0, rows, per_sample, dtype=np.int64)
+    return np.append(bounds, rows)
+
+
+def quantile_offsets(rows: int, quantiles: tuple[int, ...], seed: int) -> np.ndarray:
+    """The reference's aggregation: each sample's size drawn uniformly from ``quantiles`` (seeded), until the
+    rows are used up (the last sample takes what is left)."""
+    rng = np.random.default_rng(seed)
+    bounds = [0]
+    while bounds[-1] < rows:
+        bounds.append(min(bounds[-1] + int(quantiles[rng.integers(len(quantiles))]), rows))
+    return np.asarray(bounds, dtype=np.int64)
+
+
+class RowLibrary:
+    """Samples over row arrays: ``columns`` are arrays with one leading row axis (numerical features, ids, ...),
+    ``labels`` one float per row, ``bounds`` the sample boundaries (``len = samples + 1``).
+
+    ``make_inputs(columns_slice)`` turns the concatenated rows of a batch into the model's input (a tuple of
+    arrays by default). Loading is a no-op beyond bookkeeping: the rows are in memory already, as the
+    reference's ``load_query_samples`` leaves them.
+    """
+
+    def __init__(self, columns: tuple[np.ndarray, ...], labels: np.ndarray, bounds: np.ndarray,
+                 make_inputs: Callable[[tuple[np.ndarray, ...]], Any] | None = None) -> None:
+        rows = int(labels.shape[0])
+        if any(int(c.shape[0]) != rows for c in columns):
+            raise ValueError(f"every column needs {rows} rows: {[c.shape for c in columns]}")
+        if bounds[0] != 0 or bounds[-1] != rows or np.any(np.diff(bounds) <= 0):
+            raise ValueError("bounds must rise from 0 to the row count")
+        self.columns, self.labels, self.bounds = columns, labels.astype(np.float32), bounds
+        self.make_inputs = make_inputs or (lambda cols: cols)
+        self.loaded: set[int] = set()
+
+    @property
+    def total_samples(self) -> int:
+        return int(self.bounds.shape[0] - 1)
+
+    def rows_of(self, index: int) -> tuple[int, int]:
+        return int(self.bounds[index]), int(self.bounds[index + 1])
+
+    def load(self, indices: list[int]) -> None:
+        self.loaded.update(indices)
+
+    def unload(self, indices: list[int]) -> None:
+        self.loaded.difference_update(indices)
+
+    def prepare(self, indices: list[int]) -> Prepared:
+        spans = [self.rows_of(i) for i in indices]
+        lengths = np.asarray([b - a for a, b in spans], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        if len(spans) == 1 or all(spans[k][1] == spans[k + 1][0] for k in range(len(spans) - 1)):
+            rows: Any = slice(spans[0][0], spans[-1][1])  # consecutive: views, no copy
+        else:
+            rows = np.concatenate([np.arange(a, b) for a, b in spans])
+        return Prepared(self.make_inputs(tuple(c[rows] for c in self.columns)), offsets, self.labels[rows])
