@@ -1,7 +1,7 @@
 """Two checkouts of dlrmbench running one suite, interleaved: did a change move what the suite measures?
 
 Usage:  python bench/suite_ab.py --code ../before --code . [--suite suites/quickstart.yaml] [--rounds 5]
-                                 [--metric train_throughput_p50 --metric inference_throughput]
+                                 [--metric train_throughput_p50 --metric inference_throughput] [--only train]
 
 Each round runs ``dlrmbench run SUITE`` once from every checkout, in turn (A B A B ...), each with the
 checkout's own interpreter (``CHECKOUT/.venv/bin/python`` when it exists, else this one) and the checkout
@@ -31,11 +31,12 @@ def interpreter(checkout: Path) -> str:
     return str(own) if own.exists() else sys.executable
 
 
-def run_once(checkout: Path, suite: Path, output: Path) -> dict[tuple[str, str], float]:
+def run_once(checkout: Path, suite: Path, output: Path, only: tuple[str, ...] = ()) -> dict[tuple[str, str], float]:
     """One ``dlrmbench run`` of ``suite`` from ``checkout``: {(case, metric key): value}."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "COLUMNS": "200"}
-    done = subprocess.run([interpreter(checkout), "-m", "dlrmbench", "run", str(suite), "--output", str(output)],
-                          cwd=checkout, env=env, capture_output=True, text=True, timeout=3600)
+    selected = [arg for pattern in only for arg in ("--only", pattern)]
+    done = subprocess.run([interpreter(checkout), "-m", "dlrmbench", "run", str(suite), "--output", str(output),
+                           *selected], cwd=checkout, env=env, capture_output=True, text=True, timeout=3600)
     if done.returncode not in (0, 1):
         raise SystemExit(f"{checkout}: dlrmbench run failed ({done.returncode}):\n{done.stderr[-2000:]}")
     values = {}
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", type=Path, default=Path("suites/quickstart.yaml"))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--metric", action="append", help="metric name (prefix of the key); repeatable")
+    parser.add_argument("--only", action="append", default=[], help="only cases matching (dlrmbench run --only)")
     args = parser.parse_args(argv)
     if len(args.code) != 2:
         parser.error("give exactly two --code checkouts (A, then B)")
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             for i, checkout in enumerate(checkouts):
                 load = os.getloadavg()[0]
                 suite = (checkout / args.suite) if not args.suite.is_absolute() else args.suite
-                values = run_once(checkout, suite, Path(tmp) / f"r{r}-{i}")
+                values = run_once(checkout, suite, Path(tmp) / f"r{r}-{i}", tuple(args.only))
                 print(f"round {r + 1} {'AB'[i]} ({checkout.name}): load {load:.1f}, {len(values)} values", flush=True)
                 for key, value in values.items():
                     per[i].setdefault(key, []).append(value)
