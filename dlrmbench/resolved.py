@@ -257,15 +257,13 @@ def _plugin_path(spec: PluginSpec) -> str:
     return path
 
 
-def _function_path(function: Any, spec: PluginSpec | None, what: str) -> str | None:
-    """``"module:attr"`` of a plugin's light function (a worker imports it by name), None when there is none."""
+def _function_path(function: Any, spec: PluginSpec | None) -> str | None:
+    """``"module:attr"`` of a plugin's light function (a worker and the planner import it by name); None when
+    there is none, or when it cannot be imported by name (a lambda, a local function): the planner then
+    knows nothing of it, as when the plugin declares none."""
     if function is None or spec is None:
         return None
-    path = object_path(function)
-    if path is None:
-        raise UserError(f"{spec.kind} {spec.name} ({spec.source or 'in code'}): its {what} must be a module-level "
-                        "function (workers and the planner import it by name)")
-    return path
+    return object_path(function)
 
 
 def resolve_case(case: Case, registry: "Registry") -> tuple[ResolvedCase, dict[PluginKind, PluginSpec],
@@ -295,9 +293,9 @@ def resolve_case(case: Case, registry: "Registry") -> tuple[ResolvedCase, dict[P
         auc_comparable=dataset.auc_comparable,
         optimizer_state_bytes_per_parameter=specs["optimizer"].state_bytes_per_parameter,
         optimizer_linear_in_gradient=specs["optimizer"].linear_in_gradient,
-        interaction_width=_function_path(width, specs.get("interaction"), "output_width"),
-        interaction_saved=_function_path(saved, specs.get("interaction"), "saved_bytes"),
-        memory_plan=_function_path(family.memory_plan, family, "memory_plan"),
+        interaction_width=_function_path(width, specs.get("interaction")),
+        interaction_saved=_function_path(saved, specs.get("interaction")),
+        memory_plan=_function_path(family.memory_plan, family),
         metrics=[FamilyMetricRecord(name=m.name, unit=m.unit, higher_is_better=m.higher_is_better,
                                     description=m.description) for m in family.metrics],
         target_metric=family.target_metric,

@@ -1,7 +1,7 @@
 """The query sample library: LoadGen's sample indices -> a batch of model inputs.
 
 Generic over workloads: a sample is a run of consecutive *data rows* (the DLRMv2 reference aggregates 100 to
-700 Criteo rows into one sample; a synthetic case uses one row, an HSTU request its candidates). The rows
+700 Criteo rows into one sample; a synthetic case uses one row, a generative recommender's request its candidates). The rows
 live in arrays the workload provides; :class:`RowLibrary` slices and concatenates them for a batch of
 samples and keeps each sample's row span, so the SUT can return each sample its own outputs.
 """

@@ -76,8 +76,9 @@ def total_steps(case: Case, steps_per_epoch: int) -> int:
 
 
 def _rows(target: Any) -> int:
-    """Samples in ``target`` (a tensor's first dimension; a target of another type counts as non-empty)."""
-    return int(target.shape[0]) if isinstance(target, torch.Tensor) else 1
+    """Samples in ``target`` (a tensor's first dimension; a 0-d tensor or a target of another type, such as a
+    family's own record, counts as non-empty)."""
+    return int(target.shape[0]) if isinstance(target, torch.Tensor) and target.dim() > 0 else 1
 
 
 def _zero_loss(outputs: Any) -> torch.Tensor:

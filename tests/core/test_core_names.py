@@ -25,6 +25,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("dlrmbench/config/schema.py", "dcnv2"): "MLPerf's dlrm_dcnv2 closed rules name the reference's interaction",
     ("dlrmbench/config/schema.py", "torchrec_dmp"): "distributed.torchrec_sharding is that topology's option",
     ("dlrmbench/mlperf/dcnv2_log.py", "adagrad"): "MLPerf's dlrm_dcnv2 log names the reference's optimizer",
+    ("dlrmbench/mlperf/closed.py", "adagrad"): "MLPerf's closed division: the reference's optimizer",
+    ("dlrmbench/mlperf/closed.py", "dcnv2"): "MLPerf's closed division: the reference's interaction",
     ("dlrmbench/workload/mlperf_log.py", "sgd"): "MLPerf's dlrm log names the reference's optimizer (opt_name)",
     ("dlrmbench/workload/mlperf_log.py", "dlrm"): "MLPerf's benchmark name",
     ("dlrmbench/export/serve_mode.py", "dlrm"): "the served model's name in a Triton repository",

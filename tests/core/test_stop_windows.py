@@ -39,7 +39,7 @@ class Progress:
             raise Stopped(signal.SIGHUP)
 
 
-def _ok_outcome(case, on_event, timeout_s=None) -> WorkerOutcome:
+def _ok_outcome(case, on_event, timeout_s=None, env=None) -> WorkerOutcome:
     outcome = WorkerOutcome(returncode=0)
     outcome.events.append({"event": "result", "metrics": {
         "train_throughput": metric(1000.0, "samples/s", True).model_dump()}})

@@ -66,6 +66,7 @@ def test_auc_refuses_non_finite_scores() -> None:
 def test_evaluation_fails_with_a_reason_when_scores_are_not_finite() -> None:
     from dlrmbench.workload.evaluate import evaluate
     from dlrmbench.workload.precision import PrecisionPolicy
+    from dlrmbench_plugins.families._dlrm import DlrmFamily
 
     class NaNModel(torch.nn.Module):
         def forward(self, numerical, categorical):
@@ -82,7 +83,7 @@ def test_evaluation_fails_with_a_reason_when_scores_are_not_finite() -> None:
     policy = PrecisionPolicy.__new__(PrecisionPolicy)
     policy.autocast = lambda: torch.autocast("cpu", enabled=False)  # type: ignore[method-assign]
     with pytest.raises(NonFiniteScores, match="1 of 4 scores are not finite"):
-        evaluate(NaNModel(), batches, torch.device("cpu"), policy)
+        evaluate(DlrmFamily(None), NaNModel(), batches, torch.device("cpu"), policy)
 
 
 def test_model_size_listing_fewer_features_than_the_cat_files_is_an_error(split_dataset) -> None:

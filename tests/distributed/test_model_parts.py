@@ -27,7 +27,7 @@ def test_replicate_keeps_the_single_process_weights_of_the_rank_tables() -> None
     placement = device_mapping(SIZES, 2)
     single = build_model(resolve(case), SIZES)
     for rank in range(2):
-        parts = build_parts(case, SIZES, placement, rank)
+        parts = build_parts(resolve(case), SIZES, placement, rank)
         assert (parts.bottom_mlp is not None) == (rank == 0)
         for i, f in enumerate(placement.tables[rank]):
             assert torch.equal(table_weights(parts.embeddings, i, SIZES[f]), table_weights(single.embeddings, f, SIZES[f]))
@@ -38,8 +38,8 @@ def test_sharded_init_is_deterministic_and_uses_the_reference_bounds() -> None:
     case = make_case("sharded")
     placement = device_mapping(SIZES, 2)
     for rank in range(2):
-        a = build_parts(case, SIZES, placement, rank)
-        b = build_parts(case, SIZES, placement, rank)
+        a = build_parts(resolve(case), SIZES, placement, rank)
+        b = build_parts(resolve(case), SIZES, placement, rank)
         for i, f in enumerate(placement.tables[rank]):
             table = table_weights(a.embeddings, i, SIZES[f])
             assert torch.equal(table, table_weights(b.embeddings, i, SIZES[f]))

@@ -11,6 +11,7 @@ from dlrmbench.config.schema import Case
 from dlrmbench.batch import SparseFeatures
 from dlrmbench.plugin_api import BuildContext
 from dlrmbench.workload.result_metrics import memory_metrics
+from dlrmbench.workload.build import resolve
 
 SIZES = [5, 9, 3, 7]
 DIM = 16
@@ -66,7 +67,7 @@ def test_reports_parameter_and_optimizer_bytes(name: str) -> None:
     assert emb.parameter_bytes() == table_bytes
     assert emb.optimizer_state_bytes(0.0) == 0  # plain SGD keeps no state
     assert emb.optimizer_state_bytes(4.0) == table_bytes  # one float32 per parameter (Adagrad)
-    metrics = memory_metrics(emb, Case(name="c", device="cpu"))
+    metrics = memory_metrics(emb, resolve(Case(name="c", device="cpu", model={"table_sizes": SIZES})))
     assert metrics["embedding_parameter_bytes"]["value"] == table_bytes
     assert metrics["embedding_optimizer_state_bytes"]["value"] == 0
 
