@@ -52,7 +52,7 @@ def compare_command(paths: tuple[Path, ...], baseline: Path | None, metric: str 
     that cannot be compared (unless --allow-missing); 2 bad input.
     """
     from dlrmbench.errors import UserError
-    from dlrmbench.report import export
+    from dlrmbench.report import renderings
     from dlrmbench.results.compare import compare
     from dlrmbench.results.load import load_with_baseline
     from dlrmbench.safe_text import shown
@@ -76,11 +76,11 @@ def compare_command(paths: tuple[Path, ...], baseline: Path | None, metric: str 
 
         print_comparison(Console(), comparison)
     elif fmt == "csv":
-        click.echo(export.to_csv(comparison), nl=False)
+        click.echo(renderings.to_csv(comparison), nl=False)
     elif fmt == "json":
-        click.echo(export.to_json(comparison), nl=False)
+        click.echo(renderings.to_json(comparison), nl=False)
     else:
-        click.echo(export.to_markdown(comparison), nl=False)
+        click.echo(renderings.to_markdown(comparison), nl=False)
     missing = comparison.not_compared()
     for row, label, reason in missing:
         click.echo(f"Not compared: {row.suite}/{row.case} {row.metric_label} in {label}: {reason}", err=True)

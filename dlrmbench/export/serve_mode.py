@@ -93,7 +93,7 @@ def run_serve(work: Workload, reporter: Reporter) -> tuple[list[dict[str, Any]],
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    from dlrmbench.export.results import runtime_versions
+    from dlrmbench.export.serving_results import runtime_versions
 
     facts = {"serving_target": target.description, **runtime_versions(),
              "serving_export": None if manifest is None else {

@@ -195,7 +195,7 @@ def serve_bench_command(export_dir: Path, target: str, batch_sizes: str, concurr
     for warning in cell_warnings(cells):
         click.echo(f"Warning (noise): {warning}")
     if not no_save:
-        from dlrmbench.export.results import write_serving_result
+        from dlrmbench.export.serving_results import write_serving_result
 
         run_dir = write_serving_result(output, root, manifest, target, runner.description,
                                        {"batch_sizes": list(settings.batch_sizes),

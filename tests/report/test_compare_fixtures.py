@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from dlrmbench.cli import make_cli
-from dlrmbench.report import export
+from dlrmbench.report import renderings
 from dlrmbench.results.compare import compare
 from dlrmbench.results.load import load_results
 
@@ -87,7 +87,7 @@ def test_auc_is_compared_with_the_reference_only_on_real_data() -> None:
 
 
 def test_json_export_carries_statistics_and_energy(against_baseline) -> None:
-    payload = json.loads(export.to_json(against_baseline))
+    payload = json.loads(renderings.to_json(against_baseline))
     assert payload["schema"] == "dlrmbench.compare" and payload["schema_version"] == 2
     records = payload["rows"]
     assert not [r for r in records if r["flag"]]
