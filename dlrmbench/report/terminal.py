@@ -157,7 +157,7 @@ def cell_lines(row: Row, cell: Cell | None, baseline: bool = False) -> list[tupl
             line += f" [{cell.ratio_ci[0]:.3f}-{cell.ratio_ci[1]:.3f}]"
         out.append((line, {"regression": "red", "improvement": "green"}.get(cell.flag or "", "")))
     if row.metric != "auc" and cell.auc is not None:
-        auc = f"AUC {cell.auc:.4f}"
+        auc = f"AUC {cell.auc_text or f'{cell.auc:.4f}'}"
         if cell.auc_vs_reference is not None:
             auc += f" ({fmt_ratio(cell.auc_vs_reference)} ref)"
         elif row.auc_note:

@@ -126,6 +126,7 @@ class Cell:
     samples: Samples | None = None
     p50_value: float | None = None
     auc: float | None = None
+    auc_text: str | None = None  # ``0.7503 ±0.0041 (n=65,536)``: with its interval and the samples scored
     auc_vs_reference: float | None = None
     energy_per_sample: float | None = None
     vs_reference: float | None = None
@@ -307,6 +308,11 @@ def _cell(results: list[CaseResult], name: str | None, batch_size: int | None,
     )
     cell.ci = run_interval(cell.samples.values) if cell.samples else None
     cell.warnings = [f"{run.name}: {finding}" for run in runs for finding in run.noise]
+    if cell.auc is not None:  # with its 95% interval and the samples scored (the first run's last evaluation)
+        from dlrmbench.results.auc_interval import auc_text
+
+        scored = next((r for r in ok if r.value("auc") is not None and r.evaluations), None)
+        cell.auc_text = auc_text(cell.auc, scored.evaluations[-1] if scored is not None else None)
     return cell
 
 

@@ -97,3 +97,17 @@ def test_to_frame_is_tidy(tmp_path):
     thr = frame[frame.metric == "train_throughput"]
     assert list(thr.value) == [100.0, 110.0] and set(thr.unit) == {"samples/s"}
     assert {"case", "repeat", "backend", "precision", "batch_size"} <= set(frame.columns)
+
+
+def test_every_auc_compare_shows_comes_with_its_interval_and_samples(tmp_path):
+    """An AUC from 50 test rows says so next to the figure, in compare's table as in the run summary."""
+    run_dir = make_run(tmp_path, "few", {"tiny": [100.0]})
+    path = run_dir / "cases" / "tiny.r0.json"
+    data = __import__("json").loads(path.read_text())
+    data["evaluations"] = [{"step": 10, "auc": 0.79, "log_loss": 0.5, "samples": 50, "positives": 24}]
+    path.write_text(__import__("json").dumps(data))
+    (cell,) = compare(load_results([run_dir]).sets).rows[0].cells.values()
+    assert cell.auc_text.startswith("0.7900 ±") and cell.auc_text.endswith("(n=50)")
+    done = run_cli("compare", str(tmp_path), env={**__import__("os").environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    assert "AUC 0.7900 ±" in done.stdout and "(n=50)" in done.stdout
