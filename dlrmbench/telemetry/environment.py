@@ -154,11 +154,26 @@ def identity(host: Host) -> dict[str, Any]:
             "gpus": [{"name": g.name} for g in host.gpus]}
 
 
+def _direct_url(name: str, first: Any) -> Any:
+    """pip's ``direct_url.json`` record of distribution ``name``: from the first copy of it on the path that
+    has one (a checkout's own ``*.egg-info``, found first when the current folder is on ``sys.path``, has none)."""
+    import json
+
+    for dist in [first, *(d for d in metadata.distributions() if d.metadata["Name"] == name and d is not first)]:
+        try:
+            raw = dist.read_text("direct_url.json")
+            info = json.loads(raw) if raw else None
+        except Exception:
+            info = None
+        if isinstance(info, dict):
+            return info
+    return None
+
+
 def plugin_checkouts() -> dict[str, dict[str, Any]]:
     """The git commit of every plugin distribution (entry point group ``dlrmbench``) installed from a
     checkout: the commit pip recorded for a VCS install, or the checkout's HEAD (and whether it has
     local changes) for an editable install. Distributions installed from an index are left out."""
-    import json
     from urllib.parse import unquote, urlparse
 
     out: dict[str, dict[str, Any]] = {}
@@ -167,11 +182,7 @@ def plugin_checkouts() -> dict[str, dict[str, Any]]:
     except Exception:  # a broken distribution must not stop a run
         return out
     for name, dist in sorted(dists.items()):
-        try:
-            raw = dist.read_text("direct_url.json")
-            info = json.loads(raw) if raw else None
-        except Exception:
-            info = None
+        info = _direct_url(name, dist)
         if not isinstance(info, dict):
             continue
         vcs = info.get("vcs_info")
