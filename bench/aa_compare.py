@@ -31,33 +31,9 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from dlrmbench.machine.variation import coefficient_of_variation, reference_suite
 
-SUITE = """name: aa-{pool}
-description: A/A bench case (the quickstart model, trimmed to a few seconds of training)
-defaults:
-  device: cpu
-  precision: fp32
-  backend: eager
-  embedding: joint
-  batch_size: 512
-  test_batch_size: 4096
-  benchmark_warmup_steps: 4
-  timeout_s: 300
-  dataset:
-    name: synthetic
-    options: {{train_samples: {samples}, test_samples: 4096, seed: 7}}
-  model:
-    bottom_mlp: [64, 32, 16]
-    top_mlp: [64, 32, 1]
-    embedding_dim: 16
-    table_sizes: [1000, 500, 200, 100, 50, 20, 10, 5, 1000, 500, 200, 100, 50,
-                  20, 10, 5, 1000, 500, 200, 100, 50, 20, 10, 5, 3, 2]
-  optimizer: {{lr: 1.0, warmup_steps: 20, decay_start_step: 64, decay_steps: 64}}
-cases:
-  - name: train
-    mode: train
-"""
+REPO = Path(__file__).resolve().parents[1]
 
 
 class Hog:
@@ -100,7 +76,7 @@ def measure(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for pool in args.pools:
         suite = out / f"aa-{pool}.yaml"
-        suite.write_text(SUITE.format(pool=pool, samples=args.steps * 512))
+        suite.write_text(reference_suite(f"aa-{pool}", "train", args.steps * 512))
         command = [sys.executable, "-m", "dlrmbench", "run", str(suite), "-o", str(out / "results"), "--quiet",
                    "--repeat", str(args.runs), "--label", f"pool={pool}"]
         start = time.perf_counter()
@@ -143,9 +119,6 @@ def old_step_rule(a: list, b: list, planted: float) -> bool:
 
 
 def analyse(args: argparse.Namespace) -> None:
-    import math
-    import statistics
-
     from dlrmbench.results.compare import DEFAULT_ALPHA, DEFAULT_MIN_CHANGE
     from dlrmbench.results.verdict import Run, judge
 
@@ -160,7 +133,7 @@ def analyse(args: argparse.Namespace) -> None:
             print(f"{pool}: {len(runs)} runs, too few")
             continue
         quiet = [r.value for r in runs if not r.noise]
-        cv = statistics.stdev([math.log(v) for v in quiet]) if len(quiet) > 2 else float("nan")
+        cv = coefficient_of_variation(quiet) if len(quiet) > 2 else float("nan")  # as doctor stores it
         for planted in (0.0, 0.10, 0.20):
             rng = random.Random(args.seed)
             kinds = []

@@ -126,8 +126,6 @@ SMALL_CASE: dict[str, Any] = {
 
 def train_small(dataset: InMemoryDataset, overrides: dict[str, Any] | None = None) -> tuple[float, Any]:
     """One epoch of the small DLRM on ``dataset``; returns (held-out AUC, TrainOutcome)."""
-    import torch
-
     from dlrmbench.config.schema import Case
     from dlrmbench.workload.build import resolve, workload_over
     from dlrmbench.workload.reporter import Reporter

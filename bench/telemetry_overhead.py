@@ -19,6 +19,7 @@ from dlrmbench.config.loader import load_suite
 from dlrmbench.runner.collect import collect
 from dlrmbench.runner.isolate import run_isolated
 from dlrmbench.telemetry.sampler import CaseTelemetry
+from dlrmbench.workload.build import resolve
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,7 +28,7 @@ def run_once(case, sampling: bool) -> tuple[float, int]:
     """Throughput of one run of ``case`` and the number of telemetry samples taken."""
     case = case.model_copy(update={"telemetry": case.telemetry.model_copy(update={"enabled": sampling})})
     with CaseTelemetry(case) as telemetry:
-        outcome = run_isolated(case, telemetry.observe(lambda event: None))
+        outcome = run_isolated(resolve(case), telemetry.observe(lambda event: None))
     result = collect(case, outcome, {"suite": "bench", "run_id": "bench", "case": case.name})
     telemetry.attach(result)
     if result.status != "ok":

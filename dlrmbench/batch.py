@@ -184,6 +184,11 @@ def ids_batch_size(ids: Ids) -> int:
     return ids.batch_size if isinstance(ids, SparseFeatures) else int(ids.shape[0])
 
 
+def ids_samples(ids: Ids, start: int, stop: int) -> Ids:
+    """Samples ``[start, stop)`` of either form of ids (a rank's slice of the global batch)."""
+    return ids.samples(start, stop) if isinstance(ids, SparseFeatures) else ids[start:stop]
+
+
 def ids_num_features(ids: Ids) -> int:
     """F of either form of ids (a dense tensor that is not 2-D gives -1: a shape error to report)."""
     if isinstance(ids, SparseFeatures):
@@ -220,9 +225,7 @@ class Batch:
 
     def samples(self, start: int, stop: int) -> "Batch":
         """Samples ``[start, stop)``: a data-parallel rank's slice of the global batch."""
-        categorical = (self.categorical.samples(start, stop) if isinstance(self.categorical, SparseFeatures)
-                       else self.categorical[start:stop])
-        return Batch(self.numerical[start:stop], categorical, self.label[start:stop])
+        return Batch(self.numerical[start:stop], ids_samples(self.categorical, start, stop), self.label[start:stop])
 
     def pin_memory(self) -> "Batch":
         """The batch in page-locked host memory (a faster, asynchronous copy to a GPU)."""

@@ -262,6 +262,8 @@ class WorkloadFamily(Protocol):
     ``metrics(rows)``: the family's quality metrics from the concatenated rows (names as declared in its
     spec's ``metrics``); raises on rows that cannot be scored (non-finite outputs).
     ``check_batch(batch, table_sizes)``: refuse data that does not fit the model, naming the fields.
+    Optional ``units(batch)``: work in the batch besides samples, as host numbers (``{"tokens": 4096}``, never
+    a device tensor: it is read every measured step); the result gets ``train_<unit>_throughput``.
     """
 
     def build_model(self, ctx: BuildContext, build: Callable[..., Any]) -> "nn.Module": ...
@@ -395,6 +397,11 @@ class PluginSpec:
             ``dlrmbench verify`` (each with ``name``, ``ok``, ``max_abs_diff``, ``detail``).
         defaults: the default plugin of each kind for this family's cases (``{"embedding": "joint"}``).
 
+    Topologies:
+        tables: how its ranks hold a model's tables, for the memory planner: ``placed`` (dlrmbench's placement,
+            each table on one rank), ``replicated`` (every rank holds the whole model) or ``own`` (the
+            topology's own planner places them at run time).
+
     Telemetry sources:
         devices: the device types whose devices it reads (``("cuda",)``), or None for the host source.
 
@@ -429,6 +436,7 @@ class PluginSpec:
     auc_comparable: bool = True
     families: tuple[str, ...] | None = None
     devices: tuple[str, ...] | None = None
+    tables: Literal["placed", "replicated", "own"] = "placed"
     uses: tuple[PluginKind, ...] = ()
     metrics: tuple[FamilyMetric, ...] = ()
     target_metric: str | None = None

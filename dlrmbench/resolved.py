@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from dlrmbench.config.schema import Case
 from dlrmbench.errors import UserError
-from dlrmbench.plugin_api import ALWAYS_USED, KINDS, MODEL_KINDS, BuildContext, PluginKind, PluginSpec
+from dlrmbench.plugin_api import ALWAYS_USED, KINDS, MODEL_KINDS, BuildContext, FamilyMetric, PluginKind, PluginSpec
 
 if TYPE_CHECKING:
     from dlrmbench.plugins import Registry
@@ -90,17 +90,6 @@ class ResolvedPlugin(BaseModel):
         return import_object(self.factory)(ctx)
 
 
-class FamilyMetricRecord(BaseModel):
-    """A quality metric of the case's family (name, unit, direction), as the worker records it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    unit: str = ""
-    higher_is_better: bool | None = True
-    description: str = ""
-
-
 class ResolvedCase(BaseModel):
     """The planner's answer for one case, serialisable: what a worker (or a rank) receives.
 
@@ -118,6 +107,7 @@ class ResolvedCase(BaseModel):
         interaction_width: ``"module:attr"`` of the interaction plugin's ``output_width``, or None.
         interaction_saved: ``"module:attr"`` of the interaction plugin's ``saved_bytes``, or None.
         memory_plan: ``"module:attr"`` of the family's ``memory_plan``, or None.
+        topology_tables: how the topology's ranks hold the tables (``PluginSpec.tables``; ``placed`` alone).
         metrics: the family's quality metrics (name, unit, direction), recorded with every value.
         target_metric: the family's metric that ``auc_threshold`` and the MLPerf quality target apply to.
         flops_per_sample: the family's training FLOPs per sample for this configuration, or None.
@@ -138,7 +128,8 @@ class ResolvedCase(BaseModel):
     interaction_width: str | None = None
     interaction_saved: str | None = None
     memory_plan: str | None = None
-    metrics: list[FamilyMetricRecord] = []
+    topology_tables: Literal["placed", "replicated", "own"] = "placed"
+    metrics: list[FamilyMetric] = []
     target_metric: str | None = None
     flops_per_sample: float | None = None
 
@@ -243,10 +234,10 @@ def _with_full_options(case: Case, specs: dict[PluginKind, PluginSpec], options:
             data["distributed"]["topology"] = specs[kind].name
         else:
             data[kind] = {"name": specs[kind].name, "options": dumped}
-    full = Case.model_validate(data)
-    if not isinstance(full.model, type(options["family"])):  # another family's block: its typed configuration
-        full.model = construct_options(type(options["family"]), data["model"])
-    return full
+    for kind in ("backend", "embedding"):  # a kind the family does not use stays unset (resolving it again works)
+        if kind not in specs:
+            data.pop(kind)
+    return Case.model_validate(data)  # another family's block becomes its typed configuration in ResolvedCase
 
 
 def _plugin_path(spec: PluginSpec) -> str:
@@ -257,13 +248,11 @@ def _plugin_path(spec: PluginSpec) -> str:
     return path
 
 
-def _function_path(function: Any, spec: PluginSpec | None) -> str | None:
+def _function_path(function: Any) -> str | None:
     """``"module:attr"`` of a plugin's light function (a worker and the planner import it by name); None when
     there is none, or when it cannot be imported by name (a lambda, a local function): the planner then
     knows nothing of it, as when the plugin declares none."""
-    if function is None or spec is None:
-        return None
-    return object_path(function)
+    return object_path(function) if function is not None else None
 
 
 def resolve_case(case: Case, registry: "Registry") -> tuple[ResolvedCase, dict[PluginKind, PluginSpec],
@@ -293,11 +282,11 @@ def resolve_case(case: Case, registry: "Registry") -> tuple[ResolvedCase, dict[P
         auc_comparable=dataset.auc_comparable,
         optimizer_state_bytes_per_parameter=specs["optimizer"].state_bytes_per_parameter,
         optimizer_linear_in_gradient=specs["optimizer"].linear_in_gradient,
-        interaction_width=_function_path(width, specs.get("interaction")),
-        interaction_saved=_function_path(saved, specs.get("interaction")),
-        memory_plan=_function_path(family.memory_plan, family),
-        metrics=[FamilyMetricRecord(name=m.name, unit=m.unit, higher_is_better=m.higher_is_better,
-                                    description=m.description) for m in family.metrics],
+        interaction_width=_function_path(width),
+        interaction_saved=_function_path(saved),
+        memory_plan=_function_path(family.memory_plan),
+        topology_tables=specs["topology"].tables if "topology" in specs else "placed",
+        metrics=list(family.metrics),
         target_metric=family.target_metric,
     )
     if family.flops_per_sample is not None:

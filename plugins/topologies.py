@@ -11,13 +11,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from dlrmbench import hookimpl
-from dlrmbench.plugin_api import PluginOptions, PluginSpec
+from dlrmbench.plugin_api import PluginSpec
 
 DMP_EMBEDDINGS = ("torchrec_fused",)  # strategies with a ``shardable()`` form DMP can shard
-
-
-class NoOptions(PluginOptions):
-    """This topology has no options."""
 
 
 def more_than_one_process(case: Any, name: str) -> str | None:
@@ -45,20 +41,27 @@ def dmp_reason(host: Any, case: Any, options: Any) -> str | None:
 
 
 def data_parallel_reason(host: Any, case: Any, options: Any) -> str | None:
-    return None if case is None else more_than_one_process(case, "data_parallel")
+    """Why ``case`` cannot run data-parallel: one process, or the inference benchmark (every rank would run
+    the whole global batch: W copies of the same work, not a split of it)."""
+    if case is None:
+        return None
+    if case.mode == "inference":
+        return ("distributed.topology data_parallel trains and tests; the inference benchmark would run the whole "
+                "batch on every rank: set processes: 1 (gpus: 1)")
+    return more_than_one_process(case, "data_parallel")
 
 
 @hookimpl
 def register_topologies(register: Callable[[PluginSpec], None]) -> None:
     register(PluginSpec(
-        kind="topology", name="dlrmbench", options=NoOptions, families=("dlrm",),
+        kind="topology", name="dlrmbench", families=("dlrm",),
         summary="hybrid parallel: tables placed per rank, all-to-all, data-parallel top MLP (NVIDIA's layout)",
         factory="dlrmbench.distributed.worker:hybrid_rank"))
     register(PluginSpec(
-        kind="topology", name="torchrec_dmp", options=NoOptions, families=("dlrm",), check=dmp_reason,
+        kind="topology", name="torchrec_dmp", families=("dlrm",), check=dmp_reason, tables="own",
         summary="TorchRec DistributedModelParallel: sharded fused tables, DDP dense parts (make torchrec)",
         factory="dlrmbench.distributed.torchrec_dmp:dmp_rank", requires=("torchrec",)))
     register(PluginSpec(
-        kind="topology", name="data_parallel", options=NoOptions, check=data_parallel_reason,
+        kind="topology", name="data_parallel", check=data_parallel_reason, tables="replicated",
         summary="every rank the whole model and its slice of each batch (DDP); any family",
         factory="dlrmbench.distributed.data_parallel:data_parallel_rank"))

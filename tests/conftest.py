@@ -71,3 +71,16 @@ defaults:
     table_sizes: [50, 40, 30, 20]
   optimizer: {lr: 0.5, warmup_steps: 2, decay_start_step: 8, decay_steps: 8}
 """
+
+
+def assert_page_shows_kit(page: Path, kit: Path) -> None:
+    """Every .py/.toml file of the fixture ``kit`` is a block of ``page`` headed ``# <its path>``, verbatim,
+    and the page shows no file the kit lacks: the documented example is the one the tests install."""
+    import re
+
+    blocks = dict(re.findall(r"```(?:python|toml)\n# (\S+)\n(.*?)```", page.read_text(), re.S))
+    files = {str(p.relative_to(kit)): p.read_text() for p in sorted(kit.rglob("*"))
+             if p.suffix in (".py", ".toml") and not {"build", "__pycache__"} & set(p.relative_to(kit).parts)}
+    assert set(blocks) == set(files)
+    for name, text in files.items():
+        assert blocks[name] == text, f"{page.name} block for {name} differs from {kit / name}"

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from dlrmbench.machine.variation import MIN_RUNS
+
 STATUS_MARK = {"ok": "ok", "warn": "WARN", "info": "info", "unknown": "??"}
 
 
@@ -15,7 +17,7 @@ STATUS_MARK = {"ok": "ok", "warn": "WARN", "info": "info", "unknown": "??"}
 @click.option("--measure-variation", is_flag=True,
               help="Also run a short reference case --runs times (each its own process, a few seconds each) and "
                    "store this machine's run-to-run variation; compare uses it for one-run-a-side verdicts.")
-@click.option("--runs", type=click.IntRange(min=3, max=50), default=5, show_default=True,
+@click.option("--runs", type=click.IntRange(min=MIN_RUNS, max=50), default=5, show_default=True,
               help="Runs of the reference case for --measure-variation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings (and the variation) as JSON.")
 def doctor_command(measure_variation: bool, runs: int, as_json: bool) -> None:
@@ -66,24 +68,24 @@ def _measure(runs: int, machine: str) -> dict:
     import sys
 
     from dlrmbench.errors import UserError
-    from dlrmbench.machine.variation import REFERENCE_SUITE, record_from, save
+    from dlrmbench.machine.variation import record_from, reference_suite, save
     from dlrmbench.results.load import load_results
-    from dlrmbench.results.noise import noise_warnings
+    from dlrmbench.results.verdict import runs_of
 
     with tempfile.TemporaryDirectory(prefix="dlrmbench-doctor-") as tmp:
         suite = Path(tmp) / "doctor-reference.yaml"
-        suite.write_text(REFERENCE_SUITE)
+        suite.write_text(reference_suite())
         click.echo(f"measuring run-to-run variation: {runs} runs of the reference case ...", err=True)
         # a separate `dlrmbench run`, its output on stderr: stdout stays this command's (one JSON document)
         subprocess.run([sys.executable, "-m", "dlrmbench", "run", str(suite), "-o", str(Path(tmp) / "results"),
                         "--repeat", str(runs), "--quiet"], stdout=sys.stderr, check=False)
         loaded = load_results([Path(tmp) / "results"])
-        results = [r for s in loaded.sets for r in s.results if r.status == "ok" and r.value("train_throughput")]
-        if len(results) < 3:
-            raise UserError(f"the reference case ran {len(results)} time(s) of {runs}; the variation needs 3 or more "
-                            "(see the run's errors above)", exit_code=1)
-        values = [float(r.value("train_throughput")) for r in results]
-        noisy = sum(bool(noise_warnings(r)) for r in results)
+        measured = [run for s in loaded.sets for run in runs_of(s.results, "train_throughput") if run.value > 0]
+        if len(measured) < MIN_RUNS:
+            raise UserError(f"the reference case ran {len(measured)} time(s) of {runs}; the variation needs "
+                            f"{MIN_RUNS} or more (see the run's errors above)", exit_code=1)
+        values = [run.value for run in measured]
+        noisy = sum(bool(run.noise) for run in measured)
         started = loaded.sets[0].manifest.started_at
     record = record_from(values, noisy, machine, started)
     save(record)

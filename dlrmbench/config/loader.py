@@ -517,7 +517,7 @@ def _plugin_problems(cases: list[Case], origins: list[int], templates: list[dict
         for kind, field_path in PLUGIN_FIELDS:
             where = _where(template, origin, field_path)
             if kind in MODEL_KINDS and kind not in family.uses:
-                if where[0] == "cases" or case.names_plugin(kind):
+                if case.names_plugin(kind):  # (another family's model.interaction is its own block's field)
                     problems.append(loc.message(where, f"family {family_name} does not use a {kind} plugin; "
                                                        f"drop {'.'.join(field_path)}"))
                 continue

@@ -15,7 +15,7 @@ from pydantic import (
 from dlrmbench.allocators import ALLOCATORS, DEFAULT_ALLOCATOR
 from dlrmbench.devices import DEVICES
 from dlrmbench.precisions import PRECISIONS
-from dlrmbench.safe_names import MAX_NAME_LENGTH, SAFE_NAME, check_safe_name  # noqa: F401 (re-exported)
+from dlrmbench.safe_names import check_safe_name
 
 
 Mode = Literal["train", "test", "inference", "serve"]
@@ -545,23 +545,39 @@ class Case(Strict):
             return self.model.family, self.model.model_dump(mode="json", exclude={"family"})
         if kind == "topology":
             return self.distributed.topology or "", {}
-        if kind == "interaction":
+        if kind == "interaction":  # the default family's; another family's block may use the word for itself
             ref = getattr(self.model, "interaction", None)
-            if ref is None:
+            if not isinstance(ref, PluginRef):
                 return "", {}
             return ref.name, ref.options
         ref: Any = self.optimizer if kind == "optimizer" else getattr(self, kind)
         return ref.name, ref.options
 
     def names_plugin(self, kind: str) -> bool:
-        """True when the case's ``kind`` plugin is not the schema's default (the default family's) as it
-        stands, so that a family's own default applies otherwise. Told by value (a name or options other than
-        the default's), not by which fields were set, so that a case rebuilt from its dump (scale-down, a
-        dataset path) keeps its family's defaults."""
+        """True when the suite chose this case's ``kind`` plugin (False: the family's default applies). Told by
+        which fields were set, so that an explicit choice equal to the default family's (``optimizer: {name:
+        sgd}`` in a family whose default is another) is kept; :meth:`variant_data` keeps it so."""
         if kind == "topology":
             return self.distributed.topology is not None
-        name, options = self.plugin(kind)
-        return bool(name) and (name != DEFAULT_PLUGINS.get(kind) or bool(options))
+        if kind == "interaction":
+            return isinstance(getattr(self.model, "interaction", None), PluginRef) \
+                and "interaction" in self.model.model_fields_set
+        if kind == "optimizer":
+            return "name" in self.optimizer.model_fields_set
+        return kind in self.model_fields_set
+
+    def variant_data(self) -> dict[str, Any]:
+        """The case as data for a variant of it (scale-down, a dataset path): every field, but the plugin
+        choices the suite left to the family's defaults stay unset, so the variant keeps those defaults."""
+        data = self.model_dump()
+        for kind in ("backend", "embedding", "dataset"):
+            if not self.names_plugin(kind):
+                data.pop(kind)
+        if not self.names_plugin("optimizer"):
+            data["optimizer"].pop("name")
+        if not self.names_plugin("interaction") and isinstance(data.get("model"), dict):
+            data["model"].pop("interaction", None)
+        return data
 
     @property
     def world_size(self) -> int:

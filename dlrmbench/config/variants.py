@@ -46,7 +46,7 @@ def scale_down(case: Case, host: Host, registry: "Registry | None" = None) -> Ca
     A dataset plugin that generates its data declares how it shrinks (``PluginSpec.scale_down``);
     any other dataset keeps its files and the ids are folded into the smaller tables.
     """
-    data = case.model_dump()
+    data = case.variant_data()
     tags = dict(case.tags)
     tags["scaled_down"] = f"from {case.world_size} x {case.device}, {case.precision}, batch {case.batch_size}"
     batch = min(case.batch_size, SCALED_BATCH)
@@ -54,7 +54,10 @@ def scale_down(case: Case, host: Host, registry: "Registry | None" = None) -> Ca
                 benchmark_warmup_steps=SCALED_WARMUP, test_batches=4, test_freq=None,
                 timeout_s=min(case.timeout_s, SCALED_TIMEOUT_S), comparable=False, auc_threshold=None)
     model = data["model"]
-    spec = _registry(registry).get("dataset", case.dataset.name)
+    registry = _registry(registry)
+    family = registry.get("family", case.model.family)
+    dataset = case.dataset.name if case.names_plugin("dataset") else family.defaults.get("dataset", case.dataset.name)
+    spec = registry.get("dataset", dataset)
     test_rows = batch * 4
     loadgen = case.mode == "serve" and case.serve is not None and case.serve.scenario is not None
     if loadgen:  # fewer LoadGen samples, and test rows enough for them (up to 700 rows each for dlrmv2)
@@ -66,9 +69,10 @@ def scale_down(case: Case, host: Host, registry: "Registry | None" = None) -> Ca
     if spec.scale_down is not None:  # the data is generated: generate less of it, for smaller tables
         if model.get("table_sizes"):  # a family without tables (its model block has no such key)
             model["table_sizes"] = [min(rows, SCALED_ROWS) for rows in model["table_sizes"]]
-        options = spec.scale_down(dict(case.dataset.options), SCALED_ROWS, (batch * SCALED_STEPS, test_rows))
-        data["dataset"] = {"name": case.dataset.name, "options": options}
-    else:  # real data: ids above the cap are folded into the smaller tables
+        given = case.dataset.options if case.names_plugin("dataset") else {}
+        options = spec.scale_down(dict(given), SCALED_ROWS, (batch * SCALED_STEPS, test_rows))
+        data["dataset"] = {"name": dataset, "options": options}
+    elif "max_table_size" in family.options.model_fields:  # real data: ids above the cap fold into smaller tables
         model["hash_indices"] = True
         model["max_table_size"] = SCALED_ROWS
     if case.mode == "inference":
@@ -108,7 +112,7 @@ def shorten(case: Case) -> Case:
 
 def with_dataset_path(case: Case, path: Path, plugin: str = "split") -> Case:
     """``case`` reading the dataset at ``path`` through the ``plugin`` dataset."""
-    data = case.model_dump()
+    data = case.variant_data()
     data["dataset"] = {"name": plugin, "options": {"path": str(path)}}
     data["tags"] = {**case.tags, "data": f"criteo ({plugin}: {path})"}
     return Case.model_validate(data)
@@ -136,6 +140,11 @@ def _sizes_text(sizes: list[int] | None) -> str:
     return "table sizes from the data" if sizes is None else f"{len(sizes)} tables, {sum(sizes):,} rows"
 
 
+def _declared_sizes(case: Case) -> list[int] | None:
+    """The table sizes the case's model block gives (a family without tables gives none)."""
+    return getattr(case.model, "table_sizes", None)
+
+
 def assign_datasets(cases: list[Case], paths: list[Path], registry: "Registry | None" = None,
                     allow_synthetic: bool = False) -> tuple[list[Case], list[str]]:
     """Point every case at the given dataset whose table sizes equal the case's ``model.table_sizes``.
@@ -147,28 +156,32 @@ def assign_datasets(cases: list[Case], paths: list[Path], registry: "Registry | 
     batches; the returned notes say which. A dataset that no case takes is an error (the user asked for
     real data and would get none), naming its table sizes and the cases', unless ``allow_synthetic``.
     """
+    registry = _registry(registry)
     found = [(path, *dataset_of(path, registry)) for path in paths]
     notes: list[str] = []
     out = []
     for case in cases:
         # one dataset without model_size.json, or a case that takes its table sizes from the data, takes the
-        # single dataset given; otherwise the dataset whose model_size.json has the case's table sizes
+        # single dataset given; otherwise the dataset whose model_size.json has the case's table sizes; only
+        # a format whose dataset plugin serves the case's family
+        declared = _declared_sizes(case)
         matches = [(path, fmt) for path, fmt, sizes in found
-                   if (sizes is None or case.model.table_sizes is None) and len(found) == 1
-                   or (sizes is not None and sizes == case.model.table_sizes)]
+                   if registry.get("dataset", fmt).serves(case.model.family)
+                   and ((sizes is None or declared is None) and len(found) == 1
+                        or (sizes is not None and sizes == declared))]
         if matches:
             path, fmt = matches[0]
             out.append(with_dataset_path(case, path, fmt))
         else:
             out.append(case)
-            notes.append(f"{case.name}: no --dataset-path has its {len(case.model.table_sizes or [])} table sizes "
-                         f"({sum(case.model.table_sizes or []):,} rows); it runs on synthetic data")
+            notes.append(f"{case.name}: no --dataset-path has its {len(declared or [])} table sizes "
+                         f"({sum(declared or []):,} rows); it runs on synthetic data")
     used = {c.dataset.options.get("path") for c in out}
     unused = [(path, sizes) for path, _, sizes in found if str(path) not in used]
     if unused and not allow_synthetic:
         suite_sizes: dict[str, list[str]] = {}
         for case in cases:
-            suite_sizes.setdefault(_sizes_text(case.model.table_sizes), []).append(case.name)
+            suite_sizes.setdefault(_sizes_text(_declared_sizes(case)), []).append(case.name)
         wanted = "; ".join(f"{text} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
                            for text, names in suite_sizes.items())
         raise UserError("\n".join(

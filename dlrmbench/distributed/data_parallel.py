@@ -18,26 +18,22 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from dlrmbench.distributed.hybrid_layout import gather_rows
-from dlrmbench.distributed.placement import RankSlices, split_batch
+from dlrmbench.distributed.hybrid_layout import RankShare, gather_rows
+from dlrmbench.distributed.placement import RankSlices
 from dlrmbench.distributed.train import DistributedWorkload
 from dlrmbench.workload.evaluate import Evaluation, predict_rows, score
 from dlrmbench.workload.layout import whole_model_groups
 from dlrmbench.workload.precision import PrecisionPolicy
 
 
-class DataParallelLayout:
+class DataParallelLayout(RankShare):
     """The training loop's view of a data-parallel rank (see :class:`dlrmbench.workload.layout.Layout`)."""
 
-    def __init__(self, model: DistributedDataParallel, batch_sizes: list[int], rank: int, group: Any,
-                 sparse: list[torch.nn.Parameter]) -> None:
-        self.model, self.batch_sizes, self.rank, self.group = model, batch_sizes, rank, group
-        self.sparse = sparse
-        self.world_size = len(batch_sizes)
-        self.slices = RankSlices(self.world_size, rank)
-
-    def share(self, rows: int) -> float:
-        return self.slices.sizes(rows)[self.rank] / rows
+    def __init__(self, model: DistributedDataParallel, rank: int, group: Any, sparse: list[torch.nn.Parameter]
+                 ) -> None:
+        super().__init__(RankSlices(dist.get_world_size(group), rank), group)
+        self.model, self.sparse = model, sparse
+        self.densify = dist.get_backend(group) != "gloo"  # gloo reduces sparse tensors; others take them dense
 
     def _slice(self, batch: Any) -> Any:
         """This rank's slice of ``batch`` (the same split for every global batch size)."""
@@ -68,16 +64,10 @@ class DataParallelLayout:
                 continue
             if grad.is_sparse:
                 grad = grad.coalesce()
-                if dist.get_backend(self.group) != "gloo":
+                if self.densify:
                     grad = grad.to_dense()
             dist.all_reduce(grad, group=self.group)
             param.grad = grad / self.world_size
-
-    def global_losses(self, window: torch.Tensor) -> list[float]:
-        if self.world_size > 1:
-            window = window.clone()
-            dist.all_reduce(window, group=self.group)
-        return window.tolist()
 
     def evaluate(self, family: Any, model: torch.nn.Module, batches: Any, device: torch.device,
                  policy: PrecisionPolicy, limit: int | None) -> Evaluation:
@@ -87,7 +77,7 @@ class DataParallelLayout:
             batch_rows.append(batch.size)
             return self._slice(batch)
 
-        rows = predict_rows(family, self.model, batches, device, policy, limit, local=local)
+        rows = predict_rows(family, self.model.module, batches, device, policy, limit, local=local)
         return score(family, gather_rows(rows, [self.slices.sizes(n) for n in batch_rows], self.group))
 
 
@@ -108,8 +98,7 @@ class DataParallelRank:
             model, [name for name, p in model.named_parameters() if any(p is q for q in sparse)])
         ddp = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None,
                                       process_group=dist.group.WORLD)
-        batch_sizes = split_batch(case.batch_size, world)
-        layout = DataParallelLayout(ddp, batch_sizes, rank, dist.group.WORLD, sparse)
+        layout = DataParallelLayout(ddp, rank, dist.group.WORLD, sparse)
         work = DistributedWorkload(case, device, dataset, ddp, table_sizes, rank, world,  # type: ignore[arg-type]
                                    family=family, resolved=resolved)
 
@@ -117,7 +106,8 @@ class DataParallelRank:
             batches = work.dataset.batches("test", case.eval_batch_size, work.device)
             return layout.evaluate(family, ddp, batches, work.device, policy, limit)
 
-        run_rank_mode(work, reporter, {"topology": resolved.plugins["topology"].name}, batch_sizes,
+        run_rank_mode(work, reporter, {"topology": resolved.plugins["topology"].name},
+                      layout.slices.sizes(case.batch_size),
                       lambda work, reporter, mlperf=None: train(work, reporter, mlperf, layout=layout), evaluate)
 
 

@@ -76,32 +76,44 @@ def gather_evaluation(family: Any, model: Any, batches: Any, device: torch.devic
 
 
 class RankShare:
-    """What every hybrid-parallel topology's rank shares: its slice of each global batch, its weight in the
-    global mean loss, and the all-reduce of the loss window. ``model`` has ``slices``, ``group`` and
-    ``local_slice``."""
+    """What every multi-process layout's rank shares: its slice of each global batch (``slices``), its weight in
+    the global mean loss, and the all-reduce of the loss window."""
 
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.world_size = model.slices.world_size
+    def __init__(self, slices: Any, group: Any) -> None:
+        self.slices, self.group = slices, group
+        self.world_size = slices.world_size
 
     def share(self, rows: int) -> float:
         """This rank's rows of a global batch of ``rows``, as a fraction of it (its weight in the mean)."""
-        return self.model.slices.sizes(rows)[self.model.slices.rank] / rows
-
-    def local_batch(self, batch: Any) -> Any:
-        return batch  # the model slices the global batch itself (the exchange)
-
-    def target(self, family: Any, batch: Any) -> Any:
-        return self.model.local_slice(family.target(batch))
+        return self.slices.sizes(rows)[self.slices.rank] / rows
 
     def global_losses(self, window: torch.Tensor) -> list[float]:
         if self.world_size > 1:
             window = window.clone()
-            dist.all_reduce(window, group=self.model.group)
+            dist.all_reduce(window, group=self.group)
         return window.tolist()
 
 
-class HybridParallel(RankShare):
+class ModelSliced(RankShare):
+    """A layout whose model takes the global batch and computes this rank's slice itself (the hybrid
+    exchange, DMP's input distribution): ``model`` has ``slices``, ``group`` and ``local_slice``."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__(model.slices, model.group)
+        self.model = model
+
+    def local_batch(self, batch: Any) -> Any:
+        return batch
+
+    def target(self, family: Any, batch: Any) -> Any:
+        return self.model.local_slice(family.target(batch))
+
+    def evaluate(self, family: Any, model: torch.nn.Module, batches: Any, device: torch.device,
+                 policy: PrecisionPolicy, limit: int | None) -> Evaluation:
+        return gather_evaluation(family, self.model, batches, device, policy, limit)
+
+
+class HybridParallel(ModelSliced):
     """One rank of a hybrid-parallel case (``model``: a :class:`DistributedDlrm`)."""
 
     def parameter_groups(self, model: torch.nn.Module) -> list[dict[str, Any]]:
@@ -117,7 +129,3 @@ class HybridParallel(RankShare):
 
     def embedding_lr_scale(self) -> float:
         return 1.0  # the exchange hands the tables the global-batch mean gradient
-
-    def evaluate(self, family: Any, model: torch.nn.Module, batches: Any, device: torch.device,
-                 policy: PrecisionPolicy, limit: int | None) -> Evaluation:
-        return gather_evaluation(family, self.model, batches, device, policy, limit)

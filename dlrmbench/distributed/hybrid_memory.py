@@ -21,7 +21,7 @@ tests/distributed/test_memory_plan.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dlrmbench.distributed.placement import Placement, device_mapping, split_batch
@@ -198,7 +198,7 @@ def plan_rows(plan: MemoryPlan) -> list[dict[str, str]]:
             "rank": str(r.rank),
             "device": r.device,
             "tables": ",".join(str(t) for t in r.tables) or "-",
-            "bottom mlp": "yes" if r.rank == plan.placement.bottom_mlp_rank else "",
+            "bottom mlp": "yes" if plan.placement.bottom_mlp_rank in (r.rank, EVERY_RANK) else "",
             "batch": str(plan.batch_sizes[r.rank]),
             "tables bytes": human_bytes(r.table_bytes),
             "optimizer": human_bytes(r.optimizer_bytes),
@@ -211,17 +211,38 @@ def plan_rows(plan: MemoryPlan) -> list[dict[str, str]]:
     return rows
 
 
+EVERY_RANK = -1
+"""``Placement.bottom_mlp_rank`` of a layout whose every rank holds the whole model."""
+
+
 def plan_dlrm_memory(resolved: Any, table_sizes: list[int], capacities: list[int] | None,
                      shared_capacity: int | None) -> MemoryPlan:
-    """The DLRM family's ``memory_plan`` (``PluginSpec.memory_plan``): dlrmbench's hybrid layout over the
-    case's ranks (one for a single process), with a note where TorchRec places the tables itself."""
+    """The DLRM family's ``memory_plan`` (``PluginSpec.memory_plan``): per rank of dlrmbench's placement (one
+    for a single process); for a topology whose ranks each hold the whole model, that model's plan at the
+    rank's slice of the batch on every rank; with a note where the topology places the tables itself."""
+    if resolved.topology_tables == "replicated" and resolved.world_size > 1:
+        return _replicated_plan(resolved, table_sizes, capacities, shared_capacity)
     plan = plan_memory(resolved, table_sizes, capacities, shared_capacity)
     topology = resolved.plugins.get("topology")
-    if topology is not None and topology.factory != HYBRID_TOPOLOGY:
+    if resolved.topology_tables == "own" and topology is not None:
         plan.note = (f"estimated with dlrmbench's placement; the {topology.name} topology places the tables at run "
                      "time (the result's telemetry records its plan)")
     return plan
 
 
-HYBRID_TOPOLOGY = "dlrmbench.distributed.worker:hybrid_rank"
-"""The factory of the topology this plan describes exactly (dlrmbench's own placement)."""
+def _replicated_plan(resolved: Any, table_sizes: list[int], capacities: list[int] | None,
+                     shared_capacity: int | None) -> MemoryPlan:
+    """Every rank the single-process model at its (largest) slice of the global batch, plus DDP's buckets."""
+    case, world = resolved.case, resolved.world_size
+    sizes = split_batch(case.batch_size, world)
+    alone = case.model_copy(update={"processes": 1, "gpus": 1, "batch_size": max(sizes)})
+    rank = plan_memory(resolved.model_copy(update={"case": alone, "world_size": 1}), table_sizes, None).ranks[0]
+    ranks = [replace(rank, rank=r, gradient_bytes=rank.gradient_bytes + rank.dense_bytes,  # DDP's buckets
+                     device=f"cuda:{r}" if case.device == "cuda" else f"cpu rank {r}",
+                     capacity_bytes=capacities[r] if capacities else None) for r in range(world)]
+    everywhere = Placement(tables=tuple(tuple(range(len(table_sizes))) for _ in range(world)),
+                           bottom_mlp_rank=EVERY_RANK)
+    plan = MemoryPlan(case.name, everywhere, sizes, ranks, shared_capacity,
+                      note="every rank holds the whole model (its bottom MLP and all tables) and its slice of the batch")
+    plan.problems = _problems(plan, table_sizes, case.model.embedding_dim, capacities, shared_capacity)
+    return plan

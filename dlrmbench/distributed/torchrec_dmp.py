@@ -26,22 +26,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlrmbench.batch import Ids, SparseFeatures, ids_batch_size
+from dlrmbench.batch import Ids, ids_batch_size, ids_samples
 from dlrmbench.distributed.placement import RankSlices, split_batch
-from dlrmbench.distributed.hybrid_layout import RankShare, gather_evaluation
+from dlrmbench.distributed.hybrid_layout import ModelSliced
 from dlrmbench.distributed.train import DistributedWorkload
-from dlrmbench.workload.evaluate import Evaluation
-from dlrmbench.workload.precision import PrecisionPolicy
 
 # the model-parallel types, in TorchRec's names; data_parallel is left out: with the optimizer applied in
 # backward its replicated tables do not train as one process does (README, torchrec_dmp)
 MODEL_PARALLEL = ("table_wise", "column_wise", "row_wise", "table_row_wise", "grid_shard")
 EMBEDDINGS = "embeddings.ebc"  # where the sharded collection sits in the DLRM (its parameters: fused)
-
-
-def local_ids(ids: Ids, start: int, stop: int) -> Ids:
-    """Samples ``[start, stop)`` of either form of ids."""
-    return ids.samples(start, stop) if isinstance(ids, SparseFeatures) else ids[start:stop]
 
 
 class DmpDlrm(nn.Module):
@@ -69,8 +62,8 @@ class DmpDlrm(nn.Module):
         start, stop = self.slices.bounds(rows)
         if start == stop:  # a batch smaller than the world: TorchRec's jagged tensors need a row, so this rank
             # runs the batch's first row through its collectives and returns none of it (no gradient reaches it)
-            return self.dmp(numerical[:1], local_ids(categorical, 0, 1))[:0]
-        return self.dmp(numerical[start:stop], local_ids(categorical, start, stop))
+            return self.dmp(numerical[:1], ids_samples(categorical, 0, 1))[:0]
+        return self.dmp(numerical[start:stop], ids_samples(categorical, start, stop))
 
     def dense_parameters(self) -> list[nn.Parameter]:
         """The DDP-wrapped dense parameters (the optimizer plugin's); the sharded tables update themselves."""
@@ -84,7 +77,7 @@ class DmpDlrm(nn.Module):
         optimizer.step()  # a fused optimizer's step only hands the rate to the kernels
 
 
-class DmpLayout(RankShare):
+class DmpLayout(ModelSliced):
     """The training loop's view of a DMP rank (see :class:`dlrmbench.workload.layout.Layout`).
 
     ``linear_optimizer``: the optimizer's update is proportional to the gradient (SGD), so tables that
@@ -104,16 +97,6 @@ class DmpLayout(RankShare):
     def embedding_lr_scale(self) -> float:
         # tables receiving k x the global-mean gradient: SGD at lr / k; Adagrad's eps was scaled by k instead
         return 1.0 / self.model.gradient_scale if self.linear_optimizer else 1.0
-
-    def local_batch(self, batch: Any) -> Any:
-        return batch  # DMP's input dist slices the global batch itself
-
-    def target(self, family: Any, batch: Any) -> Any:
-        return self.model.local_slice(family.target(batch))
-
-    def evaluate(self, family: Any, model: nn.Module, batches: Any, device: torch.device, policy: PrecisionPolicy,
-                 limit: int | None) -> Evaluation:
-        return gather_evaluation(family, self.model, batches, device, policy, limit)
 
 
 def allowed_sharding_types(sharders: list[Any], device: torch.device, forced: str | None) -> list[str]:
@@ -193,23 +176,18 @@ def train_dmp(work: DistributedWorkload, reporter: Any, mlperf: Any = None) -> A
     return train(work, reporter, mlperf, layout=layout)  # type: ignore[arg-type]
 
 
-def evaluate_dmp(work: DistributedWorkload, policy: Any, limit: int | None = None) -> Evaluation:
-    """The family's metrics over the test split, every rank's rows gathered in order."""
-    batches = work.dataset.batches("test", work.case.eval_batch_size, work.device)
-    return gather_evaluation(work.family, work.model, batches, work.device, policy, limit)
-
-
 class DmpRank:
     """One rank of TorchRec's DistributedModelParallel (the ``torchrec_dmp`` topology)."""
 
     def run(self, resolved: Any, reporter: Any, rank: int, world: int, local_rank: int) -> None:
         import torch.distributed as dist
 
+        from dlrmbench.distributed.train import evaluate_distributed
         from dlrmbench.distributed.worker import run_rank_mode
 
         work = build_dmp_workload(resolved, rank, world, local_rank, dist.group.WORLD)
         layout = {"topology": resolved.plugins["topology"].name, "sharding_plan": plan_table(work)}
-        run_rank_mode(work, reporter, layout, work.model.batch_sizes, train_dmp, evaluate_dmp)
+        run_rank_mode(work, reporter, layout, work.model.batch_sizes, train_dmp, evaluate_distributed)
 
 
 def dmp_rank(ctx: Any) -> DmpRank:

@@ -40,8 +40,8 @@ class DistributedWorkload:
     table_sizes: list[int]
     rank: int
     world_size: int
-    family: Any = None
-    resolved: Any = None
+    family: Any
+    resolved: Any
 
 
 DistributedTrainOutcome = TrainOutcome  # ``losses``: every step's global-batch mean loss (the same on every rank)

@@ -52,18 +52,17 @@ def build_distributed_workload(resolved: ResolvedCase, rank: int, world: int, lo
     resolved case: one rank of dlrmbench's hybrid layout (the DLRM family)."""
     from torch.nn.parallel import DistributedDataParallel
 
-    from dlrmbench.distributed.hybrid_memory import plan_memory
     from dlrmbench.distributed.model import DistributedDlrm, build_parts
     from dlrmbench.distributed.placement import device_mapping, split_batch
     from dlrmbench.distributed.train import DistributedWorkload
     from dlrmbench.host import current_host
-    from dlrmbench.memory_plan import capacities
+    from dlrmbench.memory_plan import plan_for_host
     from dlrmbench.workload.build import build_family, open_case_data
 
     resolved, device, dataset, table_sizes = open_case_data(resolved, local_rank, rank, world)
     case = resolved.case
-    plan = plan_memory(resolved, table_sizes, *capacities(resolved, current_host()))
-    if not plan.fits:  # table sizes known only now (from the dataset)
+    plan = plan_for_host(resolved, current_host(), table_sizes)
+    if plan is not None and not plan.fits:  # table sizes known only now (from the dataset)
         raise ValueError("the case does not fit: " + "; ".join(plan.problems))
     placement = device_mapping(table_sizes, world)
     batch_sizes = split_batch(case.batch_size, world)
@@ -157,8 +156,7 @@ def _run_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_sizes
 
 def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world: int, local_rank: int) -> None:
     """Run the resolved case as rank ``rank`` of ``world`` on its topology plugin; rank 0 emits the result."""
-    from dlrmbench.plugin_api import BuildContext
-    from dlrmbench.workload.build import checked
+    from dlrmbench.workload.build import PluginBuilder
 
     case = resolved.case
     allocators.checked()  # a rank whose allocator preload did not take fails before it joins the group
@@ -167,9 +165,7 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
 
         torch.set_num_threads(case.threads)
     init_process_group(case, rank, world, local_rank)
-    plugin = resolved.plugins["topology"]
-    ctx = BuildContext(case, plugin.options_object(), None, case.device, rank, world)
-    runner = checked("topology", plugin.name, plugin.build(ctx))
+    runner = PluginBuilder(resolved, None, case.device, rank, world)("topology")
     runner.run(resolved, reporter, rank, world, local_rank)
 
 

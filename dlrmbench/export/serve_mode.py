@@ -29,9 +29,9 @@ def _export_folder(case: Case) -> tuple[Path, Path | None]:
     """Where the export goes (``serve.export_to``, else a temporary folder) and the folder to remove after."""
     assert case.serve is not None
     if case.serve.export_to is not None:
-        from dlrmbench.workload.checkpoint import resolve_path
+        from dlrmbench.config.paths import case_path
 
-        return resolve_path(case.serve.export_to, case), None
+        return case_path(case.serve.export_to, case), None
     scratch = Path(tempfile.mkdtemp(prefix="dlrmbench-serve-"))
     return scratch / "export", scratch
 

@@ -95,9 +95,9 @@ def build_export_model(case: Any, checkpoint: Path | None) -> tuple[Any, dict[st
     hotness = resolved.hotness  # ids per feature of the case's data (multi-hot), None when one-hot
     path = checkpoint
     if path is None and case.checkpoint is not None and case.checkpoint.load is not None:
-        from dlrmbench.workload.checkpoint import resolve_path
+        from dlrmbench.config.paths import case_path
 
-        path = resolve_path(case.checkpoint.load, case)
+        path = case_path(case.checkpoint.load, case)
     meta: dict[str, Any] = {}
     if path is not None:
         from dlrmbench.workload.checkpoint import load_checkpoint

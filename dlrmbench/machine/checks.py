@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from dlrmbench.results.noise import OTHER_CPU_CORES
+
 SYS_CPU = Path("/sys/devices/system/cpu")
 SYS_NODE = Path("/sys/devices/system/node")
 THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-OTHER_CPU_BUSY = 0.5  # cores' worth of other processes' CPU that makes a measurement noisy (as results.noise)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def other_cpu(interval_s: float = 0.3) -> Finding:
     other = max(0.0, busy - mine)
     cpus = psutil.cpu_count() or 1
     value = f"{other:.1f} of {cpus} cores"
-    if other >= OTHER_CPU_BUSY:
+    if other >= OTHER_CPU_CORES:  # what makes a measurement noisy
         return Finding("other processes' CPU", value, "warn",
                        "other processes take cores and caches from the benchmark; runs measured now are marked "
                        "noisy and compare's verdicts leave them out",

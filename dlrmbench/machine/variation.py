@@ -1,6 +1,6 @@
 """This machine's run-to-run variation: measured on a short reference case, stored, recorded with each run.
 
-``dlrmbench doctor --measure-variation`` runs :data:`REFERENCE_SUITE` (a few seconds of training of the
+``dlrmbench doctor --measure-variation`` runs :func:`reference_suite` (a few seconds of training of the
 quickstart model) ``runs`` times, each run its own worker process, and stores the coefficient of
 variation of the runs' training throughput, ``cv = exp(sd(log values)) - 1``, keyed by the machine id
 (:func:`dlrmbench.results.machine.machine_id`). Every run's value counts, noisy ones included: noise
@@ -22,8 +22,12 @@ from typing import Any
 
 from dlrmbench.errors import UserError
 
-REFERENCE_SUITE = """name: doctor-reference
-description: dlrmbench doctor's reference case (the quickstart model, a few seconds of training)
+
+def reference_suite(name: str = "doctor-reference", case: str = "reference", train_samples: int = 12288) -> str:
+    """The text of a suite of one short training case of the quickstart model (a few seconds on a CPU):
+    ``doctor --measure-variation``'s reference case, and the A/A bench's (``bench/aa_compare.py``)."""
+    return f"""name: {name}
+description: a short training case of the quickstart model (a few seconds on a CPU)
 defaults:
   device: cpu
   precision: fp32
@@ -35,18 +39,20 @@ defaults:
   timeout_s: 300
   dataset:
     name: synthetic
-    options: {train_samples: 12288, test_samples: 4096, seed: 7}
+    options: {{train_samples: {int(train_samples)}, test_samples: 4096, seed: 7}}
   model:
     bottom_mlp: [64, 32, 16]
     top_mlp: [64, 32, 1]
     embedding_dim: 16
     table_sizes: [1000, 500, 200, 100, 50, 20, 10, 5, 1000, 500, 200, 100, 50,
                   20, 10, 5, 1000, 500, 200, 100, 50, 20, 10, 5, 3, 2]
-  optimizer: {lr: 1.0, warmup_steps: 20, decay_start_step: 64, decay_steps: 64}
+  optimizer: {{lr: 1.0, warmup_steps: 20, decay_start_step: 64, decay_steps: 64}}
 cases:
-  - name: reference
+  - name: {case}
     mode: train
 """
+
+
 MIN_RUNS = 3
 
 

@@ -117,7 +117,7 @@ class Dcnv2MlperfLog(MllogFile):
 
 def dcnv2_log_for(case: "Case") -> Dcnv2MlperfLog:
     """The dlrm_dcnv2 log of a training case (``mlperf_log: {benchmark: dlrm_dcnv2, ...}``)."""
-    from dlrmbench.config.paths import case_path as resolve_path
+    from dlrmbench.config.paths import case_path
 
     cfg, opt = case.mlperf_log, case.optimizer
     assert cfg is not None
@@ -125,4 +125,4 @@ def dcnv2_log_for(case: "Case") -> Dcnv2MlperfLog:
                    division=cfg.division, org=cfg.org, platform=cfg.platform, status=cfg.status, optimizer=opt.name,
                    epsilon=float(opt.options.get("eps", ADAGRAD_EPS)), warmup_steps=int(opt.warmup_steps),
                    decay_start_step=int(opt.decay_start_step or 0), decay_steps=int(opt.decay_steps))
-    return Dcnv2MlperfLog(resolve_path(cfg.path, case), run)
+    return Dcnv2MlperfLog(case_path(cfg.path, case), run)

@@ -56,13 +56,9 @@ def read_log_keys(path: Path) -> LogInfo:
             raise UserError(f"{path}:{number}: not a valid :::MLLOG JSON line") from None
         info.keys.setdefault(record.get("key"), record.get("value"))
         if record.get("key") == "run_stop":
-            info.stop_status = str((record.get("metadata") or {}).get("status"))
+            status = (record.get("metadata") or {}).get("status")
+            info.stop_status = None if status is None else str(status)
     return info
-
-
-def log_paths(results: Path) -> list[Path]:
-    """The MLLOG files of a result set's cases, in (case, repeat) order, from each case's ``mlperf_log.path``."""
-    return [path for path, _, _ in case_logs(results)]
 
 
 def case_logs(results: Path) -> list[tuple[Path, str, dict[str, Any]]]:

@@ -20,14 +20,15 @@ COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 REFERENCE_COLOR = "#222222"
 
 
-def _figure(width: float, height: float, left: float = 0.08) -> Any:
-    """A figure with fixed margins (``left`` in inches); a layout engine would draw every figure twice."""
+def _figure(width: float, height: float, left: float = 0.8) -> Any:
+    """A figure with fixed margins (``left`` in inches: room for the y labels); a layout engine would draw
+    every figure twice."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
         raise UserError("the HTML report needs matplotlib: pip install 'dlrmbench[report]'") from None
     fig = Figure(figsize=(width, height), dpi=100)
-    fig.subplots_adjust(left=left / width if left > 1 else left, right=0.97, top=1 - 0.45 / height,
+    fig.subplots_adjust(left=left / width, right=0.97, top=1 - 0.45 / height,
                         bottom=0.65 / height, hspace=0.25)
     return fig
 
@@ -180,7 +181,7 @@ def step_time_chart(result: CaseResult) -> Any | None:
         return None
     import statistics
 
-    fig = _figure(10, 3.2, left=0.08)
+    fig = _figure(10, 3.2, left=0.8)
     hist, series = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2]})
     measured = times[warmup:] or times
     hist.hist(measured, bins=min(50, max(5, len(measured) // 4)), color=COLORS[0])
@@ -217,7 +218,7 @@ def latency_chart(comparison: Comparison, sets: list[Any]) -> Any | None:
                           [r.value("inference_latency_p99", b) for b in sizes]))
     if not lines:
         return None
-    fig = _figure(10, 4.5, left=0.09)
+    fig = _figure(10, 4.5, left=0.9)
     ax = fig.add_subplot()
     for i, (label, sizes, p50, p99) in enumerate(lines):
         color = COLORS[i % len(COLORS)]
@@ -228,10 +229,16 @@ def latency_chart(comparison: Comparison, sets: list[Any]) -> Any | None:
                 ax.annotate(f"{y:.3g}", (x, y), xytext=(0, 4), textcoords="offset points", fontsize=7,
                             ha="center", color=color)
     ax.set_xscale("log", base=2)
+    return _latency_axes(fig, ax, "inference batch size", "latency per batch [ms] (end to end)",
+                         "Inference latency against batch size (p50 solid, p99 dashed and labelled)")
+
+
+def _latency_axes(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str) -> Any:
+    """A latency chart's finish: log latency axis, labels, title, grid on both scales, small legend."""
     ax.set_yscale("log")
-    ax.set_xlabel("inference batch size")
-    ax.set_ylabel("latency per batch [ms] (end to end)")
-    ax.set_title("Inference latency against batch size (p50 solid, p99 dashed and labelled)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     return fig
@@ -249,7 +256,7 @@ def loadgen_search_chart(sets: list[Any]) -> Any | None:
                 searches.append((f"{r.case} ({_short(s.label)})", sorted(runs, key=lambda x: x["samples_per_s"])))
     if not searches:
         return None
-    fig = _figure(10, 4.5, left=0.09)
+    fig = _figure(10, 4.5, left=0.9)
     ax = fig.add_subplot()
     bounds = set()
     for i, (label, runs) in enumerate(searches):
@@ -267,13 +274,8 @@ def loadgen_search_chart(sets: list[Any]) -> Any | None:
         ax.axhline(bound, color="black", linewidth=0.8, linestyle="-.")
         ax.annotate(f"bound {bound:g} ms", (ax.get_xlim()[0], bound), xytext=(2, 2), textcoords="offset points",
                     fontsize=7)
-    ax.set_yscale("log")
-    ax.set_xlabel("completed samples/s (LoadGen Server)")
-    ax.set_ylabel("latency per query [ms]")
-    ax.set_title("Server QPS search: latency percentiles against rate (filled: VALID run, hollow: INVALID)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
-    return fig
+    return _latency_axes(fig, ax, "completed samples/s (LoadGen Server)", "latency per query [ms]",
+                         "Server QPS search: latency percentiles against rate (filled: VALID run, hollow: INVALID)")
 
 
 def speedup_chart(speedups: list[Speedup]) -> Any | None:
@@ -307,7 +309,7 @@ def scaling_chart(series: list[ScalingSeries]) -> Any | None:
     """Throughput against GPU count, measured (solid) and published (dashed)."""
     if not series:
         return None
-    fig = _figure(10, 4.5, left=0.09)
+    fig = _figure(10, 4.5, left=0.9)
     ax = fig.add_subplot()
     labels = list(dict.fromkeys(s.label for s in series))
     sets = list(dict.fromkeys(s.result_set for s in series))
@@ -366,7 +368,7 @@ def timeline_chart(result: CaseResult) -> Any | None:
     panels = (2 if gpus else 0) + (2 if host else 0)
     if panels == 0:
         return None
-    fig = _figure(10, 1.1 + 1.6 * panels, left=0.08)
+    fig = _figure(10, 1.1 + 1.6 * panels, left=0.8)
     axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
     k = 0
     if gpus:

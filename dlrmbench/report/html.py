@@ -85,11 +85,11 @@ def _summary_table(comparison: Comparison) -> str:
             if cell.auc is None:
                 auc = "—"
             elif cell.auc_vs_reference is not None:
-                auc = f"{_e(cell.auc_text or round(cell.auc, 4))} ({fmt_ratio(cell.auc_vs_reference)} of {row.reference_auc})"
+                auc = f"{_e(cell.auc_text)} ({fmt_ratio(cell.auc_vs_reference)} of {row.reference_auc})"
             elif row.auc_note:
-                auc = f"{_e(cell.auc_text or round(cell.auc, 4))} <span class='nc'>(synthetic data: not comparable)</span>"
+                auc = f"{_e(cell.auc_text)} <span class='nc'>(synthetic data: not comparable)</span>"
             else:
-                auc = f"{_e(cell.auc_text or round(cell.auc, 4))}"
+                auc = f"{_e(cell.auc_text)}"
             vs_ref = fmt_ratio(cell.vs_reference) if cell.comparable else "<span class='nc'>not comparable</span>"
             note = "; ".join(n for n in (cell.note, cell.reason) if n)
             ci = (f"{fmt_value(cell.ci[0], row.unit)} to {fmt_value(cell.ci[1], row.unit)} ({cell.samples.describe()})"

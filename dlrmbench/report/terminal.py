@@ -8,7 +8,6 @@ printed as a plain stacked list instead. Case names are shown literally: they ar
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -227,14 +226,16 @@ def print_noise(console: Console, warnings: list[tuple[str, str]]) -> None:
         console.print(Text("Warning: ", style="yellow") + Text(f"{where}: {what}"), soft_wrap=True)
 
 
-def print_comparison(console: Console, comparison: Comparison) -> None:
-    """The comparison (table or stacked list), noise warnings, environment differences and the flag rule."""
+def print_comparison(console: Console, comparison: Comparison, noise: bool = True) -> None:
+    """The comparison (table or stacked list), noise warnings (unless ``noise`` is False: already printed),
+    environment differences and the flag rule."""
     table = comparison_table(comparison)
     if fits(console, table):
         console.print(table)
     else:
         print_plain(console, comparison_lines(comparison))
-    print_noise(console, comparison.noise_lines())
+    if noise:
+        print_noise(console, comparison.noise_lines())
     print_noise(console, [("timing", note) for note in comparison.timing])
     if comparison.env_differences:
         console.print("[yellow]Warning:[/] the result sets were measured in different environments; "
@@ -259,8 +260,4 @@ def print_run_comparison(console: Console, run_dir: Path, manifest: RunManifest,
     if not any(r.status == "ok" for r in results):
         return
     comparison = compare([ResultSet(path=run_dir, manifest=manifest, results=results)])
-    for row in comparison.rows:  # noise warnings were printed with the run table already
-        for cell in row.cells.values():
-            cell.warnings = []
-            cell.runs = [replace(run, noise=()) for run in cell.runs]
-    print_comparison(console, comparison)
+    print_comparison(console, comparison, noise=False)  # the run table printed the noise warnings already

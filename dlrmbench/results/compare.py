@@ -27,10 +27,10 @@ from typing import Any
 
 from dlrmbench.errors import UserError
 from dlrmbench.results.load import ResultSet
-from dlrmbench.results.noise import noise_line, noise_warnings
+from dlrmbench.results.noise import noise_line
 from dlrmbench.results.schema import CaseResult
 from dlrmbench.results.stats import run_interval, spread
-from dlrmbench.results.verdict import UNTESTED, Run, judge, rule
+from dlrmbench.results.verdict import UNTESTED, Run, judge, rule, runs_of
 
 DEFAULT_MIN_CHANGE = 0.05
 DEFAULT_ALPHA = 0.01
@@ -275,16 +275,6 @@ def _median(values: list[float]) -> float | None:
     return spread(values)["median"] if values else None
 
 
-def _runs(results: list[CaseResult], name: str, batch_size: int | None, concurrency: int | None) -> list[Run]:
-    """One :class:`Run` per ok result that records the metric: its value and its noise findings."""
-    out = []
-    for result in results:
-        value = result.value(name, batch_size, concurrency)
-        if result.status == "ok" and value is not None and math.isfinite(value):
-            out.append(Run(value, f"run {result.repeat + 1}", tuple(noise_warnings(result))))
-    return out
-
-
 def _cell(results: list[CaseResult], name: str | None, batch_size: int | None,
           concurrency: int | None = None) -> Cell:
     ok = [r for r in results if r.status == "ok"]
@@ -298,7 +288,7 @@ def _cell(results: list[CaseResult], name: str | None, batch_size: int | None,
     p50_name = {"train_throughput": "train_throughput_p50", "inference_throughput": "inference_throughput_p50",
                 "inference_throughput_device_only": "inference_throughput_p50_device_only"}.get(name or "")
     p50_values = [v for r in ok if p50_name and (v := r.value(p50_name, batch_size)) is not None]
-    runs = _runs(ok, name, batch_size, concurrency) if name else []
+    runs = runs_of(ok, name, batch_size, concurrency) if name else []
     cell = Cell(
         status="ok", value=stats.get("median"), values=values,
         rel_spread=stats["rel_spread"] if len(values) > 1 else None, repeats=len(ok),

@@ -25,8 +25,7 @@ from typing import Any
 from dlrmbench.errors import UserError
 from dlrmbench.results.compare import DEFAULT_ALPHA, DEFAULT_MIN_CHANGE, headline_metric, parse_metric
 from dlrmbench.results.load import ResultSet
-from dlrmbench.results.noise import noise_warnings
-from dlrmbench.results.verdict import IMPROVEMENT, REGRESSION, Run, Verdict, judge
+from dlrmbench.results.verdict import IMPROVEMENT, REGRESSION, Run, Verdict, judge, runs_of
 
 PENALTY = 3.0
 MIN_SEGMENT = 3  # points: a step needs three points either side (one outlying pair is not a level)
@@ -120,15 +119,10 @@ def _points(sets: list[ResultSet], by: str) -> tuple[dict[str, list[tuple[str, s
 
 
 def _runs(group: list[ResultSet], suite: str, case: str, spec: tuple[str, int | None, int | None]) -> list[Run]:
-    runs = []
-    for result_set in group:
-        for r in result_set.results:
-            if r.suite != suite or r.case != case or r.status != "ok":
-                continue
-            value = r.value(*spec)
-            if value is not None and math.isfinite(value) and value > 0:
-                runs.append(Run(value, f"{result_set.label} run {r.repeat + 1}", tuple(noise_warnings(r))))
-    return runs
+    """The positive per-run values of one case and metric over a group of result sets."""
+    return [run for result_set in group
+            for run in runs_of([r for r in result_set.results if r.suite == suite and r.case == case], *spec,
+                               label=result_set.label) if run.value > 0]
 
 
 def build_series(sets: list[ResultSet], metric: str | None = None, by: str = "time") -> tuple[list[Series], list[str]]:

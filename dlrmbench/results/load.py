@@ -257,13 +257,20 @@ def _distinct(sets: list[ResultSet], problems: list[str]) -> list[ResultSet]:
             else:
                 unique[fingerprint] = result_set
         if len(unique) > 1:
-            places = ", ".join(str(s.path) for s in unique.values())
-            problems.append(f"{len(unique)} different result sets carry the same suite/run id {label} ({places}); "
-                            "each is its own column, labelled by its location (label@path), never pooled as "
-                            "repeats")
-            for result_set in unique.values():
-                result_set.distinct_label = f"{label}@{shown(str(result_set.path), newlines=False)}"
+            _label_apart(label, list(unique.values()), problems)
     return [s for s in sets if id(s) not in dropped]
+
+
+def _label_apart(label: str, same: list[ResultSet], problems: list[str]) -> None:
+    """Label each of ``same`` (different sets sharing the suite/run id ``label``) by its location, and say so
+    once in ``problems``."""
+    places = ", ".join(str(s.path) for s in same)
+    note = (f"{len(same)} different result sets carry the same suite/run id {label} ({places}); each is its own "
+            "column, labelled by its location (label@path), never pooled as repeats")
+    if note not in problems:
+        problems.append(note)
+    for result_set in same:
+        result_set.distinct_label = f"{label}@{shown(str(result_set.path), newlines=False)}"
 
 
 def load_with_baseline(paths: list[Path], baseline: Path | None) -> tuple[Loaded, ResultSet | None]:
@@ -291,14 +298,7 @@ def load_with_baseline(paths: list[Path], baseline: Path | None) -> tuple[Loaded
         shared.setdefault(result_set.label, []).append(result_set)
     for label, same in shared.items():
         if len(same) > 1:
-            places = ", ".join(str(s.path) for s in same)
-            note = (f"{len(same)} different result sets carry the same suite/run id {label} ({places}); "
-                    "each is its own column, labelled by its location (label@path), never pooled as repeats")
-            if not any(p.startswith(f"{len(same)} different result sets carry the same suite/run id {label} ")
-                       for p in loaded.problems):
-                loaded.problems.append(note)
-            for result_set in same:
-                result_set.distinct_label = f"{label}@{result_set.path}"
+            _label_apart(label, same, loaded.problems)
     loaded.sets = sets
     return loaded, base_set
 

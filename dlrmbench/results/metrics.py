@@ -7,10 +7,8 @@ of a metric (``batch_size``), not part of its name: ``inference_throughput`` at 
 per batch size and per number of concurrent clients, both fields: ``serving_latency_p99`` at batch 64
 with 4 clients is ``Metric(name="serving_latency_p99", batch_size=64, concurrency=4)``.
 
-``from_steps`` says how a metric is derived from the per-step times of the measured window, so that
-compare can rest its statistics on those samples: ``throughput`` (batch size / mean step time),
-``throughput_p50`` (batch size / median step time), ``mean``, or a percentile ``pNN`` (in ms).
-Metrics without it rest on one value per repeat.
+Every metric rests, in ``compare``, on one value per run (the unit of replication: see
+:mod:`dlrmbench.results.verdict`).
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from dataclasses import dataclass
 
 from dlrmbench.results.schema import Metric, metric_key, upgrade_v1_key
 
-__all__ = ["VOCABULARY", "MetricDef", "definition", "make", "metric_key", "upgrade_v1_key"]
+__all__ = ["VOCABULARY", "MetricDef", "make", "metric_key", "upgrade_v1_key"]
 
 
 @dataclass(frozen=True)
@@ -31,20 +29,18 @@ class MetricDef:
     higher_is_better: bool | None
     description: str
     per_batch_size: bool = False
-    from_steps: str | None = None
     per_concurrency: bool = False
 
 
 def _rows() -> list[MetricDef]:
     rows = [
-        MetricDef("train_throughput", "samples/s", True, "measured samples / measured wall time (mean-based)",
-                  from_steps="throughput"),
+        MetricDef("train_throughput", "samples/s", True, "measured samples / measured wall time (mean-based)"),
         MetricDef("train_throughput_p50", "samples/s", True,
-                  "batch size / median step time (p50-based; robust to stalls)", from_steps="throughput_p50"),
-        MetricDef("step_time_mean", "ms", False, "mean of per-step times", from_steps="mean"),
-        MetricDef("step_time_p50", "ms", False, "median per-step time", from_steps="p50"),
-        MetricDef("step_time_p90", "ms", False, "90th percentile per-step time", from_steps="p90"),
-        MetricDef("step_time_p99", "ms", False, "99th percentile per-step time", from_steps="p99"),
+                  "batch size / median step time (p50-based; robust to stalls)"),
+        MetricDef("step_time_mean", "ms", False, "mean of per-step times"),
+        MetricDef("step_time_p50", "ms", False, "median per-step time"),
+        MetricDef("step_time_p90", "ms", False, "90th percentile per-step time"),
+        MetricDef("step_time_p99", "ms", False, "99th percentile per-step time"),
         MetricDef("auc", "", True, "ROC AUC at the last evaluation"),
         MetricDef("best_auc", "", True, "best ROC AUC over the evaluations"),
         MetricDef("log_loss", "", False, "test log loss at the last evaluation"),
@@ -64,12 +60,12 @@ def _rows() -> list[MetricDef]:
     ]
     for variant, what in (("", "end to end (host-to-device copy included)"), ("_device_only", "device only")):
         rows.append(MetricDef(f"inference_throughput{variant}", "samples/s", True,
-                              f"batch size / mean latency, {what}", True, "throughput"))
+                              f"batch size / mean latency, {what}", True))
         rows.append(MetricDef(f"inference_throughput_p50{variant}", "samples/s", True,
-                              f"batch size / median latency, {what}", True, "throughput_p50"))
+                              f"batch size / median latency, {what}", True))
         for q in ("mean", "p50", "p90", "p95", "p99"):
             rows.append(MetricDef(f"inference_latency_{q}{variant}", "ms", False, f"{q} latency per batch, {what}",
-                                  True, q))
+                                  True))
     serving = "closed-loop clients, each sending its next request when the last is answered (perf_analyzer)"
     rows += [
         MetricDef("serving_throughput", "samples/s", True, f"requests x batch size / measured seconds; {serving}",
@@ -106,11 +102,6 @@ def _rows() -> list[MetricDef]:
 
 
 VOCABULARY: dict[str, MetricDef] = {row.name: row for row in _rows()}
-
-
-def definition(name: str) -> MetricDef | None:
-    """The vocabulary row of ``name`` (None for a metric a plugin added on its own)."""
-    return VOCABULARY.get(name)
 
 
 def make(name: str, value: float | None, batch_size: int | None = None, description: str | None = None,

@@ -19,7 +19,9 @@ The run (one worker process) is the unit of replication. Rules, in order:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 from dlrmbench.results.stats import RatioTest, per_run_ratio_test
 
@@ -40,6 +42,20 @@ class Run:
     noise: tuple[str, ...] = ()
 
 
+def runs_of(results: list[Any], name: str, batch_size: int | None = None, concurrency: int | None = None,
+            label: str = "") -> list[Run]:
+    """One :class:`Run` per ok result that records the metric as a finite number: its value, its name
+    (``label run N``) and its noise findings. The one way compare, history and doctor turn results into runs."""
+    from dlrmbench.results.noise import noise_warnings
+
+    out = []
+    for result in results:
+        value = result.value(name, batch_size, concurrency)
+        if result.status == "ok" and value is not None and math.isfinite(value):
+            out.append(Run(value, f"{label} run {result.repeat + 1}".strip(), tuple(noise_warnings(result))))
+    return out
+
+
 @dataclass
 class Verdict:
     kind: str                    # REGRESSION, IMPROVEMENT, NO_CHANGE, INCONCLUSIVE or UNTESTED
@@ -58,9 +74,9 @@ def rule(min_change: float, alpha: float) -> str:
     return (f"the run, not the step, is the unit of replication: one value per run, "
             f"Welch's t-test on log per-run values, quiet runs only; flagged when p < {alpha:g} (--alpha) and "
             f"the change is at least {min_change:.0%} (--min-change); 'no change' when the 95% CI of the "
-            f"ratio lies within ±{min_change:.0%}; noisy runs are left out, and a side with fewer than "
-            f"{MIN_RUNS} quiet runs is inconclusive (one run a side: only with this machine's stored run-to-run "
-            "variation, from 'dlrmbench doctor')")
+            f"ratio lies within ±{min_change:.0%}; noisy runs are left out: a side left with fewer than "
+            f"{MIN_RUNS} quiet runs is inconclusive because of noise, or untested when it had too few runs to begin "
+            "with (one run a side: only with this machine's stored run-to-run variation, from 'dlrmbench doctor')")
 
 
 def _noise_summary(runs: list[Run]) -> str:

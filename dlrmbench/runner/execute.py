@@ -28,7 +28,7 @@ from dlrmbench.runner.artifacts import ARTIFACTS_VARIABLE
 from dlrmbench.runner.collect import collect
 from dlrmbench.runner.isolate import run_isolated
 from dlrmbench.runner.plan import PlannedCase
-from dlrmbench.runner.resume import Resume
+from dlrmbench.runner.resume import Resume, file_sha256
 from dlrmbench.runner.signals import Stopped, deferred
 from dlrmbench.telemetry.sampler import CaseTelemetry
 
@@ -55,12 +55,6 @@ class RunReport:
     run_dir: Path
     manifest: RunManifest
     results: list[CaseResult] = field(default_factory=list)
-
-
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _summary(result: CaseResult) -> str:
@@ -100,7 +94,7 @@ def execute(
         run_id = new_run_id()
         run_dir = run_directory(output, loaded.suite.name, run_id)
         manifest = RunManifest(
-            suite=loaded.suite.name, suite_file=str(loaded.path), suite_sha256=_file_sha256(loaded.path),
+            suite=loaded.suite.name, suite_file=str(loaded.path), suite_sha256=file_sha256(loaded.path),
             run_id=run_id, dlrmbench_version=__version__, command=list(sys.argv), started_at=utc_now(),
             pid=os.getpid(), host=socket.gethostname(), environment=environment,
             reference={"source": loaded.suite.source, "description": loaded.suite.description},

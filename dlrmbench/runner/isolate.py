@@ -53,18 +53,14 @@ def default_command(case: Case, case_file: Path) -> list[str]:
     return [sys.executable, "-m", "dlrmbench.runner.worker", str(case_file)]
 
 
-def worker_command(case: "ResolvedCase | Case", case_file: Path) -> list[str]:
+def worker_command(resolved: ResolvedCase, case_file: Path) -> list[str]:
     """One worker process, or torchrun's ranks when the planner chose the ``torchrun`` launcher (a
     one-way call into :mod:`dlrmbench.distributed`, which never calls back)."""
-    if isinstance(case, ResolvedCase):
-        launcher, case = case.launcher, case.case
-    else:
-        launcher = "torchrun" if case.world_size > 1 else "process"
-    if launcher == "torchrun":
+    if resolved.launcher == "torchrun":
         from dlrmbench import distributed
 
-        return distributed.launch_command(case, case_file)
-    return default_command(case, case_file)
+        return distributed.launch_command(resolved.case, case_file)
+    return default_command(resolved.case, case_file)
 
 
 def _stop(proc: subprocess.Popen, first: int, grace_s: float) -> None:
@@ -93,17 +89,6 @@ def _pump(proc: subprocess.Popen, events: "queue.Queue[dict[str, Any] | None]") 
     events.put(None)
 
 
-def as_resolved(case: "ResolvedCase | Case") -> ResolvedCase:
-    """``case`` itself when already resolved (what the planner hands over), else resolved now against the
-    process's plugin registry (callers that run a bare case: tests, benchmarks)."""
-    if isinstance(case, ResolvedCase):
-        return case
-    from dlrmbench.plugins import get_registry
-    from dlrmbench.resolved import resolve_case
-
-    return resolve_case(case, get_registry())[0]
-
-
 #: Python 3.11+ leaves the current folder off ``sys.path`` in the worker (and in torchrun's ranks, which
 #: inherit the environment): a folder named ``dlrmbench`` there (the clone's own folder, as git names it)
 #: would otherwise shadow the installed package as a namespace package and fail every case.
@@ -113,7 +98,7 @@ SAFE_PATH_ENV = {"PYTHONSAFEPATH": "1"}
 PARENT_PID_VARIABLE = "DLRMBENCH_PARENT_PID"
 
 
-def run_isolated(case: "ResolvedCase | Case", on_event: EventHandler, timeout_s: float | None = None,
+def run_isolated(resolved: ResolvedCase, on_event: EventHandler, timeout_s: float | None = None,
                  grace_s: float = 10.0, env: dict[str, str] | None = None) -> WorkerOutcome:
     """Run the resolved case in a worker process; call ``on_event`` for each event as it arrives.
 
@@ -123,7 +108,6 @@ def run_isolated(case: "ResolvedCase | Case", on_event: EventHandler, timeout_s:
     Raises KeyboardInterrupt after recording (in the returned outcome passed to ``on_event`` as an
     ``interrupted`` event) when the user interrupts; the caller decides what to do next.
     """
-    resolved = as_resolved(case)
     case = resolved.case
     outcome = WorkerOutcome()
     deadline_s = timeout_s if timeout_s is not None else case.timeout_s

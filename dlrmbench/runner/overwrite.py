@@ -66,15 +66,15 @@ def _unwritable_folder(path: Path) -> str | None:
 
 def overwrite_problems(cases: list[Case]) -> list[str]:
     """One message per case output that would replace a file dlrmbench did not write."""
-    from dlrmbench.config.paths import case_path as resolve_path, in_result_set
+    from dlrmbench.config.paths import case_path, in_result_set
 
     problems = []
     for case in cases:
         outputs = []
         if case.checkpoint is not None and case.checkpoint.save:
-            outputs.append(("checkpoint.save", resolve_path(case.checkpoint.save, case), is_dlrmbench_checkpoint))
+            outputs.append(("checkpoint.save", case_path(case.checkpoint.save, case), is_dlrmbench_checkpoint))
         if case.mlperf_log is not None and not in_result_set(case.mlperf_log.path):
-            outputs.append(("mlperf_log.path", resolve_path(case.mlperf_log.path, case), is_dlrmbench_mlperf_log))
+            outputs.append(("mlperf_log.path", case_path(case.mlperf_log.path, case), is_dlrmbench_mlperf_log))
         for field, path, ours in outputs:
             folder = _unwritable_folder(path)
             if folder:

@@ -20,6 +20,7 @@ from dlrmbench.config.capabilities import precision_unavailable
 from dlrmbench.config.schema import Case
 from dlrmbench.devices import device_of
 from dlrmbench.host import Host
+from dlrmbench.memory_plan import memory_reason
 from dlrmbench.plugin_api import PluginKind, PluginSpec
 from dlrmbench.mlperf.closed import closed_reason
 from dlrmbench.plugins import Registry
@@ -104,7 +105,7 @@ def allocator_reason(case: Case) -> str | None:
 def serve_reason(case: Case, family: PluginSpec) -> str | None:
     """Why a ``mode: serve`` case cannot run here: its family has no serving export, or its target needs a
     module that is not installed."""
-    if case.mode not in ("serve",) or case.serve is None:
+    if case.mode != "serve" or case.serve is None:
         return None
     if not family.serving:
         return f"mode serve exports the model for serving; family {family.name} declares no serving export"
@@ -120,14 +121,6 @@ def serve_reason(case: Case, family: PluginSpec) -> str | None:
         if why:
             return f"serve precision bf16: {why}"
     return missing_modules_reason(case.serve)
-
-
-def memory_reason(resolved: ResolvedCase, host: Host) -> str | None:
-    """The memory planner's verdict (processes, memory): for every case, single-process ones too, so
-    that ``dlrmbench plan`` (which shows every case's memory plan) and ``run`` agree."""
-    from dlrmbench.memory_plan import memory_reason as reason
-
-    return reason(resolved, host)
 
 
 def thread_warning(case: Case, host: Host) -> str | None:

@@ -33,7 +33,8 @@ class Resume:
         return {(r.case, r.repeat) for r in self.results}
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (the suite file a run recorded, to tell a resumed run it changed)."""
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -56,7 +57,7 @@ def load_resume(run_dir: Path, loaded: LoadedSuite, planned: list[PlannedCase], 
     manifest = read_manifest(run_dir)
     if manifest.suite != loaded.suite.name:
         raise UserError(f"--resume {run_dir}: a run of suite {manifest.suite!r}, not {loaded.suite.name!r}")
-    if manifest.suite_sha256 != _sha256(loaded.path):
+    if manifest.suite_sha256 != file_sha256(loaded.path):
         raise UserError(f"--resume {run_dir}: {loaded.path} changed since that run started (its sha256 differs); "
                         "start a new run instead")
     configs = {p.case.name: p.case.model_dump(mode="json") for p in planned}

@@ -84,12 +84,13 @@ def _run_train(work: Any, reporter: Reporter, mlperf: Any, memory: dict[str, Any
     case, resolved = work.case, work.resolved
     outcome = train(work, reporter, mlperf)
     if case.checkpoint is not None and case.checkpoint.save is not None:
-        from dlrmbench.workload.checkpoint import resolve_path, save_checkpoint
+        from dlrmbench.config.paths import case_path
+        from dlrmbench.workload.checkpoint import save_checkpoint
 
-        path = resolve_path(case.checkpoint.save, case)
+        path = case_path(case.checkpoint.save, case)
         last = outcome.evaluations[-1] if outcome.evaluations else {}
         save_checkpoint(work.model, path, case, work.table_sizes,
-                        extra={"steps": outcome.steps, "auc": last.get(resolved.target_metric or "auc")},
+                        extra={"steps": outcome.steps, **{m.name: last.get(m.name) for m in resolved.metrics}},
                         optimizer=outcome.optimizer)
         reporter.emit("checkpoint", path=str(path), steps=outcome.steps)
     reporter.emit("result", metrics={**train_metrics(outcome, resolved), **memory}, evaluations=outcome.evaluations,

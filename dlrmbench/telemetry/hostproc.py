@@ -155,6 +155,13 @@ class HostReader:
         self._clock: float | None = None
         self._throttle: int | None = None
 
+    @classmethod
+    def open(cls, root_pid: int | None) -> tuple["HostReader | None", str | None]:
+        """A reader of the host and the process tree under ``root_pid``, or (None, why /proc cannot be read):
+        the host telemetry source's ``open`` (as :meth:`NvmlReader.open` is the GPUs')."""
+        reason = host_unavailable_reason()
+        return (cls(root_pid), None) if reason is None else (None, reason)
+
     @property
     def tree(self) -> set[int]:
         """Pids of the worker tree as of the last reading."""
@@ -214,8 +221,3 @@ class HostReader:
                 self._totals[i] += max(0, values[i] - before[i])
         self._counters = now
 
-
-def open_host(root_pid: int | None) -> tuple["HostReader | None", str | None]:
-    """A reader of the host and the process tree under ``root_pid``, or (None, why /proc cannot be read)."""
-    reason = host_unavailable_reason()
-    return (HostReader(root_pid), None) if reason is None else (None, reason)

@@ -36,7 +36,7 @@ def telemetry_sources(device: str) -> tuple[Opener | None, str | None, Opener | 
     """The openers of the device source that reads ``device`` (first available by name), why there is none,
     and of the host source, from the telemetry plugins (this process's registry: the parent of the worker)."""
     from dlrmbench.host import current_host
-    from dlrmbench.plugin_api import BuildContext
+    from dlrmbench.plugin_api import BuildContext, TelemetrySource, missing_methods
     from dlrmbench.plugins import get_registry
 
     specs = get_registry().specs["telemetry"].values()
@@ -48,7 +48,12 @@ def telemetry_sources(device: str) -> tuple[Opener | None, str | None, Opener | 
         if reason:
             why = f"telemetry {spec.name}: {reason}" if spec.devices else why
             continue
-        opener = spec.build(BuildContext(None, spec.options(), None)).open
+        source = spec.build(BuildContext(None, spec.options(), None))
+        missing = missing_methods(source, TelemetrySource)
+        if missing:  # checked against its protocol when built, as every plugin is
+            why = f"telemetry {spec.name}: its factory returned no {', '.join(missing)}"
+            continue
+        opener = source.open
         if spec.devices is None and host_open is None:
             host_open = opener
         elif spec.devices is not None and device_open is None:

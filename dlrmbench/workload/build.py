@@ -40,8 +40,8 @@ class Workload:
     dataset: Any
     model: torch.nn.Module
     table_sizes: list[int]
-    family: Any = None
-    resolved: ResolvedCase | None = None
+    family: Any
+    resolved: ResolvedCase
 
 
 def resolve(case: Case) -> ResolvedCase:
@@ -158,9 +158,10 @@ def build_workload(resolved: ResolvedCase, local_rank: int = 0) -> Workload:
     family = build_family(resolved, table_sizes)
     model = build_model(resolved, table_sizes, family)
     if case.checkpoint is not None and case.checkpoint.load is not None:
-        from dlrmbench.workload.checkpoint import load_checkpoint, resolve_path
+        from dlrmbench.config.paths import case_path
+        from dlrmbench.workload.checkpoint import load_checkpoint
 
-        load_checkpoint(model, resolve_path(case.checkpoint.load, case), case, table_sizes)
+        load_checkpoint(model, case_path(case.checkpoint.load, case), case, table_sizes)
     model = model.to(device)
     embeddings = getattr(model, "embeddings", None)
     if getattr(dataset, "ids_validated", False) and embeddings is not None:

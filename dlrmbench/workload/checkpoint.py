@@ -23,7 +23,6 @@ from typing import Any
 
 import torch
 
-from dlrmbench.config.paths import case_path
 from dlrmbench.config.schema import DEFAULT_FAMILY, Case
 from dlrmbench.errors import UserError
 from dlrmbench.safe_text import first_line
@@ -31,7 +30,6 @@ from dlrmbench.safe_text import first_line
 FORMAT = "dlrmbench-checkpoint-1"
 
 
-resolve_path = case_path  # the checkpoint path of a case (``{case}`` becomes its name)
 
 
 def model_shape(case: Case, table_sizes: list[int]) -> dict[str, Any]:

@@ -24,13 +24,6 @@ class Evaluation:
     metrics: dict[str, float]
     samples: int
 
-    def __getattr__(self, name: str) -> float:
-        """A metric by attribute (``evaluation.auc``), for the family's own callers."""
-        metrics = self.__dict__.get("metrics", {})
-        if name in metrics:
-            return metrics[name]
-        raise AttributeError(name)
-
     def record(self) -> dict[str, Any]:
         """The metrics and the sample count, as a result's evaluation record holds them."""
         return {**self.metrics, "samples": self.samples}

@@ -21,6 +21,9 @@ class Layout(Protocol):
 
     Attributes:
         world_size: processes taking part (1 for a single process).
+
+    Optional: ``after_backward()``, called between backward and the optimizer step, for a layout that
+    exchanges gradients itself (the data-parallel tables' sparse gradients).
     """
 
     world_size: int
@@ -41,7 +44,8 @@ class Layout(Protocol):
         ...
 
     def embedding_lr_scale(self) -> float:
-        """``lr_scale`` of the tables (1 in every layout: each hands them the global-batch mean gradient)."""
+        """``lr_scale`` of the tables: 1 where they receive the global-batch mean gradient (the hybrid exchange,
+        DDP); DMP with a gradient-linear optimizer (SGD) runs them at 1 / its gradient scale."""
         ...
 
     def local_batch(self, batch: Any) -> Any:

@@ -32,11 +32,11 @@ class MlperfLog(MllogFile):
                 f"case {case.name}: mlperf_log needs the mlperf-logging package "
                 "(pip install 'dlrmbench[mlperf]')"
             ) from None
-        from dlrmbench.config.paths import case_path as resolve_path
+        from dlrmbench.config.paths import case_path
 
         assert case.mlperf_log is not None
         self.case, self.cfg = case, case.mlperf_log
-        super().__init__(resolve_path(self.cfg.path, case), "dlrmbench.mlperf")
+        super().__init__(case_path(self.cfg.path, case), "dlrmbench.mlperf")
 
     def init_start(self) -> None:
         """Before the model is built: cache_clear, init_start, submission and hyperparameter keys."""

@@ -140,9 +140,10 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
     test_batches = work.dataset.batches("test", case.eval_batch_size, device)
     optimizer = make_optimizer(work.resolved, model, layout)
     if case.checkpoint is not None and case.checkpoint.load is not None and layout.world_size == 1:
-        from dlrmbench.workload.checkpoint import load_optimizer_state, resolve_path
+        from dlrmbench.config.paths import case_path
+        from dlrmbench.workload.checkpoint import load_optimizer_state
 
-        load_optimizer_state(optimizer, resolve_path(case.checkpoint.load, case), case)
+        load_optimizer_state(optimizer, case_path(case.checkpoint.load, case), case)
     fused = layout.embeddings(model)
     if fused is not None and not getattr(fused, "applies_own_optimizer", False):
         fused = None  # the optimizer plugin updates the tables
@@ -203,13 +204,13 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
             if step == 0:
                 family.check_batch(batch, work.table_sizes)
             timer.start()
-            batch = batch.to(device, non_blocking=True)
-            local = layout.local_batch(batch)
+            # only this rank's part goes to the device (a data-parallel rank's slice; the whole batch otherwise)
+            local = layout.local_batch(batch).to(device, non_blocking=True)
             share = layout.share(batch.size)  # this rank's weight in the global-batch mean (1 alone)
             _, loss = train_step(model, local, layout.target(family, local), optimizer, family, policy,
                                  share * layout.world_size * policy.static_loss_scale, scaler, after_backward)
             timer.stop()
-            losses[step] = loss.detach() * share
+            losses[step] = loss.detach() if share == 1 else loss.detach() * share
             step += 1
             measuring = step > case.benchmark_warmup_steps
             if progress.due(step):

@@ -193,7 +193,7 @@ def serve_bench_command(export_dir: Path, target: str, batch_sizes: str, concurr
     click.echo(HEADER)
     cells = run_serving(runner, manifest["model"], settings, progress=lambda c: click.echo(format_row(c)))
     for warning in cell_warnings(cells):
-        click.echo(f"Warning (noise): {warning}")
+        click.echo(f"Warning: {warning}")
     if not no_save:
         from dlrmbench.export.serving_results import write_serving_result
 

@@ -32,11 +32,12 @@ def report_command(results: tuple[Path, ...], html_out: Path, png_dir: Path | No
     """
     from dlrmbench.report.html import write_report
     from dlrmbench.results.load import load_with_baseline
+    from dlrmbench.results.store import check_output_dir, check_output_file
     from dlrmbench.safe_text import shown
 
-    from dlrmbench.results.store import check_output_dir, check_output_file
-
     check_output_file(html_out, "--html")  # before anything is read or drawn
+    if history_out is not None:
+        check_output_file(history_out, "--history")
     if png_dir is not None:
         check_output_dir(png_dir, "--png", "PNG directory")
     loaded, base_set = load_with_baseline(list(results), baseline)
@@ -51,8 +52,6 @@ def report_command(results: tuple[Path, ...], html_out: Path, png_dir: Path | No
         from dlrmbench.report.history_page import write_history
         from dlrmbench.results.history import history
 
-        if history_out.parent and not history_out.parent.exists():
-            raise UserError(f"--history {history_out}: the directory {history_out.parent} does not exist")
         series, notes = history(loaded.sets, by=by)
         click.echo(f"History: {write_history(series, by, notes, history_out)}")
 

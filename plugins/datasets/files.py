@@ -131,21 +131,21 @@ def file_format(fmt: str) -> DatasetFormat:
 def register_datasets(register: Callable[[PluginSpec], None]) -> None:
     impl = "dlrmbench_plugins.datasets._files_impl"
     register(PluginSpec(
-        kind="dataset", name="binary",
+        kind="dataset", name="binary", families=("dlrm",),
         summary="the reference's 160-byte records (train_data.bin, test_data.bin), read with pread",
         factory=f"{impl}:build_binary", options=ReaderOptions, check=planning_check("binary"),
         table_sizes=planned_table_sizes("binary"),
         format=file_format("binary"),
     ))
     register(PluginSpec(
-        kind="dataset", name="split",
+        kind="dataset", name="split", families=("dlrm",),
         summary="the reference's per-feature files (label, float16 numerical, cat_i) + model_size.json",
         factory=f"{impl}:build_split", options=ReaderOptions, check=planning_check("split"),
         table_sizes=planned_table_sizes("split"),
         format=file_format("split"),
     ))
     register(PluginSpec(
-        kind="dataset", name="memmap",
+        kind="dataset", name="memmap", families=("dlrm",),
         summary="zero-copy np.memmap reading of split or binary files",
         factory=f"{impl}:build_memmap", options=MemmapOptions, check=_memmap_check,
         table_sizes=planned_table_sizes("auto"),

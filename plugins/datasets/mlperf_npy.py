@@ -97,6 +97,7 @@ def register_datasets(register: Callable[[PluginSpec], None]) -> None:
         PluginSpec(
             kind="dataset",
             name="mlperf_npy",
+            families=("dlrm",),
             summary="MLPerf DLRMv2 preprocessed Criteo 1TB (day_N_*.npy, multi-hot .npz or generated), memory-mapped",
             factory="dlrmbench_plugins.datasets._mlperf_npy_impl:build",
             options=MlperfNpyOptions,

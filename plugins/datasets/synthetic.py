@@ -71,6 +71,7 @@ def register_datasets(register: Callable[[PluginSpec], None]) -> None:
             kind="dataset",
             name="synthetic",
             summary="random batches generated on the device, labels from a fixed random teacher",
+            families=("dlrm",),
             factory="dlrmbench_plugins.datasets._synthetic_impl:build",
             options=SyntheticOptions,
             check=_check_model_size,

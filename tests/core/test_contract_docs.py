@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import ast
 import inspect
-import re
 
 import pytest
 
 from dlrmbench import hookspecs, plugin_api
 from dlrmbench.plugins import REGISTRATION_HOOKS, get_registry
-from tests.conftest import FIXTURES, REPO
+from tests.conftest import FIXTURES, REPO, assert_page_shows_kit
 
 # hook -> (interface, the methods its documentation must spell out with their exact arguments)
 DOCUMENTED = {
@@ -85,11 +84,4 @@ def test_builtin_backends_implement_the_documented_methods() -> None:
 
 def test_the_plugin_guide_shows_the_example_plugin_that_the_tests_install() -> None:
     """Every file of tests/fixtures/examplekit appears in the documentation's plugin guide, verbatim."""
-    guide = (REPO / "docs/guides/write-a-plugin.md").read_text()
-    blocks = dict(re.findall(r"```(?:python|toml)\n# (\S+)\n(.*?)```", guide, re.S))
-    kit = FIXTURES / "examplekit"
-    files = {str(p.relative_to(kit)): p.read_text() for p in sorted(kit.rglob("*"))
-             if p.suffix in (".py", ".toml") and not {"build", "__pycache__"} & set(p.relative_to(kit).parts)}
-    assert set(blocks) == set(files)
-    for name, text in files.items():
-        assert blocks[name] == text, f"plugin guide block for {name} differs from {kit / name}"
+    assert_page_shows_kit(REPO / "docs/guides/write-a-plugin.md", FIXTURES / "examplekit")

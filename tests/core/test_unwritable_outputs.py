@@ -5,14 +5,12 @@ be made there (root, which runs CI containers, may write anywhere else)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from click.testing import CliRunner
 
 from dlrmbench.cli import make_cli
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "tests" / "fixtures" / "results" / "baseline"
 SUITE = """
 name: outs
@@ -32,6 +30,8 @@ COMMANDS = {
     "report --html": (["report", str(RESULTS), "--html", "BLOCK/r.html"], "--html BLOCK/r.html: BLOCK is not a directory"),
     "report --png": (["report", str(RESULTS), "--html", "OK/r.html", "--png", "BLOCK/png"],
                      "--png BLOCK/png: cannot create the PNG directory"),
+    "report --history": (["report", str(RESULTS), "--html", "OK/r.html", "--history", "BLOCK/h.html"],
+                         "--history BLOCK/h.html: BLOCK is not a directory"),
     "report --html a folder": (["report", str(RESULTS), "--html", "OK"], "Invalid value for '--html': File 'OK' is a dir"),
     "results export": (["results", "export", str(RESULTS), "--format", "parquet", "-o", "BLOCK/x.parquet"],
                        "--output BLOCK/x.parquet: BLOCK is not a directory"),

@@ -193,3 +193,20 @@ def test_multi_hot_sparse_gradient_counts_every_looked_up_id() -> None:
     one = plan_memory(resolved.model_copy(update={"hotness": None}), [10, 20, 30, 40], None).ranks[0]
     row = 4 * 4 + 8  # dim float32s plus an int64 index per looked-up id
     assert multi.gradient_bytes - one.gradient_bytes == 64 * (sum(hotness) - len(hotness)) * row
+
+
+def test_data_parallel_ranks_are_planned_with_the_whole_model() -> None:
+    """Every data-parallel rank holds all the tables (not dlrmbench's placement), at its slice of the batch."""
+    from dlrmbench.memory_plan import plan_for_host
+
+    sizes = [1000, 2000, 3000, 4000]
+    dp = Case.model_validate({"name": "dp", "device": "cpu", "processes": 2, "batch_size": 256,
+                              "distributed": {"topology": "data_parallel"},
+                              "model": {"table_sizes": sizes, "bottom_mlp": [16, 8], "top_mlp": [16, 1],
+                                        "embedding_dim": 8}})
+    plan = plan_for_host(resolve(dp), Host(cpu_count=2, memory_bytes=8 * GIB))
+    assert [r.table_bytes for r in plan.ranks] == [sum(sizes) * 8 * 4] * 2
+    assert plan.batch_sizes == [128, 128] and all(row["bottom mlp"] == "yes" for row in plan.rows())
+    hybrid = plan_for_host(resolve(dp.model_copy(update={"distributed": dp.distributed.model_copy(
+        update={"topology": None})})), Host(cpu_count=2, memory_bytes=8 * GIB))
+    assert sum(r.table_bytes for r in hybrid.ranks) == sum(sizes) * 8 * 4  # placed: each table once

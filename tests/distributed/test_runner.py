@@ -12,6 +12,7 @@ from dlrmbench.config.schema import Case
 from dlrmbench.distributed.launch import failure_reason, multinode_command, torchrun_command, torchrun_root_cause
 from dlrmbench.runner.collect import collect
 from dlrmbench.runner.isolate import run_isolated, worker_command
+from dlrmbench.workload.build import resolve
 
 BASE = {"suite": "s", "run_id": "r", "case": "c", "repeat": 0}
 
@@ -29,13 +30,13 @@ def small_case(**fields: object) -> Case:
 
 def test_the_runner_launches_torchrun_standalone() -> None:
     case = small_case()
-    command = worker_command(case, Path("/tmp/case.json"))
+    command = worker_command(resolve(case), Path("/tmp/case.json"))
     assert command == torchrun_command(case, Path("/tmp/case.json"))
     assert command[:3] == [sys.executable, "-m", "torch.distributed.run"]
     assert "--standalone" in command and command[command.index("--nproc_per_node") + 1] == "2"
     assert command[-3:] == ["-m", "dlrmbench.runner.worker", "/tmp/case.json"]
     single = small_case(processes=1)
-    assert worker_command(single, Path("/tmp/case.json"))[1:3] == ["-m", "dlrmbench.runner.worker"]
+    assert worker_command(resolve(single), Path("/tmp/case.json"))[1:3] == ["-m", "dlrmbench.runner.worker"]
     multi = multinode_command("case.json", 2, 8, "node0:29500")
     assert "--rdzv_endpoint" in multi and "node0:29500" in multi and "--standalone" not in multi
 
@@ -43,7 +44,7 @@ def test_the_runner_launches_torchrun_standalone() -> None:
 @pytest.mark.slow
 def test_two_processes_give_one_result_with_every_rank() -> None:
     case = small_case(allocator="glibc")
-    outcome = run_isolated(case, lambda event: None)
+    outcome = run_isolated(resolve(case), lambda event: None)
     result = collect(case, outcome, BASE)
     assert result.status == "ok", (result.reason, outcome.log_tail[-2000:])
     # torchrun passes the case's allocator on to its ranks, which record what they ran with
@@ -62,7 +63,7 @@ def test_two_processes_give_one_result_with_every_rank() -> None:
 def _failing_run(mode: str) -> tuple[object, float]:
     case = small_case()
     start = time.monotonic()
-    outcome = run_isolated(case, lambda event: None, env={"DLRMBENCH_TEST_FAIL_RANK": "1",
+    outcome = run_isolated(resolve(case), lambda event: None, env={"DLRMBENCH_TEST_FAIL_RANK": "1",
                                                           "DLRMBENCH_TEST_FAIL_MODE": mode,
                                                           "DLRMBENCH_TEST_FAIL_AFTER_S": "0.5"})
     return collect(case, outcome, BASE), time.monotonic() - start

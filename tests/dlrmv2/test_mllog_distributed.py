@@ -17,6 +17,7 @@ from dlrmbench.runner.collect import collect
 from dlrmbench.runner.isolate import run_isolated
 from tests.dlrmv2.test_mllog import check
 from tests.workload.helpers import tiny_case
+from dlrmbench.workload.build import resolve
 
 pytest.importorskip("mlperf_logging", reason="the mlperf-logging package (dlrmbench[mlperf]) is not installed")
 
@@ -28,7 +29,7 @@ def test_two_ranks_write_one_log_the_checker_accepts(tmp_path: Path) -> None:
                      model={"interaction": "dcnv2"}, optimizer={"name": "adagrad", "lr": 0.05},
                      distributed={"timeout_s": 60},
                      mlperf_log={"path": str(tmp_path / "{case}.txt"), "benchmark": "dlrm_dcnv2"})
-    outcome = run_isolated(case, lambda event: None)
+    outcome = run_isolated(resolve(case), lambda event: None)
     result = collect(case, outcome, {"suite": "s", "run_id": "r", "case": "v2", "repeat": 0})
     assert result.status == "ok", (result.reason, outcome.log_tail[-2000:])
     path = tmp_path / "v2.txt"

@@ -37,3 +37,20 @@ def test_hr10_reaches_five_times_random_and_runs_are_reproducible():
     assert train(again, opts2, data, batch_size=32, epochs=1, max_steps=3).losses == pytest.approx(
         result.losses[:3], rel=1e-6)
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_model_with_non_finite_weights_fails_its_evaluation_instead_of_ranking_every_target_first():
+    from dlrmbench.metrics.auc import NonFiniteScores
+
+    data = generate(SyntheticSequencesConfig(num_users=32, num_items=100, num_clusters=5, min_length=5,
+                                             max_length=10))
+    cfg = HSTUModelConfig(num_items=100, item_embedding_dim=8, num_blocks=1, dqk=8, dv=8,
+                          max_sequence_length=10, num_negatives=4)
+    model, _ = build_model(cfg, HSTUOptimizerConfig(name="adam"), seed=0)
+    assert evaluate(model, data, 32)["hr@10"] < 1.0
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.fill_(float("nan"))
+    with pytest.raises(NonFiniteScores, match="not finite"):
+        evaluate(model, data, 32)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, REPO, cli_env, run_cli
+from tests.conftest import REPO, cli_env, run_cli
 
 SUITE = """
 name: twotower
@@ -38,14 +38,6 @@ cases:
   - name: two
     processes: 2
 """
-
-
-@pytest.fixture(scope="module")
-def family_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("family-site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                    "--target", str(target), str(FIXTURES / "twotower")], check=True, capture_output=True)
-    return target
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +67,12 @@ def test_list_plugins_shows_the_family_kind_with_both_families(family_site: Path
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if "family" in line]
     assert any("dlrm" in line for line in lines) and any("two_tower" in line for line in lines), done.stdout
+    done = run_cli("list-plugins", "--json", env=cli_env(family_site))
+    plugins = json.loads(done.stdout)["plugins"]
+    families = {p["name"]: p for p in plugins if p["kind"] == "family"}
+    assert set(families) >= {"dlrm", "two_tower"} and families["two_tower"]["available"]
+    served = {p["name"]: p["families"] for p in plugins if p["kind"] == "dataset"}
+    assert served["two_tower_synthetic"] == ["two_tower"] and served["synthetic"] == ["dlrm"]
 
 
 def test_the_family_trains_in_one_process_and_on_two_ranks(runs: tuple[Path, Path, dict[str, str]]) -> None:

@@ -130,3 +130,27 @@ def test_run_ends_with_the_comparison_of_the_cases_just_run() -> None:
     assert "dgx2/train-16gpu-large-fp32" in text and "4,567,478" in text
     assert f"vs ref {5.0e6 / REF_16_FP32:.3f}x" in text and "(n=3)" in text
     assert "vs base" not in text  # no baseline at the end of a run
+
+
+def _quiet(result_set):
+    """The set as if its telemetry had seen nothing: no noise finding, so its runs count in the verdicts."""
+    for result in result_set.results:
+        result.telemetry = {}
+    return result_set
+
+
+def test_the_same_runs_without_noise_are_flagged_in_compare_json_and_the_report(tmp_path) -> None:
+    """The fixtures' runs without their GPU-slowdown samples: the -9% (3 vs 3 runs) is a regression and the
+    +11% an improvement, in the comparison, its JSON records and the HTML report's verdict cells."""
+    from dlrmbench.report.html import write_report
+
+    candidate, baseline = _quiet(load("candidate")), _quiet(load("baseline"))
+    quiet = compare([candidate], baseline)
+    assert cell(quiet, "train-16gpu-large-amp", "bbbbbb").flag == "regression"
+    assert cell(quiet, "train-16gpu-large-fp32", "bbbbbb").flag == "improvement"
+    flags = {r["case"]: r["flag"] for r in json.loads(renderings.to_json(quiet))["rows"]
+             if r["result_set"].endswith("bbbbbb") and r["flag"]}
+    assert flags == {"train-16gpu-large-amp": "regression", "train-16gpu-large-fp32": "improvement"}
+    html = write_report([baseline, candidate], tmp_path / "r.html", baseline).html.read_text()
+    assert "<span class='regression'>regression</span>" in html
+    assert "<span class='improvement'>improvement</span>" in html

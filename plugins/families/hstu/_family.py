@@ -85,8 +85,7 @@ class HSTUFamily:
         torch.manual_seed(ctx.case.seed)
         opt = ctx.case.optimizer
         sparse = opt.name == "adam" and (opt.options or {}).get("tables") == "rowwise_adagrad"
-        fields = self.config.model_dump(exclude={"family", "table_sizes", "hash_indices", "max_table_size"})
-        return HSTUWorkloadModel(HSTUModelConfig(**fields), "cpu", sparse)
+        return HSTUWorkloadModel(self.config, "cpu", sparse)  # an HSTUConfig is an HSTUModelConfig
 
     def model_inputs(self, batch: FamilyBatch) -> tuple[Any, ...]:
         return (batch.ids, batch.timestamps, batch.offsets, batch.target_ids, batch.target_timestamps,
@@ -130,6 +129,9 @@ class SequenceStream:
     def __init__(self, data: UserSequences, split: str, batch_size: int, cfg: Any, seed: int) -> None:
         self.data, self.split, self.batch_size, self.cfg, self.seed = data, split, batch_size, cfg, seed
         self.passes = 0
+        # the negatives come from the candidates the model ranks at evaluation (HSTUWorkloadModel.all_item_ids:
+        # items 1..num_items), not from the items a file happens to hold: one candidate set for both
+        self.candidates = torch.arange(1, cfg.num_items + 1)
 
     def __len__(self) -> int:
         if self.split == "train":
@@ -146,7 +148,7 @@ class SequenceStream:
             b = self.data.batch(users, "train" if train else "eval", self.cfg.max_sequence_length)
             if train:
                 g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 1_000_003 + step)
-                negatives = sample_negatives(b.num_items, self.cfg.num_negatives, self.data.all_item_ids, g)
+                negatives = sample_negatives(b.num_items, self.cfg.num_negatives, self.candidates, g)
             else:
                 negatives = torch.zeros(b.num_items, 0, dtype=torch.int64)
             yield FamilyBatch(**{f.name: getattr(b, f.name) for f in fields(SequenceBatch)}, negatives=negatives,
@@ -242,14 +244,16 @@ class HSTUVerification:
         from rich.console import Console
         from rich.table import Table
 
+        from dlrmbench.report.fit import print_table
+
         table = Table(title="hstu: attention backends, float32 vs float64 (forward and one optimizer step)")
         for col in ("backend", "quantity", "max |diff|", "tolerance", "verdict"):
-            table.add_column(col, overflow="fold")
+            table.add_column(col, no_wrap=True)
         for r in self.rows:
             diff = "" if r.max_abs_diff is None else f"{r.max_abs_diff:.2e}"
             verdict = f"skipped: {r.skipped}" if r.skipped else ("ok" if r.passed else "FAILED")
             table.add_row(r.backend, r.quantity, diff, f"{r.tolerance:.0e}", verdict)
-        (console or Console()).print(table)
+        print_table(console or Console(), table)
 
     def document(self) -> str:
         import json
@@ -259,7 +263,13 @@ class HSTUVerification:
 
 
 def family_rows(device: str, precision: str, steps: int) -> HSTUVerification:
-    """``PluginSpec.verify`` of the hstu family: every attention backend against float64 (fp32 only)."""
-    from dlrmbench_plugins.families.hstu.verify import verify_backends
+    """``PluginSpec.verify`` of the hstu family: every attention backend against float64 (fp32 only).
 
+    Another precision is one skipped row saying so, not an fp32 check passed off as that precision's.
+    """
+    from dlrmbench_plugins.families.hstu.verify import VerifyRow, verify_backends
+
+    if precision != "fp32":
+        return HSTUVerification([VerifyRow("all", "-", None, 0.0,
+                                           skipped=f"precision {precision}: hstu verify checks fp32 against float64 only")])
     return HSTUVerification(verify_backends(device=device))

@@ -160,12 +160,19 @@ def retrieval_ranks(model: HSTURetrieval, batch: SequenceBatch, all_item_ids: to
     As the reference's ``eval_metrics_v2_from_tensors``: scores are dot products with the normalised item
     vectors; items in the history are removed (a target that is also in the history is then never found
     and ranks eval_max_k + 1); ranks beyond ``eval_max_k`` are eval_max_k + 1. Ties rank the target
-    after every item with an equal score (a pessimistic, order-free rule).
+    after every item with an equal score (a pessimistic, order-free rule). Non-finite scores (a model that
+    diverged) raise :class:`~dlrmbench.metrics.auc.NonFiniteScores`: compared with NaN, every target would
+    rank first.
     """
+    from dlrmbench.metrics.auc import NonFiniteScores
+
     with torch.no_grad():
         users = model.user_vectors(batch)
         items = model.item_vectors(all_item_ids)
         scores = users @ items.T  # (B, X)
+        bad = ~torch.isfinite(scores)
+        if bool(bad.any()):
+            raise NonFiniteScores(int(bad.sum()), scores.numel(), int(bad.reshape(-1).nonzero()[0]))
         seen = torch.zeros_like(scores, dtype=torch.bool)
         user_of = torch.repeat_interleave(torch.arange(batch.batch_size, device=scores.device), batch.lengths)
         column = torch.full((int(all_item_ids.max()) + 1,), -1, dtype=torch.int64, device=scores.device)

@@ -28,11 +28,6 @@ class HSTUConfig(FamilyConfig, HSTUModelConfig):
     """The case's ``model:`` block: ``family: hstu`` and every field of :class:`HSTUModelConfig`."""
 
     family: Literal["hstu"] = "hstu"
-    # Read by the core's --scale-down (written for embedding-strategy families); HSTU's item table is
-    # num_items + 1 rows and ignores them.
-    table_sizes: list[int] | None = Field(default=None, description="unused by hstu (its table: num_items + 1)")
-    hash_indices: bool = Field(default=False, description="unused by hstu (ids above num_items are refused)")
-    max_table_size: int | None = Field(default=None, description="unused by hstu")
 
 
 class SasrecCsvOptions(PluginOptions):
