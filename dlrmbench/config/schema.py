@@ -366,6 +366,13 @@ class DistributedConfig(Strict):
         "size, sharded fused tables, DDP around the dense parts; needs embedding torchrec_fused, make torchrec); "
         "data_parallel: every rank holds the whole model and its slice of each batch (DDP), for any family",
     )
+    read: Literal["share", "global"] = Field(
+        default="share",
+        description="share: each rank reads only its share of every global batch (its rows; on dlrmbench's hybrid "
+        "layout its tables' ids of every row and, on the bottom MLP's rank, the dense features), where the "
+        "dataset can (binary, split, memmap, mlperf_npy, synthetic); global: every rank reads the whole global "
+        "batch and keeps its share (what dlrmbench did before; the same batches, W times the host reading)",
+    )
     torchrec_sharding: Literal["table_wise", "column_wise"] | None = Field(
         default=None,
         description="topology torchrec_dmp: the one sharding type the planner may use for every table (default: "

@@ -29,7 +29,8 @@ class _DeviceStager:
         self.stream = torch.cuda.Stream(device)
 
     def __call__(self, batch: Batch) -> tuple[Batch, torch.cuda.Event]:
-        pinned = Batch(batch.numerical.pin_memory(), batch.categorical.pin_memory(), batch.label.pin_memory())
+        pinned = Batch(batch.numerical.pin_memory(), batch.categorical.pin_memory(), batch.label.pin_memory(),
+                       batch.global_rows)
         with torch.cuda.stream(self.stream):
             staged = pinned.to(self.device, non_blocking=True)
             event = torch.cuda.Event()
