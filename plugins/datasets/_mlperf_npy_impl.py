@@ -85,7 +85,8 @@ class MlperfNpyStream:
         if self.multi_hot == "npz":
             out = []
             for f in chosen:
-                ids = _cat([d.multi_hot[f][a:b] for d, a, b in ids_part], (0, 1), np.int32)  # type: ignore[index]
+                hotness = self.days[0].multi_hot[f].shape[1]  # type: ignore[index]
+                ids = _cat([d.multi_hot[f][a:b] for d, a, b in ids_part], (0, hotness), np.int32)  # type: ignore[index]
                 self.counter.add(ids)
                 out.append(torch.from_numpy(np.remainder(ids.astype(np.int64), self.sizes[f])))
             return Batch(numerical, SparseFeatures.from_fixed(out) if out else _no_ids(ids_rows), label, global_rows)
