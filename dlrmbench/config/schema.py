@@ -373,6 +373,13 @@ class DistributedConfig(Strict):
         "dataset can (binary, split, memmap, mlperf_npy, synthetic); global: every rank reads the whole global "
         "batch and keeps its share (what dlrmbench did before; the same batches, W times the host reading)",
     )
+    pipeline: bool = Field(
+        default=True,
+        description="input pipelining: each rank's next training batches are read, converted and cut to its "
+        "share on a background thread while the current step computes (as the references prefetch their "
+        "input; the file readers' own prefetch option does this for them already); false: in the step. "
+        "TorchRec's TrainPipelineSparseDist (the input all-to-all overlapped too) is not used yet",
+    )
     torchrec_sharding: Literal["table_wise", "column_wise"] | None = Field(
         default=None,
         description="topology torchrec_dmp: the one sharding type the planner may use for every table (default: "

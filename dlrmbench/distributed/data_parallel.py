@@ -98,7 +98,8 @@ class DataParallelRank:
 
         resolved, device, dataset, table_sizes = open_case_data(resolved, local_rank, rank, world)
         case = resolved.case
-        dataset = RankData(dataset, BatchShare.rows(rank, world), case.distributed.read)
+        dataset = RankData(dataset, BatchShare.rows(rank, world), case.distributed.read,
+                           case.distributed.pipeline)
         family = build_family(resolved, table_sizes)
         model = build_model(resolved, table_sizes, family).to(device)
         sparse = _table_parameters(model)

@@ -31,11 +31,30 @@ class SharedStream:
             yield batch.share(self.share) if hasattr(batch, "share") else batch
 
 
-class RankData:
-    """``dataset`` as rank ``share.rank`` reads it (see the module docstring); other attributes pass through."""
+class Pipelined:
+    """``stream`` with its iteration (the next batches' read, conversion and share cut) run ``depth`` batches
+    ahead on a background thread (:func:`dlrmbench.data.prefetch.ahead`); re-iterable, same length."""
 
-    def __init__(self, dataset: Any, share: BatchShare, read: ReadMode = "share") -> None:
-        self.dataset, self.share, self.read = dataset, share, read
+    def __init__(self, stream: Any, depth: int = 2) -> None:
+        self.stream, self.depth = stream, depth
+
+    def __len__(self) -> int:
+        return len(self.stream)
+
+    def __iter__(self) -> Iterator[Any]:
+        from dlrmbench.data.prefetch import ahead
+
+        return ahead(self.stream, self.depth)
+
+
+class RankData:
+    """``dataset`` as rank ``share.rank`` reads it (see the module docstring); other attributes pass through.
+
+    ``pipeline``: the training split's next batches are read (and cut) on a background thread while the
+    current step computes (``distributed.pipeline``)."""
+
+    def __init__(self, dataset: Any, share: BatchShare, read: ReadMode = "share", pipeline: bool = False) -> None:
+        self.dataset, self.share, self.read, self.pipeline = dataset, share, read, pipeline
 
     @property
     def reads_share(self) -> bool:
@@ -44,8 +63,18 @@ class RankData:
 
     def batches(self, split: str, batch_size: int, device: Any) -> Any:
         if self.reads_share:
-            return self.dataset.rank_batches(split, batch_size, device, self.share)
-        return SharedStream(self.dataset.batches(split, batch_size, device), self.share)
+            stream = self.dataset.rank_batches(split, batch_size, device, self.share)
+        else:
+            stream = SharedStream(self.dataset.batches(split, batch_size, device), self.share)
+        return Pipelined(stream) if self.pipeline and split == "train" else stream
+
+    def record(self) -> dict[str, Any]:
+        """How this rank reads its input, for the result: the read mode, whether the dataset reads the share
+        itself, the pipeline, and the share."""
+        share = self.share
+        return {"read": self.read, "reads_share": self.reads_share, "pipeline": self.pipeline,
+                "share": {"dense": share.dense, "ids": share.ids,
+                          "features": list(share.features) if share.features is not None else None}}
 
     def table_sizes(self) -> Any:
         return self.dataset.table_sizes()

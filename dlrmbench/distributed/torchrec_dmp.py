@@ -12,7 +12,8 @@ shards.
 
 Each rank reads only its rows of every global batch (``BatchShare.rows``: labels, dense features and every
 feature's ids of its rows, as the MLPerf reference's per-rank data loader) and feeds them to DMP, whose input
-all-to-all sends each table's ids to the ranks holding its shards. Its loss is weighted ``b_r * W / B``: DDP's average gives the dense parts the global-batch mean
+all-to-all sends each table's ids to the ranks holding its shards. Its loss is weighted ``b_r * W / B``:
+DDP's average gives the dense parts the global-batch mean
 gradient, and so does TorchRec's pooled all-to-all backward for the tables, which divides the ranks'
 sum by W (``torchrec.distributed.comm_ops.GRADIENT_DIVISION``, on by default). Were it off, the tables
 would receive W times the mean: the fused SGD then runs at ``lr / W`` and the fused Adagrad with
@@ -143,7 +144,7 @@ def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, gr
 
     resolved, device, dataset, table_sizes = open_case_data(resolved, local_rank, rank, world)
     case = resolved.case
-    dataset = RankData(dataset, BatchShare.rows(rank, world), case.distributed.read)
+    dataset = RankData(dataset, BatchShare.rows(rank, world), case.distributed.read, case.distributed.pipeline)
     family = build_family(resolved, table_sizes)
     model = build_model(resolved, table_sizes, family)  # the single-process model: the same initial weights
     strategy = model.embeddings

@@ -68,7 +68,7 @@ def build_distributed_workload(resolved: ResolvedCase, rank: int, world: int, lo
         raise ValueError("the case does not fit: " + "; ".join(plan.problems))
     placement = device_mapping(table_sizes, world)
     share = BatchShare.columns(rank, world, placement.tables[rank], rank == placement.bottom_mlp_rank)
-    dataset = RankData(dataset, share, case.distributed.read)
+    dataset = RankData(dataset, share, case.distributed.read, case.distributed.pipeline)
     batch_sizes = split_batch(case.batch_size, world)
     parts = build_parts(resolved, table_sizes, placement, rank)
     top = parts.top.to(device)
@@ -105,6 +105,9 @@ def run_rank_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_s
     with every rank's step times and peak memory, gathered at the end."""
     from dlrmbench.workload.mlperf_log import open_mlperf_log
 
+    record = getattr(work.dataset, "record", None)  # how this rank reads its input (rank 0's is reported)
+    if callable(record):
+        layout = {**layout, "input": record()}
     mlperf = open_mlperf_log(work.case) if work.rank == 0 else None  # rank 0 writes; its values are the gathered
     try:
         _run_mode(work, reporter, layout, batch_sizes, train, evaluate, mlperf)

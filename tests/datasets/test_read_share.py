@@ -176,4 +176,29 @@ def test_a_rank_without_tables_gets_rows_without_ids(files) -> None:
     batch = next(iter(reader.rank_batches("train", BATCH, torch.device("cpu"), share)))
     assert tuple(batch.categorical.shape) == (BATCH, 0) and tuple(batch.numerical.shape) == (BATCH, 13)
     assert batch.size == share.sizes(BATCH)[0] and batch.global_rows == BATCH
-    assert np.array_equal(batch.numerical.numpy(), next(iter(reader.batches("train", BATCH, torch.device("cpu")))).numerical.numpy())
+    whole = next(iter(reader.batches("train", BATCH, torch.device("cpu"))))
+    assert np.array_equal(batch.numerical.numpy(), whole.numerical.numpy())
+
+
+def test_the_input_pipeline_yields_the_same_batches_and_raises_where_the_reader_did() -> None:
+    """``distributed.pipeline``: the next batches are produced on a background thread, in order; a reader's
+    error reaches the loop at the batch where it happened; stopping early stops the thread."""
+    import threading
+
+    from dlrmbench.data.prefetch import ahead
+
+    assert list(ahead(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield from range(3)
+        raise OSError("disk gone at batch 3")
+
+    got = []
+    with pytest.raises(OSError, match="batch 3"):
+        for item in ahead(failing()):
+            got.append(item)
+    assert got == [0, 1, 2]
+    stream = ahead(iter(range(10_000)), depth=2)
+    assert next(stream) == 0
+    stream.close()
+    assert not any(t.name == "dlrmbench-input-pipeline" for t in threading.enumerate())
