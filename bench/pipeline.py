@@ -47,7 +47,7 @@ def case(topology: str, pipeline: bool, batch: int, steps: int, data: str) -> di
         "distributed": {"topology": topology, "pipeline": pipeline, "oversubscribe": True},
         "dataset": {"name": "mlperf_npy", "options": {"path": data, "multi_hot": "generate",
                                                       "multi_hot_sizes": HOTNESS}},
-        "batch_size": batch, "max_steps": steps, "benchmark_warmup_steps": 2, "test_freq": 0,
+        "batch_size": batch, "max_steps": steps, "benchmark_warmup_steps": 2, "test_freq": None,
         "test_batches": 1, "progress_every": steps,
         "model": {"interaction": "dcnv2", "bottom_mlp": [64, 16], "top_mlp": [64, 32, 1], "embedding_dim": 16,
                   "table_sizes": SIZES},

@@ -29,7 +29,7 @@ def case(topology: str, read: str, batch: int, steps: int, world: int, data: str
         "distributed": {"topology": topology, "read": read, "oversubscribe": True},
         "dataset": {"name": "synthetic", "options": {"train_samples": batch * steps, "test_samples": batch,
                                                      "on": "disk", "dir": data}},
-        "batch_size": batch, "test_freq": 0, "progress_every": steps,
+        "batch_size": batch, "test_freq": None, "progress_every": steps,
         "model": {"bottom_mlp": [64, 16], "top_mlp": [64, 1], "embedding_dim": 16, "table_sizes": SIZES},
         "optimizer": {"lr": 0.1, "warmup_steps": 0, "decay_start_step": None, "decay_steps": 0},
     }

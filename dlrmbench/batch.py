@@ -15,12 +15,10 @@ inside functions), so the light contract module can name these types.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
     import torch
-
-    from dlrmbench.data.share import BatchShare
 
 
 @dataclass
@@ -237,8 +235,9 @@ class Batch:
         """Rows of the global batch this batch is (a share of)."""
         return self.global_rows if self.global_rows is not None else self.size
 
-    def share(self, share: "BatchShare") -> "Batch":
-        """This global batch's ``share``, cut in memory (for readers that cannot read a part)."""
+    def share(self, share: Any) -> "Batch":
+        """This global batch's ``share`` (a :class:`dlrmbench.data.share.BatchShare`: its ``bounds(rows)``,
+        ``ids``, ``dense`` and ``features``), cut in memory (for readers that cannot read a part)."""
         rows = self.size
         start, stop = share.bounds(rows)
         ids = self.categorical if share.ids == "batch" else ids_samples(self.categorical, start, stop)

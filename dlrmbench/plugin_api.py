@@ -238,6 +238,10 @@ class Dataset(Protocol):
     ``batches(split, batch_size, device)``: a :class:`BatchStream` of ``split`` (``train`` or ``test``);
     ``device`` is where the model runs: a dataset may place batches there or leave them on the host.
     Optional attribute ``ids_validated``: True when every id was already checked against the table sizes.
+    Optional ``rank_batches(split, batch_size, device, share)``: only a rank's
+    :class:`~dlrmbench.data.share.BatchShare` of every global batch, each a ``Batch`` with ``global_rows`` set
+    (without it a multi-process rank reads every global batch and cuts its share in memory); optional
+    ``bytes_read()``: bytes this process has read from the dataset's files (the result's ``host_bytes_read``).
     """
 
     def table_sizes(self) -> list[int] | None: ...

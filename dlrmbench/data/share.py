@@ -12,8 +12,8 @@ Today's references read differently per topology, and so does dlrmbench:
   labels of its own rows (NVIDIA's ranks read every label; only their own rows are ever used). No id crosses
   the wire before the lookups; the pooled vectors do (the exchange).
 
-The global batch is split by :class:`~dlrmbench.distributed.placement.RankSlices`' rule from each batch's
-own row count, so the training batch, the test batch and a split's short last batch split alike.
+The global batch is split by :func:`split_batch` (the reference's ``get_gpu_batch_sizes``; also what
+:class:`~dlrmbench.distributed.placement.RankSlices` uses) from each batch's own row count, so the training batch, the test batch and a split's short last batch split alike.
 """
 
 from __future__ import annotations
@@ -22,6 +22,25 @@ from dataclasses import dataclass
 from typing import Literal
 
 Span = Literal["rows", "batch", "none"]
+
+
+def split_batch(global_batch: int, world_size: int, multiple: int = 64, allow_empty: bool = False) -> list[int]:
+    """Per-rank batch sizes summing to ``global_batch``: multiples of 64 within ±64 of the mean, most equal.
+
+    This is the reference's choice (the combination with the largest product is the most equal one;
+    among equals it keeps the larger sizes on the last ranks, as its lexicographic search does). Where
+    no such split exists (a global batch that is not a multiple of 64 per rank: small CPU cases), the
+    reference raises; here the batch is split as equally as possible in single samples instead.
+    ``allow_empty``: a batch smaller than the world (the short last batch of a split, inference at batch 1)
+    leaves the first ranks without rows instead of raising.
+    """
+    if global_batch < world_size and not allow_empty:
+        raise ValueError(f"global batch {global_batch} is smaller than the world size {world_size}")
+    if global_batch % multiple != 0 or global_batch // multiple < world_size:
+        multiple = 1
+    units = global_batch // multiple
+    base, extra = divmod(units, world_size)
+    return [(base + (1 if rank >= world_size - extra else 0)) * multiple for rank in range(world_size)]
 
 
 @dataclass(frozen=True)
@@ -77,8 +96,6 @@ class BatchShare:
 
     def sizes(self, rows: int) -> list[int]:
         """Every rank's rows of a global batch of ``rows``."""
-        from dlrmbench.distributed.placement import split_batch
-
         return split_batch(rows, self.world_size, allow_empty=True)
 
     def bounds(self, rows: int) -> tuple[int, int]:
