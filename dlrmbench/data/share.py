@@ -1,6 +1,6 @@
 """What one rank reads of every global batch (numpy and torch free).
 
-Today's references read differently per topology, and so does dlrmbench:
+The references read differently per topology, and so does dlrmbench:
 
 * **Rows** (``torchrec_dmp``, ``data_parallel``; the DLRMv2 reference): rank r reads the labels, dense
   features and every feature's ids of its own rows ``[offset_r, offset_r + b_r)`` only. On ``torchrec_dmp``
@@ -13,7 +13,8 @@ Today's references read differently per topology, and so does dlrmbench:
   the wire before the lookups; the pooled vectors do (the exchange).
 
 The global batch is split by :func:`split_batch` (the reference's ``get_gpu_batch_sizes``; also what
-:class:`~dlrmbench.distributed.placement.RankSlices` uses) from each batch's own row count, so the training batch, the test batch and a split's short last batch split alike.
+:class:`~dlrmbench.distributed.placement.RankSlices` uses) from each batch's own row count, so the training
+batch, the test batch and a split's short last batch split alike.
 """
 
 from __future__ import annotations
@@ -112,8 +113,3 @@ class BatchShare:
         dense = {"rows": mine, "batch": whole, "none": None}[self.dense]
         return ReadRequest(label=mine, dense=dense, ids=whole if self.ids == "batch" else mine,
                            features=self.features)
-
-    @property
-    def is_everything(self) -> bool:
-        """True when the share is the whole batch (one rank, every column)."""
-        return self.world_size == 1 and self.dense != "none" and self.features is None
