@@ -99,3 +99,55 @@ class RowLibrary:
         else:
             rows = np.concatenate([np.arange(a, b) for a, b in spans])
         return Prepared(self.make_inputs(tuple(c[rows] for c in self.columns)), offsets, self.labels[rows])
+
+
+class JaggedLibrary:
+    """Samples of jagged inputs (values + offsets, as TorchRec's jagged tensors) and per-sample inputs; one data
+    row per sample (a request: one user's history, one label row).
+
+    ``values`` are arrays over the concatenated histories (``offsets`` of ``samples + 1`` entries bounds each
+    sample's span); ``per_sample`` are arrays with one leading row per sample; ``labels`` one row per sample (any
+    dtype and width). ``order`` names the inputs as the model takes them, ``offsets_name`` the packed batch's
+    offsets among them. :meth:`prepare` packs the samples LoadGen issued into one batch: their values
+    concatenated in issue order (no padding) and the batch's own offsets from 0.
+    """
+
+    def __init__(self, values: dict[str, np.ndarray], offsets: np.ndarray, per_sample: dict[str, np.ndarray],
+                 labels: np.ndarray, order: tuple[str, ...], offsets_name: str = "offsets") -> None:
+        offsets = np.asarray(offsets, dtype=np.int64)
+        count = int(offsets.shape[0]) - 1
+        if count < 1 or offsets[0] != 0 or np.any(np.diff(offsets) <= 0):
+            raise ValueError("offsets must rise from 0, one span of at least one value per sample")
+        if any(int(v.shape[0]) != int(offsets[-1]) for v in values.values()):
+            raise ValueError(f"every values array needs {int(offsets[-1])} entries: "
+                             f"{ {k: v.shape for k, v in values.items()} }")
+        if any(int(a.shape[0]) != count for a in (*per_sample.values(), labels)):
+            raise ValueError(f"every per-sample array and the labels need {count} rows")
+        names = set(values) | set(per_sample) | {offsets_name}
+        if set(order) != names or len(order) != len(names):
+            raise ValueError(f"order {order} must name each input once: {sorted(names)}")
+        self.values, self.offsets, self.per_sample = values, offsets, per_sample
+        self.labels, self.order, self.offsets_name = labels, tuple(order), offsets_name
+        self.loaded: set[int] = set()
+
+    @property
+    def total_samples(self) -> int:
+        return int(self.offsets.shape[0] - 1)
+
+    def load(self, indices: list[int]) -> None:
+        self.loaded.update(indices)
+
+    def unload(self, indices: list[int]) -> None:
+        self.loaded.difference_update(indices)
+
+    def prepare(self, indices: list[int]) -> Prepared:
+        index = np.asarray(indices, dtype=np.int64)
+        starts, lengths = self.offsets[index], self.offsets[index + 1] - self.offsets[index]
+        packed = np.zeros(index.shape[0] + 1, dtype=np.int64)
+        np.cumsum(lengths, out=packed[1:])
+        gather = np.repeat(starts - packed[:-1], lengths) + np.arange(int(packed[-1]), dtype=np.int64)
+        arrays = {name: v[gather] for name, v in self.values.items()}
+        arrays.update({name: a[index] for name, a in self.per_sample.items()})
+        arrays[self.offsets_name] = packed
+        return Prepared(tuple(arrays[name] for name in self.order), np.arange(index.shape[0] + 1, dtype=np.int64),
+                        self.labels[index])

@@ -118,6 +118,12 @@ class HSTUFamily:
     def units(self, batch: FamilyBatch) -> dict[str, float]:
         return {"tokens": float(batch.num_items)}
 
+    def serving(self, model: nn.Module, dataset: Any) -> Any:
+        """The model as served (serving.py): top-K retrieval over jagged histories, for export and LoadGen."""
+        from dlrmbench_plugins.families.hstu.serving import build_served
+
+        return build_served(model, dataset, KS, "hr_at_10")
+
 
 def build_family(ctx: Any) -> HSTUFamily:
     return HSTUFamily(ctx.options)

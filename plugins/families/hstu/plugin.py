@@ -107,6 +107,7 @@ def register_families(register: Callable[[PluginSpec], None]) -> None:
         factory=f"{FACTORY}:build_family", uses=(), metrics=_metrics(), target_metric="hr_at_10",
         flops_per_sample=flops_per_sample, memory_plan=memory_plan, default_topology="data_parallel",
         verify=f"{FACTORY}:family_rows", defaults={"dataset": "hstu_synthetic", "optimizer": "adam"},
+        serving=True,  # HSTUFamily.serving: top-K retrieval over jagged inputs (serving.py)
     ))
 
 
