@@ -56,6 +56,7 @@ def main() -> None:
         work = build_workload(resolve(case))
         served = served_model(work)
         library = library or served.library(args.users, 0)
+        (scratch / target).mkdir()
         predict, facts = family_target(work, served, scratch / target)
         call = first_output(predict)
         for _ in range(2):  # warm-up (torch.compile compiles here)

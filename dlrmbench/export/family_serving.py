@@ -47,13 +47,18 @@ def family_target(work: Any, served: Any, scratch: Path) -> tuple[Predict, dict[
         return module_predict(module), {"serving_target": f"{serve.target} PyTorch (CPU), fp32, family {family}"}
     fmt = TARGET_FORMATS[serve.target]
     source = {"case": work.case.name, "seed": work.case.seed, "family": family}
-    manifest = export_served(served, source, scratch / "export", (fmt,), serve.check, force=False)
-    predictor = FamilyPredictor(scratch / "export" / manifest["models"][fmt]["file"], fmt, served.input_names,
-                                serve.threads)
+    root = scratch / "export"
+    if serve.export_to is not None:  # kept: the case's folder, replaced (as the core layout's export_to)
+        from dlrmbench.config.paths import case_path
+
+        root = case_path(serve.export_to, work.case)
+    manifest = export_served(served, source, root, (fmt,), serve.check, force=serve.export_to is not None)
+    predictor = FamilyPredictor(root / manifest["models"][fmt]["file"], fmt, served.input_names, serve.threads)
     runtime = "onnxruntime (CPU)" if fmt == "onnx" else "TorchScript (CPU)"
     return predictor.predict, {"serving_target": f"{runtime}, family {family}, intra-op threads "
                                                  f"{serve.threads or 'default'}",
-                               "serving_export": {"split": False, "check": manifest["check"]}}
+                               "serving_export": {"split": False, "check": manifest["check"],
+                                                  "kept_at": str(root) if serve.export_to is not None else None}}
 
 
 def first_output(predict: Predict) -> Callable[[Any], np.ndarray]:
@@ -87,8 +92,10 @@ def accuracy_check(work: Any, served: Any, library: Any, folder: Path, layout: A
         chunk = library.prepare(samples[start:start + 256])
         reference_rows.append(np.asarray(served.reference(chunk.inputs)[0]))
     reference = np.concatenate(reference_rows)
+    reference = reference.reshape(reference.shape[0], -1)  # rows x width, as the log's outputs
+    same = reference.shape == outputs.shape
     served_metrics = served.accuracy(outputs, labels)
-    reference_metrics = served.accuracy(reference.reshape(outputs.shape), labels)
+    reference_metrics = served.accuracy(reference, labels)
     name = served.accuracy_metric
     declared = {m.name: m for m in work.resolved.metrics}
     higher = declared[name].higher_is_better is not False if name in declared else True
@@ -97,9 +104,8 @@ def accuracy_check(work: Any, served: Any, library: Any, folder: Path, layout: A
     return {"family": work.case.model.family, "metric": name, "higher_is_better": higher,
             "declared": {n: (d.unit, d.higher_is_better) for n, d in declared.items()},
             "metrics": served_metrics, "reference_metrics": reference_metrics, "ratio": ratio,
-            "samples": len(samples), "rows": int(outputs.shape[0]), "outputs_equal_share":
-            float(np.mean(np.all(outputs.reshape(reference.shape) == reference, axis=tuple(range(1, reference.ndim)))))
-            if reference.shape == outputs.reshape(reference.shape).shape else None,
+            "samples": len(samples), "rows": int(outputs.shape[0]),
+            "outputs_equal_share": float(np.mean(np.all(outputs == reference, axis=1))) if same else None,
             "meets": gates(value, ref, higher)}
 
 

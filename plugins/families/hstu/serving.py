@@ -121,7 +121,9 @@ class HSTUServed:
 
     # --- LoadGen -----------------------------------------------------------------------------------------
     def library(self, samples: int, seed: int) -> Any:
-        """The first ``samples`` users of the test split: histories (jagged), request times, held-out items."""
+        """The first ``samples`` users of the test split: histories (jagged), request times, held-out items (the
+        same users whatever ``seed``: the reference's evaluation covers users in order). The served module holds a
+        (batch, num_items + 1) score matrix per call: the batcher's ``max_batch_size`` bounds it."""
         from dlrmbench.loadgen.qsl import JaggedLibrary
 
         if samples > self.data.num_users:
