@@ -138,16 +138,24 @@ def test_export_writes_the_jagged_retrieval_graph_checked_against_eager(tmp_path
 def test_the_jagged_library_packs_issued_samples_as_values_and_offsets() -> None:
     from dlrmbench.loadgen.qsl import JaggedLibrary
 
-    ids = np.array([1, 2, 3, 4, 5, 6], dtype=np.int64)  # samples: [1, 2] [3] [4, 5, 6]
-    library = JaggedLibrary({"ids": ids, "ts": ids * 10}, np.array([0, 2, 3, 6]), {"q": np.array([7, 8, 9])},
-                            np.array([[11], [12], [13]]), ("ids", "ts", "offsets", "q"))
+    ids = np.array([1, 2, 3, 4, 5, 6], dtype=np.int64)  # histories: [1, 2] [3] [4, 5, 6]
+    library = JaggedLibrary({"offsets": (np.array([0, 2, 3, 6]), {"ids": ids, "ts": ids * 10})},
+                            {"q": np.array([7, 8, 9])}, np.array([[11], [12], [13]]), ("ids", "ts", "offsets", "q"))
     prepared = library.prepare([2, 0])
     got_ids, got_ts, offsets, q = prepared.inputs
     assert got_ids.tolist() == [4, 5, 6, 1, 2] and got_ts.tolist() == [40, 50, 60, 10, 20]
     assert offsets.tolist() == [0, 3, 5] and q.tolist() == [9, 7]
     assert prepared.labels.tolist() == [[13], [11]] and prepared.offsets.tolist() == [0, 1, 2]
+    # a ranking request: its candidates are the data rows (one label and one output each)
+    ranking = JaggedLibrary({"offsets": (np.array([0, 2, 3, 6]), {"ids": ids}),
+                             "candidate_offsets": (np.array([0, 1, 3, 4]), {"candidates": np.array([9, 8, 7, 6])})},
+                            {}, np.array([1.0, 0.0, 1.0, 0.0]), ("ids", "offsets", "candidates", "candidate_offsets"),
+                            rows="candidate_offsets")
+    packed = ranking.prepare([1, 2])
+    assert [a.tolist() for a in packed.inputs] == [[3, 4, 5, 6], [0, 1, 4], [8, 7, 6], [0, 2, 3]]
+    assert packed.offsets.tolist() == [0, 2, 3] and packed.labels.tolist() == [0.0, 1.0, 0.0]
     with pytest.raises(ValueError, match="order"):
-        JaggedLibrary({"ids": ids}, np.array([0, 6]), {}, np.zeros((1, 1)), ("ids",))
+        JaggedLibrary({"offsets": (np.array([0, 6]), {"ids": ids})}, {}, np.zeros((1, 1)), ("ids",))
 
 
 def test_responses_keep_dtype_and_width_and_dlrm_pairs_are_unchanged() -> None:

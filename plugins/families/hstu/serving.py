@@ -131,7 +131,7 @@ class HSTUServed:
                             "each); lower serve.samples")
         batch = self._batch(torch.arange(samples))
         ids, timestamps, offsets, query = self._arrays(batch)
-        return JaggedLibrary({"ids": ids, "timestamps": timestamps}, offsets, {"query_timestamps": query},
+        return JaggedLibrary({"offsets": (offsets, {"ids": ids, "timestamps": timestamps})}, {"query_timestamps": query},
                              batch.target_ids.numpy().reshape(-1, 1), INPUTS)
 
     def accuracy(self, outputs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
