@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from dlrmbench.errors import UserError
 from dlrmbench.export.exporter import FAMILY_MANIFEST_FORMAT
 
 FILES = {"onnx": "model.onnx", "torchscript": "model.pt"}
@@ -29,11 +30,29 @@ CHECK_BATCH_SIZES = (1, 7, 64)
 EXAMPLE_BATCH = 5
 
 
+#: What the core's own serving layout reads from a model (dlrmbench.export.serving_model.serving_parts).
+CORE_LAYOUT_PARTS = ("embeddings", "bottom_mlp", "interaction", "top_mlp", "out")
+
+
+def core_layout_problem(family: Any, model: Any, case: Any) -> str | None:
+    """Why the core's ``numerical, categorical -> logit`` layout cannot serve a model whose family object has no
+    ``serving`` method, or None when it can."""
+    missing = [part for part in CORE_LAYOUT_PARTS if not hasattr(model, part)]
+    if not missing:
+        return None
+    return (f"family {case.model.family}: its family object ({type(family).__name__}) gives no serving(model, "
+            f"dataset) and its model is not the numerical, categorical layout the core serves (it has no "
+            f"{', '.join(missing)}); this model cannot be served yet")
+
+
 def served_model(work: Any) -> Any:
     """The family's served model of ``work`` (its ``serving(model, dataset)``), or None when the family has none
-    (the core's own layout then serves it)."""
+    and the core's own layout serves the model (a UserError when that layout does not fit it either)."""
     serving = getattr(work.family, "serving", None)
     if serving is None:
+        problem = core_layout_problem(work.family, work.model, work.case)
+        if problem:
+            raise UserError(f"case {work.case.name}: {problem}")
         return None
     model = work.model.float().cpu().eval()
     return serving(model, work.dataset)

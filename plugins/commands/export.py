@@ -127,10 +127,17 @@ def export_command(output: Path, checkpoint: Path | None, suite: Path | None, ca
 
 
 def _serves_its_own_model(case: object) -> bool:
-    """True when the case's family object has ``serving`` (its own served model, not the core's layout)."""
+    """True when the case's family object has ``serving`` (its own served model, not the core's layout); a family
+    without it whose configuration is not the core's layout (no interaction) is refused with the reason."""
     from dlrmbench.workload.build import build_family, resolve
 
-    return hasattr(build_family(resolve(case)), "serving")  # type: ignore[arg-type]
+    family = build_family(resolve(case))  # type: ignore[arg-type]
+    if hasattr(family, "serving"):
+        return True
+    if not hasattr(case.model, "interaction"):  # type: ignore[attr-defined]
+        raise UserError(f"--case {case.name}: family {case.model.family} gives no serving(model, dataset) and its "  # type: ignore[attr-defined]
+                        "model is not the numerical, categorical layout dlrmbench export writes; it cannot be exported yet")
+    return False
 
 
 def _export_family(case: object, checkpoint: Path | None, output: Path, formats: tuple[str, ...], check: bool,

@@ -179,3 +179,22 @@ def test_gates_respect_a_metric_where_lower_is_better() -> None:
     # NE: the served value may be at most reference / fraction
     assert gates(0.70, 0.695, higher_is_better=False) == {"99%": True, "99.9%": False}
     assert gates(0.72, 0.695, higher_is_better=False)["99%"] is False
+
+
+def test_a_family_without_serving_whose_model_is_not_the_core_layout_is_refused_by_name() -> None:
+    from types import SimpleNamespace
+
+    from dlrmbench.errors import UserError
+    from dlrmbench.export.family_export import served_model
+
+    class NoServing:  # a family object without serving(model, dataset)
+        pass
+
+    work = SimpleNamespace(family=NoServing(), model=SimpleNamespace(embeddings=None),
+                           case=SimpleNamespace(name="rank", model=SimpleNamespace(family="other")))
+    with pytest.raises(UserError, match=r"case rank: family other: .*NoServing.* no bottom_mlp, interaction, "
+                                        r"top_mlp, out"):
+        served_model(work)
+    work.model = SimpleNamespace(**{part: None for part in ("embeddings", "bottom_mlp", "interaction", "top_mlp",
+                                                            "out")})
+    assert served_model(work) is None  # the core's own layout serves it
