@@ -290,7 +290,9 @@ class ServedModel(Protocol):
     named inputs, and what export, ``--check``, ``mode: serve`` and LoadGen need to drive it.
 
     ``input_names`` / ``output_names``: the served module's inputs and outputs in call order. Jagged inputs are
-    values + offsets (an ``offsets`` input of B + 1 entries), never padded by the caller.
+    values + offsets (an ``offsets`` input of B + 1 entries), never padded by the caller. ``formats``: the export
+    formats the module can be written in (``("onnx", "torchscript")``; empty when only the PyTorch targets serve it,
+    e.g. shapes that depend on the data).
     ``module()``: the fp32 CPU ``nn.Module`` that is exported and served (``module(*inputs)`` -> a tensor or a
     tuple in ``output_names`` order). ``onnx_dynamic_shapes()``: ``torch.export`` dynamic shapes per input name.
     ``example(batch_size, seed)``: a request of ``batch_size`` samples from the case's data, as numpy arrays in
@@ -308,6 +310,7 @@ class ServedModel(Protocol):
 
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
+    formats: tuple[str, ...]
     accuracy_metric: str
 
     def module(self) -> "nn.Module": ...

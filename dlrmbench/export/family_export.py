@@ -135,6 +135,12 @@ def export_served(served: Any, source: dict[str, Any], output: Path, formats: tu
     """Write ``served`` to ``output`` in ``formats``; with ``check``, refuse (nothing written) on a difference."""
     from dlrmbench.export.exporter import MANIFEST, ExportMismatch, _publish, check_output
 
+    unsupported = [fmt for fmt in formats if fmt not in served.formats]
+    if unsupported:
+        raise UserError(f"family {source.get('family')}: its served model is written as "
+                        f"{', '.join(served.formats) or 'no export format'}, not {', '.join(unsupported)}; serve it on "
+                        "the pytorch or pytorch_compiled target" + (f", or export --format {served.formats[0]}"
+                                                                    if served.formats else ""))
     check_output(output, force)
     stage = Path(tempfile.mkdtemp(prefix=f".{output.name}.export-", dir=output.resolve().parent))
     try:

@@ -28,7 +28,7 @@ def test_every_member_of_the_served_model_is_documented_with_its_arguments() -> 
     for name in ("module", "onnx_dynamic_shapes", "example", "reference", "compare", "library", "accuracy"):
         args = [p for p in inspect.signature(getattr(protocol, name)).parameters if p != "self"]
         assert f"`{name}({', '.join(args)})`" in DOC, name
-    for name in ("input_names", "output_names", "accuracy_metric"):
+    for name in ("input_names", "output_names", "formats", "accuracy_metric"):
         assert f"`{name}`" in DOC, name
 
 

@@ -53,6 +53,7 @@ class HSTUServed:
 
     input_names = INPUTS
     output_names = OUTPUTS
+    formats = ("onnx", "torchscript")
 
     def __init__(self, model: HSTURetrieval, data: Any, ks: tuple[int, ...], target_metric: str) -> None:
         self.model = model.float().cpu().eval()
