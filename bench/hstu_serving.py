@@ -63,7 +63,7 @@ def main() -> None:
             call(library.prepare(list(range(min(args.batch, library.total_samples)))).inputs)
         calls[target] = (call, facts["serving_target"])
     assert library is not None
-    tokens = int(library.offsets[-1])
+    tokens = int(library.jagged["offsets"][0][-1])  # history items over all users
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {library.total_samples} users, "
           f"{tokens / library.total_samples:.0f} history items per user on average; Offline batch {args.batch}")
     results: dict[str, list[float]] = {t: [] for t in targets}

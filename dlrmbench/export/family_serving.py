@@ -119,6 +119,17 @@ def accuracy_evaluation(accuracy: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+class SharedTarget:
+    """A served model in this process as serve_bench's ``Target``: every client calls the one ``predict`` (ONNX
+    Runtime and TorchScript release the GIL)."""
+
+    def __init__(self, description: str, predict: Predict) -> None:
+        self.description, self.predict = description, predict
+
+    def client(self) -> Predict:
+        return self.predict
+
+
 #: Distinct requests each closed-loop client cycles through per batch size.
 CLOSED_LOOP_REQUESTS = 4
 
@@ -135,14 +146,6 @@ def serve_family_closed_loop(work: Any, served: Any, settings: Any, reporter: An
     scratch = Path(tempfile.mkdtemp(prefix="dlrmbench-serve-"))
     try:
         predict, facts = family_target(work, served, scratch)
-        description = facts["serving_target"]
-
-        class Local:
-            def __init__(self) -> None:
-                self.description = description
-
-            def client(self) -> Callable[..., Any]:
-                return predict
 
         def requests(batch: int, seed: int) -> list[tuple[np.ndarray, ...]]:
             return [served.example(batch, seed + i) for i in range(CLOSED_LOOP_REQUESTS)]
@@ -154,7 +157,7 @@ def serve_family_closed_loop(work: Any, served: Any, settings: Any, reporter: An
             reporter.emit("progress", step=done[0], batch_size=cell.batch_size, concurrency=cell.concurrency,
                           throughput=cell.samples_per_s)
 
-        cells = run_serving(Local(), {}, settings, progress, requests)
+        cells = run_serving(SharedTarget(facts["serving_target"], predict), {}, settings, progress, requests)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     from dlrmbench.export.serving_results import runtime_versions

@@ -1,6 +1,7 @@
 """HSTU served through the family's ``serving``: ``dlrmbench export --check`` writes the jagged-input retrieval graph,
-``dlrmbench run --short`` serves it under the real LoadGen (the result carries the summary's numbers), and accuracy
-mode's HR@K / NDCG@K / MRR equal a computation read independently from LoadGen's accuracy log."""
+``dlrmbench run --short`` serves it under the real LoadGen (the result carries the summary's numbers) and to
+closed-loop clients, and accuracy mode's HR@K / NDCG@K / MRR equal a computation read independently from LoadGen's
+accuracy log."""
 
 from __future__ import annotations
 
@@ -36,6 +37,11 @@ cases:
     dataset: {DATA}
     serve: {{target: torchscript, scenario: offline, samples: 96, batcher: {{max_batch_size: 32}},
             loadgen: {{mode: accuracy}}}}
+  - name: closed-loop
+    mode: serve
+    model: {MODEL}
+    dataset: {DATA}
+    serve: {{target: torchscript, batch_sizes: [1, 8], concurrency: [1], duration_s: 0.3, warmup: 1}}
 """
 K = 200  # the served top K: min(largest metric K, num_items)
 
@@ -73,6 +79,17 @@ def test_offline_result_equals_loadgens_summary(served_run) -> None:
     assert offline.value("loadgen_valid") == (1.0 if text["Result is"] == "VALID" else 0.0)
     assert offline.value("loadgen_latency_p99") == int(text["99.00 percentile latency (ns)"]) / 1e6
     assert record["mean_batch_samples"] <= 32  # the batcher packed the jagged samples up to max_batch_size
+
+
+def test_closed_loop_clients_serve_requests_of_users_from_the_data(served_run) -> None:
+    _, results = served_run
+    closed = results["closed-loop"]
+    assert closed.status == "ok", closed.error
+    cells = {r["batch_size"]: r for r in closed.inference}
+    assert set(cells) == {1, 8} and all(r["requests"] > 0 for r in cells.values())
+    for batch, r in cells.items():  # samples/s = requests x users per request / the measured window
+        assert r["throughput_samples_per_s"] == pytest.approx(r["requests"] * batch / r["seconds"], rel=1e-9)
+    assert closed.environment["serving_export"]["check"]["torchscript"]["passed"] is True
 
 
 def _read_log(path: Path) -> dict[int, tuple[list[int], int]]:
