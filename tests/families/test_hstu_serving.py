@@ -129,6 +129,9 @@ def test_accuracy_metrics_equal_an_independent_reading_of_the_accuracy_log(serve
     (row,) = acc.evaluations
     assert row["samples"] == 96 and row["outputs_equal_share"] == 1.0  # TorchScript gave the eager top K
     assert acc.environment["serving_export"]["check"]["torchscript"]["passed"] is True
+    from dlrmbench.results.compare import headline_metric
+
+    assert headline_metric(acc) == ("serving_hr_at_10", None, None)  # compare judges it by the gated metric
 
 
 def test_export_writes_the_jagged_retrieval_graph_checked_against_eager(tmp_path: Path) -> None:
