@@ -60,7 +60,8 @@ RANKING_SMALL = HSTUModelConfig(
     linear_dropout=0.0, ranking=HSTURankingConfig(
         embedding_dim=12, preprocessor_hidden_dim=16, item_mlp_hidden_dim=16, head_hidden_dim=16, num_users=32,
         num_categories=8, max_seq_len=48, max_num_candidates=4, max_num_candidates_inference=8,
-        context_min_history=4, tasks=(RankingTask(name="rating", bit=1), RankingTask(name="like", bit=2))))
+        context_min_history=4, num_position_buckets=64, num_time_buckets=64,
+        tasks=(RankingTask(name="rating", bit=1), RankingTask(name="like", bit=2))))
 
 
 def ranking_batch(cfg: HSTUModelConfig = RANKING_SMALL, seed: int = 0) -> RankingBatch:
