@@ -66,6 +66,9 @@ class HSTURankingConfig(_Strict):
     num_time_buckets: PositiveInt = Field(default=2048, description="HSTUPositionalEncoder")
     time_bucket_seconds: PositiveFloat = Field(default=60.0, description="time_bucket_increments")
     time_bucket_fn: Literal["sqrt", "log"] = "sqrt"
+    time_bucket_clamp: Literal["table", "embedding_dim"] = Field(
+        default="table", description="largest time bucket: table = num_time_buckets (GR's Triton kernel, "
+        "triton_position.py); embedding_dim = D - 1 (GR's PyTorch path reads ts_embeddings.size(1) - 1)")
     attn_alpha: PositiveFloat | None = Field(default=None, description="score scale; None: 1/sqrt(dqk)")
     target_aware: bool = Field(default=True, description="candidates see the history and themselves, not each other")
     postprocessor: Literal["timestamp_layer_norm", "layer_norm", "none"] = Field(

@@ -280,7 +280,8 @@ class HSTURanking(nn.Module):
         query = torch.gather(ts, 1, (lengths - 1).clamp(min=0).unsqueeze(1))
         dt = (query - ts).clamp(min=1e-6) / r.time_bucket_seconds
         dt = torch.log(dt) if r.time_bucket_fn == "log" else torch.sqrt(dt)
-        buckets = torch.clamp(dt.clamp(min=0).int(), 0, r.num_time_buckets)
+        top = r.num_time_buckets if r.time_bucket_clamp == "table" else self.cfg.item_embedding_dim - 1
+        buckets = torch.clamp(dt.clamp(min=0).int(), 0, top)
         added = self.position_emb[pos[pad.valid]] + self.time_emb[buckets[pad.valid].long()]
         return x * self.cfg.item_embedding_dim ** 0.5 + added.to(x.dtype)
 
