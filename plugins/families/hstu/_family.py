@@ -218,6 +218,13 @@ class RankingFamily:
     def units(self, batch: RankingFamilyBatch) -> dict[str, float]:
         return {"tokens": float(batch.uih_ids.numel() + batch.cand_ids.numel())}
 
+    def serving(self, model: nn.Module, dataset: Any) -> Any:
+        """The ranking model as served: ``ranking_serving.py`` (the hstu-serve branch builds it; called only once
+        the family declares ``serving``)."""
+        from dlrmbench_plugins.families.hstu.ranking_serving import build_ranking_served
+
+        return build_ranking_served(model, dataset, self.tasks)
+
 
 def ranking_metrics(rows: dict[str, torch.Tensor], tasks: list[str]) -> dict[str, float]:
     """``ne_<task>``, ``accuracy_<task>``, ``auc_<task>`` (over all candidates) and ``gauc_<task>`` (per request)."""
