@@ -78,13 +78,8 @@ class HSTUWorkloadModel(nn.Module):
 
 
 class HSTUFamily:
-    """The family object the core asks (see docs/families.md): the retrieval model, or with ``task: ranking``
-    the DLRMv3 ranking model (:class:`RankingFamily` answers for it)."""
-
-    def __new__(cls, config: Any) -> Any:
-        if cls is HSTUFamily and getattr(config, "task", "retrieval") == "ranking":
-            return RankingFamily(config)
-        return super().__new__(cls)
+    """The family object the core asks (see docs/families.md) for the retrieval model; :class:`RankingFamily`
+    answers for ``task: ranking``."""
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -245,6 +240,9 @@ def ranking_metrics(rows: dict[str, torch.Tensor], tasks: list[str]) -> dict[str
 
 
 def build_family(ctx: Any) -> Any:
+    """The retrieval family object, or the ranking one for ``task: ranking``."""
+    if getattr(ctx.options, "task", "retrieval") == "ranking":
+        return RankingFamily(ctx.options)
     return HSTUFamily(ctx.options)
 
 

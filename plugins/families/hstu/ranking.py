@@ -22,7 +22,7 @@ Every layer follows the reference's PyTorch kernels (``ops/pytorch/``) and its s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Optional
 
 import torch
@@ -69,8 +69,9 @@ class RankingBatch:
         return self.cand_ids.numel()
 
     def to(self, device: Any, non_blocking: bool = False) -> "RankingBatch":
-        return type(self)(**{f.name: (v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v)
-                             for f in fields(self) for v in [getattr(self, f.name)]})
+        """The same batch (subclass fields kept) with every tensor on ``device``."""
+        return replace(self, **{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
+                                for f in fields(RankingBatch)})
 
     def tensors(self) -> tuple[torch.Tensor, ...]:
         """The model's inputs, in :meth:`HSTURanking.forward`'s order."""
