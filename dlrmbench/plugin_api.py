@@ -429,8 +429,10 @@ class PluginSpec:
     Families (``options`` is the family's model configuration, a :class:`FamilyConfig`):
         uses: the model kinds (:data:`MODEL_KINDS`) the family builds its model from; a case of the family
             resolves a plugin of each (the suite's choice or the kind's default) and none of the others.
-        metrics: the quality metrics its ``metrics(rows)`` returns (name, unit, direction).
-        target_metric: the metric ``auc_threshold`` and the MLPerf log's quality target apply to.
+        metrics: the quality metrics its ``metrics(rows)`` returns (name, unit, direction), or
+            ``metrics(config)`` giving them from the validated model configuration (names that depend on it).
+        target_metric: the metric ``auc_threshold`` and the MLPerf log's quality target apply to (or
+            ``target_metric(config)``).
         flops_per_sample: ``flops_per_sample(config, resolved)`` training FLOPs per sample (forward and
             backward), light; None when unknown. The result gets a FLOP/s figure from it.
         memory_plan: ``memory_plan(resolved, table_sizes, capacities, shared_capacity)`` the memory plan of
@@ -487,8 +489,8 @@ class PluginSpec:
     devices: tuple[str, ...] | None = None
     tables: Literal["placed", "replicated", "own"] = "placed"
     uses: tuple[PluginKind, ...] = ()
-    metrics: tuple[FamilyMetric, ...] = ()
-    target_metric: str | None = None
+    metrics: "tuple[FamilyMetric, ...] | Callable[[Any], tuple[FamilyMetric, ...]]" = ()
+    target_metric: "str | Callable[[Any], str | None] | None" = None
     flops_per_sample: Callable[[Any, Any], "float | None"] | None = None
     memory_plan: Callable[[Any, list[int], "list[int] | None", "int | None"], Any] | None = None
     default_topology: str | None = None
