@@ -21,7 +21,7 @@ from preproc import parsing
 from preproc.scan import SCAN_FORMAT, bad_line_message, bad_lines_advice, batches, not_criteo, scan_files
 from preproc.schema import CAT_KEYS, SPLITS, cat_dtype
 from preproc.session import effective_conf, get_session, master_url, require_pyspark
-from preproc.state import MANIFEST, WorkState, prepare_output
+from preproc.state import MANIFEST, WorkState, output_records, prepare_output
 from preproc.transform import dataset_frame, train_buckets
 from preproc.writer import assemble, done_chunks, write_chunks
 
@@ -291,6 +291,7 @@ def _stages(
         "model_size": sizes,
         "cat_dtypes": dtypes,
         "fingerprint": fingerprint,
+        "outputs": output_records(state.output),  # checked by the readers and by a rerun (data changed since)
     }
     atomic.write_json(state.output / MANIFEST, manifest)
     if not opts.keep_work:
