@@ -105,17 +105,17 @@ def prepare_output(output_dir: Path, fingerprint: dict[str, Any], before_create:
 
 def output_records(output_dir: Path) -> dict[str, Any]:
     """Fingerprints (size, modification time, sampled digest) of every split file written, by relative path."""
-    from dlrmbench.data.fingerprint import records
+    from preproc.fingerprint import record
 
     names = [f"{split}/{p.name}" for split in ("train", "test", "validation") if (output_dir / split).is_dir()
              for p in sorted((output_dir / split).iterdir()) if p.is_file()]
-    return records(output_dir, names)
+    return {name: record(output_dir / name) for name in names}
 
 
 def check_outputs_unchanged(output_dir: Path) -> None:
     """A complete run whose outputs changed since (a file rewritten, truncated or removed) is refused, naming
     the file, instead of being reported complete."""
-    from dlrmbench.data.fingerprint import change
+    from preproc.fingerprint import change
 
     outputs = atomic.read_json(output_dir / MANIFEST).get("outputs")
     if not isinstance(outputs, dict):

@@ -6,6 +6,9 @@ size, modification time and a sampled digest; the reader refuses a file whose si
 modification time differs and whose sampled digest differs too (a copy made without keeping times, the usual
 ``cp``, keeps the digest and passes). The sampled digest reads :data:`SAMPLES` blocks of :data:`BLOCK` bytes
 (first, last and evenly between), so a check costs a few hundred KiB per file. Stdlib only.
+
+The writer's side is ``preproc/fingerprint.py`` (preproc imports nothing of dlrmbench); the rule is stated in
+``preproc/FORMAT.md`` and ``tests/datasets/test_changed_data.py`` holds the two to the same records.
 """
 
 from __future__ import annotations
@@ -37,11 +40,6 @@ def record(path: Path) -> dict[str, Any]:
     """What is kept of one file when the dataset is made."""
     stat = path.stat()
     return {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "digest": sampled_digest(path)}
-
-
-def records(root: Path, relative: list[str]) -> dict[str, dict[str, Any]]:
-    """``{relative path: record}`` of files under ``root``."""
-    return {name: record(root / name) for name in relative}
 
 
 def change(path: Path, recorded: Any) -> str | None:

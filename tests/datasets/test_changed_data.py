@@ -9,6 +9,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dlrmbench.data.errors import DatasetError
@@ -76,3 +77,21 @@ def test_a_manifest_without_fingerprints_is_read_as_before(split_dataset: tuple[
     (root / MANIFEST).write_text(json.dumps({"format": "dlrm-split-v1", "rows": {"train": 1000}}))
     _shorten_every_file(root / "train", 100)  # nothing recorded to compare with
     open_source(root, "split", "train", table_sizes(root, "split")).close()
+
+
+@pytest.mark.parametrize("size", [0, 100, 8 * 65536, 8 * 65536 + 1, 3_000_001])
+def test_the_writer_and_the_readers_fingerprint_alike(tmp_path: Path, size: int) -> None:
+    """preproc cannot import dlrmbench: its copy of the rule must give the readers' records."""
+    from dlrmbench.data import fingerprint as reader
+    from preproc import fingerprint as writer
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes())
+    assert writer.record(path) == reader.record(path)
+    rewritten = bytearray(path.read_bytes())
+    if size:
+        rewritten[-1] ^= 0xFF  # in the last block, which both sample
+        path.write_bytes(bytes(rewritten))
+        os.utime(path, ns=(5, 5))
+        assert writer.change(path, writer.record(path)) is None
+        assert reader.sampled_digest(path) == writer.sampled_digest(path)

@@ -120,7 +120,7 @@ ROWS: dict[str, tuple[Callable[[Path], Path], dict, dict[str, Callable[[Path], s
 
 
 #: Dataset plugins that generate their samples (no files to inspect).
-GENERATED = {"synthetic", "hstu_synthetic"}
+GENERATED = {"synthetic", "hstu_synthetic", "dlrmv3_streaming"}
 
 
 def test_every_dataset_plugin_has_rows() -> None:
