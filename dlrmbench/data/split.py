@@ -189,7 +189,35 @@ def split_sample_counts(directory: Path, table_sizes: list[int], num_numerical: 
                                f"({whole} samples and {rest} bytes at offset {whole * width}: a truncated file?)")
         counts[name] = (size, whole)
     _check_no_extra_features(directory, len(table_sizes))
+    check_unchanged(directory, list(counts))
     return counts
+
+
+#: The manifest ``preproc`` writes last beside the splits, with a fingerprint of every file it wrote.
+MANIFEST = "preprocess.json"
+
+
+def check_unchanged(directory: Path, names: list[str]) -> None:
+    """Refuse a split file changed since ``preprocess`` wrote it (its manifest's ``outputs`` record)."""
+    import json
+
+    from dlrmbench.data.fingerprint import change
+
+    manifest = directory.parent / MANIFEST
+    try:
+        if not manifest.is_file() or manifest.stat().st_size > 16 << 20:
+            return
+        outputs = json.loads(manifest.read_text(encoding="utf-8")).get("outputs")
+    except (OSError, ValueError, AttributeError):
+        return  # not ours to judge: the readers check the files themselves
+    if not isinstance(outputs, dict):
+        return  # written before fingerprints were recorded
+    for name in names:
+        why = change(directory / name, outputs.get(f"{directory.name}/{name}"))
+        if why is not None:
+            raise DatasetError(
+                f"{directory / name}: changed since preprocess wrote it ({why}; recorded in {manifest}); it would "
+                "be read short or different: restore the file, or rerun dlrmbench preprocess into a new folder")
 
 
 def _check_no_extra_features(directory: Path, num_categorical: int) -> None:

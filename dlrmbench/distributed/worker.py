@@ -226,10 +226,12 @@ def main(resolved: ResolvedCase) -> int:
 
 
 def _injected_failure(rank: int) -> None:
-    """``DLRMBENCH_TEST_FAIL_MODE``: ``raise`` an error or ``die`` (SIGKILL itself) once the process
+    """``DLRMBENCH_TEST_FAIL_MODE``: ``raise`` an error, ``die`` (SIGKILL itself) or ``stop`` (SIGSTOP) once the process
     group is up, while the other ranks wait in the first exchange."""
     mode = os.environ.get("DLRMBENCH_TEST_FAIL_MODE", "raise")
     time.sleep(float(os.environ.get("DLRMBENCH_TEST_FAIL_AFTER_S", "1")))
     if mode == "die":
         os.kill(os.getpid(), signal.SIGKILL)
+    if mode == "stop":  # stopped, as by a debugger or kill -STOP: never exits by itself
+        os.kill(os.getpid(), signal.SIGSTOP)
     raise RuntimeError(f"injected failure on rank {rank}")

@@ -181,10 +181,12 @@ class TritonTarget:
             else:
                 import tritonclient.http as client_module
         except (ImportError, RuntimeError) as exc:  # tritonclient without its grpc extra raises RuntimeError
+            from dlrmbench.export.requirements import triton_install
+
             missing = getattr(exc, "name", None) or f"tritonclient.{protocol}"
             raise UserError(
                 f"the triton target over {protocol} needs tritonclient with {protocol} support ({missing} is not "
-                f"importable): pip install 'tritonclient[{protocol}]'; the onnxruntime target needs no server"
+                f"importable): {triton_install(protocol)}; the onnxruntime target needs no server"
             ) from None
         self.module, self.url, self.model, self.protocol = client_module, url, model, protocol
         self.timeout_s = timeout_s
