@@ -414,6 +414,9 @@ class PluginSpec:
             folds ids into small tables with ``model.hash_indices``.
         auc_comparable: its AUC can be set against published ones (real Criteo data); False for
             synthetic labels.
+        throughput_comparable: ``throughput_comparable(options, case)`` why the case's throughput cannot be
+            set against published runs on real data (the planner marks it not comparable with this reason),
+            or None when it can; light. None: always comparable.
     """
 
     kind: PluginKind
@@ -434,6 +437,7 @@ class PluginSpec:
     hotness: Callable[[Any, Any], "list[int] | None"] | None = None
     scale_down: Callable[[dict[str, Any], int, "tuple[int, int]"], dict[str, Any]] | None = None
     auc_comparable: bool = True
+    throughput_comparable: Callable[[Any, Any], "str | None"] | None = None
     families: tuple[str, ...] | None = None
     devices: tuple[str, ...] | None = None
     tables: Literal["placed", "replicated", "own"] = "placed"
