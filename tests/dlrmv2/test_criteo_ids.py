@@ -110,3 +110,21 @@ def test_dlrmv2_synthetic_throughput_is_comparable_only_with_skewed_ids() -> Non
     result = CaseResult(suite="s", run_id="r", case=uniform.name, status="ok", config=config)
     assert reference_value(result, "train_throughput") == (None, None)  # no ratio to the published throughput
     assert _resolved("uniform", reference=False).comparable  # nothing published to compare with: no label
+
+
+def test_compare_shows_the_reason_instead_of_a_reference_ratio(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from dlrmbench.cli import make_cli
+    from tests.core.test_compare import make_run
+
+    run_dir = make_run(tmp_path, "r1", {"a": [100.0]}, reference=400)
+    case_file = next((run_dir / "cases").glob("*.json"))
+    result = json.loads(case_file.read_text())
+    result["config"].update(comparable=False, not_comparable="synthetic uniform ids: set id_distribution: criteo")
+    case_file.write_text(json.dumps(result))
+    out = CliRunner().invoke(make_cli(), ["compare", str(run_dir)], env={"COLUMNS": "400"}).output
+    assert "not comparable: synthetic uniform ids: set id_distribution: criteo" in out
+    assert "vs ref" not in out and "Scaled-down cases" not in out
