@@ -26,13 +26,28 @@ def package_command(results: Path, out: Path, org: str | None, system: str | Non
     """Write OUT/<org>/{systems,results} from the 10 dlrm_dcnv2 MLPerf logs of the result set RESULTS.
 
     Refuses runs that were scaled down, did not end ok or stopped without reaching the quality target
-    (the official package checker accepts such logs). Check the tree with:
+    (the official package checker accepts such logs), then prints the RCP checker's verdict on the runs
+    (as dlrmbench mlperf rcp). Check the tree with:
     python -m mlperf_logging.package_checker OUT/<org> training 6.0.0
     """
     from dlrmbench.mlperf.package import write_package
 
     root = write_package(results, out, org=org, system=system, allow_invalid=allow_invalid)
     click.echo(f"wrote {root} (check: python -m mlperf_logging.package_checker {root} training 6.0.0)")
+    _echo_rcp_verdict([results])
+
+
+def _echo_rcp_verdict(runs: list[Path]) -> None:
+    """The RCP checker's verdict on the packaged runs (the package checker runs it too, for closed results)."""
+    from importlib.util import find_spec
+
+    if find_spec("mlperf_logging") is None:
+        click.echo("RCP check not run: mlperf-logging is not installed (pip install 'dlrmbench[mlperf]')")
+        return
+    from dlrmbench.mlperf.rcp import check_rcp, gather_logs
+
+    for line in check_rcp(gather_logs(runs)).lines():
+        click.echo(line)
 
 
 @mlperf_group.command("rcp")

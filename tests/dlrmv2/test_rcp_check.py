@@ -85,3 +85,12 @@ def test_open_runs_ruleset_and_required_count(tmp_path: Path) -> None:
     assert "10 dlrm_dcnv2 run(s) at global batch 512" in out and "epochs to converge: 0.1, 0.1," in out
     code, out = _rcp(str(tmp_path / "missing"))
     assert code != 0 and "no such result set or MLPerf log" in out and "Traceback" not in out
+
+
+def test_package_prints_the_rcp_verdict(tmp_path: Path) -> None:
+    from tests.newcomer.test_mlperf_submission import _package, _result_set
+
+    code, out = _package(str(_result_set(tmp_path / "set", [0.6, 0.81])), str(tmp_path / "sub"))
+    assert code == 0, out
+    assert "RCP checker (mlperf-logging, ruleset 6.0.0, pruned RCPs): 10 dlrm_dcnv2 run(s) at global batch 512" in out
+    assert "convergence NOT claimed: the RCP test failed" in out  # 0.1 epoch: far faster than any RCP allows
