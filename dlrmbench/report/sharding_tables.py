@@ -36,10 +36,10 @@ def sharding_table(title: str, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def print_sharding_plans(console: Console, planned: list[Any], registry: Any) -> int:
-    """For each case whose topology declares a ``table_plan``: its per-table plan, or why it cannot be shown.
-    Returns how many plans were shown."""
-    shown = 0
+def table_plans(planned: list[Any], registry: Any) -> dict[str, "list[dict[str, Any]] | str"]:
+    """Case name -> its topology's per-table plan, or why it cannot be made, for each case whose topology
+    declares a ``table_plan`` (the others are left out: nothing of theirs is imported)."""
+    plans: dict[str, list[dict[str, Any]] | str] = {}
     for item in planned:
         topology = item.resolved.plugins.get("topology") if item.resolved is not None else None
         if topology is None:
@@ -47,11 +47,21 @@ def print_sharding_plans(console: Console, planned: list[Any], registry: Any) ->
         spec = registry.get("topology", topology.name)
         if spec.table_plan is None:
             continue
-        case = item.case
         try:
-            answer = spec.table_plan(item.resolved)
+            plans[item.case.name] = spec.table_plan(item.resolved)
         except Exception as exc:  # noqa: BLE001 (the planner's own error, shown with the case; plan goes on)
-            answer = f"its planner failed: {type(exc).__name__}: {exc}"
+            plans[item.case.name] = f"its planner failed: {type(exc).__name__}: {exc}"
+    return plans
+
+
+def print_sharding_plans(console: Console, planned: list[Any], plans: dict[str, Any]) -> int:
+    """Each case's per-table plan from :func:`table_plans`, or why it cannot be shown; how many were shown."""
+    shown = 0
+    for item in planned:
+        if item.case.name not in plans:
+            continue
+        case, answer = item.case, plans[item.case.name]
+        topology = item.resolved.plugins["topology"]
         if isinstance(answer, str):
             print_plain(console, [f"{case.name}: the per-table sharding plan of topology {topology.name} is not "
                                   f"shown: {answer}"])

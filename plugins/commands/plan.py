@@ -47,15 +47,16 @@ def plan_command(suite: Path, only: tuple[str, ...], case_files: Path | None, no
         raise UserError(f"--only {' '.join(only)}: no case of {suite} matches")
     host = current_host()
     planned = plan(cases, host, get_registry())
+    from dlrmbench.report.sharding_tables import print_sharding_plans, table_plans
+
+    sharding = table_plans(planned, get_registry())
     if as_json:
         from dlrmbench.report.jsonout import plan_document
 
-        click.echo(plan_document(loaded.suite.name, suite, planned), nl=False)
+        click.echo(plan_document(loaded.suite.name, suite, planned, sharding), nl=False)
     else:
-        from dlrmbench.report.sharding_tables import print_sharding_plans
-
         print_memory_plans(console, planned, host, every_case=True)
-        print_sharding_plans(console, planned, get_registry())
+        print_sharding_plans(console, planned, sharding)
         print_plan(console, planned)
     if case_files is not None:
         _write_case_files(console, [p.resolved for p in planned], case_files, nodes)

@@ -120,6 +120,12 @@ def test_plan_shows_torchrecs_per_table_sharding_plan(tmp_path: Path) -> None:
     assert [(r[0].strip(), r[1].strip()) for r in rows] == [("table_0", "50"), ("table_1", "40"), ("table_2", "30")]
     assert {r[2].strip() for r in rows} <= {"table_wise", "column_wise"} and {r[3].strip() for r in rows} == {"fused"}
     assert {r[4].strip() for r in rows} <= {"0", "1"}
+    import json
+
+    doc = json.loads(CliRunner().invoke(make_cli(), ["plan", str(suite), "--json"]).stdout)
+    shown = doc["cases"][0]["sharding_plan"]
+    assert [(r["table"], r["rows"], r["sharding_type"], ", ".join(map(str, r["ranks"]))) for r in shown] == \
+        [(r[0].strip(), int(r[1]), r[2].strip(), r[4].strip()) for r in rows]
 
 
 def test_plan_without_torchrec_says_it_cannot_show_the_sharding_plan(tmp_path: Path, monkeypatch) -> None:
@@ -135,6 +141,10 @@ def test_plan_without_torchrec_says_it_cannot_show_the_sharding_plan(tmp_path: P
             "(make torchrec): its EmbeddingShardingPlanner chooses each table's sharding type and ranks when the "
             "case runs") in result.output
     assert "skip: topology torchrec_dmp: Python module 'torchrec' is not installed" in result.output
+    import json
+
+    doc = json.loads(CliRunner().invoke(make_cli(), ["plan", str(suite), "--json"]).stdout)
+    assert doc["cases"][0]["sharding_plan_reason"].startswith("TorchRec is not installed (make torchrec)")
 
 
 def test_the_plan_command_imports_no_torch_for_other_topologies(tmp_path: Path) -> None:
