@@ -173,8 +173,10 @@ class EmbeddingStrategy(Protocol):
     then leaves its parameters alone; the loop calls ``set_learning_rate(lr)`` before every step. Such
     a strategy keeps its optimizer's state in its state dict (``get_extra_state``) so checkpoints carry it.
 
-    Optional ``shardable(gradient_scale)``: the same tables as a TorchRec ``EmbeddingBagCollection`` with
-    the optimizer applied in backward, for ``distributed.topology: torchrec_dmp`` (``torchrec_fused``).
+    Optional ``shardable(gradient_scale, table_sizes=None)``: the same tables (or tables of ``table_sizes``
+    rows, never allocated: ``dlrmbench plan`` asks TorchRec's planner about them) as a TorchRec
+    ``EmbeddingBagCollection`` on the meta device with the optimizer applied in backward, for
+    ``distributed.topology: torchrec_dmp`` (``torchrec_fused``).
     """
 
     table_sizes: list[int]
@@ -456,6 +458,10 @@ class PluginSpec:
         tables: how its ranks hold a model's tables, for the memory planner: ``placed`` (dlrmbench's placement,
             each table on one rank), ``replicated`` (every rank holds the whole model) or ``own`` (the
             topology's own planner places them at run time).
+        table_plan: ``table_plan(resolved)`` the per-table plan the topology's own planner will make for the
+            case (rows of ``table``, ``rows``, ``sharding_type``, ``compute_kernel``, ``ranks``), or a string
+            saying why it cannot be made here; ``dlrmbench plan`` shows it. Light to import; called only for
+            this topology's cases (it may import torch then). None: no plan before the run.
 
     Telemetry sources:
         devices: the device types whose devices it reads (``("cuda",)``), or None for the host source.
@@ -469,6 +475,9 @@ class PluginSpec:
             folds ids into small tables with ``model.hash_indices``.
         auc_comparable: its AUC can be set against published ones (real Criteo data); False for
             synthetic labels.
+        throughput_comparable: ``throughput_comparable(options, case)`` why the case's throughput cannot be
+            set against published runs on real data (the planner marks it not comparable with this reason),
+            or None when it can; light. None: always comparable.
     """
 
     kind: PluginKind
@@ -489,9 +498,11 @@ class PluginSpec:
     hotness: Callable[[Any, Any], "list[int] | None"] | None = None
     scale_down: Callable[[dict[str, Any], int, "tuple[int, int]"], dict[str, Any]] | None = None
     auc_comparable: bool = True
+    throughput_comparable: Callable[[Any, Any], "str | None"] | None = None
     families: tuple[str, ...] | None = None
     devices: tuple[str, ...] | None = None
     tables: Literal["placed", "replicated", "own"] = "placed"
+    table_plan: Callable[[Any], "list[dict[str, Any]] | str"] | None = None
     uses: tuple[PluginKind, ...] = ()
     metrics: "tuple[FamilyMetric, ...] | Callable[[Any], tuple[FamilyMetric, ...]]" = ()
     target_metric: "str | Callable[[Any], str | None] | None" = None

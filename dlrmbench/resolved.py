@@ -221,11 +221,15 @@ def resolve_plugins(case: Case, registry: "Registry") -> tuple[dict[PluginKind, 
 
 
 def _with_full_options(case: Case, specs: dict[PluginKind, PluginSpec], options: dict[PluginKind, Any],
-                       auc_comparable: bool) -> Case:
+                       auc_comparable: bool, not_comparable: str | None = None) -> Case:
     """``case`` with every plugin named and its options as validated (defaults filled in), the family's
-    model configuration in full (``mlp_init: auto`` written out as the interaction plugin's default), and the dataset's AUC property: what the worker reads and the result records."""
+    model configuration in full (``mlp_init: auto`` written out as the interaction plugin's default), and the
+    dataset's AUC property and throughput reason (``not_comparable``): what the worker reads and the result
+    records."""
     data = case.model_dump()
     data["auc_comparable"] = auc_comparable
+    if not_comparable is not None:
+        data.update(comparable=False, not_comparable=not_comparable)
     data["model"] = {**options["family"].model_dump(mode="json"), "family": specs["family"].name}
     if data["model"].get("mlp_init") == "auto" and "interaction" in specs:  # the interaction's reference rule
         data["model"]["mlp_init"] = specs["interaction"].mlp_init
@@ -281,7 +285,9 @@ def resolve_case(case: Case, registry: "Registry") -> tuple[ResolvedCase, dict[P
                for kind in specs}
     width = specs["interaction"].output_width if "interaction" in specs else None
     saved = specs["interaction"].saved_bytes if "interaction" in specs else None
-    full = _with_full_options(case, specs, options, dataset.auc_comparable)
+    throughput_reason = dataset.throughput_comparable(options["dataset"], case) \
+        if dataset.throughput_comparable is not None else None
+    full = _with_full_options(case, specs, options, dataset.auc_comparable, throughput_reason)
     resolved = ResolvedCase(
         case=full, plugins=plugins,
         table_sizes=list(sizes) if sizes else None, hotness=list(hotness) if hotness is not None else None,

@@ -498,6 +498,9 @@ class Case(Strict):
         "(dlrmbench.allocators: glibc-tuned, glibc, jemalloc, tcmalloc)")
     reference: Reference | None = None
     comparable: bool = Field(default=True, description="false when scaled down: never compare with the reference")
+    not_comparable: str | None = Field(
+        default=None, description="set by the planner: why the throughput cannot be set against the reference "
+        "besides scaling down (the dataset plugin's reason, e.g. synthetic uniform ids); None otherwise")
     auc_comparable: bool | None = Field(
         default=None, description="set by the planner from the dataset plugin: false when its AUC cannot be set "
         "against published ones (synthetic labels); None in results written before this field")
