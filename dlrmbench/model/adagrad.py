@@ -52,13 +52,16 @@ def adagrad_unique_rows_(weight: torch.Tensor, state_sum: torch.Tensor, rows: to
 
 
 def adagrad_row_steps_(state_sum: torch.Tensor, rows: torch.Tensor, values: torch.Tensor,
-                       eps: float = ADAGRAD_EPS) -> torch.Tensor:
+                       eps: float = ADAGRAD_EPS, overwrite: bool = False) -> torch.Tensor:
     """Accumulate the summed gradients ``values`` of distinct ``rows`` into ``state_sum`` and return each
-    row's step ``g / (sqrt(G) + eps)`` (the weight moves by ``-lr`` times it)."""
+    row's step ``g / (sqrt(G) + eps)`` (the weight moves by ``-lr`` times it). ``overwrite``: the step is
+    written into ``values`` (a caller's scratch tensor of ``state_sum``'s dtype), sparing two (rows, D)
+    temporaries; the same operations in the same order, so the same numbers."""
     values = values.to(state_sum.dtype)
     acc = state_sum.index_select(0, rows).add_(values * values)
     state_sum.index_copy_(0, rows, acc)
-    return values / acc.sqrt().add_(eps)
+    denominator = acc.sqrt_().add_(eps)
+    return values.div_(denominator) if overwrite else values / denominator
 
 
 def exact_adagrad_ids_(weight: torch.Tensor, state_sum: torch.Tensor, rows: torch.Tensor, values: torch.Tensor,

@@ -123,6 +123,6 @@ def sgd_rows_(weight: torch.Tensor, rows: torch.Tensor, step: torch.Tensor, lr: 
 
 def adagrad_rows_(weight: torch.Tensor, state_sum: torch.Tensor, rows: torch.Tensor, summed: torch.Tensor,
                   lr: float, eps: float, rounder: StochasticRounding | None = None) -> None:
-    """FBGEMM's EXACT_ADAGRAD on distinct ``rows`` with their summed gradients (float32 accumulator):
-    the maths of :func:`dlrmbench.model.adagrad.adagrad_unique_rows_`, the weight written as :func:`sgd_rows_`."""
-    sgd_rows_(weight, rows, adagrad_row_steps_(state_sum, rows, summed, eps), lr, rounder)
+    """FBGEMM's EXACT_ADAGRAD on distinct ``rows`` with their summed gradients (float32 accumulator;
+    ``summed`` is overwritten with the step): the maths of :func:`dlrmbench.model.adagrad.adagrad_unique_rows_`, the weight written as :func:`sgd_rows_`."""
+    sgd_rows_(weight, rows, adagrad_row_steps_(state_sum, rows, summed, eps, overwrite=True), lr, rounder)
