@@ -224,6 +224,10 @@ def child(args: argparse.Namespace) -> dict:
     peer = PeerDlrm.load(args.peer_dlrm) if args.model == "dlrm" else None
     bf16 = native_bf16_reason()
     training, inference = contestants(bf16, args.model)
+    if args.only:  # the peer (first) always runs: every ratio divides by it
+        wanted = set(args.only.split(","))
+        training = [training[0], *(n for n in training[1:] if n in wanted)]
+        inference = [n for i, n in enumerate(inference) if i == 0 or n in wanted]
     batches = make_batches(SHAPE if args.model == "dlrm" else V2_SHAPE, args.warmup + args.steps)
     rates: dict[str, list[float]] = {}
     ceiling: list[float] = []
@@ -258,6 +262,7 @@ def run_children(args: argparse.Namespace) -> list[dict]:
     out = []
     for index in range(args.processes):
         command = [sys.executable, str(HERE), "--child", "--model", args.model, "--rounds", str(args.rounds),
+                   *(["--only", args.only] if args.only else []),
                    *(["--peer-dlrm", args.peer_dlrm] if args.peer_dlrm else []),
                    "--warmup", str(args.warmup), "--steps", str(args.steps),
                    "--inference-repeats", str(args.inference_repeats)]
@@ -358,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5, help="untimed training steps per contestant and round")
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per contestant and round")
     parser.add_argument("--inference-repeats", type=int, default=10)
+    parser.add_argument("--only", metavar="NAMES", help="comma-separated contestants to run besides the peer "
+                        "(e.g. 'after scatter,after,after bf16-table'; default: all)")
     parser.add_argument("--profile", metavar="DIR", help="write torch.profiler tables of before/after here")
     parser.add_argument("--kernels", action="store_true", help="print the GEMM kernels oneDNN / MKL chose")
     parser.add_argument("--gemm-only", action="store_true", help="only the bf16/fp32 GEMM ratio of the MLP shapes")

@@ -170,3 +170,25 @@ def test_a_low_precision_table_looks_up_in_the_compute_dtype_and_trains_like_flo
 def test_scatter_with_a_low_precision_table_is_refused_naming_the_fix():
     with pytest.raises(ValueError, match="table_dtype 'bfloat16' needs row_update: fused"):
         InBackwardOptions(row_update="scatter", table_dtype="bfloat16")
+
+
+def test_a_bfloat16_table_trains_through_the_training_loop_like_float32():
+    """The harness's own step (optimizer plugin for the dense parts, the strategy's Adagrad in backward) on a
+    DLRMv2 model with multi-hot ids: a bfloat16 table with stochastic rounding stays close to float32."""
+    from dlrmbench_plugins.families.dlrm_verify import (
+        Combination, VerifySettings, make_batches, make_case, relative_difference, run_combination,
+    )
+
+    settings = VerifySettings(steps=4)
+    batches = make_batches(settings, multi_hot=True)
+    combo = Combination("eager", "joint_adagrad_in_backward", "dcnv2")
+    fp32 = run_combination(make_case(settings, combo, {}), batches, settings.adagrad_lr)
+    bf16 = run_combination(make_case(settings, combo, {combo.embedding: {"table_dtype": "bfloat16"}}), batches,
+                           settings.adagrad_lr)
+    assert relative_difference(bf16.losses, fp32.losses) < 1e-2
+    # an Adagrad step moves an element by at most lr, so two runs part by at most 2 lr a step (a near-zero
+    # gradient's sign can differ: Adagrad's first step is lr * sign(g)) plus bfloat16's rounding
+    diff = (bf16.parameters["embeddings"] - fp32.parameters["embeddings"]).abs()
+    scale = float(fp32.parameters["embeddings"].abs().max())
+    assert float(diff.max()) <= 2 * settings.adagrad_lr * settings.steps + 2 ** -7 * scale
+    assert 0 < float(diff.mean()) < 0.5 * settings.adagrad_lr  # measured: 0.25 lr
