@@ -70,12 +70,14 @@ def two_bmm_dot(model: nn.Module) -> nn.Module:
 V2_SHAPE = Shape("dlrmv2", SHAPE.table_sizes, SHAPE.dim, SHAPE.bottom, SHAPE.top, 1024, 1, 3, SHAPES["multihot"].hotness)
 """DLRMv2 at this machine's scale: MLPerf's hotness (214 ids a sample), batch 1024, 26 tables of 100k rows."""
 
-AFTER = {"after scatter": {"row_update": "scatter"}, "after": {}, "after embedding_bag": {"gather": "embedding_bag"},
+AFTER = {"after": {}, "after fused": {"row_update": "fused"}, "after embedding_bag": {"gather": "embedding_bag"},
          "after bf16-table": {"table_dtype": "bfloat16"}}
-"""joint_sgd_in_backward's options per contestant: the COO update before this work, the fused row update
-(default), its embedding_bag gather, and bfloat16 tables with stochastic rounding (float32 compute)."""
+"""joint_sgd_in_backward's options per contestant: the default (``row_update: auto``, one-hot SGD on float32:
+the COO scatter), the fused row update, the embedding_bag gather, and bfloat16 tables with stochastic
+rounding (fused; float32 compute)."""
 
-V2 = {"v2 scatter": {"row_update": "scatter"}, "v2 fused": {}, "v2 fused bf16-table": {"table_dtype": "bfloat16"}}
+V2 = {"v2 scatter": {"row_update": "scatter"}, "v2 fused": {"row_update": "fused"},
+      "v2 fused bf16-table": {"table_dtype": "bfloat16"}}
 """joint_adagrad_in_backward's options per DLRMv2 contestant (``scatter``: every bag gradient expanded per id)."""
 
 
@@ -396,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.steps} timed steps each, {time.monotonic() - started:.0f} s")
     report(runs, args, bf16)
     if args.profile:
-        names = ["after scatter", "after", "after bf16-table"] if args.model == "dlrm" else [*V2, "v2 torchrec_fused"]
+        names = ["after", "after fused", "after bf16-table"] if args.model == "dlrm" else [*V2, "v2 torchrec_fused"]
         profile(names, make_batches(SHAPE if args.model == "dlrm" else V2_SHAPE, 3), Path(args.profile))
     return 0
 

@@ -6,7 +6,8 @@ nothing is kept until the optimizer step. The learning rate of each step comes f
 (the contract's ``applies_own_optimizer`` / ``set_learning_rate``). One ``embedding_bag`` (sum) forward
 serves multi-hot ids.
 
-``row_update: fused`` (the default; :mod:`._row_update`): the ids are sorted, each distinct row's
+``row_update: fused`` (:mod:`._row_update`; ``auto``, the default, picks it except for one-hot SGD on a
+float32 table): the ids are sorted, each distinct row's
 gradients summed (one ``embedding_bag`` over the gradient rows; a multi-hot bag's gradient is read
 through its ids' bag numbers, never copied per id), and each row written once in the table's dtype:
 ``w[r] -= lr g`` (SGD) or FBGEMM's ``EXACT_ADAGRAD`` ``G[r] += g^2; w[r] -= lr g / (sqrt(G[r]) + eps)``
@@ -38,7 +39,7 @@ from dlrmbench_plugins.embeddings._row_update import (
 from dlrmbench_plugins.embeddings._tables import JointEmbedding
 
 Gather = Literal["index_select", "embedding_bag"]
-RowUpdate = Literal["fused", "scatter"]
+RowUpdate = Literal["auto", "fused", "scatter"]
 
 
 def gather_rows(weight: torch.Tensor, rows: torch.Tensor, how: Gather) -> torch.Tensor:
@@ -111,7 +112,7 @@ class JointSgdInBackward(JointEmbedding):
     def __init__(self, table_sizes: list[int], dim: int, hash_indices: bool = False, options: object = None) -> None:
         super().__init__(table_sizes, dim, hash_indices, options)
         self.gather: Gather = getattr(options, "gather", "index_select")
-        self.row_update: RowUpdate = getattr(options, "row_update", "fused")
+        self.row_update: RowUpdate = getattr(options, "row_update", "auto")
         dtype = TABLE_DTYPES[getattr(options, "table_dtype", "float32")]
         if dtype != torch.float32:
             self.weight = nn.Parameter(torch.empty(self.weight.shape, dtype=dtype))
@@ -153,13 +154,18 @@ class JointSgdInBackward(JointEmbedding):
 
         ``row_update: fused``: the ids grouped by row, each row's gradients summed, each row written once
         (:mod:`._row_update`). ``scatter``: the path before it, every id's gradient row handed to
-        :meth:`apply_update` (float32 tables only)."""
-        if self.row_update == "scatter":
+        :meth:`apply_update` (float32 tables only). ``auto``: :attr:`auto_scatter` decides."""
+        if self.row_update == "scatter" or (self.row_update == "auto" and self.auto_scatter(weight, bag_of_id)):
             values = grad.to(weight.dtype)
             self.apply_update(weight, ids, values if bag_of_id is None else values.index_select(0, bag_of_id))
             return
         groups = group_rows(ids)
         self.update_rows(weight, groups.rows, summed_gradients(groups, grad, bag_of_id))
+
+    def auto_scatter(self, weight: torch.Tensor, bag_of_id: torch.Tensor | None) -> bool:
+        """``row_update: auto``: SGD scatters one-hot lookups into a float32 table (one pass fewer than
+        summing duplicates first, which one-hot batches rarely have); everything else is fused."""
+        return bag_of_id is None and weight.dtype == torch.float32
 
     def update_rows(self, weight: torch.Tensor, rows: torch.Tensor, summed: torch.Tensor) -> None:
         """SGD on distinct ``rows`` with their summed gradients, each row written once."""
@@ -207,6 +213,10 @@ class JointAdagradInBackward(JointSgdInBackward):
         """A checkpoint without the accumulator (weights of ``joint``, say) loads; Adagrad starts afresh."""
         state_dict.setdefault(prefix + "state_sum", torch.zeros_like(self.state_sum))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def auto_scatter(self, weight: torch.Tensor, bag_of_id: torch.Tensor | None) -> bool:
+        """Adagrad must sum duplicates before its update either way: always fused."""
+        return False
 
     def update_rows(self, weight: torch.Tensor, rows: torch.Tensor, summed: torch.Tensor) -> None:
         adagrad_rows_(weight, self.state_sum, rows, summed, self.learning_rate, self.eps, self.rounder)

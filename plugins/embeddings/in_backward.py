@@ -26,10 +26,12 @@ class InBackwardOptions(PluginOptions):
 
     gather: Literal["index_select", "embedding_bag"] = "index_select"
     """How rows are read (one id per feature): one ``index_select``, or one ``embedding_bag`` (sum, one id per bag)."""
-    row_update: Literal["fused", "scatter"] = "fused"
+    row_update: Literal["auto", "fused", "scatter"] = "auto"
     """How backward updates the touched rows: ``fused`` (ids sorted, each row's gradients summed, each row written
     once in the table's dtype; multi-hot bags' gradients never expanded per id) or ``scatter`` (the path before
-    it: every lookup's gradient row added on its own; float32 tables only)."""
+    it: every lookup's gradient row added on its own; float32 tables only). ``auto``: scatter for one-hot SGD on
+    a float32 table (few duplicates: summing them first only adds a pass over the gradient, and measured slower
+    on the CPU), fused everywhere else."""
     table_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     """The tables' storage dtype. A bfloat16/float16 table halves the table's bytes; lookups come out in the
     step's compute dtype (no cast under autocast of the same dtype); updates are computed in float32 and

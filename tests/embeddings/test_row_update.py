@@ -74,7 +74,7 @@ def _dense_reference(optimizer: str, steps: int, multi_hot: bool) -> tuple[torch
 @pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])
 @pytest.mark.parametrize("multi_hot", [False, True], ids=["one-hot", "multi-hot"])
 def test_fused_update_equals_the_scatter_path_and_a_dense_float64_computation(optimizer, multi_hot):
-    fused, scatter = _strategy(optimizer), _strategy(optimizer, row_update="scatter")
+    fused, scatter = _strategy(optimizer, row_update="fused"), _strategy(optimizer, row_update="scatter")
     ids = _train(fused, 3, multi_hot)
     _train(scatter, 3, multi_hot)
     flat = ids[0].values if multi_hot else ids[0].reshape(-1)
@@ -165,6 +165,16 @@ def test_a_low_precision_table_looks_up_in_the_compute_dtype_and_trains_like_flo
         losses[name] = history
     assert losses["fp32"][-1] < 0.5 * losses["fp32"][0]  # it learns
     assert abs(losses["low"][-1] - losses["fp32"][-1]) < 0.02 * losses["fp32"][0]
+
+
+def test_auto_scatters_only_one_hot_sgd_on_a_float32_table():
+    def scatters(optimizer: str, multi_hot: bool, **options: str) -> bool:
+        table = _strategy(optimizer, **options)
+        return table.auto_scatter(table.weight, torch.zeros(1) if multi_hot else None)
+
+    assert scatters("sgd", False)
+    assert not scatters("sgd", True) and not scatters("sgd", False, table_dtype="bfloat16")
+    assert not scatters("adagrad", False) and not scatters("adagrad", True)
 
 
 def test_scatter_with_a_low_precision_table_is_refused_naming_the_fix():
