@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -65,6 +65,13 @@ def construct_options(model: type[BaseModel], data: dict[str, Any]) -> BaseModel
         annotation = field.annotation if field is not None else None
         if isinstance(value, dict) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
             value = construct_options(annotation, value)
+        elif isinstance(value, (list, tuple)) and get_origin(annotation) in (list, tuple):
+            item = get_args(annotation)[0] if get_args(annotation) else None
+            if isinstance(item, type) and issubclass(item, BaseModel):  # a list (or tuple) of option models
+                value = get_origin(annotation)(construct_options(item, v) if isinstance(v, dict) else v
+                                               for v in value)
+            elif get_origin(annotation) is tuple:
+                value = tuple(value)
         values[name] = value
     return model.model_construct(**values)
 
@@ -286,8 +293,8 @@ def resolve_case(case: Case, registry: "Registry") -> tuple[ResolvedCase, dict[P
         interaction_saved=_function_path(saved),
         memory_plan=_function_path(family.memory_plan),
         topology_tables=specs["topology"].tables if "topology" in specs else "placed",
-        metrics=list(family.metrics),
-        target_metric=family.target_metric,
+        metrics=list(family.metrics(model) if callable(family.metrics) else family.metrics),
+        target_metric=family.target_metric(model) if callable(family.target_metric) else family.target_metric,
     )
     if family.flops_per_sample is not None:
         resolved.flops_per_sample = family.flops_per_sample(model, resolved)

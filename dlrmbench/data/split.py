@@ -25,7 +25,8 @@ import numpy as np
 
 from dlrmbench.data import model_size
 from dlrmbench.data.errors import DatasetError
-from dlrmbench.data.raw import RawBatch, ScratchBuffers, pread_array
+from dlrmbench.data.raw import RawBatch, ReadCounter, ScratchBuffers, no_dense, pread_array
+from dlrmbench.data.share import ReadRequest
 
 SPLITS = ("train", "test", "validation")
 LABEL = np.dtype("bool")
@@ -259,6 +260,7 @@ class SplitFiles:
         self.paths = [self.directory / name for name in file_names(self.num_categorical)]
         self._fds = [os.open(p, os.O_RDONLY) for p in self.paths]
         self._scratch = ScratchBuffers()
+        self.bytes_read = ReadCounter()
 
     def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
         def pread(i: int, dtype: np.dtype, shape: tuple[int, ...], offset: int) -> np.ndarray:
@@ -268,6 +270,26 @@ class SplitFiles:
         label = pread(0, LABEL, (count,), start)
         numerical = pread(1, NUMERICAL, (count, self.num_numerical), start * NUMERICAL.itemsize * self.num_numerical)
         categorical = [pread(2 + f, dtype, (count,), start * dtype.itemsize) for f, dtype in enumerate(self.dtypes)]
+        self.bytes_read.add(label, numerical, *categorical)
+        return RawBatch(label, numerical, categorical)
+
+    def read_request(self, request: ReadRequest, transient: bool = False) -> RawBatch:
+        """Only the files and rows ``request`` names (the reference's ranks open only their own cat files,
+        and numerical.bin only on the bottom MLP's rank)."""
+        def pread(i: int, dtype: np.dtype, shape: tuple[int, ...], offset: int) -> np.ndarray:
+            out = self._scratch.get(i, dtype, shape) if transient else None
+            return pread_array(self._fds[i], self.paths[i], offset, dtype, shape, out)
+
+        (a, b), (i, j) = request.label, request.ids
+        label = pread(0, LABEL, (b - a,), a)
+        if request.dense is None:
+            numerical = no_dense(j - i, NUMERICAL)
+        else:
+            c, d = request.dense
+            numerical = pread(1, NUMERICAL, (d - c, self.num_numerical), c * NUMERICAL.itemsize * self.num_numerical)
+        features = range(self.num_categorical) if request.features is None else request.features
+        categorical = [pread(2 + f, self.dtypes[f], (j - i,), i * self.dtypes[f].itemsize) for f in features]
+        self.bytes_read.add(label, numerical, *categorical)
         return RawBatch(label, numerical, categorical)
 
     def memmaps(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:

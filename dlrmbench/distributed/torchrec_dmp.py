@@ -10,8 +10,10 @@ lets it; ``distributed.torchrec_sharding`` forces one type on every table), runs
 input/output all-to-alls, and wraps the dense parts in DDP. Then the initial rows are copied into the
 shards.
 
-Each rank reads the global batch and feeds DMP its slice (``split_batch``, as dlrmbench's topology
-does). Its loss is weighted ``b_r * W / B``: DDP's average gives the dense parts the global-batch mean
+Each rank reads only its rows of every global batch (``BatchShare.rows``: labels, dense features and every
+feature's ids of its rows, as the MLPerf reference's per-rank data loader) and feeds them to DMP, whose input
+all-to-all sends each table's ids to the ranks holding its shards. Its loss is weighted ``b_r * W / B``:
+DDP's average gives the dense parts the global-batch mean
 gradient, and so does TorchRec's pooled all-to-all backward for the tables, which divides the ranks'
 sum by W (``torchrec.distributed.comm_ops.GRADIENT_DIVISION``, on by default). Were it off, the tables
 would receive W times the mean: the fused SGD then runs at ``lr / W`` and the fused Adagrad with
@@ -26,8 +28,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlrmbench.batch import Ids, ids_batch_size, ids_samples
+from dlrmbench.batch import Ids, SparseFeatures, ids_batch_size
+from dlrmbench.data.share import BatchShare
 from dlrmbench.distributed.placement import RankSlices, split_batch
+from dlrmbench.distributed.rank_data import RankData
 from dlrmbench.distributed.hybrid_layout import ModelSliced
 from dlrmbench.distributed.train import DistributedWorkload
 
@@ -38,8 +42,8 @@ EMBEDDINGS = "embeddings.ebc"  # where the sharded collection sits in the DLRM (
 
 
 class DmpDlrm(nn.Module):
-    """One rank of a DMP-sharded DLRM: ``forward(numerical, categorical)`` of the global batch returns the
-    logits of this rank's slice (the interface :func:`gather_evaluation` and the topology read)."""
+    """One rank of a DMP-sharded DLRM: ``forward(numerical, categorical)`` of this rank's rows of a global batch
+    returns their logits (the interface :func:`gather_evaluation` and the topology read)."""
 
     applies_own_optimizer = True
 
@@ -51,19 +55,14 @@ class DmpDlrm(nn.Module):
         self.gradient_scale = gradient_scale  # the tables' gradient in units of the global-batch mean
         self.slices = RankSlices(len(batch_sizes), rank)
 
-    def local_slice(self, tensor: torch.Tensor) -> torch.Tensor:
-        start, stop = self.slices.bounds(tensor.shape[0])
-        return tensor[start:stop]
-
     def forward(self, numerical: torch.Tensor, categorical: Ids) -> torch.Tensor:
         rows = ids_batch_size(categorical)
         if rows != numerical.shape[0]:
             raise ValueError(f"rank {self.rank}: a batch of {numerical.shape[0]} numerical rows and {rows} id rows")
-        start, stop = self.slices.bounds(rows)
-        if start == stop:  # a batch smaller than the world: TorchRec's jagged tensors need a row, so this rank
-            # runs the batch's first row through its collectives and returns none of it (no gradient reaches it)
-            return self.dmp(numerical[:1], ids_samples(categorical, 0, 1))[:0]
-        return self.dmp(numerical[start:stop], ids_samples(categorical, start, stop))
+        if rows == 0:  # a batch smaller than the world: TorchRec's jagged tensors need a row, so this rank
+            # runs a placeholder row (ids 0) through its collectives and returns none of it (no gradient reaches it)
+            return self.dmp(numerical.new_zeros(1, numerical.shape[1]), ids_placeholder(categorical))[:0]
+        return self.dmp(numerical, categorical)
 
     def dense_parameters(self) -> list[nn.Parameter]:
         """The DDP-wrapped dense parameters (the optimizer plugin's); the sharded tables update themselves."""
@@ -145,6 +144,7 @@ def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, gr
 
     resolved, device, dataset, table_sizes = open_case_data(resolved, local_rank, rank, world)
     case = resolved.case
+    dataset = RankData(dataset, BatchShare.rows(rank, world), case.distributed.read, case.distributed.pipeline)
     family = build_family(resolved, table_sizes)
     model = build_model(resolved, table_sizes, family)  # the single-process model: the same initial weights
     strategy = model.embeddings
@@ -205,3 +205,11 @@ def plan_table(work: DistributedWorkload) -> list[dict[str, Any]]:
             rows.append({"table": name, "sharding_type": spec.sharding_type, "compute_kernel": spec.compute_kernel,
                          "ranks": ranks})
     return rows
+
+
+def ids_placeholder(ids: Ids) -> Ids:
+    """One row of id 0 in the layout of ``ids`` (an empty share's stand-in: its outputs are dropped)."""
+    if isinstance(ids, SparseFeatures):
+        hotness = ids.hotness if ids.hotness is not None else (1,) * ids.num_features
+        return SparseFeatures(ids.values.new_zeros(sum(hotness)), 1, ids.num_features, hotness=tuple(hotness))
+    return ids.new_zeros(1, ids.shape[1])

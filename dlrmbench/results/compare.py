@@ -50,7 +50,8 @@ MetricSpec = tuple[str, "int | None", "int | None"]
 
 
 #: A LoadGen serving case is judged by the first of these it has: a search's peak QPS, the samples/s (Offline,
-#: Server), the scenario latency (SingleStream, MultiStream), the served AUC (accuracy mode).
+#: Server), the scenario latency (SingleStream, MultiStream), the served AUC (accuracy mode); a family's accuracy
+#: case is judged by its gated metric (``serving_<metric>`` beside ``serving_<metric>_ratio``).
 LOADGEN_HEADLINES = ("loadgen_peak_qps", "loadgen_throughput", "loadgen_scenario_latency", "serving_auc")
 
 
@@ -67,6 +68,11 @@ def headline_metric(result: CaseResult) -> MetricSpec | None:
         for name in LOADGEN_HEADLINES:  # a LoadGen case: its scenario's metric
             if name in result.metrics:
                 return name, None, None
+        gated = [m.name.removesuffix("_ratio") for m in result.metrics.values()  # a family's gated accuracy metric
+                 if m.name.startswith("serving_") and m.name.endswith("_ratio")
+                 and m.name.removesuffix("_ratio") in result.metrics]
+        if gated:
+            return gated[0], None, None
         cells = [(m.batch_size, m.concurrency) for m in result.metrics.values()
                  if m.name == "serving_throughput" and m.batch_size and m.concurrency]
         return ("serving_throughput", *max(cells)) if cells else None

@@ -14,6 +14,7 @@ import torch
 from dlrmbench.plugin_api import BuildContext
 
 from dlrmbench.batch import Batch, SparseFeatures
+from dlrmbench.data.share import BatchShare
 from dlrmbench_plugins.datasets.synthetic import SyntheticOptions, resolve_table_sizes
 
 DISK_CHUNK = 65536  # samples generated and written at a time (independent of the batch size)
@@ -151,7 +152,18 @@ class SyntheticDataset:
                              f"{len(self._sizes)} tables; give one per table")
         return MultiHotExpander(self._sizes, list(self.options.multi_hot_sizes), self.options.multi_hot_distribution)
 
-    def batches(self, split: str, batch_size: int, device: torch.device) -> Any:
+    def bytes_read(self) -> int | None:
+        """Bytes read from the on-disk files (None on the device: generated, nothing is read)."""
+        return self._files.bytes_read() if self._files is not None else None
+
+    def rank_batches(self, split: str, batch_size: int, device: torch.device, share: BatchShare) -> Any:
+        """Only ``share`` of every global batch: read from the files (on: disk), or generated whole (the same
+        samples as one process) and cut before it goes to the device (on: device)."""
+        if self._files is not None:
+            return self._files.rank_batches(split, batch_size, device, share)
+        return self.batches(split, batch_size, device, share)
+
+    def batches(self, split: str, batch_size: int, device: torch.device, share: BatchShare | None = None) -> Any:
         if self._files is not None:
             return self._files.batches(split, batch_size, device)
         opts = self.options
@@ -180,7 +192,8 @@ class SyntheticDataset:
             else:
                 label = (torch.rand(batch_size, generator=generator) < 0.5).float()
             ids = SparseFeatures.from_fixed(multi_hot) if multi_hot is not None else categorical
-            out.append(Batch(numerical, ids, label).to(device))
+            batch = Batch(numerical, ids, label)
+            out.append((batch.share(share) if share is not None else batch).to(device))
         length = samples // batch_size
         return SyntheticSplit(out * (length // len(out)) + out[: length % len(out)], count * batch_size)
 
