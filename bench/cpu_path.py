@@ -46,7 +46,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from strategies import SHAPES, build, make_batches, time_training  # noqa: E402 (bench/ is on sys.path)
+from strategies import SHAPES, Shape, build, make_batches, time_training  # noqa: E402 (bench/ is on sys.path)
 
 from dlrmbench.cpu_features import cpu_flags, native_bf16_reason  # noqa: E402
 
@@ -67,15 +67,31 @@ def two_bmm_dot(model: nn.Module) -> nn.Module:
     return model
 
 
+V2_SHAPE = Shape("dlrmv2", SHAPE.table_sizes, SHAPE.dim, SHAPE.bottom, SHAPE.top, 1024, 1, 3, SHAPES["multihot"].hotness)
+"""DLRMv2 at this machine's scale: MLPerf's hotness (214 ids a sample), batch 1024, 26 tables of 100k rows."""
+
+AFTER = {"after": {}, "after fused": {"row_update": "fused"}, "after embedding_bag": {"gather": "embedding_bag"},
+         "after bf16-table": {"table_dtype": "bfloat16"}}
+"""joint_sgd_in_backward's options per contestant: the default (``row_update: auto``, one-hot SGD on float32:
+the COO scatter), the fused row update, the embedding_bag gather, and bfloat16 tables with stochastic
+rounding (fused; float32 compute)."""
+
+V2 = {"v2 scatter": {"row_update": "scatter"}, "v2 fused": {"row_update": "fused"},
+      "v2 fused bf16-table": {"table_dtype": "bfloat16"}}
+"""joint_adagrad_in_backward's options per DLRMv2 contestant (``scatter``: every bag gradient expanded per id)."""
+
+
 def make_model(name: str) -> nn.Module:
     if name == "before":
         return two_bmm_dot(build("eager", "joint_sparse", SHAPE))
-    if name.startswith("after"):
-        model = build("eager", "joint_sgd_in_backward", SHAPE)
-        model.embeddings.gather = "embedding_bag" if "embedding_bag" in name else "index_select"
-        return model
+    if name in AFTER:
+        return build("eager", "joint_sgd_in_backward", SHAPE, AFTER[name])
     if name == "torchrec_fused":
         return build("eager", "torchrec_fused", SHAPE)
+    if name in V2:
+        return build("eager", "joint_adagrad_in_backward", V2_SHAPE, V2[name], "dcnv2", "adagrad")
+    if name == "v2 torchrec_fused":
+        return build("eager", "torchrec_fused", V2_SHAPE, None, "dcnv2", "adagrad")
     raise ValueError(name)
 
 
@@ -84,8 +100,15 @@ def train_rate(name: str, peer: object, batches: list, warmup: int) -> float:
         from strategies import time_peer_training
 
         return time_peer_training(peer, SHAPE, batches, warmup)
-    model = make_model(name.replace(" bf16", ""))
-    return time_training(model, batches, warmup, autocast=torch.bfloat16 if name.endswith("bf16") else None)
+    if name == "torchrec_dcn":
+        from _peer_torchrec import time_dlrm_dcn_training
+
+        return time_dlrm_dcn_training(V2_SHAPE, batches, warmup)
+    if name.startswith("v2 "):
+        return time_training(make_model(name), batches, warmup, optimizer_name="adagrad")
+    autocast = name.endswith(" bf16")  # bf16 autocast; "bf16-table" is a table dtype
+    model = make_model(name.removesuffix(" bf16") if autocast else name)
+    return time_training(model, batches, warmup, autocast=torch.bfloat16 if autocast else None)
 
 
 def mlp_gemm_shapes() -> list[tuple[int, int, int]]:
@@ -157,12 +180,13 @@ def profile(names: list[str], batches: list, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
         model = make_model(name)
-        time_training(model, batches[:2], 1)  # warm
+        optimizer = "adagrad" if name.startswith("v2 ") else "sgd"
+        time_training(model, batches[:2], 1, optimizer_name=optimizer)  # warm
         with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-            time_training(model, batches[:3], 1)
+            time_training(model, batches[:3], 1, optimizer_name=optimizer)
         table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18, max_name_column_width=40)
         (out / f"{name}.txt").write_text(table)
-        print(f"\nprofile of {name} (2 training steps, batch {SHAPE.batch}; self CPU time):\n{table}")
+        print(f"\nprofile of {name} (2 training steps, batch {batches[0][0].shape[0]}; self CPU time):\n{table}")
         del model
         gc.collect()
 
@@ -172,14 +196,22 @@ def print_gemm_ceiling(ratios: list[float]) -> None:
           f"({min(ratios):.2f}-{max(ratios):.2f}, {len(ratios)} rounds): the most bf16 autocast can gain here")
 
 
-def contestants(bf16: str | None) -> tuple[list[str], list[str]]:
-    """(training, inference) contestants available here."""
-    training = ["dlrm", "before", "after", "after embedding_bag"]
-    inference = ["dlrm", "after"]
+def torchrec_available() -> bool:
     from dlrmbench.host import current_host
     from dlrmbench.plugins import get_registry
 
-    if get_registry().get("embedding", "torchrec_fused").availability(current_host(), None, None) is None:
+    return get_registry().get("embedding", "torchrec_fused").availability(current_host(), None, None) is None
+
+
+def contestants(bf16: str | None, model: str = "dlrm") -> tuple[list[str], list[str]]:
+    """(training, inference) contestants available here; the first is the peer every ratio divides by."""
+    if model == "dlrmv2":
+        if not torchrec_available():
+            raise SystemExit("--model dlrmv2 compares against TorchRec's DLRM_DCN: run `make torchrec` first")
+        return ["torchrec_dcn", *V2, "v2 torchrec_fused"], []
+    training = ["dlrm", "before", *AFTER]
+    inference = ["dlrm", "after"]
+    if torchrec_available():
         training.append("torchrec_fused")
         inference.append("torchrec_fused")
     if bf16 is None:
@@ -191,14 +223,18 @@ def child(args: argparse.Namespace) -> dict:
     """One process: ``args.rounds`` interleaved rounds of every contestant; the rates per round."""
     from _peer_dlrm import PeerDlrm
 
-    peer = PeerDlrm.load(args.peer_dlrm)
+    peer = PeerDlrm.load(args.peer_dlrm) if args.model == "dlrm" else None
     bf16 = native_bf16_reason()
-    training, inference = contestants(bf16)
-    batches = make_batches(SHAPE, args.warmup + args.steps)
+    training, inference = contestants(bf16, args.model)
+    if args.only:  # the peer (first) always runs: every ratio divides by it
+        wanted = set(args.only.split(","))
+        training = [training[0], *(n for n in training[1:] if n in wanted)]
+        inference = [n for i, n in enumerate(inference) if i == 0 or n in wanted]
+    batches = make_batches(SHAPE if args.model == "dlrm" else V2_SHAPE, args.warmup + args.steps)
     rates: dict[str, list[float]] = {}
     ceiling: list[float] = []
     for round_index in range(args.rounds):
-        if bf16 is None:
+        if bf16 is None and args.model == "dlrm":
             ceiling += gemm_ceiling(1)
         for name in training:
             rates.setdefault(f"train {name}", []).append(train_rate(name, peer, batches, args.warmup))
@@ -212,14 +248,24 @@ def child(args: argparse.Namespace) -> dict:
                 gc.collect()
                 print(f"  pid {os.getpid()} round {round_index + 1} infer{batch} {name:16s} "
                       f"{rates[f'infer{batch} {name}'][-1]:10.0f}/s", file=sys.stderr, flush=True)
-    return {"rates": rates, "ceiling": ceiling, "peer_commit": peer.commit()}
+    return {"rates": rates, "ceiling": ceiling, "peer": training[0],
+            "peer_commit": peer.commit() if peer is not None else torchrec_versions()}
+
+
+def torchrec_versions() -> str:
+    from dlrmbench_plugins.embeddings._torchrec_compat import installed_fbgemm, installed_version
+
+    fbgemm = installed_fbgemm()
+    return f"torchrec {installed_version('torchrec')}, {fbgemm[0] if fbgemm else 'fbgemm'} {fbgemm[1] if fbgemm else '?'}"
 
 
 def run_children(args: argparse.Namespace) -> list[dict]:
     """``args.processes`` fresh processes, one after another, each running :func:`child`."""
     out = []
     for index in range(args.processes):
-        command = [sys.executable, str(HERE), "--child", "--peer-dlrm", args.peer_dlrm, "--rounds", str(args.rounds),
+        command = [sys.executable, str(HERE), "--child", "--model", args.model, "--rounds", str(args.rounds),
+                   *(["--only", args.only] if args.only else []),
+                   *(["--peer-dlrm", args.peer_dlrm] if args.peer_dlrm else []),
                    "--warmup", str(args.warmup), "--steps", str(args.steps),
                    "--inference-repeats", str(args.inference_repeats)]
         done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
@@ -236,19 +282,23 @@ def spread(values: list[float], fmt: str = ".2f") -> str:
 
 def report(runs: list[dict], args: argparse.Namespace, bf16: str | None) -> None:
     keys = list(runs[0]["rates"])
-    print(f"{'measurement':28s} {'samples/s':>24s} {'vs dlrm, all rounds':>22s}  per-process median vs dlrm")
+    peer_name = runs[0]["peer"]
+    print(f"{'measurement':28s} {'samples/s':>24s} {'vs ' + peer_name + ', all rounds':>28s}  "
+          f"per-process median vs {peer_name}")
     for key in keys:
         kind = key.split(" ")[0]
         values = [v for run in runs for v in run["rates"][key]]
-        per_process = [[v / b for v, b in zip(run["rates"][key], run["rates"][f"{kind} dlrm"])] for run in runs]
+        per_process = [[v / b for v, b in zip(run["rates"][key], run["rates"][f"{kind} {peer_name}"])] for run in runs]
         ratios = [r for process in per_process for r in process]
         medians = " ".join(f"{statistics.median(p):.2f}" for p in per_process)
-        print(f"{key:28s} {spread(values, ',.0f'):>24s} {spread(ratios) + 'x':>22s}  {medians}")
+        print(f"{key:28s} {spread(values, ',.0f'):>24s} {spread(ratios) + 'x':>28s}  {medians}")
     for kind in sorted({k.split(' ')[0] for k in keys}):
-        peer = [statistics.median(run["rates"][f"{kind} dlrm"]) for run in runs]
+        peer = [statistics.median(run["rates"][f"{kind} {peer_name}"]) for run in runs]
         if len(peer) > 1:
             print(f"noise: the peer's {kind} rate differs by {100 * (max(peer) - min(peer)) / statistics.median(peer):.1f}% "
                   f"between processes ({', '.join(f'{p:,.0f}' for p in peer)} samples/s)")
+    if args.model == "dlrmv2":
+        return
     if bf16 is not None:
         print(f"train after bf16: skipped ({bf16})")
     else:
@@ -305,12 +355,18 @@ def print_kernels(bf16: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--peer-dlrm", metavar="PATH", help="a clone of facebookresearch/dlrm (required unless --gemm-only)")
+    parser.add_argument("--peer-dlrm", metavar="PATH",
+                        help="a clone of facebookresearch/dlrm (required for --model dlrm unless --gemm-only)")
+    parser.add_argument("--model", choices=("dlrm", "dlrmv2"), default="dlrm",
+                        help="dlrm: NVIDIA's shape against DLRM_Net; dlrmv2: dcnv2 + Adagrad against TorchRec's "
+                             "DLRM_DCN with FBGEMM's fused EXACT_ADAGRAD (training only)")
     parser.add_argument("--processes", type=int, default=3, help="fresh processes per contestant (at least 2)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds in each process")
     parser.add_argument("--warmup", type=int, default=5, help="untimed training steps per contestant and round")
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per contestant and round")
     parser.add_argument("--inference-repeats", type=int, default=10)
+    parser.add_argument("--only", metavar="NAMES", help="comma-separated contestants to run besides the peer "
+                        "(e.g. 'after scatter,after,after bf16-table'; default: all)")
     parser.add_argument("--profile", metavar="DIR", help="write torch.profiler tables of before/after here")
     parser.add_argument("--kernels", action="store_true", help="print the GEMM kernels oneDNN / MKL chose")
     parser.add_argument("--gemm-only", action="store_true", help="only the bf16/fp32 GEMM ratio of the MLP shapes")
@@ -319,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.gemm_only:
         print_gemm_ceiling(gemm_ceiling(args.rounds))
         return 0
-    if not args.peer_dlrm:
+    if not args.peer_dlrm and args.model == "dlrm":
         parser.error("--peer-dlrm PATH is required (a clone of facebookresearch/dlrm)")
     if args.rounds < 1 or args.warmup < 1 or args.steps < 5:
         parser.error("--rounds and --warmup must be at least 1, --steps at least 5")
@@ -336,12 +392,14 @@ def main(argv: list[str] | None = None) -> int:
         print_kernels(bf16)
     started = time.monotonic()
     runs = run_children(args)
-    print(f"facebookresearch/dlrm {runs[0]['peer_commit']}; torch {torch.__version__}, {torch.get_num_threads()} "
+    peer_label = "facebookresearch/dlrm" if args.model == "dlrm" else "TorchRec DLRM_DCN:"
+    print(f"{peer_label} {runs[0]['peer_commit']}; torch {torch.__version__}, {torch.get_num_threads()} "
           f"threads; {args.processes} processes x {args.rounds} interleaved rounds, {args.warmup} warm-up + "
           f"{args.steps} timed steps each, {time.monotonic() - started:.0f} s")
     report(runs, args, bf16)
     if args.profile:
-        profile(["before", "after"], make_batches(SHAPE, 3), Path(args.profile))
+        names = ["after", "after fused", "after bf16-table"] if args.model == "dlrm" else [*V2, "v2 torchrec_fused"]
+        profile(names, make_batches(SHAPE if args.model == "dlrm" else V2_SHAPE, 3), Path(args.profile))
     return 0
 
 

@@ -117,33 +117,48 @@ def make_batches(shape: Shape, count: int) -> list[tuple[torch.Tensor, Any, torc
     return out
 
 
-def _case(shape: Shape) -> Case:
+def _case(shape: Shape, optimizer: str = "sgd") -> Case:
     return Case(name="bench", device="cpu", model={"bottom_mlp": list(shape.bottom), "top_mlp": list(shape.top),
-                                                   "embedding_dim": shape.dim})
+                                                   "embedding_dim": shape.dim}, optimizer={"name": optimizer})
 
 
-def build(backend: str, embedding: str, shape: Shape) -> nn.Module:
+def build(backend: str, embedding: str, shape: Shape, options: dict[str, Any] | None = None,
+          interaction: str = "dot", optimizer: str = "sgd") -> nn.Module:
+    """A DLRM of ``shape`` (``interaction`` dot, or dcnv2 for DLRMv2); ``options``: the embedding plugin's;
+    ``optimizer``: the one the case names (strategies that fuse it into backward read it)."""
     registry = get_registry()
     bspec = registry.get("backend", backend)
     bopts = bspec.options.model_validate({"interpret": True} if "interpret" in bspec.options.model_fields else {})
+    case = _case(shape, optimizer)
     if embedding == "dense_table":
         emb: EmbeddingStrategy = MultiTableEmbedding(list(shape.table_sizes), shape.dim, sparse=False)
     else:
         espec = registry.get("embedding", embedding)
-        eopts = espec.options.model_validate({"interpret": True} if "interpret" in espec.options.model_fields else {})
-        emb = espec.build(BuildContext(_case(shape), eopts, tuple(shape.table_sizes)))
-    return build_dlrm(bspec.build(BuildContext(_case(shape), bopts, tuple(shape.table_sizes))), emb, num_numerical=13, bottom_sizes=list(shape.bottom),
-                      top_sizes=list(shape.top), interaction="dot", seed=1)
+        given = {"interpret": True} if "interpret" in espec.options.model_fields else {}
+        emb = espec.build(BuildContext(case, espec.options.model_validate({**given, **(options or {})}),
+                                       tuple(shape.table_sizes)))
+    return build_dlrm(bspec.build(BuildContext(case, bopts, tuple(shape.table_sizes))), emb, num_numerical=13,
+                      bottom_sizes=list(shape.bottom), top_sizes=list(shape.top), interaction=interaction, seed=1)
+
+
+def dense_optimizer(model: nn.Module, name: str, lr: float) -> torch.optim.Optimizer:
+    """SGD over every parameter (tables with sparse gradients included), or DLRMv2's Adagrad over the dense
+    parameters only (the tables' Adagrad runs inside backward; a dense Adagrad would hold a table-sized
+    accumulator for them)."""
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr)
+    dense = [p for n, p in model.named_parameters() if not n.startswith("embeddings.")]
+    return torch.optim.Adagrad(dense, lr=lr, eps=1e-8)
 
 
 def time_training(model: nn.Module, batches: list, warmup: int, lr: float = 0.01,
-                  autocast: torch.dtype | None = None) -> float:
+                  autocast: torch.dtype | None = None, optimizer_name: str = "sgd") -> float:
     """Samples/s of the steps after ``warmup`` (SGD; sparse table gradients or SGD inside backward).
 
     ``autocast`` (e.g. ``torch.bfloat16``): each step's forward runs in its own autocast context, as the
     training loop does; one context around the whole loop would cache the low-precision copy of every weight
     until it exits, so every step would compute with step 1's weights."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    optimizer = dense_optimizer(model, optimizer_name, lr)
     model.embeddings.set_learning_rate(lr)  # strategies that apply their optimizer in backward
     loss_fn = nn.BCEWithLogitsLoss()
     model.train()

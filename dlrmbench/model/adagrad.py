@@ -47,11 +47,21 @@ def adagrad_unique_rows_(weight: torch.Tensor, state_sum: torch.Tensor, rows: to
     """The exact update of distinct ``rows`` with their (already summed) gradient ``values``."""
     if rows.numel() == 0:
         return
+    step = adagrad_row_steps_(state_sum, rows, values, eps)
+    weight.index_add_(0, rows, step.to(weight.dtype), alpha=-lr)
+
+
+def adagrad_row_steps_(state_sum: torch.Tensor, rows: torch.Tensor, values: torch.Tensor,
+                       eps: float = ADAGRAD_EPS, overwrite: bool = False) -> torch.Tensor:
+    """Accumulate the summed gradients ``values`` of distinct ``rows`` into ``state_sum`` and return each
+    row's step ``g / (sqrt(G) + eps)`` (the weight moves by ``-lr`` times it). ``overwrite``: the step is
+    written into ``values`` (a caller's scratch tensor of ``state_sum``'s dtype), sparing two (rows, D)
+    temporaries; the same operations in the same order, so the same numbers."""
     values = values.to(state_sum.dtype)
     acc = state_sum.index_select(0, rows).add_(values * values)
     state_sum.index_copy_(0, rows, acc)
-    step = values / acc.sqrt().add_(eps)
-    weight.index_add_(0, rows, step.to(weight.dtype), alpha=-lr)
+    denominator = acc.sqrt_().add_(eps)
+    return values.div_(denominator) if overwrite else values / denominator
 
 
 def exact_adagrad_ids_(weight: torch.Tensor, state_sum: torch.Tensor, rows: torch.Tensor, values: torch.Tensor,

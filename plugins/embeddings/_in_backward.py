@@ -1,23 +1,24 @@
 """Implementation of ``joint_sgd_in_backward`` and ``joint_adagrad_in_backward`` (imports torch).
 
-The joint table of ``joint_sparse`` (same rows, offsets, initialisation), but its backward applies
-plain SGD to the rows the batch touched, ``weight[rows] -= lr * grad``, itself: the table never
-carries a ``.grad`` (the harness's optimizer skips it), nothing is coalesced, accumulated or kept
-until the optimizer step. Duplicate ids in a batch add up, exactly as the sparse gradient would.
-This is what FBGEMM's fused exact SGD does, in stock PyTorch operators.
+The joint table of ``joint_sparse`` (same rows, offsets, initialisation), but its backward updates the
+rows the batch touched itself: the table never carries a ``.grad`` (the harness's optimizer skips it),
+nothing is kept until the optimizer step. The learning rate of each step comes from the training loop
+(the contract's ``applies_own_optimizer`` / ``set_learning_rate``). One ``embedding_bag`` (sum) forward
+serves multi-hot ids.
 
-The update goes through PyTorch's dense += sparse kernel, handed an uncoalesced COO *view* of the
-incoming gradient (no copy of the values when they are contiguous float32): on the CPU that kernel
-is the fastest stock row scatter-add (measured on this project's 2-core machine at 26 x 2048 rows of
-128: ~2x ``index_add_``, ~3x ``index_put_(accumulate=True)`` and ``scatter_add_``).
-The learning rate of each step comes from the training loop (the contract's ``applies_own_optimizer`` / ``set_learning_rate``).
+``row_update: fused`` (:mod:`._row_update`; ``auto``, the default, picks it except for one-hot SGD on a
+float32 table): the ids are sorted, each distinct row's
+gradients summed (one ``embedding_bag`` over the gradient rows; a multi-hot bag's gradient is read
+through its ids' bag numbers, never copied per id), and each row written once in the table's dtype:
+``w[r] -= lr g`` (SGD) or FBGEMM's ``EXACT_ADAGRAD`` ``G[r] += g^2; w[r] -= lr g / (sqrt(G[r]) + eps)``
+with a float32 accumulator ``G`` kept by the strategy (eps from the case's ``adagrad`` options).
+``table_dtype: bfloat16 | float16`` stores the table in 16 bits; each updated row is computed in float32
+and rounded once, stochastically as FBGEMM rounds (``rounding``), and lookups come out in the step's
+compute dtype (no cast under autocast of the table's dtype).
 
-``joint_adagrad_in_backward`` is the same table with FBGEMM's ``EXACT_ADAGRAD`` applied in the
-backward instead: the rows a batch touched, each distinct row's gradients summed first (``torch.unique``
-+ ``index_add_``; no sparse gradient tensor), then ``G[r] += g^2; w[r] -= lr g / (sqrt(G[r]) + eps)``
-once per row, with the accumulator ``G`` kept by the strategy (eps from the case's ``adagrad`` options).
-It takes multi-hot ids too: one ``embedding_bag`` (sum) forward; in backward each id receives its bag's
-gradient.
+``row_update: scatter`` is the path before it (float32 tables): every lookup's gradient row applied on its
+own, SGD through PyTorch's dense += uncoalesced COO kernel, Adagrad through ``torch.unique`` +
+``index_add_`` over per-id rows (a multi-hot bag's gradient expanded to each of its ids).
 """
 
 from __future__ import annotations
@@ -25,14 +26,20 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
+from torch import nn
 from torch.nn import functional
 
 from dlrmbench.batch import SparseFeatures
 from dlrmbench.model.adagrad import ADAGRAD_EPS
+from dlrmbench.model.embeddings import uniform_table_init_
 from dlrmbench.plugin_api import BuildContext
+from dlrmbench_plugins.embeddings._row_update import (
+    TABLE_DTYPES, adagrad_rows_, group_rows, make_rounding, sgd_rows_, summed_gradients,
+)
 from dlrmbench_plugins.embeddings._tables import JointEmbedding
 
 Gather = Literal["index_select", "embedding_bag"]
+RowUpdate = Literal["auto", "fused", "scatter"]
 
 
 def gather_rows(weight: torch.Tensor, rows: torch.Tensor, how: Gather) -> torch.Tensor:
@@ -56,24 +63,24 @@ def build_joint_adagrad_in_backward(ctx: BuildContext) -> "JointAdagradInBackwar
 
 
 class _GatherUpdateInBackward(torch.autograd.Function):
-    """One id per feature: ``weight[rows]`` forward; backward hands the owner each lookup's gradient row."""
+    """One id per feature: ``weight[rows]`` forward (in ``dtype``); backward hands the owner each lookup's
+    gradient row."""
 
     @staticmethod
-    def forward(ctx, weight: torch.Tensor, rows: torch.Tensor, owner: "JointSgdInBackward"):  # type: ignore[override]
+    def forward(ctx, weight: torch.Tensor, rows: torch.Tensor, owner: "JointSgdInBackward",  # type: ignore[override]
+                dtype: torch.dtype):
         flat = rows.reshape(-1)
         ctx.save_for_backward(flat)
         ctx.owner = owner
         ctx.weight = weight  # updated in place in backward: not a saved tensor (no version check)
-        return gather_rows(weight, flat, owner.gather).view(*rows.shape, weight.shape[1])
+        return gather_rows(weight, flat, owner.gather).to(dtype).view(*rows.shape, weight.shape[1])
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         (flat,) = ctx.saved_tensors
-        weight = ctx.weight
-        values = grad.reshape(-1, weight.shape[1]).to(weight.dtype)  # a view when contiguous float32
         with torch.no_grad():
-            ctx.owner.apply_update(weight, flat, values)
-        return None, None, None
+            ctx.owner.apply_lookup_gradients(ctx.weight, flat, grad.reshape(-1, ctx.weight.shape[1]))
+        return None, None, None, None
 
 
 class _BagUpdateInBackward(torch.autograd.Function):
@@ -82,20 +89,18 @@ class _BagUpdateInBackward(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, weight: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor,  # type: ignore[override]
-                owner: "JointSgdInBackward"):
+                owner: "JointSgdInBackward", dtype: torch.dtype):
         ctx.save_for_backward(rows, offsets)
         ctx.owner, ctx.weight = owner, weight
-        return functional.embedding_bag(rows, weight, offsets[:-1], mode="sum")
+        return functional.embedding_bag(rows, weight, offsets[:-1], mode="sum").to(dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         rows, offsets = ctx.saved_tensors
-        weight = ctx.weight
         bag_of_id = torch.arange(offsets.numel() - 1, device=rows.device).repeat_interleave(offsets.diff())
-        values = grad.to(weight.dtype).index_select(0, bag_of_id)
         with torch.no_grad():
-            ctx.owner.apply_update(weight, rows, values)
-        return None, None, None, None
+            ctx.owner.apply_lookup_gradients(ctx.weight, rows, grad, bag_of_id)
+        return None, None, None, None, None
 
 
 class JointSgdInBackward(JointEmbedding):
@@ -107,7 +112,30 @@ class JointSgdInBackward(JointEmbedding):
     def __init__(self, table_sizes: list[int], dim: int, hash_indices: bool = False, options: object = None) -> None:
         super().__init__(table_sizes, dim, hash_indices, options)
         self.gather: Gather = getattr(options, "gather", "index_select")
+        self.row_update: RowUpdate = getattr(options, "row_update", "auto")
+        dtype = TABLE_DTYPES[getattr(options, "table_dtype", "float32")]
+        if dtype != torch.float32:
+            self.weight = nn.Parameter(torch.empty(self.weight.shape, dtype=dtype))
+        self.rounder = make_rounding(dtype, getattr(options, "rounding", "stochastic"))
         self._lr: float | None = None
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """The float32 tables' initial values (same draws), rounded to nearest in a low-precision table."""
+        if self.weight.dtype == torch.float32:
+            super().reset_parameters(generator)
+            return
+        for offset, rows in zip(self.offsets.tolist(), self.table_sizes):
+            block = torch.empty(rows, self.dim)
+            uniform_table_init_(block, rows, generator)
+            self.weight.data[offset : offset + rows] = block
+
+    def output_dtype(self) -> torch.dtype:
+        """What the lookups return: the table's dtype when it is the step's compute dtype (autocast's, or
+        float32), else the compute dtype (one cast; none for a bf16 table under bf16 autocast)."""
+        if self.weight.dtype == torch.float32:
+            return torch.float32  # as before: autocast casts where the next layer needs it
+        device = self.weight.device.type
+        return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
 
     @property
     def learning_rate(self) -> float:
@@ -118,6 +146,30 @@ class JointSgdInBackward(JointEmbedding):
 
     def set_learning_rate(self, lr: float) -> None:
         self._lr = float(lr)
+
+    def apply_lookup_gradients(self, weight: torch.Tensor, ids: torch.Tensor, grad: torch.Tensor,
+                               bag_of_id: torch.Tensor | None = None) -> None:
+        """Update the table from one backward: ``grad`` has a row per lookup (``bag_of_id`` None) or per bag
+        (multi-hot: id ``i``'s gradient is ``grad[bag_of_id[i]]``).
+
+        ``row_update: fused``: the ids grouped by row, each row's gradients summed, each row written once
+        (:mod:`._row_update`). ``scatter``: the path before it, every id's gradient row handed to
+        :meth:`apply_update` (float32 tables only). ``auto``: :attr:`auto_scatter` decides."""
+        if self.row_update == "scatter" or (self.row_update == "auto" and self.auto_scatter(weight, bag_of_id)):
+            values = grad.to(weight.dtype)
+            self.apply_update(weight, ids, values if bag_of_id is None else values.index_select(0, bag_of_id))
+            return
+        groups = group_rows(ids)
+        self.update_rows(weight, groups.rows, summed_gradients(groups, grad, bag_of_id))
+
+    def auto_scatter(self, weight: torch.Tensor, bag_of_id: torch.Tensor | None) -> bool:
+        """``row_update: auto``: SGD scatters one-hot lookups into a float32 table (one pass fewer than
+        summing duplicates first, which one-hot batches rarely have); everything else is fused."""
+        return bag_of_id is None and weight.dtype == torch.float32
+
+    def update_rows(self, weight: torch.Tensor, rows: torch.Tensor, summed: torch.Tensor) -> None:
+        """SGD on distinct ``rows`` with their summed gradients, each row written once."""
+        sgd_rows_(weight, rows, summed, self.learning_rate, self.rounder)
 
     def apply_update(self, weight: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> None:
         """``weight[rows] -= lr * values``, duplicates adding up (an uncoalesced COO view, no copy)."""
@@ -132,15 +184,16 @@ class JointSgdInBackward(JointEmbedding):
             offsets = ids.bag_offsets()
             if training:
                 self.learning_rate  # fail before the step, not inside backward
-                pooled = _BagUpdateInBackward.apply(self.weight, rows, offsets, self)
+                pooled = _BagUpdateInBackward.apply(self.weight, rows, offsets, self, self.output_dtype())
             else:
-                pooled = functional.embedding_bag(rows, self.weight, offsets[:-1], mode="sum")
+                pooled = functional.embedding_bag(rows, self.weight, offsets[:-1], mode="sum").to(self.output_dtype())
             return pooled.view(ids.num_features, ids.batch_size, self.dim).transpose(0, 1)
         rows = ids + self.offsets
         if not training:
-            return gather_rows(self.weight, rows.reshape(-1), self.gather).view(*rows.shape, self.dim)
+            flat = gather_rows(self.weight, rows.reshape(-1), self.gather).to(self.output_dtype())
+            return flat.view(*rows.shape, self.dim)
         self.learning_rate  # fail before the step, not inside backward
-        return _GatherUpdateInBackward.apply(self.weight, rows, self)
+        return _GatherUpdateInBackward.apply(self.weight, rows, self, self.output_dtype())
 
 
 class JointAdagradInBackward(JointSgdInBackward):
@@ -152,15 +205,24 @@ class JointAdagradInBackward(JointSgdInBackward):
                  eps: float | None = None) -> None:
         super().__init__(table_sizes, dim, hash_indices, options)
         self.eps = ADAGRAD_EPS if eps is None else eps
-        # the accumulator: moves with the module and is saved with it, so a checkpoint resumes Adagrad
-        self.register_buffer("state_sum", torch.zeros_like(self.weight))
+        # the accumulator (float32 whatever the table's dtype): moves with the module and is saved with it,
+        # so a checkpoint resumes Adagrad
+        self.register_buffer("state_sum", torch.zeros(self.weight.shape, dtype=torch.float32))
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any) -> None:
         """A checkpoint without the accumulator (weights of ``joint``, say) loads; Adagrad starts afresh."""
         state_dict.setdefault(prefix + "state_sum", torch.zeros_like(self.state_sum))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def auto_scatter(self, weight: torch.Tensor, bag_of_id: torch.Tensor | None) -> bool:
+        """Adagrad must sum duplicates before its update either way: always fused."""
+        return False
+
+    def update_rows(self, weight: torch.Tensor, rows: torch.Tensor, summed: torch.Tensor) -> None:
+        adagrad_rows_(weight, self.state_sum, rows, summed, self.learning_rate, self.eps, self.rounder)
+
     def apply_update(self, weight: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> None:
+        """The path before the fused update: every id's gradient row, summed per row by ``torch.unique``."""
         from dlrmbench.model.adagrad import exact_adagrad_ids_
 
         exact_adagrad_ids_(weight, self.state_sum, rows, values, self.learning_rate, self.eps)
