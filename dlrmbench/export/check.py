@@ -17,6 +17,11 @@ from dlrmbench.export.serving_model import CATEGORICAL, EMBEDDED, LOGIT, NUMERIC
 
 #: fp32: |exported - eager| <= TOLERANCE x max(1, max |eager|)
 TOLERANCE = 1e-5
+#: Every precision: |exported - eager fp32| <= TOLERANCES[key] x max(1, max |eager|) on the logits, key as
+#: :func:`tolerance_key`. The quantised rows come from ``bench/export_tolerances.py``: the largest such error of
+#: each precision and format over 8 seeds x 3 model shapes on the check's own inputs, times 3, rounded up to
+#: one significant figure (docs/serving.md, "Precisions").
+TOLERANCES = {"fp32": TOLERANCE, "bf16": 2e-2, "int8-8bit": 3e-2, "int8-4bit": 1e-1}
 CHECK_BATCH_SIZES = (1, 7, 256)
 
 
@@ -70,31 +75,59 @@ class Predictor:
         return self._run("dense", numerical, embedded)
 
 
-def compare(exported: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    """Largest absolute difference and the tolerance it is held to."""
+def tolerance_key(precision: dict[str, Any] | None) -> str:
+    """The row of :data:`TOLERANCES` for a manifest's ``precision`` record (None: an fp32 export)."""
+    if not precision or precision.get("name", "fp32") == "fp32":
+        return "fp32"
+    if precision["name"] == "int8":
+        return f"int8-{precision.get('table_bits') or 8}bit"
+    return str(precision["name"])
+
+
+def compare(exported: np.ndarray, reference: np.ndarray, tolerance: float = TOLERANCE) -> dict[str, float]:
+    """Largest absolute difference and the tolerance it is held to (``tolerance`` x max(1, max |reference|))."""
     if exported.shape != reference.shape:
-        return {"max_abs_diff": float("inf"), "tolerance": TOLERANCE}
+        return {"max_abs_diff": float("inf"), "tolerance": tolerance}
     diff = float(np.max(np.abs(exported.astype(np.float64) - reference.astype(np.float64))))
+    if not np.isfinite(diff):
+        diff = float("inf")  # a NaN or inf output fails, whatever the tolerance
     scale = max(1.0, float(np.max(np.abs(reference))))
-    return {"max_abs_diff": diff, "tolerance": TOLERANCE * scale}
+    return {"max_abs_diff": diff, "tolerance": tolerance * scale}
 
 
 def check_export(model: torch.nn.Module, root: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """For each exported format: the largest difference to ``model`` over a few batch sizes."""
+    """For each exported format: the largest difference to ``model`` (fp32, eager) over a few batch sizes, held to
+    the tolerance of the export's precision. A format this machine's runtime cannot run in that precision is
+    reported with ``passed: None`` and the runtime's reason (``skipped``)."""
     report: dict[str, dict[str, Any]] = {}
     device = next(model.parameters()).device
+    key = tolerance_key(manifest.get("precision"))
     for fmt, entry in manifest["models"].items():
+        skipped = runtime_reason(fmt, key)
+        if skipped:
+            report[fmt] = {"max_abs_diff": None, "tolerance": TOLERANCES[key], "tolerance_key": key, "samples": 0,
+                           "batch_sizes": [], "passed": None, "skipped": skipped}
+            continue
         predictor = Predictor(root, entry, fmt)
-        worst, tolerance, samples = 0.0, TOLERANCE, 0
+        worst, tolerance, samples = 0.0, TOLERANCES[key], 0
         for i, batch in enumerate(CHECK_BATCH_SIZES):
             numerical, categorical = random_inputs(manifest["model"], batch, seed=i)
             reference = eager_logits(model, torch.from_numpy(numerical).to(device),
                                      torch.from_numpy(categorical).to(device),
                                      manifest["model"].get("hotness")).cpu().numpy()
-            result = compare(predictor.predict(numerical, categorical), reference)
+            result = compare(predictor.predict(numerical, categorical), reference, TOLERANCES[key])
             if result["max_abs_diff"] / result["tolerance"] >= worst / tolerance:
                 worst, tolerance = result["max_abs_diff"], result["tolerance"]
             samples += batch
-        report[fmt] = {"max_abs_diff": worst, "tolerance": tolerance, "samples": samples,
+        report[fmt] = {"max_abs_diff": worst, "tolerance": tolerance, "tolerance_key": key, "samples": samples,
                        "batch_sizes": list(CHECK_BATCH_SIZES), "passed": bool(worst <= tolerance)}
     return report
+
+
+def runtime_reason(fmt: str, key: str) -> str | None:
+    """Why this machine's runtime for ``fmt`` cannot run an export of precision ``key``, or None."""
+    if fmt == "onnx" and key == "bf16":
+        from dlrmbench.export.requirements import onnxruntime_bf16_reason
+
+        return onnxruntime_bf16_reason()
+    return None
