@@ -110,12 +110,13 @@ def export_command(output: Path, checkpoint: Path | None, suite: Path | None, ca
 
     case = case_from_suite(suite, case_name, scale_down) if suite is not None else case_from_checkpoint(
         checkpoint, hash_indices)  # type: ignore[arg-type]
-    model, source = build_export_model(case, checkpoint)
     served = getattr(case, "serve", None)  # a serving case's precision and table bits, unless given here
     precision = precision or (served.precision if served is not None else "fp32")
     bits = int(table_bits) if table_bits else (served.table_bits if served is not None else 8)
     if table_bits and precision != "int8":
-        raise UserError(f"--table-bits applies to --precision int8 (this export is {precision})")
+        raise UserError(f"--table-bits applies to --precision int8 (this export is {precision}); drop it or add "
+                        "--precision int8")
+    model, source = build_export_model(case, checkpoint)
     settings = ExportSettings(
         output=output, formats=tuple(dict.fromkeys(formats)), split=split, split_above_bytes=split_above,  # type: ignore[arg-type]
         model_name=model_name, check=check, force=force, precision=precision, table_bits=bits,  # type: ignore[arg-type]

@@ -157,3 +157,45 @@ def test_a_manifest_with_an_unknown_precision_is_refused(int8_export, tmp_path):
     (copy / "export.json").write_text(json.dumps(manifest))
     with pytest.raises(UserError, match="precision must name fp32, bf16 or int8 .int8 with table_bits 8 or 4."):
         read_manifest(copy)
+
+
+def test_the_serving_guide_states_the_checks_tolerances():
+    """docs/guides/serving.md's tolerance table is dlrmbench.export.check.TOLERANCES, row for row."""
+    import re
+
+    from tests.conftest import REPO
+
+    page = (REPO / "docs/guides/serving.md").read_text()
+    rows = dict(re.findall(r"^\s*\| (fp32|bf16|int8-\dbit) \| ([0-9.e-]+) \|$", page, flags=re.M))
+    assert {key: float(value) for key, value in rows.items()} == TOLERANCES
+
+
+def test_export_takes_the_precision_from_the_case_and_the_command_line_overrides_it(tmp_path):
+    from click.testing import CliRunner
+
+    from dlrmbench.cli import make_cli
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("""
+name: exp
+defaults: {device: cpu, embedding: joint, mode: serve, model: {bottom_mlp: [16, 8], top_mlp: [8, 1],
+           embedding_dim: 8, table_sizes: [10, 200, 7]}}
+cases:
+  - {name: int8-4bit, serve: {target: torchscript, precision: int8, table_bits: 4}}
+""")
+
+    def export(out: str, *extra: str) -> Any:
+        args = ["export", "-o", str(tmp_path / out), "--suite", str(suite), "--case", "int8-4bit",
+                "--format", "torchscript", "--check", *extra]
+        return CliRunner().invoke(make_cli(), args, catch_exceptions=False)
+
+    result = export("case")
+    assert result.exit_code == 0, result.output
+    assert "(int8, 4-bit tables; one graph;" in result.output and "check torchscript:" in result.output
+    assert json.loads((tmp_path / "case/export.json").read_text())["precision"]["table_bits"] == 4
+    result = export("fp32", "--precision", "fp32")
+    assert result.exit_code == 0 and json.loads((tmp_path / "fp32/export.json").read_text())["precision"] == {
+        "name": "fp32", "table_bits": None, "method": "float32 as trained", "served_table_bytes": 217 * 8 * 4}
+    result = export("bad", "--precision", "bf16", "--table-bits", "4")
+    assert result.exit_code == 2 and "--table-bits applies to --precision int8 (this export is bf16)" in result.output
+    assert not (tmp_path / "bad").exists()
