@@ -59,6 +59,9 @@ def main() -> None:
     from dlrmbench.workload.reporter import Reporter
     from dlrmbench.workload.train import train
 
+    from dlrmbench.export.requirements import onnxruntime_bf16_reason
+
+    ort_bf16 = onnxruntime_bf16_reason()  # None where onnxruntime runs bf16 graphs
     errors: dict[tuple[str, str, str], list[float]] = {}
     skipped: dict[tuple[str, str], str] = {}
     scratch = Path(tempfile.mkdtemp(prefix="bench-export-tol-"))
@@ -79,8 +82,9 @@ def main() -> None:
                     net = work.model.eval()
                     for precision, bits in PRECISIONS:
                         out = scratch / f"{name}-{seed}-{state}-{precision}-{bits}"
+                        formats = ("torchscript",) if precision == "bf16" and ort_bf16 else ("onnx", "torchscript")
                         manifest = export(net, source, ExportSettings(output=out, precision=precision,  # type: ignore[arg-type]
-                                                                      table_bits=bits))  # type: ignore[arg-type]
+                                                                      table_bits=bits, formats=formats))  # type: ignore[arg-type]
                         key = tolerance_key(manifest["precision"])
                         for fmt, result in check_export(net, out, manifest).items():
                             if result["passed"] is None:
@@ -104,6 +108,8 @@ def main() -> None:
         print(f"{key:11} {worst:>14.3g} {rounded_up(args.margin * worst):>16g} {TOLERANCES[key]:>12g}")
     for (key, fmt), why in sorted(skipped.items()):
         print(f"{key:11} {fmt:12} not run: {why}")
+    if ort_bf16:
+        print(f"bf16        onnx         not exported: {ort_bf16}")
 
 
 if __name__ == "__main__":

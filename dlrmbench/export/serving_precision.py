@@ -9,13 +9,14 @@
 
 Outputs stay float32 logits ``(B, 1)``, so every check and the accuracy mode read them as the fp32 model's.
 
-:func:`export_modules` gives the same precisions as graphs an exporter can write:
+:func:`export_modules` builds each precision's graphs for a format:
 
-- TorchScript: the modules above, traced (the int8 graph calls FBGEMM's quantised linear and embedding-bag ops).
+- TorchScript (and the pytorch serving targets, :func:`in_precision`): the modules above; the int8 graph calls
+  FBGEMM's quantised linear and embedding-bag ops.
 - ONNX: bf16 as above; int8 as :class:`RowwiseTables` (FBGEMM's packed rows as uint8 codes with a float scale
   and bias per row: gather, unpack, ``code * scale + bias``, the same numbers as FBGEMM's kernels) and an MLP of
   ``MatMul`` nodes that :func:`dlrmbench.export.formats.quantize_onnx` then quantises with ONNX Runtime's
-  ``quantize_dynamic`` (int8 weights, uint8 activations quantised per batch).
+  ``quantize_dynamic`` (7-bit int8 weights, uint8 activations quantised per batch).
 """
 
 from __future__ import annotations
@@ -58,17 +59,6 @@ class QuantizedSparseLookup(nn.Module):
         return pooled.reshape(batch, self.num_features, -1)
 
 
-class Bf16Serving(nn.Module):
-    """The whole model in bfloat16: float inputs cast in, logits cast back to float32."""
-
-    def __init__(self, model: ServingDlrm) -> None:
-        super().__init__()
-        self.model = model.to(torch.bfloat16)
-
-    def forward(self, numerical: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        return self.model(numerical.to(torch.bfloat16), categorical).float()
-
-
 def quantized_dense(dense: DenseTower) -> DenseTower:
     """A copy of ``dense`` with its ``nn.Linear`` layers dynamically quantised (``torch.ao``, FBGEMM on x86)."""
     import warnings
@@ -83,15 +73,11 @@ def quantized_dense(dense: DenseTower) -> DenseTower:
 
 
 def in_precision(model: ServingDlrm, precision: str, table_bits: int = 8) -> nn.Module:
-    """``model`` (fp32, eval) served in ``precision``; fp32 returns it unchanged."""
-    if precision == "fp32":
-        return model
-    if precision == "bf16":
-        return Bf16Serving(model).eval()
-    if precision == "int8":
-        dense = quantized_dense(model.dense)
-        return ServingDlrm(QuantizedSparseLookup(model.sparse, table_bits), dense).eval()  # type: ignore[arg-type]
-    raise ValueError(f"unknown serving precision {precision!r} (fp32, bf16, int8)")
+    """``model`` (fp32, eval) served in ``precision`` by PyTorch: the graph the TorchScript export traces (fp32
+    returns the same modules; bf16 and int8 work on copies)."""
+    if precision not in ("fp32", "bf16", "int8"):
+        raise ValueError(f"unknown serving precision {precision!r} (fp32, bf16, int8)")
+    return export_modules(model.sparse, model.dense, precision, table_bits, "torchscript")["model"]
 
 
 def packed_rows(weight: torch.Tensor, bits: int) -> torch.Tensor:
