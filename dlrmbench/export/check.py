@@ -97,11 +97,15 @@ def compare(exported: np.ndarray, reference: np.ndarray, tolerance: float = TOLE
 
 def check_export(model: torch.nn.Module, root: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """For each exported format: the largest difference to ``model`` (fp32, eager) over a few batch sizes, held to
-    the tolerance of the export's precision. A format this machine's runtime cannot run in that precision is
-    reported with ``passed: None`` and the runtime's reason (``skipped``)."""
+    the tolerance of the export's precision. A TorchScript export in bf16 or int8 is also held to fp32's
+    tolerance against the same precision in eager PyTorch (``same_precision``: the ops are the same, so any
+    difference is a defect the looser row could hide). A format this machine's runtime cannot run in that
+    precision is reported with ``passed: None`` and the runtime's reason (``skipped``)."""
     report: dict[str, dict[str, Any]] = {}
     device = next(model.parameters()).device
     key = tolerance_key(manifest.get("precision"))
+    hotness = manifest["model"].get("hotness")
+    served = _eager_in_precision(model, manifest) if key != "fp32" and "torchscript" in manifest["models"] else None
     for fmt, entry in manifest["models"].items():
         skipped = runtime_reason(fmt, key)
         if skipped:
@@ -109,19 +113,43 @@ def check_export(model: torch.nn.Module, root: Path, manifest: dict[str, Any]) -
                            "batch_sizes": [], "passed": None, "skipped": skipped}
             continue
         predictor = Predictor(root, entry, fmt)
-        worst, tolerance, samples = 0.0, TOLERANCES[key], 0
+        worst = {"max_abs_diff": 0.0, "tolerance": TOLERANCES[key]}
+        same = {"max_abs_diff": 0.0, "tolerance": TOLERANCE} if fmt == "torchscript" and served is not None else None
+        samples = 0
         for i, batch in enumerate(CHECK_BATCH_SIZES):
             numerical, categorical = random_inputs(manifest["model"], batch, seed=i)
+            exported = predictor.predict(numerical, categorical)
             reference = eager_logits(model, torch.from_numpy(numerical).to(device),
-                                     torch.from_numpy(categorical).to(device),
-                                     manifest["model"].get("hotness")).cpu().numpy()
-            result = compare(predictor.predict(numerical, categorical), reference, TOLERANCES[key])
-            if result["max_abs_diff"] / result["tolerance"] >= worst / tolerance:
-                worst, tolerance = result["max_abs_diff"], result["tolerance"]
+                                     torch.from_numpy(categorical).to(device), hotness).cpu().numpy()
+            worst = _worse(worst, compare(exported, reference, TOLERANCES[key]))
+            if same is not None:
+                with torch.no_grad():
+                    eager = served(torch.from_numpy(numerical), torch.from_numpy(categorical)).float().numpy()
+                same = _worse(same, compare(exported, eager, TOLERANCE))
             samples += batch
-        report[fmt] = {"max_abs_diff": worst, "tolerance": tolerance, "tolerance_key": key, "samples": samples,
-                       "batch_sizes": list(CHECK_BATCH_SIZES), "passed": bool(worst <= tolerance)}
+        passed = worst["max_abs_diff"] <= worst["tolerance"]
+        report[fmt] = {**worst, "tolerance_key": key, "samples": samples, "batch_sizes": list(CHECK_BATCH_SIZES)}
+        if same is not None:
+            same["passed"] = bool(same["max_abs_diff"] <= same["tolerance"])
+            report[fmt]["same_precision"] = same
+            passed = passed and same["passed"]
+        report[fmt]["passed"] = bool(passed)
     return report
+
+
+def _worse(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    """The comparison nearer its tolerance (or beyond it)."""
+    return b if b["max_abs_diff"] / b["tolerance"] >= a["max_abs_diff"] / a["tolerance"] else a
+
+
+def _eager_in_precision(model: torch.nn.Module, manifest: dict[str, Any]) -> torch.nn.Module:
+    """The export's precision in eager PyTorch (what the pytorch serving target runs) from ``model``'s weights."""
+    from dlrmbench.export.serving_model import serving_parts
+    from dlrmbench.export.serving_precision import in_precision
+
+    precision = manifest["precision"]
+    parts = serving_parts(model, manifest.get("source", {}).get("interaction"), manifest["model"].get("hotness"))
+    return in_precision(parts.whole(), precision["name"], precision.get("table_bits") or 8)
 
 
 def runtime_reason(fmt: str, key: str) -> str | None:

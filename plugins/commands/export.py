@@ -150,8 +150,11 @@ def _print_export(manifest: dict, output: Path) -> None:
         if result["passed"] is None:
             click.echo(f"  check {fmt}: not run: {result['skipped']}")
             continue
+        same = result.get("same_precision")
+        also = (f"; against eager PyTorch in {manifest['precision']['name']}: {same['max_abs_diff']:.3g} (tolerance "
+                f"{same['tolerance']:g})" if same else "")
         click.echo(f"  check {fmt}: max |exported - eager| = {result['max_abs_diff']:.3g} over {result['samples']} "
-                   f"samples (tolerance {result['tolerance']:g}): {'pass' if result['passed'] else 'FAIL'}")
+                   f"samples (tolerance {result['tolerance']:g}){also}: {'pass' if result['passed'] else 'FAIL'}")
 
 
 @click.command("serve-bench")

@@ -51,6 +51,9 @@ def test_int8_export_records_its_precision_and_passes_the_int8_check(int8_export
         assert check["tolerance_key"] == "int8-8bit" and check["passed"] is True
         # quantisation changes the numbers (beyond fp32's tolerance) and stays within int8's
         assert TOLERANCES["fp32"] < check["max_abs_diff"] <= check["tolerance"], (fmt, check)
+    same = manifest["check"]["torchscript"]["same_precision"]  # the pytorch target's int8 graph: the same ops
+    assert same["passed"] is True and same["max_abs_diff"] <= 1e-6 and same["tolerance"] == TOLERANCES["fp32"]
+    assert "same_precision" not in manifest["check"]["onnx"]  # onnxruntime quantises its MLPs its own way
 
 
 def test_the_int8_check_fails_a_model_that_is_not_the_exported_one(int8_export):
@@ -65,6 +68,16 @@ def test_the_int8_check_fails_a_model_that_is_not_the_exported_one(int8_export):
     as_fp32 = {**manifest, "precision": {"name": "fp32", "table_bits": None}}
     report = check_export(model, out, as_fp32)
     assert all(r["passed"] is False and r["tolerance_key"] == "fp32" for r in report.values())
+
+
+def test_a_torchscript_export_of_other_table_bits_fails_the_same_precision_row(tmp_path):
+    """A 4-bit export whose manifest says 8 bits is within int8's loose row against fp32, but not within the
+    TorchScript check's fp32-tight row against eager int8 with 8-bit tables: the check fails it."""
+    model, out, manifest = _export(tmp_path, "int8", 4, ("torchscript",))
+    claimed = {**manifest, "precision": {**manifest["precision"], "table_bits": 8}}
+    check = check_export(model, out, claimed)["torchscript"]
+    assert check["max_abs_diff"] <= check["tolerance"]  # the fp32 row alone would pass it
+    assert check["same_precision"]["passed"] is False and check["passed"] is False
 
 
 def test_int8_graphs_hold_int8_weights_and_quantised_matmuls(int8_export):
