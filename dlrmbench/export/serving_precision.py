@@ -67,6 +67,7 @@ def quantized_dense(dense: DenseTower) -> DenseTower:
 
     with warnings.catch_warnings():  # "quantized tensor creation functions ... are deprecated": still the API
         warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+        warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated.*")
         quantized = quantize_dynamic(dense, {nn.Linear}, dtype=torch.qint8)
     assert isinstance(quantized, DenseTower)
     return quantized
