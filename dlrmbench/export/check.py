@@ -18,10 +18,12 @@ from dlrmbench.export.serving_model import CATEGORICAL, EMBEDDED, LOGIT, NUMERIC
 #: fp32: |exported - eager| <= TOLERANCE x max(1, max |eager|)
 TOLERANCE = 1e-5
 #: Every precision: |exported - eager fp32| <= TOLERANCES[key] x max(1, max |eager|) on the logits, key as
-#: :func:`tolerance_key`. The quantised rows come from ``bench/export_tolerances.py``: the largest such error of
-#: each precision and format over 8 seeds x 3 model shapes on the check's own inputs, times 3, rounded up to
-#: one significant figure (docs/serving.md, "Precisions").
-TOLERANCES = {"fp32": TOLERANCE, "bf16": 2e-2, "int8-8bit": 3e-2, "int8-4bit": 1e-1}
+#: :func:`tolerance_key`. The bf16 and int8 rows come from ``bench/export_tolerances.py``
+#: (bench/results/export-tolerances-cpu.txt): the largest such error over both formats, 3 seeds x 3 model shapes,
+#: untrained and trained, on the check's own inputs, times 3, rounded up to one significant figure (largest seen:
+#: bf16 0.0112, int8-8bit 0.0859, int8-4bit 0.0994; trained models' errors are 3-5x the untrained ones').
+#: docs/guides/serving.md, "Precisions".
+TOLERANCES = {"fp32": TOLERANCE, "bf16": 4e-2, "int8-8bit": 3e-1, "int8-4bit": 3e-1}
 CHECK_BATCH_SIZES = (1, 7, 256)
 
 
