@@ -143,7 +143,6 @@ def _write_format(parts: ServingParts, fmt: str, split: bool, settings: ExportSe
                   stage: Path) -> dict[str, Any]:
     """Write one format's model file(s) and config(s) under ``stage/triton``; return its manifest entry."""
     from dlrmbench.export.formats import quantize_onnx, write_onnx, write_torchscript
-
     from dlrmbench.export.serving_precision import export_modules
 
     names = model_names(settings.model_name, fmt)
