@@ -64,7 +64,7 @@ def _rank(rank: int, world: int, port: int, args: argparse.Namespace, out_dir: s
         EXCHANGE_TIMER.enabled, EXCHANGE_TIMER.seconds = True, 0.0
         start = time.perf_counter()
         logits = model(batch.numerical, batch.categorical)
-        loss = loss_fn(logits, model.local_slice(batch.label)) * share
+        loss = loss_fn(logits, batch.label) * share  # the rank's share of the batch: its rows' labels
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

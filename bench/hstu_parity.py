@@ -124,14 +124,141 @@ def run_reference(checkout: Path, inputs: dict[str, np.ndarray]) -> dict[str, np
     return out
 
 
+def run_reference_ranking(checkout: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The reference's DLRMv3 ``DlrmHSTU`` (streaming feature layout, PyTorch kernels, fp32) at a small shape:
+    eval predictions, the training loss, every gradient and every weight after one Adam step.
+
+    The tables are leaf tensors looked up here (``is_dense=True``: the reference's ``EmbeddingCollection`` is only
+    a lookup) and fed to ``main_forward``, so their gradients and Adam steps are compared too. Where the installed
+    torchrec lacks ``torchrec.modules.sorted_index_select`` (newer than torchrec 1.x here), a stand-in with the
+    same forward (``index_select``) is registered: GR calls it with its sorted path off by default.
+    """
+    import types
+
+    sys.path.insert(0, str(checkout))
+    import fbgemm_gpu  # noqa: F401  (registers torch.ops.fbgemm's jagged ops on the CPU)
+    try:
+        import torchrec.modules.sorted_index_select  # noqa: F401
+    except ImportError:
+        stub = types.ModuleType("torchrec.modules.sorted_index_select")
+        stub.maybe_sorted_index_select = lambda values, index, use_sorted=False: values.index_select(0, index)
+        sys.modules["torchrec.modules.sorted_index_select"] = stub
+    from generative_recommenders.common import HammerKernel
+    from generative_recommenders.modules.dlrm_hstu import DlrmHSTU, DlrmHSTUConfig, SequenceEmbedding
+    from generative_recommenders.modules.multitask_module import MultitaskTaskType, TaskConfig
+
+    from dlrmbench_plugins.families.hstu.ranking_parity import RANKING, SEED as RSEED, SHAPE as RSHAPE
+    from dlrmbench_plugins.families.hstu.ranking_parity import TABLES, name_map as ranking_names
+
+    cfg = DlrmHSTUConfig(
+        hstu_num_heads=RSHAPE["num_heads"], hstu_attn_linear_dim=RSHAPE["dv"], hstu_attn_qk_dim=RSHAPE["dqk"],
+        hstu_attn_num_layers=RSHAPE["num_blocks"], hstu_embedding_table_dim=RANKING["embedding_dim"],
+        hstu_preprocessor_hidden_dim=RANKING["preprocessor_hidden_dim"],
+        hstu_transducer_embedding_dim=RSHAPE["item_embedding_dim"], hstu_input_dropout_ratio=0.0,
+        hstu_linear_dropout_rate=0.0, causal_multitask_weights=0.2)
+    # the streaming branch of GR dlrm_v3/configs.py, with its min-history threshold and tasks sized down
+    cfg.user_embedding_feature_names = ["item_id", "user_id", "item_category_id"]
+    cfg.item_embedding_feature_names = ["item_candidate_id", "item_candidate_category_id"]
+    cfg.uih_post_id_feature_name, cfg.uih_action_time_feature_name = "item_id", "action_timestamp"
+    cfg.candidates_querytime_feature_name, cfg.candidates_weight_feature_name = "item_query_time", "item_action_weights"
+    cfg.uih_weight_feature_name, cfg.candidates_watchtime_feature_name = "item_weights", "item_rating"
+    cfg.action_weights, cfg.action_embedding_init_std = [1, 2, 4, 8, 16], 5.0
+    cfg.contextual_feature_to_max_length = {"user_id": 1}
+    cfg.contextual_feature_to_min_uih_length = {"user_id": RANKING["context_min_history"]}
+    cfg.merge_uih_candidate_feature_mapping = [
+        ("item_id", "item_candidate_id"), ("item_rating", "item_candidate_rating"),
+        ("action_timestamp", "item_query_time"), ("item_weights", "item_action_weights"),
+        ("dummy_watch_time", "item_dummy_watchtime"), ("item_category_id", "item_candidate_category_id")]
+    cfg.max_num_candidates = RANKING["max_num_candidates"]
+    cfg.multitask_configs = [TaskConfig(t["name"], t["bit"], MultitaskTaskType.BINARY_CLASSIFICATION)
+                             for t in RANKING["tasks"]]
+    torch.manual_seed(RSEED)
+    model = DlrmHSTU(cfg, {}, is_inference=False, is_dense=True, bf16_training=False)
+    model.recursive_setattr("_hammer_kernel", HammerKernel.PYTORCH)
+    from dlrmbench_plugins.families.hstu.ranking_parity import seeded_tables
+
+    seeded = seeded_tables()
+    with torch.no_grad():  # position and time tables from a seed, so the fixture need not store them
+        model._hstu_transducer._positional_encoder._position_embeddings_weight.copy_(seeded["position_emb"])
+        model._hstu_transducer._positional_encoder._timestamp_embeddings_weight.copy_(seeded["time_emb"])
+    tables = {"item": torch.empty(RSHAPE["num_items"], RANKING["embedding_dim"]).uniform_(-0.1, 0.1),
+              "category": torch.empty(RANKING["num_categories"], RANKING["embedding_dim"]).uniform_(-1, 1),
+              "user": torch.empty(RANKING["num_users"], RANKING["embedding_dim"]).uniform_(-0.2, 0.2)}
+    tables = {k: v.requires_grad_() for k, v in tables.items()}
+    weights = {k: v.detach().clone() for k, v in model.named_parameters()}
+    t = {k: torch.from_numpy(np.asarray(v)) for k, v in inputs.items()}
+    uih_len, cand_len = t["uih_lengths"], t["cand_lengths"]
+    ones = torch.ones_like(uih_len)
+
+    def forward():
+        e = torch.nn.functional.embedding
+        seq = {"item_id": SequenceEmbedding(uih_len, e(t["uih_ids"], tables["item"])),
+               "item_category_id": SequenceEmbedding(uih_len, e(t["uih_categories"], tables["category"])),
+               "user_id": SequenceEmbedding(ones, e(t["user_ids"], tables["user"])),
+               "item_candidate_id": SequenceEmbedding(cand_len, e(t["cand_ids"], tables["item"])),
+               "item_candidate_category_id": SequenceEmbedding(cand_len, e(t["cand_categories"], tables["category"]))}
+        zeros_u, zeros_k = torch.zeros_like(t["uih_ids"]), torch.zeros_like(t["cand_ids"])
+        payload = {"item_rating": zeros_u, "item_candidate_rating": zeros_k,
+                   "action_timestamp": t["uih_timestamps"], "item_query_time": t["cand_timestamps"],
+                   "item_weights": t["uih_actions"], "item_action_weights": t["cand_actions"],
+                   "dummy_watch_time": zeros_u, "item_dummy_watchtime": zeros_k,
+                   "uih_offsets": torch.ops.fbgemm.asynchronous_complete_cumsum(uih_len),
+                   "candidate_offsets": torch.ops.fbgemm.asynchronous_complete_cumsum(cand_len)}
+        return model.main_forward(seq, payload, int(uih_len.max()), uih_len, int(cand_len.max()), cand_len)
+
+    model.eval()
+    with torch.no_grad():
+        preds = forward()[3]
+    model.train()
+    params = list(model.parameters()) + list(tables.values())
+    opt = torch.optim.Adam(params, lr=1e-3, betas=(0.95, 0.999), eps=1e-8)
+    loss = sum(forward()[2].values())
+    loss.backward()
+    out: dict[str, np.ndarray] = dict(inputs)
+    out["ref_preds"] = preds.T.numpy().copy()
+    out["ref_loss"] = np.array(loss.item())
+    mapping = ranking_names(RSHAPE["num_blocks"])
+    named = dict(model.named_parameters())
+    grads = {k: named[k].grad.detach().clone() for k in mapping}
+    table_w0 = {k: v.detach().clone() for k, v in tables.items()}
+    table_grads = {k: v.grad.detach().clone() for k, v in tables.items()}
+    opt.step()
+    for ref_name, ours in mapping.items():
+        out["w0/" + ours], out["grad/" + ours] = weights[ref_name].numpy(), grads[ref_name].numpy()
+        out["w1/" + ours] = named[ref_name].detach().numpy().copy()
+    for ours, key in TABLES.items():
+        out["w0/" + ours], out["grad/" + ours] = table_w0[key].numpy(), table_grads[key].numpy()
+        out["w1/" + ours] = tables[key].detach().numpy().copy()
+    missing = set(named) - set(mapping)
+    if missing:
+        raise SystemExit(f"reference parameters without a dlrmbench counterpart: {sorted(missing)}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkout", type=Path, help="a checkout of meta-recsys/generative-recommenders")
     ap.add_argument("--write-fixture", type=Path, help="keep inputs, weights and reference outputs here (.npz)")
+    ap.add_argument("--ranking", action="store_true", help="the DLRMv3 ranking model (modules/dlrm_hstu.py) instead")
     args = ap.parse_args()
     if not (args.checkout / "generative_recommenders" / "research").is_dir():
         raise SystemExit(f"{args.checkout}: no generative_recommenders/research folder (not a GR checkout)")
     torch.set_num_threads(1)
+    if args.ranking:
+        from dlrmbench_plugins.families.hstu import ranking_parity
+
+        record = run_reference_ranking(args.checkout, ranking_parity.make_inputs())
+        if args.write_fixture:
+            packed = ranking_parity.pack(record)
+            np.savez_compressed(args.write_fixture, **{k.replace("/", "__"): v for k, v in packed.items()})
+            print(f"wrote {args.write_fixture}")
+        print(f"ranking shape: {ranking_parity.SHAPE}, {ranking_parity.RANKING}; history lengths "
+              f"{ranking_parity.UIH_LENGTHS}, candidates {ranking_parity.CANDIDATES}; float32, CPU, torch "
+              f"{torch.__version__}")
+        print(f"reference loss {float(record['ref_loss']):.7f}")
+        for name, diff in ranking_parity.compare(record).items():
+            print(f"  max |dlrmbench - reference| {name:<40} {diff:.3e}")
+        return
     record = run_reference(args.checkout, make_inputs(SHAPE["num_items"], SHAPE["num_negatives"]))
     if args.write_fixture:
         np.savez_compressed(args.write_fixture, **{k.replace("/", "__"): v for k, v in record.items()})

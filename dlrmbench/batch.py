@@ -15,7 +15,7 @@ inside functions), so the light contract module can name these types.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
     import torch
@@ -196,21 +196,60 @@ def ids_num_features(ids: Ids) -> int:
     return int(ids.shape[1]) if ids.dim() == 2 else -1
 
 
+def global_rows(batch: object) -> int:
+    """Rows of the global batch ``batch`` is (a rank's share carries them; any other batch is global)."""
+    rows = getattr(batch, "global_rows", None)
+    return int(rows) if rows is not None else int(getattr(batch, "size"))
+
+
+def ids_features(ids: Ids, features: "tuple[int, ...] | list[int]") -> Ids:
+    """Only ``features`` (in that order) of either form of ids."""
+    if isinstance(ids, SparseFeatures):
+        return ids.select(list(features))
+    import torch
+
+    return ids.index_select(1, torch.tensor(list(features), dtype=torch.int64, device=ids.device))
+
+
 @dataclass
 class Batch:
     """One batch: ``numerical (B, 13)`` float, ``categorical`` ids, ``label (B,)`` float32.
 
     ``categorical`` is a ``(B, F)`` int64 tensor (one id per feature) or :class:`SparseFeatures`
-    (several ids per feature).
+    (several ids per feature). ``global_rows``: set on a rank's share of a global batch
+    (:class:`~dlrmbench.data.share.BatchShare`): the global batch's rows; ``label`` then holds this
+    rank's rows, and ``numerical`` / ``categorical`` what the share says (its rows, or every row).
     """
 
     numerical: "torch.Tensor"
     categorical: Ids
     label: "torch.Tensor"
+    global_rows: int | None = None
 
     @property
     def size(self) -> int:
         return int(self.label.shape[0])
+
+    @property
+    def rows(self) -> int:
+        """Rows of the global batch this batch is (a share of)."""
+        return self.global_rows if self.global_rows is not None else self.size
+
+    def share(self, share: Any) -> "Batch":
+        """This global batch's ``share`` (a :class:`dlrmbench.data.share.BatchShare`: its ``bounds(rows)``,
+        ``ids``, ``dense`` and ``features``), cut in memory (for readers that cannot read a part)."""
+        rows = self.size
+        start, stop = share.bounds(rows)
+        ids = self.categorical if share.ids == "batch" else ids_samples(self.categorical, start, stop)
+        if share.features is not None:
+            ids = ids_features(ids, share.features)
+        if share.dense == "rows":
+            numerical = self.numerical[start:stop]
+        elif share.dense == "batch":
+            numerical = self.numerical
+        else:
+            numerical = self.numerical[:ids_batch_size(ids), :0]
+        return Batch(numerical, ids, self.label[start:stop], global_rows=rows)
 
     @property
     def multi_hot(self) -> bool:
@@ -221,13 +260,16 @@ class Batch:
             self.numerical.to(device, non_blocking=non_blocking),
             self.categorical.to(device, non_blocking=non_blocking),
             self.label.to(device, non_blocking=non_blocking),
+            self.global_rows,
         )
 
     def samples(self, start: int, stop: int) -> "Batch":
         """Samples ``[start, stop)``: a data-parallel rank's slice of the global batch."""
+        if self.global_rows is not None:
+            raise ValueError("samples() of a rank's share: slice the global batch (Batch.share) instead")
         return Batch(self.numerical[start:stop], ids_samples(self.categorical, start, stop), self.label[start:stop])
 
     def pin_memory(self) -> "Batch":
         """The batch in page-locked host memory (a faster, asynchronous copy to a GPU)."""
         categorical = self.categorical if isinstance(self.categorical, SparseFeatures) else self.categorical.pin_memory()
-        return Batch(self.numerical.pin_memory(), categorical, self.label)
+        return Batch(self.numerical.pin_memory(), categorical, self.label, self.global_rows)

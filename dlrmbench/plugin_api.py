@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Batch", "BatchStream", "BuildContext", "CapabilityCheck", "Dataset", "DatasetFormat", "DenseBackend",
     "EmbeddingStrategy", "FamilyConfig", "FamilyMetric", "Ids", "Interaction", "KINDS", "MODEL_KINDS",
-    "OptimizerPlugin", "ParameterGroup", "PluginKind", "PluginOptions", "PluginSpec", "SparseFeatures",
+    "OptimizerPlugin", "ParameterGroup", "PluginKind", "PluginOptions", "PluginSpec", "ServedModel", "SparseFeatures",
     "TopologyRunner", "WorkloadFamily", "missing_methods", "module_available",
 ]
 
@@ -173,8 +173,10 @@ class EmbeddingStrategy(Protocol):
     then leaves its parameters alone; the loop calls ``set_learning_rate(lr)`` before every step. Such
     a strategy keeps its optimizer's state in its state dict (``get_extra_state``) so checkpoints carry it.
 
-    Optional ``shardable(gradient_scale)``: the same tables as a TorchRec ``EmbeddingBagCollection`` with
-    the optimizer applied in backward, for ``distributed.topology: torchrec_dmp`` (``torchrec_fused``).
+    Optional ``shardable(gradient_scale, table_sizes=None)``: the same tables (or tables of ``table_sizes``
+    rows, never allocated: ``dlrmbench plan`` asks TorchRec's planner about them) as a TorchRec
+    ``EmbeddingBagCollection`` on the meta device with the optimizer applied in backward, for
+    ``distributed.topology: torchrec_dmp`` (``torchrec_fused``).
     """
 
     table_sizes: list[int]
@@ -238,6 +240,10 @@ class Dataset(Protocol):
     ``batches(split, batch_size, device)``: a :class:`BatchStream` of ``split`` (``train`` or ``test``);
     ``device`` is where the model runs: a dataset may place batches there or leave them on the host.
     Optional attribute ``ids_validated``: True when every id was already checked against the table sizes.
+    Optional ``rank_batches(split, batch_size, device, share)``: only a rank's
+    :class:`~dlrmbench.data.share.BatchShare` of every global batch, each a ``Batch`` with ``global_rows`` set
+    (without it a multi-process rank reads every global batch and cuts its share in memory); optional
+    ``bytes_read()``: bytes this process has read from the dataset's files (the result's ``host_bytes_read``).
     """
 
     def table_sizes(self) -> list[int] | None: ...
@@ -264,6 +270,9 @@ class WorkloadFamily(Protocol):
     ``check_batch(batch, table_sizes)``: refuse data that does not fit the model, naming the fields.
     Optional ``units(batch)``: work in the batch besides samples, as host numbers (``{"tokens": 4096}``, never
     a device tensor: it is read every measured step); the result gets ``train_<unit>_throughput``.
+    Optional ``serving(model, dataset)``: the model as it is served, a :class:`ServedModel` (export, ``mode:
+    serve``, LoadGen); a family whose spec says ``serving=True`` without this method is served by the core's
+    own layout (``numerical, categorical -> logit``, DLRM's).
     """
 
     def build_model(self, ctx: BuildContext, build: Callable[..., Any]) -> "nn.Module": ...
@@ -279,6 +288,50 @@ class WorkloadFamily(Protocol):
     def metrics(self, rows: dict[str, "torch.Tensor"]) -> dict[str, float]: ...
 
     def check_batch(self, batch: Any, table_sizes: list[int]) -> None: ...
+
+
+@runtime_checkable
+class ServedModel(Protocol):
+    """A family's model as served (``WorkloadFamily.serving(model, dataset)`` returns it): one fp32 module with
+    named inputs, and what export, ``--check``, ``mode: serve`` and LoadGen need to drive it.
+
+    ``input_names`` / ``output_names``: the served module's inputs and outputs in call order. Jagged inputs are
+    values + offsets (an ``offsets`` input of B + 1 entries), never padded by the caller. ``formats``: the export
+    formats the module can be written in (``("onnx", "torchscript")``; empty when only the PyTorch targets serve it,
+    e.g. shapes that depend on the data).
+    ``module()``: the fp32 CPU ``nn.Module`` that is exported and served (``module(*inputs)`` -> a tensor or a
+    tuple in ``output_names`` order). ``onnx_dynamic_shapes()``: ``torch.export`` dynamic shapes per input name.
+    ``example(batch_size, seed)``: a request of ``batch_size`` samples from the case's data, as numpy arrays in
+    ``input_names`` order (tracing, ``--check``, closed-loop clients).
+    ``reference(inputs)``: the outputs the *training* model computes for those inputs (its own eager path: what
+    ``--check`` and the accuracy run compare against), numpy, ``output_names`` order.
+    ``compare(served, reference)``: ``{"max_abs_diff", "tolerance", "passed", ...}`` for one request; the family
+    states its tolerance here.
+    ``library(samples, seed)``: LoadGen's query sample library (:class:`dlrmbench.loadgen.qsl.SampleLibrary`):
+    ``samples`` samples of the case's data, ``prepare(indices).inputs`` in ``input_names`` order, one label
+    row per data row. The first output of the module, one row per data row, is what a sample's response holds.
+    ``accuracy(outputs, labels)``: the family's quality metrics (declared ``metrics`` names) from the responses'
+    outputs and labels (numpy, one row per data row); ``accuracy_metric``: the one the 99% / 99.9% gates apply to.
+    """
+
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    formats: tuple[str, ...]
+    accuracy_metric: str
+
+    def module(self) -> "nn.Module": ...
+
+    def onnx_dynamic_shapes(self) -> dict[str, Any]: ...
+
+    def example(self, batch_size: int, seed: int) -> tuple[Any, ...]: ...
+
+    def reference(self, inputs: tuple[Any, ...]) -> tuple[Any, ...]: ...
+
+    def compare(self, served: tuple[Any, ...], reference: tuple[Any, ...]) -> dict[str, Any]: ...
+
+    def library(self, samples: int, seed: int) -> Any: ...
+
+    def accuracy(self, outputs: Any, labels: Any) -> dict[str, float]: ...
 
 
 @runtime_checkable
@@ -382,8 +435,10 @@ class PluginSpec:
     Families (``options`` is the family's model configuration, a :class:`FamilyConfig`):
         uses: the model kinds (:data:`MODEL_KINDS`) the family builds its model from; a case of the family
             resolves a plugin of each (the suite's choice or the kind's default) and none of the others.
-        metrics: the quality metrics its ``metrics(rows)`` returns (name, unit, direction).
-        target_metric: the metric ``auc_threshold`` and the MLPerf log's quality target apply to.
+        metrics: the quality metrics its ``metrics(rows)`` returns (name, unit, direction), or
+            ``metrics(config)`` giving them from the validated model configuration (names that depend on it).
+        target_metric: the metric ``auc_threshold`` and the MLPerf log's quality target apply to (or
+            ``target_metric(config)``).
         flops_per_sample: ``flops_per_sample(config, resolved)`` training FLOPs per sample (forward and
             backward), light; None when unknown. The result gets a FLOP/s figure from it.
         memory_plan: ``memory_plan(resolved, table_sizes, capacities, shared_capacity)`` the memory plan of
@@ -392,7 +447,9 @@ class PluginSpec:
             ``fits``, ``problems``, ``rows()``, ``notes()`` and ``shared_capacity_bytes``. ``plan`` shows
             it and the planner skips a case that does not fit. None: no plan before the run.
         default_topology: the topology of its multi-process cases when the suite names none.
-        serving: its models can be exported for serving (``dlrmbench export``, ``mode: serve``).
+        serving: its models can be exported for serving (``dlrmbench export``, ``mode: serve``, LoadGen): the family
+            object's ``serving(model, dataset)`` gives a :class:`ServedModel`, or, without that method, the core
+            serves the ``numerical, categorical -> logit`` layout.
         verify: ``"module:attr"`` of ``verify(device) -> list[dict]``, the family's rows of
             ``dlrmbench verify`` (each with ``name``, ``ok``, ``max_abs_diff``, ``detail``).
         defaults: the default plugin of each kind for this family's cases (``{"embedding": "joint"}``).
@@ -401,6 +458,10 @@ class PluginSpec:
         tables: how its ranks hold a model's tables, for the memory planner: ``placed`` (dlrmbench's placement,
             each table on one rank), ``replicated`` (every rank holds the whole model) or ``own`` (the
             topology's own planner places them at run time).
+        table_plan: ``table_plan(resolved)`` the per-table plan the topology's own planner will make for the
+            case (rows of ``table``, ``rows``, ``sharding_type``, ``compute_kernel``, ``ranks``), or a string
+            saying why it cannot be made here; ``dlrmbench plan`` shows it. Light to import; called only for
+            this topology's cases (it may import torch then). None: no plan before the run.
 
     Telemetry sources:
         devices: the device types whose devices it reads (``("cuda",)``), or None for the host source.
@@ -414,6 +475,9 @@ class PluginSpec:
             folds ids into small tables with ``model.hash_indices``.
         auc_comparable: its AUC can be set against published ones (real Criteo data); False for
             synthetic labels.
+        throughput_comparable: ``throughput_comparable(options, case)`` why the case's throughput cannot be
+            set against published runs on real data (the planner marks it not comparable with this reason),
+            or None when it can; light. None: always comparable.
     """
 
     kind: PluginKind
@@ -434,12 +498,14 @@ class PluginSpec:
     hotness: Callable[[Any, Any], "list[int] | None"] | None = None
     scale_down: Callable[[dict[str, Any], int, "tuple[int, int]"], dict[str, Any]] | None = None
     auc_comparable: bool = True
+    throughput_comparable: Callable[[Any, Any], "str | None"] | None = None
     families: tuple[str, ...] | None = None
     devices: tuple[str, ...] | None = None
     tables: Literal["placed", "replicated", "own"] = "placed"
+    table_plan: Callable[[Any], "list[dict[str, Any]] | str"] | None = None
     uses: tuple[PluginKind, ...] = ()
-    metrics: tuple[FamilyMetric, ...] = ()
-    target_metric: str | None = None
+    metrics: "tuple[FamilyMetric, ...] | Callable[[Any], tuple[FamilyMetric, ...]]" = ()
+    target_metric: "str | Callable[[Any], str | None] | None" = None
     flops_per_sample: Callable[[Any, Any], "float | None"] | None = None
     memory_plan: Callable[[Any, list[int], "list[int] | None", "int | None"], Any] | None = None
     default_topology: str | None = None

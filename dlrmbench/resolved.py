@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -65,6 +65,13 @@ def construct_options(model: type[BaseModel], data: dict[str, Any]) -> BaseModel
         annotation = field.annotation if field is not None else None
         if isinstance(value, dict) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
             value = construct_options(annotation, value)
+        elif isinstance(value, (list, tuple)) and get_origin(annotation) in (list, tuple):
+            item = get_args(annotation)[0] if get_args(annotation) else None
+            if isinstance(item, type) and issubclass(item, BaseModel):  # a list (or tuple) of option models
+                value = get_origin(annotation)(construct_options(item, v) if isinstance(v, dict) else v
+                                               for v in value)
+            elif get_origin(annotation) is tuple:
+                value = tuple(value)
         values[name] = value
     return model.model_construct(**values)
 
@@ -214,11 +221,15 @@ def resolve_plugins(case: Case, registry: "Registry") -> tuple[dict[PluginKind, 
 
 
 def _with_full_options(case: Case, specs: dict[PluginKind, PluginSpec], options: dict[PluginKind, Any],
-                       auc_comparable: bool) -> Case:
+                       auc_comparable: bool, not_comparable: str | None = None) -> Case:
     """``case`` with every plugin named and its options as validated (defaults filled in), the family's
-    model configuration in full (``mlp_init: auto`` written out as the interaction plugin's default), and the dataset's AUC property: what the worker reads and the result records."""
+    model configuration in full (``mlp_init: auto`` written out as the interaction plugin's default), and the
+    dataset's AUC property and throughput reason (``not_comparable``): what the worker reads and the result
+    records."""
     data = case.model_dump()
     data["auc_comparable"] = auc_comparable
+    if not_comparable is not None:
+        data.update(comparable=False, not_comparable=not_comparable)
     data["model"] = {**options["family"].model_dump(mode="json"), "family": specs["family"].name}
     if data["model"].get("mlp_init") == "auto" and "interaction" in specs:  # the interaction's reference rule
         data["model"]["mlp_init"] = specs["interaction"].mlp_init
@@ -274,7 +285,9 @@ def resolve_case(case: Case, registry: "Registry") -> tuple[ResolvedCase, dict[P
                for kind in specs}
     width = specs["interaction"].output_width if "interaction" in specs else None
     saved = specs["interaction"].saved_bytes if "interaction" in specs else None
-    full = _with_full_options(case, specs, options, dataset.auc_comparable)
+    throughput_reason = dataset.throughput_comparable(options["dataset"], case) \
+        if dataset.throughput_comparable is not None else None
+    full = _with_full_options(case, specs, options, dataset.auc_comparable, throughput_reason)
     resolved = ResolvedCase(
         case=full, plugins=plugins,
         table_sizes=list(sizes) if sizes else None, hotness=list(hotness) if hotness is not None else None,
@@ -286,8 +299,8 @@ def resolve_case(case: Case, registry: "Registry") -> tuple[ResolvedCase, dict[P
         interaction_saved=_function_path(saved),
         memory_plan=_function_path(family.memory_plan),
         topology_tables=specs["topology"].tables if "topology" in specs else "placed",
-        metrics=list(family.metrics),
-        target_metric=family.target_metric,
+        metrics=list(family.metrics(model) if callable(family.metrics) else family.metrics),
+        target_metric=family.target_metric(model) if callable(family.target_metric) else family.target_metric,
     )
     if family.flops_per_sample is not None:
         resolved.flops_per_sample = family.flops_per_sample(model, resolved)

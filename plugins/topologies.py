@@ -40,6 +40,22 @@ def dmp_reason(host: Any, case: Any, options: Any) -> str | None:
     return None
 
 
+def dmp_table_plan(resolved: Any) -> list[dict[str, Any]] | str:
+    """The per-table plan TorchRec's planner will make for the case's ranks (imports torch and torchrec), or
+    why it cannot be shown here."""
+    from dlrmbench.plugin_api import module_available
+
+    if not module_available("torchrec"):
+        return ("TorchRec is not installed (make torchrec): its EmbeddingShardingPlanner chooses each table's "
+                "sharding type and ranks when the case runs")
+    from dlrmbench.distributed.torchrec_dmp import preview_plan
+
+    try:
+        return preview_plan(resolved)
+    except ValueError as exc:
+        return str(exc)
+
+
 def data_parallel_reason(host: Any, case: Any, options: Any) -> str | None:
     """Why ``case`` cannot run data-parallel: one process, or the inference benchmark (every rank would run
     the whole global batch: W copies of the same work, not a split of it)."""
@@ -59,6 +75,7 @@ def register_topologies(register: Callable[[PluginSpec], None]) -> None:
         factory="dlrmbench.distributed.worker:hybrid_rank"))
     register(PluginSpec(
         kind="topology", name="torchrec_dmp", families=("dlrm",), check=dmp_reason, tables="own",
+        table_plan=dmp_table_plan,
         summary="TorchRec DistributedModelParallel: sharded fused tables, DDP dense parts (make torchrec)",
         factory="dlrmbench.distributed.torchrec_dmp:dmp_rank", requires=("torchrec",)))
     register(PluginSpec(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
 
 import click
@@ -38,22 +40,39 @@ def preprocess(
     keep_work: bool,
 ) -> None:
     """Turn raw Criteo click logs in INPUT into the split binary dataset in OUTPUT."""
+    from preproc import stop
+
+    try:
+        with stop.stop_on_signals():
+            try:
+                _run(input_dir, output_dir, frequency_threshold, split_rule, seed, bad_lines, master, spark_conf,
+                     skip_preflight, keep_work)
+            except KeyboardInterrupt:  # Ctrl-C (PySpark's own handler cancels the jobs and raises this)
+                raise stop.Stopped(signal.SIGINT) from None
+            stop.check()  # a stop after the last stage: the run is complete, say so the same way
+    except stop.Stopped as stopped:
+        click.echo(stop.stop_message(output_dir, stopped.signum), err=True)
+        sys.exit(128 + stopped.signum)
+    except PreprocError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _run(input_dir: Path, output_dir: Path, frequency_threshold: int, split_rule: str, seed: int, bad_lines: str,
+         master: str | None, spark_conf: tuple[str, ...], skip_preflight: bool, keep_work: bool) -> None:
+    """Validate the options and run (or resume) the pipeline."""
     from preproc.options import PreprocOptions, parse_split
     from preproc.pipeline import run
     from preproc.session import parse_conf
 
-    try:
-        opts = PreprocOptions(
-            input_dir=input_dir,
-            output_dir=output_dir,
-            frequency_threshold=frequency_threshold,
-            split=parse_split(split_rule),
-            seed=seed,
-            bad_lines=bad_lines,
-            keep_work=keep_work,
-        )
-        conf = parse_conf(spark_conf)
-        run(opts, master=master, spark_conf=conf, echo=lambda m: click.echo(m, err=True),
-            skip_preflight=skip_preflight)
-    except PreprocError as exc:
-        raise click.ClickException(str(exc)) from None
+    opts = PreprocOptions(
+        input_dir=input_dir,
+        output_dir=output_dir,
+        frequency_threshold=frequency_threshold,
+        split=parse_split(split_rule),
+        seed=seed,
+        bad_lines=bad_lines,
+        keep_work=keep_work,
+    )
+    conf = parse_conf(spark_conf)
+    run(opts, master=master, spark_conf=conf, echo=lambda m: click.echo(m, err=True),
+        skip_preflight=skip_preflight)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from preproc import atomic, preflight
+from preproc import atomic, preflight, stop
 from preproc.dictionaries import build_dictionaries, export_lookup
 from preproc.errors import PreprocError
 from preproc.split_summary import split_plan
@@ -21,7 +21,7 @@ from preproc import parsing
 from preproc.scan import SCAN_FORMAT, bad_line_message, bad_lines_advice, batches, not_criteo, scan_files
 from preproc.schema import CAT_KEYS, SPLITS, cat_dtype
 from preproc.session import effective_conf, get_session, master_url, require_pyspark
-from preproc.state import MANIFEST, WorkState, prepare_output
+from preproc.state import MANIFEST, WorkState, output_records, prepare_output
 from preproc.transform import dataset_frame, train_buckets
 from preproc.writer import assemble, done_chunks, write_chunks
 
@@ -136,12 +136,22 @@ def run(
     try:
         with parsing.fixed_blocks(spark, parsing.BLOCK_BYTES):
             return _stages(spark, opts, files, WorkState(out), fingerprint, echo)
+    except BaseException:
+        if stop.requested() is None:
+            raise
+        stop.restore_spark_log(spark)
+        raise stop.Stopped(stop.requested()) from None  # the stage failed because its jobs were cancelled
     finally:
         if created:
-            spark.stop()
+            try:
+                spark.stop()
+            except Exception:  # noqa: BLE001 - only while stopping: the JVM may have died with the group
+                if stop.requested() is None:
+                    raise
 
 
 def _timed(echo: Echo, label: str, fn: Callable[[], Any]) -> Any:
+    stop.check()  # a stop signal came since the last stage
     start = time.perf_counter()
     echo(f"{label} ...")
     try:
@@ -149,8 +159,10 @@ def _timed(echo: Echo, label: str, fn: Callable[[], Any]) -> Any:
     except PreprocError:
         raise
     except Exception as exc:  # a Spark or I/O failure: no traceback, say how to continue
+        stop.check()  # ... or the jobs were cancelled by a stop signal
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:400]
         raise PreprocError(f"{label} failed: {first}\nFinished stages are kept; rerun the same command to resume.") from exc
+    stop.check()  # finished, but a stop came: the next stage does not start
     echo(f"{label}: done in {time.perf_counter() - start:.1f} s")
     return result
 
@@ -279,6 +291,7 @@ def _stages(
         "model_size": sizes,
         "cat_dtypes": dtypes,
         "fingerprint": fingerprint,
+        "outputs": output_records(state.output),  # checked by the readers and by a rerun (data changed since)
     }
     atomic.write_json(state.output / MANIFEST, manifest)
     if not opts.keep_work:

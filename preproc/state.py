@@ -93,8 +93,35 @@ def prepare_output(output_dir: Path, fingerprint: dict[str, Any], before_create:
                 f"output directory {output_dir} holds a run with different {', '.join(diff)}; "
                 "rerun with the same inputs and options to resume, or pass a new output directory"
             )
-        return "complete" if manifest.exists() else "resume"
+        if manifest.exists():
+            check_outputs_unchanged(output_dir)
+            return "complete"
+        return "resume"
     before_create()
     (output_dir / WORK).mkdir(parents=True, exist_ok=True)
     atomic.write_json(run_file, fingerprint)
     return "new"
+
+
+def output_records(output_dir: Path) -> dict[str, Any]:
+    """Fingerprints (size, modification time, sampled digest) of every split file written, by relative path."""
+    from preproc.fingerprint import record
+
+    names = [f"{split}/{p.name}" for split in ("train", "test", "validation") if (output_dir / split).is_dir()
+             for p in sorted((output_dir / split).iterdir()) if p.is_file()]
+    return {name: record(output_dir / name) for name in names}
+
+
+def check_outputs_unchanged(output_dir: Path) -> None:
+    """A complete run whose outputs changed since (a file rewritten, truncated or removed) is refused, naming
+    the file, instead of being reported complete."""
+    from preproc.fingerprint import change
+
+    outputs = atomic.read_json(output_dir / MANIFEST).get("outputs")
+    if not isinstance(outputs, dict):
+        return  # written before fingerprints were recorded
+    for name, recorded in outputs.items():
+        why = change(output_dir / name, recorded)
+        if why is not None:
+            raise PreprocError(f"{output_dir / name}: changed since this run wrote it ({why}); the dataset is not "
+                               "what preprocess.json describes: restore the file, or preprocess into a new folder")

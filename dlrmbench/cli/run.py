@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dlrmbench.comparability import why_not_comparable
 from dlrmbench.config.loader import load_suite
 from dlrmbench.errors import UserError
 from dlrmbench.host import current_host
@@ -33,7 +34,8 @@ def plan_table(planned: list[PlannedCase]) -> Table:
         device = f"{c.gpus}x cuda" if c.device == "cuda" else (f"cpu x{c.processes}" if c.processes > 1 else "cpu")
         verdict = Text("run", style="green") if item.runnable else Text("skip: ", style="yellow") + Text(
             str(item.skip_reason))
-        verdict += Text("" if c.comparable else " (scaled down: not comparable)", style="dim")
+        off = why_not_comparable(c.model_dump(include={"comparable", "not_comparable"}))
+        verdict += Text(f" ({off})" if off else "", style="dim")
         verdict += Text(f" (same as {c.tags['same_as']})" if c.tags.get("same_as") else "", style="yellow")
         table.add_row(Text(c.name), c.mode, device, c.precision, Text(plugin_name(item, "backend")),
                       Text(plugin_name(item, "embedding")), Text(c.dataset.name), str(c.batch_size), verdict)
@@ -47,7 +49,8 @@ def plan_lines(planned: list[PlannedCase]) -> list[str]:
         c = item.case
         verdict = "run" if item.runnable else f"skip: {item.skip_reason}"
         same = f" (same as {c.tags['same_as']})" if c.tags.get("same_as") else ""
-        lines.append(f"- {c.name}: {verdict}{'' if c.comparable else ' (scaled down: not comparable)'}{same}")
+        off = why_not_comparable(c.model_dump(include={"comparable", "not_comparable"}))
+        lines.append(f"- {c.name}: {verdict}{f' ({off})' if off else ''}{same}")
         lines.append(f"    {c.mode}, {c.device} x{c.gpus if c.device == 'cuda' else c.processes}, {c.precision}, "
                      f"family {c.model.family}, backend {plugin_name(item, 'backend')}, "
                      f"embedding {plugin_name(item, 'embedding')}, dataset {c.dataset.name}, batch {c.batch_size}")

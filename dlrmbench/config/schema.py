@@ -365,6 +365,20 @@ class DistributedConfig(Strict):
         "size, sharded fused tables, DDP around the dense parts; needs embedding torchrec_fused, make torchrec); "
         "data_parallel: every rank holds the whole model and its slice of each batch (DDP), for any family",
     )
+    read: Literal["share", "global"] = Field(
+        default="share",
+        description="share: each rank reads only its share of every global batch (its rows; on dlrmbench's hybrid "
+        "layout its tables' ids of every row and, on the bottom MLP's rank, the dense features), where the "
+        "dataset can (binary, split, memmap, mlperf_npy, synthetic); global: every rank reads the whole global "
+        "batch and keeps its share (what dlrmbench did before; the same batches, W times the host reading)",
+    )
+    pipeline: bool = Field(
+        default=True,
+        description="input pipelining: each rank's next training batches are read, converted and cut to its "
+        "share on a background thread while the current step computes (as the references prefetch their "
+        "input; the file readers' own prefetch option does this for them already); false: in the step. "
+        "TorchRec's TrainPipelineSparseDist (the input all-to-all overlapped too) is not used yet",
+    )
     torchrec_sharding: Literal["table_wise", "column_wise"] | None = Field(
         default=None,
         description="topology torchrec_dmp: the one sharding type the planner may use for every table (default: "
@@ -483,6 +497,9 @@ class Case(Strict):
         "(dlrmbench.allocators: glibc-tuned, glibc, jemalloc, tcmalloc)")
     reference: Reference | None = None
     comparable: bool = Field(default=True, description="false when scaled down: never compare with the reference")
+    not_comparable: str | None = Field(
+        default=None, description="set by the planner: why the throughput cannot be set against the reference "
+        "besides scaling down (the dataset plugin's reason, e.g. synthetic uniform ids); None otherwise")
     auc_comparable: bool | None = Field(
         default=None, description="set by the planner from the dataset plugin: false when its AUC cannot be set "
         "against published ones (synthetic labels); None in results written before this field")

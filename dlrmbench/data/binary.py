@@ -14,7 +14,8 @@ from types import TracebackType
 import numpy as np
 
 from dlrmbench.data.errors import DatasetError
-from dlrmbench.data.raw import RawBatch, ScratchBuffers, pread_array
+from dlrmbench.data.raw import RawBatch, ReadCounter, ScratchBuffers, no_dense, pread_array
+from dlrmbench.data.share import ReadRequest
 
 NUM_NUMERICAL = 13
 NUM_CATEGORICAL = 26
@@ -118,11 +119,20 @@ class BinaryFile:
         self.samples = record_count(self.path)
         self._fd = os.open(self.path, os.O_RDONLY)
         self._scratch = ScratchBuffers()
+        self.bytes_read = ReadCounter()
 
     def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
         shape = (count, RECORD_WORDS)
         out = self._scratch.get(0, WORD, shape) if transient else None
-        return split_records(pread_array(self._fd, self.path, start * RECORD_BYTES, WORD, shape, out))
+        records = pread_array(self._fd, self.path, start * RECORD_BYTES, WORD, shape, out)
+        self.bytes_read.add(records)
+        return split_records(records)
+
+    def read_request(self, request: ReadRequest, transient: bool = False) -> RawBatch:
+        """The records spanning what ``request`` names, read whole (a record holds every column: as in the
+        reference, a rank that needs some columns of every row reads every row), then its columns."""
+        first, stop = request.span()
+        return request_columns(self.read(first, stop - first, transient), first, request)
 
     def memmap(self) -> np.ndarray:
         """The whole file as a zero-copy ``(samples, 40)`` int32 array (copy-on-write, never written)."""
@@ -144,3 +154,20 @@ def split_records(records: np.ndarray) -> RawBatch:
         numerical=records[:, 1:1 + NUM_NUMERICAL].view("<f4"),
         categorical=records[:, 1 + NUM_NUMERICAL:],
     )
+
+
+def request_columns(whole: RawBatch, first: int, request: ReadRequest) -> RawBatch:
+    """What ``request`` names, cut from ``whole`` (the samples from ``first`` on, every column)."""
+    def rows(span: tuple[int, int]) -> slice:
+        return slice(span[0] - first, span[1] - first)
+
+    ids = rows(request.ids)
+    numerical = whole.numerical[rows(request.dense)] if request.dense is not None else \
+        no_dense(ids.stop - ids.start, whole.numerical.dtype)
+    categorical = whole.categorical[ids]
+    if request.features is not None:
+        if isinstance(categorical, np.ndarray):
+            categorical = categorical[:, list(request.features)]
+        else:
+            categorical = [categorical[f] for f in request.features]
+    return RawBatch(whole.label[rows(request.label)], numerical, categorical)

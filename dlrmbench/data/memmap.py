@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from dlrmbench.data.binary import BinaryFile, split_records
-from dlrmbench.data.raw import RawBatch
+from dlrmbench.data.raw import RawBatch, no_dense
+from dlrmbench.data.share import ReadRequest
 from dlrmbench.data.split import DEFAULT_NUM_NUMERICAL, SplitFiles
 
 
@@ -24,7 +25,19 @@ class MemmapSplitFiles(SplitFiles):
 
     def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
         end = start + count
-        return RawBatch(self._label[start:end], self._numerical[start:end], [c[start:end] for c in self._cats])
+        batch = RawBatch(self._label[start:end], self._numerical[start:end], [c[start:end] for c in self._cats])
+        self.bytes_read.add(batch.label, batch.numerical, *batch.categorical)
+        return batch
+
+    def read_request(self, request: ReadRequest, transient: bool = False) -> RawBatch:
+        """Views of only the files and rows ``request`` names (only their pages are touched)."""
+        (a, b), (i, j) = request.label, request.ids
+        numerical = self._numerical[request.dense[0]:request.dense[1]] if request.dense is not None else \
+            no_dense(j - i, self._numerical.dtype)
+        features = range(self.num_categorical) if request.features is None else request.features
+        batch = RawBatch(self._label[a:b], numerical, [self._cats[f][i:j] for f in features])
+        self.bytes_read.add(batch.label, batch.numerical, *batch.categorical)
+        return batch
 
 
 class MemmapBinaryFile(BinaryFile):
@@ -36,4 +49,6 @@ class MemmapBinaryFile(BinaryFile):
         self.close()
 
     def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
-        return split_records(self._records[start:start + count])
+        records = self._records[start:start + count]
+        self.bytes_read.add(records)
+        return split_records(records)

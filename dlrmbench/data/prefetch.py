@@ -29,7 +29,8 @@ class _DeviceStager:
         self.stream = torch.cuda.Stream(device)
 
     def __call__(self, batch: Batch) -> tuple[Batch, torch.cuda.Event]:
-        pinned = Batch(batch.numerical.pin_memory(), batch.categorical.pin_memory(), batch.label.pin_memory())
+        pinned = Batch(batch.numerical.pin_memory(), batch.categorical.pin_memory(), batch.label.pin_memory(),
+                       batch.global_rows)
         with torch.cuda.stream(self.stream):
             staged = pinned.to(self.device, non_blocking=True)
             event = torch.cuda.Event()
@@ -79,3 +80,56 @@ def prefetch(load: Callable[[T], Batch], items: Iterable[T], depth: int, device:
         for future in pending:
             future.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Failed:
+    """An exception raised by the producer, handed to the consumer at the item where it happened."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+def ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """Yield ``items`` in order while a background thread produces the next ``depth`` of them.
+
+    For a stream whose iteration does the work (reading, converting, cutting a rank's share): that work
+    for the coming batches overlaps the consumer's compute (numpy and torch release the GIL). Stopping early
+    (``break``, ``islice``) stops the producer after at most ``depth`` more items.
+    """
+    import queue
+    import threading
+
+    out: "queue.Queue[object]" = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        out.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            out.put(_DONE)
+        except BaseException as exc:  # handed to the consumer
+            out.put(_Failed(exc))
+
+    thread = threading.Thread(target=produce, name="dlrmbench-input-pipeline", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = out.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -6,9 +6,12 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence, Union
+from typing import TYPE_CHECKING, Protocol, Sequence, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from dlrmbench.data.share import ReadRequest
 
 Categorical = Union[np.ndarray, Sequence[np.ndarray]]
 
@@ -39,15 +42,41 @@ class RawBatch:
 
 
 class SampleSource(Protocol):
-    """Random access to the samples of one split (train, test or validation)."""
+    """Random access to the samples of one split (train, test or validation).
+
+    ``bytes_read``: a :class:`ReadCounter` of the bytes its reads returned (host reading, per process).
+    """
 
     samples: int
     num_categorical: int
+    bytes_read: "ReadCounter"
 
     def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
         """Samples ``[start, start + count)``. ``transient``: the arrays may be reused by this
         thread's next read (for callers that copy them out at once, as the batch conversion does)."""
         ...
+
+    def read_request(self, request: "ReadRequest", transient: bool = False) -> RawBatch:
+        """Only what ``request`` names (a rank's share of a global batch): its labels, dense rows (an empty
+        ``(ids rows, 0)`` block when none) and its features' ids."""
+        ...
+
+
+class ReadCounter:
+    """Bytes read from a dataset's files by this process (thread-safe: prefetch threads add to it)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self._lock = threading.Lock()
+
+    def add(self, *arrays: np.ndarray) -> None:
+        with self._lock:
+            self.bytes += sum(int(a.nbytes) for a in arrays)
+
+
+def no_dense(rows: int, dtype: np.dtype) -> np.ndarray:
+    """The dense block of a share that reads no dense features: ``(rows, 0)``."""
+    return np.empty((rows, 0), dtype=dtype)
 
 
 class ScratchBuffers(threading.local):
@@ -69,6 +98,8 @@ def pread_array(fd: int, path: Path, offset: int, dtype: np.dtype, shape: tuple[
     """Read an array of ``shape`` at byte ``offset`` of an open file, into ``out`` or a fresh buffer."""
     out = np.empty(shape, dtype=dtype) if out is None else out
     want = out.nbytes
+    if want == 0:  # a rank's empty share of a short batch
+        return out
     view = memoryview(out).cast("B")
     got = 0
     while got < want:

@@ -25,7 +25,8 @@ import numpy as np
 
 from dlrmbench.data import model_size
 from dlrmbench.data.errors import DatasetError
-from dlrmbench.data.raw import RawBatch, ScratchBuffers, pread_array
+from dlrmbench.data.raw import RawBatch, ReadCounter, ScratchBuffers, no_dense, pread_array
+from dlrmbench.data.share import ReadRequest
 
 SPLITS = ("train", "test", "validation")
 LABEL = np.dtype("bool")
@@ -188,7 +189,35 @@ def split_sample_counts(directory: Path, table_sizes: list[int], num_numerical: 
                                f"({whole} samples and {rest} bytes at offset {whole * width}: a truncated file?)")
         counts[name] = (size, whole)
     _check_no_extra_features(directory, len(table_sizes))
+    check_unchanged(directory, list(counts))
     return counts
+
+
+#: The manifest ``preproc`` writes last beside the splits, with a fingerprint of every file it wrote.
+MANIFEST = "preprocess.json"
+
+
+def check_unchanged(directory: Path, names: list[str]) -> None:
+    """Refuse a split file changed since ``preprocess`` wrote it (its manifest's ``outputs`` record)."""
+    import json
+
+    from dlrmbench.data.fingerprint import change
+
+    manifest = directory.parent / MANIFEST
+    try:
+        if not manifest.is_file() or manifest.stat().st_size > 16 << 20:
+            return
+        outputs = json.loads(manifest.read_text(encoding="utf-8")).get("outputs")
+    except (OSError, ValueError, AttributeError):
+        return  # not ours to judge: the readers check the files themselves
+    if not isinstance(outputs, dict):
+        return  # written before fingerprints were recorded
+    for name in names:
+        why = change(directory / name, outputs.get(f"{directory.name}/{name}"))
+        if why is not None:
+            raise DatasetError(
+                f"{directory / name}: changed since preprocess wrote it ({why}; recorded in {manifest}); it would "
+                "be read short or different: restore the file, or rerun dlrmbench preprocess into a new folder")
 
 
 def _check_no_extra_features(directory: Path, num_categorical: int) -> None:
@@ -259,6 +288,7 @@ class SplitFiles:
         self.paths = [self.directory / name for name in file_names(self.num_categorical)]
         self._fds = [os.open(p, os.O_RDONLY) for p in self.paths]
         self._scratch = ScratchBuffers()
+        self.bytes_read = ReadCounter()
 
     def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
         def pread(i: int, dtype: np.dtype, shape: tuple[int, ...], offset: int) -> np.ndarray:
@@ -268,6 +298,26 @@ class SplitFiles:
         label = pread(0, LABEL, (count,), start)
         numerical = pread(1, NUMERICAL, (count, self.num_numerical), start * NUMERICAL.itemsize * self.num_numerical)
         categorical = [pread(2 + f, dtype, (count,), start * dtype.itemsize) for f, dtype in enumerate(self.dtypes)]
+        self.bytes_read.add(label, numerical, *categorical)
+        return RawBatch(label, numerical, categorical)
+
+    def read_request(self, request: ReadRequest, transient: bool = False) -> RawBatch:
+        """Only the files and rows ``request`` names (the reference's ranks open only their own cat files,
+        and numerical.bin only on the bottom MLP's rank)."""
+        def pread(i: int, dtype: np.dtype, shape: tuple[int, ...], offset: int) -> np.ndarray:
+            out = self._scratch.get(i, dtype, shape) if transient else None
+            return pread_array(self._fds[i], self.paths[i], offset, dtype, shape, out)
+
+        (a, b), (i, j) = request.label, request.ids
+        label = pread(0, LABEL, (b - a,), a)
+        if request.dense is None:
+            numerical = no_dense(j - i, NUMERICAL)
+        else:
+            c, d = request.dense
+            numerical = pread(1, NUMERICAL, (d - c, self.num_numerical), c * NUMERICAL.itemsize * self.num_numerical)
+        features = range(self.num_categorical) if request.features is None else request.features
+        categorical = [pread(2 + f, self.dtypes[f], (j - i,), i * self.dtypes[f].itemsize) for f in features]
+        self.bytes_read.add(label, numerical, *categorical)
         return RawBatch(label, numerical, categorical)
 
     def memmaps(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:

@@ -17,6 +17,7 @@ import torch
 
 from dlrmbench.data.raw import RawBatch, SampleSource
 from dlrmbench.batch import Batch
+from dlrmbench.data.share import BatchShare
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class BatchOrder:
         return start, min(self.batch_size, self.samples - start)
 
 
-def categorical_matrix(columns: list[np.ndarray] | np.ndarray) -> np.ndarray:
+def categorical_matrix(columns: list[np.ndarray] | np.ndarray, rows: int | None = None) -> np.ndarray:
     """``(B, F)`` int64 from per-feature id columns (int8/int16/int32) or a ``(B, F)`` array.
 
     Columns are first gathered feature-major into a narrow int32 ``(F, B)`` buffer (contiguous
@@ -65,23 +66,25 @@ def categorical_matrix(columns: list[np.ndarray] | np.ndarray) -> np.ndarray:
     """
     if isinstance(columns, np.ndarray):
         return columns.astype(np.int64, order="C")
-    rows = len(columns[0]) if columns else 0
+    rows = len(columns[0]) if columns else (rows or 0)  # no column: a rank without tables still has rows
     narrow = np.empty((len(columns), rows), dtype=np.int32)
     for f, column in enumerate(columns):
         narrow[f] = column
     return narrow.T.astype(np.int64, order="C")
 
 
-def to_batch(raw: RawBatch) -> Batch:
+def to_batch(raw: RawBatch, global_rows: int | None = None) -> Batch:
     """Convert file dtypes to the model's: float32 numerical and label, int64 categorical.
 
     The casts run in numpy (torch's CPU float16 -> float32 cast is several times slower here) and
-    the results are wrapped without a copy.
+    the results are wrapped without a copy. ``global_rows``: ``raw`` is a rank's share of a global batch
+    of that many rows.
     """
     return Batch(
         numerical=torch.from_numpy(raw.numerical.astype(np.float32, order="C")),
-        categorical=torch.from_numpy(categorical_matrix(raw.categorical)),
+        categorical=torch.from_numpy(categorical_matrix(raw.categorical, raw.numerical.shape[0])),
         label=torch.from_numpy(raw.label.astype(np.float32)),
+        global_rows=global_rows,
     )
 
 
@@ -91,11 +94,13 @@ class FileBatchStream:
     Args:
         prefetch_depth: batches requested ahead by background threads (0: read in the caller).
         prefetch_workers: threads converting batches concurrently.
+        share: read only this rank's share of every batch (None: the whole batch).
     """
 
     def __init__(self, source: SampleSource, order: BatchOrder, device: torch.device, prefetch_depth: int = 0,
-                 prefetch_workers: int = 1) -> None:
+                 prefetch_workers: int = 1, share: "BatchShare | None" = None) -> None:
         self.source = source
+        self.share = share
         self.order = order
         self.device = device
         self.prefetch_depth = prefetch_depth
@@ -108,6 +113,8 @@ class FileBatchStream:
     def load(self, index: int) -> Batch:
         """Batch ``index`` of the split (file order), as host tensors."""
         start, count = self.order.span(int(index))
+        if self.share is not None:
+            return to_batch(self.source.read_request(self.share.request(start, count), transient=True), count)
         return to_batch(self.source.read(start, count, transient=True))  # to_batch copies everything out
 
     def __iter__(self) -> Iterator[Batch]:

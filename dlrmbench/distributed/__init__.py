@@ -34,6 +34,13 @@ def failure_reason(log: str, reason: str, first_error: dict[str, Any] | None) ->
     return explain(log, reason, first_error)
 
 
+def stopped_rank_watch(case: "Case", launcher_pid: int) -> Any:
+    """A watch whose ``check()`` names a rank stopped for ``distributed.timeout_s`` (light: psutil only)."""
+    from dlrmbench.distributed.launch import StoppedRankWatch
+
+    return StoppedRankWatch(launcher_pid, case.world_size, case.distributed.timeout_s)
+
+
 def run_rank(resolved: "ResolvedCase") -> int:
     """Run the resolved case (read by the worker from its case file) as the torchrun rank of this
     process (imports torch; no plugin registry); the exit status."""

@@ -2,8 +2,9 @@
 global batch; DDP averages the gradients.
 
 Every rank builds the single-process model from the case's seed (the same initial weights as one
-process), reads the global batch and keeps its slice (``split_batch``: the reference's equal split,
-the remainder to the first ranks). The rank's mean loss is weighted by ``b_r * W / B``, so DDP's average
+process) and reads only its slice of each global batch (``BatchShare.rows``; ``split_batch``: the
+reference's equal split, the remainder to the last ranks); another family's batches are read whole and
+cut here. The rank's mean loss is weighted by ``b_r * W / B``, so DDP's average
 is the global-batch mean gradient even when the slices are unequal; reported losses are the global mean.
 Evaluation: each rank scores its slice of every test batch and the rows are gathered in global order,
 so the metrics are those of one process over the same samples. The family's batches must offer
@@ -18,7 +19,10 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from dlrmbench.batch import global_rows
+from dlrmbench.data.share import BatchShare
 from dlrmbench.distributed.hybrid_layout import RankShare, gather_rows
+from dlrmbench.distributed.rank_data import RankData
 from dlrmbench.distributed.placement import RankSlices
 from dlrmbench.distributed.train import DistributedWorkload
 from dlrmbench.workload.evaluate import Evaluation, predict_rows, score
@@ -36,7 +40,10 @@ class DataParallelLayout(RankShare):
         self.densify = dist.get_backend(group) != "gloo"  # gloo reduces sparse tensors; others take them dense
 
     def _slice(self, batch: Any) -> Any:
-        """This rank's slice of ``batch`` (the same split for every global batch size)."""
+        """This rank's slice of ``batch``: a share already is one (the core's batches); another family's global
+        batch is cut here (the same split for every global batch size)."""
+        if getattr(batch, "global_rows", None) is not None:
+            return batch
         start, stop = self.slices.bounds(batch.size)
         return batch.samples(start, stop)
 
@@ -74,7 +81,7 @@ class DataParallelLayout(RankShare):
         batch_rows: list[int] = []
 
         def local(batch: Any) -> Any:
-            batch_rows.append(batch.size)
+            batch_rows.append(global_rows(batch))
             return self._slice(batch)
 
         rows = predict_rows(family, self.model.module, batches, device, policy, limit, local=local)
@@ -91,6 +98,8 @@ class DataParallelRank:
 
         resolved, device, dataset, table_sizes = open_case_data(resolved, local_rank, rank, world)
         case = resolved.case
+        dataset = RankData(dataset, BatchShare.rows(rank, world), case.distributed.read,
+                           case.distributed.pipeline)
         family = build_family(resolved, table_sizes)
         model = build_model(resolved, table_sizes, family).to(device)
         sparse = _table_parameters(model)

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from dlrmbench.batch import global_rows
 from dlrmbench.workload.evaluate import Evaluation, predict_rows, score
 from dlrmbench.workload.layout import split_parameters
 from dlrmbench.workload.precision import PrecisionPolicy
@@ -59,7 +60,8 @@ def gather_rows(rows: dict[str, torch.Tensor], sizes: list[list[int]], group: An
 
 def gather_evaluation(family: Any, model: Any, batches: Any, device: torch.device, policy: Any,
                       limit: int | None = None) -> Evaluation:
-    """Predict this rank's slices of ``batches``, gather every rank's rows in global order, score them.
+    """Predict this rank's slices of ``batches`` (its shares of the global test batches), gather every rank's
+    rows in global order, score them.
 
     Each batch is split by its own row count (``model.slices``), so a test batch other than the training
     batch and a short last batch gather right. Every rank computes the same metrics from the same gathered
@@ -67,9 +69,8 @@ def gather_evaluation(family: Any, model: Any, batches: Any, device: torch.devic
     batch_rows: list[int] = []
 
     def target(batch: Any) -> Any:
-        full = family.target(batch)
-        batch_rows.append(int(full.shape[0]))
-        return model.local_slice(full)
+        batch_rows.append(global_rows(batch))
+        return family.target(batch)  # the labels of this rank's rows
 
     rows = predict_rows(family, model, batches, device, policy, limit, target=target)
     return score(family, gather_rows(rows, [model.slices.sizes(n) for n in batch_rows], model.group))
@@ -95,8 +96,9 @@ class RankShare:
 
 
 class ModelSliced(RankShare):
-    """A layout whose model takes the global batch and computes this rank's slice itself (the hybrid
-    exchange, DMP's input distribution): ``model`` has ``slices``, ``group`` and ``local_slice``."""
+    """A layout whose model takes this rank's share of the global batch (:class:`~dlrmbench.data.share.BatchShare`)
+    and returns the outputs of its rows (the hybrid exchange; DMP's input distribution): ``model`` has
+    ``slices`` and ``group``."""
 
     def __init__(self, model: Any) -> None:
         super().__init__(model.slices, model.group)
@@ -106,7 +108,7 @@ class ModelSliced(RankShare):
         return batch
 
     def target(self, family: Any, batch: Any) -> Any:
-        return self.model.local_slice(family.target(batch))
+        return family.target(batch)  # the share's labels are this rank's rows
 
     def evaluate(self, family: Any, model: torch.nn.Module, batches: Any, device: torch.device,
                  policy: PrecisionPolicy, limit: int | None) -> Evaluation:
@@ -115,6 +117,15 @@ class ModelSliced(RankShare):
 
 class HybridParallel(ModelSliced):
     """One rank of a hybrid-parallel case (``model``: a :class:`DistributedDlrm`)."""
+
+    def check_batch(self, family: Any, batch: Any, table_sizes: list[int]) -> None:
+        """The family's check of this rank's share: its tables' ids (and the dense features, on the bottom MLP's
+        rank, the one that reads them)."""
+        local = [table_sizes[f] for f in self.model.local_features]
+        if self.model.bottom_mlp is None:
+            batch = type(batch)(batch.numerical.new_zeros(0, family.config.num_numerical), batch.categorical,
+                                batch.label, batch.global_rows)
+        family.check_batch(batch, local)
 
     def parameter_groups(self, model: torch.nn.Module) -> list[dict[str, Any]]:
         mp_scale = self.embedding_lr_scale()

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 def torchrun_command(case: Any, case_file: Path) -> list[str]:
@@ -67,3 +68,75 @@ def failure_reason(log: str, reason: str, first_error: dict[str, Any] | None) ->
             how = f"killed by signal {-code}"
     return f"rank {rank} died ({how}) without reporting an error (torchrun's first observed failure); then {reason}"
 
+
+
+#: How often the parent looks at the ranks' process states (seconds): a stopped rank fails its case
+#: within ``distributed.timeout_s`` plus this, plus the time to kill the ranks (well under a second).
+WATCH_INTERVAL_S = 0.5
+
+
+class StoppedRankWatch:
+    """Ends a multi-rank case whose rank has been stopped (SIGSTOP, a debugger, a job-control stop) for
+    ``distributed.timeout_s``, naming the rank, instead of waiting for torchrun: its ranks live in their own
+    sessions, a peer blocked in a collective fails only at the process group's timeout, and torchrun then gives
+    the stopped rank its own 30 s grace (a SIGTERM that a stopped process never handles) before SIGKILL.
+
+    :meth:`check` is called by the parent about every :data:`WATCH_INTERVAL_S`; it reads the states of the
+    launcher's children (``RANK`` from each one's environment) with psutil, and costs nothing between calls.
+    """
+
+    def __init__(self, launcher_pid: int, world_size: int, timeout_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.launcher_pid = launcher_pid
+        self.world_size = world_size
+        self.timeout_s = timeout_s
+        self.clock = clock
+        self.ranks: dict[int, Any] = {}  # rank -> psutil.Process
+        self.stopped_since: dict[int, float] = {}
+        self.next_check = 0.0
+
+    def _find_ranks(self) -> None:
+        import psutil
+
+        try:
+            children = psutil.Process(self.launcher_pid).children()
+        except psutil.Error:
+            return
+        for child in children:
+            if child.pid in {p.pid for p in self.ranks.values()}:
+                continue
+            try:
+                rank = child.environ().get("RANK", "")
+            except psutil.Error:
+                continue
+            if rank.isdigit():
+                self.ranks[int(rank)] = child
+
+    def pids(self) -> list[int]:
+        """The ranks' process ids seen so far (to kill them: they are not in the launcher's process group)."""
+        return [p.pid for p in self.ranks.values()]
+
+    def check(self) -> str | None:
+        """The reason to end the case now (a rank stopped for ``timeout_s``), or None."""
+        import psutil
+
+        now = self.clock()
+        if now < self.next_check:
+            return None
+        self.next_check = now + WATCH_INTERVAL_S
+        if len(self.ranks) < self.world_size:
+            self._find_ranks()
+        for rank, process in sorted(self.ranks.items()):
+            try:
+                stopped = process.status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+            except psutil.Error:
+                stopped = False
+            if not stopped:
+                self.stopped_since.pop(rank, None)
+                continue
+            since = self.stopped_since.setdefault(rank, now)
+            if now - since >= self.timeout_s:
+                return (f"rank {rank} (pid {process.pid}) was stopped (SIGSTOP, a debugger or job control) for "
+                        f"{self.timeout_s:g} s, the case's distributed.timeout_s: its peers cannot go on, so the "
+                        "case was ended; resume a stopped process with SIGCONT, or raise distributed.timeout_s")
+        return None

@@ -1,9 +1,10 @@
 """DistributedDlrm: model-parallel bottom MLP and tables, data-parallel interaction and top MLP.
 
-Every rank is called with the whole global batch (as in the reference, every rank reads it) and
-returns the logits of its own slice ``[offset_r, offset_r + b_r)``, split from the batch's row count
-(:class:`~dlrmbench.distributed.placement.RankSlices`: the training, test and inference batches and a
-split's short last batch all split by one rule). Rank r looks up only its tables,
+Every rank is called with its share of the global batch (:class:`~dlrmbench.data.share.BatchShare`'s
+``columns``, as in NVIDIA's reference: the ids of its own tables for every row, and on the bottom MLP's
+rank the dense features of every row) and returns the logits of its own slice ``[offset_r, offset_r + b_r)``,
+split from the batch's row count (:class:`~dlrmbench.distributed.placement.RankSlices`: the training, test
+and inference batches and a split's short last batch all split by one rule). Rank r looks up only its tables,
 rank 0 also runs the bottom MLP over the global batch; :func:`bottom_to_top` hands every rank its slice
 of all vectors, which are put back in feature order (bottom MLP, table 0, 1, ...: the reference's
 ``--bottom_features_ordered``) so the interaction, and so the weights, are those of one process.
@@ -19,7 +20,7 @@ from torch import nn
 
 from dlrmbench.distributed.exchange import bottom_to_top
 from dlrmbench.distributed.placement import Placement, RankSlices
-from dlrmbench.batch import Ids, SparseFeatures, ids_batch_size
+from dlrmbench.batch import Ids, ids_batch_size, ids_num_features
 from dlrmbench.model.embeddings import EmbeddingBase as EmbeddingStrategy
 from dlrmbench.workload.build import build_embeddings, build_model
 
@@ -49,18 +50,12 @@ class DistributedDlrm(nn.Module):
         self.top = top
         self.placement, self.batch_sizes, self.rank, self.dim, self.group = placement, batch_sizes, rank, dim, group
         self.local_features = list(placement.tables[rank])
-        self.register_buffer("feature_index", torch.tensor(self.local_features, dtype=torch.int64), persistent=False)
         order = placement.vector_order()  # -1 = bottom MLP, f = table f, in exchange order
         position = {slot: i for i, slot in enumerate(order)}
         self.register_buffer("feature_order", torch.tensor([position[s] for s in [-1, *sorted(s for s in order if s >= 0)]],
                                                            dtype=torch.int64), persistent=False)
         self.vectors = [placement.vectors(r) for r in range(placement.world_size)]
         self.slices = RankSlices(placement.world_size, rank)
-
-    def local_slice(self, tensor: torch.Tensor) -> torch.Tensor:
-        """This rank's rows of a global-batch tensor (labels)."""
-        start, stop = self.slices.bounds(tensor.shape[0])
-        return tensor[start:stop]
 
     def model_parallel_parameters(self) -> list[nn.Parameter]:
         """Bottom MLP and tables: no all-reduce; the exchange's backward gives them the global-mean gradient."""
@@ -74,18 +69,19 @@ class DistributedDlrm(nn.Module):
         return [p for p in self.top.parameters() if p.requires_grad]
 
     def forward(self, numerical: torch.Tensor, categorical: Ids) -> torch.Tensor:
+        """``numerical``: every row's dense features on the bottom MLP's rank (``(B, 0)`` elsewhere);
+        ``categorical``: every row's ids of this rank's tables, in ``local_features`` order."""
         rows = ids_batch_size(categorical)
         if rows != numerical.shape[0]:
             raise ValueError(f"rank {self.rank}: a batch of {numerical.shape[0]} numerical rows and {rows} id rows")
+        if ids_num_features(categorical) != len(self.local_features):
+            raise ValueError(f"rank {self.rank}: ids of {ids_num_features(categorical)} features; it holds the "
+                             f"tables {self.local_features} (give it its share: BatchShare.columns)")
         parts = []
         if self.bottom_mlp is not None:
             parts.append(self.bottom_mlp(numerical).float().unsqueeze(1))
-        if self.embeddings is not None:
-            if isinstance(categorical, SparseFeatures):  # multi-hot: pooled here, pooled vectors are exchanged
-                ids: Ids = categorical.select(self.local_features)
-            else:
-                ids = categorical.index_select(1, self.feature_index)
-            parts.append(self.embeddings(ids).float())
+        if self.embeddings is not None:  # multi-hot ids are pooled here: pooled vectors are exchanged
+            parts.append(self.embeddings(categorical).float())
         if parts:
             local = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
         else:

@@ -11,6 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from dlrmbench.data.share import split_batch  # the reference's batch split lives with the read shares
+
+__all__ = ["BOTTOM_MLP_RANK", "Placement", "RankSlices", "batch_offsets", "device_mapping", "split_batch"]
+
 BOTTOM_MLP_RANK = 0
 
 
@@ -73,25 +77,6 @@ def device_mapping(table_sizes: list[int], world_size: int) -> Placement:
     else:
         buckets = _distribute_to_buckets(table_sizes, world_size)
     return Placement(tuple(tuple(b) for b in buckets))
-
-
-def split_batch(global_batch: int, world_size: int, multiple: int = 64, allow_empty: bool = False) -> list[int]:
-    """Per-rank batch sizes summing to ``global_batch``: multiples of 64 within ±64 of the mean, most equal.
-
-    This is the reference's choice (the combination with the largest product is the most equal one;
-    among equals it keeps the larger sizes on the last ranks, as its lexicographic search does). Where
-    no such split exists (a global batch that is not a multiple of 64 per rank: small CPU cases), the
-    reference raises; here the batch is split as equally as possible in single samples instead.
-    ``allow_empty``: a batch smaller than the world (the short last batch of a split, inference at batch 1)
-    leaves the first ranks without rows instead of raising.
-    """
-    if global_batch < world_size and not allow_empty:
-        raise ValueError(f"global batch {global_batch} is smaller than the world size {world_size}")
-    if global_batch % multiple != 0 or global_batch // multiple < world_size:
-        multiple = 1
-    units = global_batch // multiple
-    base, extra = divmod(units, world_size)
-    return [(base + (1 if rank >= world_size - extra else 0)) * multiple for rank in range(world_size)]
 
 
 class RankSlices:

@@ -10,8 +10,10 @@ lets it; ``distributed.torchrec_sharding`` forces one type on every table), runs
 input/output all-to-alls, and wraps the dense parts in DDP. Then the initial rows are copied into the
 shards.
 
-Each rank reads the global batch and feeds DMP its slice (``split_batch``, as dlrmbench's topology
-does). Its loss is weighted ``b_r * W / B``: DDP's average gives the dense parts the global-batch mean
+Each rank reads only its rows of every global batch (``BatchShare.rows``: labels, dense features and every
+feature's ids of its rows, as the MLPerf reference's per-rank data loader) and feeds them to DMP, whose input
+all-to-all sends each table's ids to the ranks holding its shards. Its loss is weighted ``b_r * W / B``:
+DDP's average gives the dense parts the global-batch mean
 gradient, and so does TorchRec's pooled all-to-all backward for the tables, which divides the ranks'
 sum by W (``torchrec.distributed.comm_ops.GRADIENT_DIVISION``, on by default). Were it off, the tables
 would receive W times the mean: the fused SGD then runs at ``lr / W`` and the fused Adagrad with
@@ -21,25 +23,30 @@ single-process update. Imports torch and torchrec.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Any
 
 import torch
 from torch import nn
 
-from dlrmbench.batch import Ids, ids_batch_size, ids_samples
+from dlrmbench.batch import Ids, SparseFeatures, ids_batch_size
+from dlrmbench.data.share import BatchShare
 from dlrmbench.distributed.placement import RankSlices, split_batch
+from dlrmbench.distributed.rank_data import RankData
 from dlrmbench.distributed.hybrid_layout import ModelSliced
 from dlrmbench.distributed.train import DistributedWorkload
 
-# the model-parallel types, in TorchRec's names; data_parallel is left out: with the optimizer applied in
-# backward its replicated tables do not train as one process does (README, torchrec_dmp)
-MODEL_PARALLEL = ("table_wise", "column_wise", "row_wise", "table_row_wise", "grid_shard")
+# the model-parallel types, in TorchRec's names and in the order the planner breaks cost ties by; data_parallel
+# is left out: with the optimizer applied in backward its replicated tables do not train as one process does
+# (README, torchrec_dmp); grid_shard too: TorchRec's planner proposes it only when a constraint names it
+MODEL_PARALLEL = ("table_wise", "column_wise", "row_wise", "table_row_wise")
 EMBEDDINGS = "embeddings.ebc"  # where the sharded collection sits in the DLRM (its parameters: fused)
 
 
 class DmpDlrm(nn.Module):
-    """One rank of a DMP-sharded DLRM: ``forward(numerical, categorical)`` of the global batch returns the
-    logits of this rank's slice (the interface :func:`gather_evaluation` and the topology read)."""
+    """One rank of a DMP-sharded DLRM: ``forward(numerical, categorical)`` of this rank's rows of a global batch
+    returns their logits (the interface :func:`gather_evaluation` and the topology read)."""
 
     applies_own_optimizer = True
 
@@ -51,19 +58,14 @@ class DmpDlrm(nn.Module):
         self.gradient_scale = gradient_scale  # the tables' gradient in units of the global-batch mean
         self.slices = RankSlices(len(batch_sizes), rank)
 
-    def local_slice(self, tensor: torch.Tensor) -> torch.Tensor:
-        start, stop = self.slices.bounds(tensor.shape[0])
-        return tensor[start:stop]
-
     def forward(self, numerical: torch.Tensor, categorical: Ids) -> torch.Tensor:
         rows = ids_batch_size(categorical)
         if rows != numerical.shape[0]:
             raise ValueError(f"rank {self.rank}: a batch of {numerical.shape[0]} numerical rows and {rows} id rows")
-        start, stop = self.slices.bounds(rows)
-        if start == stop:  # a batch smaller than the world: TorchRec's jagged tensors need a row, so this rank
-            # runs the batch's first row through its collectives and returns none of it (no gradient reaches it)
-            return self.dmp(numerical[:1], ids_samples(categorical, 0, 1))[:0]
-        return self.dmp(numerical[start:stop], ids_samples(categorical, start, stop))
+        if rows == 0:  # a batch smaller than the world: TorchRec's jagged tensors need a row, so this rank
+            # runs a placeholder row (ids 0) through its collectives and returns none of it (no gradient reaches it)
+            return self.dmp(numerical.new_zeros(1, numerical.shape[1]), ids_placeholder(categorical))[:0]
+        return self.dmp(numerical, categorical)
 
     def dense_parameters(self) -> list[nn.Parameter]:
         """The DDP-wrapped dense parameters (the optimizer plugin's); the sharded tables update themselves."""
@@ -108,16 +110,34 @@ def allowed_sharding_types(sharders: list[Any], device: torch.device, forced: st
     return [t for t in MODEL_PARALLEL if t in offered]
 
 
-def sharding_plan(model: nn.Module, num_tables: int, allowed: list[str], world: int, device: torch.device,
-                  group: Any, sharders: list[Any], batch_size: int) -> Any:
-    """TorchRec's planner over ``world`` ranks of ``device``'s kind: each table gets the type (and ranks) its
-    cost model prefers among ``allowed``, for this rank's ``batch_size`` (as the reference plans)."""
-    from torchrec.distributed.planner import EmbeddingShardingPlanner, Topology
-    from torchrec.distributed.planner.types import ParameterConstraints
+def ordered_sharders(allowed: list[str]) -> list[Any]:
+    """An ``EmbeddingBagCollectionSharder`` that offers exactly ``allowed``, in that order. The planner's choice
+    between equal-cost types (a table that fits one rank whole: ``table_wise`` or a single ``column_wise``
+    shard) follows the order its enumerator lists them in; given the types as a constraint, TorchRec 1.8
+    intersects them with the sharder's as Python sets, whose order follows the process's string hashing
+    (``PYTHONHASHSEED``), so ranks and ``dlrmbench plan`` could disagree between runs. A sharder's own list
+    keeps its order."""
+    from torchrec.distributed.embeddingbag import EmbeddingBagCollectionSharder
 
-    constraints = {f"table_{i}": ParameterConstraints(sharding_types=list(allowed)) for i in range(num_tables)}
+    class OrderedSharder(EmbeddingBagCollectionSharder):
+        def sharding_types(self, compute_device_type: str) -> list[str]:
+            offered = super().sharding_types(compute_device_type)
+            return [t for t in allowed if t in offered]
+
+    return [OrderedSharder()]
+
+
+def sharding_plan(model: nn.Module, world: int, device: torch.device, group: Any, sharders: list[Any],
+                  batch_size: int) -> Any:
+    """TorchRec's planner over ``world`` ranks of ``device``'s kind: each table gets the type (and ranks) its
+    cost model prefers among the ``sharders``' types (:func:`ordered_sharders`), for this rank's
+    ``batch_size`` (as the reference plans)."""
+    from torchrec.distributed.planner import EmbeddingShardingPlanner, Topology
+
     planner = EmbeddingShardingPlanner(topology=Topology(world_size=world, compute_device=device.type),
-                                       batch_size=batch_size, constraints=constraints)
+                                       batch_size=batch_size)
+    if group is None:  # no process group (dlrmbench plan): what rank 0 plans and collective_plan broadcasts
+        return planner.plan(model, sharders)
     return planner.collective_plan(model, sharders, group)
 
 
@@ -145,6 +165,7 @@ def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, gr
 
     resolved, device, dataset, table_sizes = open_case_data(resolved, local_rank, rank, world)
     case = resolved.case
+    dataset = RankData(dataset, BatchShare.rows(rank, world), case.distributed.read, case.distributed.pipeline)
     family = build_family(resolved, table_sizes)
     model = build_model(resolved, table_sizes, family)  # the single-process model: the same initial weights
     strategy = model.embeddings
@@ -157,10 +178,10 @@ def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, gr
     initial = [t.detach().clone() for t in strategy.tables()]
     model.embeddings = strategy.shardable(gradient_scale=gradient_scale)
     del strategy
-    sharders = [EmbeddingBagCollectionSharder()]
-    allowed = allowed_sharding_types(sharders, device, case.distributed.torchrec_sharding)
+    allowed = allowed_sharding_types([EmbeddingBagCollectionSharder()], device, case.distributed.torchrec_sharding)
+    sharders = ordered_sharders(allowed)
     batch_sizes = split_batch(case.batch_size, world)
-    plan = sharding_plan(model, len(table_sizes), allowed, world, device, group, sharders, batch_sizes[rank])
+    plan = sharding_plan(model, world, device, group, sharders, batch_sizes[rank])
     dmp = DistributedModelParallel(model, device=device, plan=plan, sharders=sharders)
     copy_initial_tables(dmp, initial)
     wrapped = DmpDlrm(dmp, batch_sizes, rank, group, plan, gradient_scale)
@@ -197,11 +218,61 @@ def dmp_rank(ctx: Any) -> DmpRank:
 
 def plan_table(work: DistributedWorkload) -> list[dict[str, Any]]:
     """The sharding plan as data: per table its sharding type, compute kernel and ranks (for the result)."""
+    return plan_rows(work.model.plan, work.world_size)  # type: ignore[union-attr]
+
+
+def plan_rows(plan: Any, world: int) -> list[dict[str, Any]]:
+    """A TorchRec ``ShardingPlan`` as rows: per table its sharding type, compute kernel and ranks."""
     rows = []
-    for module_plan in work.model.plan.plan.values():  # type: ignore[union-attr]
+    for module_plan in plan.plan.values():
         for name, spec in module_plan.items():
             ranks = sorted({int(s.placement.rank()) for s in spec.sharding_spec.shards}) \
-                if spec.sharding_spec is not None else list(range(work.world_size))
+                if spec.sharding_spec is not None else list(range(world))
             rows.append({"table": name, "sharding_type": spec.sharding_type, "compute_kernel": spec.compute_kernel,
                          "ranks": ranks})
+    return rows
+
+
+def ids_placeholder(ids: Ids) -> Ids:
+    """One row of id 0 in the layout of ``ids`` (an empty share's stand-in: its outputs are dropped)."""
+    if isinstance(ids, SparseFeatures):
+        hotness = ids.hotness if ids.hotness is not None else (1,) * ids.num_features
+        return SparseFeatures(ids.values.new_zeros(sum(hotness)), 1, ids.num_features, hotness=tuple(hotness))
+    return ids.new_zeros(1, ids.shape[1])
+
+
+def preview_plan(resolved: Any) -> list[dict[str, Any]]:
+    """The per-table plan the ranks of ``resolved`` will make (the same planner, model, allowed types and rank-0
+    batch as :func:`build_dmp_workload`), without a process group and without building the tables: the dense
+    model is built over one-row tables and the strategy's ``shardable`` form gets the case's table sizes on the
+    meta device. Rows as :func:`plan_rows`, each with the table's ``rows``. Imports torch and torchrec."""
+    from torchrec.distributed.embeddingbag import EmbeddingBagCollectionSharder
+
+    from dlrmbench.workload.build import build_family, build_model, case_device
+
+    sizes = list(resolved.table_sizes or [])
+    if not sizes:
+        raise ValueError("the table sizes are known only once the data is opened")
+    case, world = resolved.case, resolved.world_size
+    device = case_device(case, 0)  # a device object only: the planner needs its kind, not the device
+    one_row = [1] * len(sizes)
+    model = build_model(resolved, one_row, build_family(resolved, one_row))
+    strategy = model.embeddings
+    if not hasattr(strategy, "shardable"):
+        raise ValueError(f"embedding {case.embedding.name} has no shardable() form")
+    model.embeddings = strategy.shardable(table_sizes=sizes)
+    allowed = allowed_sharding_types([EmbeddingBagCollectionSharder()], device, case.distributed.torchrec_sharding)
+    sharders = ordered_sharders(allowed)
+    torchrec_log = logging.getLogger("torchrec")
+    level = torchrec_log.level
+    torchrec_log.setLevel(logging.ERROR)  # its dry-run warnings (a directly built Topology, meta tensors)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            plan = sharding_plan(model, world, device, None, sharders, split_batch(case.batch_size, world)[0])
+    finally:
+        torchrec_log.setLevel(level)
+    rows = plan_rows(plan, world)
+    for row in rows:
+        row["rows"] = sizes[int(row["table"].rsplit("_", 1)[1])]
     return rows

@@ -53,7 +53,9 @@ def build_distributed_workload(resolved: ResolvedCase, rank: int, world: int, lo
     from torch.nn.parallel import DistributedDataParallel
 
     from dlrmbench.distributed.model import DistributedDlrm, build_parts
+    from dlrmbench.data.share import BatchShare
     from dlrmbench.distributed.placement import device_mapping, split_batch
+    from dlrmbench.distributed.rank_data import RankData
     from dlrmbench.distributed.train import DistributedWorkload
     from dlrmbench.host import current_host
     from dlrmbench.memory_plan import plan_for_host
@@ -65,6 +67,8 @@ def build_distributed_workload(resolved: ResolvedCase, rank: int, world: int, lo
     if plan is not None and not plan.fits:  # table sizes known only now (from the dataset)
         raise ValueError("the case does not fit: " + "; ".join(plan.problems))
     placement = device_mapping(table_sizes, world)
+    share = BatchShare.columns(rank, world, placement.tables[rank], rank == placement.bottom_mlp_rank)
+    dataset = RankData(dataset, share, case.distributed.read, case.distributed.pipeline)
     batch_sizes = split_batch(case.batch_size, world)
     parts = build_parts(resolved, table_sizes, placement, rank)
     top = parts.top.to(device)
@@ -77,7 +81,13 @@ def build_distributed_workload(resolved: ResolvedCase, rank: int, world: int, lo
                                family=build_family(resolved, table_sizes), resolved=resolved)
 
 
-def _rank_summary(outcome: Any, case: Case, rank: int, device: Any) -> dict[str, Any]:
+def host_bytes_read(dataset: Any) -> int | None:
+    """Bytes this rank read from the dataset's files (None when its dataset does not count them)."""
+    counter = getattr(dataset, "bytes_read", None)
+    return counter() if callable(counter) else None
+
+
+def _rank_summary(outcome: Any, case: Case, rank: int, device: Any, dataset: Any = None) -> dict[str, Any]:
     from dlrmbench.devices import device_type_of
     from dlrmbench.results.stats import latency_summary
 
@@ -85,7 +95,7 @@ def _rank_summary(outcome: Any, case: Case, rank: int, device: Any) -> dict[str,
     summary = latency_summary(measured) if measured else {}
     peak, kind = device_type_of(device).peak_memory(device)
     return {"rank": rank, "step_time_mean_s": summary.get("mean_s"), "step_times_s": outcome.step_times,
-            "peak_memory_bytes": peak, "peak_memory_kind": kind}
+            "peak_memory_bytes": peak, "peak_memory_kind": kind, "host_bytes_read": host_bytes_read(dataset)}
 
 
 def run_rank_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_sizes: list[int],
@@ -95,6 +105,9 @@ def run_rank_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_s
     with every rank's step times and peak memory, gathered at the end."""
     from dlrmbench.workload.mlperf_log import open_mlperf_log
 
+    record = getattr(work.dataset, "record", None)  # how this rank reads its input (rank 0's is reported)
+    if callable(record):
+        layout = {**layout, "input": record()}
     mlperf = open_mlperf_log(work.case) if work.rank == 0 else None  # rank 0 writes; its values are the gathered
     try:
         _run_mode(work, reporter, layout, batch_sizes, train, evaluate, mlperf)
@@ -127,7 +140,7 @@ def _run_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_sizes
         if mlperf is not None:
             mlperf.weights_initialized(work.model)
         outcome = train(work, reporter, mlperf)
-        summary = _rank_summary(outcome, case, rank, work.device)
+        summary = _rank_summary(outcome, case, rank, work.device, work.dataset)
         everyone: list[Any] = [None] * world
         dist.all_gather_object(everyone, summary, group=group)
         metrics = {**train_metrics(outcome, work.resolved), **rank_metrics(everyone)}
@@ -213,10 +226,12 @@ def main(resolved: ResolvedCase) -> int:
 
 
 def _injected_failure(rank: int) -> None:
-    """``DLRMBENCH_TEST_FAIL_MODE``: ``raise`` an error or ``die`` (SIGKILL itself) once the process
+    """``DLRMBENCH_TEST_FAIL_MODE``: ``raise`` an error, ``die`` (SIGKILL itself) or ``stop`` (SIGSTOP) once the process
     group is up, while the other ranks wait in the first exchange."""
     mode = os.environ.get("DLRMBENCH_TEST_FAIL_MODE", "raise")
     time.sleep(float(os.environ.get("DLRMBENCH_TEST_FAIL_AFTER_S", "1")))
     if mode == "die":
         os.kill(os.getpid(), signal.SIGKILL)
+    if mode == "stop":  # stopped, as by a debugger or kill -STOP: never exits by itself
+        os.kill(os.getpid(), signal.SIGSTOP)
     raise RuntimeError(f"injected failure on rank {rank}")

@@ -27,6 +27,9 @@ MANIFEST = "export.json"
 CATEGORICAL_LAYOUT = ("(batch, sum(hotness)) int64: per sample, feature 0's hotness[0] ids, then feature 1's "
                       "hotness[1] ids, ...; one-hot: (batch, num_features)")
 MANIFEST_FORMAT = "dlrmbench-export-1"
+#: A family's own served model (dlrmbench.export.family_export): its manifest format and format folders.
+FAMILY_MANIFEST_FORMAT = "dlrmbench-family-export-1"
+FAMILY_FILES = ("onnx", "torchscript")
 REPOSITORY = "triton"
 Format = Literal["onnx", "torchscript"]
 #: Default table size above which the tables are served as their own model (2 GiB: an ONNX
@@ -79,6 +82,8 @@ def _is_export(folder: Path) -> bool:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return False
+    if isinstance(manifest, dict) and manifest.get("format") == FAMILY_MANIFEST_FORMAT:  # a family's export
+        return entries <= {MANIFEST, *FAMILY_FILES}
     return entries <= {MANIFEST, REPOSITORY} and isinstance(manifest, dict) and manifest.get("format") == MANIFEST_FORMAT
 
 
@@ -265,6 +270,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
         manifest = json.loads(file.read_text(encoding="utf-8", errors="replace"))
     except json.JSONDecodeError as exc:
         raise UserError(f"{file}: not valid JSON ({exc.msg} at line {exc.lineno}); re-run dlrmbench export") from None
+    if isinstance(manifest, dict) and manifest.get("format") == FAMILY_MANIFEST_FORMAT:
+        raise UserError(f"{file}: a family's export (inputs {', '.join(map(str, manifest.get('inputs') or []))}); "
+                        "serve-bench and Triton read the numerical, categorical layout: measure it with a mode: serve "
+                        "case of its suite")
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise UserError(f"{file}: not a dlrmbench export manifest (expected format {MANIFEST_FORMAT})")
     problem = _manifest_problem(manifest, file.parent)

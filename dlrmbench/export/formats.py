@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -19,18 +20,19 @@ def _weight_bytes(module: torch.nn.Module) -> int:
 
 
 def write_onnx(module: torch.nn.Module, example: tuple[torch.Tensor, ...], input_names: list[str],
-               output_names: list[str], path: Path) -> None:
+               output_names: list[str], path: Path, dynamic_shapes: dict[str, Any] | None = None) -> None:
     """Export ``module`` to ``path`` with named inputs/outputs and dimension 0 named ``batch``.
 
     Uses the dynamo-based exporter (``torch.export`` + onnxscript). Weights above
     :data:`ONNX_EXTERNAL_DATA_BYTES` go to ``<file>.data`` beside the model, which ONNX Runtime
-    and Triton's ONNX Runtime backend load from the same folder.
+    and Triton's ONNX Runtime backend load from the same folder. ``dynamic_shapes`` (``torch.export``'s, per
+    input name) replaces the default of a dynamic dimension 0 on every input (jagged inputs: tokens, batch + 1).
     """
     import logging
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notices
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
-    dynamic = {name: {0: batch} for name in input_names}
+    dynamic = dynamic_shapes if dynamic_shapes is not None else {name: {0: batch} for name in input_names}
     external = _weight_bytes(module) > ONNX_EXTERNAL_DATA_BYTES
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")

@@ -12,6 +12,12 @@ from dlrmbench.config.schema import ServeConfig
 EXPORT_MODULES = ("onnx", "onnxscript", "onnxruntime")
 
 
+def triton_install(protocol: str) -> str:
+    """How to install tritonclient for ``protocol``: the export extra brings its HTTP client; gRPC is
+    tritonclient's own extra."""
+    return "pip install 'dlrmbench[export]'" if protocol == "http" else "pip install 'tritonclient[grpc]'"
+
+
 def _needs(serve: ServeConfig) -> dict[str, str]:
     """module -> how to install it, for what ``serve`` runs."""
     needs: dict[str, str] = {}
@@ -20,10 +26,9 @@ def _needs(serve: ServeConfig) -> dict[str, str]:
     if serve.scenario is not None:
         needs["mlperf_loadgen"] = "pip install 'dlrmbench[serve]'"
     if serve.target == "triton":
-        needs["tritonclient"] = ("pip install 'dlrmbench[export]'" if serve.protocol == "http"
-                                 else "pip install 'tritonclient[grpc]'")
+        needs["tritonclient"] = triton_install(serve.protocol)
         if serve.protocol == "grpc":  # tritonclient without its grpc extra imports, then raises at tritonclient.grpc
-            needs["grpc"] = "pip install 'tritonclient[grpc]'"
+            needs["grpc"] = triton_install("grpc")
     return needs
 
 

@@ -101,7 +101,7 @@ def make_inputs(model_info: dict[str, Any], batch: int, seed: int, count: int = 
     return [random_inputs(model_info, batch, seed + i) for i in range(count)]
 
 
-def measure_cell(target: Target, inputs: list[tuple[np.ndarray, np.ndarray]], batch: int, concurrency: int,
+def measure_cell(target: Target, inputs: list[tuple[np.ndarray, ...]], batch: int, concurrency: int,
                  duration_s: float, warmup: int) -> Cell:
     """Run ``concurrency`` closed-loop clients for ``duration_s``; every latency is kept."""
     clients = [target.client() for _ in range(concurrency)]
@@ -151,11 +151,14 @@ def measure_cell(target: Target, inputs: list[tuple[np.ndarray, np.ndarray]], ba
 
 
 def run_serving(target: Target, model_info: dict[str, Any], settings: ServeSettings,
-                progress: Callable[[Cell], None] | None = None) -> list[Cell]:
-    """Every batch size x concurrency cell, in that order."""
+                progress: Callable[[Cell], None] | None = None,
+                requests: Callable[[int, int], list[tuple[np.ndarray, ...]]] | None = None) -> list[Cell]:
+    """Every batch size x concurrency cell, in that order. ``requests(batch, seed)``: the requests the clients
+    cycle through (default: random inputs of the ``numerical, categorical`` layout from ``model_info``)."""
     cells = []
     for batch in settings.batch_sizes:
-        inputs = make_inputs(model_info, batch, settings.seed)
+        inputs = (make_inputs(model_info, batch, settings.seed) if requests is None
+                  else requests(batch, settings.seed))
         for concurrency in settings.concurrency:
             cell = measure_cell(target, inputs, batch, concurrency, settings.duration_s, settings.warmup)
             cells.append(cell)
@@ -180,10 +183,12 @@ class TritonTarget:
             else:
                 import tritonclient.http as client_module
         except (ImportError, RuntimeError) as exc:  # tritonclient without its grpc extra raises RuntimeError
+            from dlrmbench.export.requirements import triton_install
+
             missing = getattr(exc, "name", None) or f"tritonclient.{protocol}"
             raise UserError(
                 f"the triton target over {protocol} needs tritonclient with {protocol} support ({missing} is not "
-                f"importable): pip install 'tritonclient[{protocol}]'; the onnxruntime target needs no server"
+                f"importable): {triton_install(protocol)}; the onnxruntime target needs no server"
             ) from None
         self.module, self.url, self.model, self.protocol = client_module, url, model, protocol
         self.timeout_s = timeout_s

@@ -11,7 +11,9 @@ It gives the generic pieces (:mod:`dlrmbench.loadgen`) a sample library and a mo
   a model on a running server.
 
 Then one LoadGen test, or (server with ``search``) a search over target QPS; in accuracy mode the AUC over
-LoadGen's accuracy log is set against the fp32 eager model's on the same rows.
+LoadGen's accuracy log is set against the fp32 eager model's on the same rows. A family with its own served model
+(``serving(model, dataset)``) gives the library, the targets' module and the accuracy metric instead
+(:mod:`dlrmbench.export.family_serving`).
 """
 
 from __future__ import annotations
@@ -177,12 +179,30 @@ def run_loadgen(work: Workload, reporter: Reporter, folder: Path, relative_to_ru
     case = work.case
     serve = case.serve
     assert serve is not None and serve.scenario is not None
-    library = build_library(work)
+    from dlrmbench.export.family_export import served_model
+
+    served = served_model(work)  # the family's own served model, or None: the core's layout
+    if served is not None:
+        from dlrmbench.export.family_serving import check_sample_fields
+
+        check_sample_fields(case)
+        library = served.library(serve.samples, case.seed)
+    else:
+        library = build_library(work)
     scratch = Path(tempfile.mkdtemp(prefix="dlrmbench-loadgen-"))
     try:
-        predict, facts = build_target(work, scratch)
-        call = model_call(predict)
-        call(library.prepare([0]).inputs)  # warm-up (a compiled target compiles here, outside LoadGen's clock)
+        if served is not None:
+            from dlrmbench.export.family_serving import family_target, first_output
+
+            predict, facts = family_target(work, served, scratch)
+            call = first_output(predict)
+        else:
+            predict, facts = build_target(work, scratch)
+            call = model_call(predict)
+        from dlrmbench.loadgen.accuracy import Layout
+
+        warm = library.prepare([0])
+        layout = Layout.of(np.asarray(call(warm.inputs)), np.asarray(warm.labels))  # compiled targets compile here
         unset = {"offline": serve.loadgen.target_qps, "single_stream": serve.loadgen.target_latency_ms,
                  "multi_stream": serve.loadgen.target_latency_ms}
         calibrated = None  # a probe sizes the run where the case does not (accuracy runs send every sample once)
@@ -218,7 +238,11 @@ def run_loadgen(work: Workload, reporter: Reporter, folder: Path, relative_to_ru
             runs = [run_at(None, serve.scenario)]
             reporter.emit("progress", step=1, valid=runs[0].summary.valid,
                           **_rate(runs[0], serve.batcher.max_batch_size))
-        if serve.loadgen.mode == "accuracy":
+        if serve.loadgen.mode == "accuracy" and served is not None:
+            from dlrmbench.export.family_serving import accuracy_check as family_accuracy
+
+            outcome["accuracy"] = family_accuracy(work, served, library, runs[-1].folder, layout)
+        elif serve.loadgen.mode == "accuracy":
             outcome["accuracy"] = accuracy_check(work, library, runs[-1].folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -282,6 +306,10 @@ def accuracy_check(work: Workload, library: RowLibrary, folder: Path) -> dict[st
 
 def accuracy_evaluation(accuracy: dict[str, Any]) -> dict[str, Any]:
     """The accuracy check as a result's evaluation row (flat: numbers and booleans)."""
+    if "family" in accuracy:  # a family's own metrics (dlrmbench.export.family_serving)
+        from dlrmbench.export.family_serving import accuracy_evaluation as family_row
+
+        return family_row(accuracy)
     meets = accuracy["meets"]
     return {"step": 0, "auc": accuracy["auc"], "reference_auc": accuracy["reference_auc"],
             "auc_ratio": accuracy["auc_ratio"], "rows": accuracy["rows"], "samples": accuracy["samples"],

@@ -68,6 +68,13 @@ def run_serve(work: Workload, reporter: Reporter) -> tuple[list[dict[str, Any]],
                              duration_s=serve.duration_s, warmup=serve.warmup, seed=case.seed)
     cells_total = len(settings.batch_sizes) * len(settings.concurrency)
     reporter.emit("start", mode="serve", total_steps=cells_total, batch_sizes=list(settings.batch_sizes))
+    from dlrmbench.export.family_export import served_model
+
+    served = served_model(work)
+    if served is not None:  # the family's own served model
+        from dlrmbench.export.family_serving import serve_family_closed_loop
+
+        return serve_family_closed_loop(work, served, settings, reporter)
     scratch = None
     try:
         if serve.target == "triton" and serve.export_to is None and not serve.check:

@@ -46,9 +46,11 @@ def read_checkpoint_shape(path: Path) -> dict[str, Any]:
     import torch
 
     from dlrmbench.workload.checkpoint import FORMAT
+    from dlrmbench.workload.checkpoint_bounds import check_archive, check_shape, tensor_elements
 
     if not path.is_file():
         raise UserError(f"--checkpoint {path}: no such file (train a case with checkpoint.save, or fix the path)")
+    check_archive(path, "--checkpoint")  # no member inflates or claims more than the file holds
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -56,6 +58,7 @@ def read_checkpoint_shape(path: Path) -> dict[str, Any]:
                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(payload.get("shape"), dict):
         raise UserError(f"--checkpoint {path}: not a dlrmbench checkpoint (expected format {FORMAT})")
+    check_shape(path, "--checkpoint", payload["shape"], tensor_elements(payload.get("state")))  # before building
     return payload["shape"]
 
 

@@ -99,3 +99,72 @@ class RowLibrary:
         else:
             rows = np.concatenate([np.arange(a, b) for a, b in spans])
         return Prepared(self.make_inputs(tuple(c[rows] for c in self.columns)), offsets, self.labels[rows])
+
+
+class JaggedLibrary:
+    """Samples made of jagged inputs (values + offsets, as TorchRec's jagged tensors) and per-sample inputs.
+
+    ``jagged`` maps each offsets input's name to ``(offsets, values)``: ``offsets`` (``samples + 1``, from 0)
+    bounds each sample's span in every array of ``values`` (a user's history: ids, timestamps). ``per_sample``
+    arrays have one leading row per sample (the request's time). ``rows`` names the jagged group whose entries
+    are the sample's *data rows* (a ranking request's candidates: one label and one output each); None: one data
+    row per sample. ``labels`` has one row per data row (any dtype and width). ``order`` names the inputs as the
+    model takes them. :meth:`prepare` packs the samples LoadGen issued into one batch: every group's values
+    concatenated in issue order (no padding), with the batch's own offsets from 0.
+    """
+
+    def __init__(self, jagged: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]], per_sample: dict[str, np.ndarray],
+                 labels: np.ndarray, order: tuple[str, ...], rows: str | None = None) -> None:
+        counts = {int(np.asarray(o).shape[0]) - 1 for o, _ in jagged.values()} | {int(a.shape[0]) for a in per_sample.values()}
+        if len(counts) != 1 or min(counts) < 1:
+            raise ValueError(f"every offsets array needs samples + 1 entries and every per-sample array one row per "
+                             f"sample (got sample counts {sorted(counts)})")
+        self.jagged: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
+        for name, (offsets, values) in jagged.items():
+            offsets = np.asarray(offsets, dtype=np.int64)
+            if offsets[0] != 0 or np.any(np.diff(offsets) < 0):
+                raise ValueError(f"{name}: offsets must start at 0 and never fall")
+            if any(int(v.shape[0]) != int(offsets[-1]) for v in values.values()):
+                raise ValueError(f"{name}: every values array needs {int(offsets[-1])} entries")
+            self.jagged[name] = (offsets, values)
+        self.count = counts.pop()
+        if rows is not None and rows not in self.jagged:
+            raise ValueError(f"rows {rows!r} must name a jagged group: {sorted(self.jagged)}")
+        wanted = int(self.jagged[rows][0][-1]) if rows is not None else self.count
+        if int(labels.shape[0]) != wanted:
+            raise ValueError(f"labels need one row per data row: {wanted}, got {labels.shape[0]}")
+        names = {n for _, values in self.jagged.values() for n in values} | set(self.jagged) | set(per_sample)
+        if set(order) != names or len(order) != len(names):
+            raise ValueError(f"order {order} must name each input once: {sorted(names)}")
+        self.per_sample, self.labels, self.order, self.rows = per_sample, labels, tuple(order), rows
+        self.loaded: set[int] = set()
+
+    @property
+    def total_samples(self) -> int:
+        return self.count
+
+    def load(self, indices: list[int]) -> None:
+        self.loaded.update(indices)
+
+    def unload(self, indices: list[int]) -> None:
+        self.loaded.difference_update(indices)
+
+    @staticmethod
+    def _pack(offsets: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The packed batch's offsets and the positions of its values in the library's arrays."""
+        starts, lengths = offsets[index], offsets[index + 1] - offsets[index]
+        packed = np.zeros(index.shape[0] + 1, dtype=np.int64)
+        np.cumsum(lengths, out=packed[1:])
+        return packed, np.repeat(starts - packed[:-1], lengths) + np.arange(int(packed[-1]), dtype=np.int64)
+
+    def prepare(self, indices: list[int]) -> Prepared:
+        index = np.asarray(indices, dtype=np.int64)
+        arrays = {name: a[index] for name, a in self.per_sample.items()}
+        row_offsets, labels = np.arange(index.shape[0] + 1, dtype=np.int64), self.labels[index]
+        for name, (offsets, values) in self.jagged.items():
+            packed, gather = self._pack(offsets, index)
+            arrays[name] = packed
+            arrays.update({v: a[gather] for v, a in values.items()})
+            if name == self.rows:
+                row_offsets, labels = packed, self.labels[gather]
+        return Prepared(tuple(arrays[name] for name in self.order), row_offsets, labels)

@@ -4,8 +4,9 @@ LoadGen calls ``issue(samples)`` from its own thread and must not be blocked: th
 in chunks of at most ``max_batch_size`` (as the reference's ``QueueRunner.enqueue``). Each worker takes a
 chunk and, while it holds fewer than ``max_batch_size`` samples, waits up to ``max_wait_ms`` for more
 (the reference has no wait: each query is its own batch; Server queries arrive one sample at a time, so a
-wait lets them share a model call). The model returns one output per data row; every sample gets back its
-rows as float32 ``(output, label)`` pairs, the reference's response layout, which the accuracy log keeps.
+wait lets them share a model call). The model returns one output row per data row; every sample gets back its
+rows as output bytes then label bytes (one float32 output and label a row: the reference's float32
+``(output, label)`` pairs), which the accuracy log keeps.
 The response buffers stay referenced until ``QuerySamplesComplete`` returns, as LoadGen requires.
 
 A model call that raises still answers its samples (empty responses, so LoadGen finishes) and the first
@@ -23,8 +24,29 @@ import numpy as np
 
 from dlrmbench.loadgen.qsl import SampleLibrary
 
-#: ``model(inputs) -> outputs``: one float per data row of the batch.
+#: ``model(inputs) -> outputs``: one row per data row of the batch (a float, or an array of any dtype).
 ModelCall = Callable[[Any], np.ndarray]
+
+
+def _row_bytes(array: np.ndarray, rows: int) -> np.ndarray:
+    """``(rows, bytes)``: each row's values (one per row when 1-D) as raw bytes, in their own dtype."""
+    array = np.ascontiguousarray(array)
+    return array.reshape(rows, -1).view(np.uint8) if array.size else np.zeros((rows, 0), np.uint8)
+
+
+def response_rows(outputs: Any, labels: np.ndarray) -> np.ndarray:
+    """Each data row's response: its output row's bytes then its label row's bytes (``(rows, bytes)`` uint8).
+
+    One float32 output and one float32 label a row give the reference's float32 ``(output, label)`` pairs;
+    wider rows (a ranked list of item ids, int64) keep their dtype: :func:`dlrmbench.loadgen.accuracy.read_responses`
+    reads them back with the layout."""
+    outputs = np.asarray(outputs)
+    if outputs.shape[0] != labels.shape[0]:
+        raise RuntimeError(f"the model gave {outputs.shape[0]} output rows for {labels.shape[0]} data rows")
+    if outputs.ndim == 1 and outputs.dtype != np.float32:
+        outputs = outputs.astype(np.float32)  # one score a row: the reference's float32 pairs
+    rows = labels.shape[0]
+    return np.concatenate([_row_bytes(outputs, rows), _row_bytes(labels, rows)], axis=1)
 
 
 class Batcher:
@@ -86,10 +108,7 @@ class Batcher:
         responses = []
         try:
             prepared = self.library.prepare([index for _, index in batch])
-            outputs = np.asarray(self.model(prepared.inputs), dtype=np.float32).reshape(-1)
-            if outputs.shape[0] != prepared.labels.shape[0]:
-                raise RuntimeError(f"the model gave {outputs.shape[0]} outputs for {prepared.labels.shape[0]} rows")
-            pairs = np.stack([outputs, prepared.labels], axis=1)
+            pairs = response_rows(self.model(prepared.inputs), prepared.labels)
             for k, sample_id in enumerate(ids):
                 part = np.ascontiguousarray(pairs[prepared.offsets[k]:prepared.offsets[k + 1]])
                 kept.append(part)

@@ -103,7 +103,7 @@ def submission_problems(logs: list[LogInfo]) -> list[str]:
     problems = []
     for log in logs:
         config = log.result.get("config") or {}
-        if config.get("comparable") is False:
+        if config.get("comparable") is False and not config.get("not_comparable"):
             problems.append(f"{log.case}: scaled down (--scale-down), not the benchmark")
         if log.result.get("status") not in (None, "ok"):
             problems.append(f"{log.case}: the case ended {log.result.get('status')}")

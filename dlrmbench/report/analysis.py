@@ -63,8 +63,13 @@ def precision_speedups(comparison: Comparison) -> list[Speedup]:
                     if a is None or b is None or a.value is None or b.value is None:
                         continue
                     out.append(Speedup(set_label, label, m.case, f.case, a.value / b.value, ref,
-                                       a.comparable and b.comparable))
+                                       _full_size(a) and _full_size(b)))
     return out
+
+
+def _full_size(cell: Any) -> bool:
+    """Not scaled down (a cell not comparable for another reason, e.g. its ids, ran at full size)."""
+    return bool(cell.comparable or cell.not_comparable)
 
 
 @dataclass
@@ -92,7 +97,8 @@ def gpu_scaling(comparison: Comparison) -> list[ScalingSeries]:
         label = f"{suite}: {c.get('precision')}, {len(sizes)} tables ({sum(sizes) / 1e6:.1f}M rows), batch {c.get('batch_size')}"
         for set_label in comparison.sets:
             cells = [r.cells.get(set_label) for r in members]
-            cells = [c if c is not None and c.comparable else None for c in cells]  # scaled down: all on one device
+            # scaled down: all on one device (a case not comparable for another reason ran at full size)
+            cells = [c if c is not None and _full_size(c) else None for c in cells]
             if not any(cell is not None and cell.value is not None for cell in cells):
                 continue
             out.append(ScalingSeries(set_label, label, [r.config.get("gpus") for r in members],

@@ -115,9 +115,9 @@ def _throughput_axis(ax: Any, rows: list[Any], sets: list[str], comparison: Comp
             xs.append(cell.value)
             lo.append(cell.value - min(cell.values or [cell.value]))
             hi.append(max(cell.values or [cell.value]) - cell.value)
-        scaled = any(not r.cells[label].comparable for r in rows if label in r.cells)
+        off = next((r.cells[label] for r in rows if label in r.cells and not r.cells[label].comparable), None)
         bars = ax.barh(ys, xs, height=height * 0.9, color=COLORS[j % len(COLORS)],
-                       label=literal(_short(label) + (" (scaled down: not comparable)" if scaled else "")),
+                       label=literal(_short(label) + (f" ({off.comparability_note})" if off else "")),
                        xerr=[lo, hi], capsize=2)
         ax.bar_label(bars, labels=[f"{x:,.0f}" for x in xs], fontsize=7, padding=3)
     refs = [(i, r.reference) for i, r in enumerate(rows) if r.reference]

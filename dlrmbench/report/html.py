@@ -214,11 +214,15 @@ def _render(sets: list[ResultSet], baseline: ResultSet | None,
         parts.append(f"<div class='warn'><b>Warning:</b> the result sets were measured in different environments; "
                      f"differences may come from these, not from the code.<ul>{items}</ul></div>")
     notes = []
-    if any(not c.comparable for r in comparison.rows for c in r.cells.values()):
+    cells = [c for r in comparison.rows for c in r.cells.values()]
+    if any(not c.comparable and not c.not_comparable for c in cells):
         notes.append("Scaled-down cases (--scale-down) are not comparable with the published reference: "
                      "they are shown without reference ratios.")
+    for reason in dict.fromkeys(c.not_comparable for c in cells if not c.comparable and c.not_comparable):
+        notes.append(f"Not comparable with the published reference, shown without reference ratios: {reason}.")
     if any(r.auc_note for r in comparison.rows):
-        notes.append("Cases on synthetic data: throughput is comparable with the reference, AUC is not.")
+        notes.append("Cases on synthetic data: AUC is not comparable with the reference; throughput is, unless "
+                     "a note above says otherwise.")
     if comparison.baseline:
         notes.append(f"Verdicts: {comparison.rule}.")
     notes.append("Energy is board energy from NVML's energy counter (GPU boards only, not wall-socket energy).")

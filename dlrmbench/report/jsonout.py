@@ -65,17 +65,23 @@ def run_summary(suite: str, run_id: str, run_dir: Path, status: str, results: li
                     cases=cases)
 
 
-def plan_document(suite: str, file: Path, planned: list[Any]) -> str:
-    """``dlrmbench.plan``: every case's resolved identity and the verdict (run, or skip with the reason)."""
+def plan_document(suite: str, file: Path, planned: list[Any], sharding: dict[str, Any] | None = None) -> str:
+    """``dlrmbench.plan``: every case's resolved identity and the verdict (run, or skip with the reason); with
+    ``sharding`` (``dlrmbench plan``: case -> its topology's per-table plan, or why it cannot be made) the
+    case's ``sharding_plan`` rows or ``sharding_plan_reason``."""
     cases = []
     for item in planned:
         c = item.case
-        cases.append({
+        entry = {
             "case": c.name, "mode": c.mode, "device": c.device, "gpus": c.gpus, "processes": c.processes,
             "precision": c.precision, "backend": c.backend.name, "embedding": c.embedding.name,
             "dataset": c.dataset.name, "batch_size": c.batch_size, "runnable": item.runnable,
-            "skip_reason": item.skip_reason, "comparable": c.comparable,
-        })
+            "skip_reason": item.skip_reason, "comparable": c.comparable, "not_comparable": c.not_comparable,
+        }
+        answer = (sharding or {}).get(c.name)
+        if answer is not None:
+            entry["sharding_plan" if isinstance(answer, list) else "sharding_plan_reason"] = answer
+        cases.append(entry)
     return document("dlrmbench.plan", suite=suite, file=str(file), cases=cases)
 
 

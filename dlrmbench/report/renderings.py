@@ -50,7 +50,7 @@ def to_markdown(comparison: Comparison) -> str:
                 if cell.vs_reference is not None:
                     parts.append(f"({fmt_ratio(cell.vs_reference)} ref)")
                 elif not cell.comparable:
-                    parts.append("(scaled down: not comparable)")
+                    parts.append(f"({cell.comparability_note})")
                 if cell.ci is not None:
                     parts.append(f"(95% CI {fmt_value(cell.ci[0], row.unit)} to {fmt_value(cell.ci[1], row.unit)})")
                 if cell.p50_value is not None:

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from dlrmbench.report.fit import fits, print_plain  # noqa: F401 (callers import them from here too)
 from dlrmbench.report.formatting import fmt_energy, fmt_pct, fmt_ratio, fmt_value
+from dlrmbench.comparability import why_not_comparable
 from dlrmbench.results.compare import Cell, Comparison, Row, reference_value
 from dlrmbench.results.schema import CaseResult, RunManifest
 
@@ -48,7 +49,7 @@ def _run_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
         thr50 = r.value("train_throughput_p50")
         ref, _ = reference_value(r, "train_throughput")
         p50, p99 = r.value("step_time_p50"), r.value("step_time_p99")
-        note = r.reason or ("" if r.config.get("comparable", True) else "scaled down: not comparable")
+        note = r.reason or why_not_comparable(r.config) or ""
         m = r.metric("train_throughput")
         if r.status == "ok" and m is not None and "partial" in m.description:
             note = "partial"
@@ -149,7 +150,7 @@ def cell_lines(row: Row, cell: Cell | None, baseline: bool = False) -> list[tupl
     if cell.vs_reference is not None:
         out.append((f"vs ref {fmt_ratio(cell.vs_reference)}", ""))
     elif not cell.comparable:
-        out.append(("scaled down: not comparable", "dim"))
+        out.append((cell.comparability_note, "dim"))
     if cell.vs_baseline is not None:
         line = f"vs base {fmt_ratio(cell.vs_baseline)}"
         if cell.ratio_ci is not None:
@@ -248,8 +249,11 @@ def print_comparison(console: Console, comparison: Comparison, noise: bool = Tru
     if any(r.auc_note for r in comparison.rows):
         console.print("[dim]AUC on synthetic data is not comparable with the reference (run with --dataset-path "
                       "for Criteo).[/]", soft_wrap=True)
-    if any(not c.comparable for r in comparison.rows for c in r.cells.values()):
+    cells = [c for r in comparison.rows for c in r.cells.values()]
+    if any(not c.comparable and not c.not_comparable for c in cells):
         console.print("[dim]Scaled-down cases (--scale-down) are not comparable with the reference.[/]", soft_wrap=True)
+    for reason in dict.fromkeys(c.not_comparable for c in cells if not c.comparable and c.not_comparable):
+        console.print(Text(f"Not comparable with the reference: {reason}.", style="dim"), soft_wrap=True)
 
 
 def print_run_comparison(console: Console, run_dir: Path, manifest: RunManifest, results: list[CaseResult]) -> None:

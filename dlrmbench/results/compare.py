@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlrmbench.comparability import why_not_comparable
 from dlrmbench.errors import UserError
 from dlrmbench.results.load import ResultSet
 from dlrmbench.results.noise import noise_line
@@ -50,7 +51,8 @@ MetricSpec = tuple[str, "int | None", "int | None"]
 
 
 #: A LoadGen serving case is judged by the first of these it has: a search's peak QPS, the samples/s (Offline,
-#: Server), the scenario latency (SingleStream, MultiStream), the served AUC (accuracy mode).
+#: Server), the scenario latency (SingleStream, MultiStream), the served AUC (accuracy mode); a family's accuracy
+#: case is judged by its gated metric (``serving_<metric>`` beside ``serving_<metric>_ratio``).
 LOADGEN_HEADLINES = ("loadgen_peak_qps", "loadgen_throughput", "loadgen_scenario_latency", "serving_auc")
 
 
@@ -67,6 +69,11 @@ def headline_metric(result: CaseResult) -> MetricSpec | None:
         for name in LOADGEN_HEADLINES:  # a LoadGen case: its scenario's metric
             if name in result.metrics:
                 return name, None, None
+        gated = [m.name.removesuffix("_ratio") for m in result.metrics.values()  # a family's gated accuracy metric
+                 if m.name.startswith("serving_") and m.name.endswith("_ratio")
+                 and m.name.removesuffix("_ratio") in result.metrics]
+        if gated:
+            return gated[0], None, None
         cells = [(m.batch_size, m.concurrency) for m in result.metrics.values()
                  if m.name == "serving_throughput" and m.batch_size and m.concurrency]
         return ("serving_throughput", *max(cells)) if cells else None
@@ -138,9 +145,15 @@ class Cell:
     note: str | None = None
     reason: str | None = None
     comparable: bool = True
+    not_comparable: str | None = None  # why not, besides scaling down (the dataset's reason)
     warnings: list[str] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
     verdict: str | None = None   # regression, improvement, no change, inconclusive, untested (vs the baseline)
+
+    @property
+    def comparability_note(self) -> str:
+        """The label of a cell that is not set against the reference, with why."""
+        return f"not comparable: {self.not_comparable}" if self.not_comparable else "scaled down: not comparable"
 
 
 @dataclass
@@ -263,12 +276,17 @@ def _why_not_compared(cell: Cell | None, base: Cell | None, label: str, baseline
     if cell.status != "ok":
         return f"{cell.status} in {label}" + (f": {cell.reason}" if cell.reason else "")
     if cell.comparable != base.comparable:
-        return "scaled down vs full size"
+        return _comparability_mismatch(cell, base)
     if cell.value is None or base.value is None:
         return "the metric is not recorded on both sides"
     if cell.verdict is None:
         return "no verdict"
     return None
+
+
+def _comparability_mismatch(cell: Cell, base: Cell) -> str:
+    reason = cell.not_comparable or base.not_comparable
+    return f"{reason} on one side only" if reason else "scaled down vs full size"
 
 
 def _median(values: list[float]) -> float | None:
@@ -279,8 +297,10 @@ def _cell(results: list[CaseResult], name: str | None, batch_size: int | None,
           concurrency: int | None = None) -> Cell:
     ok = [r for r in results if r.status == "ok"]
     comparable = bool(results[0].config.get("comparable", True))
+    not_comparable = results[0].config.get("not_comparable") if not comparable else None
     if not ok:
-        return Cell(status=results[0].status, reason=results[0].reason, repeats=len(results), comparable=comparable)
+        return Cell(status=results[0].status, reason=results[0].reason, repeats=len(results), comparable=comparable,
+                    not_comparable=not_comparable)
     values = [v for r in ok if name and (v := r.value(name, batch_size, concurrency)) is not None]
     aucs = [a for r in ok if (a := r.value("auc")) is not None]
     energy = [e for r in ok if (e := r.value("energy_per_sample")) is not None]
@@ -293,7 +313,7 @@ def _cell(results: list[CaseResult], name: str | None, batch_size: int | None,
         status="ok", value=stats.get("median"), values=values,
         rel_spread=stats["rel_spread"] if len(values) > 1 else None, repeats=len(ok),
         p50_value=_median(p50_values), auc=_median(aucs), energy_per_sample=_median(energy), comparable=comparable,
-        note=None if comparable else "scaled down: not comparable",
+        note=why_not_comparable(results[0].config), not_comparable=not_comparable,
         samples=Samples([r.value for r in runs]) if runs else None, runs=runs,
     )
     cell.ci = run_interval(cell.samples.values) if cell.samples else None
@@ -535,7 +555,7 @@ def _row(key: tuple[str, str], per_set: dict[str, list[CaseResult]], sample: Cas
         if base_cell.status != "ok":
             continue
         if cell.comparable != base_cell.comparable:
-            cell.note = "scaled down vs full size: no baseline ratio"
+            cell.note = f"{_comparability_mismatch(cell, base_cell)}: no baseline ratio"
             continue
         judge_change(cell, base_cell, row, min_change, alpha, known_variation(by_label[label], baseline))
     return row

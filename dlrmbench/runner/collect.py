@@ -79,6 +79,8 @@ def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseRes
         if outcome.timed_out:
             deadline = outcome.deadline_s if outcome.deadline_s is not None else case.timeout_s
             status, reason = "timed_out", f"exceeded its timeout of {deadline:g} s"
+        elif outcome.ended_by_parent is not None:  # a rank stopped: the peers' timeouts are its consequence
+            status, reason = "failed", outcome.ended_by_parent
         elif outcome.interrupted or by_kind.get("interrupted"):
             status, reason = "interrupted", interruption_reason(outcome.stop_signal)
         elif error is not None:
@@ -94,7 +96,7 @@ def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseRes
             tail = outcome.log_tail.strip().splitlines()[-1:] if outcome.log_tail.strip() else []
             if tail:
                 reason += f"; last log line: {tail[0][:300]}"
-        if case.world_size > 1 and status == "failed":
+        if case.world_size > 1 and status == "failed" and outcome.ended_by_parent is None:
             from dlrmbench import distributed
 
             reason = distributed.failure_reason(outcome.log_tail, reason or "", error)

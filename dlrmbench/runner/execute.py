@@ -28,6 +28,7 @@ from dlrmbench.runner.artifacts import ARTIFACTS_VARIABLE
 from dlrmbench.runner.collect import collect
 from dlrmbench.runner.isolate import run_isolated
 from dlrmbench.runner.plan import PlannedCase
+from dlrmbench.comparability import why_not_comparable
 from dlrmbench.runner.resume import Resume, file_sha256
 from dlrmbench.runner.signals import Stopped, deferred
 from dlrmbench.telemetry.sampler import CaseTelemetry
@@ -170,7 +171,8 @@ def execute(
                     record(result)
                     continue
                 label = item.case.name + (f" (repeat {r + 1}/{repeat})" if repeat > 1 else "")
-                label += "" if item.case.comparable else " (scaled down: not comparable)"
+                off = why_not_comparable(item.case.model_dump(include={"comparable", "not_comparable"}))
+                label += f" ({off})" if off else ""
                 current.update(base=base, case=item.case, started=utc_now())
                 progress.start_case(label, item.case.batch_size)
                 with CaseTelemetry(item.case) as telemetry:

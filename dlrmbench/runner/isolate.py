@@ -3,7 +3,10 @@
 The worker runs in a new session (process group), so a terminal's Ctrl-C reaches only the
 parent, which forwards it (SIGTERM and SIGHUP to the parent likewise stop the worker) and records
 the case as interrupted; the temporary directory is removed on every path. A case that exceeds its timeout is
-terminated (SIGTERM, then SIGKILL) and recorded as timed out. Events are read on a thread so the
+terminated (SIGTERM, then SIGKILL) and recorded as timed out; the ranks of a multi-process case (in sessions of
+their own) are killed with it, and a rank stopped for ``distributed.timeout_s`` fails the case at once, named.
+The worker's ``TMPDIR`` is a folder inside the case's temporary directory, so whatever it, torchrun or its ranks
+leave there goes with it. Events are read on a thread so the
 parent can enforce the deadline while the worker is silent. The worker starts with the case's allocator
 (:mod:`dlrmbench.allocators`: its preload and settings replace the parent's), torchrun's ranks likewise.
 """
@@ -43,6 +46,7 @@ class WorkerOutcome:
     deadline_s: float | None = None  # the timeout that applied (the case's, or --timeout)
     log_tail: str = ""
     duration_s: float = 0.0
+    ended_by_parent: str | None = None  # why the parent ended a case it saw could not go on (a stopped rank)
 
 
 LaunchCommand = Callable[[Case, Path], list[str]]
@@ -63,8 +67,36 @@ def worker_command(resolved: ResolvedCase, case_file: Path) -> list[str]:
     return default_command(resolved.case, case_file)
 
 
+def _descendants(proc: subprocess.Popen) -> list[int]:
+    """The worker's descendants' pids (torchrun's ranks run in sessions of their own: a signal to the worker's
+    process group does not reach them)."""
+    import psutil
+
+    try:
+        return [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _kill_all(proc: subprocess.Popen, others: list[int]) -> None:
+    """SIGKILL the worker's process group and ``others`` (pids found before; a reused pid is not ours only if
+    it appeared after the kill, so each is checked against the worker's tree first)."""
+    for pid in others:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
 def _stop(proc: subprocess.Popen, first: int, grace_s: float) -> None:
-    """Send ``first`` to the worker's process group; SIGKILL it if it is still alive after ``grace_s``."""
+    """Send ``first`` to the worker's process group; SIGKILL it and its descendants if it is still alive after
+    ``grace_s``."""
+    descendants = _descendants(proc)
     try:
         os.killpg(proc.pid, first)
     except ProcessLookupError:
@@ -72,11 +104,17 @@ def _stop(proc: subprocess.Popen, first: int, grace_s: float) -> None:
     try:
         proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        _kill_all(proc, descendants)
+        return
+    _kill_all(proc, [pid for pid in descendants if _alive(pid)])  # ranks its launcher left behind
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def _pump(proc: subprocess.Popen, events: "queue.Queue[dict[str, Any] | None]") -> None:
@@ -96,6 +134,35 @@ SAFE_PATH_ENV = {"PYTHONSAFEPATH": "1"}
 
 #: The pid of the ``dlrmbench run`` process that started a worker, in the worker's environment.
 PARENT_PID_VARIABLE = "DLRMBENCH_PARENT_PID"
+
+
+def _private_tmpdir(case_tmp: Path, env: dict[str, str]) -> dict[str, str]:
+    """``TMPDIR`` inside the case's temporary directory (removed on every path), so neither the worker nor
+    torchrun (its ``torchelastic_*`` folders) nor a rank leaves anything in the system's; torch's compile cache
+    keeps its usual shared place."""
+    folder = case_tmp / "tmp"
+    folder.mkdir()
+    shared = {} if "TORCHINDUCTOR_CACHE_DIR" in env else {
+        "TORCHINDUCTOR_CACHE_DIR": str(Path(tempfile.gettempdir()) / f"torchinductor_{_user()}")}
+    return {"TMPDIR": str(folder), **shared}
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser().replace(os.sep, "_")
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _rank_watch(resolved: ResolvedCase, pid: int) -> Any:
+    """The stopped-rank watch of a multi-process case (:mod:`dlrmbench.distributed`), else None."""
+    if resolved.launcher != "torchrun":
+        return None
+    from dlrmbench import distributed
+
+    return distributed.stopped_rank_watch(resolved.case, pid)
 
 
 def run_isolated(resolved: ResolvedCase, on_event: EventHandler, timeout_s: float | None = None,
@@ -120,6 +187,7 @@ def run_isolated(resolved: ResolvedCase, on_event: EventHandler, timeout_s: floa
         worker_env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PID_VARIABLE: str(os.getpid()),
                       **SAFE_PATH_ENV, **(env or {})}
         worker_env = worker_environment(case.allocator, worker_env)  # the case's allocator, not the shell's
+        worker_env.update(_private_tmpdir(Path(tmp), worker_env))
         start = time.monotonic()
         with open(log_path, "w") as log:
             events: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -133,6 +201,7 @@ def run_isolated(resolved: ResolvedCase, on_event: EventHandler, timeout_s: floa
                     )
                     reader = threading.Thread(target=_pump, args=(proc, events), daemon=True)
                     reader.start()
+                watch = _rank_watch(resolved, proc.pid)
                 finished = False
                 while not finished:
                     try:
@@ -144,6 +213,12 @@ def run_isolated(resolved: ResolvedCase, on_event: EventHandler, timeout_s: floa
                     elif event:
                         outcome.events.append(event)
                         on_event(event)
+                    if not finished and watch is not None:
+                        ended = watch.check()
+                        if ended is not None:
+                            outcome.ended_by_parent = ended
+                            _kill_all(proc, watch.pids() + _descendants(proc))
+                            break
                     if not finished and time.monotonic() - start > deadline_s:
                         outcome.timed_out = True
                         _stop(proc, signal.SIGTERM, grace_s)

@@ -25,6 +25,7 @@ import torch
 
 from dlrmbench.config.schema import DEFAULT_FAMILY, Case
 from dlrmbench.errors import UserError
+from dlrmbench.workload.checkpoint_bounds import check_archive, check_shape, tensor_elements
 from dlrmbench.safe_text import first_line
 
 FORMAT = "dlrmbench-checkpoint-1"
@@ -141,6 +142,8 @@ def _read(path: Path, case: Case) -> dict[str, Any]:
     if path.stat().st_size == 0:
         raise UserError(f"case {case.name}: checkpoint.load {path}: the file is empty (an interrupted copy?); "
                         "save the checkpoint again with checkpoint.save")
+    what = f"case {case.name}: checkpoint.load"
+    check_archive(path, what)  # no member inflates or claims more than the file holds
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # refused by weights_only, or a corrupt, truncated or foreign file
@@ -154,4 +157,5 @@ def _read(path: Path, case: Case) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"case {case.name}: checkpoint.load {path}: not a dlrmbench checkpoint "
                         f"(expected format {FORMAT})")
+    check_shape(path, what, payload.get("shape", {}), tensor_elements(payload.get("state")))
     return payload

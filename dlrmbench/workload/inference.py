@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import torch
 
+from dlrmbench.batch import global_rows
 from dlrmbench.results.stats import latency_summary
 from dlrmbench.workload.build import Workload
 from dlrmbench.workload.precision import apply_precision
@@ -27,7 +28,7 @@ from dlrmbench.workload.timing import synchronize
 
 def _host_batches(work: Workload, batch_size: int, needed: int) -> list[Any]:
     stream = work.dataset.batches("test", batch_size, torch.device("cpu"))
-    batches = [b for b in itertools.islice(stream, needed) if b.size == batch_size]  # graphs need one shape
+    batches = [b for b in itertools.islice(stream, needed) if global_rows(b) == batch_size]  # graphs: one shape
     if not batches:
         raise ValueError(f"the test split has no complete batch of {batch_size}; lower the inference batch size")
     if work.device.type == "cuda":

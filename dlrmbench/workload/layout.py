@@ -23,7 +23,9 @@ class Layout(Protocol):
         world_size: processes taking part (1 for a single process).
 
     Optional: ``after_backward()``, called between backward and the optimizer step, for a layout that
-    exchanges gradients itself (the data-parallel tables' sparse gradients).
+    exchanges gradients itself (the data-parallel tables' sparse gradients); ``check_batch(family, batch,
+    table_sizes)``, the check of the first batch when a rank's share is not the family's whole batch (the
+    hybrid layout's ranks read their own tables' ids).
     """
 
     world_size: int

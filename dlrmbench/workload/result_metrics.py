@@ -137,13 +137,43 @@ def loadgen_metrics(records: list[dict[str, Any]], outcome: dict[str, Any]) -> d
     if "best_qps" in outcome:
         values.append(make("loadgen_peak_qps", outcome["best_qps"], description=outcome.get("search_ended")))
     accuracy = outcome.get("accuracy")
-    if accuracy:
+    out: dict[str, dict[str, Any]] = {}
+    if accuracy and "family" in accuracy:  # a family's own accuracy metrics (dlrmbench.export.family_serving)
+        out = family_accuracy_metrics(accuracy)
+    elif accuracy:
         values += [make("serving_auc", accuracy["auc"]), make("serving_auc_reference", accuracy["reference_auc"]),
                    make("serving_auc_ratio", accuracy["auc_ratio"])]
         for gate, name in (("99%", "serving_auc_meets_99"), ("99.9%", "serving_auc_meets_99.9")):
             met = accuracy["meets"][gate]
             values.append(make(name, None if met is None else float(met)))
-    return {m.name: m.model_dump() for m in values if m.value is not None}
+    return {**{m.name: m.model_dump() for m in values if m.value is not None}, **out}
+
+
+def family_accuracy_metrics(accuracy: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``serving_<metric>`` and ``serving_<metric>_reference`` for each family metric, the gated metric's ratio and
+    gates (units and directions as the family declares them, carried by the check)."""
+    from dlrmbench.results.schema import metric
+
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in accuracy["metrics"].items():
+        unit, higher = accuracy["declared"].get(name, ("", True))
+        key = f"serving_{name}"
+        out[key] = metric(value, unit, higher, f"{name} over LoadGen's accuracy log", name=key).model_dump()
+        ref = accuracy["reference_metrics"].get(name)
+        out[f"{key}_reference"] = metric(ref, unit, higher, f"{name} of the fp32 eager model on the same samples",
+                                         name=f"{key}_reference").model_dump()
+    gated = accuracy["metric"]
+    if accuracy["ratio"] is not None:
+        key = f"serving_{gated}_ratio"
+        out[key] = metric(accuracy["ratio"], "", True, f"served {gated} / fp32 eager {gated} (inverted where lower "
+                          "is better)", name=key).model_dump()
+    for gate, suffix in (("99%", "99"), ("99.9%", "99.9")):
+        met = accuracy["meets"][gate]
+        if met is not None:
+            key = f"serving_{gated}_meets_{suffix}"
+            out[key] = metric(float(met), "", True, f"1 when the served {gated} reaches {gate} of the fp32 eager "
+                              "model's", name=key).model_dump()
+    return out
 
 
 def memory_metrics(embeddings: Any, resolved: Any) -> dict[str, dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from dlrmbench.batch import global_rows
 from dlrmbench.config.schema import Case
 from dlrmbench.model.schedule import learning_rate
 from dlrmbench.workload.build import Workload
@@ -164,6 +165,13 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
     target_metric = resolved.target_metric or (resolved.metrics[0].name if resolved.metrics else None)
     units = getattr(family, "units", None)  # optional: work per batch besides samples (tokens, items)
     after_backward = getattr(layout, "after_backward", None)  # optional: a layout's own gradient exchange
+    layout_check = getattr(layout, "check_batch", None)  # optional: a rank's check of its share of the batch
+
+    def check_batch(batch: Any, table_sizes: list[int]) -> None:
+        if layout_check is not None:
+            layout_check(family, batch, table_sizes)
+        else:
+            family.check_batch(batch, table_sizes)
     step = 0
 
     def check_losses() -> None:
@@ -202,11 +210,12 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
             if fused is not None:
                 fused.set_learning_rate(learning_rate(step + 1, base_lr * fused_scale, case.optimizer))
             if step == 0:
-                family.check_batch(batch, work.table_sizes)
+                check_batch(batch, work.table_sizes)
             timer.start()
             # only this rank's part goes to the device (a data-parallel rank's slice; the whole batch otherwise)
             local = layout.local_batch(batch).to(device, non_blocking=True)
-            share = layout.share(batch.size)  # this rank's weight in the global-batch mean (1 alone)
+            rows = global_rows(batch)  # the global batch's (a rank's share knows them)
+            share = layout.share(rows)  # this rank's weight in the global-batch mean (1 alone)
             _, loss = train_step(model, local, layout.target(family, local), optimizer, family, policy,
                                  share * layout.world_size * policy.static_loss_scale, scaler, after_backward)
             timer.stop()
@@ -218,7 +227,7 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
                 progress.emit(step, outcome.losses[-1], current_lr * policy.static_loss_scale)
             if measuring:
                 outcome.measured_steps += 1
-                outcome.measured_samples += batch.size
+                outcome.measured_samples += rows
                 if units is not None:
                     for unit, count in units(batch).items():
                         outcome.measured_units[unit] = outcome.measured_units.get(unit, 0.0) + float(count)

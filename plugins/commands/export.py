@@ -116,6 +116,12 @@ def export_command(output: Path, checkpoint: Path | None, suite: Path | None, ca
     if table_bits and precision != "int8":
         raise UserError(f"--table-bits applies to --precision int8 (this export is {precision}); drop it or add "
                         "--precision int8")
+    if suite is not None and _serves_its_own_model(case):
+        if precision != "fp32":
+            raise UserError(f"--case {case_name}: family {case.model.family} exports its own served model, in fp32 "
+                            f"only (not {precision}); use --precision fp32")
+        _export_family(case, checkpoint, output, tuple(dict.fromkeys(formats)), check, force)
+        return
     model, source = build_export_model(case, checkpoint)
     settings = ExportSettings(
         output=output, formats=tuple(dict.fromkeys(formats)), split=split, split_above_bytes=split_above,  # type: ignore[arg-type]
@@ -135,6 +141,44 @@ def export_command(output: Path, checkpoint: Path | None, suite: Path | None, ca
         click.echo(f"Error: writing the export failed ({exc}); nothing was written to {output}", err=True)
         raise SystemExit(1) from None
     _print_export(manifest, output)
+
+
+def _serves_its_own_model(case: object) -> bool:
+    """True when the case's family object has ``serving`` (its own served model, not the core's layout); a family
+    without it whose configuration is not the core's layout (no interaction) is refused with the reason."""
+    from dlrmbench.workload.build import build_family, resolve
+
+    family = build_family(resolve(case))  # type: ignore[arg-type]
+    if hasattr(family, "serving"):
+        return True
+    if not hasattr(case.model, "interaction"):  # type: ignore[attr-defined]
+        raise UserError(f"--case {case.name}: family {case.model.family} gives no serving(model, dataset) and its "  # type: ignore[attr-defined]
+                        "model is not the numerical, categorical layout dlrmbench export writes; it cannot be exported yet")
+    return False
+
+
+def _export_family(case: object, checkpoint: Path | None, output: Path, formats: tuple[str, ...], check: bool,
+                   force: bool) -> None:
+    """A family's served model: its files and export.json (no Triton repository: that serves the core's layout)."""
+    from dlrmbench.export.exporter import ExportMismatch
+    from dlrmbench.export.family_export import export_case
+
+    try:
+        manifest = export_case(case, checkpoint, output, formats, check, force)
+    except ExportMismatch as exc:
+        click.echo(f"Error: {exc}; nothing was written", err=True)
+        raise SystemExit(1) from None
+    except OSError as exc:
+        click.echo(f"Error: writing the export failed ({exc}); nothing was written to {output}", err=True)
+        raise SystemExit(1) from None
+    assert manifest is not None
+    click.echo(f"Exported to {output} (family {manifest['source']['family']}: inputs "
+               f"{', '.join(manifest['inputs'])} -> {', '.join(manifest['outputs'])}; no Triton repository)")
+    for fmt, entry in manifest["models"].items():
+        click.echo(f"  {fmt}: {entry['file']}")
+    for fmt, result in (manifest.get("check") or {}).items():
+        click.echo(f"  check {fmt}: max |exported - eager| = {result['max_abs_diff']:.3g} over {result['samples']} "
+                   f"samples (tolerance {result['tolerance']:g}): {'pass' if result['passed'] else 'FAIL'}")
 
 
 def _print_export(manifest: dict, output: Path) -> None:

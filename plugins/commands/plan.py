@@ -1,6 +1,8 @@
-"""``dlrmbench plan SUITE``: the memory plan of every case, per device, and whether it can run here.
+"""``dlrmbench plan SUITE``: the memory plan of every case, per device, the per-table sharding plan of a
+topology with its own planner (TorchRec's, for ``torchrec_dmp``), and whether each case can run here.
 
-The memory planner is the one the runner uses (no torch import).
+The memory planner is the one the runner uses (no torch import); only a case whose topology declares a
+``table_plan`` imports what that plan needs (torch and torchrec for ``torchrec_dmp``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from dlrmbench import hookimpl
               help="Print the plan as one JSON document (schema dlrmbench.plan, see the README).")
 def plan_command(suite: Path, only: tuple[str, ...], case_files: Path | None, nodes: int, as_json: bool) -> None:
     """Show, per case and per device, the tables placed there and the bytes of tables, optimizer state,
-    gradients and activations for the batch size, against the device's memory; and the plan verdict
-    (run, or skip with the reason). Runs nothing.
+    gradients and activations for the batch size, against the device's memory; for torchrec_dmp cases,
+    each table's sharding type and ranks as TorchRec's planner chooses them; and the plan verdict (run, or
+    skip with the reason). Runs nothing.
     """
     from rich.console import Console
 
@@ -44,12 +47,16 @@ def plan_command(suite: Path, only: tuple[str, ...], case_files: Path | None, no
         raise UserError(f"--only {' '.join(only)}: no case of {suite} matches")
     host = current_host()
     planned = plan(cases, host, get_registry())
+    from dlrmbench.report.sharding_tables import print_sharding_plans, table_plans
+
+    sharding = table_plans(planned, get_registry())
     if as_json:
         from dlrmbench.report.jsonout import plan_document
 
-        click.echo(plan_document(loaded.suite.name, suite, planned), nl=False)
+        click.echo(plan_document(loaded.suite.name, suite, planned, sharding), nl=False)
     else:
         print_memory_plans(console, planned, host, every_case=True)
+        print_sharding_plans(console, planned, sharding)
         print_plan(console, planned)
     if case_files is not None:
         _write_case_files(console, [p.resolved for p in planned], case_files, nodes)

@@ -12,6 +12,7 @@ from dlrmbench.plugin_api import BuildContext
 from dlrmbench.data.errors import DatasetError
 from dlrmbench.data.open import Format, detect_format, open_source, scan_values, table_sizes
 from dlrmbench.data.raw import SampleSource
+from dlrmbench.data.share import BatchShare
 from dlrmbench.data.split import DEFAULT_NUM_NUMERICAL
 from dlrmbench.data.stream import BatchOrder, FileBatchStream
 from dlrmbench_plugins.datasets.files import ReaderOptions, splits_needed
@@ -74,7 +75,17 @@ class FileDataset:
     def table_sizes(self) -> list[int] | None:
         return list(self._sizes) if self._sizes else None
 
-    def batches(self, split: str, batch_size: int, device: torch.device) -> FileBatchStream:
+    def bytes_read(self) -> int:
+        """Bytes this process's batch reads returned, over every split (the open-time scan not included)."""
+        return sum(source.bytes_read.bytes for source in self._sources.values())
+
+    def rank_batches(self, split: str, batch_size: int, device: torch.device, share: BatchShare) -> FileBatchStream:
+        """Only ``share`` of every global batch of ``split``: its rows' labels, and its files' rows
+        (:class:`~dlrmbench.data.share.BatchShare`)."""
+        return self.batches(split, batch_size, device, share)
+
+    def batches(self, split: str, batch_size: int, device: torch.device,
+                share: BatchShare | None = None) -> FileBatchStream:
         source = self._open(split)
         opts = self.options
         training = split == "train"
@@ -87,7 +98,7 @@ class FileDataset:
             shuffle=opts.shuffle_batch_order and training,
             seed=seed,
         )
-        return FileBatchStream(source, order, device, opts.prefetch, opts.prefetch_workers)
+        return FileBatchStream(source, order, device, opts.prefetch, opts.prefetch_workers, share)
 
 
 class BinaryDataset(FileDataset):

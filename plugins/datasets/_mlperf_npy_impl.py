@@ -16,6 +16,8 @@ import torch
 
 from dlrmbench.data.mlperf_npy import Day, check_values, day_path, days_present, split_days
 from dlrmbench.batch import Batch, SparseFeatures
+from dlrmbench.data.raw import ReadCounter
+from dlrmbench.data.share import BatchShare
 from dlrmbench_plugins.datasets._multihot import MultiHotExpander
 from dlrmbench_plugins.datasets.mlperf_npy import MlperfNpyOptions, table_sizes
 
@@ -24,9 +26,12 @@ class MlperfNpyStream:
     """The batches of one split, re-iterable, ``len()`` = batches per epoch."""
 
     def __init__(self, days: list[Day], batch_size: int, sizes: list[int], multi_hot: str,
-                 expander: MultiHotExpander | None, check: bool, root: Path) -> None:
+                 expander: MultiHotExpander | None, check: bool, root: Path, share: BatchShare | None = None,
+                 counter: ReadCounter | None = None) -> None:
         self.days, self.batch_size, self.sizes = days, batch_size, np.asarray(sizes, dtype=np.int64)
         self.multi_hot, self.expander, self.check, self.root = multi_hot, expander, check, root
+        self.share = share  # read only this rank's share of every batch
+        self.counter = counter if counter is not None else ReadCounter()
         self.samples = sum(d.rows for d in days)
 
     def __len__(self) -> int:
@@ -50,28 +55,75 @@ class MlperfNpyStream:
             yield pending
 
     def _batch(self, pieces: list[tuple[Day, int, int]]) -> Batch:
-        labels = np.concatenate([d.labels[a:b] for d, a, b in pieces]).reshape(-1)
-        dense = np.concatenate([d.dense[a:b] for d, a, b in pieces])
-        if self.check:
-            first = pieces[0]
-            check_values(day_path(self.root, first[0].day, "labels"), first[1], labels, dense)
+        rows = sum(b - a for _, a, b in pieces)
+        if self.share is None:
+            return self._read(pieces, (0, rows), (0, rows), (0, rows), None, None)
+        request = self.share.request(0, rows)  # relative to the batch's first row
+        return self._read(pieces, request.label, request.dense, request.ids, request.features, rows)
+
+    def _read(self, pieces: list[tuple[Day, int, int]], label_rows: tuple[int, int],
+              dense_rows: tuple[int, int] | None, id_rows: tuple[int, int], features: tuple[int, ...] | None,
+              global_rows: int | None) -> Batch:
+        """Rows ``label_rows`` of the labels, ``dense_rows`` of the dense features (None: none), ``id_rows``
+        of ``features``' ids (None: all) of the batch made of ``pieces``; only those are read."""
+        chosen = list(range(len(self.sizes))) if features is None else list(features)
+        part = within(pieces, *label_rows)
+        labels = _cat([d.labels[a:b] for d, a, b in part], (0, 1), np.int32).reshape(-1)
+        ids_part = within(pieces, *id_rows)
+        ids_rows = id_rows[1] - id_rows[0]
+        if dense_rows is None:
+            dense = np.empty((ids_rows, 0), dtype=np.float32)
+        else:
+            dense = _cat([d.dense[a:b] for d, a, b in within(pieces, *dense_rows)], (0, 13), np.float32)
+        if self.check and part:
+            day, first, _ = part[0]
+            check_values(day_path(self.root, day.day, "labels"), first, labels, dense if dense.shape[1] else
+                         np.empty((0, 13), dtype=np.float32))
         numerical = torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32))
         label = torch.from_numpy(labels.astype(np.float32))
+        self.counter.add(labels, dense)
         if self.multi_hot == "npz":
-            features = []
-            for f in range(len(self.sizes)):
-                ids = np.concatenate([d.multi_hot[f][a:b] for d, a, b in pieces]).astype(np.int64)  # type: ignore[index]
-                features.append(torch.from_numpy(np.remainder(ids, self.sizes[f])))
-            return Batch(numerical, SparseFeatures.from_fixed(features), label)
-        sparse = np.concatenate([d.sparse[a:b] for d, a, b in pieces]).astype(np.int64)
-        one_hot = torch.from_numpy(np.remainder(sparse, self.sizes))
+            out = []
+            for f in chosen:
+                hotness = self.days[0].multi_hot[f].shape[1]  # type: ignore[index]
+                ids = _cat([d.multi_hot[f][a:b] for d, a, b in ids_part], (0, hotness), np.int32)  # type: ignore[index]
+                self.counter.add(ids)
+                out.append(torch.from_numpy(np.remainder(ids.astype(np.int64), self.sizes[f])))
+            return Batch(numerical, SparseFeatures.from_fixed(out) if out else _no_ids(ids_rows), label, global_rows)
+        rows = _cat([d.sparse[a:b] for d, a, b in ids_part], (0, len(self.sizes)), np.int32)
+        self.counter.add(rows)  # row-major: every column of the rows passes through the page cache
+        sparse = rows[:, chosen].astype(np.int64)
+        one_hot = torch.from_numpy(np.remainder(sparse, self.sizes[chosen]))
         if self.expander is not None:
-            return Batch(numerical, SparseFeatures.from_fixed(self.expander(one_hot)), label)
-        return Batch(numerical, one_hot, label)
+            expanded = self.expander(one_hot, chosen)
+            return Batch(numerical, SparseFeatures.from_fixed(expanded) if expanded else _no_ids(ids_rows), label,
+                         global_rows)
+        return Batch(numerical, one_hot, label, global_rows)
 
     def __iter__(self) -> Iterator[Batch]:
         for pieces in self._pieces():
             yield self._batch(pieces)
+
+
+def within(pieces: list[tuple[Day, int, int]], lo: int, hi: int) -> list[tuple[Day, int, int]]:
+    """The parts of ``pieces`` (a batch's day row ranges, in order) holding the batch's rows ``[lo, hi)``."""
+    out, at = [], 0
+    for day, a, b in pieces:
+        start, stop = max(lo, at), min(hi, at + b - a)
+        if start < stop:
+            out.append((day, a + start - at, a + stop - at))
+        at += b - a
+    return out
+
+
+def _cat(arrays: list[np.ndarray], empty: tuple[int, int], dtype: type) -> np.ndarray:
+    """``arrays`` concatenated (an empty ``empty``-shaped array when there is none)."""
+    return np.concatenate(arrays) if arrays else np.empty(empty, dtype=dtype)
+
+
+def _no_ids(rows: int) -> SparseFeatures:
+    """Sparse features of no feature over ``rows`` samples (a hybrid rank without tables)."""
+    return SparseFeatures(torch.empty(0, dtype=torch.int64), rows, 0, hotness=())
 
 
 class MlperfNpyDataset:
@@ -93,6 +145,7 @@ class MlperfNpyDataset:
             days = days_present(self.root)
             mode = "npz" if days and all(day_path(self.root, d, "multi_hot").is_file() for d in days) else "generate"
         self.mode = mode
+        self._counter = ReadCounter()
         self._expander = (MultiHotExpander(self._sizes, list(options.multi_hot_sizes), options.multi_hot_distribution)
                           if mode == "generate" else None)
 
@@ -103,10 +156,20 @@ class MlperfNpyDataset:
     def table_sizes(self) -> list[int]:
         return list(self._sizes)
 
-    def batches(self, split: str, batch_size: int, device: torch.device) -> MlperfNpyStream:
+    def bytes_read(self) -> int:
+        """Bytes of the memory-mapped files this process's batches were made of."""
+        return self._counter.bytes
+
+    def rank_batches(self, split: str, batch_size: int, device: torch.device, share: BatchShare) -> MlperfNpyStream:
+        """Only ``share`` of every global batch (:class:`~dlrmbench.data.share.BatchShare`): the labels and
+        dense rows it names, its features' ids (multi-hot ``.npz``: only those members are touched)."""
+        return self.batches(split, batch_size, device, share)
+
+    def batches(self, split: str, batch_size: int, device: torch.device,
+                share: BatchShare | None = None) -> MlperfNpyStream:
         days = split_days(self.root, split, self.mode == "npz", list(self.options.multi_hot_sizes))
         return MlperfNpyStream(days, batch_size, self._sizes, self.mode, self._expander, self.options.check_values,
-                               self.root)
+                               self.root, share, self._counter)
 
 
 def build(ctx: Any) -> MlperfNpyDataset:

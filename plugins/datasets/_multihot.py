@@ -57,7 +57,10 @@ class MultiHotExpander:
         self.table_sizes = list(table_sizes)
         self.tables = [torch.from_numpy(t) for t in multi_hot_tables(table_sizes, hotness, distribution, seed)]
 
-    def __call__(self, one_hot: torch.Tensor) -> list[torch.Tensor]:
+    def __call__(self, one_hot: torch.Tensor, features: "list[int] | tuple[int, ...] | None" = None
+                 ) -> list[torch.Tensor]:
+        """``features``: the features ``one_hot``'s columns are (default: every feature, in order)."""
         ids = one_hot.long()
-        return [table[torch.remainder(ids[:, f], rows)].long()
-                for f, (table, rows) in enumerate(zip(self.tables, self.table_sizes))]
+        chosen = range(len(self.tables)) if features is None else features
+        return [self.tables[f][torch.remainder(ids[:, column], self.table_sizes[f])].long()
+                for column, f in enumerate(chosen)]

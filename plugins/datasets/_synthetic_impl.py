@@ -14,6 +14,7 @@ import torch
 from dlrmbench.plugin_api import BuildContext
 
 from dlrmbench.batch import Batch, SparseFeatures
+from dlrmbench.data.share import BatchShare
 from dlrmbench_plugins.datasets.synthetic import SyntheticOptions, resolve_table_sizes
 
 DISK_CHUNK = 65536  # samples generated and written at a time (independent of the batch size)
@@ -35,6 +36,39 @@ class _Teacher:
         for f, table in enumerate(self.tables):
             total = total + (table[multi_hot[f]].mean(dim=1) if multi_hot is not None else table[categorical[:, f]])
         return self.signal * total / self.scale * 2.0
+
+
+class IdSampler:
+    """Each sample's one-hot id per table: uniform over the rows, or ``criteo``: the bounded power law of
+    :mod:`dlrmbench_plugins.datasets.id_profile` (inverse CDF in float64, ranks scattered over the rows)."""
+
+    def __init__(self, table_sizes: list[int], distribution: str) -> None:
+        from dlrmbench_plugins.datasets.id_profile import MAX_ROWS, exponents_for
+
+        self.rows = torch.tensor(table_sizes, dtype=torch.int64)
+        self.exponents = None
+        if distribution == "criteo":
+            if max(table_sizes) > MAX_ROWS:
+                raise ValueError(f"id_distribution criteo: a table of {max(table_sizes)} rows is larger than "
+                                 f"{MAX_ROWS}; use id_distribution: uniform")
+            self.exponents = torch.tensor(exponents_for(table_sizes), dtype=torch.float64)
+
+    def __call__(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """``(count, tables)`` int64 ids."""
+        if self.exponents is None:
+            ids = (torch.rand(count, len(self.rows), generator=generator) * self.rows).long()
+            return torch.minimum(ids, self.rows - 1)
+        from dlrmbench_plugins.datasets.id_profile import SCATTER
+
+        u = torch.rand(count, len(self.rows), generator=generator, dtype=torch.float64)
+        log_top = torch.log(self.rows.double() + 1.0)
+        a = 1.0 - self.exponents
+        near_one = a.abs() < 1e-9
+        safe_a = torch.where(near_one, torch.ones_like(a), a)
+        x = torch.where(near_one, torch.exp(u * log_top), torch.exp(torch.log1p(u * torch.expm1(safe_a * log_top)) / safe_a))
+        rank = torch.clamp(torch.floor(x).long() - 1, min=0)
+        rank = torch.minimum(rank, self.rows - 1)
+        return (rank * SCATTER) % self.rows
 
 
 class SyntheticSplit:
@@ -59,7 +93,8 @@ def disk_recipe(options: SyntheticOptions, sizes: list[int]) -> dict[str, Any]:
     """Everything that decides the bytes of the on-disk dataset."""
     return {"format": "split", "version": 1, "table_sizes": sizes, "train_samples": options.train_samples,
             "test_samples": options.test_samples, "num_numerical": options.num_numerical,
-            "labels": options.labels, "signal": options.signal, "seed": options.seed, "chunk": DISK_CHUNK}
+            "labels": options.labels, "signal": options.signal, "seed": options.seed, "chunk": DISK_CHUNK,
+            **({"id_distribution": options.id_distribution} if options.id_distribution != "uniform" else {})}
 
 
 def disk_directory(options: SyntheticOptions, recipe: dict[str, Any]) -> Path:
@@ -75,7 +110,7 @@ def write_synthetic_split_dataset(directory: Path, options: SyntheticOptions, si
 
     recipe = disk_recipe(options, sizes)
     teacher = _Teacher(sizes, options.num_numerical, options.signal, torch.Generator().manual_seed(options.seed))
-    table_rows = torch.tensor(sizes, dtype=torch.int64)
+    draw_ids = IdSampler(sizes, options.id_distribution)
     with SplitDatasetWriter(directory, sizes, options.num_numerical) as writer:
         for split, samples in (("train", options.train_samples), ("test", options.test_samples)):
             generator = torch.Generator().manual_seed(_split_seed(options.seed, split))
@@ -83,8 +118,7 @@ def write_synthetic_split_dataset(directory: Path, options: SyntheticOptions, si
             for start in range(0, samples, DISK_CHUNK):
                 n = min(DISK_CHUNK, samples - start)
                 numerical = torch.rand(n, options.num_numerical, generator=generator).half().float()  # as stored
-                categorical = torch.minimum((torch.rand(n, len(sizes), generator=generator) * table_rows).long(),
-                                            table_rows - 1)
+                categorical = draw_ids(n, generator)
                 if options.labels == "teacher":
                     p = torch.sigmoid(teacher.logits(numerical, categorical))
                 else:
@@ -151,7 +185,18 @@ class SyntheticDataset:
                              f"{len(self._sizes)} tables; give one per table")
         return MultiHotExpander(self._sizes, list(self.options.multi_hot_sizes), self.options.multi_hot_distribution)
 
-    def batches(self, split: str, batch_size: int, device: torch.device) -> Any:
+    def bytes_read(self) -> int | None:
+        """Bytes read from the on-disk files (None on the device: generated, nothing is read)."""
+        return self._files.bytes_read() if self._files is not None else None
+
+    def rank_batches(self, split: str, batch_size: int, device: torch.device, share: BatchShare) -> Any:
+        """Only ``share`` of every global batch: read from the files (on: disk), or generated whole (the same
+        samples as one process) and cut before it goes to the device (on: device)."""
+        if self._files is not None:
+            return self._files.rank_batches(split, batch_size, device, share)
+        return self.batches(split, batch_size, device, share)
+
+    def batches(self, split: str, batch_size: int, device: torch.device, share: BatchShare | None = None) -> Any:
         if self._files is not None:
             return self._files.batches(split, batch_size, device)
         opts = self.options
@@ -166,13 +211,12 @@ class SyntheticDataset:
         count = samples // batch_size
         if opts.distinct_batches is not None:
             count = min(count, opts.distinct_batches)
-        sizes = torch.tensor(self._sizes, dtype=torch.int64)
+        draw_ids = IdSampler(self._sizes, opts.id_distribution)
         expander = self._multi_hot_expander()
         out = []
         for _ in range(count):
             numerical = torch.rand(batch_size, opts.num_numerical, generator=generator)
-            categorical = (torch.rand(batch_size, len(self._sizes), generator=generator) * sizes).long()
-            categorical = torch.minimum(categorical, sizes - 1)
+            categorical = draw_ids(batch_size, generator)
             multi_hot = expander(categorical) if expander is not None else None
             if opts.labels == "teacher":
                 p = torch.sigmoid(teacher.logits(numerical, categorical, multi_hot))
@@ -180,7 +224,8 @@ class SyntheticDataset:
             else:
                 label = (torch.rand(batch_size, generator=generator) < 0.5).float()
             ids = SparseFeatures.from_fixed(multi_hot) if multi_hot is not None else categorical
-            out.append(Batch(numerical, ids, label).to(device))
+            batch = Batch(numerical, ids, label)
+            out.append((batch.share(share) if share is not None else batch).to(device))
         length = samples // batch_size
         return SyntheticSplit(out * (length // len(out)) + out[: length % len(out)], count * batch_size)
 

@@ -47,6 +47,10 @@ class SyntheticOptions(PluginOptions):
         default=None, description="ids per feature (multi-hot, e.g. MLPerf DLRMv2's 3,2,1,...,1); None: one-hot")
     multi_hot_distribution: Literal["uniform", "pareto"] = Field(
         default="uniform", description="multi-hot ids as the MLPerf reference makes them (uniform or pareto)")
+    id_distribution: Literal["uniform", "criteo"] = Field(
+        default="uniform", description="each sample's id per table (the one-hot id, before any multi-hot map): "
+        "uniform over the table's rows, or criteo: a bounded power law per table fitted to real Criteo rows, so "
+        "that the distinct rows per batch resemble real data (plugins/datasets/id_profile.py, docs/dlrmv2.md)")
 
     @model_validator(mode="after")
     def _disk_only(self) -> "SyntheticOptions":
@@ -78,9 +82,22 @@ def register_datasets(register: Callable[[PluginSpec], None]) -> None:
             scale_down=scale_down,
             table_sizes=_planned_table_sizes,
             hotness=lambda options, case: list(options.multi_hot_sizes) if options.multi_hot_sizes else None,
+            throughput_comparable=uniform_ids_reason,
             auc_comparable=False,  # labels from a random teacher: the AUC says nothing about Criteo
         )
     )
+
+
+def uniform_ids_reason(options: SyntheticOptions, case: Any) -> str | None:
+    """Why a multi-hot (MLPerf DLRMv2-shaped) case's throughput cannot be set against its published reference
+    (runs on Criteo data): uniform ids make nearly every id of a batch distinct on a large table, real ids
+    repeat. A case without a reference row is compared with nothing published: no reason."""
+    if getattr(case, "reference", None) is None:
+        return None
+    if options.multi_hot_sizes and options.id_distribution == "uniform":
+        return ("synthetic uniform ids: almost every id of a batch is a distinct row, unlike Criteo's; set "
+                "dataset.options.id_distribution: criteo")
+    return None
 
 
 def scale_down(options: dict[str, Any], rows: int, samples: tuple[int, int]) -> dict[str, Any]:

@@ -172,15 +172,17 @@ class TorchRecFusedEmbedding(_TorchRecStrategy):
             for target, saved_state in zip(mine, states):
                 target.copy_(saved_state)
 
-    def shardable(self, gradient_scale: float = 1.0) -> "ShardableEmbeddings":
+    def shardable(self, gradient_scale: float = 1.0, table_sizes: list[int] | None = None) -> "ShardableEmbeddings":
         """The same tables as TorchRec's ``DistributedModelParallel`` shards them (topology ``torchrec_dmp``):
-        an ``EmbeddingBagCollection`` on the meta device with this strategy's optimizer applied in backward.
+        an ``EmbeddingBagCollection`` on the meta device with this strategy's optimizer applied in backward
+        (``table_sizes``: tables of these sizes instead, for a plan made without building the real ones).
         ``gradient_scale``: how many times the global-mean gradient the tables will receive (DMP sums the
         ranks' gradients); Adagrad's eps is scaled by it so that the update is the single-process one."""
         kwargs: dict[str, float] = {"lr": 0.0}
         if self.optimizer_name == "adagrad":
             kwargs["eps"] = self.eps * gradient_scale
-        return ShardableEmbeddings(self.table_sizes, self.dim, self.hash_indices, self.optimizer_name, kwargs)
+        return ShardableEmbeddings(list(table_sizes or self.table_sizes), self.dim, self.hash_indices,
+                                   self.optimizer_name, kwargs)
 
     def set_learning_rate(self, lr: float) -> None:
         """The rate the fused SGD applies in the coming backward (the harness's schedule)."""

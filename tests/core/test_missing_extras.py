@@ -61,3 +61,38 @@ def test_triton_over_grpc_without_the_grpc_extra_names_it(tmp_path):
     if importlib.util.find_spec("grpc") is None:
         reason = missing_modules_reason(ServeConfig(target="triton", protocol="grpc"))
         assert reason and "grpc" in reason and "pip install 'tritonclient[grpc]'" in reason
+
+
+@pytest.mark.parametrize("client, serve, hidden, extra", [
+    ("gRPC", {"target": "triton", "protocol": "grpc"}, ("grpc", "tritonclient.grpc"), "tritonclient[grpc]"),
+    ("Triton", {"target": "triton", "protocol": "http"}, ("tritonclient", "tritonclient.http"), "dlrmbench[export]"),
+    ("LoadGen", {"target": "pytorch", "scenario": "offline"}, ("mlperf_loadgen",), "dlrmbench[serve]"),
+])
+def test_each_missing_serving_client_names_its_extra(monkeypatch, client, serve, hidden, extra):
+    """Where a user meets a missing client: the planner's skip, the worker's import before serving, and the
+    client itself (serve-bench's Triton client; LoadGen's import)."""
+    import importlib.util
+    import sys
+
+    from dlrmbench.config.schema import ServeConfig
+    from dlrmbench.errors import UserError
+    from dlrmbench.export.requirements import missing_modules_reason, require_modules
+    from dlrmbench.export.serve_bench import TritonTarget
+    from dlrmbench.loadgen.library import loadgen
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in hidden else find_spec(name, *a))
+    for name in hidden:
+        monkeypatch.setitem(sys.modules, name, None)  # importing it raises ImportError, as when not installed
+    config = ServeConfig(**serve)
+    planned = missing_modules_reason(config)
+    assert planned and f"pip install '{extra}'" in planned, planned
+    with pytest.raises(UserError) as worker:
+        require_modules(config)
+    with pytest.raises(UserError) as direct:
+        if client == "LoadGen":
+            loadgen()
+        else:
+            TritonTarget("localhost:1", serve["protocol"], "dlrm")
+    for message in (worker.value.message, direct.value.message):
+        assert f"pip install '{extra}'" in message, message

@@ -141,3 +141,21 @@ def test_a_worker_given_a_bare_case_file_names_the_file_and_the_fix(tmp_path: Pa
     assert f"{path}: not a resolved case file (dlrmbench.resolved_case/1)" in done.stderr
     assert "dlrmbench plan SUITE --case-files DIR" in done.stderr and "Traceback" not in done.stderr
     json.loads(path.read_text())  # left untouched
+
+
+def test_constructed_options_rebuild_nested_models_inside_lists_and_tuples():
+    from dlrmbench.resolved import construct_options
+
+    class Task(PluginOptions):
+        name: str
+        bit: int = 1
+
+    class Options(PluginOptions):
+        tasks: tuple[Task, ...] = ()
+        weights: tuple[int, ...] = ()
+        names: list[str] = []
+
+    data = Options(tasks=(Task(name="a"), Task(name="b", bit=2)), weights=(1, 2), names=["x"]).model_dump(mode="json")
+    built = construct_options(Options, json.loads(json.dumps(data)))
+    assert [(t.name, t.bit) for t in built.tasks] == [("a", 1), ("b", 2)]
+    assert isinstance(built.tasks, tuple) and built.weights == (1, 2) and built.names == ["x"]

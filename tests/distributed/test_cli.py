@@ -89,3 +89,66 @@ def test_plan_writes_case_files_and_the_multinode_command(tmp_path: Path) -> Non
     bad = CliRunner().invoke(make_cli(), ["plan", str(write_suite(tmp_path)), "--only", "cpu2",
                                           "--case-files", str(out), "--nodes", "3"])
     assert bad.exit_code == 2 and "has 2 ranks, not a multiple of 3" in bad.output
+
+
+DMP_SUITE = """\
+name: dmp
+defaults:
+  device: cpu
+  precision: fp32
+  processes: 2
+  batch_size: 64
+  embedding: torchrec_fused
+  distributed: {topology: torchrec_dmp}
+  model: {table_sizes: [50, 40, 30], embedding_dim: 8, bottom_mlp: [16, 8], top_mlp: [16, 1]}
+  dataset: {name: synthetic, options: {train_samples: 512, test_samples: 256, multi_hot_sizes: [2, 1, 3]}}
+cases:
+  - name: dmp2
+"""
+
+
+def test_plan_shows_torchrecs_per_table_sharding_plan(tmp_path: Path) -> None:
+    """Each table's rows, sharding type and ranks (equal to what the ranks plan: test_parity_torchrec_dmp)."""
+    suite = tmp_path / "dmp.yaml"
+    suite.write_text(DMP_SUITE)
+    result = CliRunner().invoke(make_cli(), ["plan", str(suite)], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "dmp2: per-table sharding plan" in out
+    assert "chosen by torchrec_dmp's planner for 2 ranks of cpu, global batch 64" in out
+    rows = [line.split("│")[1:-1] for line in out.splitlines() if line.startswith("│ table_")]
+    assert [(r[0].strip(), r[1].strip()) for r in rows] == [("table_0", "50"), ("table_1", "40"), ("table_2", "30")]
+    assert {r[2].strip() for r in rows} <= {"table_wise", "column_wise"} and {r[3].strip() for r in rows} == {"fused"}
+    assert {r[4].strip() for r in rows} <= {"0", "1"}
+    import json
+
+    doc = json.loads(CliRunner().invoke(make_cli(), ["plan", str(suite), "--json"]).stdout)
+    shown = doc["cases"][0]["sharding_plan"]
+    assert [(r["table"], r["rows"], r["sharding_type"], ", ".join(map(str, r["ranks"]))) for r in shown] == \
+        [(r[0].strip(), int(r[1]), r[2].strip(), r[4].strip()) for r in rows]
+
+
+def test_plan_without_torchrec_says_it_cannot_show_the_sharding_plan(tmp_path: Path, monkeypatch) -> None:
+    import dlrmbench.plugin_api as api
+
+    real = api.module_available
+    monkeypatch.setattr(api, "module_available", lambda name: False if name == "torchrec" else real(name))
+    suite = tmp_path / "dmp.yaml"
+    suite.write_text(DMP_SUITE)
+    result = CliRunner().invoke(make_cli(), ["plan", str(suite)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert ("dmp2: the per-table sharding plan of topology torchrec_dmp is not shown: TorchRec is not installed "
+            "(make torchrec): its EmbeddingShardingPlanner chooses each table's sharding type and ranks when the "
+            "case runs") in result.output
+    assert "skip: topology torchrec_dmp: Python module 'torchrec' is not installed" in result.output
+    import json
+
+    doc = json.loads(CliRunner().invoke(make_cli(), ["plan", str(suite), "--json"]).stdout)
+    assert doc["cases"][0]["sharding_plan_reason"].startswith("TorchRec is not installed (make torchrec)")
+
+
+def test_the_plan_command_imports_no_torch_for_other_topologies(tmp_path: Path) -> None:
+    code = ("import sys; from click.testing import CliRunner; from dlrmbench.cli import make_cli; "
+            f"r = CliRunner().invoke(make_cli(), ['plan', {str(write_suite(tmp_path))!r}]); "
+            "assert r.exit_code == 0, r.output; assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -131,9 +131,10 @@ def _steps(case: Case, rank: int, world: int, batch: object, count: int, reset_p
     dist.barrier()
     if reset_peak:
         Path("/proc/self/clear_refs").write_text("5")  # the peak resident set restarts from the current one
+    mine = batch.share(work.dataset.share)  # type: ignore[attr-defined]  # this rank's share of the global batch
     for _ in range(count):
-        logits = model(batch.numerical, batch.categorical)  # type: ignore[attr-defined]
-        loss = loss_fn(logits, model.local_slice(batch.label))  # type: ignore[attr-defined]
+        logits = model(mine.numerical, mine.categorical)
+        loss = loss_fn(logits, mine.label)
         optimizer.zero_grad(set_to_none=False)
         loss.backward()
         optimizer.step()

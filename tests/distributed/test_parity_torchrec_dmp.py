@@ -130,3 +130,30 @@ def test_the_plan_shards_every_table_as_asked(ranks: list[list[dict]]) -> None:
         if wanted == "table_wise":  # each table whole on one rank, both ranks used
             assert all(len(row["ranks"]) == 1 for row in plan)
             assert {row["ranks"][0] for row in plan} == {0, 1}
+
+
+@pytest.mark.slow
+def test_dlrmbench_plan_shows_the_plan_the_ranks_make(ranks: list[list[dict]]) -> None:
+    """``dlrmbench plan``'s per-table rows (no process group, tables never built) are the ranks' own plan, in a
+    process with another string-hash seed too (TorchRec breaks cost ties in its sets' order without
+    ``ordered_sharders``), and its text shows each table's type and ranks."""
+    import os
+    import subprocess
+    import sys
+
+    from dlrmbench.distributed.torchrec_dmp import preview_plan
+
+    for index, case in enumerate(CASES):
+        if case.distributed.topology != "torchrec_dmp":
+            continue
+        shown = preview_plan(resolve(case))
+        assert [{k: v for k, v in row.items() if k != "rows"} for row in shown] == ranks[0][index]["plan"]
+        assert [row["rows"] for row in shown] == [40, 7, 30, 12]
+    case = CASES[2]  # the planner's own choice per table
+    code = ("from tests.distributed.test_parity_torchrec_dmp import CASES, resolve\n"
+            "from dlrmbench.distributed.torchrec_dmp import preview_plan\n"
+            "print(repr(preview_plan(resolve(CASES[2]))))")
+    for seed in ("1", "2"):  # before ordered_sharders: table_wise under seed 1, column_wise under seed 2
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        assert eval(out) == preview_plan(resolve(case))  # noqa: S307 (our own repr of plain rows)

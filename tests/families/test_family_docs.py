@@ -20,6 +20,18 @@ def test_every_method_the_core_calls_is_documented_with_its_arguments() -> None:
         assert f"`{name}({', '.join(args)})`" in DOC, name
 
 
+def test_every_member_of_the_served_model_is_documented_with_its_arguments() -> None:
+    import inspect
+
+    assert "`serving(model, dataset)`" in DOC
+    protocol = plugin_api.ServedModel
+    for name in ("module", "onnx_dynamic_shapes", "example", "reference", "compare", "library", "accuracy"):
+        args = [p for p in inspect.signature(getattr(protocol, name)).parameters if p != "self"]
+        assert f"`{name}({', '.join(args)})`" in DOC, name
+    for name in ("input_names", "output_names", "formats", "accuracy_metric"):
+        assert f"`{name}`" in DOC, name
+
+
 def test_every_family_field_of_the_spec_is_documented() -> None:
     family_fields = ("uses", "metrics", "target_metric", "flops_per_sample", "memory_plan", "default_topology",
                      "verify", "serving", "defaults")

@@ -32,6 +32,19 @@ cases:
   - name: one
   - name: two
     processes: 2
+  - name: ranking                # the DLRMv3 ranking model on dlrm-v3 streaming data (one run shares the start-up)
+    batch_size: 16
+    test_batch_size: 16
+    epochs: 2
+    model: {family: hstu, task: ranking, num_items: 2048, item_embedding_dim: 16, num_blocks: 1, num_heads: 2,
+            dqk: 8, dv: 8, ranking: {embedding_dim: 16, preprocessor_hidden_dim: 16, item_mlp_hidden_dim: 16,
+                                     head_hidden_dim: 16, num_users: 48, num_categories: 8, max_seq_len: 64,
+                                     max_num_candidates: 4, max_num_candidates_inference: 24}}
+    dataset: {name: dlrmv3_streaming, options: {num_users: 48, num_items: 2048, num_categories: 8,
+                                                 num_timestamps: 4, avg_samples_per_item: 2,
+                                                 num_eval_candidates: 4, num_inference_candidates: 24}}
+    optimizer: {name: adam, lr: 0.001, warmup_steps: 0, decay_start_step: 0, decay_steps: 0,
+                options: {variant: adam, betas: [0.95, 0.999], tables: rowwise_adagrad, grad_clip_norm: 1.0}}
 """
 
 
@@ -77,6 +90,20 @@ def test_trains_to_five_times_random_hr10_and_two_ranks_equal_one_process(runs):
 
 
 @pytest.mark.slow
+def test_the_ranking_case_reports_ne_accuracy_auc_and_gauc_per_task(runs):
+    r = _results(runs[0])["ranking"]
+    assert r["status"] == "ok", r.get("reason")
+    m = r["metrics"]
+    assert m["ne_rating"]["higher_is_better"] is False and 0 < m["ne_rating"]["value"] < 5
+    for key in ("accuracy_rating", "auc_rating", "gauc_rating"):
+        assert m[key]["higher_is_better"] is True and 0 < m[key]["value"] < 1, m[key]
+    assert m["best_auc_rating"]["value"] >= m["auc_rating"]["value"]
+    assert "hr_at_10" not in m and "train_flops" not in m  # retrieval metrics and FLOPs are not the ranking model's
+    assert m["train_tokens_throughput"]["unit"] == "tokens/s"
+    assert r["config"]["model"]["ranking"]["tasks"] == [{"name": "rating", "bit": 1}]
+
+
+@pytest.mark.slow
 def test_plan_compare_and_verify_know_the_family(runs):
     work, suite, env = runs
     done = run_cli("plan", str(suite), env=env)
@@ -86,7 +113,7 @@ def test_plan_compare_and_verify_know_the_family(runs):
     assert done.returncode == 0 and '"hr_at_10"' in done.stdout, done.stderr
     done = run_cli("verify", "--family", "hstu", "--json", env=env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "hstu jagged gradients" in done.stdout
+    assert "hstu jagged gradients" in done.stdout and "hstu ranking (pytorch) weights after one step" in done.stdout
 
 
 def test_no_file_of_the_core_names_the_family():
@@ -96,9 +123,13 @@ def test_no_file_of_the_core_names_the_family():
 
 def test_the_hstu_suites_validate_and_plan_scaled_down_or_on_a_sasrec_folder(tmp_path):
     env = cli_env(COLUMNS="200")
-    for name in ("hstu-movielens", "dlrmv4-proposal"):
+    for name in ("hstu-movielens", "dlrmv4-proposal", "mlperf-dlrmv3"):
         done = run_cli("validate", str(REPO / "suites" / f"{name}.yaml"), env=env)
         assert done.returncode == 0, done.stdout + done.stderr
+    done = run_cli("run", str(REPO / "suites" / "mlperf-dlrmv3.yaml"), "--scale-down", "--dry-run", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "dlrm-v3-cpu-scaled: run (scaled down: not comparable)" in done.stdout, done.stdout
+    assert "dlrm-v3-reference: skip: does not fit" in done.stdout, done.stdout
     done = run_cli("run", str(REPO / "suites" / "hstu-movielens.yaml"), "--scale-down", "--dry-run", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("scaled down: not comparable") >= 4 and "skip" not in done.stdout, done.stdout

@@ -86,6 +86,8 @@ def inspect_dataset(path: Path, scan: bool = True, num_numerical: int = split.DE
     else:
         for needed in ("train", "test"):
             if needed not in names:
-                report["problems"].append(f"{root}: no {needed} split (training reads train and test)")
+                expected = binary.SPLIT_FILES[needed] if fmt == "binary" else f"{needed}/"
+                report["problems"].append(f"{root}: no {needed} split ({expected} is missing; training reads train "
+                                          "and test)")
     report["ok"] = not report["problems"]
     return report

@@ -7,6 +7,7 @@ source of each. No torch here: suites validate without it.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
@@ -19,8 +20,90 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RankingTask(_Strict):
+    """One binary task of the multitask head (GR ``multitask_module.TaskConfig``, BINARY_CLASSIFICATION): its label
+    is ``(candidate action weights & bit) > 0`` (``dlrm_hstu._get_supervision_labels_and_weights``)."""
+
+    name: str = Field(description="metric names get it: ne_<name>, auc_<name>, ...")
+    bit: PositiveInt = Field(default=1, description="task_weight: the action bit that is this task's label")
+
+    @model_validator(mode="after")
+    def _name(self) -> "RankingTask":
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
+            raise ValueError(f"task name {self.name!r}: use lower-case letters, digits and _ (it names metrics)")
+        return self
+
+
+class HSTURankingConfig(_Strict):
+    """The DLRMv3 ranking model's own fields (GR ``modules/dlrm_hstu.py`` ``DlrmHSTUConfig``; defaults are the
+    streaming dlrm-v3 configuration of GR ``dlrm_v3/configs.py`` and INF ``recommendation/dlrm_v3/configs.py``).
+
+    The STU stack's shape comes from the shared fields: ``item_embedding_dim`` is the transducer width D
+    (``hstu_transducer_embedding_dim``), ``num_blocks``, ``num_heads``, ``dqk`` (``hstu_attn_qk_dim``), ``dv``
+    (``hstu_attn_linear_dim``), ``input_dropout``, ``linear_dropout``; ``num_items`` sizes the item table (ids
+    0..num_items-1, as the reference's).
+    """
+
+    embedding_dim: PositiveInt = Field(default=512, description="hstu_embedding_table_dim: every table's width")
+    preprocessor_hidden_dim: PositiveInt = Field(default=256, description="hidden width of the preprocessor MLPs")
+    item_mlp_hidden_dim: PositiveInt = Field(default=512, description="item tower hidden width (reference: 512)")
+    head_hidden_dim: PositiveInt = Field(default=512, description="multitask head hidden width (reference: 512)")
+    num_users: PositiveInt = Field(default=10_000_000, description="user_id table rows (contextual token)")
+    num_categories: PositiveInt = Field(default=128, description="item_category_id table rows")
+    max_seq_len: PositiveInt = Field(default=16384, description="DlrmHSTUConfig.max_seq_len: history kept = "
+                                     "max_seq_len - max_num_candidates - contextual tokens (its first items)")
+    max_num_candidates: PositiveInt = Field(default=32, description="candidates per request in training")
+    max_num_candidates_inference: PositiveInt = Field(default=2048, description="candidates per request served")
+    user_context: bool = Field(default=True, description="contextual_feature_to_max_length {user_id: 1}: one "
+                               "prepended user token")
+    context_min_history: int = Field(default=20, ge=0, description="contextual_feature_to_min_uih_length: the user "
+                                     "token is zeroed below this many history items")
+    action_weights: tuple[PositiveInt, ...] = Field(default=(1, 2, 4, 8, 16), description="action bits embedded "
+                                                    "(rating r sets bit 2^(r-1))")
+    action_embedding_dim: PositiveInt = Field(default=8, description="per action bit (reference constant 8)")
+    action_embedding_init_std: PositiveFloat = Field(default=5.0, description="N(0, std) init of action tables")
+    num_position_buckets: PositiveInt = Field(default=8192, description="HSTUPositionalEncoder")
+    num_time_buckets: PositiveInt = Field(default=2048, description="HSTUPositionalEncoder")
+    time_bucket_seconds: PositiveFloat = Field(default=60.0, description="time_bucket_increments")
+    time_bucket_fn: Literal["sqrt", "log"] = "sqrt"
+    time_bucket_clamp: Literal["table", "embedding_dim"] = Field(
+        default="table", description="largest time bucket: table = num_time_buckets (GR's Triton kernel, "
+        "triton_position.py); embedding_dim = D - 1 (GR's PyTorch path reads ts_embeddings.size(1) - 1)")
+    attn_alpha: PositiveFloat | None = Field(default=None, description="score scale; None: 1/sqrt(dqk)")
+    target_aware: bool = Field(default=True, description="candidates see the history and themselves, not each other")
+    postprocessor: Literal["timestamp_layer_norm", "layer_norm", "none"] = Field(
+        default="timestamp_layer_norm", description="enable_postprocessor / use_layer_norm_postprocessor")
+    causal_multitask_weights: PositiveFloat = Field(default=0.2, description="every task's loss is scaled by it")
+    tasks: tuple[RankingTask, ...] = Field(default=(RankingTask(name="rating", bit=1),), min_length=1,
+                                          description="binary tasks (BCE with logits)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "HSTURankingConfig":
+        names = [t.name for t in self.tasks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tasks: task names must differ, got {names}")
+        if self.max_uih_len < 1:
+            raise ValueError(f"max_seq_len {self.max_seq_len} leaves no history after {self.max_num_candidates} "
+                             "candidates and the contextual token: raise max_seq_len")
+        return self
+
+    @property
+    def contextual_len(self) -> int:
+        return 1 if self.user_context else 0
+
+    @property
+    def max_uih_len(self) -> int:
+        """History items a request keeps (``dataset.py``: max_seq_len - max_num_candidates - contextual features)."""
+        return self.max_seq_len - self.max_num_candidates - self.contextual_len
+
+
 class HSTUModelConfig(_Strict):
-    """The research HSTU retrieval model (sequential encoder + dot-product similarity + sampled softmax)."""
+    """The HSTU model: the research retrieval model (sequential encoder + dot-product similarity + sampled
+    softmax), or with ``task: ranking`` the DLRMv3 multitask ranking model (``ranking`` holds its own fields)."""
+
+    task: Literal["retrieval", "ranking"] = Field(default="retrieval", description="retrieval: research HSTU; "
+                                                  "ranking: DLRMv3 (dlrm-v3) multitask ranking")
+    ranking: HSTURankingConfig = Field(default_factory=HSTURankingConfig, description="task: ranking only")
 
     num_items: PositiveInt = Field(default=3952, description="largest item id (ids are 1..num_items; 0 pads)")
     item_embedding_dim: PositiveInt = Field(default=50, description="D: item embedding and model width")
@@ -49,6 +132,15 @@ class HSTUModelConfig(_Strict):
         default="pytorch", description="attention backend (attention.py): pytorch materialises (B, H, L, L) "
                                        "scores (fastest here at ML shapes); jagged keeps one length group's")
     eval_max_k: PositiveInt = Field(default=2500, description="ranks past this count as eval_max_k + 1")
+
+    @model_validator(mode="after")
+    def _task(self) -> "HSTUModelConfig":
+        if self.task == "retrieval" and "ranking" in self.model_fields_set:
+            raise ValueError("model.ranking is set but model.task is retrieval: add task: ranking")
+        if self.task == "ranking" and self.attention != "pytorch":
+            raise ValueError(f"model.attention {self.attention!r}: the ranking model's target-aware attention runs on "
+                             "the pytorch backend only (set attention: pytorch)")
+        return self
 
     @property
     def padded_length(self) -> int:

@@ -5,7 +5,8 @@
 normalised user vectors that retrieval ranks items by. To give the exporters static shapes it pads every history to
 ``max_sequence_length`` (the one place it pads; histories must not be longer) and runs the materialising attention
 on that layout; the same layer weights as training, in eval mode. :func:`export_encoder` writes it and
-:func:`check_export` runs the written files against eager on batches of other sizes.
+:func:`check_export` runs the written files against eager on batches of other sizes. :class:`ServedRetrieval`
+adds the retrieval itself (the top K items outside the history): what ``dlrmbench export`` and serving run.
 """
 
 from __future__ import annotations
@@ -32,14 +33,20 @@ class ServingEncoder(nn.Module):
         super().__init__()
         self.model = model.eval()
 
+    def padded_index(self, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, L) positions into the values of each user's history, (B, L) whether each is a real item, (B,) lengths."""
+        length = self.model.cfg.max_sequence_length
+        lengths = offsets[1:] - offsets[:-1]
+        col = torch.arange(length, device=offsets.device).unsqueeze(0)
+        valid = col < lengths.unsqueeze(1)
+        index = torch.minimum(offsets[:-1].unsqueeze(1) + col, offsets[-1:] - 1)
+        return index, valid, lengths
+
     def forward(self, ids: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor,
                 query_timestamps: torch.Tensor) -> torch.Tensor:
         cfg = self.model.cfg
-        length = cfg.max_sequence_length
-        lengths = offsets[1:] - offsets[:-1]
-        col = torch.arange(length, device=ids.device).unsqueeze(0)
-        valid = col < lengths.unsqueeze(1)
-        index = torch.minimum(offsets[:-1].unsqueeze(1) + col, offsets[-1:] - 1)
+        index, valid, lengths = self.padded_index(offsets)
+        col = torch.arange(cfg.max_sequence_length, device=ids.device).unsqueeze(0)
         ids_p = torch.where(valid, ids[index], torch.zeros_like(index))
         ts_p = torch.where(valid, timestamps[index], torch.zeros_like(index))
         shifted = torch.cat([ts_p[:, 1:], torch.zeros_like(ts_p[:, :1])], dim=1)
@@ -51,6 +58,37 @@ class ServingEncoder(nn.Module):
             x = layer.combine(x, u, a)
         last = x.gather(1, (lengths - 1).view(-1, 1, 1).expand(-1, 1, x.shape[-1])).squeeze(1)
         return self.model._postprocess(last)
+
+
+class ServedRetrieval(nn.Module):
+    """Retrieval as served: the encoder, then the ``k`` items not in the user's history with the highest dot
+    product against the (normalised) item vectors: ``(items (B, k) int64, scores (B, k) float32)``, best first.
+
+    Item ``i`` is column ``i`` of the scores; column 0 (the padding id) and the history's items are masked to
+    -inf with one scatter over the padded history, and a masked item that still reaches the top ``k`` (fewer
+    than ``k`` candidates) is answered as id 0. The item vectors are computed once, as the training model's
+    ``item_vectors`` gives them.
+    """
+
+    def __init__(self, model: HSTURetrieval, k: int) -> None:
+        super().__init__()
+        self.encoder = ServingEncoder(model)
+        self.k = k
+        with torch.no_grad():
+            items = model.item_vectors(torch.arange(model.cfg.num_items + 1)).float().clone()
+        self.register_buffer("items", items)
+
+    def forward(self, ids: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor,
+                query_timestamps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        users = self.encoder(ids, timestamps, offsets, query_timestamps)
+        scores = users @ self.items.T  # (B, 1 + num_items)
+        index, valid, _ = self.encoder.padded_index(offsets)
+        seen = torch.where(valid, ids[index], torch.zeros_like(index))  # padding -> item 0
+        seen = torch.cat([torch.zeros_like(seen[:, :1]), seen], dim=1)  # item 0 is never a candidate, full or not
+        mask = torch.zeros_like(scores).scatter(1, seen, 1.0)
+        scores = scores.masked_fill(mask > 0, float("-inf"))
+        top, items = torch.topk(scores, self.k, dim=1)
+        return torch.where(torch.isinf(top), torch.zeros_like(items), items), top
 
 
 def _inputs(batch: SequenceBatch) -> tuple[torch.Tensor, ...]:

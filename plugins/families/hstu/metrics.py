@@ -56,6 +56,16 @@ def normalized_entropy(probs: torch.Tensor, labels: torch.Tensor, weights: torch
     return float(ce / norm)
 
 
+def accuracy(probs: torch.Tensor, labels: torch.Tensor, threshold: float = 0.5) -> float:
+    """TorchRec's accuracy (``accuracy.py``, unit weights): the share of rows where (p >= threshold) equals the
+    label."""
+    p = probs.detach().reshape(-1).to(torch.float64)
+    y = labels.detach().reshape(-1).to(torch.float64)
+    if p.numel() == 0:
+        raise ValueError("no predictions: accuracy needs at least one row")
+    return float(((p >= threshold).to(torch.float64) == y).to(torch.float64).mean())
+
+
 def per_task_auc(probs: torch.Tensor, labels: torch.Tensor, tasks: Sequence[str]) -> dict[str, float]:
     """``auc/<task>`` over all rows, for (N, T) predictions and labels (NaN when a task has one class)."""
     if probs.shape != labels.shape or probs.dim() != 2 or probs.shape[1] != len(tasks):

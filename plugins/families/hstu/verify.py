@@ -1,4 +1,4 @@
-"""Verify rows for the HSTU family: every attention backend in float32 against a float64 computation.
+"""Verify rows for the HSTU family: every attention backend, and the ranking model, in float32 against float64.
 
 For each backend of the registry: the encoder outputs (eval mode), the sampled-softmax loss, every gradient, and
 every weight after one optimizer step of a small model, compared with the same model in float64 on the
@@ -13,8 +13,9 @@ from typing import Optional
 import torch
 
 from dlrmbench_plugins.families.hstu.attention import BACKENDS
-from dlrmbench_plugins.families.hstu.config import HSTUModelConfig, HSTUOptimizerConfig
+from dlrmbench_plugins.families.hstu.config import HSTUModelConfig, HSTUOptimizerConfig, HSTURankingConfig, RankingTask
 from dlrmbench_plugins.families.hstu.model import HSTURetrieval, sample_negatives
+from dlrmbench_plugins.families.hstu.ranking import HSTURanking, RankingBatch
 from dlrmbench_plugins.families.hstu.optim import build_optimizers
 from dlrmbench_plugins.families.hstu.synthetic import SyntheticSequencesConfig, generate
 
@@ -52,6 +53,69 @@ def _run(model: HSTURetrieval, batch, negatives, opt_cfg: HSTUOptimizerConfig) -
     weights = {n: p.detach().clone() for n, p in model.named_parameters()}
     return {"eval outputs": {"": outputs}, "loss": {"": loss.detach().reshape(1)}, "gradients": grads,
             "weights after one step": weights}
+
+
+RANKING_SMALL = HSTUModelConfig(
+    task="ranking", num_items=256, item_embedding_dim=16, num_blocks=2, num_heads=2, dqk=8, dv=8, input_dropout=0.0,
+    linear_dropout=0.0, ranking=HSTURankingConfig(
+        embedding_dim=12, preprocessor_hidden_dim=16, item_mlp_hidden_dim=16, head_hidden_dim=16, num_users=32,
+        num_categories=8, max_seq_len=48, max_num_candidates=4, max_num_candidates_inference=8,
+        context_min_history=4, num_position_buckets=64, num_time_buckets=64,
+        tasks=(RankingTask(name="rating", bit=1), RankingTask(name="like", bit=2))))
+
+
+def ranking_batch(cfg: HSTUModelConfig = RANKING_SMALL, seed: int = 0) -> RankingBatch:
+    """Four requests of histories 5, 1, 12 and 0 items and 3, 4, 1, 2 candidates, random ids, actions, times."""
+    from dlrmbench_plugins.families.hstu.jagged import offsets_from_lengths
+
+    g = torch.Generator().manual_seed(seed)
+    r = cfg.ranking
+    uih_len, cand_len = torch.tensor([5, 1, 12, 0]), torch.tensor([3, 4, 1, 2])
+    u, k = int(uih_len.sum()), int(cand_len.sum())
+    uih_ts = torch.randint(1_700_000_000, 1_700_900_000, (u,), generator=g)
+    return RankingBatch(
+        user_ids=torch.randint(0, r.num_users, (4,), generator=g),
+        uih_ids=torch.randint(0, cfg.num_items, (u,), generator=g),
+        uih_categories=torch.randint(0, r.num_categories, (u,), generator=g),
+        uih_actions=torch.randint(0, 32, (u,), generator=g), uih_timestamps=uih_ts,
+        uih_offsets=offsets_from_lengths(uih_len), cand_ids=torch.randint(0, cfg.num_items, (k,), generator=g),
+        cand_categories=torch.randint(0, r.num_categories, (k,), generator=g),
+        cand_actions=torch.randint(0, 4, (k,), generator=g),
+        cand_timestamps=torch.full((k,), 1_701_000_000), cand_offsets=offsets_from_lengths(cand_len),
+        request_ids=torch.arange(4))
+
+
+def _run_ranking(model: HSTURanking, batch: RankingBatch, opt_cfg: HSTUOptimizerConfig
+                 ) -> dict[str, dict[str, torch.Tensor]]:
+    model.eval()
+    with torch.no_grad():
+        outputs = model(*batch.tensors())
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=opt_cfg.lr, betas=opt_cfg.betas, eps=opt_cfg.eps)
+    loss = model.loss(batch)
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    opt.step()
+    weights = {n: p.detach().clone() for n, p in model.named_parameters()}
+    return {"eval outputs": {"": outputs}, "loss": {"": loss.detach().reshape(1)}, "gradients": grads,
+            "weights after one step": weights}
+
+
+def verify_ranking(cfg: HSTUModelConfig = RANKING_SMALL, device: str = "cpu", seed: int = 0) -> list[VerifyRow]:
+    """The ranking model (pytorch attention, target-aware mask) in float32 against float64: logits, loss, every
+    gradient, every weight after one Adam step."""
+    batch = ranking_batch(cfg, seed).to(device)
+    torch.manual_seed(seed)
+    model = HSTURanking(cfg).to(device)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    reference = HSTURanking(cfg).to(device)
+    reference.load_state_dict(state)
+    opt_cfg = HSTUOptimizerConfig(name="adam", betas=(0.95, 0.999))
+    expected = _run_ranking(reference.double(), batch, opt_cfg)
+    got = _run_ranking(model, batch, opt_cfg)
+    return [VerifyRow("ranking (pytorch)", quantity,
+                      max(float((got[quantity][k].double() - expected[quantity][k]).abs().max())
+                          for k in expected[quantity]), tol) for quantity, tol in TOLERANCE.items()]
 
 
 def verify_backends(cfg: HSTUModelConfig = SMALL, opt_cfg: HSTUOptimizerConfig = HSTUOptimizerConfig(),
