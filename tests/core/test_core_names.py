@@ -24,6 +24,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("dlrmbench/config/schema.py", "adagrad"): "MLPerf's dlrm_dcnv2 rules name the reference's optimizer",
     ("dlrmbench/config/schema.py", "dcnv2"): "MLPerf's dlrm_dcnv2 closed rules name the reference's interaction",
     ("dlrmbench/config/schema.py", "torchrec_dmp"): "distributed.torchrec_sharding is that topology's option",
+    ("dlrmbench/distributed/torchrec_dmp.py", "torchrec"): "the TorchRec library's logger (silenced in plan previews), not the plugin",
     ("dlrmbench/mlperf/dcnv2_log.py", "adagrad"): "MLPerf's dlrm_dcnv2 log names the reference's optimizer",
     ("dlrmbench/mlperf/closed.py", "adagrad"): "MLPerf's closed division: the reference's optimizer",
     ("dlrmbench/mlperf/closed.py", "dcnv2"): "MLPerf's closed division: the reference's interaction",
