@@ -289,8 +289,8 @@ class ServeConfig(Strict):
         "100-700 rows drawn from its quantiles)")
     rows_per_sample: PositiveInt = Field(default=1, description="aggregation fixed: data rows per sample")
     precision: Literal["fp32", "bf16", "int8"] = Field(
-        default="fp32", description="serving precision (pytorch targets): bf16 only where the CPU has it natively; "
-        "int8 = dynamically quantised MLPs + row-wise quantised tables")
+        default="fp32", description="serving precision (pytorch targets, and the torchscript / onnxruntime exports): "
+        "bf16 only where the CPU has it natively; int8 = dynamically quantised MLPs + row-wise quantised tables")
     table_bits: Literal[8, 4] = Field(default=8, description="int8: bits per table entry (row-wise quantised)")
     short: bool = Field(default=False, description="seconds-long LoadGen runs (--short): not valid for submission")
     batch_sizes: list[PositiveInt] = Field(default=[1, 64, 2048], min_length=1, description="samples per request")
@@ -323,8 +323,7 @@ class ServeConfig(Strict):
             if self.target in PYTORCH_TARGETS:
                 raise ValueError(f"target {self.target} serves under LoadGen only; set serve.scenario (offline, "
                                  "server, single_stream or multi_stream) or use onnxruntime / torchscript")
-            lg = ("loadgen", "batcher", "search", "samples", "aggregation", "rows_per_sample", "precision",
-                  "table_bits")
+            lg = ("loadgen", "batcher", "search", "samples", "aggregation", "rows_per_sample")
             given = [f for f in lg  # set to other than the default (a dumped case repeats every default)
                      if getattr(self, f) != type(self).model_fields[f].get_default(call_default_factory=True)]
             if given:
@@ -332,9 +331,9 @@ class ServeConfig(Strict):
         if self.search is not None and self.scenario != "server":
             raise ValueError(f"search finds a Server QPS (this case has scenario {self.scenario}); set scenario: "
                              "server or drop search")
-        if self.precision != "fp32" and self.target not in PYTORCH_TARGETS:
-            raise ValueError(f"precision {self.precision} is served by the pytorch and pytorch_compiled targets (the "
-                             "exports are fp32); set target: pytorch or precision: fp32")
+        if self.precision != "fp32" and self.target == "triton":
+            raise ValueError(f"precision {self.precision}: a triton target serves what its server loaded; export that "
+                             f"model with dlrmbench export --precision {self.precision}, or set precision: fp32")
         return self
 
 

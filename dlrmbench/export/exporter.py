@@ -53,6 +53,8 @@ class ExportSettings:
     batching: Batching = field(default_factory=Batching)
     check: bool = False
     force: bool = False
+    precision: Literal["fp32", "bf16", "int8"] = "fp32"
+    table_bits: Literal[8, 4] = 8
 
 
 def check_output(output: Path, force: bool) -> None:
@@ -87,7 +89,7 @@ def _is_export(folder: Path) -> bool:
 
 def decide_split(parts: ServingParts, settings: ExportSettings) -> tuple[bool, str]:
     """Whether the tables get their own model, and why (recorded in the manifest)."""
-    size = parts.table_bytes
+    size = served_bytes(parts, settings)
     if settings.split == "always":
         return True, "--split always"
     if settings.split == "never":
@@ -95,6 +97,23 @@ def decide_split(parts: ServingParts, settings: ExportSettings) -> tuple[bool, s
     if size > settings.split_above_bytes:
         return True, f"tables hold {size:,} bytes, above --split-above {settings.split_above_bytes:,}"
     return False, f"tables hold {size:,} bytes, within --split-above {settings.split_above_bytes:,}"
+
+
+def served_bytes(parts: ServingParts, settings: ExportSettings) -> int:
+    """Bytes of the tables as exported in the settings' precision."""
+    from dlrmbench.export.serving_precision import served_table_bytes
+
+    return served_table_bytes(sum(parts.table_sizes), parts.dim, settings.precision, settings.table_bits)
+
+
+def precision_record(parts: ServingParts, settings: ExportSettings) -> dict[str, Any]:
+    """What the manifest says about the exported precision (``check`` and the serving targets read it)."""
+    how = {"fp32": "float32 as trained",
+           "bf16": "weights and activations in bfloat16; float32 inputs and logits",
+           "int8": (f"MLPs dynamically quantised (int8 weights per tensor, uint8 activations per batch); tables "
+                    f"row-wise quantised to {settings.table_bits} bits with a float scale and bias per row")}
+    return {"name": settings.precision, "table_bits": settings.table_bits if settings.precision == "int8" else None,
+            "method": how[settings.precision], "served_table_bytes": served_bytes(parts, settings)}
 
 
 def _examples(parts: ServingParts, batch: int = 4) -> dict[str, torch.Tensor]:
@@ -125,17 +144,15 @@ GRAPHS = {
 }
 
 
-def _module(parts: ServingParts, part: str) -> torch.nn.Module:
-    return {"model": parts.whole, "sparse": lambda: parts.sparse, "dense": lambda: parts.dense}[part]()
-
-
 def _write_format(parts: ServingParts, fmt: str, split: bool, settings: ExportSettings,
                   stage: Path) -> dict[str, Any]:
     """Write one format's model file(s) and config(s) under ``stage/triton``; return its manifest entry."""
-    from dlrmbench.export.formats import write_onnx, write_torchscript
+    from dlrmbench.export.formats import quantize_onnx, write_onnx, write_torchscript
+    from dlrmbench.export.serving_precision import export_modules
 
     names = model_names(settings.model_name, fmt)
     specs, examples = _tensor_specs(parts), _examples(parts)
+    modules = export_modules(parts.sparse, parts.dense, settings.precision, settings.table_bits, fmt)
     kind = settings.batching.instance_kind
     entry: dict[str, Any] = {"model": names["model"], "parts": {}, "tensors": {}}
     for part in (["sparse", "dense"] if split else ["model"]):
@@ -143,10 +160,12 @@ def _write_format(parts: ServingParts, fmt: str, split: bool, settings: ExportSe
         folder = stage / REPOSITORY / names[part]
         (folder / "1").mkdir(parents=True)
         target = folder / "1" / MODEL_FILES[fmt]
-        module = _module(parts, part)
+        module = modules[part]
         example = tuple(examples[n] for n in inputs)
         if fmt == "onnx":
             write_onnx(module, example, inputs, outputs, target)
+            if settings.precision == "int8" and part != "sparse":
+                quantize_onnx(target)  # the MLPs' MatMuls to int8 (the tables are already row-wise int8)
         else:
             write_torchscript(module, example, target)
         in_names, out_names = served_names(fmt, inputs), served_names(fmt, outputs)
@@ -200,6 +219,7 @@ def export(model: torch.nn.Module, source: dict[str, Any], settings: ExportSetti
                       "hotness": parts.hotness, "categorical_columns": parts.num_ids,
                       "categorical_layout": CATEGORICAL_LAYOUT,
                       "hash_indices": parts.sparse.hash_indices, "table_bytes": parts.table_bytes},
+            "precision": precision_record(parts, settings),
             "split": split, "split_reason": reason, "repository": REPOSITORY,
             "batching": asdict(settings.batching), "models": models, "check": None,
         }
@@ -208,8 +228,7 @@ def export(model: torch.nn.Module, source: dict[str, Any], settings: ExportSetti
 
             report = check_export(model, stage, manifest)
             manifest["check"] = report
-            failed = [f"{fmt}: {r['max_abs_diff']:.3g} (tolerance {r['tolerance']:g})"
-                      for fmt, r in report.items() if not r["passed"]]
+            failed = [mismatch(fmt, r) for fmt, r in report.items() if r["passed"] is False]
             if failed:
                 raise ExportMismatch("the exported model differs from the eager model: largest |difference| "
                                      + "; ".join(failed))
@@ -219,6 +238,15 @@ def export(model: torch.nn.Module, source: dict[str, Any], settings: ExportSetti
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return manifest
+
+
+def mismatch(fmt: str, result: dict[str, Any]) -> str:
+    """One failed format of the check, as the error names it."""
+    if result["max_abs_diff"] > result["tolerance"]:
+        return f"{fmt}: {result['max_abs_diff']:.3g} (tolerance {result['tolerance']:g})"
+    same = result["same_precision"]
+    return (f"{fmt}: {same['max_abs_diff']:.3g} against eager PyTorch in the same precision (tolerance "
+            f"{same['tolerance']:g})")
 
 
 def _publish(stage: Path, output: Path) -> None:
@@ -268,6 +296,10 @@ def _manifest_problem(manifest: dict[str, Any], root: Path) -> str | None:
     if hotness is not None and not (isinstance(hotness, list) and len(hotness) == len(sizes)
                                     and all(isinstance(h, int) and 0 < h < 1 << 16 for h in hotness)):
         return "model.hotness must be a positive whole number per table"
+    precision = manifest.get("precision", {"name": "fp32", "table_bits": None})  # exports before precisions: fp32
+    if not (isinstance(precision, dict) and precision.get("name") in ("fp32", "bf16", "int8")
+            and precision.get("table_bits") in ((8, 4) if precision.get("name") == "int8" else (None,))):
+        return "precision must name fp32, bf16 or int8 (int8 with table_bits 8 or 4)"
     base = root.resolve()
     for fmt, entry in models.items():
         parts = entry.get("parts") if isinstance(entry, dict) else None

@@ -5,6 +5,8 @@ Light: no torch, no onnx import; only ``importlib.util.find_spec``.
 
 from __future__ import annotations
 
+import functools
+
 from dlrmbench.config.schema import ServeConfig
 
 EXPORT_MODULES = ("onnx", "onnxscript", "onnxruntime")
@@ -68,3 +70,25 @@ def missing_modules_reason(serve: ServeConfig) -> str | None:
     needs = _needs(serve)
     missing = [m for m in needs if importlib.util.find_spec(m) is None]
     return _reason(serve, needs, missing) if missing else None
+
+
+
+@functools.lru_cache(maxsize=1)
+def onnxruntime_bf16_reason() -> str | None:
+    """Why ONNX Runtime's CPU execution provider (what the ``onnxruntime`` target runs) cannot run a bfloat16
+    graph here, or None: found by loading a one-node bfloat16 ``Gemm`` (the exported ``nn.Linear``), not assumed."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    bf16 = TensorProto.BFLOAT16
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["a", "b"], ["c"], transB=1)], "bf16_probe",
+        [helper.make_tensor_value_info("a", bf16, [1, 2]), helper.make_tensor_value_info("b", bf16, [2, 2])],
+        [helper.make_tensor_value_info("c", bf16, [1, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    try:
+        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's NOT_IMPLEMENTED: no kernel for this type
+        why = (str(exc).splitlines() or [type(exc).__name__])[0].split(" : ")[-1][:160]
+        return f"onnxruntime {ort.__version__}'s CPU execution provider cannot run bfloat16 graphs ({why})"
+    return None

@@ -87,7 +87,9 @@ class LocalTarget:
         self.predictor = Predictor(root, manifest["models"][fmt], fmt, threads)
         runtime = "onnxruntime (CPU)" if fmt == "onnx" else "TorchScript (CPU)"
         split = "split: sparse + dense" if manifest["split"] else "one graph"
-        self.description = f"{runtime}, {split}, intra-op threads {threads or 'default'}"
+        precision = manifest.get("precision") or {"name": "fp32"}
+        bits = f", {precision['table_bits']}-bit tables" if precision.get("table_bits") else ""
+        self.description = f"{runtime}, {precision['name']}{bits}, {split}, intra-op threads {threads or 'default'}"
 
     def client(self) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         return self.predictor.predict

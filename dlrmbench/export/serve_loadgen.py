@@ -139,7 +139,8 @@ def build_target(work: Workload, scratch: Path) -> tuple[Predict, dict[str, Any]
     manifest = export_case_model(work.resolved, work.model, scratch / "export")
     target = LocalTarget(scratch / "export", manifest, TARGET_FORMATS[serve.target], serve.threads)
     return target.client(), {"serving_target": target.description,
-                             "serving_export": {"split": manifest["split"], "check": manifest["check"]}}
+                             "serving_export": {"split": manifest["split"], "precision": manifest["precision"],
+                                                "check": manifest["check"]}}
 
 
 def model_call(predict: Predict) -> Callable[[Any], np.ndarray]:

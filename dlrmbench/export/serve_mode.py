@@ -49,7 +49,8 @@ def export_case_model(resolved: Any, model: Any, output: Path) -> dict[str, Any]
               "checkpoint": case.checkpoint.load if case.checkpoint is not None else None,
               "hotness": resolved.hotness}
     settings = ExportSettings(output=output, formats=formats, split=serve.split, check=serve.check,
-                              force=serve.export_to is not None)
+                              force=serve.export_to is not None, precision=serve.precision,
+                              table_bits=serve.table_bits)
     return export(model.eval(), source, settings)
 
 

@@ -103,8 +103,9 @@ def allocator_reason(case: Case) -> str | None:
 
 
 def serve_reason(case: Case, family: PluginSpec) -> str | None:
-    """Why a ``mode: serve`` case cannot run here: its family has no serving export, or its target needs a
-    module that is not installed."""
+    """Why a ``mode: serve`` case cannot run here: its family has no serving export, its serving precision has
+    no kernels here (bf16 without native bf16, or in onnxruntime's CPU provider), or its target needs a module
+    that is not installed."""
     if case.mode != "serve" or case.serve is None:
         return None
     if not family.serving:
@@ -120,7 +121,14 @@ def serve_reason(case: Case, family: PluginSpec) -> str | None:
         why = native_bf16_reason()
         if why:
             return f"serve precision bf16: {why}"
-    return missing_modules_reason(case.serve)
+    missing = missing_modules_reason(case.serve)
+    if missing is None and case.serve.precision == "bf16" and case.serve.target == "onnxruntime":
+        from dlrmbench.export.requirements import onnxruntime_bf16_reason
+
+        why = onnxruntime_bf16_reason()
+        if why:
+            return f"serve precision bf16, target onnxruntime: {why}"
+    return missing
 
 
 def thread_warning(case: Case, host: Host) -> str | None:

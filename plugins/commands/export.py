@@ -57,19 +57,27 @@ def _sizes(value: str, what: str, largest: int) -> tuple[int, ...]:
               help="Where Triton runs the dense model (the split sparse model always runs on the CPU).")
 @click.option("--instances", type=click.IntRange(min=1), default=1, show_default=True,
               help="Model instances per device (instance_group count).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "int8"]), default=None,
+              help="Served precision (default: the case's serve.precision, else fp32). int8: dynamically quantised "
+                   "MLPs and row-wise quantised tables; bf16: weights and activations in bfloat16.")
+@click.option("--table-bits", type=click.Choice(["8", "4"]), default=None,
+              help="int8: bits per table entry (default: the case's serve.table_bits, else 8).")
 @click.option("--check", is_flag=True,
-              help="Run the exported files (onnxruntime, TorchScript) against the eager model; exit 1 on a difference.")
+              help="Run the exported files (onnxruntime, TorchScript) against the fp32 eager model, with the "
+                   "precision's tolerance; exit 1 on a difference.")
 @click.option("--force", is_flag=True,
               help="Replace OUTPUT if it is an earlier export or empty (only once the new export is complete).")
 def export_command(output: Path, checkpoint: Path | None, suite: Path | None, case_name: str | None,
                    scale_down: bool, hash_indices: bool, formats: tuple[str, ...], split: str, split_above: int,
                    model_name: str, max_batch_size: int, preferred: tuple[int, ...], max_queue_delay_us: int,
-                   instance_kind: str, instances: int, check: bool, force: bool) -> None:
+                   instance_kind: str, instances: int, precision: str | None, table_bits: str | None, check: bool,
+                   force: bool) -> None:
     """Export a trained DLRM for serving: TorchScript and ONNX files in a Triton model repository.
 
     \b
     dlrmbench export -o exported --checkpoint ck/train.pt --check
     dlrmbench export -o exported --suite suites/quickstart.yaml --case train-joint
+    dlrmbench export -o int8 --checkpoint ck/train.pt --precision int8 --table-bits 4 --check
 
     Writes OUTPUT/export.json (what was exported, from what, and the check) and OUTPUT/triton/
     (config.pbtxt with dynamic batching per model). Nothing is written unless everything succeeds.
@@ -102,13 +110,22 @@ def export_command(output: Path, checkpoint: Path | None, suite: Path | None, ca
 
     case = case_from_suite(suite, case_name, scale_down) if suite is not None else case_from_checkpoint(
         checkpoint, hash_indices)  # type: ignore[arg-type]
+    served = getattr(case, "serve", None)  # a serving case's precision and table bits, unless given here
+    precision = precision or (served.precision if served is not None else "fp32")
+    bits = int(table_bits) if table_bits else (served.table_bits if served is not None else 8)
+    if table_bits and precision != "int8":
+        raise UserError(f"--table-bits applies to --precision int8 (this export is {precision}); drop it or add "
+                        "--precision int8")
     if suite is not None and _serves_its_own_model(case):
+        if precision != "fp32":
+            raise UserError(f"--case {case_name}: family {case.model.family} exports its own served model, in fp32 "
+                            f"only (not {precision}); use --precision fp32")
         _export_family(case, checkpoint, output, tuple(dict.fromkeys(formats)), check, force)
         return
     model, source = build_export_model(case, checkpoint)
     settings = ExportSettings(
         output=output, formats=tuple(dict.fromkeys(formats)), split=split, split_above_bytes=split_above,  # type: ignore[arg-type]
-        model_name=model_name, check=check, force=force,
+        model_name=model_name, check=check, force=force, precision=precision, table_bits=bits,  # type: ignore[arg-type]
         batching=Batching(max_batch_size=max_batch_size, preferred_batch_sizes=tuple(sorted(set(preferred))),
                           max_queue_delay_us=max_queue_delay_us, instance_kind=f"KIND_{instance_kind.upper()}",
                           instances=instances),
@@ -165,15 +182,23 @@ def _export_family(case: object, checkpoint: Path | None, output: Path, formats:
 
 
 def _print_export(manifest: dict, output: Path) -> None:
-    click.echo(f"Exported to {output} ({'split: sparse + dense + ensemble' if manifest['split'] else 'one graph'}; "
-               f"{manifest['split_reason']})")
+    precision = manifest["precision"]
+    bits = f", {precision['table_bits']}-bit tables" if precision["table_bits"] else ""
+    click.echo(f"Exported to {output} ({precision['name']}{bits}; "
+               f"{'split: sparse + dense + ensemble' if manifest['split'] else 'one graph'}; {manifest['split_reason']})")
     for fmt, entry in manifest["models"].items():
         files = ", ".join(p["file"] for p in entry["parts"].values())
         click.echo(f"  {fmt}: Triton model {entry['model']!r}: inputs {', '.join(entry['served']['inputs'])} -> "
                    f"{', '.join(entry['served']['outputs'])}; {files}")
     for fmt, result in (manifest.get("check") or {}).items():
+        if result["passed"] is None:
+            click.echo(f"  check {fmt}: not run: {result['skipped']}")
+            continue
+        same = result.get("same_precision")
+        also = (f"; against eager PyTorch in {manifest['precision']['name']}: {same['max_abs_diff']:.3g} (tolerance "
+                f"{same['tolerance']:g})" if same else "")
         click.echo(f"  check {fmt}: max |exported - eager| = {result['max_abs_diff']:.3g} over {result['samples']} "
-                   f"samples (tolerance {result['tolerance']:g}): {'pass' if result['passed'] else 'FAIL'}")
+                   f"samples (tolerance {result['tolerance']:g}){also}: {'pass' if result['passed'] else 'FAIL'}")
 
 
 @click.command("serve-bench")

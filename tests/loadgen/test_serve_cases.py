@@ -15,6 +15,7 @@ import torch
 
 from dlrmbench.results.schema import CaseResult
 from tests.conftest import TINY_DEFAULTS, run_cli
+from tests.loadgen.accuracy_log import decoded_accuracy_log
 
 pytest.importorskip("mlperf_loadgen")
 
@@ -167,26 +168,13 @@ def accuracy_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     return out
 
 
-def _decoded(folder: Path) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """The accuracy log decoded here: first record per qsl_idx, float32 (output, label) pairs."""
-    seen, pairs, order = set(), [], []
-    for record in json.loads((folder / "mlperf_log_accuracy.json").read_text()):
-        if record["qsl_idx"] in seen:
-            continue
-        seen.add(record["qsl_idx"])
-        order.append(record["qsl_idx"])
-        pairs.append(np.frombuffer(bytes.fromhex(record["data"]), dtype="<f4").reshape(-1, 2))
-    both = np.concatenate(pairs)
-    return both[:, 0], both[:, 1], order
-
-
 def test_accuracy_auc_equals_sklearn_on_the_logged_outputs_and_the_eager_reference(accuracy_runs):
     from sklearn.metrics import roc_auc_score
 
     from dlrmbench.export.serving_model import eager_logits
 
     for key, (work, records, outcome, folder) in accuracy_runs.items():
-        outputs, labels, order = _decoded(folder / "offline")
+        outputs, labels, order = decoded_accuracy_log(folder / "offline")
         accuracy = outcome["accuracy"]
         assert accuracy["samples"] == 300 and accuracy["rows"] == 900
         assert accuracy["auc"] == pytest.approx(roc_auc_score(labels, outputs), abs=1e-12), key
@@ -239,8 +227,9 @@ def test_quantized_lookup_matches_the_fp32_lookup_within_row_quantisation_error(
     ({"target": "pytorch"}, "target pytorch serves under LoadGen only; set serve.scenario"),
     ({"target": "onnxruntime", "scenario": "offline", "search": {"lower_qps": 1, "upper_qps": 2}},
      "search finds a Server QPS (this case has scenario offline)"),
-    ({"target": "onnxruntime", "scenario": "offline", "precision": "int8"},
-     "precision int8 is served by the pytorch and pytorch_compiled targets"),
+    ({"target": "triton", "scenario": "offline", "precision": "int8"},
+     "precision int8: a triton target serves what its server loaded; export that model with dlrmbench export "
+     "--precision int8"),
     ({"target": "onnxruntime", "samples": 10}, "samples only apply under LoadGen; set serve.scenario"),
     ({"target": "pytorch", "scenario": "server", "search": {"lower_qps": 5, "upper_qps": 2}},
      "upper_qps 2.0 must be above lower_qps 5.0"),
