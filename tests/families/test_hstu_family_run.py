@@ -12,6 +12,9 @@ import pytest
 
 from tests.conftest import REPO, cli_env, run_cli
 
+from dlrmbench_plugins.families.hstu.flops import ranking_training_flops_per_sample
+from dlrmbench_plugins.families.hstu.plugin import HSTUConfig
+
 SUITE = """
 name: hstu-e2e
 defaults:
@@ -98,7 +101,10 @@ def test_the_ranking_case_reports_ne_accuracy_auc_and_gauc_per_task(runs):
     for key in ("accuracy_rating", "auc_rating", "gauc_rating"):
         assert m[key]["higher_is_better"] is True and 0 < m[key]["value"] < 1, m[key]
     assert m["best_auc_rating"]["value"] >= m["auc_rating"]["value"]
-    assert "hr_at_10" not in m and "train_flops" not in m  # retrieval metrics and FLOPs are not the ranking model's
+    assert "hr_at_10" not in m  # retrieval metrics are not the ranking model's
+    per_request = ranking_training_flops_per_sample(HSTUConfig(**r["config"]["model"]))
+    assert m["train_flops"]["unit"] == "FLOP/s"
+    assert m["train_flops"]["value"] == pytest.approx(per_request * m["train_throughput"]["value"], rel=1e-6)
     assert m["train_tokens_throughput"]["unit"] == "tokens/s"
     assert r["config"]["model"]["ranking"]["tasks"] == [{"name": "rating", "bit": 1}]
 

@@ -74,10 +74,11 @@ def _mean_length(resolved: Any) -> float:
 
 def flops_per_sample(config: HSTUConfig, resolved: Any) -> float | None:
     """Training FLOPs of one user at the dataset's mean training history (synthetic) or max_sequence_length;
-    None (not counted) for the ranking model."""
+    for the ranking model, of one request filling max_seq_len (flops.py)."""
+    from dlrmbench_plugins.families.hstu.flops import ranking_training_flops_per_sample, training_flops_per_sample
+
     if config.task == "ranking":
-        return None
-    from dlrmbench_plugins.families.hstu.flops import training_flops_per_sample
+        return ranking_training_flops_per_sample(config)
 
     return training_flops_per_sample(config, max(1, round(_mean_length(resolved))))
 
