@@ -1,4 +1,5 @@
-"""FLOPs of the research HSTU: matrix products only, 2 FLOPs per multiply-accumulate.
+"""FLOPs of the research HSTU and of the DLRMv3 ranking HSTU (``ranking_*``; formula in docs/hstu.md, section
+"Ranking model"): matrix products only, 2 FLOPs per multiply-accumulate.
 
 Per STU layer and user history of length L (D model width, H heads, dqk, dv; the shape of the TRN README's
 ``_hstu_layer_flops``, mlcommons/training PR 889 ``recommendation_v4``):
