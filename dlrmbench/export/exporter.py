@@ -226,18 +226,24 @@ def export(model: torch.nn.Module, source: dict[str, Any], settings: ExportSetti
         if settings.check:
             from dlrmbench.export.check import check_export
 
-            report = check_export(model, stage, manifest)
-            manifest["check"] = report
-            failed = [mismatch(fmt, r) for fmt, r in report.items() if r["passed"] is False]
-            if failed:
-                raise ExportMismatch("the exported model differs from the eager model: largest |difference| "
-                                     + "; ".join(failed))
-        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        _publish(stage, output)
+            manifest["check"] = check_export(model, stage, manifest)
+        publish_export(stage, output, manifest)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return manifest
+
+
+def publish_export(stage: Path, output: Path, manifest: dict[str, Any]) -> None:
+    """Refuse a staged export whose check failed (naming each format's difference), else write its manifest
+    and move it to ``output``. Every exporter ends here, so a failed check never reaches ``output``."""
+    report = manifest.get("check") or {}
+    failed = [mismatch(fmt, r) for fmt, r in report.items() if r["passed"] is False]
+    if failed:
+        raise ExportMismatch("the exported model differs from the eager model: largest |difference| "
+                             + "; ".join(failed))
+    (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    _publish(stage, output)
 
 
 def mismatch(fmt: str, result: dict[str, Any]) -> str:

@@ -11,7 +11,6 @@ and published only when complete. No Triton repository is written for a family's
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import warnings
@@ -133,7 +132,7 @@ def check_files(served: Any, stage: Path, formats: dict[str, str]) -> dict[str, 
 def export_served(served: Any, source: dict[str, Any], output: Path, formats: tuple[str, ...], check: bool,
                   force: bool) -> dict[str, Any]:
     """Write ``served`` to ``output`` in ``formats``; with ``check``, refuse (nothing written) on a difference."""
-    from dlrmbench.export.exporter import MANIFEST, ExportMismatch, _publish, check_output
+    from dlrmbench.export.exporter import check_output, publish_export
 
     unsupported = [fmt for fmt in formats if fmt not in served.formats]
     if unsupported:
@@ -155,15 +154,8 @@ def export_served(served: Any, source: dict[str, Any], output: Path, formats: tu
             "models": {fmt: {"file": file} for fmt, file in files.items()}, "check": None,
         }
         if check:
-            report = check_files(served, stage, files)
-            manifest["check"] = report
-            failed = [f"{fmt}: {r['max_abs_diff']:.3g} (tolerance {r['tolerance']:g})"
-                      for fmt, r in report.items() if not r["passed"]]
-            if failed:
-                raise ExportMismatch("the exported model differs from the eager model: largest |difference| "
-                                     + "; ".join(failed))
-        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        _publish(stage, output)
+            manifest["check"] = check_files(served, stage, files)
+        publish_export(stage, output, manifest)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
