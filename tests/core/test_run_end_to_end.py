@@ -173,8 +173,11 @@ cases:
     dataset: {{name: flaky, options: {{delay_s: 1.0, marker_file: "{marker}"}}}}
 """)
     out = tmp_path / "results"
+    scratch = tmp_path / "tmp"  # kill -9 leaves the case's temp folder (documented): under the test's, not /tmp
+    scratch.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "dlrmbench", "run", str(suite), "-o", str(out), "--quiet"],
-                            cwd=REPO, env=cli_env(plugin_site), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=REPO, env={**cli_env(plugin_site), "TMPDIR": str(scratch)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and not marker.exists():
         time.sleep(0.2)

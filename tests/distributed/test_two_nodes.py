@@ -70,7 +70,9 @@ def test_two_torchrun_nodes_train_like_one_process(tmp_path: Path) -> None:
     case_file = Path(command[-1])
     assert case_file == tmp_path / "cases" / "hybrid.json" and case_file.exists()
 
-    env = {**cli_env(), "OMP_NUM_THREADS": "1"}
+    scratch = tmp_path / "tmp"  # torchrun's own torchelastic_* folders: under the test's, not left in /tmp
+    scratch.mkdir()
+    env = {**cli_env(), "OMP_NUM_THREADS": "1", "TMPDIR": str(scratch)}
     nodes = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outputs = []
