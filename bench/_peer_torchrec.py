@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from dlrmbench.model.adagrad import ADAGRAD_EPS
+
 
 def build_dlrm_dcn(shape: Any, lr: float) -> tuple[nn.Module, torch.optim.Optimizer]:
     """The model and its dense Adagrad for ``shape`` (a bench ``Shape`` with hotness)."""
@@ -24,12 +26,12 @@ def build_dlrm_dcn(shape: Any, lr: float) -> tuple[nn.Module, torch.optim.Optimi
 
     collection = FusedEmbeddingBagCollection(tables=table_configs(list(shape.table_sizes), shape.dim),
                                              optimizer_type=torch.optim.Adagrad,
-                                             optimizer_kwargs={"lr": lr, "eps": 1e-8}, device=torch.device("cpu"))
+                                             optimizer_kwargs={"lr": lr, "eps": ADAGRAD_EPS}, device=torch.device("cpu"))
     model = DLRM_DCN(collection, dense_in_features=13, dense_arch_layer_sizes=list(shape.bottom),
                      over_arch_layer_sizes=list(shape.top), dcn_num_layers=3, dcn_low_rank_dim=512,
                      dense_device=torch.device("cpu"))
     dense = [p for name, p in model.named_parameters() if "embedding_bag_collection" not in name]
-    return model, torch.optim.Adagrad(dense, lr=lr, eps=1e-8)
+    return model, torch.optim.Adagrad(dense, lr=lr, eps=ADAGRAD_EPS)
 
 
 def time_dlrm_dcn_training(shape: Any, batches: list, warmup: int, lr: float = 0.01) -> float:

@@ -147,8 +147,9 @@ def dense_optimizer(model: nn.Module, name: str, lr: float) -> torch.optim.Optim
     accumulator for them)."""
     if name == "sgd":
         return torch.optim.SGD(model.parameters(), lr=lr)
-    dense = [p for n, p in model.named_parameters() if not n.startswith("embeddings.")]
-    return torch.optim.Adagrad(dense, lr=lr, eps=1e-8)
+    from dlrmbench.model.adagrad import ADAGRAD_EPS
+
+    return torch.optim.Adagrad(model.dense_parameters(), lr=lr, eps=ADAGRAD_EPS)
 
 
 def time_training(model: nn.Module, batches: list, warmup: int, lr: float = 0.01,

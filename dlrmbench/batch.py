@@ -230,11 +230,6 @@ class Batch:
     def size(self) -> int:
         return int(self.label.shape[0])
 
-    @property
-    def rows(self) -> int:
-        """Rows of the global batch this batch is (a share of)."""
-        return self.global_rows if self.global_rows is not None else self.size
-
     def share(self, share: Any) -> "Batch":
         """This global batch's ``share`` (a :class:`dlrmbench.data.share.BatchShare`: its ``bounds(rows)``,
         ``ids``, ``dense`` and ``features``), cut in memory (for readers that cannot read a part)."""

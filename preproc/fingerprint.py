@@ -1,8 +1,8 @@
 """Fingerprints of the split files written (FORMAT.md, ``outputs`` of preprocess.json): size, modification time
 and a sampled digest, so that the readers can tell a file changed since it was written from a copy.
 
-The readers' side is ``dlrmbench/data/fingerprint.py``; preproc imports nothing of dlrmbench (it runs where only
-it is installed), so the sampling rule is stated in FORMAT.md and a test holds the two to the same records.
+One rule for both sides: preprocess records with it, and dlrmbench's split reader (``dlrmbench.data.split``)
+checks with it. Stdlib only, so importing it costs the reader nothing; preproc itself imports no dlrmbench.
 """
 
 from __future__ import annotations

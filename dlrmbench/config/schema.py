@@ -211,6 +211,8 @@ class InferenceConfig(Strict):
 Scenario = Literal["offline", "server", "single_stream", "multi_stream"]
 #: Serving targets that run the served modules in PyTorch in the worker (LoadGen only; any serving precision).
 PYTORCH_TARGETS = ("pytorch", "pytorch_compiled")
+#: The exported format each local serving target runs.
+TARGET_FORMATS = {"onnxruntime": "onnx", "torchscript": "torchscript"}
 
 
 class LoadgenConfig(Strict):

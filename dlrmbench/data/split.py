@@ -193,15 +193,12 @@ def split_sample_counts(directory: Path, table_sizes: list[int], num_numerical: 
     return counts
 
 
-#: The manifest ``preproc`` writes last beside the splits, with a fingerprint of every file it wrote.
-MANIFEST = "preprocess.json"
-
-
 def check_unchanged(directory: Path, names: list[str]) -> None:
     """Refuse a split file changed since ``preprocess`` wrote it (its manifest's ``outputs`` record)."""
     import json
 
-    from dlrmbench.data.fingerprint import change
+    from preproc.fingerprint import change  # the writer's rule, stdlib only (preproc imports no dlrmbench)
+    from preproc.state import MANIFEST  # written last beside the splits, with every file's fingerprint
 
     manifest = directory.parent / MANIFEST
     try:

@@ -66,7 +66,9 @@ class RankData:
             stream = self.dataset.rank_batches(split, batch_size, device, self.share)
         else:
             stream = SharedStream(self.dataset.batches(split, batch_size, device), self.share)
-        return Pipelined(stream) if self.pipeline and split == "train" else stream
+        # a stream that prefetches itself (the file readers' ``prefetch``) already reads ahead on its threads
+        ahead = self.pipeline and split == "train" and not getattr(stream, "prefetch_depth", 0)
+        return Pipelined(stream) if ahead else stream
 
     def record(self) -> dict[str, Any]:
         """How this rank reads its input, for the result: the read mode, whether the dataset reads the share

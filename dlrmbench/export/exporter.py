@@ -10,9 +10,10 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import torch
 
@@ -208,8 +209,7 @@ def export(model: torch.nn.Module, source: dict[str, Any], settings: ExportSetti
     parts = serving_parts(model, source.get("interaction"), source.get("hotness"))
     split, reason = decide_split(parts, settings)
     output = settings.output
-    stage = Path(tempfile.mkdtemp(prefix=f".{output.name}.export-", dir=output.resolve().parent))
-    try:
+    with staged_export(output) as stage:
         models = {fmt: _write_format(parts, fmt, split, settings, stage) for fmt in settings.formats}
         manifest: dict[str, Any] = {
             "format": MANIFEST_FORMAT,
@@ -228,10 +228,19 @@ def export(model: torch.nn.Module, source: dict[str, Any], settings: ExportSetti
 
             manifest["check"] = check_export(model, stage, manifest)
         publish_export(stage, output, manifest)
+    return manifest
+
+
+@contextmanager
+def staged_export(output: Path) -> Iterator[Path]:
+    """A fresh staging folder beside ``output`` (same file system, so publishing is a rename), removed when the
+    block raises: a failed write or check leaves nothing, and ``output`` keeps what it had."""
+    stage = Path(tempfile.mkdtemp(prefix=f".{output.name}.export-", dir=output.resolve().parent))
+    try:
+        yield stage
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    return manifest
 
 
 def publish_export(stage: Path, output: Path, manifest: dict[str, Any]) -> None:

@@ -11,8 +11,6 @@ and published only when complete. No Triton repository is written for a family's
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -117,22 +115,19 @@ def check_files(served: Any, stage: Path, formats: dict[str, str]) -> dict[str, 
     references = [served.reference(r) for r in requests]
     for fmt, file in formats.items():
         predictor = FamilyPredictor(stage / file, fmt, served.input_names)
-        worst: dict[str, Any] = {}
-        for request, reference in zip(requests, references):
-            got = served.compare(predictor.predict(*request), reference)
-            if not worst or not got["passed"] or (worst["passed"] and
-                                                  got["max_abs_diff"] / got["tolerance"]
-                                                  > worst["max_abs_diff"] / worst["tolerance"]):
-                worst = got
-        report[fmt] = {**worst, "samples": sum(CHECK_BATCH_SIZES), "batch_sizes": list(CHECK_BATCH_SIZES),
-                       "passed": bool(worst["passed"])}
+        results = [served.compare(predictor.predict(*request), reference)
+                   for request, reference in zip(requests, references)]
+        # a failed request first, then the largest difference relative to its tolerance
+        worst = max(results, key=lambda r: (not r["passed"], r["max_abs_diff"] / r["tolerance"]))
+        report[fmt] = {**worst, "passed": bool(worst["passed"]), "samples": sum(CHECK_BATCH_SIZES),
+                       "batch_sizes": list(CHECK_BATCH_SIZES)}
     return report
 
 
 def export_served(served: Any, source: dict[str, Any], output: Path, formats: tuple[str, ...], check: bool,
                   force: bool) -> dict[str, Any]:
     """Write ``served`` to ``output`` in ``formats``; with ``check``, refuse (nothing written) on a difference."""
-    from dlrmbench.export.exporter import check_output, publish_export
+    from dlrmbench.export.exporter import check_output, publish_export, staged_export
 
     unsupported = [fmt for fmt in formats if fmt not in served.formats]
     if unsupported:
@@ -141,8 +136,7 @@ def export_served(served: Any, source: dict[str, Any], output: Path, formats: tu
                         "the pytorch or pytorch_compiled target" + (f", or export --format {served.formats[0]}"
                                                                     if served.formats else ""))
     check_output(output, force)
-    stage = Path(tempfile.mkdtemp(prefix=f".{output.name}.export-", dir=output.resolve().parent))
-    try:
+    with staged_export(output) as stage:
         files = {}
         for fmt in formats:
             (stage / fmt).mkdir()
@@ -156,9 +150,6 @@ def export_served(served: Any, source: dict[str, Any], output: Path, formats: tu
         if check:
             manifest["check"] = check_files(served, stage, files)
         publish_export(stage, output, manifest)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     return manifest
 
 

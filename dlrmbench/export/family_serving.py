@@ -20,11 +20,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from dlrmbench.config.schema import PYTORCH_TARGETS
+from dlrmbench.config.schema import PYTORCH_TARGETS, TARGET_FORMATS
 from dlrmbench.errors import UserError
 
-#: The exported format each local target runs (as dlrmbench.export.serve_mode.TARGET_FORMATS).
-TARGET_FORMATS = {"onnxruntime": "onnx", "torchscript": "torchscript"}
 Predict = Callable[..., tuple[np.ndarray, ...]]
 
 
@@ -83,14 +81,14 @@ def accuracy_check(work: Any, served: Any, library: Any, folder: Path, layout: A
 
     outputs, labels, owners = read_responses(folder / ACCURACY, layout)
     samples = list(dict.fromkeys(owners.tolist()))
-    prepared = library.prepare(samples)
-    if not np.array_equal(labels.reshape(labels.shape[0], -1),
-                          np.asarray(prepared.labels).reshape(labels.shape[0], -1).astype(labels.dtype)):
-        raise RuntimeError("the accuracy log's labels are not the library's: responses were mixed up")
-    reference_rows = []
-    for start in range(0, len(samples), 256):
+    reference_rows, library_labels = [], []
+    for start in range(0, len(samples), 256):  # each sample prepared once: its labels and the eager reference
         chunk = library.prepare(samples[start:start + 256])
+        library_labels.append(np.asarray(chunk.labels).reshape(-1))
         reference_rows.append(np.asarray(served.reference(chunk.inputs)[0]))
+    if not np.array_equal(labels.reshape(labels.shape[0], -1),
+                          np.concatenate(library_labels).reshape(labels.shape[0], -1).astype(labels.dtype)):
+        raise RuntimeError("the accuracy log's labels are not the library's: responses were mixed up")
     reference = np.concatenate(reference_rows)
     reference = reference.reshape(reference.shape[0], -1)  # rows x width, as the log's outputs
     same = reference.shape == outputs.shape

@@ -122,8 +122,9 @@ def build_target(work: Workload, scratch: Path) -> tuple[Predict, dict[str, Any]
         return torch_predict(module, work.device), {"serving_target": f"{serve.target} PyTorch ({where}), {serve.precision}"
                                        + (f", {serve.table_bits}-bit tables" if serve.precision == "int8" else ""),
                                        "quantized_engine": torch.backends.quantized.engine}
+    from dlrmbench.config.schema import TARGET_FORMATS
     from dlrmbench.export.serve_bench import LocalTarget, TritonTarget
-    from dlrmbench.export.serve_mode import DEFAULT_TRITON_MODEL, TARGET_FORMATS, export_case_model
+    from dlrmbench.export.serve_mode import DEFAULT_TRITON_MODEL, export_case_model
 
     if serve.target == "triton":
         name = serve.model or DEFAULT_TRITON_MODEL

@@ -15,12 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dlrmbench.config.schema import Case
+from dlrmbench.config.schema import TARGET_FORMATS, Case
 from dlrmbench.workload.build import Workload
 from dlrmbench.workload.reporter import Reporter
 
-#: The exported format each local target runs.
-TARGET_FORMATS = {"onnxruntime": "onnx", "torchscript": "torchscript"}
 #: The Triton model a ``triton`` target measures when ``serve.model`` is not given (the export's ONNX model).
 DEFAULT_TRITON_MODEL = "dlrm"
 

@@ -84,9 +84,10 @@ class DenseTower(nn.Module):
 
 
 class ServingDlrm(nn.Module):
-    """Sparse and dense parts in one module: ``numerical, categorical -> logit (B, 1)``."""
+    """Sparse and dense parts in one module: ``numerical, categorical -> logit (B, 1)`` (fp32's parts, or a
+    serving precision's: quantised tables and MLPs)."""
 
-    def __init__(self, sparse: SparseLookup, dense: DenseTower) -> None:
+    def __init__(self, sparse: nn.Module, dense: nn.Module) -> None:
         super().__init__()
         self.sparse, self.dense = sparse, dense
 

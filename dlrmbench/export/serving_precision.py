@@ -188,18 +188,7 @@ def export_modules(sparse: SparseLookup, dense: DenseTower, precision: str, tabl
         parts = (RowwiseTables(sparse, table_bits), _matmul_linears(dense))
     else:
         raise ValueError(f"no {precision} export for format {fmt}")
-    return {"model": _Whole(*parts).eval(), "sparse": parts[0].eval(), "dense": parts[1].eval()}
-
-
-class _Whole(nn.Module):
-    """Sparse then dense in one graph, for whichever served modules of a precision."""
-
-    def __init__(self, sparse: nn.Module, dense: nn.Module) -> None:
-        super().__init__()
-        self.sparse, self.dense = sparse, dense
-
-    def forward(self, numerical: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        return self.dense(numerical, self.sparse(categorical))
+    return {"model": ServingDlrm(*parts).eval(), "sparse": parts[0].eval(), "dense": parts[1].eval()}
 
 
 def served_table_bytes(rows: int, dim: int, precision: str, table_bits: int) -> int:

@@ -181,7 +181,7 @@ def step_time_chart(result: CaseResult) -> Any | None:
         return None
     import statistics
 
-    fig = _figure(10, 3.2, left=0.8)
+    fig = _figure(10, 3.2)
     hist, series = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2]})
     measured = times[warmup:] or times
     hist.hist(measured, bins=min(50, max(5, len(measured) // 4)), color=COLORS[0])
@@ -368,7 +368,7 @@ def timeline_chart(result: CaseResult) -> Any | None:
     panels = (2 if gpus else 0) + (2 if host else 0)
     if panels == 0:
         return None
-    fig = _figure(10, 1.1 + 1.6 * panels, left=0.8)
+    fig = _figure(10, 1.1 + 1.6 * panels)
     axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
     k = 0
     if gpus:

@@ -152,8 +152,9 @@ class Cell:
 
     @property
     def comparability_note(self) -> str:
-        """The label of a cell that is not set against the reference, with why."""
-        return f"not comparable: {self.not_comparable}" if self.not_comparable else "scaled down: not comparable"
+        """The label of a cell that is not set against the reference, with why (the one rule of
+        :func:`dlrmbench.comparability.why_not_comparable`)."""
+        return why_not_comparable({"comparable": False, "not_comparable": self.not_comparable}) or ""
 
 
 @dataclass

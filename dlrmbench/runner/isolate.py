@@ -28,6 +28,7 @@ from typing import Any, Callable
 from dlrmbench.allocators import worker_environment
 from dlrmbench.config.schema import Case
 from dlrmbench.resolved import ResolvedCase, write_resolved_case
+from dlrmbench.results.stale import process_exists
 from dlrmbench.runner.signals import deferred
 from dlrmbench.workload.reporter import parse_event
 
@@ -79,8 +80,9 @@ def _descendants(proc: subprocess.Popen) -> list[int]:
 
 
 def _kill_all(proc: subprocess.Popen, others: list[int]) -> None:
-    """SIGKILL the worker's process group and ``others`` (pids found before; a reused pid is not ours only if
-    it appeared after the kill, so each is checked against the worker's tree first)."""
+    """SIGKILL the worker's process group and ``others`` (pids listed as the worker's descendants while it
+    ran: torchrun's ranks live in sessions of their own, outside its group). A pid reused since it was listed
+    would be killed too; the window is narrow (the launcher has just exited)."""
     for pid in others:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -106,15 +108,7 @@ def _stop(proc: subprocess.Popen, first: int, grace_s: float) -> None:
     except subprocess.TimeoutExpired:
         _kill_all(proc, descendants)
         return
-    _kill_all(proc, [pid for pid in descendants if _alive(pid)])  # ranks its launcher left behind
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+    _kill_all(proc, [pid for pid in descendants if process_exists(pid)])  # ranks its launcher left behind
 
 
 def _pump(proc: subprocess.Popen, events: "queue.Queue[dict[str, Any] | None]") -> None:

@@ -92,8 +92,10 @@ class MlperfNpyStream:
             return Batch(numerical, SparseFeatures.from_fixed(out) if out else _no_ids(ids_rows), label, global_rows)
         rows = _cat([d.sparse[a:b] for d, a, b in ids_part], (0, len(self.sizes)), np.int32)
         self.counter.add(rows)  # row-major: every column of the rows passes through the page cache
-        sparse = rows[:, chosen].astype(np.int64)
-        one_hot = torch.from_numpy(np.remainder(sparse, self.sizes[chosen]))
+        if features is None:  # every feature: no column gather (one copy, the widening)
+            one_hot = torch.from_numpy(np.remainder(rows.astype(np.int64), self.sizes))
+        else:
+            one_hot = torch.from_numpy(np.remainder(rows[:, chosen].astype(np.int64), self.sizes[chosen]))
         if self.expander is not None:
             expanded = self.expander(one_hot, chosen)
             return Batch(numerical, SparseFeatures.from_fixed(expanded) if expanded else _no_ids(ids_rows), label,

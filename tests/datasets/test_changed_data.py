@@ -79,19 +79,36 @@ def test_a_manifest_without_fingerprints_is_read_as_before(split_dataset: tuple[
     open_source(root, "split", "train", table_sizes(root, "split")).close()
 
 
+def _format_md_digest(data: bytes) -> str:
+    """preproc/FORMAT.md's rule, computed here from the bytes: blake2b (16 bytes) over the decimal size and 8
+    blocks of 64 KiB, the first at 0, the last ending at the end, the rest evenly between (or the whole file)."""
+    import hashlib
+
+    size, block = len(data), 64 << 10
+    digest = hashlib.blake2b(str(size).encode(), digest_size=16)
+    if size <= 8 * block:
+        digest.update(data)
+    else:
+        for i in range(8):
+            start = (size - block) * i // 7
+            digest.update(data[start:start + block])
+    return digest.hexdigest()
+
+
 @pytest.mark.parametrize("size", [0, 100, 8 * 65536, 8 * 65536 + 1, 3_000_001])
-def test_the_writer_and_the_readers_fingerprint_alike(tmp_path: Path, size: int) -> None:
-    """preproc cannot import dlrmbench: its copy of the rule must give the readers' records."""
-    from dlrmbench.data import fingerprint as reader
+def test_the_recorded_fingerprint_follows_the_documented_rule(tmp_path: Path, size: int) -> None:
+    """The record preprocess writes and the split reader checks is FORMAT.md's rule, computed independently."""
     from preproc import fingerprint as writer
 
     path = tmp_path / "f.bin"
     path.write_bytes(np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes())
-    assert writer.record(path) == reader.record(path)
+    stat = path.stat()
+    assert writer.record(path) == {"bytes": size, "mtime_ns": stat.st_mtime_ns,
+                                   "digest": _format_md_digest(path.read_bytes())}
     rewritten = bytearray(path.read_bytes())
     if size:
-        rewritten[-1] ^= 0xFF  # in the last block, which both sample
+        rewritten[-1] ^= 0xFF  # in the last block, which the rule samples
         path.write_bytes(bytes(rewritten))
         os.utime(path, ns=(5, 5))
         assert writer.change(path, writer.record(path)) is None
-        assert reader.sampled_digest(path) == writer.sampled_digest(path)
+        assert _format_md_digest(bytes(rewritten)) == writer.sampled_digest(path)

@@ -38,3 +38,29 @@ def run_ranks(world: int, fn: Callable[..., Any], *args: Any) -> list[Any]:
     with tempfile.TemporaryDirectory() as out_dir:
         mp.spawn(_entry, args=(world, free_port(), out_dir, fn, args), nprocs=world, join=True)
         return [torch.load(Path(out_dir) / f"rank{r}.pt", weights_only=False) for r in range(world)]
+
+
+def case_events(rank: int, world: int, cases: list[Any]) -> list[list[dict[str, Any]]]:
+    """Every case through the rank's entry, as torchrun's rank would run it; its reporter's events (a
+    :func:`run_ranks` target)."""
+    from dlrmbench.distributed.worker import run_distributed
+    from dlrmbench.workload.build import resolve
+    from dlrmbench.workload.reporter import Reporter
+
+    out = []
+    for case in cases:
+        reporter = Reporter(None, rank=rank)
+        run_distributed(resolve(case), reporter, rank, world, rank)
+        out.append(reporter.events)
+    return out
+
+
+def of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The events of one kind, in order."""
+    return [e for e in events if e["event"] == kind]
+
+
+def left_in(folder: Path) -> list[str]:
+    """What a case left in the system's temp folder; torch's compile cache (one shared folder per user, made
+    by torch for reuse across processes) is not a case's."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("torchinductor_"))

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from dlrmbench.config.schema import Case
-from tests.distributed.harness import run_ranks
+from tests.distributed.harness import case_events, of, run_ranks
 
 TRAIN, TEST, INFERENCE = 101, 70, [1, 37]
 TRAIN_SAMPLES, TEST_SAMPLES = 6 * TRAIN + 40, 3 * TEST + 15
@@ -42,19 +42,6 @@ def cases(world: int, data: Path) -> list[Case]:
             for mode in ("train", "test", "inference")]
 
 
-def rank_events(rank: int, world: int, cases: list[Case]) -> list[list[dict[str, Any]]]:
-    """Every case through the rank's entry, as torchrun's rank would run it; its reporter's events."""
-    from dlrmbench.distributed.worker import run_distributed
-    from dlrmbench.workload.build import resolve
-    from dlrmbench.workload.reporter import Reporter
-
-    out = []
-    for case in cases:
-        reporter = Reporter(None, rank=rank)
-        run_distributed(resolve(case), reporter, rank, world, rank)
-        out.append(reporter.events)
-    return out
-
 
 SINGLE: dict[str, list[dict[str, Any]]] = {}
 """One process's events per case (the same case at 2 and 3 ranks has one single-process reference)."""
@@ -73,9 +60,6 @@ def single_events(case: Case) -> list[dict[str, Any]]:
         SINGLE[key] = reporter.events
     return SINGLE[key]
 
-
-def of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [e for e in events if e["event"] == kind]
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +81,7 @@ def test_every_mode_and_topology_with_uneven_differing_batches(world: int, data:
 
     assert split_batch(TRAIN, world) != [TRAIN // world] * world  # the split is uneven
     all_cases = cases(world, data)
-    ranks = run_ranks(world, rank_events, all_cases)
+    ranks = run_ranks(world, case_events, all_cases)
     for index, case in enumerate(all_cases):
         single = single_events(case)
         mine = [r[index] for r in ranks]

@@ -14,12 +14,11 @@ evaluation must be the same with both (1e-5). The per-rank byte counts per forma
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from dlrmbench.config.schema import Case
-from tests.distributed.harness import run_ranks
+from tests.distributed.harness import case_events, of, run_ranks
 
 TOPOLOGIES = ("dlrmbench", "torchrec_dmp", "data_parallel")
 
@@ -38,27 +37,12 @@ def make_case(topology: str, read: str, data: Path) -> Case:
     })
 
 
-def rank_events(rank: int, world: int, cases: list[Case]) -> list[list[dict[str, Any]]]:
-    from dlrmbench.distributed.worker import run_distributed
-    from dlrmbench.workload.build import resolve
-    from dlrmbench.workload.reporter import Reporter
-
-    out = []
-    for case in cases:
-        reporter = Reporter(None, rank=rank)
-        run_distributed(resolve(case), reporter, rank, world, rank)
-        out.append(reporter.events)
-    return out
-
-
-def of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [e for e in events if e["event"] == kind]
 
 
 @pytest.mark.slow
 def test_each_rank_reads_its_share_and_trains_as_before(tmp_path: Path) -> None:
     cases = [make_case(t, read, tmp_path / "data") for t in TOPOLOGIES for read in ("global", "share")]
-    events = run_ranks(2, rank_events, cases)[0]  # rank 0 emits the result with every rank's figures
+    events = run_ranks(2, case_events, cases)[0]  # rank 0 emits the result with every rank's figures
     by_name = dict(zip((c.name for c in cases), events))
     for topology in TOPOLOGIES:
         before, after = by_name[f"{topology}-global"], by_name[f"{topology}-share"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -43,14 +42,12 @@ def test_the_runner_launches_torchrun_standalone() -> None:
 
 
 @pytest.mark.slow
-def test_two_processes_give_one_result_with_every_rank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.distributed.test_stopped_rank import left_in
+def test_two_processes_give_one_result_with_every_rank(system_tmp: Path) -> None:
+    from tests.distributed.harness import left_in
 
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # torchrun's torchelastic_* folders stayed there
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
     case = small_case(allocator="glibc")
     outcome = run_isolated(resolve(case), lambda event: None)
-    assert left_in(tmp_path) == []
+    assert left_in(system_tmp) == []  # torchrun's torchelastic_* folders stayed there once
     result = collect(case, outcome, BASE)
     assert result.status == "ok", (result.reason, outcome.log_tail[-2000:])
     # torchrun passes the case's allocator on to its ranks, which record what they ran with

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tempfile
 import time
 from pathlib import Path
 
@@ -14,25 +13,11 @@ from dlrmbench.distributed.launch import WATCH_INTERVAL_S
 from dlrmbench.runner.collect import collect
 from dlrmbench.runner.isolate import run_isolated
 from dlrmbench.workload.build import resolve
+from tests.distributed.harness import left_in
 from tests.distributed.test_runner import BASE, small_case
 
 #: What the promise allows past ``distributed.timeout_s``: the watch's interval, the kill, a loaded machine.
 MARGIN_S = 3.0
-
-
-def left_in(folder: Path) -> list[str]:
-    """What a case left in the system's temp folder; torch's compile cache (one shared folder per user, made
-    by torch for reuse across processes) is not a case's."""
-    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("torchinductor_"))
-
-
-@pytest.fixture
-def system_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "system-tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    monkeypatch.setenv("TMPDIR", str(folder))
-    return folder
 
 
 @pytest.mark.slow

@@ -13,8 +13,7 @@ import torch
 from dlrmbench_plugins.datasets._synthetic_impl import SyntheticDataset
 from dlrmbench_plugins.datasets.id_profile import KAGGLE_CARDINALITIES, expected_distinct, exponents_for
 from dlrmbench_plugins.datasets.synthetic import SyntheticOptions
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO
 _CANDIDATES = [os.environ.get("CRITEO_SAMPLE_DIR", ""), REPO.parent / "shared/data/criteo",
                REPO.parent.parent / "shared/data/criteo"]
 DATA = next((Path(c) for c in _CANDIDATES if c and Path(c).is_dir()), None)

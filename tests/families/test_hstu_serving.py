@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import struct
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from dlrmbench.results.schema import CaseResult
 from tests.conftest import run_cli
+from tests.loadgen.summary_file import summary_fields
 
 pytest.importorskip("mlperf_loadgen")
 
@@ -58,14 +58,6 @@ def served_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     return run_dir, results
 
 
-def _summary(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        m = re.match(r"^\s*([^:]+?)\s*:\s*(.*?)\s*$", line)
-        if m:
-            out.setdefault(m[1], m[2])
-    return out
-
 
 def test_offline_result_equals_loadgens_summary(served_run) -> None:
     run_dir, results = served_run
@@ -73,7 +65,7 @@ def test_offline_result_equals_loadgens_summary(served_run) -> None:
     assert offline.status == "ok", offline.error
     assert "family hstu" in offline.environment["serving_target"]
     (record,) = offline.inference
-    text = _summary(run_dir / record["folder"] / "mlperf_log_summary.txt")
+    text = summary_fields(run_dir / record["folder"] / "mlperf_log_summary.txt")
     assert text["Scenario"] == "Offline"
     assert offline.value("loadgen_throughput") == float(text["Samples per second"])
     assert offline.value("loadgen_valid") == (1.0 if text["Result is"] == "VALID" else 0.0)

@@ -16,6 +16,7 @@ import torch
 from dlrmbench.results.schema import CaseResult
 from tests.conftest import TINY_DEFAULTS, run_cli
 from tests.loadgen.accuracy_log import decoded_accuracy_log
+from tests.loadgen.summary_file import summary_fields
 
 pytest.importorskip("mlperf_loadgen")
 
@@ -49,15 +50,6 @@ def lg_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Ca
     return run_dir, results, result.stdout
 
 
-def _summary(path: Path) -> dict[str, str]:
-    """The summary file's ``key : value`` lines, read here independently of dlrmbench's reader."""
-    out: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        m = re.match(r"^\s*([^:]+?)\s*:\s*(.*?)\s*$", line)
-        if m:
-            out.setdefault(m[1], m[2])
-    return out
-
 
 def _ns_ms(text: str) -> float:
     return int(text) / 1e6
@@ -71,7 +63,7 @@ def test_offline_result_carries_the_summary_files_numbers(lg_run):
     (record,) = offline.inference
     folder = run_dir / record["folder"]
     assert record["files"].startswith("mlperf_log_accuracy.json, mlperf_log_detail.txt, mlperf_log_summary.txt")
-    text = _summary(folder / "mlperf_log_summary.txt")
+    text = summary_fields(folder / "mlperf_log_summary.txt")
     assert text["Scenario"] == "Offline" and text["Result is"] in ("VALID", "INVALID")
     assert offline.value("loadgen_throughput") == float(text["Samples per second"])
     assert offline.value("loadgen_valid") == (1.0 if text["Result is"] == "VALID" else 0.0)
@@ -96,7 +88,7 @@ def test_server_search_records_every_run_and_the_best_valid_rate(lg_run):
         assert expected[-1] == pytest.approx((runs[first_pass]["target_qps"] * 800.0) ** 0.5)
     assert [r["target_qps"] for r in runs] == expected
     for r in runs:
-        text = _summary(run_dir / r["folder"] / "mlperf_log_summary.txt")
+        text = summary_fields(run_dir / r["folder"] / "mlperf_log_summary.txt")
         assert float(text["target_qps"]) == r["target_qps"]
         assert r["valid"] == (text["Result is"] == "VALID")
         assert r["samples_per_s"] == float(text["Completed samples per second"])
@@ -113,7 +105,7 @@ def test_single_stream_gives_latency_percentiles_from_the_summary(lg_run):
     run_dir, results, _ = lg_run
     single = results["single"]
     (record,) = single.inference
-    text = _summary(run_dir / record["folder"] / "mlperf_log_summary.txt")
+    text = summary_fields(run_dir / record["folder"] / "mlperf_log_summary.txt")
     assert single.value("loadgen_scenario_latency") == _ns_ms(text["90.0th percentile latency (ns)"])
     values = [single.value(f"loadgen_latency_{q}") for q in ("p50", "p90", "p95", "p97", "p99", "p99.9")]
     assert values == sorted(values) and values[0] > 0

@@ -95,7 +95,7 @@ def _refusals(path: Path) -> list[str]:
 
 
 def test_a_member_that_inflates_is_refused_before_it_is_read(saved: Path, tmp_path: Path) -> None:
-    crafted = _inflating(saved, tmp_path / "bomb.pt", inflated_mib=32)
+    crafted = _inflating(saved, tmp_path / "bomb.pt", inflated_mib=256)  # inflated, past the 64 MiB below
     assert crafted.stat().st_size < 1 << 20
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for message in _refusals(crafted):

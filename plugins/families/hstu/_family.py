@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from dlrmbench.data.errors import DatasetError
+from dlrmbench.metrics.auc import NonFiniteScores
 from dlrmbench_plugins.families.hstu.config import HSTUModelConfig
 from dlrmbench_plugins.families.hstu.jagged import SequenceBatch, offsets_from_lengths
 from dlrmbench_plugins.families.hstu.metrics import (
@@ -235,8 +236,9 @@ def ranking_metrics(rows: dict[str, torch.Tensor], tasks: list[str]) -> dict[str
     out: dict[str, float] = {}
     for name in tasks:
         p, y = rows[f"p_{name}"], rows[f"y_{name}"]
-        if not bool(torch.isfinite(p).all()):
-            raise ValueError(f"non-finite predictions for task {name} (the model's outputs diverged)")
+        bad = ~torch.isfinite(p)
+        if bool(bad.any()):  # as the retrieval scores and the DLRM logits: the project's one error for it
+            raise NonFiniteScores(int(bad.sum()), p.numel(), int(bad.nonzero()[0]))
         out[f"ne_{name}"] = normalized_entropy(p, y)
         out[f"accuracy_{name}"] = accuracy(p, y)
         out[f"auc_{name}"] = per_task_auc(p.unsqueeze(1), y.unsqueeze(1), [name])[f"auc/{name}"]

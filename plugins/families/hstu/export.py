@@ -33,20 +33,15 @@ class ServingEncoder(nn.Module):
         super().__init__()
         self.model = model.eval()
 
-    def padded_index(self, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, L) positions into the values of each user's history, (B, L) whether each is a real item, (B,) lengths."""
-        length = self.model.cfg.max_sequence_length
+    def encode(self, ids: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor,
+               query_timestamps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(users (B, D), the padded history ids (B, L), 0 past each user's length): the history is padded
+        once, and a served model that masks the history reuses it."""
+        cfg = self.model.cfg
         lengths = offsets[1:] - offsets[:-1]
-        col = torch.arange(length, device=offsets.device).unsqueeze(0)
+        col = torch.arange(cfg.max_sequence_length, device=offsets.device).unsqueeze(0)
         valid = col < lengths.unsqueeze(1)
         index = torch.minimum(offsets[:-1].unsqueeze(1) + col, offsets[-1:] - 1)
-        return index, valid, lengths
-
-    def forward(self, ids: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor,
-                query_timestamps: torch.Tensor) -> torch.Tensor:
-        cfg = self.model.cfg
-        index, valid, lengths = self.padded_index(offsets)
-        col = torch.arange(cfg.max_sequence_length, device=ids.device).unsqueeze(0)
         ids_p = torch.where(valid, ids[index], torch.zeros_like(index))
         ts_p = torch.where(valid, timestamps[index], torch.zeros_like(index))
         shifted = torch.cat([ts_p[:, 1:], torch.zeros_like(ts_p[:, :1])], dim=1)
@@ -57,7 +52,11 @@ class ServingEncoder(nn.Module):
             a = dense_attention(q, k, v, next_p, ts_p, layer.rel_bias, cfg.num_heads, cfg.padded_length)
             x = layer.combine(x, u, a)
         last = x.gather(1, (lengths - 1).view(-1, 1, 1).expand(-1, 1, x.shape[-1])).squeeze(1)
-        return self.model._postprocess(last)
+        return self.model._postprocess(last), ids_p
+
+    def forward(self, ids: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor,
+                query_timestamps: torch.Tensor) -> torch.Tensor:
+        return self.encode(ids, timestamps, offsets, query_timestamps)[0]
 
 
 class ServedRetrieval(nn.Module):
@@ -80,10 +79,8 @@ class ServedRetrieval(nn.Module):
 
     def forward(self, ids: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor,
                 query_timestamps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        users = self.encoder(ids, timestamps, offsets, query_timestamps)
+        users, seen = self.encoder.encode(ids, timestamps, offsets, query_timestamps)  # padding -> item 0
         scores = users @ self.items.T  # (B, 1 + num_items)
-        index, valid, _ = self.encoder.padded_index(offsets)
-        seen = torch.where(valid, ids[index], torch.zeros_like(index))  # padding -> item 0
         seen = torch.cat([torch.zeros_like(seen[:, :1]), seen], dim=1)  # item 0 is never a candidate, full or not
         mask = torch.zeros_like(scores).scatter(1, seen, 1.0)
         scores = scores.masked_fill(mask > 0, float("-inf"))

@@ -343,8 +343,4 @@ class HSTURanking(nn.Module):
         return self.candidate_losses(self(*batch.tensors()), batch.cand_actions).sum() / max(batch.num_candidates, 1)
 
 
-def ranking_num_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 __all__ = ["HSTURanking", "RankingBatch", "RankingSTULayer", "merge_jagged", "target_aware_mask"]

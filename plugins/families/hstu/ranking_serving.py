@@ -117,15 +117,15 @@ class RankingServed:
 
     def accuracy(self, outputs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         """NE and AUC of every task over the candidates."""
-        from dlrmbench.metrics.auc import roc_auc
-        from dlrmbench_plugins.families.hstu.metrics import normalized_entropy
+        from dlrmbench_plugins.families.hstu.metrics import normalized_entropy, per_task_auc
 
         p = torch.from_numpy(np.asarray(outputs, dtype=np.float64).reshape(-1, len(self.tasks)))
         y = torch.from_numpy(np.asarray(labels, dtype=np.float64).reshape(-1, len(self.tasks)))
+        auc = per_task_auc(p, y, self.tasks)
         out: dict[str, float] = {}
         for i, task in enumerate(self.tasks):
             out[f"ne_{task}"] = normalized_entropy(p[:, i], y[:, i])
-            out[f"auc_{task}"] = roc_auc(p[:, i], y[:, i])
+            out[f"auc_{task}"] = auc[f"auc/{task}"]
         return out
 
 
