@@ -6,6 +6,7 @@ batch, and the result keeps the fingerprints so that `compare` says when two res
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +136,58 @@ def test_the_npy_reader_refuses_a_day_changed_before_its_test_split_is_read(tmp_
     os.utime(labels, ns=(labels.stat().st_mtime_ns + 10**9,) * 2)
     with pytest.raises(DatasetError, match=f"{labels}: changed since this run opened it"):
         dataset.batches("test", 8, device)
+
+
+TRUNCATE_UNDER_WATCHED_MAP = """
+import os, sys
+from pathlib import Path
+from dlrmbench.data.errors import DatasetError
+from dlrmbench.data.memmap import MemmapSplitFiles
+files = MemmapSplitFiles(Path(sys.argv[1]), {sizes})
+files.watch_files()  # as a run's reader does
+os.truncate(files.paths[1], 0)  # the file shrinks under the map: touching it would raise SIGBUS
+try:
+    files.read(files.samples - 64, 64)
+except DatasetError as exc:
+    print(exc.message)
+    sys.exit(3)
+"""
+
+
+def test_a_file_truncated_under_a_watched_map_is_refused_before_a_sigbus(tmp_path: Path) -> None:
+    """The unwatched map dies of SIGBUS (tests/datasets/test_value_checks.py); the run's reader refuses first."""
+    import subprocess
+    import sys
+
+    root = _split(tmp_path / "data")
+    proc = subprocess.run([sys.executable, "-c", TRUNCATE_UNDER_WATCHED_MAP.format(sizes=SIZES), str(root / "train")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, (proc.returncode, proc.stderr)
+    size = 200 * 2 * 13
+    assert f"{root / 'train' / 'numerical.bin'}: changed since this run opened it (0 bytes now, {size:,} when it " \
+           "was opened)" in proc.stdout
+
+
+@pytest.mark.parametrize("make", [_npy, _binary, _split], ids=["mlperf_npy", "binary", "split"])
+def test_inspect_prints_the_fingerprint_a_run_records(tmp_path: Path, make) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from dlrmbench.cli import make_cli
+    from preproc.fingerprint import record
+
+    root = make(tmp_path / "data")
+    as_json = CliRunner().invoke(make_cli(), ["dataset", "inspect", str(root), "--json", "--no-scan"])
+    assert as_json.exit_code == 0, as_json.output
+    report = json.loads(as_json.output)
+    files = [(split, f) for split, info in report["splits"].items() for f in info["files"]]
+    assert files
+    for split, f in files:
+        path = next(p for p in (root / f["name"], root / split / f["name"]) if p.is_file())
+        assert {k: f[k] for k in ("bytes", "mtime_ns", "digest")} == record(path)
+    table = CliRunner().invoke(make_cli(), ["dataset", "inspect", str(root), "--no-scan"], env={"COLUMNS": "200"})
+    split, f = files[-1]
+    gap = r"[\s│]+"  # the table's column rules
+    assert re.search(rf"{split}{gap}{re.escape(f['name'])}{gap}{f['bytes']:,}{gap}\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d"
+                     rf"{gap}{f['digest']}", table.output), table.output
