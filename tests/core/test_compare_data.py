@@ -15,7 +15,6 @@ from dlrmbench.results.schema import CaseEntry, CaseResult, RunManifest, metric
 from dlrmbench.results.store import atomic_write_json
 from dlrmbench.runner.collect import collect
 from dlrmbench.runner.isolate import WorkerOutcome
-from tests.conftest import run_cli
 
 
 def _data(root: Path, names: list[str]) -> dict:
@@ -73,6 +72,16 @@ def test_results_on_other_data_are_flagged_naming_the_files(tmp_path: Path) -> N
     assert "day_0_labels.npy" not in notes[0]
 
 
+def test_the_html_report_shows_the_note(tmp_path: Path) -> None:
+    from dlrmbench.report.html import render
+
+    base = _run(tmp_path / "results", "base", _data(_days(tmp_path / "a", seed=0), NAMES), [100])
+    new = _run(tmp_path / "results", "new", _data(_days(tmp_path / "b", seed=5), NAMES), [100])
+    loaded = load_results([base, new])
+    html, _ = render(loaded.sets, next(s for s in loaded.sets if s.path == base))
+    assert "s/a in s/new: read other data than the baseline: day_0_dense.npy same size, other content" in html
+
+
 def test_a_copy_without_times_is_the_same_data(tmp_path: Path) -> None:
     first = _days(tmp_path / "a", seed=0)
     copy = Path(shutil.copytree(first, tmp_path / "copy", copy_function=shutil.copyfile))  # new times
@@ -87,11 +96,16 @@ def test_compare_prints_the_note_in_every_format(tmp_path: Path) -> None:
     _run(tmp_path / "results", "base", _data(first, NAMES), [100])
     _run(tmp_path / "results", "new", _data(other, NAMES), [100])
     base = str(tmp_path / "results" / "s" / "base")
-    table = run_cli("compare", str(tmp_path / "results"), "--baseline", base)
-    assert table.returncode == 0, table.stderr
+    from click.testing import CliRunner
+
+    from dlrmbench.cli import make_cli
+
+    table = CliRunner().invoke(make_cli(), ["compare", str(tmp_path / "results"), "--baseline", base])
+    assert table.exit_code == 0, table.output
     assert "data: s/a in s/new: read other data than the baseline: day_0_dense.npy same size, other content" \
-        in " ".join(table.stdout.split())
-    as_csv = run_cli("compare", str(tmp_path / "results"), "--baseline", base, "--format", "csv")
+        in " ".join(table.output.split())
+    as_csv = CliRunner().invoke(make_cli(), ["compare", str(tmp_path / "results"), "--baseline", base,
+                                             "--format", "csv"])
     assert "Warning: s/a in s/new: read other data than the baseline: day_0_dense.npy" in as_csv.stderr
 
 
