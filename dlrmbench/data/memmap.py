@@ -6,7 +6,7 @@ the buffer. Files are opened and checked exactly like the ``pread`` readers (sam
 
 A map of a file that shrank raises SIGBUS on the first page past its new end, which no Python code can
 catch: a run's reader (:meth:`watch_files`) checks its files' size and modification time before every
-batch (a ``stat`` per file), so a file changed under the maps is refused by name before a page is touched.
+batch (an ``fstat`` per file), so a file changed under the maps is refused by name before a page is touched.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class MemmapSplitFiles(SplitFiles):
 
     def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
         if self.watch is not None:
-            self.watch.check()
+            self.watch.check_open()
         end = start + count
         batch = RawBatch(self._label[start:end], self._numerical[start:end], [c[start:end] for c in self._cats])
         self.bytes_read.add(batch.label, batch.numerical, *batch.categorical)
@@ -38,7 +38,7 @@ class MemmapSplitFiles(SplitFiles):
     def read_request(self, request: ReadRequest, transient: bool = False) -> RawBatch:
         """Views of only the files and rows ``request`` names (only their pages are touched)."""
         if self.watch is not None:
-            self.watch.check()
+            self.watch.check_open()
         (a, b), (i, j) = request.label, request.ids
         numerical = self._numerical[request.dense[0]:request.dense[1]] if request.dense is not None else \
             no_dense(j - i, self._numerical.dtype)
@@ -58,7 +58,7 @@ class MemmapBinaryFile(BinaryFile):
 
     def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
         if self.watch is not None:
-            self.watch.check()
+            self.watch.check_open()
         records = self._records[start:start + count]
         self.bytes_read.add(records)
         return split_records(records)

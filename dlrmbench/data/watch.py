@@ -7,9 +7,12 @@ different data are told apart by ``compare``), and the reader checks the file ag
 and, when it reads through a memory map, before every batch: a file truncated or rewritten while a case reads
 it is refused by name, never read short (a map of a shrunk file raises SIGBUS on the first page past the end).
 
-The per-batch check is an ``os.stat`` per file (a microsecond or two); the digest is read again only when a
-file's modification time moved, and a file whose bytes are the same (touched, or copied over with the same
-bytes) passes, as a copy that did not keep its times passes the split reader's check.
+The check before a pass is a ``stat`` of every file by its path (a file replaced by another is seen); the check
+before a batch (:meth:`FileWatch.check_open`) is an ``fstat`` of a descriptor the watch holds on each file, the file
+that is mapped (a truncation or rewrite in place, what would raise SIGBUS, is seen; about a microsecond a file,
+several times cheaper than a path lookup: ``bench/data_watch.py``). The digest is read again only when a file's
+modification time moved, and a file whose bytes are the same (touched, or copied over with the same bytes)
+passes, as a copy that did not keep its times passes the split reader's check.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class FileWatch:
 
     def __init__(self, paths: Iterable[Path] = ()) -> None:
         self._records: dict[Path, dict[str, Any]] = {}
+        self._fds: dict[Path, int] = {}  # the opened files themselves, for the per-batch fstat
         self._lock = threading.Lock()
         self.add(paths)
 
@@ -51,12 +55,40 @@ class FileWatch:
                 self.check([path])
                 continue
             try:
+                fd = os.open(path, os.O_RDONLY)
                 record = fingerprint(path)
             except OSError as exc:
                 raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc}); check the dataset path "
                                    "and its permissions") from None
             with self._lock:
-                self._records[path] = record
+                self._records[path], self._fds[path] = record, fd
+
+    def check_open(self, paths: Iterable[Path] | None = None) -> None:
+        """The per-batch check: refuse a watched file (of ``paths``; None: all) whose opened file changed size
+        or time since it was opened (``fstat``, no path lookup); a moved time is judged by :meth:`check`."""
+        with self._lock:
+            chosen = list(self._fds.items()) if paths is None else \
+                [(Path(p), self._fds[Path(p)]) for p in paths if Path(p) in self._fds]
+            records = self._records
+        for path, fd in chosen:
+            stat = os.fstat(fd)
+            record = records[path]
+            if stat.st_size != record["bytes"]:
+                raise DatasetError(f"{path}: changed since this run opened it ({stat.st_size:,} bytes now, "
+                                   f"{record['bytes']:,} when it was opened); {FIX}")
+            if stat.st_mtime_ns != record["mtime_ns"]:
+                self.check([path])
+
+    def close(self) -> None:
+        """Close the descriptors the watch holds (the fingerprints stay)."""
+        with self._lock:
+            fds, self._fds = list(self._fds.values()), {}
+        for fd in fds:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        if getattr(self, "_fds", None):
+            self.close()
 
     def fingerprints(self) -> dict[str, dict[str, Any]]:
         """``{path: {"bytes", "mtime_ns", "digest"}}`` as taken at open (what the result records)."""

@@ -59,8 +59,8 @@ class MlperfNpyStream:
             yield pending
 
     def _batch(self, pieces: list[tuple[Day, int, int]]) -> Batch:
-        if self.watch is not None:  # a stat per file: a day cut under its map would raise SIGBUS, not an error
-            self.watch.check([path for day in dict.fromkeys(d.day for d, _, _ in pieces) for path in self._files[day]])
+        if self.watch is not None:  # an fstat per file: a day cut under its map would raise SIGBUS, not an error
+            self.watch.check_open([path for day in dict.fromkeys(d.day for d, _, _ in pieces) for path in self._files[day]])
         rows = sum(b - a for _, a, b in pieces)
         if self.share is None:
             return self._read(pieces, (0, rows), (0, rows), (0, rows), None, None)
