@@ -6,6 +6,8 @@ worker with SIGBUS. This bench reads the same batches of a split dataset (28 fil
 touches) through ``MemmapSplitFiles`` and converts them as the stream does (``to_batch``), once watched and
 once not, interleaved round by round, and prints the median time per batch of each, the ratio, and the spread
 of the per-round ratios. Batches are read from the page cache (the files are small and were just written).
+Then the checks alone, interleaved: the per-batch ``check_open`` (an ``fstat`` per file) and the per-pass
+``check`` (a ``stat`` of each path), per call over the 28 files.
 
     python bench/data_watch.py [--rounds 15] [--batches 200]
 """
@@ -56,6 +58,19 @@ def main() -> None:
             print(f"batch {batch:>6,}: plain {p * 1e6:9.1f} us/batch, watched {w * 1e6:9.1f} us/batch, "
                   f"extra {(w - p) * 1e6:7.1f} us, ratio {statistics.median(ratios):.3f} "
                   f"(per-round ratios {min(ratios):.3f}..{max(ratios):.3f}, {args.rounds} rounds)")
+        watch = watched.watch
+        assert watch is not None
+        calls: dict[str, list[float]] = {"check_open (fstat)": [], "check (stat)": []}
+        for r in range(args.rounds):
+            for name, check in [("check_open (fstat)", watch.check_open), ("check (stat)", watch.check)][
+                    :: 1 if r % 2 == 0 else -1]:
+                start = time.perf_counter()
+                for _ in range(1000):
+                    check()
+                calls[name].append((time.perf_counter() - start) / 1000)
+        for name, values in calls.items():
+            print(f"{name} of 28 files: median {statistics.median(values) * 1e6:.1f} us per call "
+                  f"(rounds {min(values) * 1e6:.1f}..{max(values) * 1e6:.1f})")
 
 
 if __name__ == "__main__":
