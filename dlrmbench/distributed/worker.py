@@ -126,6 +126,7 @@ def _run_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_sizes
     import torch
     import torch.distributed as dist
 
+    from dlrmbench.data.watch import data_files
     from dlrmbench.distributed.train import peak_memory_bytes
     from dlrmbench.workload.precision import apply_precision
     from dlrmbench.workload.result_metrics import inference_metrics, rank_metrics, test_metrics, train_metrics
@@ -138,7 +139,7 @@ def _run_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_sizes
                   batch_sizes=batch_sizes,
                   parameters=sum(p.numel() for p in work.model.parameters()),
                   torch_version=torch.__version__, cuda_version=torch.version.cuda,
-                  threads=torch.get_num_threads(), allocator=allocators.checked())
+                  threads=torch.get_num_threads(), allocator=allocators.checked(), data=data_files(work.dataset))
     if case.mode == "train":
         if mlperf is not None:
             mlperf.weights_initialized(work.model)
