@@ -95,3 +95,21 @@ def test_the_rows_held_follow_the_tables_init_rule(ranks: list[dict]) -> None:
             assert abs(std - bound / math.sqrt(3)) < 0.002 * bound, (index, std)
             assert abs(mean) < 0.002 * bound, (index, mean)
     assert seen == set(range(TABLES))
+
+
+def test_reset_parameters_draws_the_built_model_again() -> None:
+    """What a DMP rank calls once its shards exist: the weights ``build_dlrm`` drew, every one, from the seed."""
+    import torch
+
+    from dlrmbench.workload.build import build_model, resolve
+
+    case = big_case().model_copy(update={"processes": 1})
+    case = case.model_copy(update={"model": case.model.model_copy(update={"table_sizes": [50, 7, 30, 12]})})
+    model = build_model(resolve(case), [50, 7, 30, 12])
+    built = {k: v.clone() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(7.0)
+    model.reset_parameters()
+    again = model.state_dict()
+    assert built and all(torch.equal(built[k], again[k]) for k in built)
