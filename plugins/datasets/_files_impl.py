@@ -77,12 +77,12 @@ class FileDataset:
         if split not in self._sources:
             source = open_source(self.path, self.format, split, self._sizes, memmap=self.memmap,
                                  num_numerical=self.num_numerical)
-            self._sources[split] = source
             if self.scan_on_open:
-                self._scan(split)
+                self._scan(split, source)  # before it is kept: a split that failed its scan is never read
+            self._sources[split] = source
         return self._sources[split]
 
-    def _scan(self, split: str, batch_size: int = 0, share: BatchShare | None = None) -> None:
+    def _scan(self, split: str, source: SampleSource, batch_size: int = 0, share: BatchShare | None = None) -> None:
         """Scan the values of ``split`` (``share``: only what its epoch of batches of ``batch_size`` reads),
         unless the whole split or this share was scanned already."""
         if not self.options.check_values or split in self.scans:
@@ -90,7 +90,6 @@ class FileDataset:
         key = split if share is None else (split, batch_size, share)
         if key in self.scans:
             return
-        source = self._sources[split]
         limits = checked_table_sizes(self.case, self._sizes, source.num_categorical)
         ranges = None
         if share is not None:
@@ -124,7 +123,7 @@ class FileDataset:
     def batches(self, split: str, batch_size: int, device: torch.device,
                 share: BatchShare | None = None) -> FileBatchStream:
         source = self._open(split)
-        self._scan(split, batch_size, share)
+        self._scan(split, source, batch_size, share)
         opts = self.options
         return FileBatchStream(source, self._order(split, source, batch_size), device, opts.prefetch,
                                opts.prefetch_workers, share)

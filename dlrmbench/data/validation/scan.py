@@ -171,7 +171,8 @@ def scan_binary_file(file: BinaryFile, table_sizes: list[int] | None, ranges: Ep
         low = np.full(len(features), np.iinfo(np.int64).max)
         high = np.full(len(features), np.iinfo(np.int64).min)
         for start in range(a, b, step):
-            chunk = cats_all[start:min(b, start + step)][:, features]
+            chunk = cats_all[start:min(b, start + step)]
+            chunk = chunk if features == list(range(cats_all.shape[1])) else chunk[:, features]
             low = np.minimum(low, chunk.min(axis=0))
             high = np.maximum(high, chunk.max(axis=0))
         for j, f in enumerate(features):
