@@ -60,13 +60,15 @@ def open_source(path: Path, fmt: Format, split_name: str, sizes: list[int] | Non
     return cls(root / split_name, sizes, num_numerical)
 
 
-def scan_values(source: SampleSource, sizes: list[int] | None):  # -> SplitScan
-    """Check labels and ids of an opened source in one pass (see :mod:`dlrmbench.data.validation.scan`)."""
+def scan_values(source: SampleSource, sizes: list[int] | None, ranges=None):  # -> SplitScan
+    """Check labels, numerical values and ids of an opened source in one pass (``ranges``: only the sample
+    ranges and features a rank reads, :meth:`~dlrmbench.data.share.BatchShare.epoch_ranges`; see
+    :mod:`dlrmbench.data.validation.scan`)."""
     from dlrmbench.data.validation.scan import scan_binary_file, scan_split_files
 
     if isinstance(source, binary.BinaryFile):
-        return scan_binary_file(source, sizes)
-    return scan_split_files(source, sizes)  # type: ignore[arg-type]
+        return scan_binary_file(source, sizes, ranges)
+    return scan_split_files(source, sizes, ranges)  # type: ignore[arg-type]
 
 
 def check_structure(path: Path, fmt: Format, splits: list[str], num_numerical: int = split.DEFAULT_NUM_NUMERICAL

@@ -113,3 +113,40 @@ class BatchShare:
         dense = {"rows": mine, "batch": whole, "none": None}[self.dense]
         return ReadRequest(label=mine, dense=dense, ids=whole if self.ids == "batch" else mine,
                            features=self.features)
+
+    def epoch_ranges(self, samples: int, batch_size: int, batches: int) -> "EpochRanges":
+        """The sample ranges this share reads over the first ``batches`` global batches of ``batch_size`` of a
+        split of ``samples`` (in any order: an epoch's batches), adjacent ranges merged: what a value scan of
+        this rank must cover, and no more."""
+        label: list[tuple[int, int]] = []
+        dense: list[tuple[int, int]] = []
+        ids: list[tuple[int, int]] = []
+        for index in range(batches):
+            start = index * batch_size
+            request = self.request(start, min(batch_size, samples - start))
+            _extend(label, request.label)
+            if request.dense is not None:
+                _extend(dense, request.dense)
+            _extend(ids, request.ids)
+        return EpochRanges(tuple(label), tuple(dense), tuple(ids), self.features)
+
+
+@dataclass(frozen=True)
+class EpochRanges:
+    """Sample ranges ``(start, stop)`` read of each kind over an epoch; ``features``: the ids' features (None:
+    all)."""
+
+    label: tuple[tuple[int, int], ...]
+    dense: tuple[tuple[int, int], ...]
+    ids: tuple[tuple[int, int], ...]
+    features: tuple[int, ...] | None
+
+
+def _extend(ranges: list[tuple[int, int]], new: tuple[int, int]) -> None:
+    """Append ``new`` to ``ranges`` (ascending), merged with the last range when they touch; empty ones dropped."""
+    if new[1] <= new[0]:
+        return
+    if ranges and ranges[-1][1] >= new[0]:
+        ranges[-1] = (ranges[-1][0], max(ranges[-1][1], new[1]))
+    else:
+        ranges.append(new)

@@ -1,14 +1,15 @@
 """TorchRec's DistributedModelParallel as a second hybrid-parallel topology (``distributed.topology: torchrec_dmp``).
 
-The same case, the same one training loop, another layout: every rank builds the single-process DLRM
-from the case's seed (so the initial weights are those of one process), swaps its embedding strategy
-for the strategy's ``shardable()`` form (a TorchRec ``EmbeddingBagCollection`` with the optimizer applied
-in backward), and hands the whole model to ``DistributedModelParallel`` with a plan from TorchRec's
-``EmbeddingShardingPlanner`` over a ``Topology`` of the world size: DMP shards the tables (the planner picks
+The same case, the same one training loop, another layout: every rank builds the DLRM's dense parts with
+the strategy's ``shardable()`` form for its tables (a TorchRec ``EmbeddingBagCollection`` on the meta device,
+with the optimizer applied in backward: no table memory), and hands the model to
+``DistributedModelParallel`` with a plan from TorchRec's ``EmbeddingShardingPlanner`` over a ``Topology`` of the world size: DMP shards the tables (the planner picks
 each table's sharding type from the model-parallel types TorchRec offers on the device, as the reference
 lets it; ``distributed.torchrec_sharding`` forces one type on every table), runs FBGEMM's fused kernels and its
-input/output all-to-alls, and wraps the dense parts in DDP. Then the initial rows are copied into the
-shards.
+input/output all-to-alls, and wraps the dense parts in DDP. DMP allocates only this rank's shards; then the
+whole model is drawn from the case's seed in the single-process order, each table's rows written only into
+the shards held here, so every rank starts from the single-process weights and holds its shards and the
+dense model, never the whole tables.
 
 Each rank reads only its rows of every global batch (``BatchShare.rows``: labels, dense features and every
 feature's ids of its rows, as the MLPerf reference's per-rank data loader) and feeds them to DMP, whose input
@@ -141,52 +142,59 @@ def sharding_plan(model: nn.Module, world: int, device: torch.device, group: Any
     return planner.collective_plan(model, sharders, group)
 
 
-def copy_initial_tables(dmp: nn.Module, tables: list[torch.Tensor]) -> None:
-    """Write each table's initial rows into this rank's shards of it (or its replica)."""
-    state = dmp.state_dict()
-    with torch.no_grad():
-        for index, full in enumerate(tables):
-            key = next(k for k in state if k.endswith(f"{EMBEDDINGS}.embedding_bags.table_{index}.weight"))
-            value = state[key]
-            if hasattr(value, "local_shards"):  # ShardedTensor: the shards this rank holds
-                for shard in value.local_shards():
-                    (row, col), (rows, cols) = shard.metadata.shard_offsets, shard.metadata.shard_sizes
-                    shard.tensor.copy_(full[row:row + rows, col:col + cols])
-            else:
-                value.copy_(full)
+def model_with_meta_tables(resolved: Any, table_sizes: list[int], family: Any, gradient_scale: float = 1.0) -> nn.Module:
+    """The case's model with its dense parts built for real and its tables as the strategy's ``shardable()``
+    form on the meta device (no table memory): the model is built over one-row tables (the dense parts do not
+    depend on the rows), whose strategy then gives its shardable form at ``table_sizes``. Its weights are not
+    yet the case's: :meth:`~dlrmbench.model.dlrm.Dlrm.reset_parameters` draws them once the tables exist."""
+    from dlrmbench.workload.build import build_model
+
+    model = build_model(resolved, [1] * len(table_sizes), family)
+    strategy = model.embeddings
+    if not hasattr(strategy, "shardable"):
+        raise ValueError(f"distributed.topology torchrec_dmp shards TorchRec tables; embedding "
+                         f"{resolved.case.embedding.name} has no shardable() form (choose a strategy that has one: "
+                         "dlrmbench list-plugins)")
+    model.embeddings = strategy.shardable(gradient_scale=gradient_scale, table_sizes=list(table_sizes))
+    return model
 
 
 def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, group: Any) -> DistributedWorkload:
-    """Dataset and this rank's DMP-sharded model, from the resolved case."""
+    """Dataset and this rank's DMP-sharded model, from the resolved case.
+
+    Host memory: this rank's shards and the dense model, never the whole tables. The tables stay on the meta
+    device until DMP allocates this rank's shards; then the whole model is initialised from the case's seed in
+    the single-process order (:meth:`~dlrmbench.model.dlrm.Dlrm.reset_parameters`), each table's draw
+    written only into the shards held here, so every rank starts from the single-process weights."""
     from torchrec.distributed import DistributedModelParallel
+    from torchrec.distributed.comm_ops import get_gradient_division
     from torchrec.distributed.embeddingbag import EmbeddingBagCollectionSharder
 
-    from dlrmbench.workload.build import build_family, build_model, open_case_data
+    from dlrmbench.workload.build import build_family, open_case_data
 
     resolved, device, dataset, table_sizes = open_case_data(resolved, local_rank, rank, world)
     case = resolved.case
     dataset = RankData(dataset, BatchShare.rows(rank, world), case.distributed.read, case.distributed.pipeline)
     family = build_family(resolved, table_sizes)
-    model = build_model(resolved, table_sizes, family)  # the single-process model: the same initial weights
-    strategy = model.embeddings
-    if not hasattr(strategy, "shardable"):
-        raise ValueError(f"distributed.topology torchrec_dmp shards TorchRec tables; embedding "
-                         f"{case.embedding.name} has no shardable() form (choose a strategy that has one: dlrmbench list-plugins)")
-    from torchrec.distributed.comm_ops import get_gradient_division
-
     gradient_scale = 1.0 if get_gradient_division() else float(world)
-    initial = [t.detach().clone() for t in strategy.tables()]
-    model.embeddings = strategy.shardable(gradient_scale=gradient_scale)
-    del strategy
+    model = model_with_meta_tables(resolved, table_sizes, family, gradient_scale)
     allowed = allowed_sharding_types([EmbeddingBagCollectionSharder()], device, case.distributed.torchrec_sharding)
     sharders = ordered_sharders(allowed)
     batch_sizes = split_batch(case.batch_size, world)
     plan = sharding_plan(model, world, device, group, sharders, batch_sizes[rank])
     dmp = DistributedModelParallel(model, device=device, plan=plan, sharders=sharders)
-    copy_initial_tables(dmp, initial)
+    with torch.no_grad():
+        dmp.module.reset_parameters()  # every rank draws alike: DDP's replicas stay equal
     wrapped = DmpDlrm(dmp, batch_sizes, rank, group, plan, gradient_scale)
     return DistributedWorkload(case, device, dataset, wrapped, table_sizes, rank, world,  # type: ignore[arg-type]
                                family=family, resolved=resolved)
+
+
+def embedding_bytes(work: DistributedWorkload) -> int:
+    """Bytes of table rows this rank holds (its shards of every table, for the memory check)."""
+    from dlrmbench.distributed.shards import held_bytes
+
+    return held_bytes(work.model.dmp.module.embeddings.ebc, len(work.table_sizes))  # type: ignore[union-attr]
 
 
 def train_dmp(work: DistributedWorkload, reporter: Any, mlperf: Any = None) -> Any:
@@ -248,19 +256,14 @@ def preview_plan(resolved: Any) -> list[dict[str, Any]]:
     meta device. Rows as :func:`plan_rows`, each with the table's ``rows``. Imports torch and torchrec."""
     from torchrec.distributed.embeddingbag import EmbeddingBagCollectionSharder
 
-    from dlrmbench.workload.build import build_family, build_model, case_device
+    from dlrmbench.workload.build import build_family, case_device
 
     sizes = list(resolved.table_sizes or [])
     if not sizes:
         raise ValueError("the table sizes are known only once the data is opened")
     case, world = resolved.case, resolved.world_size
     device = case_device(case, 0)  # a device object only: the planner needs its kind, not the device
-    one_row = [1] * len(sizes)
-    model = build_model(resolved, one_row, build_family(resolved, one_row))
-    strategy = model.embeddings
-    if not hasattr(strategy, "shardable"):
-        raise ValueError(f"embedding {case.embedding.name} has no shardable() form")
-    model.embeddings = strategy.shardable(table_sizes=sizes)
+    model = model_with_meta_tables(resolved, sizes, build_family(resolved, [1] * len(sizes)))
     allowed = allowed_sharding_types([EmbeddingBagCollectionSharder()], device, case.distributed.torchrec_sharding)
     sharders = ordered_sharders(allowed)
     torchrec_log = logging.getLogger("torchrec")

@@ -34,8 +34,11 @@ class Dlrm(nn.Module):
         interaction: nn.Module,
         top_mlp: nn.Module | None,
         out: nn.Linear,
+        seed: int = 0,
+        mlp_init: str = "nvidia",
     ) -> None:
         super().__init__()
+        self.seed, self.mlp_init = seed, mlp_init  # the initialisation's recipe (reset_parameters)
         self.bottom_mlp = bottom_mlp
         self.embeddings = embeddings
         self.interaction = interaction
@@ -44,6 +47,11 @@ class Dlrm(nn.Module):
 
     def dense_parameters(self) -> list[nn.Parameter]:
         return [p for name, p in self.named_parameters() if not name.startswith("embeddings.")]
+
+    def reset_parameters(self) -> None:
+        """Draw every initial weight again from the model's seed, in :func:`build_dlrm`'s order (the
+        ``torchrec_dmp`` topology does once DMP has allocated this rank's shards of the tables)."""
+        _initialise(self, torch.Generator().manual_seed(self.seed), self.mlp_init)
 
     def forward(self, numerical: torch.Tensor, categorical: Ids) -> torch.Tensor:
         bottom = self.bottom_mlp(numerical)
@@ -89,7 +97,7 @@ def build_dlrm(
     width = inter.out_features
     top = backend.mlp(width, top_sizes[:-1]) if len(top_sizes) > 1 else None
     out = nn.Linear(top_sizes[-2] if len(top_sizes) > 1 else width, 1)
-    model = Dlrm(bottom, embeddings, inter, top, out)
+    model = Dlrm(bottom, embeddings, inter, top, out, seed=seed, mlp_init=mlp_init)
     _initialise(model, generator, mlp_init)
     return backend.finalize(model)
 

@@ -34,16 +34,26 @@ def checked_table_sizes(case: Any, dataset_sizes: list[int] | None, num_features
 
 
 class FileDataset:
-    """A dataset directory opened once: the needed splits are checked (and scanned) up front.
+    """A dataset directory opened once: the needed splits are checked up front.
+
+    The values (labels 0/1, finite numerical features, ids in range) are scanned before any batch is made.
+    One process scans every file when it opens them. A rank of a multi-process case (``world_size`` > 1)
+    scans, when it makes a stream, exactly the samples and columns that stream's batches read: its share of
+    every global batch (:meth:`~dlrmbench.data.share.BatchShare.epoch_ranges`) for ``rank_batches``, the
+    whole split for ``batches``. Every value that reaches training is scanned by the rank that reads it, and
+    no rank reads the files whole to scan them; a rank that finds a bad value fails the case with the file,
+    sample and field named (the launcher stops the other ranks).
 
     Args:
         options: the reader options.
         case: the case (its mode decides which splits are opened now; its seed seeds shuffling).
         fmt: ``split`` or ``binary`` (``None``: detect).
         memmap: read through memory maps instead of ``pread``.
+        world_size: the ranks of the case (above 1: scan each stream's share when it is made).
     """
 
-    def __init__(self, options: ReaderOptions, case: Any = None, fmt: Format | None = None, memmap: bool = False) -> None:
+    def __init__(self, options: ReaderOptions, case: Any = None, fmt: Format | None = None, memmap: bool = False,
+                 world_size: int = 1) -> None:
         self.options = options
         self.case = case
         if options.path is None:
@@ -54,11 +64,12 @@ class FileDataset:
             raise DatasetError(f"{self.path}: holds a {detected} dataset, not a {fmt} one; use dataset: {detected}")
         self.format: Format = detected
         self.memmap = memmap
+        self.scan_on_open = world_size <= 1
         self.num_numerical = getattr(getattr(case, "model", None), "num_numerical", DEFAULT_NUM_NUMERICAL)
         self._sizes = table_sizes(self.path, self.format)
         self._sources: dict[str, SampleSource] = {}
-        self.scans: dict[str, Any] = {}
-        self.ids_validated = options.check_values  # every file is scanned when opened (see _open)
+        self.scans: dict[Any, Any] = {}  # split (whole) or (split, batch size, share): what a scan found
+        self.ids_validated = options.check_values  # every value read is scanned first (see _open, _scan)
         for name in splits_needed(case):
             self._open(name)
 
@@ -67,11 +78,36 @@ class FileDataset:
             source = open_source(self.path, self.format, split, self._sizes, memmap=self.memmap,
                                  num_numerical=self.num_numerical)
             source.watch_files()  # type: ignore[attr-defined]  # fingerprinted now, checked while read
-            if self.options.check_values:
-                limits = checked_table_sizes(self.case, self._sizes, source.num_categorical)
-                self.scans[split] = scan_values(source, limits)
+            if self.scan_on_open:
+                self._scan(split, source)  # before it is kept: a split that failed its scan is never read
             self._sources[split] = source
         return self._sources[split]
+
+    def _scan(self, split: str, source: SampleSource, batch_size: int = 0, share: BatchShare | None = None) -> None:
+        """Scan the values of ``split`` (``share``: only what its epoch of batches of ``batch_size`` reads),
+        unless the whole split or this share was scanned already."""
+        if not self.options.check_values or split in self.scans:
+            return
+        key = split if share is None else (split, batch_size, share)
+        if key in self.scans:
+            return
+        limits = checked_table_sizes(self.case, self._sizes, source.num_categorical)
+        ranges = None
+        if share is not None:
+            ranges = share.epoch_ranges(source.samples, batch_size, self._order(split, source, batch_size).num_batches)
+        self.scans[key] = scan_values(source, limits, ranges)
+
+    def bytes_scanned(self) -> int:
+        """Bytes the value scans of this process read (counted as :meth:`bytes_read` counts batches)."""
+        return sum(scan.bytes for scan in self.scans.values())
+
+    def _order(self, split: str, source: SampleSource, batch_size: int) -> BatchOrder:
+        opts = self.options
+        training = split == "train"
+        seed = opts.shuffle_seed if opts.shuffle_seed is not None else getattr(self.case, "seed", 0)
+        return BatchOrder(samples=source.samples, batch_size=batch_size, drop_last=opts.drop_last_batch,
+                          subset=opts.dataset_subset if training else 1.0, shuffle=opts.shuffle_batch_order and training,
+                          seed=seed)
 
     def table_sizes(self) -> list[int] | None:
         return list(self._sizes) if self._sizes else None
@@ -94,42 +130,35 @@ class FileDataset:
     def batches(self, split: str, batch_size: int, device: torch.device,
                 share: BatchShare | None = None) -> FileBatchStream:
         source = self._open(split)
+        self._scan(split, source, batch_size, share)
         opts = self.options
-        training = split == "train"
-        seed = opts.shuffle_seed if opts.shuffle_seed is not None else getattr(self.case, "seed", 0)
-        order = BatchOrder(
-            samples=source.samples,
-            batch_size=batch_size,
-            drop_last=opts.drop_last_batch,
-            subset=opts.dataset_subset if training else 1.0,
-            shuffle=opts.shuffle_batch_order and training,
-            seed=seed,
-        )
-        return FileBatchStream(source, order, device, opts.prefetch, opts.prefetch_workers, share)
+        return FileBatchStream(source, self._order(split, source, batch_size), device, opts.prefetch,
+                               opts.prefetch_workers, share)
 
 
 class BinaryDataset(FileDataset):
-    def __init__(self, options: ReaderOptions, case: Any = None) -> None:
-        super().__init__(options, case, fmt="binary")
+    def __init__(self, options: ReaderOptions, case: Any = None, world_size: int = 1) -> None:
+        super().__init__(options, case, fmt="binary", world_size=world_size)
 
 
 class SplitDataset(FileDataset):
-    def __init__(self, options: ReaderOptions, case: Any = None) -> None:
-        super().__init__(options, case, fmt="split")
+    def __init__(self, options: ReaderOptions, case: Any = None, world_size: int = 1) -> None:
+        super().__init__(options, case, fmt="split", world_size=world_size)
 
 
 class MemmapDataset(FileDataset):
-    def __init__(self, options: Any, case: Any = None) -> None:
-        super().__init__(options, case, fmt=None if options.format == "auto" else options.format, memmap=True)
+    def __init__(self, options: Any, case: Any = None, world_size: int = 1) -> None:
+        super().__init__(options, case, fmt=None if options.format == "auto" else options.format, memmap=True,
+                         world_size=world_size)
 
 
 def build_binary(ctx: BuildContext) -> BinaryDataset:
-    return BinaryDataset(ctx.options, ctx.case)
+    return BinaryDataset(ctx.options, ctx.case, ctx.world_size)
 
 
 def build_split(ctx: BuildContext) -> SplitDataset:
-    return SplitDataset(ctx.options, ctx.case)
+    return SplitDataset(ctx.options, ctx.case, ctx.world_size)
 
 
 def build_memmap(ctx: BuildContext) -> MemmapDataset:
-    return MemmapDataset(ctx.options, ctx.case)
+    return MemmapDataset(ctx.options, ctx.case, ctx.world_size)
