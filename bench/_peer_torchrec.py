@@ -34,8 +34,8 @@ def build_dlrm_dcn(shape: Any, lr: float) -> tuple[nn.Module, torch.optim.Optimi
     return model, torch.optim.Adagrad(dense, lr=lr, eps=ADAGRAD_EPS)
 
 
-def time_dlrm_dcn_training(shape: Any, batches: list, warmup: int, lr: float = 0.01) -> float:
-    """Samples/s of the steps after ``warmup``, the same batches as the other contestants (ids as a KJT)."""
+def dlrm_dcn_steps(shape: Any, batches: list, lr: float = 0.01) -> tuple[Any, int]:
+    """A function training ``DLRM_DCN`` on batch ``i`` of ``batches`` (ids as a KJT), and the batch count."""
     from dlrmbench_plugins.embeddings._torchrec_impl import feature_key, keyed_jagged
 
     model, optimizer = build_dlrm_dcn(shape, lr)
@@ -43,14 +43,24 @@ def time_dlrm_dcn_training(shape: Any, batches: list, warmup: int, lr: float = 0
     inputs = [(numerical, keyed_jagged(categorical, keys), label) for numerical, categorical, label in batches]
     loss_fn = nn.BCEWithLogitsLoss()
     model.train()
-    start = None
-    for step, (numerical, features, label) in enumerate(inputs):
-        if step == warmup:
-            start = time.perf_counter()
+
+    def step(i: int) -> None:
+        numerical, features, label = inputs[i]
         loss = loss_fn(model(numerical, features).squeeze(1), label)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+
+    return step, len(inputs)
+
+
+def time_dlrm_dcn_training(shape: Any, batches: list, warmup: int, lr: float = 0.01) -> float:
+    """Samples/s of the steps after ``warmup``, the same batches as the other contestants (ids as a KJT)."""
+    step, count = dlrm_dcn_steps(shape, batches, lr)
+    start = None
+    for i in range(count):
+        if i == warmup:
+            start = time.perf_counter()
+        step(i)
     elapsed = time.perf_counter() - start
-    del model
-    return (len(inputs) - warmup) * batches[0][0].shape[0] / elapsed
+    return (count - warmup) * batches[0][0].shape[0] / elapsed

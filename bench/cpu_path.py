@@ -178,17 +178,55 @@ def profile(names: list[str], batches: list, out: Path) -> None:
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
     out.mkdir(parents=True, exist_ok=True)
+    shares: dict[str, tuple[int, dict[str, float]]] = {}
     for name in names:
-        model = make_model(name)
-        optimizer = "adagrad" if name.startswith("v2 ") else "sgd"
-        time_training(model, batches[:2], 1, optimizer_name=optimizer)  # warm
-        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-            time_training(model, batches[:3], 1, optimizer_name=optimizer)
-        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18, max_name_column_width=40)
+        steps = 3
+        if name == "torchrec_dcn":
+            from _peer_torchrec import dlrm_dcn_steps
+
+            step, _ = dlrm_dcn_steps(V2_SHAPE, batches[:3])
+            step(0)  # warm
+            with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+                step(1)
+                step(2)
+            steps = 2
+        else:
+            model = make_model(name)
+            optimizer = "adagrad" if name.startswith("v2 ") else "sgd"
+            time_training(model, batches[:2], 1, optimizer_name=optimizer)  # warm
+            with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+                time_training(model, batches[:3], 1, optimizer_name=optimizer)
+            del model
+        averages = prof.key_averages()
+        table = averages.table(sort_by="self_cpu_time_total", row_limit=18, max_name_column_width=40)
         (out / f"{name}.txt").write_text(table)
-        print(f"\nprofile of {name} (2 training steps, batch {batches[0][0].shape[0]}; self CPU time):\n{table}")
-        del model
+        print(f"\nprofile of {name} ({steps} training steps, batch {batches[0][0].shape[0]}; self CPU time):\n{table}")
+        shares[name] = steps, by_kind({e.key: e.self_cpu_time_total for e in averages})
         gc.collect()
+    print("\nself CPU time a step by kind of operator, ms (share of the step):")
+    for name, (steps, kinds) in shares.items():
+        total = sum(kinds.values())
+        print(f"  {name:24s} total {total / steps / 1e3:,.0f}: " +
+              ", ".join(f"{k} {v / steps / 1e3:,.0f} ({100 * v / total:.0f}%)" for k, v in kinds.items()))
+
+
+#: Operator names by kind, matched as substrings of the profiler's keys (first match wins).
+OPERATOR_KINDS = (
+    ("GEMM", ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear")),
+    ("embedding", ("fbgemm", "embedding", "index_select", "index_add", "index_put", "scatter", "gather", "sort",
+                   "unique", "segment", "jagged", "_row_update", "keyed")),
+    ("optimizer", ("adagrad", "addcmul", "addcdiv", "sqrt", "Optimizer")),
+)
+
+
+def by_kind(self_us: dict[str, float]) -> dict[str, float]:
+    """Self CPU microseconds summed per kind (GEMM, embedding, optimizer, other)."""
+    kinds = {kind: 0.0 for kind, _ in OPERATOR_KINDS} | {"other": 0.0}
+    for key, value in self_us.items():
+        low = key.lower()
+        kind = next((k for k, parts in OPERATOR_KINDS if any(p.lower() in low for p in parts)), "other")
+        kinds[kind] += value
+    return kinds
 
 
 def print_gemm_ceiling(ratios: list[float]) -> None:
@@ -367,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inference-repeats", type=int, default=10)
     parser.add_argument("--only", metavar="NAMES", help="comma-separated contestants to run besides the peer "
                         "(e.g. 'after scatter,after,after bf16-table'; default: all)")
-    parser.add_argument("--profile", metavar="DIR", help="write torch.profiler tables of before/after here")
+    parser.add_argument("--profile", metavar="DIR", help="write torch.profiler tables here (dlrm: the after "
+                        "paths; dlrmv2: DLRM_DCN and ours) and print self time by kind of operator")
     parser.add_argument("--kernels", action="store_true", help="print the GEMM kernels oneDNN / MKL chose")
     parser.add_argument("--gemm-only", action="store_true", help="only the bf16/fp32 GEMM ratio of the MLP shapes")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -398,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.steps} timed steps each, {time.monotonic() - started:.0f} s")
     report(runs, args, bf16)
     if args.profile:
-        names = ["after", "after fused", "after bf16-table"] if args.model == "dlrm" else [*V2, "v2 torchrec_fused"]
+        names = ["after", "after fused", "after bf16-table"] if args.model == "dlrm" else ["torchrec_dcn", *V2,
+                                                                                          "v2 torchrec_fused"]
         profile(names, make_batches(SHAPE if args.model == "dlrm" else V2_SHAPE, 3), Path(args.profile))
     return 0
 

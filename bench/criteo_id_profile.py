@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dlrmbench_plugins.datasets.id_profile import (FIT_BATCHES, KAGGLE_CARDINALITIES, KAGGLE_EXPONENTS,
-                                                  expected_distinct, exponents_for, fit_exponent)
+from dlrmbench.config.presets import TABLE_SIZE_PRESETS
+from dlrmbench_plugins.datasets.id_profile import (CRITEO_1TB_VALUES, FIT_BATCHES, KAGGLE_CARDINALITIES,
+                                                  KAGGLE_EXPONENTS, expected_distinct, exponents_for, fit_exponent,
+                                                  thresholded_distinct)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,6 +30,7 @@ HELD_OUT_FILE = "deepfm_pytorch_optimization_test_10k_reconstructed.txt"
 DLRMV2_TABLES = [40000000, 39060, 17295, 7424, 20265, 3, 7122, 1543, 63, 40000000, 3067956, 405282, 10, 2209,
                  11938, 155, 4, 976, 14, 40000000, 40000000, 40000000, 590152, 12973, 108, 36]
 DLRMV2_BATCH = 55296
+NVIDIA_MODELS = (("criteo_fl3", 65536), ("criteo_fl15", 32768))  # large (8 GPUs, global batch), small (1 GPU)
 
 
 def categorical_columns(path: Path) -> list[np.ndarray]:
@@ -70,7 +73,27 @@ def main() -> None:
         total_criteo += criteo
         print(f"{t:<6} {rows:<12,} {s:<5.2f} {uniform:<12,.0f} {criteo:,.0f}")
     print(f"all    {sum(DLRMV2_TABLES):<12,} {'':5} {total_uniform:<12,.0f} {total_criteo:,.0f}")
+    nvidia_thresholded_tables()
     print(f"({time.perf_counter() - start:.0f} s)")
+
+
+
+def nvidia_thresholded_tables() -> None:
+    """NVIDIA's tables keep the values seen at least 3 (large) or 15 (small) times and fold the rest into row 0:
+    the law over the table's rows (what the generator draws) against the law over all of Criteo 1TB's values,
+    cut and folded so (``thresholded_distinct``), per table and in all, at the suites' batch sizes."""
+    for preset, batch in NVIDIA_MODELS:
+        sizes = list(TABLE_SIZE_PRESETS[preset])
+        print(f"\nNVIDIA {preset} tables, one-hot ids of a batch of {batch:,} (expected distinct rows):")
+        print("table  rows         1TB values   s     generated  thresholded  error")
+        generated = thresholded = 0.0
+        for t, (rows, s, values) in enumerate(zip(sizes, exponents_for(sizes), CRITEO_1TB_VALUES)):
+            ours, theirs = expected_distinct(s, rows, batch), thresholded_distinct(s, rows, values, batch)
+            generated += ours
+            thresholded += theirs
+            print(f"{t:<6} {rows:<12,} {values:<12,} {s:<5.2f} {ours:<10,.0f} {theirs:<12,.0f} {ours / theirs - 1:+.1%}")
+        print(f"all    {sum(sizes):<12,} {'':12} {'':5} {generated:<10,.0f} {thresholded:<12,.0f} "
+              f"{generated / thresholded - 1:+.1%}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ load on a shared machine hits all alike:
 - ``bare <allocator>``: ``bench/_bare_loop.py``, the case's model and batches in a plain timed loop, started
   with that allocator's environment (``glibc`` = how a user's script runs);
 - ``run <allocator>``: ``dlrmbench run`` of the same case with ``allocator: <allocator>`` (``glibc`` = the
-  harness before it chose its allocator; ``glibc-tuned`` = its default now).
+  harness before it chose its allocator; ``glibc-tuned`` = its default now);
+- ``run <allocator> no-telemetry`` (``--no-telemetry``): the same with the parent's telemetry sampler off, to
+  tell the sampler's cost (it reads ``/proc`` every 100 ms while the worker's threads want both cores) from
+  the rest of the harness.
 
 Per contestant: p50 and mean of the measured step times (warm-up excluded), CPU time a step (all threads;
 it hardly moves when other processes take the cores, so it is the figure to trust on a shared machine),
@@ -62,15 +65,21 @@ class Contestant:
     kernel_share: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)  # CPU time a measured step (all threads)
     recorded: dict | None = None  # the allocator the process reported
+    telemetry: bool = True  # run only: the parent's sampler on (the default) or off
 
     @property
     def label(self) -> str:
-        return f"{self.precision} {self.kind} {self.allocator}"
+        return f"{self.precision} {self.kind} {self.allocator}" + ("" if self.telemetry else " no-telemetry")
+
+    @property
+    def case(self) -> str:
+        return f"{self.precision}-{self.allocator}" + ("" if self.telemetry else "-no-telemetry")
 
 
 def write_suite(path: Path, shape: str, precisions: list[str], allocator_names: list[str], steps: int,
                 warmup: int) -> None:
-    """One case per precision x allocator, named ``<precision>-<allocator>``."""
+    """One case per precision x allocator, named ``<precision>-<allocator>``, and the same with the parent's
+    telemetry sampler off (``-no-telemetry``)."""
     import yaml
 
     batch, total = 2048, steps + warmup
@@ -83,6 +92,7 @@ def write_suite(path: Path, shape: str, precisions: list[str], allocator_names: 
         "optimizer": {"lr": 0.01, "warmup_steps": 0, "decay_start_step": None},
     }
     cases = [{"name": f"{p}-{a}", "precision": p, "allocator": a} for p in precisions for a in allocator_names]
+    cases += [{**c, "name": f"{c['name']}-no-telemetry", "telemetry": {"enabled": False}} for c in list(cases)]
     path.write_text(yaml.safe_dump({"name": "harness-overhead", "defaults": defaults, "cases": cases}))
 
 
@@ -117,7 +127,7 @@ def run_harness(suite: Path, case: str) -> dict:
 
 
 def measure(contestant: Contestant, suite: Path) -> None:
-    case = f"{contestant.precision}-{contestant.allocator}"
+    case = contestant.case
     got = run_bare(suite, case, contestant.allocator) if contestant.kind == "bare" else run_harness(suite, case)
     contestant.p50_ms.append(1e3 * statistics.median(got["times"]))
     contestant.mean_ms.append(1e3 * statistics.fmean(got["times"]))
@@ -145,7 +155,7 @@ def ratios(base: list[float], other: list[float]) -> list[float]:
 def report(contestants: list[Contestant], rounds: int, seconds: float) -> None:
     threads = os.environ.get("OMP_NUM_THREADS", f"torch's default ({os.cpu_count()} cores)")
     print(f"\n{rounds} interleaved round(s) in {seconds:.0f} s; threads {threads}; values: median (min-max) over rounds")
-    header = (f"{'contestant':28s} {'p50 ms':>22s} {'mean ms':>22s} {'CPU ms/step':>22s} {'faults/step':>22s} "
+    header = (f"{'contestant':36s} {'p50 ms':>22s} {'mean ms':>22s} {'CPU ms/step':>22s} {'faults/step':>22s} "
               f"{'kernel CPU':>12s} "
               f"{'bare glibc / this (p50, mean)':>34s} {'bare same / this (p50, mean)':>34s}")
     print(header)
@@ -160,17 +170,17 @@ def report(contestants: list[Contestant], rounds: int, seconds: float) -> None:
             cells.append(f"{spread(ratios(base.p50_ms, c.p50_ms), '.3f')}, {spread(ratios(base.mean_ms, c.mean_ms), '.3f')}")
         cpu_cells.append((c, bare.get(c.allocator), bare.get("glibc")))
         kernel = f"{100 * statistics.median(c.kernel_share):.1f}%" if c.kernel_share else "-"
-        print(f"{c.label:28s} {spread(c.p50_ms, '.1f'):>22s} {spread(c.mean_ms, '.1f'):>22s} "
+        print(f"{c.label:36s} {spread(c.p50_ms, '.1f'):>22s} {spread(c.mean_ms, '.1f'):>22s} "
               f"{spread(c.cpu_ms, '.1f'):>22s} {spread(c.faults_per_step, ',.0f'):>22s} {kernel:>12s} {cells[0]:>34s} {cells[1]:>34s}")
     print("\nCPU time a step, bare / this (robust to other processes taking the cores; per round, median (min-max)):")
     for c, same, plain in cpu_cells:
         if c.kind == "run" and c.cpu_ms:
             vs = [f"bare {b.allocator} {spread(ratios(b.cpu_ms, c.cpu_ms), '.3f')}" for b in (plain, same)
                   if b is not None and b.cpu_ms and (b is plain or b is not plain)]
-            print(f"  {c.label:28s} {'; '.join(dict.fromkeys(vs))}")
+            print(f"  {c.label:36s} {'; '.join(dict.fromkeys(vs))}")
     print("\nallocator each process reported (result environment['allocator'] / the bare loop's own reading):")
     for c in contestants:
-        print(f"  {c.label:28s} {json.dumps(c.recorded, sort_keys=True)}")
+        print(f"  {c.label:36s} {json.dumps(c.recorded, sort_keys=True)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-allocators", default="glibc,glibc-tuned,jemalloc,tcmalloc")
     parser.add_argument("--bare-allocators", default="glibc,glibc-tuned")
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS of every contestant (default: torch's own)")
+    parser.add_argument("--no-telemetry", action="store_true",
+                        help="also run each harness contestant with the parent's telemetry sampler off")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.steps < 5:
         parser.error("--rounds must be at least 1 and --steps at least 5")
@@ -210,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU {os.cpu_count()} cores, flags {' '.join(flags) or 'none of avx2/avx512/amx'}; shape {args.shape}, "
           f"batch 2048, {args.warmup} warm-up + {args.steps} measured steps a process")
     contestants = [Contestant(kind, a, p) for p in precisions for kind in ("bare", "run") for a in chosen.get(kind, [])]
+    if args.no_telemetry:
+        contestants += [Contestant("run", a, p, telemetry=False) for p in precisions for a in chosen.get("run", [])]
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         suite = Path(tmp) / "harness-overhead.yaml"
@@ -217,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         for round_index in range(args.rounds):
             for c in contestants:
                 measure(c, suite)
-                print(f"  round {round_index + 1}/{args.rounds} {c.label:28s} p50 {c.p50_ms[-1]:8.1f} ms, mean "
+                print(f"  round {round_index + 1}/{args.rounds} {c.label:36s} p50 {c.p50_ms[-1]:8.1f} ms, mean "
                       f"{c.mean_ms[-1]:8.1f} ms, faults/step {c.faults_per_step[-1] if c.faults_per_step else 0:10,.0f}",
                       file=sys.stderr, flush=True)
     report(contestants, args.rounds, time.monotonic() - started)

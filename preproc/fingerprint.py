@@ -36,8 +36,12 @@ def record(path: Path) -> dict[str, Any]:
     return {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "digest": sampled_digest(path)}
 
 
-def change(path: Path, recorded: Any) -> str | None:
-    """How ``path`` differs from its ``recorded`` fingerprint (None: unchanged, or nothing usable recorded)."""
+def change(path: Path, recorded: Any, when: str = "made") -> str | None:
+    """How ``path`` differs from its ``recorded`` fingerprint (None: unchanged, or nothing usable recorded).
+
+    The rule: another size is a change; the same modification time is no change (the digest is not read);
+    another modification time is a change only when the digest differs too (a copy that did not keep times
+    passes). ``when``: what was done to the file when it was recorded ("made", "opened")."""
     if not isinstance(recorded, dict) or not isinstance(recorded.get("bytes"), int):
         return None
     try:
@@ -45,9 +49,9 @@ def change(path: Path, recorded: Any) -> str | None:
     except OSError:
         return "it is gone"
     if stat.st_size != recorded["bytes"]:
-        return f"{stat.st_size:,} bytes now, {recorded['bytes']:,} when it was made"
+        return f"{stat.st_size:,} bytes now, {recorded['bytes']:,} when it was {when}"
     if stat.st_mtime_ns == recorded.get("mtime_ns") or not isinstance(recorded.get("digest"), str):
         return None
     if sampled_digest(path) != recorded["digest"]:
-        return "same size, but its content was rewritten after it was made (modified since, different bytes)"
+        return f"same size, but its content was rewritten after it was {when} (modified since, different bytes)"
     return None

@@ -69,8 +69,8 @@ def compare_command(paths: tuple[Path, ...], baseline: Path | None, metric: str 
                        + "; ".join(f"{k}: {v}" for k, v in diff.values.items()), err=True)
         for where, line in comparison.noise_lines():
             click.echo(f"Warning: {where}: {line}", err=True)
-        for note in comparison.timing:
-            click.echo(f"Warning: {note}", err=True)
+        for note in comparison.timing + comparison.data:
+            click.echo(f"Warning: {shown(note)}", err=True)
     if fmt == "table":
         from dlrmbench.report.terminal import print_comparison
 

@@ -169,11 +169,10 @@ def run_command(suite: Path, dry_run: bool, only: tuple[str, ...], output: Path,
 
         cases = [shorten(c) for c in cases]
     planned = plan(cases, host, get_registry())
-    from dlrmbench.runner.plan import thread_warning
+    from dlrmbench.runner.plan import plan_warnings
 
     for item in planned:
-        warning = thread_warning(item.case, host) if item.runnable else None
-        if warning:
+        for warning in plan_warnings(item.case, host) if item.runnable else []:
             console.print(Text("Warning: ", style="yellow") + Text(f"{item.case.name}: {warning}"), soft_wrap=True)
     if dry_run and as_json:
         from dlrmbench.report.jsonout import plan_document

@@ -111,9 +111,12 @@ def shorten(case: Case) -> Case:
 
 
 def with_dataset_path(case: Case, path: Path, plugin: str = "split") -> Case:
-    """``case`` reading the dataset at ``path`` through the ``plugin`` dataset."""
+    """``case`` reading the dataset at ``path`` through the ``plugin`` dataset. A case that already reads that
+    plugin keeps its own options (batch order, shuffle seed, prefetch...) with the new path; another plugin's
+    options (a synthetic generator's) do not apply to the files and are dropped."""
     data = case.variant_data()
-    data["dataset"] = {"name": plugin, "options": {"path": str(path)}}
+    options = dict(case.dataset.options) if case.dataset.name == plugin else {}
+    data["dataset"] = {"name": plugin, "options": {**options, "path": str(path)}}
     data["tags"] = {**case.tags, "data": f"criteo ({plugin}: {path})"}
     return Case.model_validate(data)
 

@@ -16,6 +16,7 @@ import numpy as np
 from dlrmbench.data.errors import DatasetError
 from dlrmbench.data.raw import RawBatch, ReadCounter, ScratchBuffers, no_dense, pread_array
 from dlrmbench.data.share import ReadRequest
+from dlrmbench.data.watch import FileWatch
 
 NUM_NUMERICAL = 13
 NUM_CATEGORICAL = 26
@@ -113,6 +114,7 @@ class BinaryFile:
     """One split of a binary dataset, read with ``pread`` (one read per batch, no seek)."""
 
     num_categorical = NUM_CATEGORICAL
+    watch: FileWatch | None = None  # set by :meth:`watch_files` (a run's reader), checked by its streams
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -121,10 +123,20 @@ class BinaryFile:
         self._scratch = ScratchBuffers()
         self.bytes_read = ReadCounter()
 
+    def watch_files(self) -> FileWatch:
+        """Fingerprint the file now; a read that comes back short is then said to be the change it is."""
+        self.watch = FileWatch([self.path])
+        return self.watch
+
     def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
         shape = (count, RECORD_WORDS)
         out = self._scratch.get(0, WORD, shape) if transient else None
-        records = pread_array(self._fd, self.path, start * RECORD_BYTES, WORD, shape, out)
+        try:
+            records = pread_array(self._fd, self.path, start * RECORD_BYTES, WORD, shape, out)
+        except EOFError:
+            if self.watch is not None:
+                self.watch.check()  # names the file and what changed
+            raise
         self.bytes_read.add(records)
         return split_records(records)
 

@@ -3,6 +3,10 @@
 The reference lists a ``memmap`` dataset type but never implemented it (facts sheet 3.3). Here a
 batch is a slice of the mapped files: no read call and no intermediate buffer; the page cache is
 the buffer. Files are opened and checked exactly like the ``pread`` readers (same errors).
+
+A map of a file that shrank raises SIGBUS on the first page past its new end, which no Python code can
+catch: a run's reader (:meth:`watch_files`) checks its files' size and modification time before every
+batch (an ``fstat`` per file), so a file changed under the maps is refused by name before a page is touched.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ class MemmapSplitFiles(SplitFiles):
         self.close()  # the maps keep the files open
 
     def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
+        if self.watch is not None:
+            self.watch.check_open()
         end = start + count
         batch = RawBatch(self._label[start:end], self._numerical[start:end], [c[start:end] for c in self._cats])
         self.bytes_read.add(batch.label, batch.numerical, *batch.categorical)
@@ -31,6 +37,8 @@ class MemmapSplitFiles(SplitFiles):
 
     def read_request(self, request: ReadRequest, transient: bool = False) -> RawBatch:
         """Views of only the files and rows ``request`` names (only their pages are touched)."""
+        if self.watch is not None:
+            self.watch.check_open()
         (a, b), (i, j) = request.label, request.ids
         numerical = self._numerical[request.dense[0]:request.dense[1]] if request.dense is not None else \
             no_dense(j - i, self._numerical.dtype)
@@ -49,6 +57,8 @@ class MemmapBinaryFile(BinaryFile):
         self.close()
 
     def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
+        if self.watch is not None:
+            self.watch.check_open()
         records = self._records[start:start + count]
         self.bytes_read.add(records)
         return split_records(records)

@@ -39,6 +39,11 @@ def day_path(root: Path, day: int, kind: str) -> Path:
     return root / (f"day_{day}_sparse_multi_hot.npz" if kind == "multi_hot" else f"day_{day}_{kind}.npy")
 
 
+def day_files(root: Path, day: int, multi_hot_npz: bool = False) -> list[Path]:
+    """The files one day is read from: labels, dense, sparse (and the multi-hot ``.npz``)."""
+    return [day_path(root, day, kind) for kind in KINDS + (("multi_hot",) if multi_hot_npz else ())]
+
+
 def days_present(root: Path) -> list[int]:
     """Day numbers with a ``day_N_labels.npy`` file, ascending."""
     if not root.is_dir():

@@ -27,6 +27,7 @@ from dlrmbench.data import model_size
 from dlrmbench.data.errors import DatasetError
 from dlrmbench.data.raw import RawBatch, ReadCounter, ScratchBuffers, no_dense, pread_array
 from dlrmbench.data.share import ReadRequest
+from dlrmbench.data.watch import FileWatch
 
 SPLITS = ("train", "test", "validation")
 LABEL = np.dtype("bool")
@@ -286,11 +287,25 @@ class SplitFiles:
         self._fds = [os.open(p, os.O_RDONLY) for p in self.paths]
         self._scratch = ScratchBuffers()
         self.bytes_read = ReadCounter()
+        self.watch: FileWatch | None = None  # set by :meth:`watch_files` (a run's reader)
+
+    def watch_files(self) -> FileWatch:
+        """Fingerprint the split's files now; a read that comes back short is then said to be the change it is."""
+        self.watch = FileWatch(self.paths)
+        return self.watch
+
+    def _pread(self, i: int, dtype: np.dtype, shape: tuple[int, ...], offset: int, transient: bool) -> np.ndarray:
+        out = self._scratch.get(i, dtype, shape) if transient else None
+        try:
+            return pread_array(self._fds[i], self.paths[i], offset, dtype, shape, out)
+        except EOFError:
+            if self.watch is not None:
+                self.watch.check([self.paths[i]])  # names the file and what changed
+            raise
 
     def read(self, start: int, count: int, transient: bool = False) -> RawBatch:
         def pread(i: int, dtype: np.dtype, shape: tuple[int, ...], offset: int) -> np.ndarray:
-            out = self._scratch.get(i, dtype, shape) if transient else None
-            return pread_array(self._fds[i], self.paths[i], offset, dtype, shape, out)
+            return self._pread(i, dtype, shape, offset, transient)
 
         label = pread(0, LABEL, (count,), start)
         numerical = pread(1, NUMERICAL, (count, self.num_numerical), start * NUMERICAL.itemsize * self.num_numerical)
@@ -302,8 +317,7 @@ class SplitFiles:
         """Only the files and rows ``request`` names (the reference's ranks open only their own cat files,
         and numerical.bin only on the bottom MLP's rank)."""
         def pread(i: int, dtype: np.dtype, shape: tuple[int, ...], offset: int) -> np.ndarray:
-            out = self._scratch.get(i, dtype, shape) if transient else None
-            return pread_array(self._fds[i], self.paths[i], offset, dtype, shape, out)
+            return self._pread(i, dtype, shape, offset, transient)
 
         (a, b), (i, j) = request.label, request.ids
         label = pread(0, LABEL, (b - a,), a)

@@ -118,6 +118,9 @@ class FileBatchStream:
         return to_batch(self.source.read(start, count, transient=True))  # to_batch copies everything out
 
     def __iter__(self) -> Iterator[Batch]:
+        watch = getattr(self.source, "watch", None)
+        if watch is not None:  # before every pass: a file changed since the reader opened it is refused
+            watch.check()
         indices = self.order.indices(self._epoch)
         self._epoch += 1
         if self.prefetch_depth <= 0:

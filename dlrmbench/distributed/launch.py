@@ -75,6 +75,29 @@ def failure_reason(log: str, reason: str, first_error: dict[str, Any] | None) ->
 WATCH_INTERVAL_S = 0.5
 
 
+#: What a stopped rank's failure reason says after naming it (the runner's watch and the heartbeat watch).
+STOPPED_CONSEQUENCE = ("its peers cannot go on, so the case was ended; resume a stopped process with SIGCONT, or "
+                       "raise distributed.timeout_s")
+
+
+class StopTimer:
+    """When each rank was first seen stopped, by this process's clock, and whether one has been for ``timeout_s``
+    (shared by the watch of this node's processes and the heartbeat watch across nodes)."""
+
+    def __init__(self, timeout_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.timeout_s = timeout_s
+        self.clock = clock
+        self.stopped_since: dict[int, float] = {}
+
+    def update(self, rank: int, stopped: bool) -> bool:
+        """Record whether ``rank`` is stopped now; True once it has been for ``timeout_s``."""
+        if not stopped:
+            self.stopped_since.pop(rank, None)
+            return False
+        now = self.clock()
+        return now - self.stopped_since.setdefault(rank, now) >= self.timeout_s
+
+
 class StoppedRankWatch:
     """Ends a multi-rank case whose rank has been stopped (SIGSTOP, a debugger, a job-control stop) for
     ``distributed.timeout_s``, naming the rank, instead of waiting for torchrun: its ranks live in their own
@@ -92,7 +115,7 @@ class StoppedRankWatch:
         self.timeout_s = timeout_s
         self.clock = clock
         self.ranks: dict[int, Any] = {}  # rank -> psutil.Process
-        self.stopped_since: dict[int, float] = {}
+        self.timer = StopTimer(timeout_s, clock)
         self.next_check = 0.0
 
     def _find_ranks(self) -> None:
@@ -131,12 +154,7 @@ class StoppedRankWatch:
                 stopped = process.status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
             except psutil.Error:
                 stopped = False
-            if not stopped:
-                self.stopped_since.pop(rank, None)
-                continue
-            since = self.stopped_since.setdefault(rank, now)
-            if now - since >= self.timeout_s:
+            if self.timer.update(rank, stopped):
                 return (f"rank {rank} (pid {process.pid}) was stopped (SIGSTOP, a debugger or job control) for "
-                        f"{self.timeout_s:g} s, the case's distributed.timeout_s: its peers cannot go on, so the "
-                        "case was ended; resume a stopped process with SIGCONT, or raise distributed.timeout_s")
+                        f"{self.timeout_s:g} s, the case's distributed.timeout_s: {STOPPED_CONSEQUENCE}")
         return None

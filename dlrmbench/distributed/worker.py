@@ -5,7 +5,8 @@ case has more than one process; nothing here imports the runner. Rank 0 reports
 progress and the result (with every rank's step times and peak memory, gathered at the end). Any rank
 that fails reports its own error event (with its rank and the time), so the parent records the first
 error; torchrun then stops the other ranks, and a rank blocked in a collective fails when its peer's
-connection closes, or at the latest after ``distributed.timeout_s``.
+connection closes, or at the latest after ``distributed.timeout_s``. In a multi-node case a rank stopped on any
+node is named within ``distributed.timeout_s`` by the heartbeat watch (:mod:`dlrmbench.distributed.heartbeat`).
 """
 
 from __future__ import annotations
@@ -32,17 +33,19 @@ def rank_environment() -> tuple[int, int, int]:
 
 
 def init_process_group(case: Case, rank: int, world: int, local_rank: int) -> Any:
-    """NCCL on GPUs, gloo on the CPU, with the case's collective timeout."""
+    """NCCL on GPUs, gloo on the CPU, with the case's collective timeout (in a multi-node case plus the
+    heartbeat watch's slack, so that a stopped rank is named by the watch before a peer's collective times out)."""
     import torch.distributed as dist
 
     from dlrmbench.devices import device_of
+    from dlrmbench.distributed.heartbeat import collective_timeout_s
 
     device = device_of(case.device)
     device.set_current(local_rank)
     backend = device.distributed_backend
     if not dist.is_initialized():
         dist.init_process_group(backend, rank=rank, world_size=world,
-                                timeout=timedelta(seconds=case.distributed.timeout_s))
+                                timeout=timedelta(seconds=collective_timeout_s(case.distributed.timeout_s)))
     return dist.group.WORLD
 
 
@@ -123,6 +126,7 @@ def _run_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_sizes
     import torch
     import torch.distributed as dist
 
+    from dlrmbench.data.watch import data_files
     from dlrmbench.distributed.train import peak_memory_bytes
     from dlrmbench.workload.precision import apply_precision
     from dlrmbench.workload.result_metrics import inference_metrics, rank_metrics, test_metrics, train_metrics
@@ -135,7 +139,7 @@ def _run_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_sizes
                   batch_sizes=batch_sizes,
                   parameters=sum(p.numel() for p in work.model.parameters()),
                   torch_version=torch.__version__, cuda_version=torch.version.cuda,
-                  threads=torch.get_num_threads(), allocator=allocators.checked())
+                  threads=torch.get_num_threads(), allocator=allocators.checked(), data=data_files(work.dataset))
     if case.mode == "train":
         if mlperf is not None:
             mlperf.weights_initialized(work.model)
@@ -169,6 +173,7 @@ def _run_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_sizes
 
 def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world: int, local_rank: int) -> None:
     """Run the resolved case as rank ``rank`` of ``world`` on its topology plugin; rank 0 emits the result."""
+    from dlrmbench.distributed.heartbeat import rank_heartbeat
     from dlrmbench.workload.build import PluginBuilder
 
     case = resolved.case
@@ -178,8 +183,9 @@ def run_distributed(resolved: ResolvedCase, reporter: Reporter, rank: int, world
 
         torch.set_num_threads(case.threads)
     init_process_group(case, rank, world, local_rank)
-    runner = PluginBuilder(resolved, None, case.device, rank, world)("topology")
-    runner.run(resolved, reporter, rank, world, local_rank)
+    with rank_heartbeat(rank, world, case.distributed.timeout_s):  # multi-node: a rank stopped anywhere is named
+        runner = PluginBuilder(resolved, None, case.device, rank, world)("topology")
+        runner.run(resolved, reporter, rank, world, local_rank)
 
 
 class HybridRank:

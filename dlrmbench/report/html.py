@@ -227,7 +227,8 @@ def _render(sets: list[ResultSet], baseline: ResultSet | None,
         notes.append(f"Verdicts: {comparison.rule}.")
     notes.append("Energy is board energy from NVML's energy counter (GPU boards only, not wall-socket energy).")
     parts.append("<ul class='note'>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
-    noise = comparison.noise_lines() + [("timing", note) for note in comparison.timing]
+    noise = comparison.noise_lines() + [(kind, note) for kind, notes in (("timing", comparison.timing),
+                                                                          ("data", comparison.data)) for note in notes]
     if noise:
         items = "".join(f"<li><b>{_e(where)}</b>: {_e(what)}</li>" for where, what in noise)
         parts.append(f"<div class='warn'><b>Warning:</b> noisy runs are left out of verdicts; a verdict with too "

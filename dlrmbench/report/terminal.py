@@ -238,6 +238,7 @@ def print_comparison(console: Console, comparison: Comparison, noise: bool = Tru
     if noise:
         print_noise(console, comparison.noise_lines())
     print_noise(console, [("timing", note) for note in comparison.timing])
+    print_noise(console, [("data", note) for note in comparison.data])
     if comparison.env_differences:
         console.print("[yellow]Warning:[/] the result sets were measured in different environments; "
                       "differences may come from these, not from the code:", soft_wrap=True)

@@ -16,7 +16,8 @@ a value is the 95% t-interval of the per-run values (none with one run).
 Numbers that must not be set against each other are not: scaled-down cases get no reference ratio
 and no baseline ratio against a full-size case; AUC is compared with the reference only for cases
 that ran on real (not synthetic) data. Environments that differ between result sets (GPU model,
-driver, package versions, ...) are listed so the views can warn about them.
+driver, package versions, ...) are listed so the views can warn about them, and so are cases whose runs read
+other data than the baseline's (:mod:`dlrmbench.results.same_data`).
 """
 
 from __future__ import annotations
@@ -200,6 +201,7 @@ class Comparison:
     min_change: float = DEFAULT_MIN_CHANGE
     alpha: float = DEFAULT_ALPHA
     timing: list[str] = field(default_factory=list)  # sets measured hours apart from the baseline
+    data: list[str] = field(default_factory=list)  # cases whose results read other data than the baseline's
 
     @property
     def rule(self) -> str:
@@ -522,7 +524,29 @@ def compare(sets: list[ResultSet], baseline: ResultSet | None = None, metric: st
                         "(per-batch-size metrics take NAME or NAME@BATCH; serving metrics NAME@BATCH:cCLIENTS)")
     return Comparison(sets=labels, baseline=baseline.label if baseline else None, rows=rows,
                       env_differences=environment_differences(all_sets), min_change=min_change, alpha=alpha,
-                      timing=timing_notes(all_sets, baseline))
+                      timing=timing_notes(all_sets, baseline), data=data_notes(groups, order, labels, baseline))
+
+
+def data_notes(groups: dict[tuple[str, str], dict[str, list[CaseResult]]], order: list[tuple[str, str]],
+               labels: list[str], baseline: ResultSet | None) -> list[str]:
+    """One note per case and result set whose runs read other data (files of another size or content) than
+    the baseline's (without a baseline: than the first set's), from the fingerprints the readers took."""
+    from dlrmbench.results.same_data import data_difference
+
+    out = []
+    for key in order:
+        per_set = groups[key]
+        base_label = baseline.label if baseline is not None else next((lb for lb in labels if lb in per_set), None)
+        if base_label not in per_set:
+            continue
+        reference = per_set[base_label][0]
+        for label in labels:
+            if label == base_label or label not in per_set:
+                continue
+            found = dict.fromkeys(d for r in per_set[label] if (d := data_difference(r, reference)) is not None)
+            out.extend(f"{key[0]}/{key[1]} in {label}: {d}{'' if baseline is not None else f' ({base_label})'}"
+                       for d in found)
+    return out
 
 
 def _row(key: tuple[str, str], per_set: dict[str, list[CaseResult]], sample: CaseResult,

@@ -103,6 +103,8 @@ def collect(case: Case, outcome: WorkerOutcome, base: dict[str, Any]) -> CaseRes
         metrics = _partial_metrics(case, step_times) if case.mode == "train" else {}
     environment = {k: built[k] for k in ("torch_version", "cuda_version", "threads", "allocator")
                    if k in built}
+    if isinstance(built.get("data"), dict):  # the fingerprints of the files the case read (dlrmbench.data.watch)
+        environment["data"] = built["data"]
     if final is not None and status == "ok" and isinstance(final.get("environment"), dict):  # what the mode ran on (serving runtime)
         environment.update(final["environment"])
     log_tail = None if status == "ok" else ((error or {}).get("traceback") or outcome.log_tail or None)

@@ -143,6 +143,25 @@ def thread_warning(case: Case, host: Host) -> str | None:
             f"core(s) here; the threads will compete for cores (lower threads)")
 
 
+def emulated_bf16_warning(case: Case) -> str | None:
+    """Why a CPU case at bf16 times emulation, or None: without AVX-512-BF16 or AMX torch computes bf16 matmuls
+    in float32 and rounds, so the case runs slower than fp32 and its speed says nothing about bf16 hardware
+    (its accuracy still is bf16's)."""
+    if case.device != "cpu" or case.precision != "bf16" or case.mode == "serve":
+        return None  # serve: its bf16 is planned as skipped (serve_reason)
+    from dlrmbench.cpu_features import native_bf16_reason
+
+    why = native_bf16_reason()
+    if why is None:
+        return None
+    return f"precision bf16: {why}; its speed measures the emulation, not bf16 hardware (fp32 is faster here)"
+
+
+def plan_warnings(case: Case, host: Host) -> list[str]:
+    """What ``run`` warns of for a runnable case before it runs (the case still runs)."""
+    return [w for w in (thread_warning(case, host), emulated_bf16_warning(case)) if w]
+
+
 def select(cases: list[Case], only: tuple[str, ...]) -> list[Case]:
     """Cases whose name matches any glob in ``only`` (all when empty)."""
     if not only:

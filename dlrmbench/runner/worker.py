@@ -28,6 +28,7 @@ def run_case(resolved: ResolvedCase, reporter: Reporter) -> None:
     """Build the resolved case's workload and run its mode, reporting the final ``result`` event."""
     import torch
 
+    from dlrmbench.data.watch import data_files
     from dlrmbench.workload.build import build_workload
 
     case = resolved.case
@@ -46,7 +47,7 @@ def run_case(resolved: ResolvedCase, reporter: Reporter) -> None:
                       embedding_bytes=memory.get("embedding_parameter_bytes", {}).get("value"),
                       embedding_optimizer_state_bytes=memory.get("embedding_optimizer_state_bytes", {}).get("value"),
                       torch_version=torch.__version__, cuda_version=torch.version.cuda,
-                      threads=torch.get_num_threads(), allocator=allocator)
+                      threads=torch.get_num_threads(), allocator=allocator, data=data_files(work.dataset))
         if case.mode == "train":
             _run_train(work, reporter, mlperf, memory)
         elif case.mode == "test":

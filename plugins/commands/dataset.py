@@ -31,6 +31,7 @@ def render(report: dict[str, Any]) -> None:
         rate = info.get("label_rate")
         rate_text = f", label rate {rate:.4f}" if rate is not None else ""
         console.print(f"  {name}: {info['samples']:,} samples{rate_text}")
+    print_files(console, report)
     first = next((i for i in report["splits"].values() if "features" in i), None)
     if report.get("table_sizes") and first is None:
         console.print(f"  {len(report['table_sizes'])} tables: {', '.join(f'{s:,}' for s in report['table_sizes'])}",
@@ -50,6 +51,27 @@ def render(report: dict[str, Any]) -> None:
             console.print(f"[red]✗[/] {problem}", soft_wrap=True)
     else:
         console.print("[green]✓[/] every file agrees")
+
+
+def print_files(console: Any, report: dict[str, Any]) -> None:
+    """Every file with the fingerprint a run records of it (size, modification time, sampled digest): the
+    digest a result's ``environment.data`` and ``compare``'s data notes name."""
+    from datetime import datetime, timezone
+
+    from rich.table import Table
+
+    from dlrmbench.report.fit import print_table
+
+    rows = [(name, f) for name, info in report["splits"].items() for f in info.get("files", []) if "digest" in f]
+    if not rows:
+        return
+    table = Table(title="files (fingerprint as a run records it)", title_justify="left")
+    for column in ("split", "file", "bytes", "modified (UTC)", "sampled digest"):
+        table.add_column(column, justify="right" if column == "bytes" else "left", no_wrap=True)
+    for split, f in rows:
+        when = datetime.fromtimestamp(f["mtime_ns"] / 1e9, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(split, str(f["name"]), f"{f['bytes']:,}", when, str(f["digest"]))
+    print_table(console, table)
 
 
 @click.group("dataset")

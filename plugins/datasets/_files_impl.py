@@ -66,6 +66,7 @@ class FileDataset:
         if split not in self._sources:
             source = open_source(self.path, self.format, split, self._sizes, memmap=self.memmap,
                                  num_numerical=self.num_numerical)
+            source.watch_files()  # type: ignore[attr-defined]  # fingerprinted now, checked while read
             if self.options.check_values:
                 limits = checked_table_sizes(self.case, self._sizes, source.num_categorical)
                 self.scans[split] = scan_values(source, limits)
@@ -74,6 +75,12 @@ class FileDataset:
 
     def table_sizes(self) -> list[int] | None:
         return list(self._sizes) if self._sizes else None
+
+    def data_files(self) -> dict[str, Any]:
+        """The fingerprints of the files opened (what the result records, :mod:`dlrmbench.data.watch`)."""
+        from dlrmbench.data.watch import data_record
+
+        return data_record(self.path, [source.watch for source in self._sources.values()])  # type: ignore[attr-defined]
 
     def bytes_read(self) -> int:
         """Bytes this process's batch reads returned, over every split (the open-time scan not included)."""

@@ -14,11 +14,13 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from dlrmbench.data.mlperf_npy import Day, check_values, day_path, days_present, split_days
+from dlrmbench.data.mlperf_npy import Day, check_values, day_files, day_path, days_present, split_days
 from dlrmbench.batch import Batch, SparseFeatures
 from dlrmbench.data.raw import ReadCounter
 from dlrmbench.data.share import BatchShare
+from dlrmbench.data.watch import FileWatch, data_record
 from dlrmbench_plugins.datasets._multihot import MultiHotExpander
+from dlrmbench_plugins.datasets.files import splits_needed
 from dlrmbench_plugins.datasets.mlperf_npy import MlperfNpyOptions, table_sizes
 
 
@@ -27,12 +29,14 @@ class MlperfNpyStream:
 
     def __init__(self, days: list[Day], batch_size: int, sizes: list[int], multi_hot: str,
                  expander: MultiHotExpander | None, check: bool, root: Path, share: BatchShare | None = None,
-                 counter: ReadCounter | None = None) -> None:
+                 counter: ReadCounter | None = None, watch: FileWatch | None = None) -> None:
         self.days, self.batch_size, self.sizes = days, batch_size, np.asarray(sizes, dtype=np.int64)
         self.multi_hot, self.expander, self.check, self.root = multi_hot, expander, check, root
         self.share = share  # read only this rank's share of every batch
         self.counter = counter if counter is not None else ReadCounter()
         self.samples = sum(d.rows for d in days)
+        self.watch = watch  # checked before every pass and every batch (the days are memory-mapped)
+        self._files = {d.day: day_files(root, d.day, multi_hot == "npz") for d in days}
 
     def __len__(self) -> int:
         return math.ceil(self.samples / self.batch_size)
@@ -55,6 +59,8 @@ class MlperfNpyStream:
             yield pending
 
     def _batch(self, pieces: list[tuple[Day, int, int]]) -> Batch:
+        if self.watch is not None:  # an fstat per file: a day cut under its map would raise SIGBUS, not an error
+            self.watch.check_open([path for day in dict.fromkeys(d.day for d, _, _ in pieces) for path in self._files[day]])
         rows = sum(b - a for _, a, b in pieces)
         if self.share is None:
             return self._read(pieces, (0, rows), (0, rows), (0, rows), None, None)
@@ -103,6 +109,8 @@ class MlperfNpyStream:
         return Batch(numerical, one_hot, label, global_rows)
 
     def __iter__(self) -> Iterator[Batch]:
+        if self.watch is not None:  # before every pass
+            self.watch.check([path for paths in self._files.values() for path in paths])
         for pieces in self._pieces():
             yield self._batch(pieces)
 
@@ -148,6 +156,9 @@ class MlperfNpyDataset:
             mode = "npz" if days and all(day_path(self.root, d, "multi_hot").is_file() for d in days) else "generate"
         self.mode = mode
         self._counter = ReadCounter()
+        self._watch = FileWatch()
+        for split in splits_needed(case):  # fingerprinted when opened (the planner opened them too)
+            self._open(split)
         self._expander = (MultiHotExpander(self._sizes, list(options.multi_hot_sizes), options.multi_hot_distribution)
                           if mode == "generate" else None)
 
@@ -157,6 +168,16 @@ class MlperfNpyDataset:
 
     def table_sizes(self) -> list[int]:
         return list(self._sizes)
+
+    def _open(self, split: str) -> list[Day]:
+        """The days of ``split``, their files fingerprinted (the first time) or checked (every later time)."""
+        days = split_days(self.root, split, self.mode == "npz", list(self.options.multi_hot_sizes))
+        self._watch.add(path for day in days for path in day_files(self.root, day.day, self.mode == "npz"))
+        return days
+
+    def data_files(self) -> dict[str, Any]:
+        """The fingerprints of the day files opened (what the result records, :mod:`dlrmbench.data.watch`)."""
+        return data_record(self.root, [self._watch])
 
     def bytes_read(self) -> int:
         """Bytes of the memory-mapped files this process's batches were made of."""
@@ -169,9 +190,8 @@ class MlperfNpyDataset:
 
     def batches(self, split: str, batch_size: int, device: torch.device,
                 share: BatchShare | None = None) -> MlperfNpyStream:
-        days = split_days(self.root, split, self.mode == "npz", list(self.options.multi_hot_sizes))
-        return MlperfNpyStream(days, batch_size, self._sizes, self.mode, self._expander, self.options.check_values,
-                               self.root, share, self._counter)
+        return MlperfNpyStream(self._open(split), batch_size, self._sizes, self.mode, self._expander,
+                               self.options.check_values, self.root, share, self._counter, self._watch)
 
 
 def build(ctx: Any) -> MlperfNpyDataset:

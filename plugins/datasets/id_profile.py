@@ -95,3 +95,23 @@ def fit_exponent(observed: dict[int, float], n: int) -> float:
     errors = [float(np.sum((np.log([expected_distinct(float(s), n, b) for b in sorted(observed)]) - target) ** 2))
               for s in grid]
     return float(grid[int(np.argmin(errors))])
+
+
+# value count per categorical feature of Criteo 1TB without a frequency threshold (cat_0..cat_25): the
+# `criteo_t0_synthetic` variant of NVIDIA's TF2 DLRM generate_feature_spec.py @d53419f2 (facts sheet 4.2)
+CRITEO_1TB_VALUES = [227605432, 39061, 17296, 7425, 20266, 4, 7123, 1544, 64, 130229467, 3067956, 405283, 11, 2209,
+                     11939, 155, 4, 977, 15, 292775614, 40790948, 187188510, 590152, 12974, 109, 37]
+
+
+def thresholded_distinct(s: float, rows: int, values: int, batch: int) -> float:
+    """Expected distinct rows among ``batch`` draws from a table of ``rows`` made as NVIDIA's preprocessing makes
+    one (facts sheet 8.2): the law over all ``values`` of the feature, its ``rows - 1`` most frequent values kept
+    as rows 1.., every other value folded into row 0. What ``id_distribution: criteo`` approximates by the law
+    over the table's own rows (:func:`expected_distinct`); docs/dlrmv2.md compares the two on NVIDIA's tables."""
+    kept = max(min(rows - 1, values), 1)
+    edges = np.unique(np.rint(np.geomspace(1, kept + 1, _TAIL_BINS * 4)))
+    low, high = edges[:-1], edges[1:]
+    mean_p = np.clip((power_law_cdf(high, s, values) - power_law_cdf(low, s, values)) / (high - low), 0.0, 1.0 - 1e-16)
+    folded = float(1.0 - power_law_cdf(np.array([kept + 1.0]), s, values)[0])
+    total = float(np.sum((high - low) * -np.expm1(batch * np.log1p(-mean_p))))
+    return total + (-math.expm1(batch * math.log1p(-min(folded, 1.0 - 1e-16))) if folded > 0 else 0.0)

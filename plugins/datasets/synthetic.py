@@ -89,12 +89,14 @@ def register_datasets(register: Callable[[PluginSpec], None]) -> None:
 
 
 def uniform_ids_reason(options: SyntheticOptions, case: Any) -> str | None:
-    """Why a multi-hot (MLPerf DLRMv2-shaped) case's throughput cannot be set against its published reference
-    (runs on Criteo data): uniform ids make nearly every id of a batch distinct on a large table, real ids
-    repeat. A case without a reference row is compared with nothing published: no reason."""
+    """Why a case's throughput cannot be set against its published reference: every published row dlrmbench
+    carries was measured on Criteo data (MLPerf DLRMv2's multi-hot Criteo 1TB; NVIDIA's 2020 tables on the
+    one-hot Criteo 1TB split at frequency threshold 3 or 15, facts sheet 9), and uniform ids make nearly every
+    id of a batch a distinct row on a large table, where real ids repeat. A case without a reference row is
+    compared with nothing published: no reason."""
     if getattr(case, "reference", None) is None:
         return None
-    if options.multi_hot_sizes and options.id_distribution == "uniform":
+    if options.id_distribution == "uniform":
         return ("synthetic uniform ids: almost every id of a batch is a distinct row, unlike Criteo's; set "
                 "dataset.options.id_distribution: criteo")
     return None

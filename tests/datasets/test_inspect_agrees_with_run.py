@@ -74,6 +74,14 @@ def _npy_rows(root: Path) -> str:
     return "day_1_dense.npy"
 
 
+def _npy_nan(root: Path) -> str:
+    """A NaN dense value: the reader refuses it per batch (check_values), when the batch is read."""
+    dense = np.load(root / "day_1_dense.npy")
+    dense[17, 4] = np.nan
+    np.save(root / "day_1_dense.npy", dense)
+    return "day_1_dense.npy"
+
+
 def _npy_dtype(root: Path) -> str:
     np.save(root / "day_0_labels.npy", np.zeros((40, 1), dtype=np.float64))
     return "day_0_labels.npy"
@@ -108,6 +116,7 @@ ROWS: dict[str, tuple[Callable[[Path], Path], dict, dict[str, Callable[[Path], s
     "mlperf_npy": (_npy, {"table_sizes": SMALL_SIZES, "options": {"multi_hot": "none"}}, {
         "a day whose arrays disagree on rows": _npy_rows,
         "labels of the wrong dtype": _npy_dtype,
+        "NaN in the dense features": _npy_nan,
         "an array cut short under its header": lambda root: _cut(root / "day_2_sparse.npy", 8),
     }),
     "sasrec_csv": (_sasrec, {"family": "hstu", "num_items": 50, "item_embedding_dim": 8, "num_blocks": 1,
@@ -137,8 +146,9 @@ def _run_refusal(plugin: str, root: Path, model: dict) -> str | None:
                                 "dataset": {"name": plugin, "options": {"path": str(root), **options}}})
     try:
         data = open_case_data(resolve(case))
-        for split in ("train", "test"):  # a lazy reader checks a split's files when its batches are asked for
-            data.dataset.batches(split, 8, data.device)
+        for split in ("train", "test"):  # a lazy reader checks a split's files when its batches are asked for,
+            for _ in data.dataset.batches(split, 8, data.device):  # a per-batch check when they are read
+                pass
     except UserError as exc:
         return exc.message
     del data

@@ -97,6 +97,11 @@ def test_suite_run_trains_on_files_and_reports_a_bad_file_without_traceback(tmp_
     assert "Traceback" not in output
     results = {p.stem.split(".")[0]: json.loads(p.read_text()) for p in (tmp_path / "out").rglob("cases/*.json")}
     assert results["good"]["status"] == "ok", results["good"]["reason"]
+    from preproc.fingerprint import record  # the worker recorded what it read, as it was when opened
+
+    data = results["good"]["environment"]["data"]
+    assert data["path"] == str(root) and len(data["files"]) == 2 * (2 + len(SIZES))  # train and test splits
+    assert data["files"]["test/cat_2.bin"] == record(root / "test" / "cat_2.bin")
     assert results["bad-ids"]["status"] == "failed"
     assert results["bad-ids"]["reason"].startswith("bad input: ") and "feature 2 (_c16) sample 5" in results["bad-ids"]["reason"]
     assert "id 200 is at or above its table size 127" in results["bad-ids"]["reason"]

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from dlrmbench.distributed.heartbeat import BEAT_INTERVAL_S
 from dlrmbench.workload.reporter import parse_event
 from tests.conftest import REPO, cli_env, run_cli
 
@@ -54,8 +57,9 @@ def losses(evs: list[dict]) -> list[float]:
     return [e["loss"] for e in evs if e["event"] == "progress"]
 
 
-def test_two_torchrun_nodes_train_like_one_process(tmp_path: Path) -> None:
-    (tmp_path / "suite.yaml").write_text(SUITE)
+def node_command(tmp_path: Path, suite: str = SUITE) -> list[str]:
+    """The command `plan --nodes 2` prints for the suite's one case, with HOST0 = 127.0.0.1 and a free port."""
+    (tmp_path / "suite.yaml").write_text(suite)
     planned = run_cli("plan", str(tmp_path / "suite.yaml"), "--case-files", str(tmp_path / "cases"), "--nodes", "2",
                       env={**cli_env(), "COLUMNS": "400"})
     assert planned.returncode == 0, planned.stderr
@@ -67,12 +71,20 @@ def test_two_torchrun_nodes_train_like_one_process(tmp_path: Path) -> None:
     endpoint = f"127.0.0.1:{free_port()}"
     command = [sys.executable, *command[1:]]
     command[command.index("--rdzv_endpoint") + 1] = endpoint  # HOST0 = the first node's address
-    case_file = Path(command[-1])
-    assert case_file == tmp_path / "cases" / "hybrid.json" and case_file.exists()
+    assert Path(command[-1]) == tmp_path / "cases" / "hybrid.json" and Path(command[-1]).exists()
+    return command
 
+
+def node_env(tmp_path: Path) -> dict[str, str]:
     scratch = tmp_path / "tmp"  # torchrun's own torchelastic_* folders: under the test's, not left in /tmp
     scratch.mkdir()
-    env = {**cli_env(), "OMP_NUM_THREADS": "1", "TMPDIR": str(scratch)}
+    return {**cli_env(), "OMP_NUM_THREADS": "1", "TMPDIR": str(scratch)}
+
+
+def test_two_torchrun_nodes_train_like_one_process(tmp_path: Path) -> None:
+    command = node_command(tmp_path)
+    case_file = Path(command[-1])
+    env = node_env(tmp_path)
     nodes = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outputs = []
@@ -109,3 +121,71 @@ def test_two_torchrun_nodes_train_like_one_process(tmp_path: Path) -> None:
     final = [e for e in two_nodes if e["event"] == "evaluation"][-1]
     expected = [e for e in one_process if e["event"] == "evaluation"][-1]
     assert abs(final["auc"] - expected["auc"]) <= 1e-6 and final["samples"] == expected["samples"]
+
+
+def test_a_rank_stopped_on_the_other_node_fails_the_case_within_its_timeout_naming_it(tmp_path: Path) -> None:
+    """Rank 1 SIGSTOPs itself on its node: the other node's heartbeat watch ends the case within
+    ``distributed.timeout_s`` plus about two beats, naming the rank, its node, host and pid (without it, the
+    peer waits for the process group's timeout and the stopped node for torchrun's)."""
+    import psutil
+
+    timeout_s = 3.0
+    command = node_command(tmp_path, SUITE.replace("timeout_s: 120", f"timeout_s: {timeout_s:g}"))
+    env = {**node_env(tmp_path), "DLRMBENCH_TEST_FAIL_RANK": "1", "DLRMBENCH_TEST_FAIL_MODE": "stop",
+           "DLRMBENCH_TEST_FAIL_AFTER_S": "0.5"}
+    nodes = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    seen: dict[int, psutil.Process] = {}
+    stopped_at = ended_at = stopped_pid = None
+    stopped_wall = 0.0
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and ended_at is None:
+            for node in nodes:
+                try:
+                    for child in psutil.Process(node.pid).children(recursive=True):
+                        seen.setdefault(child.pid, child)
+                except psutil.Error:
+                    pass
+            if stopped_at is None:
+                stopped_pid = next((pid for pid, p in seen.items() if _is_stopped(p)), None)
+                stopped_at = time.monotonic() if stopped_pid is not None else None
+                stopped_wall = time.time()
+            if any(node.poll() is not None for node in nodes):
+                ended_at = time.monotonic()
+            time.sleep(0.1)
+        assert stopped_at is not None and ended_at is not None, "no rank stopped, or the case never ended"
+        first = next(node for node in nodes if node.poll() is not None)
+        out, err = first.communicate(timeout=30)
+    finally:
+        for process in seen.values():  # the stopped rank lives in its own session: end it by its pid
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+        for node in nodes:
+            if node.poll() is None:
+                node.kill()
+            node.communicate()
+    assert first.returncode != 0
+    errors = [e for e in events(out) if e["event"] == "error"]
+    assert errors and errors[0]["failed_rank"] == 1, (out[-2000:], err[-2000:])
+    assert re.fullmatch(r"rank 1 \(node [01], host \S+, pid (\d+)\) sent no heartbeat for 3 s, the case's "
+                        r"distributed.timeout_s: stopped \(SIGSTOP, a debugger or job control\), or its process or "
+                        r"node is gone; its peers cannot go on, so the case was ended; resume a stopped process "
+                        r"with SIGCONT, or raise distributed.timeout_s", errors[0]["message"]), errors[0]["message"]
+    assert f"pid {stopped_pid})" in errors[0]["message"]
+    # named within timeout_s and two beats (the watch reads every BEAT_INTERVAL_S), plus a loaded machine's margin,
+    # before any collective times out (it waits WATCH_SLACK_S longer); the node's torchrun then ends its ranks
+    assert errors[0]["time"] - stopped_wall < timeout_s + 2 * BEAT_INTERVAL_S + 2.0, errors[0]["time"] - stopped_wall
+    assert ended_at - stopped_at < timeout_s + 2 * BEAT_INTERVAL_S + 12.0, ended_at - stopped_at
+
+
+def _is_stopped(process) -> bool:
+    import psutil
+
+    try:
+        return process.status() == psutil.STATUS_STOPPED
+    except psutil.Error:
+        return False
+

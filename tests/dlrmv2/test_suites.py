@@ -48,3 +48,16 @@ def test_criteo_sample_is_the_cross_validated_choice() -> None:
         chosen["model"]["bottom_mlp"], chosen["model"]["embedding_dim"], chosen["model"]["top_mlp"],
         chosen["model"]["interaction"])
     assert case.seed == chosen["seed"] and case.epochs == chosen["epochs"]
+
+
+def test_the_bf16_suite_is_criteo_sample_at_two_precisions_on_five_shuffles() -> None:
+    """Pairs differ only in precision; the shuffles only in the batch order's seed; the rest is criteo-sample."""
+    sample = _cases("criteo-sample.yaml")["train"]
+    cases = _cases("criteo-sample-bf16.yaml")
+    assert sorted(cases) == sorted(f"precision-{p}-{s}" for p in ("fp32", "bf16") for s in range(5))
+    same = {"name", "precision", "dataset", "source"}
+    for case in cases.values():
+        assert case.model_dump(exclude=same) == sample.model_dump(exclude=same)
+        options = dict(case.dataset.options)
+        assert options.pop("shuffle_batch_order") is True and options.pop("shuffle_seed") in range(5)
+        assert options == dict(sample.dataset.options)

@@ -104,6 +104,21 @@ def test_threads_times_processes_above_the_cores_warn(tmp_path, monkeypatch):
     assert code == 0 and "Warning" not in out, out
 
 
+def test_bf16_on_a_cpu_without_native_bf16_warns_that_it_times_emulation(tmp_path, monkeypatch):
+    from dlrmbench import cpu_features
+
+    suite = _tiny_suite(tmp_path, "{name: half, precision: bf16}")
+    monkeypatch.setattr(cpu_features, "cpu_flags", lambda cpuinfo="/proc/cpuinfo": frozenset({"avx2", "fma"}))
+    code, out = _invoke("run", str(suite), "--dry-run", cwd=tmp_path, monkeypatch=monkeypatch)
+    assert code == 0, out
+    assert ("Warning: half: precision bf16: this CPU has no native bf16 (neither avx512_bf16 nor amx_bf16 in "
+            "/proc/cpuinfo): bf16 would be emulated; its speed measures the emulation, not bf16 hardware"
+            in " ".join(out.split())), out
+    monkeypatch.setattr(cpu_features, "cpu_flags", lambda cpuinfo="/proc/cpuinfo": frozenset({"avx512_bf16"}))
+    code, out = _invoke("run", str(suite), "--dry-run", cwd=tmp_path, monkeypatch=monkeypatch)
+    assert code == 0 and "Warning" not in out, out
+
+
 def _copy_checkout(dest: Path) -> Path:
     """What a build of the checkout reads (so the build's own files never land in the working tree)."""
     for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):

@@ -52,7 +52,7 @@ NO_OUTPUT_HERE = {
 }
 """Commands whose real output is not drawn here, and why: every other command's output is."""
 
-EXIT_2 = {("run", "criteo-sample", "--dry-run")}
+EXIT_2 = {("run", "criteo-sample", "--dry-run"), ("run", "criteo-sample-bf16", "--dry-run")}
 """Outputs that end in a clear refusal (a suite that needs --dataset-path): still drawn, still whole."""
 
 

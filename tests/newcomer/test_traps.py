@@ -31,6 +31,25 @@ def test_a_dataset_path_that_matches_no_case_is_an_error_naming_both_table_sizes
     assert code == 0 and out.count("it runs on synthetic data") == 4, out
 
 
+def test_a_dataset_path_keeps_the_suites_own_reader_options(tmp_path: Path) -> None:
+    """``--dataset-path`` replaced a split case's whole dataset block: its batch-order shuffle and seed were
+    silently dropped, so five 'shuffles' of suites/criteo-sample-bf16.yaml trained on one order."""
+    from dlrmbench.config.loader import load_suite
+    from dlrmbench.config.variants import assign_datasets
+
+    sizes = [50, 40, 30]
+    write_split_dataset(tmp_path / "mine", sizes, {"train": make_arrays(64, sizes), "test": make_arrays(32, sizes)})
+    cases = load_suite(REPO / "suites/criteo-sample-bf16.yaml").cases
+    cases, _ = assign_datasets(cases, [tmp_path / "mine"])
+    seeds = sorted({(c.dataset.options["shuffle_seed"], c.dataset.options["shuffle_batch_order"],
+                     c.dataset.options["prefetch"], c.dataset.options["path"]) for c in cases})
+    assert seeds == [(seed, True, 0, str(tmp_path / "mine")) for seed in range(5)]
+    synthetic = load_suite(REPO / "suites/quickstart.yaml").cases[0]  # another plugin's options do not carry over
+    (moved,), _ = assign_datasets([synthetic.model_copy(update={"model": synthetic.model.model_copy(
+        update={"table_sizes": sizes})})], [tmp_path / "mine"])
+    assert moved.dataset.name == "split" and dict(moved.dataset.options) == {"path": str(tmp_path / "mine")}
+
+
 def test_a_missing_dataset_path_names_the_real_preprocess_command(tmp_path: Path) -> None:
     code, out = _invoke("run", "dgx1", "--dry-run", "--dataset-path", str(tmp_path / "nope"))
     assert code == 2 and "the output of 'dlrmbench preprocess'" in out, out

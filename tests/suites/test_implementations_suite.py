@@ -30,7 +30,7 @@ def test_every_registered_backend_and_strategy_is_compared_at_the_nvidia_shape()
 
 def test_scaled_down_on_the_cpu_torchrec_and_eager_run_and_gpu_only_backends_say_why_not(monkeypatch) -> None:
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # other test packages set it; a user's shell does not
-    cases = [scale_down(c, NO_GPU) for c in load_suite(REPO / "suites/implementations.yaml").cases]
+    cases = [scale_down(c, NO_GPU) for c in load_suite(REPO / "suites/implementations.yaml").cases if c.mode == "train"]
     planned = {(p.case.backend.name, p.case.embedding.name): p.skip_reason for p in plan(cases, NO_GPU, get_registry())}
     for embedding in ("multi_table", "joint", "joint_sparse", "joint_sgd_in_backward", "torchrec", "torchrec_fused"):
         assert planned[("eager", embedding)] is None
@@ -47,6 +47,18 @@ def test_the_two_hybrid_parallel_topologies_run_the_same_case_side_by_side() -> 
     assert hybrid[0].model.table_sizes == [100_000] * 26 and hybrid[0].batch_size == 2048
     cases = [scale_down(c, NO_GPU) for c in hybrid]
     assert all(p.skip_reason is None for p in plan(cases, NO_GPU, get_registry()))
+
+
+def test_inference_is_timed_per_backend_and_precision_at_a_small_and_a_large_batch() -> None:
+    """The inference cases differ only in backend and precision: the fastest of each batch size is read off."""
+    cases = [c for c in load_suite(REPO / "suites/implementations.yaml").cases if c.mode == "inference"]
+    assert sorted((c.backend.name, c.precision) for c in cases) == [
+        ("compiled", "bf16"), ("compiled", "fp32"), ("eager", "bf16"), ("eager", "fp32")]
+    shapes = {c.model_dump_json(exclude={"name", "backend", "precision"}) for c in cases}
+    assert len(shapes) == 1
+    case = cases[0]
+    assert case.inference.batch_sizes == [64, 2048] and case.model.table_sizes == [100_000] * 26
+    assert all(p.skip_reason is None for p in plan([scale_down(c, NO_GPU) for c in cases], NO_GPU, get_registry()))
 
 
 #: The scaled-down suite shrunk further for CI: a few steps of a small batch over small tables. The model
@@ -79,7 +91,8 @@ def test_every_case_that_can_run_here_runs_end_to_end_scaled_down(tmp_path, monk
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # as a user's shell: interpreted kernels are skipped
     host = current_host()
     suite = load_suite(REPO / "suites/implementations.yaml")
-    cases = [Case.model_validate(_ci_sized(scale_down(c, host))) for c in suite.cases]
+    # training and the hybrid topologies (the inference cases' forward pass is run end to end elsewhere)
+    cases = [Case.model_validate(_ci_sized(scale_down(c, host))) for c in suite.cases if c.mode == "train"]
     planned = {p.case.name: p.skip_reason for p in plan(cases, host, get_registry())}
     runnable = sorted(name for name, reason in planned.items() if reason is None)
     # what is always here: the eager backend with every dlrmbench strategy that has a CPU path

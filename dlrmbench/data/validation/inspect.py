@@ -1,7 +1,8 @@
 """``dlrmbench dataset inspect``: what a dataset directory holds and whether its files agree.
 
 Returns a plain dict (JSON-ready): format, table sizes, and per split the sample count, label
-rate, every file (bytes, dtype, samples) and every categorical feature (dtype, table size, id
+rate, every file (bytes, dtype, samples, and the fingerprint a run records of it: modification time and
+sampled digest, :mod:`dlrmbench.data.watch`) and every categorical feature (dtype, table size, id
 range). Problems (files that disagree, ids out of range, bad labels) are collected, not raised,
 so one report shows all of them; a path that is not a dataset at all raises a DatasetError.
 """
@@ -15,6 +16,7 @@ from dlrmbench.data import binary, split
 from dlrmbench.data.errors import DatasetError
 from dlrmbench.data.model_size import feature_keys
 from dlrmbench.data.open import detect_format, open_source, scan_values, table_sizes
+from dlrmbench.data.watch import fingerprint
 
 
 def _binary_split(path: Path, name: str, sizes: list[int] | None, scan: bool) -> dict[str, Any]:
@@ -22,6 +24,7 @@ def _binary_split(path: Path, name: str, sizes: list[int] | None, scan: bool) ->
                                        "samples": path.stat().st_size / binary.RECORD_BYTES}]}
     source = binary.BinaryFile(path)
     info["files"][0]["samples"] = source.samples
+    info["files"][0].update(fingerprint(path))
     info["samples"] = source.samples
     dtypes = ["int32"] * binary.NUM_CATEGORICAL
     _scan_into(info, source, sizes, dtypes, scan)
@@ -32,7 +35,7 @@ def _split_split(root: Path, name: str, sizes: list[int], scan: bool, num_numeri
     directory = root / name
     counts = split.split_sample_counts(directory, sizes, num_numerical)
     dtypes = ["bool", f"float16 x {num_numerical}"] + [split.categorical_dtype(s).name for s in sizes]
-    info: dict[str, Any] = {"files": [{"name": n, "bytes": b, "dtype": d, "samples": s}
+    info: dict[str, Any] = {"files": [{"name": n, "bytes": b, "dtype": d, "samples": s, **fingerprint(directory / n)}
                                       for (n, (b, s)), d in zip(counts.items(), dtypes)]}
     info["samples"] = split.check_counts_agree(directory, counts, sizes)
     source = open_source(root, "split", name, sizes, memmap=True, num_numerical=num_numerical)

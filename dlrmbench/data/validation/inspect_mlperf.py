@@ -15,6 +15,7 @@ import numpy as np
 from dlrmbench.data.errors import DatasetError
 from dlrmbench.data.mlperf_npy import NUM_SPARSE, Day, day_path, split_days
 from dlrmbench.data.model_size import feature_keys
+from dlrmbench.data.watch import fingerprint
 
 CHUNK_ROWS = 1 << 20
 
@@ -63,11 +64,11 @@ def inspect_mlperf_npy(path: Path, scan: bool = True) -> dict[str, Any]:
             for kind, arr in (("labels", day.labels), ("dense", day.dense), ("sparse", day.sparse)):
                 p = day_path(Path(path), day.day, kind)
                 files.append({"name": p.name, "bytes": p.stat().st_size, "dtype": f"{arr.dtype} x {arr.shape[1]}",
-                              "samples": int(arr.shape[0])})
+                              "samples": int(arr.shape[0]), **fingerprint(p)})
             multi = day_path(Path(path), day.day, "multi_hot")
             if multi.is_file():
                 files.append({"name": multi.name, "bytes": multi.stat().st_size, "dtype": "npz int32 x 26 members",
-                              "samples": int(day.labels.shape[0])})
+                              "samples": int(day.labels.shape[0]), **fingerprint(multi)})
         info: dict[str, Any] = {"samples": sum(d.rows for d in days), "days": [d.day for d in days], "files": files,
                                 "features": [{"feature": f, "key": keys[f], "dtype": "int32", "table_size": None}
                                              for f in range(NUM_SPARSE)]}
