@@ -1,15 +1,19 @@
-"""Input pipelining on 2 CPU ranks: ``distributed.pipeline`` on vs off, interleaved, fresh processes.
+"""Input pipelining on 2 CPU ranks: ``distributed.pipeline`` modes against each other, interleaved, fresh processes.
 
 The DLRMv2 data path at a small shape: the MLPerf ``.npy`` layout with the reference's multi-hot ids made on
 the fly (``multi_hot: generate``: the expansion is host work per batch, as in the reference's loader), a
-DCNv2 model, 2 gloo ranks. With ``pipeline: true`` each rank's next training batches are read, expanded and
-cut to its share on a background thread while the current step computes; with ``false`` in the step. Each
-run is one fresh 2-rank launch (the unit of replication); the two settings alternate (ABBA) within one
-invocation, so drift of the machine's load falls on both. Prints every run's training throughput (samples/s
-over the measured window, rank 0), the median and min-max per setting, and the ratio of the medians with the
-range of the per-pair ratios.
+DCNv2 model, 2 gloo ranks. Modes (``--modes``, the first is the baseline): ``off`` reads each batch in the
+step; ``thread`` reads, expands and cuts the next batches on a background thread while the current step
+computes; ``sparse_dist`` (torchrec_dmp only) adds TorchRec's TrainPipelineSparseDist (the next batch's input
+all-to-all issued before the current step's forward, waited after it); ``auto`` is the topology's default.
+Each run is one fresh 2-rank launch (the unit of replication); the order of the modes rotates every round
+within one invocation, so drift of the machine's load falls on all of them. Prints every run's training
+throughput (samples/s over the measured window, rank 0), the median and min-max per mode, and each mode's
+ratio of medians to the baseline with the range of the per-round ratios.
 
 Usage: python bench/pipeline.py [--pairs 3] [--batch 4096] [--steps 12] [--topologies dlrmbench torchrec_dmp]
+                                [--modes off auto]
+  TorchRec's pipeline: python bench/pipeline.py --topologies torchrec_dmp --modes off thread sparse_dist
 Run where nothing else runs, or say what else did: a shared machine moves these by tens of percent.
 """
 
@@ -40,9 +44,9 @@ def write_days(root: Path, days: int, rows: int) -> None:
         np.save(root / f"day_{day}_sparse.npy", rng.integers(0, 2**31 - 1, size=(rows, 26)).astype(np.int32))
 
 
-def case(topology: str, pipeline: bool, batch: int, steps: int, data: str) -> dict:
+def case(topology: str, pipeline: str, batch: int, steps: int, data: str) -> dict:
     return {
-        "name": f"{topology}-{'on' if pipeline else 'off'}", "mode": "train", "device": "cpu", "processes": 2,
+        "name": f"{topology}-{pipeline}", "mode": "train", "device": "cpu", "processes": 2,
         "seed": 1, "embedding": "torchrec_fused" if topology == "torchrec_dmp" else "joint",
         "distributed": {"topology": topology, "pipeline": pipeline, "oversubscribe": True},
         "dataset": {"name": "mlperf_npy", "options": {"path": data, "multi_hot": "generate",
@@ -55,33 +59,44 @@ def case(topology: str, pipeline: bool, batch: int, steps: int, data: str) -> di
     }
 
 
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):>9,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=3, help="runs per setting (each a fresh 2-rank launch)")
+    parser.add_argument("--pairs", type=int, default=3, help="rounds: runs per mode (each a fresh 2-rank launch)")
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--topologies", nargs="+", default=["dlrmbench", "torchrec_dmp"])
+    parser.add_argument("--modes", nargs="+", default=["off", "auto"],
+                        help="distributed.pipeline values; the first is the baseline of the ratios")
     args = parser.parse_args()
+    modes = args.modes
     print(f"CPU cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start; 2 gloo ranks; global batch "
           f"{args.batch}; {args.steps} steps, 2 warm-up; mlperf_npy with generated multi-hot (hotness sum "
-          f"{sum(HOTNESS)}); {args.pairs} runs per setting, ABBA order")
+          f"{sum(HOTNESS)}); {args.pairs} runs per mode, the order rotating every round")
     with tempfile.TemporaryDirectory() as data:
         write_days(Path(data), 3, args.batch * args.steps // 2 + args.batch)
         for topology in args.topologies:
-            runs: dict[bool, list[float]] = {True: [], False: []}
-            for pair in range(args.pairs):
-                for pipeline in ((False, True) if pair % 2 == 0 else (True, False)):
-                    raw = case(topology, pipeline, args.batch, args.steps, data)
-                    events = run_cases(2, [raw])[0]
-                    throughput = result_of(events)["metrics"]["train_throughput"]["value"]
-                    runs[pipeline].append(throughput)
-                    print(f"  {topology:<13} pipeline {'on ' if pipeline else 'off'} run {pair + 1}: "
+            runs: dict[str, list[float]] = {mode: [] for mode in modes}
+            for round_ in range(args.pairs):
+                shift = round_ % len(modes)
+                for mode in modes[shift:] + modes[:shift]:
+                    events = run_cases(2, [case(topology, mode, args.batch, args.steps, data)])[0]
+                    result = result_of(events)
+                    throughput = result["metrics"]["train_throughput"]["value"]
+                    ran = result["telemetry"]["input"]["pipeline"]  # what the rank recorded it ran
+                    runs[mode].append(throughput)
+                    print(f"  {topology:<13} pipeline {mode:<11} ({ran}) round {round_ + 1}: "
                           f"{throughput:>9,.0f} samples/s", flush=True)
-            on, off = runs[True], runs[False]
-            ratios = [a / b for a, b in zip(on, off)]
-            print(f"{topology:<13} off {statistics.median(off):>9,.0f} ({min(off):,.0f}-{max(off):,.0f})  "
-                  f"on {statistics.median(on):>9,.0f} ({min(on):,.0f}-{max(on):,.0f})  on/off x"
-                  f"{statistics.median(on) / statistics.median(off):.2f} (pairs {min(ratios):.2f}-{max(ratios):.2f})")
+            base = runs[modes[0]]
+            line = f"{topology:<13} {modes[0]} {spread(base)}"
+            for mode in modes[1:]:
+                ratios = [a / b for a, b in zip(runs[mode], base)]
+                line += (f"  {mode} {spread(runs[mode])} x{statistics.median(runs[mode]) / statistics.median(base):.2f}"
+                         f" (rounds {min(ratios):.2f}-{max(ratios):.2f})")
+            print(line)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 

@@ -374,12 +374,16 @@ class DistributedConfig(Strict):
         "dataset can (binary, split, memmap, mlperf_npy, synthetic); global: every rank reads the whole global "
         "batch and keeps its share (what dlrmbench did before; the same batches, W times the host reading)",
     )
-    pipeline: bool = Field(
-        default=True,
-        description="input pipelining: each rank's next training batches are read, converted and cut to its "
-        "share on a background thread while the current step computes (as the references prefetch their "
-        "input; the file readers' own prefetch option does this for them already); false: in the step. "
-        "TorchRec's TrainPipelineSparseDist (the input all-to-all overlapped too) is not used yet",
+    pipeline: Literal["auto", "sparse_dist", "thread", "off"] = Field(
+        default="auto",
+        description="input pipelining. thread: each rank's next training batches are read, converted and cut to "
+        "its share on a background thread while the current step computes (as the references prefetch their "
+        "input; the file readers' own prefetch option does this for them already); sparse_dist (topology "
+        "torchrec_dmp only): that read ahead, and the steps run through TorchRec's TrainPipelineSparseDist (as the "
+        "MLPerf DLRMv2 reference trains): the next batch's input all-to-all and the copy to the device of the one "
+        "after overlap the current step; off: read in the step, one step after the other; auto: sparse_dist on "
+        "torchrec_dmp, thread elsewhere. The result records the one that ran (telemetry.input.pipeline). "
+        "true and false (the old switch) mean auto and off",
     )
     torchrec_sharding: Literal["table_wise", "column_wise"] | None = Field(
         default=None,
@@ -388,11 +392,22 @@ class DistributedConfig(Strict):
         "data_parallel tables do not train as one process does here (not offered)",
     )
 
+    @field_validator("pipeline", mode="before")
+    @classmethod
+    def _pipeline_switch(cls, value: Any) -> Any:
+        """The old on/off switch: true is auto, false is off."""
+        if isinstance(value, bool):
+            return "auto" if value else "off"
+        return value
+
     @model_validator(mode="after")
     def _sharding_needs_dmp(self) -> "DistributedConfig":
         if self.torchrec_sharding is not None and self.topology != "torchrec_dmp":  # noqa: the option's own topology
             raise ValueError("distributed.torchrec_sharding applies to distributed.topology: torchrec_dmp only "
                              "(set the topology, or drop torchrec_sharding)")
+        if self.pipeline == "sparse_dist" and self.topology != "torchrec_dmp":  # noqa: the option's own topology
+            raise ValueError("distributed.pipeline sparse_dist (TorchRec's TrainPipelineSparseDist) applies to "
+                             "distributed.topology: torchrec_dmp only (set the topology, or pipeline: auto, thread or off)")
         return self
 
 

@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from dlrmbench.batch import global_rows
 from dlrmbench.data.share import BatchShare
 from dlrmbench.distributed.hybrid_layout import RankShare, gather_rows
-from dlrmbench.distributed.rank_data import RankData
+from dlrmbench.distributed.rank_data import RankData, pipeline_mode
 from dlrmbench.distributed.placement import RankSlices
 from dlrmbench.distributed.train import DistributedWorkload
 from dlrmbench.workload.evaluate import Evaluation, predict_rows, score
@@ -99,7 +99,7 @@ class DataParallelRank:
         resolved, device, dataset, table_sizes = open_case_data(resolved, local_rank, rank, world)
         case = resolved.case
         dataset = RankData(dataset, BatchShare.rows(rank, world), case.distributed.read,
-                           case.distributed.pipeline)
+                           pipeline_mode(case.distributed.pipeline))
         family = build_family(resolved, table_sizes)
         model = build_model(resolved, table_sizes, family).to(device)
         sparse = _table_parameters(model)

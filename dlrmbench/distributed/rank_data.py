@@ -15,6 +15,13 @@ from typing import Any, Iterator, Literal
 from dlrmbench.data.share import BatchShare
 
 ReadMode = Literal["share", "global"]
+PipelineMode = Literal["sparse_dist", "thread", "off"]
+READS_AHEAD = ("thread", "sparse_dist")  # the modes that read the next training batches on a background thread
+
+
+def pipeline_mode(setting: str, auto: PipelineMode = "thread") -> PipelineMode:
+    """The case's ``distributed.pipeline`` on a topology whose own choice for ``auto`` is ``auto``."""
+    return auto if setting == "auto" else setting  # type: ignore[return-value]
 
 
 class SharedStream:
@@ -50,10 +57,11 @@ class Pipelined:
 class RankData:
     """``dataset`` as rank ``share.rank`` reads it (see the module docstring); other attributes pass through.
 
-    ``pipeline``: the training split's next batches are read (and cut) on a background thread while the
-    current step computes (``distributed.pipeline``)."""
+    ``pipeline`` (``distributed.pipeline``, resolved by the topology): with ``thread`` and ``sparse_dist`` the training
+    split's next batches are read (and cut) on a background thread while the current step computes; ``sparse_dist``
+    also says the steps run through TorchRec's train pipeline (recorded here, run by the topology)."""
 
-    def __init__(self, dataset: Any, share: BatchShare, read: ReadMode = "share", pipeline: bool = False) -> None:
+    def __init__(self, dataset: Any, share: BatchShare, read: ReadMode = "share", pipeline: PipelineMode = "off") -> None:
         self.dataset, self.share, self.read, self.pipeline = dataset, share, read, pipeline
 
     @property
@@ -67,7 +75,7 @@ class RankData:
         else:
             stream = SharedStream(self.dataset.batches(split, batch_size, device), self.share)
         # a stream that prefetches itself (the file readers' ``prefetch``) already reads ahead on its threads
-        ahead = self.pipeline and split == "train" and not getattr(stream, "prefetch_depth", 0)
+        ahead = self.pipeline in READS_AHEAD and split == "train" and not getattr(stream, "prefetch_depth", 0)
         return Pipelined(stream) if ahead else stream
 
     def record(self) -> dict[str, Any]:

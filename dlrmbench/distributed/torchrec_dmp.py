@@ -31,12 +31,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlrmbench.batch import Ids, SparseFeatures, ids_batch_size
+from dlrmbench.batch import Ids, global_rows, ids_batch_size
 from dlrmbench.data.share import BatchShare
 from dlrmbench.distributed.placement import RankSlices, split_batch
-from dlrmbench.distributed.rank_data import RankData
+from dlrmbench.distributed.rank_data import RankData, pipeline_mode
 from dlrmbench.distributed.hybrid_layout import ModelSliced
+from dlrmbench.distributed.torchrec_pipeline import DmpTrainModel, TorchRecSteps, ids_placeholder
 from dlrmbench.distributed.train import DistributedWorkload
+from dlrmbench.workload.evaluate import Evaluation
 
 # the model-parallel types, in TorchRec's names and in the order the planner breaks cost ties by; data_parallel
 # is left out: with the optimizer applied in backward its replicated tables do not train as one process does
@@ -47,7 +49,9 @@ EMBEDDINGS = "embeddings.ebc"  # where the sharded collection sits in the DLRM (
 
 class DmpDlrm(nn.Module):
     """One rank of a DMP-sharded DLRM: ``forward(numerical, categorical)`` of this rank's rows of a global batch
-    returns their logits (the interface :func:`gather_evaluation` and the topology read)."""
+    returns their logits (the interface :func:`gather_evaluation` and the topology read). Under ``pipeline:
+    sparse_dist`` DMP wraps the training forward (:class:`DmpTrainModel`), which TorchRec's pipeline calls; this
+    forward then runs the DLRM inside it (evaluation, with the pipeline detached)."""
 
     applies_own_optimizer = True
 
@@ -65,7 +69,13 @@ class DmpDlrm(nn.Module):
             raise ValueError(f"rank {self.rank}: a batch of {numerical.shape[0]} numerical rows and {rows} id rows")
         if rows == 0:  # a batch smaller than the world: TorchRec's jagged tensors need a row, so this rank
             # runs a placeholder row (ids 0) through its collectives and returns none of it (no gradient reaches it)
-            return self.dmp(numerical.new_zeros(1, numerical.shape[1]), ids_placeholder(categorical))[:0]
+            return self._logits(numerical.new_zeros(1, numerical.shape[1]), ids_placeholder(categorical))[:0]
+        return self._logits(numerical, categorical)
+
+    def _logits(self, numerical: torch.Tensor, categorical: Ids) -> torch.Tensor:
+        inner = self.dmp.module  # DMP's module without its DDP wrapper
+        if isinstance(inner, DmpTrainModel):  # only evaluated through here (no_grad): DDP's forward adds nothing
+            return inner.model(numerical, categorical)
         return self.dmp(numerical, categorical)
 
     def dense_parameters(self) -> list[nn.Parameter]:
@@ -87,9 +97,31 @@ class DmpLayout(ModelSliced):
     receive k x the global-mean gradient run at lr / k; otherwise (Adagrad) the strategy scaled eps by k.
     """
 
-    def __init__(self, model: DmpDlrm, linear_optimizer: bool) -> None:
+    def __init__(self, model: DmpDlrm, linear_optimizer: bool, device: torch.device | None = None) -> None:
         super().__init__(model)
         self.linear_optimizer = linear_optimizer
+        self.device = device
+        self.steps: TorchRecSteps | None = None
+
+    def train_pipeline(self, optimizer: torch.optim.Optimizer) -> TorchRecSteps | None:
+        """TorchRec's train pipeline when DMP wraps the training forward (``pipeline: sparse_dist``), else None (the
+        loop's own steps). Optional :class:`~dlrmbench.workload.layout.Layout` hook."""
+        if not isinstance(self.model.dmp.module, DmpTrainModel):
+            return None
+        embeddings = self.model.dmp.module.model.embeddings
+        self.steps = TorchRecSteps(self.model.dmp, optimizer, self.device or torch.device("cpu"), embeddings,
+                                   lambda batch: self.share(global_rows(batch)) * self.world_size)
+        return self.steps
+
+    def evaluate(self, family: Any, model: nn.Module, batches: Any, device: torch.device, policy: Any,
+                 limit: int | None) -> Evaluation:
+        if self.steps is None:
+            return super().evaluate(family, model, batches, device, policy, limit)
+        self.steps.detach()  # the sharded collection's own forward (and input distribution) back
+        try:
+            return super().evaluate(family, model, batches, device, policy, limit)
+        finally:
+            self.steps.attach()
 
     def parameter_groups(self, model: nn.Module) -> list[dict[str, Any]]:
         return [{"params": self.model.dense_parameters(), "sparse": False, "lr_scale": 1.0}]
@@ -174,17 +206,20 @@ def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, gr
 
     resolved, device, dataset, table_sizes = open_case_data(resolved, local_rank, rank, world)
     case = resolved.case
-    dataset = RankData(dataset, BatchShare.rows(rank, world), case.distributed.read, case.distributed.pipeline)
+    pipeline = pipeline_mode(case.distributed.pipeline, auto="sparse_dist")
+    dataset = RankData(dataset, BatchShare.rows(rank, world), case.distributed.read, pipeline)
     family = build_family(resolved, table_sizes)
     gradient_scale = 1.0 if get_gradient_division() else float(world)
     model = model_with_meta_tables(resolved, table_sizes, family, gradient_scale)
     allowed = allowed_sharding_types([EmbeddingBagCollectionSharder()], device, case.distributed.torchrec_sharding)
     sharders = ordered_sharders(allowed)
     batch_sizes = split_batch(case.batch_size, world)
-    plan = sharding_plan(model, world, device, group, sharders, batch_sizes[rank])
-    dmp = DistributedModelParallel(model, device=device, plan=plan, sharders=sharders)
+    # TorchRec's train pipeline calls DMP with a batch: DMP wraps the training forward around the DLRM
+    sharded: nn.Module = DmpTrainModel(model, family) if pipeline == "sparse_dist" and case.mode == "train" else model
+    plan = sharding_plan(sharded, world, device, group, sharders, batch_sizes[rank])
+    dmp = DistributedModelParallel(sharded, device=device, plan=plan, sharders=sharders)
     with torch.no_grad():
-        dmp.module.reset_parameters()  # every rank draws alike: DDP's replicas stay equal
+        model.reset_parameters()  # the DLRM DMP now holds (its shards allocated); every rank draws alike
     wrapped = DmpDlrm(dmp, batch_sizes, rank, group, plan, gradient_scale)
     return DistributedWorkload(case, device, dataset, wrapped, table_sizes, rank, world,  # type: ignore[arg-type]
                                family=family, resolved=resolved)
@@ -201,7 +236,7 @@ def train_dmp(work: DistributedWorkload, reporter: Any, mlperf: Any = None) -> A
     """Train this rank with the one training loop over the DMP layout (``mlperf``: rank 0's MLLOG)."""
     from dlrmbench.workload.train import train
 
-    layout = DmpLayout(work.model, work.resolved.optimizer_linear_in_gradient)  # type: ignore[arg-type]
+    layout = DmpLayout(work.model, work.resolved.optimizer_linear_in_gradient, work.device)  # type: ignore[arg-type]
     return train(work, reporter, mlperf, layout=layout)  # type: ignore[arg-type]
 
 
@@ -239,14 +274,6 @@ def plan_rows(plan: Any, world: int) -> list[dict[str, Any]]:
             rows.append({"table": name, "sharding_type": spec.sharding_type, "compute_kernel": spec.compute_kernel,
                          "ranks": ranks})
     return rows
-
-
-def ids_placeholder(ids: Ids) -> Ids:
-    """One row of id 0 in the layout of ``ids`` (an empty share's stand-in: its outputs are dropped)."""
-    if isinstance(ids, SparseFeatures):
-        hotness = ids.hotness if ids.hotness is not None else (1,) * ids.num_features
-        return SparseFeatures(ids.values.new_zeros(sum(hotness)), 1, ids.num_features, hotness=tuple(hotness))
-    return ids.new_zeros(1, ids.shape[1])
 
 
 def preview_plan(resolved: Any) -> list[dict[str, Any]]:

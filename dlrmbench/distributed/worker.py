@@ -58,7 +58,7 @@ def build_distributed_workload(resolved: ResolvedCase, rank: int, world: int, lo
     from dlrmbench.distributed.model import DistributedDlrm, build_parts
     from dlrmbench.data.share import BatchShare
     from dlrmbench.distributed.placement import device_mapping, split_batch
-    from dlrmbench.distributed.rank_data import RankData
+    from dlrmbench.distributed.rank_data import RankData, pipeline_mode
     from dlrmbench.distributed.train import DistributedWorkload
     from dlrmbench.host import current_host
     from dlrmbench.memory_plan import plan_for_host
@@ -71,7 +71,7 @@ def build_distributed_workload(resolved: ResolvedCase, rank: int, world: int, lo
         raise ValueError("the case does not fit: " + "; ".join(plan.problems))
     placement = device_mapping(table_sizes, world)
     share = BatchShare.columns(rank, world, placement.tables[rank], rank == placement.bottom_mlp_rank)
-    dataset = RankData(dataset, share, case.distributed.read, case.distributed.pipeline)
+    dataset = RankData(dataset, share, case.distributed.read, pipeline_mode(case.distributed.pipeline))
     batch_sizes = split_batch(case.batch_size, world)
     parts = build_parts(resolved, table_sizes, placement, rank)
     top = parts.top.to(device)

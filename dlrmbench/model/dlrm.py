@@ -55,7 +55,11 @@ class Dlrm(nn.Module):
 
     def forward(self, numerical: torch.Tensor, categorical: Ids) -> torch.Tensor:
         bottom = self.bottom_mlp(numerical)
-        embedded = self.embeddings(categorical)
+        return self.top(bottom, self.embeddings(categorical))
+
+    def top(self, bottom: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
+        """The interaction and the top MLP over the bottom MLP's ``(B, D)`` output and the ``(B, F, D)``
+        embedded features: the logits (TorchRec's train pipeline looks the tables up itself, then calls this)."""
         features = self.interaction(bottom, embedded)
         return self.out(self.top_mlp(features)).squeeze(1)
 

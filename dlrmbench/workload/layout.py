@@ -25,7 +25,10 @@ class Layout(Protocol):
     Optional: ``after_backward()``, called between backward and the optimizer step, for a layout that
     exchanges gradients itself (the data-parallel tables' sparse gradients); ``check_batch(family, batch,
     table_sizes)``, the check of the first batch when a rank's share is not the family's whole batch (the
-    hybrid layout's ranks read their own tables' ids).
+    hybrid layout's ranks read their own tables' ids); ``train_pipeline(optimizer)``, a layout's own
+    steps or None: an object whose ``feed(batches, steps)`` gives the loop the batches it iterates (the
+    pipeline reads the same ones ahead) and whose ``step()`` trains the batch the loop holds and returns its mean
+    loss (TorchRec's TrainPipelineSparseDist on ``DmpLayout``).
     """
 
     world_size: int

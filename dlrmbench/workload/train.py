@@ -166,6 +166,8 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
     units = getattr(family, "units", None)  # optional: work per batch besides samples (tokens, items)
     after_backward = getattr(layout, "after_backward", None)  # optional: a layout's own gradient exchange
     layout_check = getattr(layout, "check_batch", None)  # optional: a rank's check of its share of the batch
+    make_steps = getattr(layout, "train_pipeline", None)  # optional: a layout's own steps (TorchRec's pipeline)
+    steps = make_steps(optimizer) if make_steps is not None else None
 
     def check_batch(batch: Any, table_sizes: list[int]) -> None:
         if layout_check is not None:
@@ -201,7 +203,9 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
     current_lr = base_lr
     stop = False
     while not stop:
-        for batch in train_batches:
+        # with a layout's pipeline, the loop holds each step's batch (rows, checks) while the pipeline reads ahead
+        epoch = steps.feed(train_batches, total - step) if steps is not None else train_batches
+        for batch in epoch:
             if step == case.benchmark_warmup_steps:
                 clock.resume()
             for group in optimizer.param_groups:
@@ -212,12 +216,15 @@ def train(work: Workload, reporter: Reporter, mlperf: "MlperfLog | None" = None,
             if step == 0:
                 check_batch(batch, work.table_sizes)
             timer.start()
-            # only this rank's part goes to the device (a data-parallel rank's slice; the whole batch otherwise)
-            local = layout.local_batch(batch).to(device, non_blocking=True)
             rows = global_rows(batch)  # the global batch's (a rank's share knows them)
             share = layout.share(rows)  # this rank's weight in the global-batch mean (1 alone)
-            _, loss = train_step(model, local, layout.target(family, local), optimizer, family, policy,
-                                 share * layout.world_size * policy.static_loss_scale, scaler, after_backward)
+            if steps is not None:  # the pipeline's step of this batch (its copy, weight and loss as below)
+                loss = steps.step()
+            else:
+                # only this rank's part goes to the device (a data-parallel rank's slice; the whole batch otherwise)
+                local = layout.local_batch(batch).to(device, non_blocking=True)
+                _, loss = train_step(model, local, layout.target(family, local), optimizer, family, policy,
+                                     share * layout.world_size * policy.static_loss_scale, scaler, after_backward)
             timer.stop()
             losses[step] = loss.detach() if share == 1 else loss.detach() * share
             step += 1

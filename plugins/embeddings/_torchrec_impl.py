@@ -259,11 +259,19 @@ class ShardableEmbeddings(EmbeddingBase):
 
     def forward(self, categorical: Ids) -> torch.Tensor:
         ids = self.prepare_indices(categorical)
-        pooled = self.ebc(keyed_jagged(ids, self.keys))
+        return self.embedded(self.ebc(keyed_jagged(ids, self.keys)), ids_batch_size(ids))
+
+    def sparse_input(self, categorical: Ids) -> Any:
+        """``categorical`` checked (or folded) as :meth:`forward` does, as the ``KeyedJaggedTensor`` the collection
+        takes (what TorchRec's train pipeline hands the sharded collection's input distribution)."""
+        return keyed_jagged(self.prepare_indices(categorical), self.keys)
+
+    def embedded(self, pooled: Any, rows: int) -> torch.Tensor:
+        """The collection's pooled ``KeyedTensor`` of ``rows`` samples as ``(B, F, D)`` in feature order."""
         if list(pooled.keys()) != self.keys:  # the sharded collection returns its features grouped by shard
             vectors = pooled.to_dict()
             return torch.stack([vectors[key] for key in self.keys], dim=1)
-        return pooled.values().view(ids_batch_size(ids), len(self.keys), self.dim)
+        return pooled.values().view(rows, len(self.keys), self.dim)
 
 
 INIT_BLOCK_BYTES = 64 << 20

@@ -5,7 +5,8 @@ Same global batches and initial weights; every rank trains 20 steps (SGD with wa
 fused kernels' per-step rate is exercised; and Adagrad with ``dcnv2``); every step's loss and the final
 evaluation (AUC, log loss) must agree within 1e-5 relative (float32), and every DDP-wrapped dense
 parameter within 1e-5 (``||a - b|| / ||b||``). Sharding types: table-wise and column-wise (the model-parallel
-types TorchRec 1.8 offers on the CPU; row-wise is CUDA-only there).
+types TorchRec 1.8 offers on the CPU; row-wise is CUDA-only there). The DMP ranks train through TorchRec's
+TrainPipelineSparseDist (``distributed.pipeline: auto``, sparse_dist on this topology).
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def rank_run(rank: int, world: int, cases: list[Case]) -> list[dict]:
         if case.distributed.topology == "torchrec_dmp":
             work = build_dmp_workload(resolve(case), rank, world, rank, dist.group.WORLD)
             outcome = train_dmp(work, Reporter(None, rank=rank))
-            dense = {n: p.detach().clone() for n, p in work.model.dmp.named_parameters() if "embeddings.ebc" not in n}
+            # pipeline sparse_dist (the default): DMP wraps TorchRec's training forward around the DLRM, ``model``
+            dense = {n.removeprefix("model."): p.detach().clone() for n, p in work.model.dmp.named_parameters()
+                     if "embeddings.ebc" not in n}
             extra = {"plan": plan_table(work)}
         else:
             work = build_distributed_workload(resolve(case), rank, world, rank, dist.group.WORLD)

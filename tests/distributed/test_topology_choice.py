@@ -65,6 +65,21 @@ def test_the_default_is_dlrmbench_and_sharding_needs_the_dmp_topology(tmp_path: 
     assert result.exit_code == 2 and "table_wise" in result.output and "column_wise" in result.output
 
 
+def test_the_sparse_dist_pipeline_needs_the_dmp_topology_and_the_old_switch_still_reads() -> None:
+    """``distributed.pipeline``: auto by default; sparse_dist (TorchRec's TrainPipelineSparseDist) only on
+    torchrec_dmp, refused elsewhere naming the field and the fix; the old true/false read as auto/off."""
+    assert Case.model_validate({"name": "c"}).distributed.pipeline == "auto"
+    assert case(distributed={"topology": "torchrec_dmp", "pipeline": "sparse_dist"}).distributed.pipeline == "sparse_dist"
+    assert case(distributed={"topology": "torchrec_dmp", "pipeline": True}).distributed.pipeline == "auto"
+    assert case(distributed={"topology": "torchrec_dmp", "pipeline": False}).distributed.pipeline == "off"
+    for topology in ("dlrmbench", None):
+        with pytest.raises(ValueError, match="distributed.pipeline sparse_dist .* applies to distributed.topology: "
+                                             "torchrec_dmp only .*pipeline: auto, thread or off"):
+            case(distributed={"topology": topology, "pipeline": "sparse_dist"})
+    with pytest.raises(ValueError, match="'auto', 'sparse_dist', 'thread' or 'off'"):
+        case(distributed={"topology": "torchrec_dmp", "pipeline": "torchrec"})
+
+
 def test_planning_refuses_what_dmp_cannot_run_naming_the_field_and_the_fix() -> None:
     assert topology_reason(case()) is None
     assert topology_reason(case(distributed={"topology": "dlrmbench"}, embedding="joint")) is None
