@@ -72,10 +72,16 @@ class DmpDlrm(nn.Module):
             return self._logits(numerical.new_zeros(1, numerical.shape[1]), ids_placeholder(categorical))[:0]
         return self._logits(numerical, categorical)
 
+    @property
+    def dlrm(self) -> nn.Module:
+        """The DLRM DMP shards, without DDP's wrapper (inside :class:`DmpTrainModel` under
+        ``pipeline: sparse_dist``)."""
+        inner = self.dmp.module
+        return inner.model if isinstance(inner, DmpTrainModel) else inner
+
     def _logits(self, numerical: torch.Tensor, categorical: Ids) -> torch.Tensor:
-        inner = self.dmp.module  # DMP's module without its DDP wrapper
-        if isinstance(inner, DmpTrainModel):  # only evaluated through here (no_grad): DDP's forward adds nothing
-            return inner.model(numerical, categorical)
+        if isinstance(self.dmp.module, DmpTrainModel):  # evaluated only through here (no_grad): no DDP forward
+            return self.dlrm(numerical, categorical)
         return self.dmp(numerical, categorical)
 
     def dense_parameters(self) -> list[nn.Parameter]:
@@ -108,7 +114,7 @@ class DmpLayout(ModelSliced):
         loop's own steps). Optional :class:`~dlrmbench.workload.layout.Layout` hook."""
         if not isinstance(self.model.dmp.module, DmpTrainModel):
             return None
-        embeddings = self.model.dmp.module.model.embeddings
+        embeddings = self.model.dlrm.embeddings
         self.steps = TorchRecSteps(self.model.dmp, optimizer, self.device or torch.device("cpu"), embeddings,
                                    lambda batch: self.share(global_rows(batch)) * self.world_size)
         return self.steps
@@ -229,7 +235,7 @@ def embedding_bytes(work: DistributedWorkload) -> int:
     """Bytes of table rows this rank holds (its shards of every table, for the memory check)."""
     from dlrmbench.distributed.shards import held_bytes
 
-    return held_bytes(work.model.dmp.module.embeddings.ebc, len(work.table_sizes))  # type: ignore[union-attr]
+    return held_bytes(work.model.dlrm.embeddings.ebc, len(work.table_sizes))  # type: ignore[union-attr]
 
 
 def train_dmp(work: DistributedWorkload, reporter: Any, mlperf: Any = None) -> Any:

@@ -60,7 +60,7 @@ def build_rank(rank: int, world: int, case: Case) -> dict:
                 if shard.placement.rank() == rank:
                     planned += math.prod(shard.shard_sizes) * 4
     stats = {}
-    collection = work.model.dmp.module.embeddings.ebc
+    collection = work.model.dlrm.embeddings.ebc
     for index in range(TABLES):
         parts = [t.detach().reshape(-1) for _, t in local_parts(collection, index)]
         if parts:
