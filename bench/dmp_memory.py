@@ -1,7 +1,7 @@
 """Peak host memory of each torchrec_dmp rank while it builds its sharded model (issue 24).
 
 Prints, per rank, the resident memory once torch, TorchRec and FBGEMM are imported (the baseline), the peak
-resident memory (``ru_maxrss``) after ``build_dmp_workload``, their difference, and the bytes of table rows
+resident memory (``VmHWM``, reset before the build) after ``build_dmp_workload``, their difference, and the bytes of table rows
 the plan gives the rank. Before the tables were built on the meta device, every rank held the whole
 single-process model (every table) and a copy of its tables on top of its shards.
 
@@ -14,7 +14,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import socket
 import tempfile
 from pathlib import Path
@@ -62,9 +61,11 @@ def _rank(rank: int, world: int, port: int, raw: dict[str, Any], out_dir: str) -
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     resolved = resolve(Case.model_validate(raw))
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (ru_maxrss would keep the pre-exec parent's)
     baseline = psutil.Process().memory_info().rss
     work = build_dmp_workload(resolved, rank, world, rank, dist.group.WORLD)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = next(int(l.split()[1]) * 1024 for l in Path("/proc/self/status").read_text().splitlines()
+                if l.startswith("VmHWM:"))
     planned = sum(math.prod(s.shard_sizes) * 4 for p in work.model.plan.plan.values() for spec in p.values()
                   for s in spec.sharding_spec.shards if s.placement.rank() == rank)
     Path(out_dir, f"{rank}.json").write_text(json.dumps({"baseline": baseline, "peak": peak, "planned": planned}))

@@ -13,6 +13,7 @@ test_parity_torchrec_dmp.py (every loss equal to one process).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -36,9 +37,18 @@ def big_case() -> Case:
     })
 
 
-def build_rank(rank: int, world: int, case: Case) -> dict:
-    import resource
+def peak_rss() -> int:
+    """This process's peak resident bytes since :func:`reset_peak_rss` (``VmHWM``). Not ``ru_maxrss``: a spawned
+    process's counts the RSS of the process it was forked from before exec (the whole pytest run)."""
+    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
 
+
+def reset_peak_rss() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # the kernel's peak-RSS reset
+
+
+def build_rank(rank: int, world: int, case: Case) -> dict:
     import psutil
     import torch
     import torch.distributed as dist
@@ -50,9 +60,10 @@ def build_rank(rank: int, world: int, case: Case) -> dict:
     from dlrmbench.workload.build import resolve
 
     resolved = resolve(case)
+    reset_peak_rss()
     before = psutil.Process().memory_info().rss
     work = build_dmp_workload(resolved, rank, world, rank, dist.group.WORLD)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     planned = 0  # this rank's shards by the plan's own metadata
     for module_plan in work.model.plan.plan.values():
         for spec in module_plan.values():
