@@ -13,31 +13,15 @@ import numpy as np
 import pytest
 
 from dlrmbench.config.schema import Case
-from dlrmbench.data.binary import write_binary
 from dlrmbench.data.errors import DatasetError
-from dlrmbench.data.model_size import write_table_sizes
-from dlrmbench.data.split import write_split_dataset
 from dlrmbench.data.watch import data_files
-from tests.datasets.dataset_factories import SIZES, make_arrays
+from tests.datasets.dataset_factories import SIZES, binary_dataset as _binary, split_dataset as _split
 from tests.dlrmv2.mlperf_files import SMALL_SIZES, write_day
 
 
 def _npy(root: Path) -> Path:
     for day in range(3):
         write_day(root, day, rows=40, seed=day, multi_hot=True)
-    return root
-
-
-def _binary(root: Path) -> Path:
-    root.mkdir()
-    for name, seed in (("train", 3), ("test", 4)):
-        write_binary(root / f"{name}_data.bin", *make_arrays(200, SIZES, seed))
-    write_table_sizes(root / "model_size.json", SIZES)
-    return root
-
-
-def _split(root: Path) -> Path:
-    write_split_dataset(root, SIZES, {"train": make_arrays(200, SIZES, 1), "test": make_arrays(60, SIZES, 2)})
     return root
 
 

@@ -4,7 +4,6 @@ A dataset plugin (but the generated ones) without rows here fails the test."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -15,26 +14,11 @@ from click.testing import CliRunner
 
 from dlrmbench.cli import make_cli
 from dlrmbench.config.schema import Case
-from dlrmbench.data.binary import write_binary
 from dlrmbench.data.model_size import write_table_sizes
-from dlrmbench.data.split import write_split_dataset
 from dlrmbench.errors import UserError
 from dlrmbench.plugins import get_registry
-from tests.datasets.dataset_factories import SIZES, make_arrays
+from tests.datasets.dataset_factories import SIZES, binary_dataset as _binary, split_dataset as _split
 from tests.dlrmv2.mlperf_files import SMALL_SIZES, write_day
-
-
-def _split(root: Path) -> Path:
-    write_split_dataset(root, SIZES, {"train": make_arrays(200, SIZES, 1), "test": make_arrays(60, SIZES, 2)})
-    return root
-
-
-def _binary(root: Path) -> Path:
-    root.mkdir()
-    for name, seed in (("train", 3), ("test", 4)):
-        write_binary(root / f"{name}_data.bin", *make_arrays(200, SIZES, seed))
-    write_table_sizes(root / "model_size.json", SIZES)
-    return root
 
 
 def _npy(root: Path) -> Path:

@@ -8,7 +8,6 @@ used (the plan command, torchrun, the worker module), so it holds however the in
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import socket
