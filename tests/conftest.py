@@ -10,6 +10,13 @@ from pathlib import Path
 
 import pytest
 
+# Triton kernels run in Triton's interpreter on the CPU. TRITON_INTERPRET must be set before triton is first
+# imported (it decides how Triton decorates its own standard library), and importing torchrec imports triton:
+# a test module collected early that imports torchrec (tests/distributed) would otherwise fix Triton in its
+# compiled mode before a later folder's conftest could set it. Tests that stand for a user's shell remove it
+# from the environment they give the CLI.
+os.environ.setdefault("TRITON_INTERPRET", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
