@@ -36,13 +36,15 @@ class MemmapSplitFiles(SplitFiles):
         return batch
 
     def read_request(self, request: ReadRequest, transient: bool = False) -> RawBatch:
-        """Views of only the files and rows ``request`` names (only their pages are touched)."""
-        if self.watch is not None:
-            self.watch.check_open()
+        """Views of only the files and rows ``request`` names (only their pages are touched, only their files
+        checked against the watch: a hybrid rank reads a few tables' files of many)."""
         (a, b), (i, j) = request.label, request.ids
+        features = range(self.num_categorical) if request.features is None else request.features
+        if self.watch is not None:  # split files: label, dense, then one file per feature
+            dense = [self.paths[1]] if request.dense is not None else []
+            self.watch.check_open([self.paths[0], *dense, *(self.paths[2 + f] for f in features)])
         numerical = self._numerical[request.dense[0]:request.dense[1]] if request.dense is not None else \
             no_dense(j - i, self._numerical.dtype)
-        features = range(self.num_categorical) if request.features is None else request.features
         batch = RawBatch(self._label[a:b], numerical, [self._cats[f][i:j] for f in features])
         self.bytes_read.add(batch.label, batch.numerical, *batch.categorical)
         return batch

@@ -231,13 +231,6 @@ def build_dmp_workload(resolved: Any, rank: int, world: int, local_rank: int, gr
                                family=family, resolved=resolved)
 
 
-def embedding_bytes(work: DistributedWorkload) -> int:
-    """Bytes of table rows this rank holds (its shards of every table, for the memory check)."""
-    from dlrmbench.distributed.shards import held_bytes
-
-    return held_bytes(work.model.dlrm.embeddings.ebc, len(work.table_sizes))  # type: ignore[union-attr]
-
-
 def train_dmp(work: DistributedWorkload, reporter: Any, mlperf: Any = None) -> Any:
     """Train this rank with the one training loop over the DMP layout (``mlperf``: rank 0's MLLOG)."""
     from dlrmbench.workload.train import train

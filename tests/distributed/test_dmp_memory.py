@@ -55,8 +55,8 @@ def build_rank(rank: int, world: int, case: Case) -> dict:
     import torchrec.distributed.embeddingbag  # noqa: F401  (imported before the baseline: not the build's)
     import torchrec.distributed.planner  # noqa: F401
 
-    from dlrmbench.distributed.shards import local_parts
-    from dlrmbench.distributed.torchrec_dmp import build_dmp_workload, embedding_bytes
+    from dlrmbench.distributed.shards import held_bytes, local_parts
+    from dlrmbench.distributed.torchrec_dmp import build_dmp_workload
     from dlrmbench.workload.build import resolve
 
     resolved = resolve(case)
@@ -77,7 +77,8 @@ def build_rank(rank: int, world: int, case: Case) -> dict:
         if parts:
             values = torch.cat(parts).double()
             stats[index] = (float(values.min()), float(values.max()), float(values.std()), float(values.mean()))
-    return {"held": embedding_bytes(work), "planned": planned, "growth": peak - before, "stats": stats}
+    held = held_bytes(work.model.dlrm.embeddings.ebc, len(work.table_sizes))
+    return {"held": held, "planned": planned, "growth": peak - before, "stats": stats}
 
 
 @pytest.fixture(scope="module")
