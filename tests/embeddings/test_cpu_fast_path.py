@@ -38,6 +38,18 @@ def test_one_bmm_backward_passes_gradcheck_and_equals_autograd() -> None:
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
+def test_the_symmetric_gather_index_puts_each_pair_in_both_places() -> None:
+    from dlrmbench.model.dot_autograd import symmetric_index
+
+    n = 4
+    lower, upper = indices(n)
+    pairs = [(r, c) for r in range(n) for c in range(r)]  # row-major strict lower triangle
+    expected = [[len(pairs)] * n for _ in range(n)]
+    for k, (r, c) in enumerate(pairs):
+        expected[r][c] = expected[c][r] = k
+    assert symmetric_index(lower, upper, n).view(n, n).tolist() == expected
+
+
 def test_without_autograd_the_interaction_is_plain_operations() -> None:
     bottom, embedded = torch.randn(3, 4), torch.randn(3, 2, 4)
     lower, upper = indices(3)
