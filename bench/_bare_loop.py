@@ -31,6 +31,7 @@ def main(suite: str, name: str) -> None:
     if getattr(model.embeddings, "applies_own_optimizer", False):
         model.embeddings.set_learning_rate(case.optimizer.lr)
     model.train()
+    huge = allocators.huge_page_bytes()  # after the build, as the worker records it
     total, warmup = case.max_steps, case.benchmark_warmup_steps
     times: list[float] = []
     faults: list[int] = []
@@ -50,7 +51,7 @@ def main(suite: str, name: str) -> None:
                       "major_faults": usage.ru_majflt - faults[1],
                       "cpu_s_per_step": (usage.ru_utime + usage.ru_stime - faults[3]) / measured,
                       "kernel_cpu_share": (usage.ru_stime - faults[2]) / max(1e-9, usage.ru_utime + usage.ru_stime - faults[3]),
-                      "allocator": allocators.observed()}))
+                      "allocator": {**allocators.observed(), "huge_page_bytes": huge}}))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ steps. Training: samples/s of the timed steps (batch 2048). Inference: samples/s
 ``torch.no_grad`` at batch 64 and 2048. Ratios are per round, to the peer of the same round; the table
 shows the median of all rounds with min-max, and each process's median ratio (the between-process spread).
 The peer's own spread between processes is printed as the noise floor: a ratio inside it is no difference.
+``--process-setup harness`` starts every process (the peer's too) as ``dlrmbench run`` starts its worker
+(allocator ``glibc-tuned``); ``plain`` (the default) as a Python script starts.
 
 Where bf16 is native, every round also times the MLPs' own GEMMs (forward and both backward products of
 every layer at batch 2048) in fp32 and in bf16: their ratio is the most bf16 autocast can gain on this CPU,
@@ -306,7 +308,12 @@ def run_children(args: argparse.Namespace) -> list[dict]:
                    *(["--peer-dlrm", args.peer_dlrm] if args.peer_dlrm else []),
                    "--warmup", str(args.warmup), "--steps", str(args.steps),
                    "--inference-repeats", str(args.inference_repeats)]
-        done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+        env = os.environ.copy()
+        if args.process_setup == "harness":  # dlrmbench run's worker: its default allocator and huge pages
+            from dlrmbench import allocators
+
+            env = allocators.worker_environment(allocators.DEFAULT_ALLOCATOR, env)
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env)
         if done.returncode != 0:
             raise SystemExit(f"process {index + 1} of {args.processes} failed (exit {done.returncode})")
         out.append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -409,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
                         "paths; dlrmv2: DLRM_DCN and ours) and print self time by kind of operator")
     parser.add_argument("--kernels", action="store_true", help="print the GEMM kernels oneDNN / MKL chose")
     parser.add_argument("--gemm-only", action="store_true", help="only the bf16/fp32 GEMM ratio of the MLP shapes")
+    parser.add_argument("--process-setup", choices=("plain", "harness"), default="plain",
+                        help="how every process (peer and ours alike) allocates: plain = as a Python script "
+                             "(glibc's defaults); harness = as dlrmbench run's worker (glibc-tuned)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.gemm_only:
@@ -433,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = run_children(args)
     peer_label = "facebookresearch/dlrm" if args.model == "dlrm" else "TorchRec DLRM_DCN:"
     print(f"{peer_label} {runs[0]['peer_commit']}; torch {torch.__version__}, {torch.get_num_threads()} "
-          f"threads; {args.processes} processes x {args.rounds} interleaved rounds, {args.warmup} warm-up + "
+          f"threads; process setup {args.process_setup}; {args.processes} processes x {args.rounds} interleaved "
+          f"rounds, {args.warmup} warm-up + "
           f"{args.steps} timed steps each, {time.monotonic() - started:.0f} s")
     report(runs, args, bf16)
     if args.profile:

@@ -5,13 +5,17 @@
 
 One case per precision (eager dense parts, ``joint_sgd_in_backward`` tables, synthetic data, batch 2048;
 ``--shape large`` is NVIDIA's 26 x 100k x 128 with MLPs 512-256-128 / 1024-1024-512-256-1). Contestants, each
-a fresh process, run in interleaved rounds (every contestant once per round, in order), so that drifting
-load on a shared machine hits all alike:
+a fresh process, run in interleaved rounds (every contestant once per round, the order rotated by one each
+round so that no contestant always follows the same one), so that drifting load on a shared machine hits all
+alike:
 
 - ``bare <allocator>``: ``bench/_bare_loop.py``, the case's model and batches in a plain timed loop, started
   with that allocator's environment (``glibc`` = how a user's script runs);
 - ``run <allocator>``: ``dlrmbench run`` of the same case with ``allocator: <allocator>`` (``glibc`` = the
   harness before it chose its allocator; ``glibc-tuned`` = its default now);
+- `` thp`` after either (``--huge-pages on`` or ``on,off``): ``huge_pages: true``, PyTorch's large buffers
+  on transparent huge pages (``THP_MEM_ALLOC_ENABLE=1``) where the kernel's mode gives them; without it
+  4 KiB pages (the default, as a plain Python process);
 - ``run <allocator> no-telemetry`` (``--no-telemetry``): the same with the parent's telemetry sampler off, to
   tell the sampler's cost (it reads ``/proc`` every 100 ms while the worker's threads want both cores) from
   the rest of the harness.
@@ -66,20 +70,25 @@ class Contestant:
     cpu_ms: list[float] = field(default_factory=list)  # CPU time a measured step (all threads)
     recorded: dict | None = None  # the allocator the process reported
     telemetry: bool = True  # run only: the parent's sampler on (the default) or off
+    huge_pages: bool = False  # PyTorch's buffers on transparent huge pages (the case's huge_pages)
+    huge_page_bytes: list[float] = field(default_factory=list)
 
     @property
     def label(self) -> str:
-        return f"{self.precision} {self.kind} {self.allocator}" + ("" if self.telemetry else " no-telemetry")
+        return (f"{self.precision} {self.kind} {self.allocator}" + (" thp" if self.huge_pages else "")
+                + ("" if self.telemetry else " no-telemetry"))
 
     @property
     def case(self) -> str:
-        return f"{self.precision}-{self.allocator}" + ("" if self.telemetry else "-no-telemetry")
+        return (f"{self.precision}-{self.allocator}" + ("-thp" if self.huge_pages else "")
+                + ("" if self.telemetry else "-no-telemetry"))
 
 
 def write_suite(path: Path, shape: str, precisions: list[str], allocator_names: list[str], steps: int,
                 warmup: int) -> None:
-    """One case per precision x allocator, named ``<precision>-<allocator>``, and the same with the parent's
-    telemetry sampler off (``-no-telemetry``)."""
+    """One case per precision x allocator, named ``<precision>-<allocator>``, the same on transparent huge
+    pages (``-thp``: ``huge_pages: true``), and all of those with the parent's telemetry sampler off
+    (``-no-telemetry``)."""
     import yaml
 
     batch, total = 2048, steps + warmup
@@ -92,12 +101,13 @@ def write_suite(path: Path, shape: str, precisions: list[str], allocator_names: 
         "optimizer": {"lr": 0.01, "warmup_steps": 0, "decay_start_step": None},
     }
     cases = [{"name": f"{p}-{a}", "precision": p, "allocator": a} for p in precisions for a in allocator_names]
+    cases += [{**c, "name": f"{c['name']}-thp", "huge_pages": True} for c in list(cases)]
     cases += [{**c, "name": f"{c['name']}-no-telemetry", "telemetry": {"enabled": False}} for c in list(cases)]
     path.write_text(yaml.safe_dump({"name": "harness-overhead", "defaults": defaults, "cases": cases}))
 
 
-def run_bare(suite: Path, case: str, allocator: str) -> dict:
-    env = allocators.worker_environment(allocator, dict(os.environ))
+def run_bare(suite: Path, case: str, allocator: str, huge_pages: bool = False) -> dict:
+    env = allocators.worker_environment(allocator, dict(os.environ), huge_pages=huge_pages)
     # its own session, as dlrmbench's worker: with the kernel's autogroup scheduling each session shares the
     # cores equally, so on a busy machine a loop in the shell's session gets less CPU than the worker
     out = subprocess.run([sys.executable, str(REPO / "bench" / "_bare_loop.py"), str(suite), case],
@@ -106,7 +116,8 @@ def run_bare(suite: Path, case: str, allocator: str) -> dict:
         raise SystemExit(f"bare loop of {case} failed:\n{out.stderr[-3000:]}")
     data = json.loads(out.stdout.strip().splitlines()[-1])
     return {"times": data["step_times_s"], "faults": data["minor_faults_per_step"],
-            "kernel": data["kernel_cpu_share"], "cpu": data["cpu_s_per_step"], "allocator": data["allocator"]}
+            "kernel": data["kernel_cpu_share"], "cpu": data["cpu_s_per_step"], "allocator": data["allocator"],
+            "huge_page_bytes": data["allocator"].get("huge_page_bytes")}
 
 
 def run_harness(suite: Path, case: str) -> dict:
@@ -123,12 +134,16 @@ def run_harness(suite: Path, case: str) -> dict:
     summary = result["telemetry"].get("summary", {})
     return {"times": result["step_times_s"][warmup:], "faults": summary.get("page_faults_minor_per_step"),
             "kernel": summary.get("worker_kernel_cpu_share"), "cpu": summary.get("worker_cpu_s_per_step"),
-            "allocator": result["environment"].get("allocator")}
+            "allocator": result["environment"].get("allocator"),
+            "huge_page_bytes": (result["environment"].get("allocator") or {}).get("huge_page_bytes")}
 
 
 def measure(contestant: Contestant, suite: Path) -> None:
     case = contestant.case
-    got = run_bare(suite, case, contestant.allocator) if contestant.kind == "bare" else run_harness(suite, case)
+    got = (run_bare(suite, case, contestant.allocator, contestant.huge_pages) if contestant.kind == "bare"
+           else run_harness(suite, case))
+    if got["huge_page_bytes"] is not None:
+        contestant.huge_page_bytes.append(got["huge_page_bytes"] / 2**20)
     contestant.p50_ms.append(1e3 * statistics.median(got["times"]))
     contestant.mean_ms.append(1e3 * statistics.fmean(got["times"]))
     if got["faults"] is not None:
@@ -152,30 +167,51 @@ def ratios(base: list[float], other: list[float]) -> list[float]:
     return [b / o for b, o in zip(base, other)]
 
 
+def interval(values: list[float]) -> str:
+    """The geometric mean of per-round ratios with its 95% interval (rounds are the unit of replication:
+    processes differ by more than the steps inside one)."""
+    from dlrmbench.results.stats import run_interval
+
+    bounds = run_interval(values)
+    if bounds is None:
+        return "-"
+    centre = statistics.geometric_mean(values)
+    return f"{centre:.3f} [{bounds[0]:.3f}, {bounds[1]:.3f}]"
+
+
 def report(contestants: list[Contestant], rounds: int, seconds: float) -> None:
     threads = os.environ.get("OMP_NUM_THREADS", f"torch's default ({os.cpu_count()} cores)")
     print(f"\n{rounds} interleaved round(s) in {seconds:.0f} s; threads {threads}; values: median (min-max) over rounds")
     header = (f"{'contestant':36s} {'p50 ms':>22s} {'mean ms':>22s} {'CPU ms/step':>22s} {'faults/step':>22s} "
-              f"{'kernel CPU':>12s} "
-              f"{'bare glibc / this (p50, mean)':>34s} {'bare same / this (p50, mean)':>34s}")
+              f"{'kernel CPU':>12s} {'huge MiB':>10s} "
+              f"{'bare glibc / this (p50, mean)':>36s} {'bare same / this (p50, mean)':>34s}")
     print(header)
     cpu_cells: list[tuple[Contestant, Contestant | None, Contestant | None]] = []
     for c in contestants:
-        bare = {a.allocator: a for a in contestants if a.kind == "bare" and a.precision == c.precision}
+        bare = {(a.allocator, a.huge_pages): a for a in contestants if a.kind == "bare" and a.precision == c.precision}
         cells = []
-        for base in (bare.get("glibc"), bare.get(c.allocator)):
+        for base in (bare.get(("glibc", False)), bare.get((c.allocator, c.huge_pages))):
             if base is None or base is c:
                 cells.append("-")
                 continue
             cells.append(f"{spread(ratios(base.p50_ms, c.p50_ms), '.3f')}, {spread(ratios(base.mean_ms, c.mean_ms), '.3f')}")
-        cpu_cells.append((c, bare.get(c.allocator), bare.get("glibc")))
+        cpu_cells.append((c, bare.get((c.allocator, c.huge_pages)), bare.get(("glibc", False))))
         kernel = f"{100 * statistics.median(c.kernel_share):.1f}%" if c.kernel_share else "-"
+        huge = f"{statistics.median(c.huge_page_bytes):,.0f}" if c.huge_page_bytes else "-"
         print(f"{c.label:36s} {spread(c.p50_ms, '.1f'):>22s} {spread(c.mean_ms, '.1f'):>22s} "
-              f"{spread(c.cpu_ms, '.1f'):>22s} {spread(c.faults_per_step, ',.0f'):>22s} {kernel:>12s} {cells[0]:>34s} {cells[1]:>34s}")
+              f"{spread(c.cpu_ms, '.1f'):>22s} {spread(c.faults_per_step, ',.0f'):>22s} {kernel:>12s} {huge:>10s} "
+              f"{cells[0]:>36s} {cells[1]:>34s}")
+    print("\nbare same / this, geometric mean of the per-round ratios [95% interval] (p50, mean, CPU time a step):")
+    for c in contestants:
+        same = next((b for b in contestants if b.kind == "bare" and b.precision == c.precision
+                     and b.allocator == c.allocator and b.huge_pages == c.huge_pages), None)
+        if c.kind == "run" and same is not None:
+            print(f"  {c.label:36s} {interval(ratios(same.p50_ms, c.p50_ms))}; {interval(ratios(same.mean_ms, c.mean_ms))}; "
+                  f"{interval(ratios(same.cpu_ms, c.cpu_ms)) if same.cpu_ms and c.cpu_ms else '-'}")
     print("\nCPU time a step, bare / this (robust to other processes taking the cores; per round, median (min-max)):")
     for c, same, plain in cpu_cells:
         if c.kind == "run" and c.cpu_ms:
-            vs = [f"bare {b.allocator} {spread(ratios(b.cpu_ms, c.cpu_ms), '.3f')}" for b in (plain, same)
+            vs = [f"{b.label} {spread(ratios(b.cpu_ms, c.cpu_ms), '.3f')}" for b in (plain, same)
                   if b is not None and b.cpu_ms and (b is plain or b is not plain)]
             print(f"  {c.label:36s} {'; '.join(dict.fromkeys(vs))}")
     print("\nallocator each process reported (result environment['allocator'] / the bare loop's own reading):")
@@ -193,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-allocators", default="glibc,glibc-tuned,jemalloc,tcmalloc")
     parser.add_argument("--bare-allocators", default="glibc,glibc-tuned")
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS of every contestant (default: torch's own)")
+    parser.add_argument("--huge-pages", default="off",
+                        help="on, off or on,off: contestants with huge_pages true / false (4 KiB pages, as a plain "
+                             "Python process)")
     parser.add_argument("--no-telemetry", action="store_true",
                         help="also run each harness contestant with the parent's telemetry sampler off")
     args = parser.parse_args(argv)
@@ -221,15 +260,21 @@ def main(argv: list[str] | None = None) -> int:
     flags = sorted(f for f in cpu_flags() if f.startswith(("avx512", "amx")) or f in ("avx2", "fma"))
     print(f"CPU {os.cpu_count()} cores, flags {' '.join(flags) or 'none of avx2/avx512/amx'}; shape {args.shape}, "
           f"batch 2048, {args.warmup} warm-up + {args.steps} measured steps a process")
-    contestants = [Contestant(kind, a, p) for p in precisions for kind in ("bare", "run") for a in chosen.get(kind, [])]
+    huge = [{"on": True, "off": False}[v] for v in args.huge_pages.split(",") if v in ("on", "off")]
+    if not huge or len(huge) != len(args.huge_pages.split(",")):
+        parser.error("--huge-pages takes on, off or on,off")
+    contestants = [Contestant(kind, a, p, huge_pages=h) for p in precisions for kind in ("bare", "run")
+                   for a in chosen.get(kind, []) for h in huge]
     if args.no_telemetry:
-        contestants += [Contestant("run", a, p, telemetry=False) for p in precisions for a in chosen.get("run", [])]
+        contestants += [Contestant("run", a, p, telemetry=False, huge_pages=h) for p in precisions
+                        for a in chosen.get("run", []) for h in huge]
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         suite = Path(tmp) / "harness-overhead.yaml"
         write_suite(suite, args.shape, precisions, names, args.steps, args.warmup)
         for round_index in range(args.rounds):
-            for c in contestants:
+            shift = round_index % len(contestants)  # each contestant takes each place in the order in turn
+            for c in contestants[shift:] + contestants[:shift]:
                 measure(c, suite)
                 print(f"  round {round_index + 1}/{args.rounds} {c.label:36s} p50 {c.p50_ms[-1]:8.1f} ms, mean "
                       f"{c.mean_ms[-1]:8.1f} ms, faults/step {c.faults_per_step[-1] if c.faults_per_step else 0:10,.0f}",

@@ -84,6 +84,14 @@ _ALLOCATOR_LIBRARY = re.compile(r"lib(jemalloc|tcmalloc|tcmalloc_minimal|mimallo
 #: The variable that tells the worker which row it was started with.
 ALLOCATOR_VARIABLE = "DLRMBENCH_ALLOCATOR"
 
+#: PyTorch's own CPU allocator setting (``c10/core/alloc_cpu.cpp``): ``1`` aligns every buffer of 2 MiB or
+#: more to 2 MiB and asks the kernel for transparent huge pages for it (``madvise(MADV_HUGEPAGE)``).
+HUGE_PAGES_VARIABLE = "THP_MEM_ALLOC_ENABLE"
+
+#: The kernel's transparent huge page mode: ``[madvise]`` (the common default) gives huge pages only to
+#: memory that asks for them, ``[always]`` to all large anonymous memory, ``[never]`` to none.
+THP_MODE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+
 
 def library_dirs() -> list[Path]:
     """Where preloadable libraries are looked for: ``LD_LIBRARY_PATH``, this Python's prefix (conda), the
@@ -119,13 +127,16 @@ def unavailable_reason(name: str, dirs: list[Path] | None = None) -> str | None:
             f"{DEFAULT_ALLOCATOR}")
 
 
-def worker_environment(name: str, base: dict[str, str], dirs: list[Path] | None = None) -> dict[str, str]:
-    """``base`` (the parent's environment) with every allocator setting replaced by row ``name``'s.
+def worker_environment(name: str, base: dict[str, str], dirs: list[Path] | None = None,
+                       huge_pages: bool = False) -> dict[str, str]:
+    """``base`` (the parent's environment) with every allocator setting replaced by row ``name``'s, and
+    PyTorch's huge-page setting on (``huge_pages``) or removed.
 
     Raises RuntimeError when the row's library is missing (the planner skips such cases first).
     """
     row = ALLOCATORS[name]
-    env = {k: v for k, v in base.items() if k not in _GLIBC_VARIABLES and not _STEERING.match(k)}
+    env = {k: v for k, v in base.items()
+           if k not in _GLIBC_VARIABLES and k != HUGE_PAGES_VARIABLE and not _STEERING.match(k)}
     preload = [p for p in re.split(r"[:\s]+", env.pop("LD_PRELOAD", "")) if p and not _ALLOCATOR_LIBRARY.search(p)]
     if row.libraries:
         library = find_library(row, dirs)
@@ -135,8 +146,33 @@ def worker_environment(name: str, base: dict[str, str], dirs: list[Path] | None 
     if preload:
         env["LD_PRELOAD"] = ":".join(preload)
     env.update(row.settings)
+    if huge_pages:
+        env[HUGE_PAGES_VARIABLE] = "1"
     env[ALLOCATOR_VARIABLE] = name
     return env
+
+
+def kernel_thp_mode(path: Path = THP_MODE) -> str | None:
+    """The kernel's transparent huge page mode (``always``, ``madvise``, ``never``), None where unreadable."""
+    try:
+        raw = path.read_text()
+    except OSError:
+        return None
+    return next((w.strip("[]") for w in raw.split() if w.startswith("[")), raw.strip() or None)
+
+
+def huge_page_bytes(rollup: str = "/proc/self/smaps_rollup") -> int | None:
+    """Bytes of this process's anonymous memory on transparent huge pages (``AnonHugePages``), None where
+    the kernel does not say."""
+    try:
+        text = Path(rollup).read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("AnonHugePages:"):
+            fields = line.split()
+            return int(fields[1]) * 1024 if len(fields) >= 2 and fields[1].isdigit() else None
+    return None
 
 
 def loaded_allocator_libraries(maps: str = "/proc/self/maps") -> list[str]:
@@ -154,17 +190,21 @@ def loaded_allocator_libraries(maps: str = "/proc/self/maps") -> list[str]:
     return found
 
 
-def observed(environ: dict[str, str] | None = None, maps: str = "/proc/self/maps") -> dict[str, object]:
+def observed(environ: dict[str, str] | None = None, maps: str = "/proc/self/maps",
+             thp_mode: Path = THP_MODE) -> dict[str, object]:
     """What this process allocates with, for the result's ``environment["allocator"]``: the row it was
-    started with (None when not started by the runner), the allocator libraries actually mapped, and
-    the settings in its environment (``GLIBC_TUNABLES`` included when set)."""
+    started with (None when not started by the runner), the allocator libraries actually mapped, the
+    settings in its environment (``GLIBC_TUNABLES`` included when set), whether PyTorch asks for huge pages
+    and the kernel's huge page mode (which decides whether asking gets any)."""
     env = os.environ if environ is None else environ
     libraries = loaded_allocator_libraries(maps)
-    keys = [k for k in env if k in _GLIBC_VARIABLES or _STEERING.match(k) or k == "GLIBC_TUNABLES"]
+    keys = [k for k in env if k in _GLIBC_VARIABLES or _STEERING.match(k) or k in ("GLIBC_TUNABLES", HUGE_PAGES_VARIABLE)]
     return {
         "name": env.get(ALLOCATOR_VARIABLE),
         "library": libraries[0] if libraries else "glibc malloc",
         "settings": {k: env[k] for k in sorted(keys)},
+        "huge_pages": env.get(HUGE_PAGES_VARIABLE) == "1",
+        "kernel_thp": kernel_thp_mode(thp_mode),
     }
 
 

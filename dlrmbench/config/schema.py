@@ -512,6 +512,10 @@ class Case(Strict):
     allocator: AllocatorName = Field(
         default=DEFAULT_ALLOCATOR, description="the worker's host memory allocator and its settings "
         "(dlrmbench.allocators: glibc-tuned, glibc, jemalloc, tcmalloc)")
+    huge_pages: bool = Field(
+        default=False, description="true: PyTorch's large host buffers (2 MiB and up: the tables, activations) "
+        "on transparent huge pages (THP_MEM_ALLOC_ENABLE=1), where the kernel's mode gives them (madvise or "
+        "always); false: 4 KiB pages, as a plain Python process")
     reference: Reference | None = None
     comparable: bool = Field(default=True, description="false when scaled down: never compare with the reference")
     not_comparable: str | None = Field(

@@ -139,7 +139,9 @@ def _run_mode(work: Any, reporter: Reporter, layout: dict[str, Any], batch_sizes
                   batch_sizes=batch_sizes,
                   parameters=sum(p.numel() for p in work.model.parameters()),
                   torch_version=torch.__version__, cuda_version=torch.version.cuda,
-                  threads=torch.get_num_threads(), allocator=allocators.checked(), data=data_files(work.dataset))
+                  threads=torch.get_num_threads(),
+                  allocator={**allocators.checked(), "huge_page_bytes": allocators.huge_page_bytes()},
+                  data=data_files(work.dataset))
     if case.mode == "train":
         if mlperf is not None:
             mlperf.weights_initialized(work.model)

@@ -93,6 +93,10 @@ def transparent_huge_pages(path: Path = THP) -> Finding:
                        "large allocations get huge pages when the kernel finds them: page faults and khugepaged "
                        "compaction vary from run to run",
                        "keep it the same on the machines you compare (madvise is the common choice)")
+    if chosen == "never":
+        return Finding("transparent huge pages", chosen, "info",
+                       "no process gets huge pages: a case's huge_pages: true runs on 4 KiB pages here",
+                       "echo madvise > /sys/kernel/mm/transparent_hugepage/enabled (root) to let cases ask for them")
     return Finding("transparent huge pages", chosen, "ok")
 
 

@@ -30,12 +30,12 @@ def test_the_shells_allocator_settings_are_replaced_by_the_cases(tmp_path: Path)
     (tmp_path / "libjemalloc.so.2").write_bytes(b"")
     shell = {"PATH": "/bin", "MALLOC_ARENA_MAX": "2", "MALLOC_TRIM_THRESHOLD_": "0", "MALLOC_CONF": "narenas:1",
              "TCMALLOC_RELEASE_RATE": "10", "LD_PRELOAD": "/opt/libtcmalloc.so.4 /opt/libfaketime.so.1"}
-    tuned = worker_environment("glibc-tuned", shell, dirs=[tmp_path])
+    tuned = worker_environment("glibc-tuned", shell, dirs=[tmp_path], huge_pages=True)
     assert {k: v for k, v in tuned.items() if k != "PATH"} == {
         "LD_PRELOAD": "/opt/libfaketime.so.1",  # not an allocator: kept
         "MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**40), "MALLOC_TOP_PAD_": str(64 * 2**20),
-        "DLRMBENCH_ALLOCATOR": "glibc-tuned"}
-    plain = worker_environment("glibc", shell, dirs=[tmp_path])
+        "THP_MEM_ALLOC_ENABLE": "1", "DLRMBENCH_ALLOCATOR": "glibc-tuned"}
+    plain = worker_environment("glibc", {**shell, "THP_MEM_ALLOC_ENABLE": "1"}, dirs=[tmp_path], huge_pages=False)
     assert {k: v for k, v in plain.items() if k != "PATH"} == {"LD_PRELOAD": "/opt/libfaketime.so.1",
                                                                "DLRMBENCH_ALLOCATOR": "glibc"}
     je = worker_environment("jemalloc", shell, dirs=[tmp_path])
@@ -67,9 +67,15 @@ def test_what_a_process_runs_with_is_read_from_its_maps(tmp_path: Path) -> None:
                     "7f04-7f05 rw-p 00000000 00:00 0 \n")
     env = {"DLRMBENCH_ALLOCATOR": "tcmalloc", "TCMALLOC_RELEASE_RATE": "0", "GLIBC_TUNABLES": "glibc.malloc.tcache_count=0",
            "HOME": "/root"}
-    record = observed(env, str(maps))
+    thp = tmp_path / "enabled"
+    thp.write_text("always [madvise] never\n")
+    record = observed(env, str(maps), thp)
     assert record == {"name": "tcmalloc", "library": "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4.5.10",
-                      "settings": {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0", "TCMALLOC_RELEASE_RATE": "0"}}
+                      "settings": {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0", "TCMALLOC_RELEASE_RATE": "0"},
+                      "huge_pages": False, "kernel_thp": "madvise"}
+    on = observed({**env, "THP_MEM_ALLOC_ENABLE": "1"}, str(maps), thp)
+    assert on["huge_pages"] is True and on["settings"]["THP_MEM_ALLOC_ENABLE"] == "1"
+    assert observed(env, str(maps), tmp_path / "missing")["kernel_thp"] is None
     assert mismatch(record) is None
     assert mismatch({**record, "name": "jemalloc"}).startswith("allocator jemalloc was asked for, but this process "
                                                                "allocates with /usr/lib/x86_64-linux-gnu/libtcmalloc")
@@ -109,3 +115,29 @@ def test_the_rows_keep_a_reused_buffer_in_memory() -> None:
         faults[name] = json.loads(out.stdout)
     assert faults["glibc"] >= pages
     assert all(count < pages / 100 for name, count in faults.items() if name != "glibc"), faults
+
+
+HUGE_PAGE_BYTES = r"""
+import json, torch
+from dlrmbench.allocators import huge_page_bytes
+table = torch.ones(64 << 18)  # 64 MiB, touched
+print(json.dumps(huge_page_bytes()))
+"""
+
+
+def test_huge_pages_reach_the_tables_where_the_kernel_gives_them() -> None:
+    """``huge_pages: true`` puts a 64 MiB tensor on transparent huge pages when the kernel's mode is madvise or
+    always; ``false`` (the default) leaves it on 4 KiB pages unless the kernel gives them to everyone."""
+    assert Case(name="x").huge_pages is False
+    mode = allocators.kernel_thp_mode()
+    if mode not in ("madvise", "always"):
+        pytest.skip(f"the kernel's transparent huge pages are {mode}: no process gets them here")
+    got = {}
+    for on in (True, False):
+        out = subprocess.run([sys.executable, "-c", HUGE_PAGE_BYTES], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).resolve().parents[2],
+                             env=worker_environment("glibc-tuned", {"PATH": "/usr/bin:/bin"}, huge_pages=on))
+        got[on] = json.loads(out.stdout)
+    assert got[True] >= 32 << 20, got  # most of the table (the kernel may lack free 2 MiB blocks for a few)
+    if mode == "madvise":
+        assert got[False] == 0, got

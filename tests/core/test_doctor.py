@@ -39,6 +39,9 @@ def test_cpu_checks_read_sysfs_and_say_why_and_how(tmp_path: Path) -> None:
     assert checks.isolation(cpu).value.startswith("none")
     thp = _sys(tmp_path / "mm", {"enabled": "[always] madvise never\n"}) / "enabled"
     assert (checks.transparent_huge_pages(thp).value, checks.transparent_huge_pages(thp).status) == ("always", "info")
+    thp.write_text("always madvise [never]\n")
+    never = checks.transparent_huge_pages(thp)
+    assert (never.value, never.status) == ("never", "info") and "huge_pages: true runs on 4 KiB pages" in never.why
     assert checks.allocator({"LD_PRELOAD": "/usr/lib/libjemalloc.so.2"}).value == "jemalloc"
     assert checks.allocator({"MALLOC_ARENA_MAX": "2"}).value == "glibc malloc (MALLOC_ARENA_MAX)"
     import os

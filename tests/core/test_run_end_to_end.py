@@ -63,8 +63,14 @@ cases:
     assert train.evaluations and 0.0 <= train.evaluations[-1]["auc"] <= 1.0
     assert train.environment["torch_version"]
     # the worker ran with the default allocator's settings, whatever this shell says, and counted its page faults
-    assert train.environment["allocator"] == {"name": "glibc-tuned", "library": "glibc malloc", "settings": {
-        "MALLOC_MMAP_THRESHOLD_": "1073741824", "MALLOC_TOP_PAD_": "67108864", "MALLOC_TRIM_THRESHOLD_": "1099511627776"}}
+    recorded = train.environment["allocator"]
+    assert {k: recorded[k] for k in ("name", "library", "settings", "huge_pages")} == {
+        "name": "glibc-tuned", "library": "glibc malloc", "huge_pages": False, "settings": {
+            "MALLOC_MMAP_THRESHOLD_": "1073741824", "MALLOC_TOP_PAD_": "67108864",
+            "MALLOC_TRIM_THRESHOLD_": "1099511627776"}}
+    from dlrmbench.allocators import kernel_thp_mode
+
+    assert recorded["kernel_thp"] == kernel_thp_mode() and isinstance(recorded["huge_page_bytes"], int)
     faults = train.telemetry["summary"]
     assert faults["page_faults_minor"] >= 0 and faults["page_fault_window"] in ("measured window", "whole case")
     if jemalloc_missing:

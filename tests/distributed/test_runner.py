@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from dlrmbench import allocators
 from dlrmbench.config.schema import Case
 from dlrmbench.distributed.launch import failure_reason, multinode_command, torchrun_command, torchrun_root_cause
 from dlrmbench.runner.collect import collect
@@ -51,7 +52,10 @@ def test_two_processes_give_one_result_with_every_rank(system_tmp: Path) -> None
     result = collect(case, outcome, BASE)
     assert result.status == "ok", (result.reason, outcome.log_tail[-2000:])
     # torchrun passes the case's allocator on to its ranks, which record what they ran with
-    assert result.environment["allocator"] == {"name": "glibc", "library": "glibc malloc", "settings": {}}
+    recorded = result.environment["allocator"]
+    assert {k: recorded[k] for k in ("name", "library", "settings", "huge_pages")} == {
+        "name": "glibc", "library": "glibc malloc", "settings": {}, "huge_pages": False}
+    assert recorded["kernel_thp"] == allocators.kernel_thp_mode() and isinstance(recorded["huge_page_bytes"], int)
     ranks = result.telemetry["ranks"]
     assert [r["rank"] for r in ranks] == [0, 1]
     assert all(len(r["step_times_s"]) == 6 and r["peak_memory_bytes"] > 0 for r in ranks)
