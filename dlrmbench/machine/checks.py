@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from dlrmbench.allocators import kernel_thp_mode
 from dlrmbench.results.noise import OTHER_CPU_CORES
 
 SYS_CPU = Path("/sys/devices/system/cpu")
@@ -84,10 +85,9 @@ def smt(sys_cpu: Path = SYS_CPU) -> Finding:
 
 
 def transparent_huge_pages(path: Path = THP) -> Finding:
-    raw = _read(path)
-    if raw is None:
+    chosen = kernel_thp_mode(path)
+    if chosen is None:
         return Finding("transparent huge pages", "not readable", "unknown", f"{path} is missing")
-    chosen = next((w.strip("[]") for w in raw.split() if w.startswith("[")), raw)
     if chosen == "always":
         return Finding("transparent huge pages", chosen, "info",
                        "large allocations get huge pages when the kernel finds them: page faults and khugepaged "
