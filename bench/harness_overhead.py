@@ -206,7 +206,8 @@ def report(contestants: list[Contestant], rounds: int, seconds: float) -> None:
         same = next((b for b in contestants if b.kind == "bare" and b.precision == c.precision
                      and b.allocator == c.allocator and b.huge_pages == c.huge_pages), None)
         if c.kind == "run" and same is not None:
-            print(f"  {c.label:36s} {interval(ratios(same.p50_ms, c.p50_ms))}; {interval(ratios(same.mean_ms, c.mean_ms))}; "
+            print(f"  {c.label:36s} {interval(ratios(same.p50_ms, c.p50_ms))}; "
+                  f"{interval(ratios(same.mean_ms, c.mean_ms))}; "
                   f"{interval(ratios(same.cpu_ms, c.cpu_ms)) if same.cpu_ms and c.cpu_ms else '-'}")
     print("\nCPU time a step, bare / this (robust to other processes taking the cores; per round, median (min-max)):")
     for c, same, plain in cpu_cells:

@@ -198,7 +198,8 @@ def observed(environ: dict[str, str] | None = None, maps: str = "/proc/self/maps
     and the kernel's huge page mode (which decides whether asking gets any)."""
     env = os.environ if environ is None else environ
     libraries = loaded_allocator_libraries(maps)
-    keys = [k for k in env if k in _GLIBC_VARIABLES or _STEERING.match(k) or k in ("GLIBC_TUNABLES", HUGE_PAGES_VARIABLE)]
+    keys = [k for k in env
+            if k in _GLIBC_VARIABLES or _STEERING.match(k) or k in ("GLIBC_TUNABLES", HUGE_PAGES_VARIABLE)]
     return {
         "name": env.get(ALLOCATOR_VARIABLE),
         "library": libraries[0] if libraries else "glibc malloc",

@@ -180,7 +180,8 @@ def run_isolated(resolved: ResolvedCase, on_event: EventHandler, timeout_s: floa
         # the worker asks to die with this process (worker.die_with_parent)
         worker_env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PID_VARIABLE: str(os.getpid()),
                       **SAFE_PATH_ENV, **(env or {})}
-        worker_env = worker_environment(case.allocator, worker_env, huge_pages=case.huge_pages)  # the case's, not the shell's
+        # the case's allocator and pages, not the shell's
+        worker_env = worker_environment(case.allocator, worker_env, huge_pages=case.huge_pages)
         worker_env.update(_private_tmpdir(Path(tmp), worker_env))
         start = time.monotonic()
         with open(log_path, "w") as log:

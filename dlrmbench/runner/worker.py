@@ -47,7 +47,8 @@ def run_case(resolved: ResolvedCase, reporter: Reporter) -> None:
                       embedding_bytes=memory.get("embedding_parameter_bytes", {}).get("value"),
                       embedding_optimizer_state_bytes=memory.get("embedding_optimizer_state_bytes", {}).get("value"),
                       torch_version=torch.__version__, cuda_version=torch.version.cuda,
-                      threads=torch.get_num_threads(), allocator={**allocator, "huge_page_bytes": allocators.huge_page_bytes()},
+                      threads=torch.get_num_threads(),
+                      allocator={**allocator, "huge_page_bytes": allocators.huge_page_bytes()},
                       data=data_files(work.dataset))
         if case.mode == "train":
             _run_train(work, reporter, mlperf, memory)
