@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -53,9 +55,20 @@ def concatenate(parts: Iterable[Path], path: Path) -> int:
     return total
 
 
-def remove(path: Path) -> None:
-    """Remove a file or directory tree if it exists."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+def remove(path: Path, settle_s: float = 10.0) -> None:
+    """Remove a file or directory tree if it exists.
+
+    A tree that gains a file while it is removed (``Directory not empty``: a Spark task of a cancelled job
+    still writing its chunk, which Spark kills within seconds) is tried again for up to ``settle_s``."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

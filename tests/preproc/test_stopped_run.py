@@ -50,3 +50,36 @@ def test_a_sigterm_ends_with_one_line_naming_what_was_kept_and_rerunning_resumes
     assert "2 of 2 files already scanned, skipped" in resumed.output
     assert "[2/4 dictionaries]: already done, skipped" in resumed.output
     assert (out / "preprocess.json").exists()
+
+
+def test_removing_a_tree_that_a_dying_task_still_writes_waits_for_it(tmp_path, monkeypatch):
+    """The resumed run removes the stopped run's temp chunks; a task of the cancelled job may still add a file
+    (rmtree: Directory not empty) until Spark kills it: the removal tries again instead of failing the resume,
+    and any other error is raised at once."""
+    import errno
+    import shutil
+
+    from preproc import atomic
+
+    tree = tmp_path / ".bucket-00000001.tmp"
+    (tree / "train").mkdir(parents=True)
+    real_rmtree, calls = shutil.rmtree, []
+
+    def racing_rmtree(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) < 3:  # a writer adds a file between the listing and the rmdir, twice
+            raise OSError(errno.ENOTEMPTY, "Directory not empty", str(path))
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", racing_rmtree)
+    atomic.remove(tree)
+    assert not tree.exists() and len(calls) == 3
+    (tree / "train").mkdir(parents=True)
+    monkeypatch.setattr(shutil, "rmtree", lambda path, *a, **k: (_ for _ in ()).throw(
+        OSError(errno.EACCES, "Permission denied", str(path))))
+    with pytest.raises(PermissionError):
+        atomic.remove(tree)
+    monkeypatch.setattr(shutil, "rmtree", lambda path, *a, **k: (_ for _ in ()).throw(
+        OSError(errno.ENOTEMPTY, "Directory not empty", str(path))))
+    with pytest.raises(OSError, match="Directory not empty"):
+        atomic.remove(tree, settle_s=0.3)  # a writer that never stops: the error after the bound
